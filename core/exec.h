@@ -1,0 +1,56 @@
+#ifndef MMS_EXEC_H
+#define MMS_EXEC_H
+
+/*
+ * Compiles a fused graph into oneDNN primitives and runs it.
+ *
+ * Layout: N=1 lets every "channel-outer" layout (nchw, nChw8c, nChw16c)
+ * hold a channel range as one contiguous block, so concatenation and split
+ * are pointer offsets into a shared buffer and cost nothing. Each buffer
+ * takes the blocked layout oneDNN's convolutions prefer on this CPU when
+ * every tensor and offset in it is a multiple of the block, else nchw.
+ * Weights are created with format "any" and reordered once here;
+ * a convolution whose forced layouts would only get a reference kernel
+ * gets its preferred layouts and reorders around it instead.
+ *
+ * Buffers are planned once: tensors whose lifetimes do not overlap share
+ * memory in one arena; mms_exec_run() allocates nothing.
+ */
+
+#include <stdio.h>
+
+#include "core/error.h"
+#include "core/graph.h"
+
+struct mms_exec;
+
+struct mms_exec_opts {
+    int threads; /* 0: OpenMP's default */
+};
+
+/* Takes ownership of nothing: the graph must outlive only this call
+ * (weights are copied into oneDNN's layouts). */
+int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_opts *o,
+                    struct mms_exec **pe, struct mms_err *err);
+void mms_exec_destroy(struct mms_exec *e);
+
+float *mms_exec_input(struct mms_exec *e);        /* C x H x W, planar */
+const float *mms_exec_output(const struct mms_exec *e); /* C x H x W, planar */
+int mms_exec_run(struct mms_exec *e, struct mms_err *err);
+
+int mms_exec_steps(const struct mms_exec *e);
+size_t mms_exec_arena_bytes(const struct mms_exec *e);
+/* One line per step: kind, node name, oneDNN implementation. */
+void mms_exec_dump(const struct mms_exec *e, FILE *f);
+
+/* core/graph_fuse.c: folds batch-norm into convolutions (a lone one becomes
+ * a depthwise 1x1 convolution) and turns activations and residual adds
+ * that follow a convolution into its post-ops. */
+int mms_graph_fuse(struct mms_graph *g, struct mms_err *err);
+
+/* core/kernels.c: bilinear x2, align_corners=True, on a channel-outer
+ * layout with `block` channels innermost (1 = nchw). */
+void mms_kernel_upsample2(const float *src, float *dst, int cblocks, int block, int h,
+                          int w);
+
+#endif

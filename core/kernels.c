@@ -1,0 +1,42 @@
+#include "core/exec.h"
+
+/*
+ * Bilinear x2 with align_corners=True: output pixel o samples the input at
+ * o * (in - 1) / (out - 1). oneDNN's resampling only has half-pixel centres,
+ * so this one runs here. Each output row blends two input rows; the inner
+ * loop over `block` channels is contiguous and vectorises.
+ */
+void mms_kernel_upsample2(const float *src, float *dst, int cblocks, int block, int h,
+                          int w)
+{
+    const int oh = 2 * h, ow = 2 * w;
+    const float ry = oh > 1 ? (float)(h - 1) / (oh - 1) : 0.f;
+    const float rx = ow > 1 ? (float)(w - 1) / (ow - 1) : 0.f;
+
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int cb = 0; cb < cblocks; cb++) {
+        for (int oy = 0; oy < oh; oy++) {
+            float fy = oy * ry;
+            int y0 = (int)fy;
+            int y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+            float wy = fy - y0;
+            const float *r0 = src + ((size_t)cb * h + y0) * w * block;
+            const float *r1 = src + ((size_t)cb * h + y1) * w * block;
+            float *o = dst + ((size_t)cb * oh + oy) * ow * block;
+            for (int ox = 0; ox < ow; ox++) {
+                float fx = ox * rx;
+                int x0 = (int)fx;
+                int x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+                float wx = fx - x0;
+                const float *a = r0 + (size_t)x0 * block, *b = r0 + (size_t)x1 * block;
+                const float *c = r1 + (size_t)x0 * block, *d = r1 + (size_t)x1 * block;
+                float *out = o + (size_t)ox * block;
+                for (int l = 0; l < block; l++) {
+                    float top = a[l] + (b[l] - a[l]) * wx;
+                    float bot = c[l] + (d[l] - c[l]) * wx;
+                    out[l] = top + (bot - top) * wy;
+                }
+            }
+        }
+    }
+}

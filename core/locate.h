@@ -1,0 +1,17 @@
+#ifndef MMS_LOCATE_H
+#define MMS_LOCATE_H
+
+/*
+ * Finds the shipped default model: $MMS_MODEL, else the installed data
+ * directory, else (for a binary in the build tree) the source tree.
+ */
+
+#include <stddef.h>
+
+/* Writes the path into buf; -ENOENT with the places tried listed in buf
+ * when none exists. */
+int mms_locate_default_model(char *buf, size_t len);
+
+#define MMS_DEFAULT_MODEL_NAME "mms-rt.safetensors"
+
+#endif

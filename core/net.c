@@ -1,0 +1,124 @@
+#include "core/net.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/exec.h"
+#include "core/model.h"
+
+struct mms_net {
+    struct mms_net_info info;
+    struct mms_card card;
+    struct mms_exec *exec;
+    char *path;
+};
+
+int mms_precision_parse(const char *s, enum mms_precision *p)
+{
+    if (!strcmp(s, "fp32")) {
+        *p = MMS_PREC_FP32;
+        return 0;
+    }
+    if (!strcmp(s, "bf16") || !strcmp(s, "int8"))
+        return -ENOTSUP;
+    return -EINVAL;
+}
+
+static int check_size(const struct mms_card *card, int h, int w, struct mms_err *err)
+{
+    int m = card->arch->input_multiple;
+    if (h < m || w < m || h % m || w % m || h > 8192 || w > 8192)
+        return mms_err_set(err, -EINVAL,
+                           "input size %dx%d: %s needs height and width that are multiples "
+                           "of %d (at most 8192)",
+                           h, w, card->arch->name, m);
+    return 0;
+}
+
+static int compile(struct mms_net *n, const struct mms_model *m, int h, int w, int threads,
+                   struct mms_err *err)
+{
+    int rc;
+    struct mms_graph *g = mms_graph_new(m);
+    if (!g)
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    int in = mms_graph_input(g, 3, h, w);
+    int out = n->card.arch->build(g, m, in);
+    if ((rc = mms_graph_error(g, err)))
+        goto fail;
+    const struct mms_tensor_shape *s = mms_graph_shape(g, out);
+    if (s->c != 1 || s->h != h || s->w != w) {
+        rc = mms_err_set(err, -EINVAL, "network output is %dx%dx%d, expected 1x%dx%d", s->c,
+                         s->h, s->w, h, w);
+        goto fail;
+    }
+    mms_graph_cost(g, &n->info.params, &n->info.macs);
+    n->info.out_h = s->h;
+    n->info.out_w = s->w;
+    if ((rc = mms_graph_fuse(g, err)))
+        goto fail;
+    struct mms_exec_opts eo = {.threads = threads};
+    rc = mms_exec_create(g, in, out, &eo, &n->exec, err);
+fail:
+    mms_graph_free(g);
+    return rc;
+}
+
+int mms_net_open(const char *path, const struct mms_net_opts *opts, struct mms_net **out,
+                 struct mms_err *err)
+{
+    struct mms_net_opts o = opts ? *opts : (struct mms_net_opts){0};
+    struct mms_model *m = NULL;
+    int rc;
+    struct mms_net *n = calloc(1, sizeof(*n));
+    if (!n || !(n->path = strdup(path))) {
+        rc = mms_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = mms_model_open(path, &m, err)) || (rc = mms_card_parse(m, &n->card, err)))
+        goto fail;
+    int h = o.in_h ? o.in_h : n->card.in_h, w = o.in_w ? o.in_w : n->card.in_w;
+    if ((rc = check_size(&n->card, h, w, err)) ||
+        (rc = compile(n, m, h, w, o.threads, err)))
+        goto fail;
+    struct mms_net_info *i = &n->info;
+    i->path = n->path;
+    i->arch = n->card.arch->name;
+    i->in_h = h;
+    i->in_w = w;
+    i->card_h = n->card.in_h;
+    i->card_w = n->card.in_w;
+    i->tensors = (int)mms_model_count(m);
+    i->primitives = mms_exec_steps(n->exec);
+    memcpy(i->mean, n->card.mean, sizeof(i->mean));
+    memcpy(i->std, n->card.std, sizeof(i->std));
+    i->threshold = n->card.threshold;
+    /* The weights now live in oneDNN's layouts; the file can go. */
+    mms_model_close(m);
+    *out = n;
+    return 0;
+fail:
+    mms_err_prefix(err, "%s: ", path);
+    mms_model_close(m);
+    mms_net_close(n);
+    return rc;
+}
+
+void mms_net_close(struct mms_net *n)
+{
+    if (!n)
+        return;
+    mms_exec_destroy(n->exec);
+    free(n->path);
+    free(n);
+}
+
+const struct mms_net_info *mms_net_info(const struct mms_net *n) { return &n->info; }
+float *mms_net_input(struct mms_net *n) { return mms_exec_input(n->exec); }
+const float *mms_net_logits(const struct mms_net *n) { return mms_exec_output(n->exec); }
+
+int mms_net_run(struct mms_net *n, struct mms_err *err)
+{
+    return mms_exec_run(n->exec, err);
+}

@@ -1,0 +1,58 @@
+#ifndef MMS_NET_H
+#define MMS_NET_H
+
+/*
+ * The whole engine behind three calls: open a model file, run it on the
+ * input tensor, close it. The input is planar float RGB, normalised with
+ * the card's mean/std (see core/prepost.h); the output is the network's
+ * logits, 1 x out_h x out_w, row-major.
+ *
+ * Buffers are planned once in mms_net_open(); mms_net_run() allocates
+ * nothing. One net is used by one thread at a time.
+ */
+
+#include <stdint.h>
+
+#include "core/card.h"
+#include "core/error.h"
+
+enum mms_precision { MMS_PREC_FP32 };
+
+struct mms_net_opts {
+    enum mms_precision precision;
+    int threads;     /* 0: the library's default (all cores) */
+    int in_h, in_w;  /* 0: the size in the model card */
+};
+
+struct mms_net_info {
+    const char *path;
+    const char *arch;
+    int in_h, in_w;   /* the size the net was compiled for */
+    int card_h, card_w; /* the size in the model card */
+    int out_h, out_w;
+    int64_t params;
+    int64_t macs;     /* per frame at in_h x in_w */
+    int tensors;      /* in the file */
+    int primitives;   /* oneDNN primitives + engine kernels per frame */
+    float mean[3], std[3];
+    float threshold;
+};
+
+struct mms_net;
+
+/* Parses a precision name ("fp32"); -EINVAL for an unknown one, -ENOTSUP
+ * for a known one this build cannot run. */
+int mms_precision_parse(const char *s, enum mms_precision *p);
+
+int mms_net_open(const char *path, const struct mms_net_opts *opts,
+                 struct mms_net **out, struct mms_err *err);
+void mms_net_close(struct mms_net *n);
+
+const struct mms_net_info *mms_net_info(const struct mms_net *n);
+/* 3 x in_h x in_w floats, owned by the net, written by the caller. */
+float *mms_net_input(struct mms_net *n);
+int mms_net_run(struct mms_net *n, struct mms_err *err);
+/* out_h x out_w floats, valid until the next run. */
+const float *mms_net_logits(const struct mms_net *n);
+
+#endif

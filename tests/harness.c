@@ -1,0 +1,47 @@
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/version.h"
+
+int mms_test_failures;
+
+int mms_test_main(const struct mms_test_case *cases, int argc, char **argv)
+{
+    int ran = 0;
+    for (const struct mms_test_case *c = cases; c->name; c++) {
+        if (argc > 1 && strcmp(argv[1], c->name))
+            continue;
+        int before = mms_test_failures;
+        c->fn();
+        printf("%s %s\n", mms_test_failures == before ? "ok  " : "FAIL", c->name);
+        ran++;
+    }
+    if (!ran) {
+        fprintf(stderr, "no test matched\n");
+        return 1;
+    }
+    printf("%d test(s), %d failed check(s)\n", ran, mms_test_failures);
+    return mms_test_failures ? 1 : 0;
+}
+
+const char *mms_test_tmpdir(void)
+{
+    static char dir[256];
+    if (!dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(dir, sizeof(dir), "%s/mms-test-XXXXXX", base ? base : "/tmp");
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+    }
+    return dir;
+}
+
+const char *mms_test_srcdir(void)
+{
+    const char *s = getenv("MMS_SOURCE_DIR");
+    return s ? s : MMS_SOURCE_DIR;
+}

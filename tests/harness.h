@@ -1,0 +1,54 @@
+#ifndef MMS_TEST_HARNESS_H
+#define MMS_TEST_HARNESS_H
+
+/*
+ * A minimal harness: each test is a function; CHECK records a failure
+ * with file:line and the test goes on, so one run reports every broken
+ * behaviour. main() comes from the test file via MMS_TESTS().
+ */
+
+#include <stdio.h>
+
+extern int mms_test_failures;
+
+#define CHECK(cond)                                                         \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
+                    #cond);                                                 \
+            mms_test_failures++;                                            \
+        }                                                                   \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, \
+                    #cond);                                                 \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fputc('\n', stderr);                                            \
+            mms_test_failures++;                                            \
+        }                                                                   \
+    } while (0)
+
+struct mms_test_case {
+    const char *name;
+    void (*fn)(void);
+};
+
+int mms_test_main(const struct mms_test_case *cases, int argc, char **argv);
+
+#define MMS_TESTS(...)                                                      \
+    int main(int argc, char **argv)                                         \
+    {                                                                       \
+        static const struct mms_test_case cases[] = {__VA_ARGS__, {0, 0}};  \
+        return mms_test_main(cases, argc, argv);                            \
+    }
+#define T(fn) {#fn, fn}
+
+/* A fresh temporary directory for this test run (removed by the OS/CI). */
+const char *mms_test_tmpdir(void);
+/* Source root, from MMS_SOURCE_DIR or the compiled-in default. */
+const char *mms_test_srcdir(void);
+
+#endif
