@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <oneapi/dnnl/dnnl.h>
 
@@ -187,6 +188,48 @@ static int last_read(struct mms_graph *g, int t)
     return last;
 }
 
+/* Every tensor stored in root r that overlaps channels [off, off + c) is
+ * dead after position i, so that region can be taken over. */
+static int region_dead_after(struct mms_exec *e, struct mms_graph *g, int r, int off, int c,
+                             int i)
+{
+    for (int t = 0; t < mms_graph_ntensors(g); t++) {
+        int to;
+        if (root_of(e->pl, t, &to) != r)
+            continue;
+        int tc = mms_graph_shape(g, t)->c;
+        if (to < off + c && off < to + tc && last_read(g, t) > i)
+            return 0;
+    }
+    return 1;
+}
+
+/* Lets conv i accumulate onto residual b where b already lies: either the
+ * output becomes an alias of b, or b's whole buffer moves into the output's
+ * place (when the output is a concat slice). */
+static void alias_residual(struct mms_exec *e, struct mms_graph *g, int i, int b, int in,
+                           int out)
+{
+    struct place *pl = e->pl;
+    const struct mms_node *n = mms_graph_node(g, i);
+    int o = n->out, ob, oo;
+    int rb = root_of(pl, b, &ob), ro = root_of(pl, o, &oo);
+    int c = mms_graph_shape(g, o)->c, io;
+    if (rb == root_of(pl, in, &io) || rb == root_of(pl, out, &io) || b == n->in[0] || rb == ro ||
+        !region_dead_after(e, g, rb, ob, c, i))
+        return;
+    if (pl[o].parent < 0 && o != out) {
+        pl[o].parent = b;
+        pl[o].off = 0;
+        return;
+    }
+    const struct mms_node *rp = mms_graph_node(g, mms_graph_shape(g, rb)->producer);
+    if (ob == 0 && mms_graph_shape(g, rb)->c == c && is_writer(rp)) {
+        pl[rb].parent = o;
+        pl[rb].off = 0;
+    }
+}
+
 static void place_views(struct mms_exec *e, struct mms_graph *g, int in, int out)
 {
     struct place *pl = e->pl;
@@ -220,22 +263,9 @@ static void place_views(struct mms_exec *e, struct mms_graph *g, int in, int out
         struct mms_node *n = mms_graph_node(g, i);
         if (n->dead || n->op != MMS_OP_CONV)
             continue;
-        for (int j = 0; j < n->u.conv.npost; j++) {
-            int b = n->u.conv.post[j].tensor, o = n->out, ob, oo;
-            if (n->u.conv.post[j].kind != MMS_POSTOP_SUM || b == in || b == out ||
-                b == n->in[0] || last_read(g, b) != i)
-                continue;
-            if (root_of(pl, b, &ob) == root_of(pl, o, &oo))
-                continue;
-            const struct mms_node *bp = mms_graph_node(g, mms_graph_shape(g, b)->producer);
-            if (pl[o].parent < 0 && o != out) {
-                pl[o].parent = b;
-                pl[o].off = 0;
-            } else if (pl[b].parent < 0 && is_writer(bp)) {
-                pl[b].parent = o;
-                pl[b].off = 0;
-            }
-        }
+        for (int j = 0; j < n->u.conv.npost; j++)
+            if (n->u.conv.post[j].kind == MMS_POSTOP_SUM)
+                alias_residual(e, g, i, n->u.conv.post[j].tensor, in, out);
     }
 }
 
@@ -757,32 +787,36 @@ static int emit_node(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     return mms_err_set(err, -EINVAL, "%s: operation %d cannot be compiled", n->name, n->op);
 }
 
-/* The blocked layout oneDNN picks for a typical convolution on this CPU. */
+/* The widest channel block this CPU has optimised convolutions for. oneDNN
+ * itself may prefer nhwc ("any" picks brgconv on AVX-512), but a channel
+ * slice of nhwc is strided and sends every kernel to the reference path,
+ * while a slice of a blocked layout is contiguous and free. */
 static int preferred_block(struct mms_exec *e)
 {
-    dnnl_memory_desc_t any, w, b16, b8;
-    dnnl_dims_t d = {1, 64, 32, 32};
-    dnnl_memory_desc_init_by_tag(&any, 4, d, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&w, 4, (dnnl_dims_t){64, 64, 3, 3}, dnnl_f32,
-                                 dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&b16, 4, d, dnnl_f32, dnnl_nChw16c);
-    dnnl_memory_desc_init_by_tag(&b8, 4, d, dnnl_f32, dnnl_nChw8c);
-    dnnl_convolution_desc_t cd;
-    dnnl_primitive_desc_t pd;
-    int block = 1;
-    if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
-                                           dnnl_convolution_direct, &any, &w, NULL, &any,
-                                           (dnnl_dims_t){1, 1}, (dnnl_dims_t){1, 1},
-                                           (dnnl_dims_t){1, 1}) == dnnl_success &&
-        dnnl_primitive_desc_create(&pd, &cd, NULL, e->engine, NULL) == dnnl_success) {
-        const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-        block = dnnl_memory_desc_equal(dst, &b16) ? 16 : dnnl_memory_desc_equal(dst, &b8) ? 8 : 1;
-        dnnl_primitive_desc_destroy(pd);
-    }
-    const char *force = getenv("MMS_EXEC_BLOCK"); /* for tests of the other layouts */
+    static const int blocks[] = {16, 8};
+    const char *force = getenv("MMS_EXEC_BLOCK"); /* tests pin each layout */
     if (force)
-        block = atoi(force) == 16 ? 16 : atoi(force) == 8 ? 8 : 1;
-    return block;
+        return atoi(force) == 16 ? 16 : atoi(force) == 8 ? 8 : 1;
+    for (int i = 0; i < 2; i++) {
+        dnnl_memory_desc_t act, w;
+        dnnl_dims_t d = {1, 64, 32, 32};
+        dnnl_memory_desc_init_by_tag(&act, 4, d, dnnl_f32, block_tag(blocks[i]));
+        dnnl_memory_desc_init_by_tag(&w, 4, (dnnl_dims_t){64, 64, 3, 3}, dnnl_f32,
+                                     dnnl_format_tag_any);
+        dnnl_convolution_desc_t cd;
+        dnnl_primitive_desc_t pd;
+        if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                               dnnl_convolution_direct, &act, &w, NULL, &act,
+                                               (dnnl_dims_t){1, 1}, (dnnl_dims_t){1, 1},
+                                               (dnnl_dims_t){1, 1}) != dnnl_success ||
+            dnnl_primitive_desc_create(&pd, &cd, NULL, e->engine, NULL) != dnnl_success)
+            continue;
+        int ok = !is_ref(pd);
+        dnnl_primitive_desc_destroy(pd);
+        if (ok)
+            return blocks[i];
+    }
+    return 1;
 }
 
 int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_opts *o,
@@ -874,7 +908,14 @@ const float *mms_exec_output(const struct mms_exec *e) { return e->out; }
 int mms_exec_steps(const struct mms_exec *e) { return e->nsteps; }
 size_t mms_exec_arena_bytes(const struct mms_exec *e) { return e->arena_bytes; }
 
-int mms_exec_run(struct mms_exec *e, struct mms_err *err)
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int mms_exec_run_profiled(struct mms_exec *e, double *step_ms, struct mms_err *err)
 {
     /* OpenMP's thread count is per calling thread; the pipeline may call
      * from a thread other than the one that compiled. */
@@ -882,17 +923,34 @@ int mms_exec_run(struct mms_exec *e, struct mms_err *err)
         omp_set_num_threads(e->threads);
     for (int i = 0; i < e->nsteps; i++) {
         struct step *s = &e->steps[i];
+        double t0 = step_ms ? now_ms() : 0;
         if (s->kind == STEP_UPSAMPLE) {
             mms_kernel_upsample2(s->src, s->dst, s->cblocks, s->block, s->h, s->w);
-            continue;
+        } else {
+            dnnl_status_t st = dnnl_primitive_execute(s->prim, e->stream, s->nargs, s->args);
+            if (st != dnnl_success)
+                return mms_err_set(err, -EIO, "%s: oneDNN execution failed (status %d)",
+                                   s->name, (int)st);
         }
-        dnnl_status_t st = dnnl_primitive_execute(s->prim, e->stream, s->nargs, s->args);
-        if (st != dnnl_success)
-            return mms_err_set(err, -EIO, "%s: oneDNN execution failed (status %d)", s->name,
-                               (int)st);
+        if (step_ms) {
+            dnnl_stream_wait(e->stream);
+            step_ms[i] += now_ms() - t0;
+        }
     }
     dnnl_stream_wait(e->stream);
     return 0;
+}
+
+int mms_exec_run(struct mms_exec *e, struct mms_err *err)
+{
+    return mms_exec_run_profiled(e, NULL, err);
+}
+
+const char *mms_exec_step_name(const struct mms_exec *e, int i, const char **impl)
+{
+    if (impl)
+        *impl = e->steps[i].impl ? e->steps[i].impl : "";
+    return e->steps[i].name;
 }
 
 void mms_exec_dump(const struct mms_exec *e, FILE *f)

@@ -38,7 +38,12 @@ float *mms_exec_input(struct mms_exec *e);        /* C x H x W, planar */
 const float *mms_exec_output(const struct mms_exec *e); /* C x H x W, planar */
 int mms_exec_run(struct mms_exec *e, struct mms_err *err);
 
+/* Like mms_exec_run(), adding each step's wall time to step_ms[i]
+ * (mms_exec_steps() entries): where the time goes, for `mms bench --profile`. */
+int mms_exec_run_profiled(struct mms_exec *e, double *step_ms, struct mms_err *err);
+
 int mms_exec_steps(const struct mms_exec *e);
+const char *mms_exec_step_name(const struct mms_exec *e, int i, const char **impl);
 size_t mms_exec_arena_bytes(const struct mms_exec *e);
 /* One line per step: kind, node name, oneDNN implementation. */
 void mms_exec_dump(const struct mms_exec *e, FILE *f);
