@@ -94,8 +94,9 @@ static void fuse_node(struct mms_graph *g, int i)
             int ci = sole_conv_producer(g, n->in[k]);
             int other = n->in[1 - k];
             struct mms_postop op = {.kind = MMS_POSTOP_SUM, .tensor = other};
-            /* A conv cannot accumulate onto its own input. */
-            if (ci < 0 || mms_graph_node(g, ci)->in[0] == other)
+            /* (Accumulating onto its own input is fine here: exec then
+             * copies the input into the output before the conv runs.) */
+            if (ci < 0)
                 continue;
             if (push_post(mms_graph_node(g, ci), op)) {
                 absorb(g, ci, i);

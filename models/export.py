@@ -36,7 +36,7 @@ def randomize(model, seed):
         # Centre the logits so about half the pixels are tool: a mask test on
         # an all-background output would prove nothing.
         model.eval()
-        y = model(torch.randn(1, 3, 64, 64, generator=g))
+        y = model(torch.randn(1, 3, 128, 224, generator=g))
         model.final.bias -= y.median()
     return model
 
