@@ -1,0 +1,91 @@
+/* mms info: what a model file holds and what it costs per frame. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "cli/cli.h"
+
+static const struct args_opt opts[] = {
+    CLI_OPT_MODEL,
+    {"json", NULL, "print one JSON object"},
+    {0},
+};
+
+static const struct args_cmd spec = {
+    .name = "info",
+    .usage = "[MODEL] [--json]",
+    .summary = "describe a model: architecture, input size, parameters, MACs per frame",
+    .details = "MODEL may also be given with --model; without either, the default\n"
+               "model is used ($MMS_MODEL, else the installed mms-rt).",
+    .opts = opts,
+    .min_operands = 0,
+    .max_operands = 1,
+};
+
+static struct json_object *floats3(const float v[3])
+{
+    struct json_object *a = json_object_new_array();
+    for (int i = 0; i < 3; i++)
+        json_object_array_add(a, cli_json_num(v[i], 4));
+    return a;
+}
+
+static void print_json(const struct mms_net_info *ni)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "path", json_object_new_string(ni->path));
+    json_object_object_add(o, "arch", json_object_new_string(ni->arch));
+    json_object_object_add(o, "input_h", json_object_new_int(ni->in_h));
+    json_object_object_add(o, "input_w", json_object_new_int(ni->in_w));
+    json_object_object_add(o, "output_h", json_object_new_int(ni->out_h));
+    json_object_object_add(o, "output_w", json_object_new_int(ni->out_w));
+    json_object_object_add(o, "params", json_object_new_int64(ni->params));
+    json_object_object_add(o, "macs", json_object_new_int64(ni->macs));
+    json_object_object_add(o, "gmac", cli_json_num(ni->macs / 1e9, 3));
+    json_object_object_add(o, "tensors", json_object_new_int(ni->tensors));
+    json_object_object_add(o, "primitives", json_object_new_int(ni->primitives));
+    json_object_object_add(o, "mean", floats3(ni->mean));
+    json_object_object_add(o, "std", floats3(ni->std));
+    json_object_object_add(o, "threshold", cli_json_num(ni->threshold, 4));
+    cli_json_print(o);
+}
+
+static void print_text(const struct mms_net_info *ni)
+{
+    printf("model        %s\n", ni->path);
+    printf("arch         %s\n", ni->arch);
+    printf("input        %dx%d (HxW), RGB\n", ni->in_h, ni->in_w);
+    printf("output       %dx%d logits\n", ni->out_h, ni->out_w);
+    printf("parameters   %" PRId64 " (%.2f M)\n", ni->params, ni->params / 1e6);
+    printf("MACs/frame   %" PRId64 " (%.3f GMAC)\n", ni->macs, ni->macs / 1e9);
+    printf("tensors      %d\n", ni->tensors);
+    printf("primitives   %d per frame\n", ni->primitives);
+    printf("mean         %.4f %.4f %.4f\n", ni->mean[0], ni->mean[1], ni->mean[2]);
+    printf("std          %.4f %.4f %.4f\n", ni->std[0], ni->std[1], ni->std[2]);
+    printf("threshold    %.4f\n", ni->threshold);
+}
+
+static int run(int argc, char **argv)
+{
+    struct args a;
+    struct cli_net cn;
+    int ret = args_parse(&spec, argc, argv, &a);
+    if (ret != CLI_GO_ON)
+        return ret;
+    if (a.noperands && args_get(&a, "model"))
+        return args_usage_error(&spec, "give the model once: MODEL or --model");
+    if ((ret = cli_net_options(&a, a.noperands ? a.operands[0] : NULL, &cn)) != CLI_GO_ON)
+        return ret;
+    if ((ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
+        return ret;
+    const struct mms_net_info *ni = mms_net_info(cn.net);
+    if (args_flag(&a, "json"))
+        print_json(ni);
+    else
+        print_text(ni);
+    cli_net_close(&cn);
+    return ARGS_EXIT_OK;
+}
+
+const struct cli_command cli_info = {&spec, run};

@@ -1,0 +1,152 @@
+/* mms segment: still images in, tool masks (and optionally logits) out. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct args_opt opts[] = {
+    CLI_OPT_MODEL,
+    CLI_OPT_PRECISION,
+    CLI_OPT_THREADS,
+    {"out", "DIR", "write DIR/<stem>.png: 0/255 mask at the image's size (DIR is created)"},
+    {"raw", "DIR", "also write DIR/<stem>.f32: the logits, float32 little-endian, "
+                   "row-major, at the network output size"},
+    {0},
+};
+
+static const struct args_cmd spec = {
+    .name = "segment",
+    .usage = "[--model FILE] [--precision P] [--threads N] [--raw DIR] --out DIR IMAGE...",
+    .summary = "segment PNG/JPEG images into tool masks",
+    .details = "Each IMAGE is resized to the network input, run, and its logits resized\n"
+               "back and thresholded as the model card says (core/prepost.h).",
+    .opts = opts,
+    .min_operands = 1,
+    .max_operands = -1,
+};
+
+static int out_path(char *buf, size_t len, const char *dir, const char *image,
+                    const char *ext)
+{
+    char stem[256];
+    if (cli_stem(image, stem, sizeof(stem)) < 0 ||
+        (size_t)snprintf(buf, len, "%s/%s%s", dir, stem, ext) >= len)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* Two inputs with one stem (a.png, b/a.jpg) would silently overwrite
+ * each other's mask. */
+static int check_stems(char **images, int n)
+{
+    char si[256], sj[256];
+    for (int i = 0; i < n; i++) {
+        if (cli_stem(images[i], si, sizeof(si)) < 0)
+            return cli_fail(spec.name, "%s: %s", images[i], strerror(ENAMETOOLONG));
+        for (int j = 0; j < i; j++) {
+            cli_stem(images[j], sj, sizeof(sj));
+            if (!strcmp(si, sj))
+                return cli_fail(spec.name, "%s and %s would both be written as %s.png",
+                                images[j], images[i], si);
+        }
+    }
+    return CLI_GO_ON;
+}
+
+/* Byte by byte, so the file is little-endian whatever the host is. */
+static int write_f32(const char *path, const float *v, size_t n, struct mms_err *err)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return mms_err_set(err, -errno, "%s: %s", path, strerror(errno));
+    uint8_t buf[4096];
+    size_t fill = 0;
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        for (int b = 0; b < 4; b++)
+            buf[fill++] = (uint8_t)(u >> (8 * b));
+        if (fill == sizeof(buf) || i + 1 == n) {
+            ok = fwrite(buf, 1, fill, f) == fill;
+            fill = 0;
+        }
+    }
+    int e = ok ? 0 : errno ? errno : EIO;
+    if (fclose(f) != 0 && !e)
+        e = errno;
+    if (e) {
+        remove(path);
+        return mms_err_set(err, -e, "%s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+static int segment_one(struct mms_net *net, const char *image, const char *out_dir,
+                       const char *raw_dir, struct mms_err *err)
+{
+    struct mms_image rgb = {0}, mask = {0};
+    char path[PATH_MAX];
+    int ret;
+    if ((ret = mms_image_read(image, MMS_IMAGE_RGB24, &rgb, err)) < 0)
+        goto fail;
+    if ((ret = cli_segment_frame(net, &rgb, &mask, err)) < 0) {
+        mms_err_prefix(err, "%s: ", image);
+        goto fail;
+    }
+    if ((ret = out_path(path, sizeof(path), out_dir, image, ".png")) < 0 ||
+        (ret = mms_image_write_png(path, &mask, err)) < 0)
+        goto fail;
+    printf("%s -> %s\n", image, path);
+    if (raw_dir) {
+        const struct mms_net_info *ni = mms_net_info(net);
+        if ((ret = out_path(path, sizeof(path), raw_dir, image, ".f32")) < 0 ||
+            (ret = write_f32(path, mms_net_logits(net), (size_t)ni->out_h * ni->out_w,
+                             err)) < 0)
+            goto fail;
+    }
+fail:
+    if (ret == -ENAMETOOLONG)
+        mms_err_set(err, ret, "%s: output path too long", image);
+    mms_image_free(&rgb);
+    mms_image_free(&mask);
+    return ret;
+}
+
+static int make_dir(const char *dir)
+{
+    int ret = cli_mkdirs(dir);
+    return ret < 0 ? cli_fail(spec.name, "%s: %s", dir, strerror(-ret)) : CLI_GO_ON;
+}
+
+static int run(int argc, char **argv)
+{
+    struct args a;
+    struct cli_net cn;
+    int ret = args_parse(&spec, argc, argv, &a);
+    if (ret != CLI_GO_ON)
+        return ret;
+    const char *out_dir = args_need(&a, "out"), *raw_dir = args_get(&a, "raw");
+    if (!out_dir)
+        return ARGS_EXIT_USAGE;
+    if ((ret = cli_net_options(&a, NULL, &cn)) != CLI_GO_ON ||
+        (ret = check_stems(a.operands, a.noperands)) != CLI_GO_ON ||
+        (ret = make_dir(out_dir)) != CLI_GO_ON ||
+        (raw_dir && (ret = make_dir(raw_dir)) != CLI_GO_ON) ||
+        (ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
+        return ret;
+    ret = ARGS_EXIT_OK;
+    for (int i = 0; i < a.noperands; i++) {
+        struct mms_err err = {{0}};
+        if (segment_one(cn.net, a.operands[i], out_dir, raw_dir, &err) < 0) {
+            ret = cli_fail(spec.name, "%s", err.msg);
+            break;
+        }
+    }
+    cli_net_close(&cn);
+    return ret;
+}
+
+const struct cli_command cli_segment = {&spec, run};

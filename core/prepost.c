@@ -1,0 +1,278 @@
+#include "core/prepost.h"
+
+#include <math.h>
+#include <stddef.h>
+
+/*
+ * Bilinear sampling exactly as PyTorch's upsample_bilinear2d computes it
+ * for align_corners=False and no scale factor (UpSample.h:
+ * area_pixel_compute_source_index, guard_index_and_lambda): in float,
+ *   src = (in / out) * (dst + 0.5) - 0.5, clamped to >= 0,
+ *   i0 = min(floor(src), in - 1), i1 = i0 + (i0 < in - 1),
+ *   l1 = clamp(src - i0, 0, 1), l0 = 1 - l1,
+ * and an axis whose size does not change is a plain copy (l0 = 1). Values
+ * combine in the order of its generic (NCHW) CPU kernel:
+ *   (a * lx0 + b * lx1) * ly0 + (c * lx0 + d * lx1) * ly1.
+ * The reference's permuted HWC frame takes PyTorch's channels-last kernel,
+ * which sums the four products in another order: results agree to float
+ * rounding, not bit for bit.
+ *
+ * Work goes in tiles of TILE output columns: the column coefficients of
+ * a tile are computed once into a table on the stack, and each source row
+ * is resized horizontally once into one of two stack buffers that the
+ * output rows blend vertically (each source row serves several output
+ * rows when upscaling). A call allocates nothing whatever the frame size.
+ */
+
+#define TILE 256
+
+struct lin {
+    int i0, i1;
+    float l0, l1;
+};
+
+static struct lin lin_at(int dst, int in, int out)
+{
+    struct lin c = {dst, dst, 1.0f, 0.0f};
+    if (in == out)
+        return c;
+    float scale = (float)in / (float)out;
+    float src = scale * ((float)dst + 0.5f) - 0.5f;
+    if (src < 0.0f)
+        src = 0.0f;
+    int i = (int)src; /* src >= 0: truncation is floor */
+    if (i > in - 1)
+        i = in - 1;
+    float l = src - (float)i;
+    l = l < 0.0f ? 0.0f : l > 1.0f ? 1.0f : l;
+    c.i0 = i;
+    c.i1 = i + (i < in - 1);
+    c.l1 = l;
+    c.l0 = 1.0f - l;
+    return c;
+}
+
+static void lin_table(struct lin *tab, int x0, int n, int in, int out)
+{
+    for (int i = 0; i < n; i++)
+        tab[i] = lin_at(x0 + i, in, out);
+}
+
+/* Two horizontally resized source rows (c channels of TILE floats each),
+ * tagged with the source row they hold. */
+struct rows {
+    int src[2];
+    float v[2][3][TILE];
+};
+
+typedef void (*hfill_fn)(const void *src, int row, const struct lin *tab, int n,
+                         float (*out)[TILE]);
+
+/* Points r0 / r1 at the buffers holding source rows ly->i0 / ly->i1,
+ * filling what is missing without evicting a row still needed. */
+static void rows_get(struct rows *r, const struct lin *ly, hfill_fn fill,
+                     const void *src, const struct lin *tab, int n,
+                     float (**r0)[TILE], float (**r1)[TILE])
+{
+    int want[2] = {ly->i0, ly->i1}, slot[2];
+    for (int k = 0; k < 2; k++) {
+        slot[k] = r->src[0] == want[k] ? 0 : r->src[1] == want[k] ? 1 : -1;
+        if (slot[k] >= 0)
+            continue;
+        slot[k] = k == 1 ? 1 - slot[0] : r->src[0] == want[1] ? 1 : 0;
+        fill(src, want[k], tab, n, r->v[slot[k]]);
+        r->src[slot[k]] = want[k];
+    }
+    *r0 = r->v[slot[0]];
+    *r1 = r->v[slot[1]];
+}
+
+/* ---- pre ---- */
+
+static inline float normalise(float v, float mean, float std)
+{
+    /* Written as the reference does it, (x / 255 - mean) / std: at the
+     * network size (no resize) the results agree bit for bit. */
+    return (v / 255.0f - mean) / std;
+}
+
+static void pre_copy(const uint8_t *rgb, int w, int h, int stride, float *dst,
+                     const float mean[3], const float std[3])
+{
+    size_t plane = (size_t)w * h;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *p = rgb + (size_t)y * stride;
+        float *o = dst + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            o[x] = normalise(p[3 * x], mean[0], std[0]);
+            o[x + plane] = normalise(p[3 * x + 1], mean[1], std[1]);
+            o[x + 2 * plane] = normalise(p[3 * x + 2], mean[2], std[2]);
+        }
+    }
+}
+
+struct rgb_src {
+    const uint8_t *p;
+    int stride;
+};
+
+static void hfill_rgb(const void *src, int row, const struct lin *tab, int n,
+                      float (*out)[TILE])
+{
+    const struct rgb_src *s = src;
+    const uint8_t *r = s->p + (size_t)row * s->stride;
+    for (int i = 0; i < n; i++) {
+        int a = 3 * tab[i].i0, b = 3 * tab[i].i1;
+        for (int c = 0; c < 3; c++)
+            out[c][i] = (float)r[a + c] * tab[i].l0 + (float)r[b + c] * tab[i].l1;
+    }
+}
+
+void mms_pre_rgb24(const uint8_t *rgb, int w, int h, int stride, float *dst,
+                   int dh, int dw, const float mean[3], const float std[3])
+{
+    if (w <= 0 || h <= 0 || dw <= 0 || dh <= 0)
+        return;
+    if (w == dw && h == dh) {
+        pre_copy(rgb, w, h, stride, dst, mean, std);
+        return;
+    }
+    size_t plane = (size_t)dw * dh;
+    struct rgb_src src = {rgb, stride};
+    struct lin tab[TILE];
+    struct rows rows;
+    for (int x0 = 0; x0 < dw; x0 += TILE) {
+        int n = dw - x0 < TILE ? dw - x0 : TILE;
+        lin_table(tab, x0, n, w, dw);
+        rows.src[0] = rows.src[1] = -1;
+        for (int y = 0; y < dh; y++) {
+            struct lin ly = lin_at(y, h, dh);
+            float (*r0)[TILE], (*r1)[TILE];
+            rows_get(&rows, &ly, hfill_rgb, &src, tab, n, &r0, &r1);
+            for (int c = 0; c < 3; c++) {
+                float *o = dst + c * plane + (size_t)y * dw + x0;
+                for (int i = 0; i < n; i++)
+                    o[i] = normalise(r0[c][i] * ly.l0 + r1[c][i] * ly.l1, mean[c],
+                                     std[c]);
+            }
+        }
+    }
+}
+
+/* ---- resize and post ---- */
+
+/* Edge weights are exactly 0, and inf * 0 is NaN: keeping every value
+ * finite (NaN reads as the lowest) makes the result finite for any input
+ * while leaving ordinary values untouched. FLT_MAX / 4 keeps the weighted
+ * sums clear of overflow. */
+#define BIG 8.5e37f
+
+static inline float tame(float v)
+{
+    return v > BIG ? BIG : v >= -BIG ? v : -BIG;
+}
+
+struct plane_src {
+    const float *p;
+    int w;
+};
+
+static void hfill_plane(const void *src, int row, const struct lin *tab, int n,
+                        float (*out)[TILE])
+{
+    const struct plane_src *s = src;
+    const float *r = s->p + (size_t)row * s->w;
+    for (int i = 0; i < n; i++)
+        out[0][i] = tame(r[tab[i].i0]) * tab[i].l0 + tame(r[tab[i].i1]) * tab[i].l1;
+}
+
+/* Calls emit(ctx, row, x0, values, n) with each resized run of up to TILE
+ * values, so the post step never needs the whole resized plane. */
+typedef void (*emit_fn)(void *ctx, int y, int x0, const float *v, int n);
+
+static void resize_runs(const float *p, int sh, int sw, int dh, int dw, emit_fn emit,
+                        void *ctx)
+{
+    struct plane_src src = {p, sw};
+    struct lin tab[TILE];
+    struct rows rows;
+    float run[TILE];
+    for (int x0 = 0; x0 < dw; x0 += TILE) {
+        int n = dw - x0 < TILE ? dw - x0 : TILE;
+        lin_table(tab, x0, n, sw, dw);
+        rows.src[0] = rows.src[1] = -1;
+        for (int y = 0; y < dh; y++) {
+            struct lin ly = lin_at(y, sh, dh);
+            float (*r0)[TILE], (*r1)[TILE];
+            rows_get(&rows, &ly, hfill_plane, &src, tab, n, &r0, &r1);
+            for (int i = 0; i < n; i++)
+                run[i] = r0[0][i] * ly.l0 + r1[0][i] * ly.l1;
+            emit(ctx, y, x0, run, n);
+        }
+    }
+}
+
+struct plane_out {
+    float *dst;
+    int dw;
+};
+
+static void emit_plane(void *ctx, int y, int x0, const float *v, int n)
+{
+    struct plane_out *p = ctx;
+    float *o = p->dst + (size_t)y * p->dw + x0;
+    for (int i = 0; i < n; i++)
+        o[i] = v[i];
+}
+
+void mms_resize_plane(const float *src, int sh, int sw, float *dst, int dh, int dw)
+{
+    if (sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0)
+        return;
+    struct plane_out p = {dst, dw};
+    resize_runs(src, sh, sw, dh, dw, emit_plane, &p);
+}
+
+/* The largest float not above log(t / (1 - t)): for a float logit l,
+ * l > cut in float is then exactly l > log(t / (1 - t)) in real numbers,
+ * i.e. sigmoid(l) > t. */
+static float logit_cut(float t)
+{
+    if (isnan(t) || t >= 1.0f)
+        return INFINITY; /* sigmoid(l) > t never holds */
+    if (t <= 0.0f)
+        return -INFINITY;
+    double cut = log((double)t / (1.0 - (double)t));
+    float f = (float)cut;
+    if ((double)f > cut)
+        f = nextafterf(f, -INFINITY);
+    return f;
+}
+
+struct mask_out {
+    uint8_t *mask;
+    int stride;
+    float cut;
+};
+
+static void emit_mask(void *ctx, int y, int x0, const float *v, int n)
+{
+    struct mask_out *m = ctx;
+    uint8_t *o = m->mask + (size_t)y * m->stride + x0;
+    for (int i = 0; i < n; i++)
+        o[i] = v[i] > m->cut ? 255 : 0;
+}
+
+void mms_post_mask(const float *logits, int lh, int lw, uint8_t *mask, int w,
+                   int h, int stride, float threshold)
+{
+    if (lh <= 0 || lw <= 0 || w <= 0 || h <= 0)
+        return;
+    struct mask_out m = {mask, stride, logit_cut(threshold)};
+    if (lh == h && lw == w) {
+        for (int y = 0; y < h; y++)
+            emit_mask(&m, y, 0, logits + (size_t)y * lw, lw);
+        return;
+    }
+    resize_runs(logits, lh, lw, h, w, emit_mask, &m);
+}

@@ -1,0 +1,362 @@
+#include "io/image.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/log.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+
+#define MAX_SIDE 16384
+/* Larger than any sane still image; stops a stray multi-GB file from
+ * being read into memory before the decoder refuses it. */
+#define MAX_FILE_BYTES (512L << 20)
+/* Row padding: swscale's SIMD paths may write a little past the width. */
+#define ROW_ALIGN 64
+
+/* Not mms_err_set(): that lives in mmscore, which static link order may
+ * place before this library. */
+static int fail_msg(struct mms_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail_msg(struct mms_err *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* FFmpeg's own error tags are not errnos; they all mean a bad file here. */
+static int av_errno(int ret)
+{
+    return ret < 0 && ret > -4096 ? ret : -EINVAL;
+}
+
+static const char *av_reason(int ret, char *buf, size_t len)
+{
+    if (av_strerror(ret, buf, len) < 0)
+        snprintf(buf, len, "error %d", ret);
+    return buf;
+}
+
+static int bytes_per_pixel(enum mms_image_fmt fmt)
+{
+    return fmt == MMS_IMAGE_RGB24 ? 3 : 1;
+}
+
+static enum AVPixelFormat av_fmt(enum mms_image_fmt fmt)
+{
+    return fmt == MMS_IMAGE_RGB24 ? AV_PIX_FMT_RGB24 : AV_PIX_FMT_GRAY8;
+}
+
+int mms_image_alloc(struct mms_image *img, int w, int h, enum mms_image_fmt fmt)
+{
+    memset(img, 0, sizeof(*img));
+    if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE)
+        return -EINVAL;
+    int stride = (w * bytes_per_pixel(fmt) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+    size_t size = (size_t)stride * h;
+    uint8_t *data = aligned_alloc(ROW_ALIGN, size);
+    if (!data)
+        return -ENOMEM;
+    memset(data, 0, size);
+    *img = (struct mms_image){w, h, stride, fmt, data};
+    return 0;
+}
+
+void mms_image_free(struct mms_image *img)
+{
+    if (!img)
+        return;
+    free(img->data);
+    memset(img, 0, sizeof(*img));
+}
+
+void mms_image_quiet(int quiet)
+{
+    av_log_set_level(quiet ? AV_LOG_QUIET : AV_LOG_INFO);
+}
+
+/* ---- reading ---- */
+
+static enum AVCodecID sniff(const uint8_t *p, size_t n)
+{
+    static const uint8_t png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 8 && !memcmp(p, png, 8))
+        return AV_CODEC_ID_PNG;
+    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
+        return AV_CODEC_ID_MJPEG;
+    if (n >= 2 && p[0] == 'B' && p[1] == 'M')
+        return AV_CODEC_ID_BMP;
+    if (n >= 4 && (!memcmp(p, "II*\0", 4) || !memcmp(p, "MM\0*", 4)))
+        return AV_CODEC_ID_TIFF;
+    if (n >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WEBP", 4))
+        return AV_CODEC_ID_WEBP;
+    return AV_CODEC_ID_NONE;
+}
+
+/* The whole file as one packet, with the zeroed padding decoders need. */
+static int read_file(const char *path, AVPacket *pkt, struct mms_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail_msg(err, -errno, "%s: %s", path, strerror(errno));
+    int ret;
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0) {
+        ret = fail_msg(err, -errno, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ret = fail_msg(err, -EISDIR, "%s: %s", path, strerror(EISDIR));
+        goto fail;
+    }
+    if (st.st_size <= 0 || st.st_size > MAX_FILE_BYTES) {
+        ret = fail_msg(err, -EINVAL, "%s: not an image (%s)", path,
+                       st.st_size <= 0 ? "empty file" : "file too large");
+        goto fail;
+    }
+    ret = av_new_packet(pkt, (int)st.st_size);
+    if (ret < 0) {
+        ret = fail_msg(err, -ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    if (fread(pkt->data, 1, pkt->size, f) != (size_t)pkt->size) {
+        ret = fail_msg(err, ferror(f) ? -EIO : -EINVAL, "%s: %s", path,
+                       ferror(f) ? strerror(EIO) : "file shrank while reading");
+        goto fail;
+    }
+    fclose(f);
+    return 0;
+fail:
+    fclose(f);
+    return ret;
+}
+
+static int decode(const char *path, AVPacket *pkt, AVFrame *frame, struct mms_err *err)
+{
+    char why[128];
+    enum AVCodecID id = sniff(pkt->data, pkt->size);
+    if (id == AV_CODEC_ID_NONE)
+        return fail_msg(err, -EINVAL, "%s: not a PNG, JPEG, BMP, TIFF or WebP image",
+                        path);
+    const AVCodec *codec = avcodec_find_decoder(id);
+    if (!codec)
+        return fail_msg(err, -ENOTSUP, "%s: this FFmpeg has no %s decoder", path,
+                        avcodec_get_name(id));
+    AVCodecContext *ctx = avcodec_alloc_context3(codec);
+    if (!ctx)
+        return fail_msg(err, -ENOMEM, "%s: out of memory", path);
+    ctx->thread_count = 1;
+    /* A damaged file must fail, not decode to a half-grey picture. */
+    ctx->err_recognition = AV_EF_EXPLODE;
+    int ret = avcodec_open2(ctx, codec, NULL);
+    if (ret >= 0)
+        ret = avcodec_send_packet(ctx, pkt);
+    if (ret >= 0)
+        ret = avcodec_send_packet(ctx, NULL);
+    if (ret >= 0)
+        ret = avcodec_receive_frame(ctx, frame);
+    avcodec_free_context(&ctx);
+    if (ret == AVERROR_EOF || ret == AVERROR(EAGAIN))
+        return fail_msg(err, -EINVAL, "%s: no picture in the file", path);
+    if (ret < 0)
+        return fail_msg(err, av_errno(ret), "%s: cannot decode: %s", path,
+                        av_reason(ret, why, sizeof(why)));
+    if (frame->decode_error_flags || (frame->flags & AV_FRAME_FLAG_CORRUPT))
+        return fail_msg(err, -EINVAL, "%s: corrupt image data", path);
+    if (frame->width < 1 || frame->height < 1 || frame->width > MAX_SIDE ||
+        frame->height > MAX_SIDE)
+        return fail_msg(err, -EINVAL, "%s: unsupported size %dx%d", path,
+                        frame->width, frame->height);
+    return 0;
+}
+
+/* The deprecated full-range "J" formats carry their range in the name;
+ * swscale wants the plain format and the range said separately. */
+static enum AVPixelFormat unjpeg(enum AVPixelFormat f, int *full)
+{
+    switch (f) {
+    case AV_PIX_FMT_YUVJ420P: *full = 1; return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P: *full = 1; return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P: *full = 1; return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P: *full = 1; return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P: *full = 1; return AV_PIX_FMT_YUV411P;
+    default: return f;
+    }
+}
+
+static int sws_colorspace(enum AVColorSpace cs)
+{
+    switch (cs) {
+    case AVCOL_SPC_BT709: return SWS_CS_ITU709;
+    case AVCOL_SPC_FCC: return SWS_CS_FCC;
+    case AVCOL_SPC_SMPTE240M: return SWS_CS_SMPTE240M;
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL: return SWS_CS_BT2020;
+    default: return SWS_CS_ITU601; /* what JPEG (JFIF) specifies */
+    }
+}
+
+static int convert(const char *path, const AVFrame *frame, struct mms_image *img,
+                   struct mms_err *err)
+{
+    int full = frame->color_range == AVCOL_RANGE_JPEG;
+    enum AVPixelFormat src = unjpeg(frame->format, &full);
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(src);
+    if (!desc)
+        return fail_msg(err, -EINVAL, "%s: unknown pixel format", path);
+    int yuv = !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL)) &&
+              desc->nb_components >= 3;
+    /* No SWS_FULL_CHR_H_*: with them libswscale 6 ignores the range and
+     * matrix set below and washes JPEG colours out. */
+    struct SwsContext *sws =
+        sws_getContext(frame->width, frame->height, src, img->w, img->h,
+                       av_fmt(img->fmt), SWS_BICUBIC | SWS_ACCURATE_RND, NULL, NULL,
+                       NULL);
+    if (!sws)
+        return fail_msg(err, -ENOTSUP, "%s: cannot convert pixel format %s", path,
+                        desc->name);
+    if (yuv) {
+        const int *coefs = sws_getCoefficients(sws_colorspace(frame->colorspace));
+        /* Gray output is full range, like the RGB it stands in for. */
+        sws_setColorspaceDetails(sws, coefs, full, coefs, 1, 0, 1 << 16, 1 << 16);
+    }
+    uint8_t *dst[4] = {img->data};
+    int dst_stride[4] = {img->stride};
+    int ret = sws_scale(sws, (const uint8_t *const *)frame->data, frame->linesize, 0,
+                        frame->height, dst, dst_stride);
+    sws_freeContext(sws);
+    if (ret != img->h)
+        return fail_msg(err, -EINVAL, "%s: pixel conversion from %s failed", path,
+                        desc->name);
+    return 0;
+}
+
+static void copy_rows(const AVFrame *frame, struct mms_image *img)
+{
+    int row = img->w * bytes_per_pixel(img->fmt);
+    for (int y = 0; y < img->h; y++)
+        memcpy(img->data + (size_t)y * img->stride,
+               frame->data[0] + (ptrdiff_t)y * frame->linesize[0], row);
+}
+
+int mms_image_read(const char *path, enum mms_image_fmt fmt, struct mms_image *img,
+                   struct mms_err *err)
+{
+    memset(img, 0, sizeof(*img));
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *frame = av_frame_alloc();
+    int ret;
+    if (!pkt || !frame) {
+        ret = fail_msg(err, -ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    if ((ret = read_file(path, pkt, err)) < 0)
+        goto fail;
+    if ((ret = decode(path, pkt, frame, err)) < 0)
+        goto fail;
+    if ((ret = mms_image_alloc(img, frame->width, frame->height, fmt)) < 0) {
+        fail_msg(err, ret, "%s: out of memory", path);
+        goto fail;
+    }
+    /* An exact copy where possible: a gray mask must read back bit for bit. */
+    if (frame->format == av_fmt(fmt))
+        copy_rows(frame, img);
+    else if ((ret = convert(path, frame, img, err)) < 0)
+        goto fail;
+    av_frame_free(&frame);
+    av_packet_free(&pkt);
+    return 0;
+fail:
+    mms_image_free(img);
+    av_frame_free(&frame);
+    av_packet_free(&pkt);
+    return ret;
+}
+
+/* ---- writing ---- */
+
+static int encode_png(const struct mms_image *img, AVPacket *pkt)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
+    if (!codec)
+        return -ENOTSUP;
+    AVCodecContext *ctx = avcodec_alloc_context3(codec);
+    AVFrame *frame = av_frame_alloc();
+    int ret = -ENOMEM;
+    if (!ctx || !frame)
+        goto done;
+    ctx->width = img->w;
+    ctx->height = img->h;
+    ctx->pix_fmt = av_fmt(img->fmt);
+    ctx->time_base = (AVRational){1, 1};
+    frame->format = ctx->pix_fmt;
+    frame->width = img->w;
+    frame->height = img->h;
+    if ((ret = avcodec_open2(ctx, codec, NULL)) < 0)
+        goto done;
+    if ((ret = av_frame_get_buffer(frame, 0)) < 0)
+        goto done;
+    av_image_copy_plane(frame->data[0], frame->linesize[0], img->data, img->stride,
+                        img->w * bytes_per_pixel(img->fmt), img->h);
+    if ((ret = avcodec_send_frame(ctx, frame)) < 0)
+        goto done;
+    if ((ret = avcodec_send_frame(ctx, NULL)) < 0)
+        goto done;
+    ret = avcodec_receive_packet(ctx, pkt);
+done:
+    av_frame_free(&frame);
+    avcodec_free_context(&ctx);
+    return ret;
+}
+
+int mms_image_write_png(const char *path, const struct mms_image *img,
+                        struct mms_err *err)
+{
+    char why[128];
+    if (!img->data || img->w < 1 || img->h < 1 || img->w > MAX_SIDE ||
+        img->h > MAX_SIDE)
+        return fail_msg(err, -EINVAL, "%s: no image to write", path);
+    AVPacket *pkt = av_packet_alloc();
+    if (!pkt)
+        return fail_msg(err, -ENOMEM, "%s: out of memory", path);
+    int ret = encode_png(img, pkt);
+    if (ret < 0) {
+        ret = fail_msg(err, av_errno(ret), "%s: PNG encoding failed: %s", path,
+                       av_reason(ret, why, sizeof(why)));
+        goto fail;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        ret = fail_msg(err, -errno, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    size_t put = fwrite(pkt->data, 1, pkt->size, f);
+    int write_errno = ferror(f) ? errno : 0;
+    if (fclose(f) != 0 && !write_errno)
+        write_errno = errno;
+    if (put != (size_t)pkt->size || write_errno) {
+        if (!write_errno)
+            write_errno = EIO;
+        ret = fail_msg(err, -write_errno, "%s: %s", path, strerror(write_errno));
+        remove(path); /* no half-written mask left to be mistaken for output */
+        goto fail;
+    }
+    av_packet_free(&pkt);
+    return 0;
+fail:
+    av_packet_free(&pkt);
+    return ret;
+}

@@ -1,0 +1,205 @@
+#!/bin/sh
+# Drives the mms binary as a user would: exit statuses, one-line errors,
+# the files and JSON each command promises.
+# Env: MMS_BIN (the binary), MMS_SOURCE_DIR (source root), PYTHON.
+# Needs ffmpeg and ffprobe to make and inspect images.
+
+set -u
+MMS=${MMS_BIN:?MMS_BIN must name the mms binary}
+SRC=${MMS_SOURCE_DIR:?MMS_SOURCE_DIR must name the source root}
+PY=${PYTHON:-/usr/bin/python3}
+# The default model must come from the tree under test, not the caller.
+unset MMS_MODEL
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mms-cli-XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# run STATUS ARGS...: runs mms, output in $T/out and $T/err, and checks
+# the exit status.
+run() {
+    want=$1
+    shift
+    "$MMS" "$@" >"$T/out" 2>"$T/err"
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        fail "mms $* exited $got, expected $want; stderr: $(cat "$T/err")"
+        return 1
+    fi
+    return 0
+}
+
+# The stderr of the last run is exactly one line containing $1.
+one_line_with() {
+    n=$(wc -l <"$T/err")
+    [ "$n" -eq 1 ] || fail "expected one line on stderr, got $n: $(cat "$T/err")"
+    grep -q -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"
+}
+
+# json_get FILE EXPR: prints the Python expression EXPR over the JSON object d.
+json_get() {
+    "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
+        "$1" "$2"
+}
+
+picture() { # picture FILE WxH [SOURCE]
+    ffmpeg -nostdin -v error -y -f lavfi -i "${3:-testsrc}=size=$2" -frames:v 1 "$1" ||
+        fail "ffmpeg could not make $1"
+}
+
+for tool in ffmpeg ffprobe; do
+    command -v $tool >/dev/null || { echo "FAIL: $tool is needed" >&2; exit 1; }
+done
+
+# ---- help and usage ----
+
+run 0 --help && grep -q "Commands:" "$T/out" || fail "mms --help lists no commands"
+run 0 --version && grep -q "^mms [0-9]" "$T/out" || fail "mms --version: $(cat "$T/out")"
+run 2
+run 2 no-such-command && one_line_with "unknown command"
+for cmd in info segment eval bench; do
+    run 0 $cmd --help && grep -q "Usage: mms $cmd" "$T/out" || fail "mms $cmd --help"
+    run 0 help $cmd
+    run 2 $cmd --no-such-option && one_line_with "unknown option '--no-such-option'"
+done
+run 2 segment --out && one_line_with "needs a value"
+run 2 segment x.png && one_line_with "missing --out"
+run 2 bench --threads 1000 && one_line_with "threads"
+run 2 bench --threads many && one_line_with "threads"
+run 2 bench --iters 0
+run 2 bench --size 288 && one_line_with "size"
+run 2 bench --size 288x && one_line_with "size"
+run 2 bench --precision fp64 && one_line_with "unknown precision"
+run 2 eval --images "$T" && one_line_with "missing --masks"
+run 2 info --json=yes
+
+# ---- failures: one line, status 1 ----
+
+run 1 info "$T/missing.safetensors" && one_line_with "missing.safetensors"
+MMS_MODEL="$T/env-missing.safetensors" "$MMS" bench --iters 1 >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "a missing \$MMS_MODEL should fail the command"
+one_line_with "env-missing.safetensors"
+picture "$T/a.png" 200x120
+run 1 segment --model "$T/missing.safetensors" --out "$T/o" "$T/a.png" &&
+    one_line_with "missing.safetensors"
+run 1 segment --out "$T/o" "$T/nope.png" && one_line_with "nope.png: No such file"
+head -c 300 "$T/a.png" >"$T/cut.png"
+run 1 segment --out "$T/o" "$T/cut.png" && one_line_with "cut.png"
+
+# ---- info ----
+
+if run 0 info --json; then
+    cp "$T/out" "$T/info.json"
+    arch=$(json_get "$T/info.json" 'd["arch"]')
+    [ -n "$arch" ] || fail "info --json has no arch"
+    OH=$(json_get "$T/info.json" 'd["output_h"]')
+    OW=$(json_get "$T/info.json" 'd["output_w"]')
+    run 0 info "$SRC/models/mms-rt.safetensors" && grep -q "arch *$arch" "$T/out" ||
+        fail "mms info does not print the arch '$arch': $(cat "$T/out")"
+else
+    OH=0 OW=0
+fi
+
+# ---- segment ----
+
+picture "$T/b.jpg" 97x61
+if run 0 segment --threads 2 --raw "$T/raw" --out "$T/masks/deep" "$T/a.png" "$T/b.jpg"; then
+    for s in a:200x120 b:97x61; do
+        stem=${s%%:*} size=${s#*:}
+        got=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height,pix_fmt \
+            -of csv=p=0 "$T/masks/deep/$stem.png")
+        [ "$got" = "${size%x*},${size#*x},gray" ] ||
+            fail "mask $stem.png is '$got', expected ${size%x*},${size#*x},gray"
+        bytes=$(wc -c <"$T/raw/$stem.f32")
+        [ "$bytes" -eq $((OH * OW * 4)) ] ||
+            fail "$stem.f32 has $bytes bytes, expected ${OH}x${OW}x4"
+    done
+    # Only 0 and 255 in a mask; the logits are finite floats.
+    ffmpeg -nostdin -v error -y -i "$T/masks/deep/a.png" -f rawvideo -pix_fmt gray "$T/a.gray"
+    "$PY" - "$T/a.gray" "$T/raw/a.f32" <<'EOF' || fail "mask or logits malformed"
+import array, math, sys
+mask = open(sys.argv[1], "rb").read()
+assert set(mask) <= {0, 255}, sorted(set(mask))
+logits = array.array("f")
+logits.frombytes(open(sys.argv[2], "rb").read())
+if sys.byteorder == "big":
+    logits.byteswap()
+assert all(math.isfinite(v) for v in logits)
+EOF
+fi
+
+# ---- eval ----
+
+mkdir -p "$T/set/img" "$T/set/gt"
+picture "$T/set/img/one.png" 160x90
+picture "$T/set/img/two.jpg" 120x80 testsrc2
+picture "$T/set/img/three.jpeg" 64x64 mandelbrot
+echo "not an image" >"$T/set/img/notes.txt"
+# The model's own masks as ground truth: every score must be perfect.
+if run 0 segment --out "$T/set/gt" "$T"/set/img/*.png "$T"/set/img/*.jp*g; then
+    if run 0 eval --images "$T/set/img" --masks "$T/set/gt" --json; then
+        cp "$T/out" "$T/eval.json"
+        "$PY" - "$T/eval.json" <<'EOF' || fail "eval --json: $(cat "$T/eval.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("mean_dice", "mean_iou", "pooled_dice", "precision", "recall", "model", "images"):
+    assert k in d, k
+names = [i["name"] for i in d["images"]]
+assert names == ["one.png", "three.jpeg", "two.jpg"], names
+for i in d["images"]:
+    assert set(i) >= {"name", "dice", "iou", "gt_pixels", "pred_pixels"}, i
+    assert i["dice"] == 1 and i["iou"] == 1 and i["gt_pixels"] == i["pred_pixels"], i
+assert d["mean_dice"] == 1 and d["mean_iou"] == 1 and d["pooled_dice"] == 1
+EOF
+    fi
+    # The human-readable table.
+    run 0 eval --images "$T/set/img" --masks "$T/set/gt" && grep -q "mean" "$T/out" ||
+        fail "eval table has no means: $(cat "$T/out")"
+    rm "$T/set/gt/two.png"
+    run 1 eval --images "$T/set/img" --masks "$T/set/gt" && one_line_with "two.png"
+fi
+mkdir -p "$T/empty"
+run 1 eval --images "$T/empty" --masks "$T/empty" && one_line_with "no .png"
+
+# ---- bench ----
+
+if run 0 bench --iters 2 --warmup 1 --json; then
+    cp "$T/out" "$T/bench.json"
+    "$PY" - "$T/bench.json" <<'EOF' || fail "bench --json: $(cat "$T/bench.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("model", "arch", "size", "precision", "threads", "iters", "median_ms", "p90_ms",
+          "min_ms", "fps", "gflops", "macs"):
+    assert k in d, k
+assert d["median_ms"] > 0 and d["min_ms"] <= d["median_ms"] <= d["p90_ms"]
+assert d["iters"] == 2 and d["precision"] == "fp32" and d["threads"] >= 1
+EOF
+fi
+
+# ---- real data, when this checkout has it ----
+
+DATA="$SRC/../shared/data/labeled/cholec80-v01"
+if [ -d "$SRC/../shared/data" ]; then
+    if run 0 eval --images "$DATA/image" --masks "$DATA/mask" --json; then
+        cp "$T/out" "$T/real.json"
+        dice=$(json_get "$T/real.json" 'd["mean_dice"]')
+        json_get "$T/real.json" '0 <= d["mean_dice"] <= 1 and len(d["images"]) > 0' |
+            grep -q True || fail "cholec80-v01 mean_dice $dice is not in [0, 1]"
+        echo "cholec80-v01: mean_dice $dice"
+    fi
+elif [ "${CI:-}" = true ]; then
+    fail "../shared/data is missing (CI=true needs it)"
+else
+    echo "note: ../shared/data not found; skipping the real-data evaluation"
+fi
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed" >&2
+    exit 1
+fi
+echo "cli: all checks passed"
