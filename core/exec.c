@@ -1,4 +1,5 @@
 #include "core/exec.h"
+#include "core/plan.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -9,7 +10,6 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
-#define ALIGN 64
 
 enum step_kind { STEP_PRIM, STEP_UPSAMPLE };
 
@@ -25,19 +25,6 @@ struct step {
     const float *src;
     float *dst;
     int cblocks, block, h, w;
-};
-
-/* Where a tensor lives: a root buffer, a channel offset in it, a layout. */
-struct place {
-    int parent;  /* view parent tensor or -1 */
-    int off;     /* channel offset in the parent */
-    int root, abs_off;
-    int first, last; /* live range (node positions), for roots */
-    int block;   /* layout of the root: 1 (nchw), 8 or 16 */
-    size_t bytes; /* roots: buffer size */
-    size_t arena_off;
-    float *base;  /* roots: start of the buffer */
-    int private_buf;
 };
 
 struct mms_exec {
@@ -56,7 +43,7 @@ struct mms_exec {
     void *scratch;
     size_t scratch_bytes;
     float *in, *out;
-    struct place *pl;
+    struct mms_place *pl;
     int ntensors;
     int pref_block;
 };
@@ -88,7 +75,7 @@ static void *own_buf(struct mms_exec *e, size_t bytes)
 {
     if (grow((void **)&e->bufs, &e->cap_bufs, e->nbufs, sizeof(void *)))
         return NULL;
-    void *p = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
+    void *p = aligned_alloc(MMS_PLAN_ALIGN, (bytes + MMS_PLAN_ALIGN - 1) / MMS_PLAN_ALIGN * MMS_PLAN_ALIGN);
     if (p) {
         memset(p, 0, bytes);
         e->bufs[e->nbufs++] = p;
@@ -139,7 +126,7 @@ static void tensor_md(const struct mms_exec *e, const struct mms_graph *g, int t
 static float *tensor_ptr(const struct mms_exec *e, const struct mms_graph *g, int t)
 {
     const struct mms_tensor_shape *s = mms_graph_shape(g, t);
-    const struct place *p = &e->pl[t];
+    const struct mms_place *p = &e->pl[t];
     return e->pl[p->root].base + (size_t)p->abs_off * s->h * s->w;
 }
 
@@ -148,237 +135,6 @@ static dnnl_memory_t tensor_mem(struct mms_exec *e, const struct mms_graph *g, i
     dnnl_memory_desc_t md;
     tensor_md(e, g, t, &md);
     return own_mem(e, &md, tensor_ptr(e, g, t));
-}
-
-/* ------------------------------------------------------------ placement */
-
-static int root_of(struct place *pl, int t, int *abs_off)
-{
-    int off = 0;
-    while (pl[t].parent >= 0) {
-        off += pl[t].off;
-        t = pl[t].parent;
-    }
-    *abs_off = off;
-    return t;
-}
-
-static int is_writer(const struct mms_node *n)
-{
-    return n->op == MMS_OP_CONV || n->op == MMS_OP_POOL || n->op == MMS_OP_UPSAMPLE ||
-           n->op == MMS_OP_ADD || n->op == MMS_OP_ACT || n->op == MMS_OP_COPY;
-}
-
-/* Last live position reading t (directly or as a sum post-op), or -1. */
-static int last_read(struct mms_graph *g, int t)
-{
-    int last = -1;
-    for (int i = 0; i < mms_graph_nnodes(g); i++) {
-        const struct mms_node *n = mms_graph_node(g, i);
-        if (n->dead)
-            continue;
-        for (int j = 0; j < n->nin; j++)
-            if (n->in[j] == t)
-                last = i;
-        if (n->op == MMS_OP_CONV)
-            for (int j = 0; j < n->u.conv.npost; j++)
-                if (n->u.conv.post[j].kind == MMS_POSTOP_SUM && n->u.conv.post[j].tensor == t)
-                    last = i;
-    }
-    return last;
-}
-
-/* Every tensor stored in root r that overlaps channels [off, off + c) is
- * dead after position i, so that region can be taken over. */
-static int region_dead_after(struct mms_exec *e, struct mms_graph *g, int r, int off, int c,
-                             int i)
-{
-    for (int t = 0; t < mms_graph_ntensors(g); t++) {
-        int to;
-        if (root_of(e->pl, t, &to) != r)
-            continue;
-        int tc = mms_graph_shape(g, t)->c;
-        if (to < off + c && off < to + tc && last_read(g, t) > i)
-            return 0;
-    }
-    return 1;
-}
-
-/* Lets conv i accumulate onto residual b where b already lies: either the
- * output becomes an alias of b, or b's whole buffer moves into the output's
- * place (when the output is a concat slice). */
-static void alias_residual(struct mms_exec *e, struct mms_graph *g, int i, int b, int in,
-                           int out)
-{
-    struct place *pl = e->pl;
-    const struct mms_node *n = mms_graph_node(g, i);
-    int o = n->out, ob, oo;
-    int rb = root_of(pl, b, &ob), ro = root_of(pl, o, &oo);
-    int c = mms_graph_shape(g, o)->c, io;
-    if (rb == root_of(pl, in, &io) || rb == root_of(pl, out, &io) || b == n->in[0] || rb == ro ||
-        !region_dead_after(e, g, rb, ob, c, i))
-        return;
-    if (pl[o].parent < 0 && o != out) {
-        pl[o].parent = b;
-        pl[o].off = 0;
-        return;
-    }
-    const struct mms_node *rp = mms_graph_node(g, mms_graph_shape(g, rb)->producer);
-    if (ob == 0 && mms_graph_shape(g, rb)->c == c && is_writer(rp)) {
-        pl[rb].parent = o;
-        pl[rb].off = 0;
-    }
-}
-
-static void place_views(struct mms_exec *e, struct mms_graph *g, int in, int out)
-{
-    struct place *pl = e->pl;
-    for (int i = 0; i < mms_graph_nnodes(g); i++) {
-        struct mms_node *n = mms_graph_node(g, i);
-        if (n->dead)
-            continue;
-        if (n->op == MMS_OP_SLICE) {
-            pl[n->out].parent = n->in[0];
-            pl[n->out].off = n->u.slice.off;
-        } else if (n->op == MMS_OP_CONCAT) {
-            int off = 0;
-            for (int j = 0; j < n->nin; j++) {
-                int t = n->in[j];
-                const struct mms_node *p = mms_graph_node(g, mms_graph_shape(g, t)->producer);
-                int dup = 0;
-                for (int k = 0; k < j; k++)
-                    dup |= n->in[k] == t;
-                /* A tensor can live in one place only; the others get copied. */
-                if (t != in && t != out && is_writer(p) && pl[t].parent < 0 && !dup) {
-                    pl[t].parent = n->out;
-                    pl[t].off = off;
-                }
-                off += mms_graph_shape(g, t)->c;
-            }
-        }
-    }
-    /* A residual read for the last time by a conv's sum post-op can hold
-     * the conv's output in place: no copy before accumulating. */
-    for (int i = 0; i < mms_graph_nnodes(g); i++) {
-        struct mms_node *n = mms_graph_node(g, i);
-        if (n->dead || n->op != MMS_OP_CONV)
-            continue;
-        for (int j = 0; j < n->u.conv.npost; j++)
-            if (n->u.conv.post[j].kind == MMS_POSTOP_SUM)
-                alias_residual(e, g, i, n->u.conv.post[j].tensor, in, out);
-    }
-}
-
-static void choose_layouts(struct mms_exec *e, struct mms_graph *g, int in, int out)
-{
-    struct place *pl = e->pl;
-    int nt = mms_graph_ntensors(g);
-    for (int t = 0; t < nt; t++) {
-        pl[t].root = root_of(pl, t, &pl[t].abs_off);
-        pl[pl[t].root].block = e->pref_block;
-    }
-    for (int t = 0; t < nt; t++) {
-        int b = e->pref_block, r = pl[t].root;
-        if (mms_graph_shape(g, t)->c % b || pl[t].abs_off % b || r == pl[in].root ||
-            r == pl[out].root)
-            pl[r].block = 1;
-    }
-    for (int t = 0; t < nt; t++)
-        pl[t].block = pl[pl[t].root].block;
-}
-
-static void live_ranges(struct mms_exec *e, struct mms_graph *g)
-{
-    struct place *pl = e->pl;
-    int nt = mms_graph_ntensors(g);
-    for (int t = 0; t < nt; t++) {
-        pl[t].first = INT32_MAX;
-        pl[t].last = -1;
-    }
-    for (int i = 0; i < mms_graph_nnodes(g); i++) {
-        const struct mms_node *n = mms_graph_node(g, i);
-        if (n->dead)
-            continue;
-        struct place *r = &pl[pl[n->out].root];
-        r->first = r->first < i ? r->first : i;
-        r->last = r->last > i ? r->last : i;
-        int reads[MMS_MAX_POSTOPS + 64], nr = 0;
-        for (int j = 0; j < n->nin && nr < 64; j++)
-            reads[nr++] = n->in[j];
-        if (n->op == MMS_OP_CONV)
-            for (int j = 0; j < n->u.conv.npost; j++)
-                if (n->u.conv.post[j].kind == MMS_POSTOP_SUM)
-                    reads[nr++] = n->u.conv.post[j].tensor;
-        for (int j = 0; j < nr; j++) {
-            struct place *q = &pl[pl[reads[j]].root];
-            q->last = q->last > i ? q->last : i;
-            q->first = q->first < i ? q->first : i;
-        }
-    }
-}
-
-static int cmp_size_desc(const void *a, const void *b, void *ctx)
-{
-    const struct place *pl = ctx;
-    size_t x = pl[*(const int *)a].bytes, y = pl[*(const int *)b].bytes;
-    return x < y ? 1 : x > y ? -1 : *(const int *)a - *(const int *)b;
-}
-
-/* Greedy: largest buffers first, each at the lowest offset that does not
- * collide with a placed buffer alive at the same time. */
-static int plan_arena(struct mms_exec *e, struct mms_graph *g, int in, int out)
-{
-    struct place *pl = e->pl;
-    int nt = mms_graph_ntensors(g), nroots = 0;
-    int *roots = malloc(nt * sizeof(int));
-    if (!roots)
-        return -ENOMEM;
-    for (int t = 0; t < nt; t++) {
-        if (pl[t].root != t || pl[t].last < 0)
-            continue;
-        const struct mms_tensor_shape *s = mms_graph_shape(g, t);
-        int b = pl[t].block, c = (s->c + b - 1) / b * b;
-        pl[t].bytes = ((size_t)c * s->h * s->w * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
-        pl[t].private_buf = t == pl[in].root || t == pl[out].root;
-        if (pl[t].private_buf) {
-            pl[t].base = own_buf(e, pl[t].bytes);
-            if (!pl[t].base)
-                goto oom;
-            continue;
-        }
-        roots[nroots++] = t;
-    }
-    qsort_r(roots, nroots, sizeof(int), cmp_size_desc, pl);
-    size_t total = 0;
-    for (int i = 0; i < nroots; i++) {
-        struct place *a = &pl[roots[i]];
-        size_t off = 0;
-        for (int moved = 1; moved;) {
-            moved = 0;
-            for (int j = 0; j < i; j++) {
-                const struct place *b = &pl[roots[j]];
-                int overlap_t = a->first <= b->last && b->first <= a->last;
-                int overlap_m = off < b->arena_off + b->bytes && b->arena_off < off + a->bytes;
-                if (overlap_t && overlap_m) {
-                    off = b->arena_off + b->bytes;
-                    moved = 1;
-                }
-            }
-        }
-        a->arena_off = off;
-        total = total > off + a->bytes ? total : off + a->bytes;
-    }
-    e->arena_bytes = total;
-    e->arena = total ? own_buf(e, total) : NULL;
-    if (total && !e->arena)
-        goto oom;
-    for (int i = 0; i < nroots; i++)
-        pl[roots[i]].base = (float *)((char *)e->arena + pl[roots[i]].arena_off);
-    free(roots);
-    return 0;
-oom:
-    free(roots);
-    return -ENOMEM;
 }
 
 /* ------------------------------------------------------------ primitives */
@@ -819,6 +575,23 @@ static int preferred_block(struct mms_exec *e)
     return 1;
 }
 
+static int alloc_buffers(struct mms_exec *e)
+{
+    e->arena = e->arena_bytes ? own_buf(e, e->arena_bytes) : NULL;
+    if (e->arena_bytes && !e->arena)
+        return -ENOMEM;
+    for (int t = 0; t < e->ntensors; t++) {
+        struct mms_place *p = &e->pl[t];
+        if (p->root != t || p->last < 0)
+            continue;
+        p->base = p->private_buf ? own_buf(e, p->bytes)
+                                 : (float *)((char *)e->arena + p->arena_off);
+        if (!p->base)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_opts *o,
                     struct mms_exec **pe, struct mms_err *err)
 {
@@ -833,18 +606,9 @@ int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_
     DNNL_TRY(dnnl_stream_create(&e->stream, e->engine, dnnl_stream_default_flags),
              "stream creation");
     e->ntensors = mms_graph_ntensors(g);
-    e->pl = calloc(e->ntensors, sizeof(*e->pl));
-    if (!e->pl) {
-        rc = mms_err_set(err, -ENOMEM, "out of memory");
-        goto fail;
-    }
-    for (int t = 0; t < e->ntensors; t++)
-        e->pl[t].parent = -1;
     e->pref_block = preferred_block(e);
-    place_views(e, g, in, out);
-    choose_layouts(e, g, in, out);
-    live_ranges(e, g);
-    if ((rc = plan_arena(e, g, in, out))) {
+    if ((rc = mms_plan_build(g, in, out, e->pref_block, &e->pl, &e->arena_bytes)) ||
+        (rc = alloc_buffers(e))) {
         mms_err_set(err, rc, "out of memory planning buffers");
         goto fail;
     }

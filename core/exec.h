@@ -4,17 +4,11 @@
 /*
  * Compiles a fused graph into oneDNN primitives and runs it.
  *
- * Layout: N=1 lets every "channel-outer" layout (nchw, nChw8c, nChw16c)
- * hold a channel range as one contiguous block, so concatenation and split
- * are pointer offsets into a shared buffer and cost nothing. Each buffer
- * takes the blocked layout oneDNN's convolutions prefer on this CPU when
- * every tensor and offset in it is a multiple of the block, else nchw.
- * Weights are created with format "any" and reordered once here;
- * a convolution whose forced layouts would only get a reference kernel
- * gets its preferred layouts and reorders around it instead.
- *
- * Buffers are planned once: tensors whose lifetimes do not overlap share
- * memory in one arena; mms_exec_run() allocates nothing.
+ * Where tensors live is core/plan's decision (views, layouts, one arena).
+ * Weights are created with format "any" and reordered once here; a
+ * convolution whose planned layouts would only get a reference kernel gets
+ * its preferred layouts and reorders around it instead. mms_exec_run()
+ * allocates nothing.
  */
 
 #include <stdio.h>
