@@ -1,0 +1,199 @@
+"""Batched data augmentation on torch tensors (no torchvision on Debian 12).
+
+Every function takes images as Bx3xHxW float tensors on the 0-1 scale (before
+the ImageNet normalisation, so that padding is black, like the corners of an
+endoscope's field of view), masks as Bx1xHxW float 0/1 tensors, and a
+torch.Generator, so that a run is reproducible from its seed.
+
+The strong augmentation of the MMS method (Lou et al., TMI 2023; the official
+code's "strong" transform): flips, rotation, random affine (translation,
+scale, shear), colour jitter with a large hue range, random greyscale,
+Gaussian blur, and GridMask on the image only. Ranges are given in `STRONG`.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# ImageNet mean on the 0-1 scale: GridMask fills with it, i.e. with 0 after
+# normalisation, as the official code (which masks the normalised tensor) does.
+MEAN = (0.485, 0.456, 0.406)
+
+STRONG = dict(
+    hflip=0.5, vflip=0.5,
+    rotate=90.0,            # degrees, uniform in [-rotate, rotate]
+    translate=0.25,         # fraction of width / height, uniform in [-t, t]
+    scale=(0.75, 1.33),     # log-uniform
+    shear=15.0,             # degrees, uniform in [-shear, shear], x and y
+    brightness=0.3, contrast=0.3, saturation=0.3,   # factor uniform in [1-v, 1+v]
+    hue=0.5,                # fraction of the colour circle, uniform in [-hue, hue]
+    grey=0.2,               # probability of greyscale
+    blur_sigma=(0.1, 2.0),  # 3x3 Gaussian kernel, sigma uniform in this range
+    grid_prob=0.8, grid_d=(20, 80), grid_ratio=0.4, grid_rotate=90.0,  # d at 288 rows
+)
+
+
+def _u(gen, n, lo, hi):
+    return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+
+# ---------------------------------------------------------------- geometry
+
+def random_affine_theta(n, h, w, gen, p=STRONG):
+    """Per-sample random 2x3 matrices for F.affine_grid: flips, rotation,
+    log-uniform scale, shear, translation in the ranges of p."""
+    ang = _u(gen, n, -p["rotate"], p["rotate"])
+    lo, hi = math.log(p["scale"][0]), math.log(p["scale"][1])
+    sc = torch.exp(_u(gen, n, lo, hi))
+    shx = _u(gen, n, -p["shear"], p["shear"])
+    shy = _u(gen, n, -p["shear"], p["shear"])
+    tx = _u(gen, n, -p["translate"], p["translate"]) * w
+    ty = _u(gen, n, -p["translate"], p["translate"]) * h
+    fx = torch.where(torch.rand(n, generator=gen) < p["hflip"], -1.0, 1.0)
+    fy = torch.where(torch.rand(n, generator=gen) < p["vflip"], -1.0, 1.0)
+    return affine_theta(h, w, ang, sc, shx, shy, tx, ty, fx, fy)
+
+
+def affine_theta(h, w, ang, sc, shx, shy, tx, ty, fx, fy):
+    """2x3 matrices for F.affine_grid (output -> input, normalised
+    coordinates) of the forward map out = sc * R(ang) Sh(shx, shy) Flip(fx, fy) in + t
+    on centred pixel coordinates, so that rotation and shear stay rigid on
+    non-square frames. Angles in degrees, t in pixels; all 1-D tensors."""
+    n = ang.shape[0]
+    ang = torch.deg2rad(ang)
+    shx, shy = torch.tan(torch.deg2rad(shx)), torch.tan(torch.deg2rad(shy))
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+    shear = torch.stack([torch.stack([torch.ones(n), shx], -1),
+                         torch.stack([shy, torch.ones(n)], -1)], -2)
+    flip = torch.diag_embed(torch.stack([fx, fy], -1))
+    m = sc.view(n, 1, 1) * rot @ shear @ flip
+    minv = torch.linalg.inv(m)
+    t = torch.stack([tx, ty], -1).unsqueeze(-1)
+    nrm = torch.diag(torch.tensor([2.0 / w, 2.0 / h]))
+    nrm_inv = torch.diag(torch.tensor([w / 2.0, h / 2.0]))
+    a = nrm @ minv @ nrm_inv
+    b = -(nrm @ minv @ t)
+    return torch.cat([a, b], -1)
+
+
+def warp(x, theta, mode="bilinear"):
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def geometric(img, mask, gen, p=STRONG):
+    """The same random flip/rotation/affine on an image batch and its masks;
+    masks resampled bilinearly and thresholded at 0.5."""
+    n, _, h, w = img.shape
+    theta = random_affine_theta(n, h, w, gen, p)
+    img = warp(img, theta)
+    if mask is not None:
+        mask = (warp(mask, theta) > 0.5).float()
+    return img, mask
+
+
+# ------------------------------------------------------------------ colour
+
+def _grey(x):
+    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+
+
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114],
+                         [0.596, -0.274, -0.322],
+                         [0.211, -0.523, 0.312]])
+_YIQ2RGB = torch.linalg.inv(_RGB2YIQ)
+
+
+def hue_rotate(x, shift):
+    """Hue rotation by shift (fraction of the circle, per sample) as a rotation
+    of the chroma plane in YIQ space: linear, cheap, keeps luma."""
+    n = x.shape[0]
+    a = shift * 2 * math.pi
+    cos, sin = torch.cos(a), torch.sin(a)
+    rot = torch.zeros(n, 3, 3)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+    m = _YIQ2RGB @ rot @ _RGB2YIQ                       # n x 3 x 3
+    return torch.einsum("nij,njhw->nihw", m.to(x.device, x.dtype), x)
+
+
+def photometric(img, gen, p=STRONG):
+    n = img.shape[0]
+    dev = img.device
+    v = lambda k: _u(gen, n, 1 - p[k], 1 + p[k]).view(n, 1, 1, 1).to(dev)
+    x = img * v("brightness")
+    x = x.clamp(0, 1)
+    mean = _grey(x).mean(dim=(1, 2, 3), keepdim=True)
+    x = ((x - mean) * v("contrast") + mean).clamp(0, 1)
+    g = _grey(x)
+    x = ((x - g) * v("saturation") + g).clamp(0, 1)
+    x = hue_rotate(x, _u(gen, n, -p["hue"], p["hue"])).clamp(0, 1)
+    grey = (torch.rand(n, generator=gen) < p["grey"]).view(n, 1, 1, 1).to(dev)
+    x = torch.where(grey, _grey(x).expand_as(x), x)
+    # 3x3 Gaussian blur with a per-sample sigma
+    sig = _u(gen, n, *p["blur_sigma"])
+    k1 = torch.exp(-torch.tensor([-1.0, 0.0, 1.0]).view(1, 3) ** 2 / (2 * sig.view(n, 1) ** 2))
+    k1 = k1 / k1.sum(1, keepdim=True)
+    k2 = (k1.view(n, 3, 1) * k1.view(n, 1, 3))               # n x 3 x 3
+    weight = k2.repeat_interleave(3, 0).unsqueeze(1).to(dev)  # (n*3) x 1 x 3 x 3
+    xr = F.pad(x.reshape(1, n * 3, *x.shape[2:]), (1, 1, 1, 1), mode="replicate")
+    x = F.conv2d(xr, weight, groups=n * 3).view_as(x)
+    return x
+
+
+# --------------------------------------------------------------- grid mask
+
+def gridmask(img, gen, p=STRONG):
+    """GridMask (Chen et al. 2020) in the official MMS setting (mode 1): with
+    probability grid_prob, squares of side (1-ratio)*d on a grid of period d,
+    rotated at random, are filled with the mean colour; masks are untouched."""
+    n, _, h, w = img.shape
+    dev = img.device
+    scale = h / 288.0
+    d_lo = max(4, int(round(p["grid_d"][0] * scale)))
+    d_hi = max(d_lo + 1, int(round(p["grid_d"][1] * scale)))
+    d = torch.randint(d_lo, d_hi, (n,), generator=gen).float()
+    line = torch.ceil(d * p["grid_ratio"])  # width of the kept stripes
+    off_y = torch.rand(n, generator=gen) * d
+    off_x = torch.rand(n, generator=gen) * d
+    ang = torch.deg2rad(torch.rand(n, generator=gen) * p["grid_rotate"])
+    apply = torch.rand(n, generator=gen) < p["grid_prob"]
+    ys = torch.arange(h, dtype=torch.float32).view(1, h, 1) - h / 2
+    xs = torch.arange(w, dtype=torch.float32).view(1, 1, w) - w / 2
+    c, s = torch.cos(ang).view(n, 1, 1), torch.sin(ang).view(n, 1, 1)
+    u = c * xs - s * ys
+    v = s * xs + c * ys
+    dd, ll = d.view(n, 1, 1), line.view(n, 1, 1)
+    on_stripe = (torch.remainder(u - off_x.view(n, 1, 1), dd) < ll) | \
+                (torch.remainder(v - off_y.view(n, 1, 1), dd) < ll)
+    erase = (~on_stripe) & apply.view(n, 1, 1)
+    fill = torch.tensor(MEAN, device=dev).view(1, 3, 1, 1)
+    return torch.where(erase.unsqueeze(1).to(dev), fill, img)
+
+
+def strong(img, mask, gen, p=STRONG, grid=True):
+    img, mask = geometric(img, mask, gen, p)
+    img = photometric(img, gen, p)
+    if grid:
+        img = gridmask(img, gen, p)
+    return img, mask
+
+
+# ------------------------------------------------------------ compositing
+
+def composite(img, mask, backgrounds, gen, prob=0.5):
+    """Tool compositing: with probability prob per sample, the labeled tool
+    pixels (mask = 1) are pasted onto a tissue background frame (an unlabeled
+    frame). Returns the images, and a per-sample bool telling which samples
+    were composited (their background is unlabeled: the caller masks out
+    background pixels that may hold unlabeled tools)."""
+    n = img.shape[0]
+    pick = torch.rand(n, generator=gen) < prob
+    if backgrounds.shape[0] < n:
+        reps = (n + backgrounds.shape[0] - 1) // backgrounds.shape[0]
+        backgrounds = backgrounds.repeat(reps, 1, 1, 1)
+    bg = backgrounds[:n]
+    out = torch.where(pick.view(n, 1, 1, 1).to(img.device), mask * img + (1 - mask) * bg, img)
+    return out, pick

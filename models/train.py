@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""Train mmsd's segmentation network with MMS (Min-Max Similarity, Lou et al.,
+IEEE TMI 2023) or supervised-only, and export it as a model file.
+
+  train.py --mode mms --arch mms-rt --labeled cholec80-v01,cataract \\
+           --size 160x288 --iters 8000 --batch 4 --out out/train/mms-lo
+  train.py --mode mms --size 288x512 --init out/train/mms-lo/ckpt_last.pt --lr 3e-4 \\
+           --iters 1000 --out out/train/mms
+
+MMS: two networks F1, F2 of one architecture, different initialisations; each
+gets its own strongly augmented view of the labeled batch, both the same
+unlabeled batch. Loss = (1) structure loss of both networks on the labels
++ (2) consistency of their unlabeled predictions + (3) pixel InfoNCE between
+projector features P1, P2 of the unlabeled predictions + (4) all-negative
+contrastive loss between classifier features C1, C2 of the labeled
+predictions, weighted equally (losses.py). Adam, poly learning-rate decay.
+--mode sup: one network, loss (1) only, same data, augmentation and budget.
+
+Validation (every --val-every iterations and at the end) runs the networks on
+the validation split of every labeled folder at the model input size
+(--val-size, default 288x512), resizes the logits to the frame size as the
+engine does, and computes Dice per frame. The checkpoint (and the network,
+F1 or F2) with the best mean validation Dice over the folders in --labeled is
+kept in ckpt_best.pt and exported to model.safetensors; nothing else is
+chosen on validation frames. --out gets log.jsonl (one JSON object per line),
+ckpt_last.pt, ckpt_best.pt, model.safetensors.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import augment                 # noqa: E402
+import data                    # noqa: E402
+import losses                  # noqa: E402
+import mmsnet                  # noqa: E402
+import safetensors_io          # noqa: E402
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+MODEL_INPUT = (288, 512)
+
+
+def parse_hw(s):
+    h, w = (int(v) for v in s.lower().split("x"))
+    return h, w
+
+
+def parse_sets(sets):
+    params = {}
+    for s in sets or []:
+        k, _, v = s.partition("=")
+        if not v:
+            sys.exit(f"train.py: --set {s!r}: expected key=value")
+        params[k] = v
+    return params
+
+
+def seeded(seed, fn):
+    """Run fn with the global RNG seeded (module initialisation)."""
+    torch.manual_seed(seed)
+    return fn()
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.dev = torch.device(args.device)
+        self.hw = parse_hw(args.size)
+        self.val_hw = parse_hw(args.val_size)
+        self.folders = [f for f in args.labeled.split(",") if f]
+        for f in self.folders:
+            if f not in data.LABELED:
+                sys.exit(f"train.py: --labeled: unknown folder {f!r} (have {', '.join(data.LABELED)})")
+        os.makedirs(args.out, exist_ok=True)
+        self.log_path = os.path.join(args.out, "log.jsonl")
+        self.mms = args.mode == "mms"
+        self.params = parse_sets(args.set)
+        self.meta = mmsnet.card_metadata(args.arch, self.params, MODEL_INPUT)
+
+        torch.manual_seed(args.seed)
+        np.random.seed(args.seed)
+        self.gen = torch.Generator().manual_seed(args.seed)
+
+        # networks: F1 and F2 differ only by their initialisation seed
+        build = lambda: mmsnet.build(args.arch, self.meta)
+        self.nets = [seeded(args.seed * 100 + 1, build).to(self.dev)]
+        mods = list(self.nets)
+        if self.mms:
+            self.nets.append(seeded(args.seed * 100 + 2, build).to(self.dev))
+            self.cls = [seeded(args.seed * 100 + 3 + i, losses.Classifier).to(self.dev) for i in range(2)]
+            self.proj = [seeded(args.seed * 100 + 5 + i, losses.Projector).to(self.dev) for i in range(2)]
+            mods += self.cls + self.proj
+        self.mods = mods
+        if args.channels_last:
+            for n in self.nets:
+                n.to(memory_format=torch.channels_last)
+        for hw, what in ((self.hw, "--size"), (self.val_hw, "--val-size")):
+            try:
+                with torch.no_grad():
+                    self.nets[0].eval()(torch.zeros(1, 3, *hw, device=self.dev))
+            except RuntimeError:
+                sys.exit(f"train.py: {what} {hw[0]}x{hw[1]}: {args.arch} needs a size its encoder "
+                         f"divides evenly (mms-rt: multiples of 32, e.g. 160x288, 224x384, 288x512)")
+            finally:
+                self.nets[0].train()
+        params = [p for m in mods for p in m.parameters()]
+        self.opt = torch.optim.Adam(params, lr=args.lr, weight_decay=args.wd)
+        self.it = 0
+        self.best = {"score": -1.0}
+        self.perm = torch.empty(0, dtype=torch.long)
+        if args.init:
+            self.load_init(args.init)
+        if args.resume:
+            self.load_resume(os.path.join(args.out, "ckpt_last.pt"))
+
+        split = data.load_split(args.split)
+        t = time.time()
+        self.train = data.Labeled(args.data, split, self.folders, "train", self.hw)
+        self.val = data.Labeled(args.data, split, list(data.LABELED), "val", self.val_hw, keep_full=True)
+        self.val_lo = None
+        if self.hw != self.val_hw:   # for information only: validation at the training size
+            self.val_lo = data.Labeled(args.data, split, list(data.LABELED), "val", self.hw)
+        self.unl = None
+        if self.mms or args.composite:
+            self.unl = data.Unlabeled(args.data, self.hw, args.cache, args.clip_stride, log=self.say)
+        with open(args.split, "rb") as f:
+            self.split_sha = hashlib.sha1(f.read()).hexdigest()[:12]
+        self.log({"event": "start", "argv": sys.argv, "mode": args.mode, "arch": args.arch,
+                  "size": args.size, "labeled": self.folders, "train_frames": len(self.train),
+                  "val_frames": len(self.val), "unlabeled": self.unl.counts() if self.unl else None,
+                  "params": {f"F{i + 1}": sum(p.numel() for p in n.parameters()) for i, n in enumerate(self.nets)},
+                  "split_sha1": self.split_sha, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "data_load_s": round(time.time() - t, 1), "start_it": self.it})
+
+    # ------------------------------------------------------------ logging
+    def say(self, msg):
+        print(msg, flush=True)
+
+    def log(self, rec):
+        rec = dict(rec, time=round(time.time(), 1))
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(json.dumps(rec), flush=True)
+
+    # ------------------------------------------------------- checkpoints
+    def state(self):
+        st = {"it": self.it, "args": vars(self.args), "best": self.best, "meta": self.meta,
+              "nets": [n.state_dict() for n in self.nets], "opt": self.opt.state_dict(),
+              "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+              "mode": self.args.mode, "perm": self.perm}
+        if self.mms:
+            st["cls"] = [c.state_dict() for c in self.cls]
+            st["proj"] = [p.state_dict() for p in self.proj]
+        return st
+
+    def load_init(self, path):
+        """Weights only (networks, and heads where both runs have them)."""
+        if path.endswith(".safetensors"):
+            sd, _ = safetensors_io.load_file(path)
+            nets = [sd]
+            ck = {}
+        else:
+            ck = torch.load(path, map_location="cpu")
+            nets = ck["nets"]
+            if not self.mms and len(nets) > 1:           # sup from an MMS run: its best network
+                nets = [nets[ck.get("best", {}).get("net", 0)]]
+        for i, n in enumerate(self.nets):
+            n.load_state_dict(nets[min(i, len(nets) - 1)])
+        if len(self.nets) > len(nets):
+            self.say("train.py: --init holds one network: F2 starts as a copy of F1")
+        if self.mms and "cls" in ck:
+            for m, s in zip(self.cls, ck["cls"]):
+                m.load_state_dict(s)
+            for m, s in zip(self.proj, ck["proj"]):
+                m.load_state_dict(s)
+
+    def load_resume(self, path):
+        ck = torch.load(path, map_location="cpu")
+        for n, s in zip(self.nets, ck["nets"]):
+            n.load_state_dict(s)
+        if self.mms:
+            for m, s in zip(self.cls, ck["cls"]):
+                m.load_state_dict(s)
+            for m, s in zip(self.proj, ck["proj"]):
+                m.load_state_dict(s)
+        self.opt.load_state_dict(ck["opt"])
+        self.gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        self.it, self.best = ck["it"], ck["best"]
+        self.perm = ck.get("perm", torch.empty(0, dtype=torch.long))
+
+    def save(self, name):
+        path = os.path.join(self.args.out, name)
+        torch.save(self.state(), path + ".tmp")
+        os.replace(path + ".tmp", path)
+
+    def export(self):
+        ck = torch.load(os.path.join(self.args.out, "ckpt_best.pt"), map_location="cpu")
+        b = ck["best"]
+        sd = ck["nets"][b["net"]]
+        extra = {"train.mode": self.args.mode, "train.network": f"F{b['net'] + 1}",
+                 "train.iter": str(b["it"]), "train.iters": str(self.args.iters),
+                 "train.val_dice": f"{b['score']:.4f}",
+                 "train.val_folders": ",".join(self.folders),
+                 "train.labeled": ",".join(self.folders), "train.size": self.args.size,
+                 "train.seed": str(self.args.seed), "train.split_sha1": self.split_sha,
+                 "train.composite": str(bool(self.args.composite)).lower(),
+                 "train.init": os.path.basename(self.args.init) if self.args.init else "",
+                 "train.command": " ".join(shlex.quote(a) for a in sys.argv),
+                 "train.torch": torch.__version__}
+        for folder, d in b["per_folder"].items():
+            extra[f"train.val_dice.{folder}"] = f"{d:.4f}"
+        # the card's input is the size the checkpoint was validated (chosen) at
+        meta = mmsnet.card_metadata(self.args.arch, self.params, self.val_hw, extra=extra)
+        out = os.path.join(self.args.out, "model.safetensors")
+        safetensors_io.save_file(sd, out, meta)
+        self.log({"event": "export", "path": out, "network": extra["train.network"],
+                  "iter": b["it"], "val_dice": b["score"], "per_folder": b["per_folder"]})
+
+    # ---------------------------------------------------------- batches
+    def labeled_idx(self, n):
+        out = []
+        while len(out) < n:
+            if self.perm.numel() == 0:
+                self.perm = torch.randperm(len(self.train), generator=self.gen)
+            out.append(int(self.perm[0]))
+            self.perm = self.perm[1:]
+        return torch.tensor(out)
+
+    def norm(self, x01):
+        x = data.normalize(x01.to(self.dev), MEAN, STD)
+        return x.contiguous(memory_format=torch.channels_last) if self.args.channels_last else x
+
+    def labeled_view(self, img, mask, bg=None, bg_tool=None):
+        """One strong view of a labeled batch; with --composite, the tools may
+        be pasted on unlabeled backgrounds bg (valid excludes background pixels
+        that the networks think hold an unlabeled tool, bg_tool)."""
+        if self.args.aug == "strong":
+            img, mask = augment.geometric(img, mask, self.gen)
+        valid = None
+        if bg is not None:
+            img, pick = augment.composite(img, mask, bg, self.gen, self.args.composite_prob)
+            n = img.shape[0]
+            reps = (n + bg_tool.shape[0] - 1) // bg_tool.shape[0]
+            tool = bg_tool.repeat(reps, 1, 1, 1)[:n]
+            doubt = pick.view(n, 1, 1, 1) & (mask < 0.5) & tool
+            valid = (~doubt).float()
+        if self.args.aug == "strong":
+            img = augment.photometric(img, self.gen)
+            img = augment.gridmask(img, self.gen)
+        return self.norm(img), mask.to(self.dev), (valid.to(self.dev) if valid is not None else None)
+
+    def unlabeled_batch(self):
+        xu0 = self.unl.sample(self.args.ubatch, self.gen)
+        xu0, _ = augment.geometric(xu0, None, self.gen)
+        xu0 = augment.photometric(xu0, self.gen)
+        xu = augment.gridmask(xu0, self.gen)
+        return xu0, self.norm(xu)
+
+    # ------------------------------------------------------------- step
+    def step(self):
+        a = self.args
+        idx = self.labeled_idx(a.batch)
+        img, mask = self.train.img[idx], self.train.mask[idx]
+        kern = losses.boundary_kernel(self.hw[0])
+        rec = {}
+        if self.mms:
+            f1, f2 = self.nets
+            xu0, xu = self.unlabeled_batch()
+            zu1, zu2 = f1(xu), f2(xu)
+            bg = bg_tool = None
+            if a.composite:
+                bg = xu0
+                pu = 0.5 * (torch.sigmoid(zu1) + torch.sigmoid(zu2))
+                bg_tool = (pu.detach() > 0.5).cpu()
+            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool)
+            x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool)
+            zl1, zl2 = f1(x1), f2(x2)
+            l_sup = losses.structure_loss(zl1, y1, v1, kern) + losses.structure_loss(zl2, y2, v2, kern)
+            l_cons = losses.consistency_loss(zu1, zu2, kern)
+            hp = lambda z: F.avg_pool2d(z, a.head_pool) if a.head_pool > 1 else z
+            l_nce = losses.pixel_infonce(self.proj[0](hp(zu1)), self.proj[1](hp(zu2)), a.tau, a.pixels, self.gen)
+            l_neg = losses.all_negative(self.cls[0](hp(zl1)), self.cls[1](hp(zl2)), a.tau, a.pixels, self.gen)
+            loss = l_sup + l_cons + l_nce + l_neg
+            rec = {"l_sup": l_sup.item(), "l_cons": l_cons.item(), "l_nce": l_nce.item(),
+                   "l_neg": l_neg.item()}
+        else:
+            f1 = self.nets[0]
+            bg = bg_tool = None
+            if a.composite:
+                xu0, xu = self.unlabeled_batch()
+                with torch.no_grad():
+                    bg_tool = (torch.sigmoid(f1(xu)) > 0.5).cpu()
+                bg = xu0
+            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool)
+            loss = l_sup = losses.structure_loss(f1(x1), y1, v1, kern)
+            rec = {"l_sup": l_sup.item()}
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        rec["loss"] = loss.item()
+        return rec
+
+    def set_lr(self):
+        lr = self.args.lr * (1.0 - self.it / self.args.iters) ** self.args.poly
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        return lr
+
+    # ------------------------------------------------------- validation
+    @torch.no_grad()
+    def dice_per_frame(self, net, ds, full):
+        net.eval()
+        out = []
+        x = self.norm(ds.img)
+        for i in range(0, x.shape[0], 4):
+            z = net(x[i:i + 4]).cpu()
+            for j in range(z.shape[0]):
+                k = i + j
+                if full:
+                    gt = ds.full_masks[k]
+                    zz = F.interpolate(z[j:j + 1], size=tuple(gt.shape), mode="bilinear", align_corners=False)
+                else:
+                    gt = ds.mask[k, 0] > 0.5
+                    zz = z[j:j + 1]
+                pred = torch.sigmoid(zz)[0, 0] > 0.5
+                out.append(losses.dice(pred, gt))
+        net.train()
+        return out
+
+    def per_folder(self, ds, dices):
+        res = {}
+        for f in data.LABELED:
+            v = [d for d, g in zip(dices, ds.folders) if g == f]
+            if v:
+                res[f] = float(np.mean(v))
+        return res
+
+    def validate(self):
+        rec = {"event": "val", "it": self.it}
+        scores = []
+        for i, net in enumerate(self.nets):
+            d = self.dice_per_frame(net, self.val, True)
+            pf = self.per_folder(self.val, d)
+            score = float(np.mean([pf[f] for f in self.folders]))
+            scores.append((score, i, pf))
+            rec[f"F{i + 1}"] = {"score": round(score, 4), **{k: round(v, 4) for k, v in pf.items()},
+                               "frames": {n: round(x, 4) for n, x in zip(self.val.names, d)}}
+            if self.val_lo is not None:
+                dl = self.dice_per_frame(net, self.val_lo, False)
+                rec[f"F{i + 1}"][f"at_{self.args.size}"] = {k: round(v, 4) for k, v in self.per_folder(self.val_lo, dl).items()}
+        score, i, pf = max(scores, key=lambda s: (s[0], -s[1]))   # ties go to F1
+        improved = score > self.best["score"]
+        if improved:
+            self.best = {"score": score, "net": i, "it": self.it, "per_folder": pf}
+        rec["best"] = self.best
+        self.log(rec)
+        self.save("ckpt_last.pt")
+        if improved:
+            self.save("ckpt_best.pt")
+
+    # ------------------------------------------------------------- loop
+    def run(self):
+        a = self.args
+        t0, n, acc = time.time(), 0, {}
+        for m in self.mods:
+            m.train()
+        while self.it < a.iters:
+            lr = self.set_lr()
+            rec = self.step()
+            self.it += 1
+            n += 1
+            for k, v in rec.items():
+                acc[k] = acc.get(k, 0.0) + v
+            if self.it % a.log_every == 0 or self.it == a.iters:
+                dt = time.time() - t0
+                self.log({"event": "train", "it": self.it, "lr": lr, "s_per_it": round(dt / n, 3),
+                          **{k: round(v / n, 4) for k, v in acc.items()}})
+                t0, n, acc = time.time(), 0, {}
+            if self.it % a.val_every == 0 or self.it == a.iters:
+                tv = time.time()
+                self.validate()
+                t0 += time.time() - tv
+        if self.best["score"] < 0:
+            self.validate()
+        self.export()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode", choices=["mms", "sup"], default="mms")
+    ap.add_argument("--arch", default="mms-rt", help="mms-rt, res2net-unet or mms-res2net101")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="architecture parameter (card key without mms.), e.g. widths=16,32,64,128,256")
+    ap.add_argument("--labeled", default="cholec80-v01,cataract",
+                    help="labeled folders whose train split is used; their val split chooses the checkpoint")
+    ap.add_argument("--size", default="288x512", help="training resolution HxW")
+    ap.add_argument("--val-size", default="288x512",
+                    help="validation input HxW; also the exported card's mms.input (default: the model input 288x512)")
+    ap.add_argument("--iters", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=4, help="labeled frames per iteration")
+    ap.add_argument("--ubatch", type=int, default=None, help="unlabeled frames per iteration (default: --batch)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--wd", type=float, default=1e-4, help="Adam weight decay")
+    ap.add_argument("--poly", type=float, default=0.9, help="poly decay power")
+    ap.add_argument("--tau", type=float, default=0.07, help="contrastive temperature")
+    ap.add_argument("--pixels", type=int, default=1024, help="pixels sampled per image for the contrastive losses")
+    ap.add_argument("--head-pool", type=int, default=2,
+                    help="average-pool the logit maps by this factor before the projector/classifier heads "
+                         "(1 = the paper's full resolution; 2 quarters their cost on a CPU)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", help="start from this checkpoint (.pt of train.py, or a .safetensors)")
+    ap.add_argument("--resume", action="store_true", help="continue --out's ckpt_last.pt")
+    ap.add_argument("--aug", choices=["strong", "none"], default="strong",
+                    help="augmentation of the labeled views (none: for debugging only)")
+    ap.add_argument("--composite", action="store_true",
+                    help="tool compositing: paste labeled tools onto unlabeled backgrounds")
+    ap.add_argument("--composite-prob", type=float, default=0.5)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--data", default=data.DEFAULT_DATA)
+    ap.add_argument("--split", default=data.DEFAULT_SPLIT)
+    ap.add_argument("--cache", default=data.DEFAULT_CACHE, help="unlabeled frame cache (never in the repository)")
+    ap.add_argument("--clip-stride", type=int, default=5, help="decode every N-th frame of the clips")
+    ap.add_argument("--val-every", type=int, default=250)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--channels-last", type=int, default=1, choices=[0, 1],
+                    help="run the networks in channels_last memory format (faster on CPU)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    args = ap.parse_args()
+    if args.ubatch is None:
+        args.ubatch = args.batch
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        sys.exit("train.py: --device cuda: no CUDA device")
+    torch.set_num_threads(args.threads)
+    Run(args).run()
+
+
+if __name__ == "__main__":
+    main()

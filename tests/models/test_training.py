@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Unit tests of the training code in models/ (losses, augmentation, split).
+
+  /usr/bin/python3 tests/models/test_training.py      (a few seconds, CPU)
+
+The split test reads ../shared/data: it fails under CI=true when that is missing
+and is skipped otherwise.
+"""
+
+import os
+import sys
+import unittest
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "models"))
+
+import augment  # noqa: E402
+import data     # noqa: E402
+import losses   # noqa: E402
+
+NO_AUG = dict(augment.STRONG, hflip=0.0, vflip=0.0, rotate=0.0, translate=0.0, scale=(1.0, 1.0),
+              shear=0.0)
+
+
+class Losses(unittest.TestCase):
+    def test_structure_loss_orders_predictions(self):
+        m = torch.zeros(2, 1, 64, 96)
+        m[:, :, 20:40, 30:50] = 1
+        good = losses.structure_loss((m * 2 - 1) * 12, m)
+        bad = losses.structure_loss(-(m * 2 - 1) * 12, m)
+        self.assertLess(good.item(), 0.01)
+        self.assertGreater(bad.item(), 5.0)
+
+    def test_structure_loss_valid_mask(self):
+        m = torch.zeros(1, 1, 32, 32)
+        z = torch.full_like(m, 8.0)            # predicts tool everywhere: wrong
+        valid = torch.zeros_like(m)
+        valid[..., :2, :2] = 1
+        z[..., :2, :2] = -8.0                  # right where it counts
+        self.assertLess(losses.structure_loss(z, m, valid).item(), 0.01)
+
+    def test_boundary_kernel(self):
+        self.assertEqual(losses.boundary_kernel(288), 31)
+        self.assertEqual(losses.boundary_kernel(160) % 2, 1)
+
+    def test_infonce_prefers_matching_pixels(self):
+        g = torch.Generator().manual_seed(0)
+        f = torch.randn(2, 16, 8, 8, generator=g)
+        same = losses.pixel_infonce(f, f.clone(), pixels=None)
+        other = losses.pixel_infonce(f, torch.randn(2, 16, 8, 8, generator=g), pixels=None)
+        self.assertLess(same.item(), other.item())
+        self.assertLess(same.item(), 1.0)
+
+    def test_all_negative_pushes_apart(self):
+        g = torch.Generator().manual_seed(0)
+        f = torch.randn(1, 32, 4, 4, generator=g)
+        alike = losses.all_negative(f, f + 0.01, pixels=None)           # neighbours differ: low
+        flat = losses.all_negative(torch.ones(1, 32, 4, 4), torch.ones(1, 32, 4, 4), pixels=None)
+        self.assertLess(alike.item(), flat.item())
+        # gradients reach both sides
+        a, b = f.clone().requires_grad_(), f.flip(2).clone().requires_grad_()
+        losses.all_negative(a, b, pixels=None).backward()
+        self.assertGreater(a.grad.abs().sum().item(), 0)
+        self.assertGreater(b.grad.abs().sum().item(), 0)
+
+    def test_subsampling(self):
+        g = torch.Generator().manual_seed(0)
+        f = torch.randn(2, 16, 40, 40, requires_grad=True)
+        losses.pixel_infonce(f, f.detach() + 0.1, pixels=64, gen=g).backward()
+        self.assertEqual(int((f.grad.abs().sum(1) > 0).sum()), 2 * 64)
+
+    def test_consistency_has_gradients(self):
+        z1 = torch.randn(1, 1, 16, 16, requires_grad=True)
+        z2 = torch.randn(1, 1, 16, 16, requires_grad=True)
+        losses.consistency_loss(z1, z2).backward()
+        self.assertGreater(z1.grad.abs().sum().item(), 0)
+        self.assertGreater(z2.grad.abs().sum().item(), 0)
+
+    def test_dice(self):
+        a = torch.zeros(4, 4, dtype=torch.bool)
+        self.assertEqual(losses.dice(a, a), 1.0)
+        b = a.clone()
+        b[0, :2] = True
+        self.assertEqual(losses.dice(b, a), 0.0)
+        self.assertEqual(losses.dice(b, b), 1.0)
+
+
+class Augment(unittest.TestCase):
+    def setUp(self):
+        self.g = torch.Generator().manual_seed(0)
+        self.x = torch.rand(3, 3, 32, 48, generator=self.g)
+
+    def test_identity_affine(self):
+        y, _ = augment.geometric(self.x, None, self.g, NO_AUG)
+        self.assertTrue(torch.allclose(y, self.x, atol=1e-5))
+
+    def test_flips(self):
+        y, _ = augment.geometric(self.x, None, self.g, dict(NO_AUG, hflip=1.0))
+        self.assertTrue(torch.allclose(y, self.x.flip(3), atol=1e-5))
+        y, _ = augment.geometric(self.x, None, self.g, dict(NO_AUG, vflip=1.0))
+        self.assertTrue(torch.allclose(y, self.x.flip(2), atol=1e-5))
+
+    def test_rotation_is_rigid(self):
+        one = lambda v: torch.tensor([float(v)])
+        ident = dict(sc=one(1), shx=one(0), shy=one(0), tx=one(0), ty=one(0), fx=one(1), fy=one(1))
+        x = torch.rand(1, 1, 32, 32, generator=self.g)
+        y = augment.warp(x, augment.affine_theta(32, 32, one(90), **ident))
+        self.assertTrue(torch.allclose(y, x.rot90(-1, (2, 3)), atol=1e-5))   # clockwise on screen
+        # non-square frame: a pixel at (row 10, col 30) of a 32x48 frame, centre
+        # (16, 24), offset (dx, dy) = (6.5, -5.5) in pixel-centre coordinates,
+        # goes to offset (5.5, 6.5) after a quarter turn: (row 22, col 29)
+        x = torch.zeros(1, 1, 32, 48)
+        x[0, 0, 10, 30] = 1
+        y = augment.warp(x, augment.affine_theta(32, 48, one(90), **ident))
+        self.assertEqual(divmod(int(y.flatten().argmax()), 48), (22, 29))
+        self.assertAlmostEqual(y.max().item(), 1.0, places=4)
+        # translation in pixels
+        y = augment.warp(x, augment.affine_theta(32, 48, one(0), **dict(ident, tx=one(3), ty=one(-2))))
+        self.assertEqual(divmod(int(y.flatten().argmax()), 48), (8, 33))
+
+    def test_image_and_mask_stay_aligned(self):
+        m = (torch.rand(4, 1, 40, 72, generator=self.g) > 0.7).float()
+        m = torch.nn.functional.max_pool2d(m, 5, 1, 2)           # blobs, not salt
+        img = m.repeat(1, 3, 1, 1)
+        y, ym = augment.geometric(img, m, self.g)
+        agree = ((y[:, :1] > 0.5).float() == ym).float().mean().item()
+        self.assertGreater(agree, 0.999)
+
+    def test_photometric_range(self):
+        y = augment.photometric(self.x, self.g)
+        self.assertEqual(y.shape, self.x.shape)
+        self.assertGreaterEqual(y.min().item(), -1e-6)
+        self.assertLessEqual(y.max().item(), 1 + 1e-6)
+
+    def test_hue_full_turn_is_identity(self):
+        y = augment.hue_rotate(self.x, torch.ones(3))
+        self.assertTrue(torch.allclose(y, self.x, atol=1e-4))
+
+    def test_gridmask_fraction(self):
+        x = torch.ones(16, 3, 288, 512)
+        y = augment.gridmask(x, self.g, dict(augment.STRONG, grid_prob=1.0))
+        frac = (y[:, 0] != 1).float().mean().item()
+        self.assertGreater(frac, 0.25)
+        self.assertLess(frac, 0.45)
+
+    def test_composite(self):
+        img = torch.ones(2, 3, 8, 8)
+        bg = torch.zeros(1, 3, 8, 8)
+        m = torch.zeros(2, 1, 8, 8)
+        m[..., 2:4, 2:4] = 1
+        y, pick = augment.composite(img, m, bg, self.g, prob=1.0)
+        self.assertTrue(bool(pick.all()))
+        self.assertTrue(torch.equal(y, m.expand_as(img)))
+
+
+class Split(unittest.TestCase):
+    def test_committed_split(self):
+        if not os.path.isdir(data.DEFAULT_DATA):
+            if os.environ.get("CI") == "true":
+                self.fail("../shared/data is missing (required under CI=true)")
+            self.skipTest("no ../shared/data")
+        split = data.load_split()
+        self.assertEqual(split, data.make_split(), "models/split.json is not what data.py split writes")
+        for folder in data.LABELED:
+            tr, va = split[folder]["train"], split[folder]["val"]
+            self.assertFalse(set(tr) & set(va))
+            stems = data._stems(os.path.join(data.DEFAULT_DATA, "labeled", folder))
+            self.assertEqual(sorted(tr + va), stems)
+            self.assertTrue(0.2 <= len(va) / len(stems) <= 0.3, folder)
+        idx = sorted(int(s.split("_")[1]) for s in split["cholec80-v01"]["val"])
+        self.assertEqual(idx, list(range(idx[0], idx[0] + len(idx))), "Cholec80 val must be one block")
+        groups_tr = {data.cataract_group(s) for s in split["cataract"]["train"]}
+        groups_va = {data.cataract_group(s) for s in split["cataract"]["val"]}
+        self.assertFalse(groups_tr & groups_va, "a cataract case straddles the split")
+
+
+if __name__ == "__main__":
+    unittest.main()
