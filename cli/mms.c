@@ -14,7 +14,7 @@
 #include "core/version.h"
 
 static const struct cli_command *const commands[] = {
-    &cli_info, &cli_segment, &cli_eval, &cli_bench, NULL,
+    &cli_run, &cli_info, &cli_segment, &cli_eval, &cli_bench, &cli_synth, NULL,
 };
 
 static void print_help(FILE *f)

@@ -1,0 +1,85 @@
+#ifndef MMS_SINK_H
+#define MMS_SINK_H
+
+/*
+ * Where annotated frames go. Each kind of output is a driver, a const
+ * table like mpv's vo_driver: a recorded file, a network stream, nothing
+ * (benchmarks), the SDL2 window (overlay/window.c). A new output is one
+ * file and one table entry.
+ *
+ * Frames given to write() are YUV420P at the size given to open(), with
+ * pts in params->time_base; the sink does not keep them after returning.
+ * After a failed open(), neither write() nor close() is called; close()
+ * always releases everything open() took, even after a failed write().
+ */
+
+#include <stdint.h>
+
+#include <libavutil/frame.h>
+#include <libavutil/rational.h>
+
+#include "core/error.h"
+
+/* What the window reports back to the pipeline. */
+enum mms_ui_event {
+    MMS_UI_QUIT,         /* q, Esc, window closed */
+    MMS_UI_PAUSE,        /* space: toggles */
+    MMS_UI_NEXT_STYLE,   /* o: cycles the overlay style */
+};
+
+struct mms_sink_params {
+    int width, height;
+    AVRational time_base;  /* of the pts given to write() */
+    AVRational frame_rate; /* nominal; {0,1} when unknown (25 is assumed) */
+    int live;              /* low-latency encoding, no B-frames */
+    const char *title;     /* window title */
+    void (*ui_event)(void *opaque, enum mms_ui_event ev);
+    void *ui_opaque;
+};
+
+/* Per-frame numbers a sink may show (the window's HUD). */
+struct mms_frame_meta {
+    double fps;          /* frames written per second, recent */
+    double infer_ms;     /* network time of the mask shown */
+    double mask_age_ms;  /* this frame's time minus its mask's frame time */
+    int no_signal;       /* the source is down: this is a placeholder frame */
+};
+
+struct mms_sink;
+
+struct mms_sink_driver {
+    const char *name;
+    /* How well the driver takes `url`: 0 not at all, higher wins. NULL:
+     * never chosen by URL (the window is asked for by name). */
+    int (*probe)(const char *url);
+    size_t priv_size;
+    int (*open)(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
+                struct mms_err *err);
+    int (*write)(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
+                 struct mms_err *err);
+    int (*close)(struct mms_sink *s, struct mms_err *err);
+};
+
+struct mms_sink {
+    const struct mms_sink_driver *driver;
+    void *priv; /* driver->priv_size zeroed bytes */
+    char *url;
+};
+
+extern const struct mms_sink_driver mms_sink_file;   /* .mp4 (fragmented), .mkv, .ts */
+extern const struct mms_sink_driver mms_sink_stream; /* udp:// srt:// rtmp:// rtsp:// */
+extern const struct mms_sink_driver mms_sink_null;   /* "null" */
+
+/* The driver for a URL among file, stream and null; NULL if none takes it. */
+const struct mms_sink_driver *mms_sink_find(const char *url);
+
+/* Opens `url` with `driver` (NULL: mms_sink_find). */
+int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
+                  const struct mms_sink_params *p, struct mms_sink **out,
+                  struct mms_err *err);
+int mms_sink_write(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
+                   struct mms_err *err);
+/* Finalises (trailer, flush) and frees the sink; NULL is fine. */
+int mms_sink_close(struct mms_sink *s, struct mms_err *err);
+
+#endif

@@ -1,0 +1,20 @@
+#ifndef MMS_WINDOW_H
+#define MMS_WINDOW_H
+
+/*
+ * The SDL2 window, a sink driver (io/sink.h): shows each frame written,
+ * paced by the caller, with a HUD (fps, inference ms, mask age). Keys:
+ * space pauses, o cycles the overlay style, f toggles fullscreen, q or Esc
+ * quits; the window is resizable and keeps the video's aspect ratio. All
+ * SDL calls happen on the thread that writes frames.
+ */
+
+#include "io/sink.h"
+
+extern const struct mms_sink_driver mms_sink_window;
+
+/* Whether a display is there to open a window on ($DISPLAY or
+ * $WAYLAND_DISPLAY set). */
+int mms_window_available(void);
+
+#endif
