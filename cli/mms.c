@@ -63,8 +63,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "mms: unknown command '%s' (see 'mms --help')\n", argv[2]);
             return ARGS_EXIT_USAGE;
         }
-        args_print_help(c->spec);
-        return ARGS_EXIT_OK;
+        /* Each command prints its own help: `mms run` builds it from the
+         * pipeline option table rather than an args table. */
+        char *help_argv[] = {argv[2], "--help", NULL};
+        return c->run(2, help_argv);
     }
     const struct cli_command *c = find_command(name);
     if (!c) {

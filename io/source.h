@@ -35,6 +35,7 @@ struct mms_source_info {
     int live;              /* a device or network stream, not a file */
     const char *format;    /* demuxer name */
     const char *codec;     /* decoder name */
+    int64_t duration_us;   /* 0 when unknown (live) */
 };
 
 struct mms_source;

@@ -1,1 +1,864 @@
-/* placeholder: being written */
+#include "pipeline/pipeline.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavutil/imgutils.h>
+#include <libavutil/mathematics.h>
+#include <libswscale/swscale.h>
+
+#include "core/locate.h"
+#include "core/net.h"
+#include "core/prepost.h"
+#include "io/sink.h"
+#include "io/source.h"
+#include "overlay/compose.h"
+#include "overlay/window.h"
+#include "pipeline/queue.h"
+
+#define NITEMS 8      /* frames in flight: queues + one per thread + spare */
+#define QUEUE_CAP 3
+#define NJOBS 3       /* live: one filling, one in the mailbox, one inferring */
+#define NMASKS (NITEMS + 4)
+#define MAX_SINKS (MMS_MAX_OUTPUTS + 1)
+
+/* A mask at the frame size, shared by every frame that shows it. */
+struct mask {
+    uint8_t *data;
+    atomic_int refs;
+    int64_t pts;     /* of the frame it was computed on */
+    int gen;         /* source connection it belongs to */
+    double infer_ms;
+    double tool_fraction;
+    int bbox[4];     /* x0, y0, x1, y1 inclusive; x0 < 0 when empty */
+};
+
+/* The network's view of one frame. */
+struct job {
+    uint8_t *rgb;    /* net_w x net_h packed RGB */
+    int64_t pts;
+    int gen;
+    int skip;        /* offline --every: reuse the previous mask */
+    double pre_ms;
+    struct item *item; /* offline: the frame it belongs to */
+};
+
+struct item {
+    AVFrame *frame;
+    struct job job;
+    struct mask *mask;
+    AVRational tb;
+    int gen;
+    double t_start;
+    double ms[MMS_STAGE_COUNT];
+};
+
+struct mms_pipeline {
+    struct mms_pipeline_opts o;
+    struct mms_net *net;
+    struct mms_source *src;
+    struct mms_source_info info; /* of the first connection: the output format */
+    struct mms_sink *sinks[MAX_SINKS];
+    int nsinks, window_sink; /* index of the window, or -1 */
+    int live;
+    struct mms_stats stats;
+
+    struct item items[NITEMS];
+    struct job jobs[NJOBS];
+    struct mask masks[NMASKS];
+    pthread_mutex_t mask_lock;
+    struct mask *latest;          /* live: the newest mask */
+    struct mms_queue *free_items, *free_jobs, *to_infer, *to_compose;
+    struct SwsContext *sws;
+
+    pthread_t threads[3];
+    int started;
+    atomic_int stop, paused, signal, gen;
+    atomic_int style, every;
+    _Atomic float alpha;
+    atomic_uint color;
+    atomic_llong decoded, inferred, dropped, written, reconnects, sink_errors;
+    atomic_int finished;
+    double fps;
+    pthread_mutex_t fps_lock;
+    FILE *meta;
+    struct mms_err thread_err;
+    int thread_rc;
+    AVFrame *no_signal, *frozen;
+};
+
+/* ------------------------------------------------------------ masks */
+
+static struct mask *mask_get(struct mms_pipeline *p)
+{
+    struct mask *m = NULL;
+    pthread_mutex_lock(&p->mask_lock);
+    for (int i = 0; i < NMASKS && !m; i++)
+        if (!atomic_load(&p->masks[i].refs))
+            m = &p->masks[i];
+    if (m)
+        atomic_store(&m->refs, 1);
+    pthread_mutex_unlock(&p->mask_lock);
+    return m;
+}
+
+static struct mask *mask_ref(struct mask *m)
+{
+    if (m)
+        atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+static void mask_unref(struct mask *m)
+{
+    if (m)
+        atomic_fetch_sub(&m->refs, 1);
+}
+
+/* The latest mask, referenced for the caller. */
+static struct mask *latest_mask(struct mms_pipeline *p)
+{
+    pthread_mutex_lock(&p->mask_lock);
+    struct mask *m = mask_ref(p->latest);
+    pthread_mutex_unlock(&p->mask_lock);
+    return m;
+}
+
+static void publish_mask(struct mms_pipeline *p, struct mask *m)
+{
+    pthread_mutex_lock(&p->mask_lock);
+    struct mask *old = p->latest;
+    p->latest = mask_ref(m);
+    pthread_mutex_unlock(&p->mask_lock);
+    mask_unref(old);
+}
+
+static void mask_measure(struct mask *m, int w, int h)
+{
+    int64_t n = 0;
+    int x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = m->data + (size_t)y * w;
+        int first = -1, last = -1, cnt = 0;
+        for (int x = 0; x < w; x++) {
+            if (row[x]) {
+                cnt++;
+                last = x;
+                if (first < 0)
+                    first = x;
+            }
+        }
+        if (cnt) {
+            n += cnt;
+            x0 = first < x0 ? first : x0;
+            x1 = last > x1 ? last : x1;
+            y0 = y < y0 ? y : y0;
+            y1 = y;
+        }
+    }
+    m->tool_fraction = (double)n / ((double)w * h);
+    m->bbox[0] = n ? x0 : -1;
+    m->bbox[1] = y0;
+    m->bbox[2] = x1;
+    m->bbox[3] = y1;
+}
+
+/* ------------------------------------------------------------ decode */
+
+static void recycle_item(struct mms_pipeline *p, struct item *it)
+{
+    av_frame_unref(it->frame);
+    mask_unref(it->mask);
+    it->mask = NULL;
+    mms_queue_push(p->free_items, it);
+}
+
+static int to_rgb(struct mms_pipeline *p, const AVFrame *f, struct job *j)
+{
+    const struct mms_net_info *ni = mms_net_info(p->net);
+    p->sws = sws_getCachedContext(p->sws, f->width, f->height, f->format, ni->in_w,
+                                  ni->in_h, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+    if (!p->sws)
+        return -ENOMEM;
+    uint8_t *dst[4] = {j->rgb};
+    int stride[4] = {ni->in_w * 3};
+    sws_scale(p->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, stride);
+    return 0;
+}
+
+/* Live inputs come back after a failure: reopen with backoff until stopped. */
+static int reconnect(struct mms_pipeline *p)
+{
+    mms_source_close(p->src);
+    p->src = NULL;
+    atomic_store(&p->signal, 0);
+    double wait_ms = 500;
+    while (!atomic_load(&p->stop)) {
+        /* Sleep in short steps so a stop request is honoured quickly. */
+        for (double slept = 0; slept < wait_ms && !atomic_load(&p->stop); slept += 100)
+            nanosleep(&(struct timespec){0, 100000000L}, NULL);
+        if (atomic_load(&p->stop))
+            break;
+        struct mms_source_opts so = {(const char *const *)p->o.input_options,
+                                     p->o.ninput_options, 0};
+        struct mms_err err;
+        if (!mms_source_open(p->o.input, &so, &p->src, &err)) {
+            atomic_fetch_add(&p->reconnects, 1);
+            atomic_fetch_add(&p->gen, 1);
+            atomic_store(&p->signal, 1);
+            return 0;
+        }
+        wait_ms = wait_ms * 2 > 8000 ? 8000 : wait_ms * 2;
+    }
+    return -ECANCELED;
+}
+
+/* Reads the next usable frame into it; 1 at the end of the input. */
+static int read_frame(struct mms_pipeline *p, struct item *it)
+{
+    for (;;) {
+        if (atomic_load(&p->stop))
+            return 1;
+        struct mms_err err;
+        double t0 = mms_now_ms();
+        int rc = p->src ? mms_source_read(p->src, it->frame, &err) : AVERROR(EIO);
+        if (!rc && (it->frame->width != p->info.width || it->frame->height != p->info.height)) {
+            /* The outputs were opened at the first connection's size. */
+            av_frame_unref(it->frame);
+            rc = AVERROR(EINVAL);
+        }
+        if (!rc) {
+            memset(it->ms, 0, sizeof(it->ms));
+            it->t_start = t0;
+            it->ms[MMS_STAGE_DECODE] = mms_now_ms() - t0;
+            it->tb = mms_source_info(p->src)->time_base;
+            it->gen = atomic_load(&p->gen);
+            return 0;
+        }
+        if (!p->live || !mms_source_info(p->src)->live)
+            return 1; /* a file ends (or breaks off) here */
+        if (reconnect(p))
+            return 1;
+    }
+}
+
+static void *decode_main(void *arg)
+{
+    struct mms_pipeline *p = arg;
+    for (int64_t seq = 0;; seq++) {
+        void *v;
+        if (mms_queue_pop(p->free_items, &v, -1))
+            break;
+        struct item *it = v;
+        if (read_frame(p, it)) {
+            mms_queue_push(p->free_items, it);
+            break;
+        }
+        atomic_fetch_add(&p->decoded, 1);
+        int infer = seq % atomic_load(&p->every) == 0;
+        struct job *j = &it->job;
+        if (p->live && infer) {
+            j = NULL;
+            if (!mms_queue_pop(p->free_jobs, &v, 0))
+                j = v;
+        }
+        if (j) {
+            j->skip = !infer;
+            j->pts = it->frame->pts;
+            j->gen = it->gen;
+            double t = mms_now_ms();
+            if (infer && to_rgb(p, it->frame, j))
+                j->skip = 1;
+            j->pre_ms = mms_now_ms() - t;
+        }
+        if (!p->live) {
+            mms_queue_push(p->to_infer, it);
+            continue;
+        }
+        void *dropped;
+        if (j && infer && !mms_queue_push_latest(p->to_infer, j, &dropped) && dropped) {
+            mms_queue_push(p->free_jobs, dropped);
+            atomic_fetch_add(&p->dropped, 1);
+        }
+        if (!mms_queue_push_latest(p->to_compose, it, &dropped) && dropped)
+            recycle_item(p, dropped);
+    }
+    mms_queue_close(p->to_infer);
+    if (p->live)
+        mms_queue_close(p->to_compose);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ infer */
+
+static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
+{
+    const struct mms_net_info *ni = mms_net_info(p->net);
+    struct mms_err err;
+    double t0 = mms_now_ms();
+    mms_pre_rgb24(j->rgb, ni->in_w, ni->in_h, ni->in_w * 3, mms_net_input(p->net), ni->in_h,
+                  ni->in_w, ni->mean, ni->std);
+    double t1 = mms_now_ms();
+    if (mms_net_run(p->net, &err))
+        return NULL;
+    double t2 = mms_now_ms();
+    struct mask *m = mask_get(p);
+    if (!m)
+        return NULL;
+    mms_post_mask(mms_net_logits(p->net), ni->out_h, ni->out_w, m->data, p->info.width,
+                  p->info.height, p->info.width, ni->threshold);
+    mask_measure(m, p->info.width, p->info.height);
+    double t3 = mms_now_ms();
+    m->pts = j->pts;
+    m->gen = j->gen;
+    m->infer_ms = t2 - t1;
+    ms[MMS_STAGE_PREPROCESS] = j->pre_ms + (t1 - t0);
+    ms[MMS_STAGE_INFER] = t2 - t1;
+    ms[MMS_STAGE_POSTPROCESS] = t3 - t2;
+    atomic_fetch_add(&p->inferred, 1);
+    return m;
+}
+
+static void *infer_main(void *arg)
+{
+    struct mms_pipeline *p = arg;
+    struct mask *last = NULL;
+    void *v;
+    while (!mms_queue_pop(p->to_infer, &v, -1)) {
+        if (p->live) {
+            struct job *j = v;
+            double ms[MMS_STAGE_COUNT];
+            struct mask *m = segment(p, j, ms);
+            mms_queue_push(p->free_jobs, j);
+            if (m) {
+                for (int s = MMS_STAGE_PREPROCESS; s <= MMS_STAGE_POSTPROCESS; s++)
+                    mms_stats_add(&p->stats, s, ms[s]);
+                publish_mask(p, m);
+                mask_unref(m);
+            }
+            continue;
+        }
+        struct item *it = v;
+        if (!it->job.skip) {
+            struct mask *m = segment(p, &it->job, it->ms);
+            if (m) {
+                mask_unref(last);
+                last = m;
+            }
+        }
+        it->mask = mask_ref(last);
+        mms_queue_push(p->to_compose, it);
+    }
+    mask_unref(last);
+    if (!p->live)
+        mms_queue_close(p->to_compose);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ compose */
+
+static double ticks_ms(int64_t d, AVRational tb)
+{
+    return (double)d * tb.num * 1000.0 / tb.den;
+}
+
+static void write_meta(struct mms_pipeline *p, const struct item *it, int64_t pts,
+                       const struct mask *m, double age)
+{
+    if (!p->meta)
+        return;
+    fprintf(p->meta, "{\"pts\":%lld,\"time\":%.6f,", (long long)pts,
+            ticks_ms(pts, p->info.time_base) / 1000.0);
+    if (m) {
+        fprintf(p->meta, "\"mask_pts\":%lld,\"mask_age_ms\":", (long long)m->pts);
+        if (age >= 0)
+            fprintf(p->meta, "%.3f", age);
+        else
+            fprintf(p->meta, "null");
+        fprintf(p->meta, ",\"tool_fraction\":%.6f,\"bbox\":", m->tool_fraction);
+        if (m->bbox[0] >= 0)
+            fprintf(p->meta, "[%d,%d,%d,%d]", m->bbox[0], m->bbox[1], m->bbox[2], m->bbox[3]);
+        else
+            fprintf(p->meta, "null");
+    } else {
+        fprintf(p->meta, "\"mask_pts\":null,\"mask_age_ms\":null,\"tool_fraction\":null,"
+                         "\"bbox\":null");
+    }
+    fprintf(p->meta, ",\"ms\":{");
+    for (int s = 0; s <= MMS_STAGE_TOTAL; s++)
+        fprintf(p->meta, "%s\"%s\":%.3f", s ? "," : "", mms_stage_name(s), it->ms[s]);
+    fprintf(p->meta, "}}\n");
+}
+
+static void write_sinks(struct mms_pipeline *p, const AVFrame *f, const AVFrame *window_frame,
+                        const struct mms_frame_meta *meta)
+{
+    for (int i = 0; i < p->nsinks; i++) {
+        if (!p->sinks[i])
+            continue;
+        struct mms_err err;
+        const AVFrame *out = i == p->window_sink && window_frame ? window_frame : f;
+        if (mms_sink_write(p->sinks[i], out, meta, &err)) {
+            /* A failed output (full disk, peer gone) stops alone; the rest
+             * of the pipeline keeps running. */
+            atomic_fetch_add(&p->sink_errors, 1);
+            snprintf(p->thread_err.msg, sizeof(p->thread_err.msg), "%s", err.msg);
+            mms_sink_close(p->sinks[i], &err);
+            p->sinks[i] = NULL;
+        }
+    }
+}
+
+struct clock {
+    double start_wall;
+    int64_t first_pts;
+    int64_t last_out, pts_shift;
+    int last_gen;
+    int have;
+    double fps_t0;
+    int64_t fps_n;
+};
+
+/* Offline with a window: frames leave at the source's rate. */
+static void pace(struct mms_pipeline *p, struct clock *c, int64_t pts, AVRational tb)
+{
+    if (p->live || p->window_sink < 0)
+        return;
+    double due = c->start_wall + ticks_ms(pts - c->first_pts, tb);
+    double now = mms_now_ms();
+    if (due > now && due - now < 10000) {
+        double d = due - now;
+        nanosleep(&(struct timespec){(time_t)(d / 1000), (long)(fmod(d, 1000) * 1e6)}, NULL);
+    }
+}
+
+static int64_t frame_ticks(const struct mms_pipeline *p)
+{
+    AVRational fr = p->info.frame_rate.num ? p->info.frame_rate : (AVRational){25, 1};
+    int64_t d = av_rescale_q(1, av_inv_q(fr), p->info.time_base);
+    return d > 0 ? d : 1;
+}
+
+/* Output timestamps: offline, the source's own; live, a continuous
+ * timeline across reconnections. */
+static int64_t out_pts(struct mms_pipeline *p, struct clock *c, int64_t pts, AVRational tb,
+                       int gen)
+{
+    int64_t t = av_rescale_q(pts, tb, p->info.time_base);
+    if (!p->live)
+        return t;
+    if (c->have && gen != c->last_gen)
+        c->pts_shift = c->last_out + frame_ticks(p) - t;
+    int64_t o = t + c->pts_shift;
+    if (c->have && o <= c->last_out)
+        o = c->last_out + 1;
+    c->last_gen = gen;
+    return o;
+}
+
+static void count_written(struct mms_pipeline *p, struct clock *c)
+{
+    atomic_fetch_add(&p->written, 1);
+    double now = mms_now_ms();
+    c->fps_n++;
+    if (now - c->fps_t0 >= 1000) {
+        pthread_mutex_lock(&p->fps_lock);
+        p->fps = c->fps_n * 1000.0 / (now - c->fps_t0);
+        pthread_mutex_unlock(&p->fps_lock);
+        c->fps_t0 = now;
+        c->fps_n = 0;
+    }
+}
+
+static void emit_no_signal(struct mms_pipeline *p, struct clock *c)
+{
+    c->last_out = c->have ? c->last_out + frame_ticks(p) : 0;
+    c->have = 1;
+    p->no_signal->pts = c->last_out;
+    struct mms_frame_meta meta = {.no_signal = 1, .mask_age_ms = -1};
+    write_sinks(p, p->no_signal, NULL, &meta);
+    count_written(p, c);
+}
+
+static void compose_one(struct mms_pipeline *p, struct clock *c, struct item *it)
+{
+    struct mask *m = p->live ? latest_mask(p) : mask_ref(it->mask);
+    struct mms_style st = {atomic_load(&p->style), atomic_load(&p->alpha),
+                           atomic_load(&p->color)};
+    double t0 = mms_now_ms();
+    if (m)
+        mms_compose(it->frame, m->data, p->info.width, &st);
+    double t1 = mms_now_ms();
+    it->ms[MMS_STAGE_COMPOSE] = t1 - t0;
+    double age = m && m->gen == it->gen ? ticks_ms(it->frame->pts - m->pts, it->tb) : -1;
+    if (!c->have) {
+        c->start_wall = t1;
+        c->first_pts = it->frame->pts;
+    }
+    pace(p, c, it->frame->pts, it->tb);
+    int64_t pts = out_pts(p, c, it->frame->pts, it->tb, it->gen);
+    it->frame->pts = pts;
+    c->last_out = pts;
+    c->have = 1;
+    if (atomic_load(&p->paused) && p->frozen && !p->frozen->data[0])
+        av_frame_ref(p->frozen, it->frame);
+    if (!atomic_load(&p->paused))
+        av_frame_unref(p->frozen);
+    pthread_mutex_lock(&p->fps_lock);
+    double fps = p->fps;
+    pthread_mutex_unlock(&p->fps_lock);
+    struct mms_frame_meta meta = {fps, m ? m->infer_ms : 0, age, 0};
+    t1 = mms_now_ms();
+    write_sinks(p, it->frame, p->frozen->data[0] ? p->frozen : NULL, &meta);
+    double t2 = mms_now_ms();
+    it->ms[MMS_STAGE_OUTPUT] = t2 - t1;
+    it->ms[MMS_STAGE_TOTAL] = t2 - it->t_start;
+    /* Live, the infer thread records its own stages (not every frame is
+     * inferred); offline, a frame that reused a mask has none to record. */
+    for (int s = 0; s <= MMS_STAGE_TOTAL; s++) {
+        int net_stage = s >= MMS_STAGE_PREPROCESS && s <= MMS_STAGE_POSTPROCESS;
+        if (!net_stage || (!p->live && !it->job.skip))
+            mms_stats_add(&p->stats, s, it->ms[s]);
+    }
+    if (age >= 0)
+        mms_stats_add(&p->stats, MMS_STAGE_MASK_AGE, age);
+    write_meta(p, it, pts, m, age);
+    mask_unref(m);
+    count_written(p, c);
+}
+
+/* Offline pause: hold this frame on screen until resumed or stopped. */
+static void hold(struct mms_pipeline *p, struct item *it)
+{
+    while (atomic_load(&p->paused) && !atomic_load(&p->stop) && p->window_sink >= 0 &&
+           p->sinks[p->window_sink]) {
+        struct mms_err err;
+        struct mms_frame_meta meta = {0};
+        mms_sink_write(p->sinks[p->window_sink], it->frame, &meta, &err);
+        nanosleep(&(struct timespec){0, 30000000L}, NULL);
+    }
+}
+
+static void *compose_main(void *arg)
+{
+    struct mms_pipeline *p = arg;
+    struct clock c = {.fps_t0 = mms_now_ms()};
+    int wait_ms = (int)(2 * ticks_ms(frame_ticks(p), p->info.time_base)) + 1;
+    for (;;) {
+        void *v;
+        int rc = mms_queue_pop(p->to_compose, &v, p->live ? wait_ms : -1);
+        if (rc == -EPIPE)
+            break;
+        if (rc == -ETIMEDOUT) {
+            if (!atomic_load(&p->signal) && !atomic_load(&p->stop))
+                emit_no_signal(p, &c);
+            continue;
+        }
+        struct item *it = v;
+        compose_one(p, &c, it);
+        if (!p->live)
+            hold(p, it);
+        recycle_item(p, it);
+    }
+    atomic_store(&p->finished, 1);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ setup */
+
+static void ui_event(void *opaque, enum mms_ui_event ev)
+{
+    struct mms_pipeline *p = opaque;
+    if (ev == MMS_UI_QUIT)
+        mms_pipeline_stop(p);
+    else if (ev == MMS_UI_PAUSE)
+        atomic_store(&p->paused, !atomic_load(&p->paused));
+    else if (ev == MMS_UI_NEXT_STYLE)
+        atomic_store(&p->style, (atomic_load(&p->style) + 1) % MMS_STYLE_COUNT);
+}
+
+static int copy_opts(struct mms_pipeline_opts *dst, const struct mms_pipeline_opts *src)
+{
+    *dst = *src;
+    dst->input = dst->model = dst->precision = dst->meta = NULL;
+    dst->ninput_options = dst->noutputs = 0;
+    char buf[4096];
+    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
+        if (opt->type != MMS_OPT_STRING && opt->type != MMS_OPT_STRINGS)
+            continue;
+        if (opt->type == MMS_OPT_STRINGS) {
+            int n = *(const int *)((const char *)src + opt->count_offset);
+            char *const *list = (char *const *)((const char *)src + opt->offset);
+            for (int i = 0; i < n; i++)
+                if (mms_option_set(dst, opt->name, list[i], NULL))
+                    return -ENOMEM;
+            continue;
+        }
+        mms_option_format(src, opt, buf, sizeof(buf));
+        if (buf[0] && mms_option_set(dst, opt->name, buf, NULL))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static int open_net(struct mms_pipeline *p, struct mms_err *err)
+{
+    char model[4096];
+    struct mms_net_opts no = {.threads = p->o.threads, .in_h = p->o.net_h, .in_w = p->o.net_w};
+    int rc = mms_precision_parse(p->o.precision ? p->o.precision : "fp32", &no.precision);
+    if (rc)
+        return mms_err_set(err, rc, "precision '%s' is not supported (fp32 is)", p->o.precision);
+    if (p->o.model)
+        snprintf(model, sizeof(model), "%s", p->o.model);
+    else if ((rc = mms_locate_default_model(model, sizeof(model))))
+        return mms_err_set(err, rc, "%s", model);
+    return mms_net_open(model, &no, &p->net, err);
+}
+
+static int open_sinks(struct mms_pipeline *p, struct mms_err *err)
+{
+    struct mms_sink_params sp = {p->info.width, p->info.height, p->info.time_base,
+                                 p->info.frame_rate, p->live, "mmsd", ui_event, p};
+    int rc;
+    p->window_sink = -1;
+    for (int i = 0; i < p->o.noutputs; i++) {
+        if ((rc = mms_sink_open(NULL, p->o.outputs[i], &sp, &p->sinks[p->nsinks], err)))
+            return rc;
+        p->nsinks++;
+    }
+    if (p->o.window) {
+        if ((rc = mms_sink_open(&mms_sink_window, "window", &sp, &p->sinks[p->nsinks], err)))
+            return rc;
+        p->window_sink = p->nsinks++;
+    }
+    return 0;
+}
+
+static int alloc_buffers(struct mms_pipeline *p)
+{
+    const struct mms_net_info *ni = mms_net_info(p->net);
+    size_t rgb = (size_t)ni->in_w * ni->in_h * 3, mask = (size_t)p->info.width * p->info.height;
+    int rc = mms_queue_create(NITEMS, &p->free_items);
+    rc = rc ? rc : mms_queue_create(NJOBS, &p->free_jobs);
+    rc = rc ? rc : mms_queue_create(p->live ? 1 : QUEUE_CAP, &p->to_infer);
+    rc = rc ? rc : mms_queue_create(QUEUE_CAP, &p->to_compose);
+    if (rc)
+        return rc;
+    for (int i = 0; i < NITEMS; i++) {
+        struct item *it = &p->items[i];
+        if (!(it->frame = av_frame_alloc()) || !(it->job.rgb = malloc(rgb)))
+            return -ENOMEM;
+        it->job.item = it;
+        mms_queue_push(p->free_items, it);
+    }
+    for (int i = 0; i < NJOBS; i++) {
+        if (!(p->jobs[i].rgb = malloc(rgb)))
+            return -ENOMEM;
+        mms_queue_push(p->free_jobs, &p->jobs[i]);
+    }
+    for (int i = 0; i < NMASKS; i++)
+        if (!(p->masks[i].data = calloc(1, mask)))
+            return -ENOMEM;
+    p->no_signal = av_frame_alloc();
+    p->frozen = av_frame_alloc();
+    if (!p->no_signal || !p->frozen)
+        return -ENOMEM;
+    p->no_signal->format = AV_PIX_FMT_YUV420P;
+    p->no_signal->width = p->info.width;
+    p->no_signal->height = p->info.height;
+    if (av_frame_get_buffer(p->no_signal, 0) < 0)
+        return -ENOMEM;
+    mms_fill_frame(p->no_signal, 0x303030);
+    int scale = p->info.height >= 480 ? 4 : 2;
+    mms_draw_text(p->no_signal, p->info.width / 2 - 9 * 4 * scale, p->info.height / 2 - 4 * scale,
+                  scale, "NO SIGNAL", 0xffffff);
+    return 0;
+}
+
+int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline **out,
+                        struct mms_err *err)
+{
+    int rc;
+    struct mms_pipeline *p = calloc(1, sizeof(*p));
+    if (!p)
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    mms_stats_init(&p->stats);
+    pthread_mutex_init(&p->mask_lock, NULL);
+    pthread_mutex_init(&p->fps_lock, NULL);
+    if ((rc = copy_opts(&p->o, o))) {
+        mms_err_set(err, rc, "out of memory");
+        goto fail;
+    }
+    if (!p->o.input) {
+        rc = mms_err_set(err, -EINVAL, "no input");
+        goto fail;
+    }
+    atomic_store(&p->style, o->style);
+    atomic_store(&p->alpha, o->alpha);
+    atomic_store(&p->color, o->color);
+    atomic_store(&p->every, o->every > 0 ? o->every : 1);
+    if ((rc = open_net(p, err)))
+        goto fail;
+    struct mms_source_opts so = {(const char *const *)p->o.input_options, p->o.ninput_options, 0};
+    if ((rc = mms_source_open(p->o.input, &so, &p->src, err)))
+        goto fail;
+    p->info = *mms_source_info(p->src);
+    p->live = o->mode == MMS_MODE_LIVE || (o->mode == MMS_MODE_AUTO && p->info.live);
+    atomic_store(&p->signal, 1);
+    if ((rc = alloc_buffers(p))) {
+        mms_err_set(err, rc, "out of memory");
+        goto fail;
+    }
+    if (p->o.meta && !(p->meta = fopen(p->o.meta, "w"))) {
+        rc = mms_err_set(err, -errno, "%s: %s", p->o.meta, strerror(errno));
+        goto fail;
+    }
+    if ((rc = open_sinks(p, err)))
+        goto fail;
+    *out = p;
+    return 0;
+fail:
+    mms_pipeline_destroy(p);
+    return rc;
+}
+
+int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err)
+{
+    void *(*mains[3])(void *) = {decode_main, infer_main, compose_main};
+    for (int i = 0; i < 3; i++) {
+        int rc = pthread_create(&p->threads[i], NULL, mains[i], p);
+        if (rc) {
+            mms_pipeline_stop(p);
+            /* Threads already running wind down through the closed queues. */
+            mms_queue_close(p->free_items);
+            mms_queue_close(p->to_infer);
+            mms_queue_close(p->to_compose);
+            for (int k = 0; k < i; k++)
+                pthread_join(p->threads[k], NULL);
+            return mms_err_set(err, -rc, "cannot start a thread: %s", strerror(rc));
+        }
+        p->started = i + 1;
+    }
+    return 0;
+}
+
+void mms_pipeline_stop(struct mms_pipeline *p)
+{
+    atomic_store(&p->stop, 1);
+    if (p->src)
+        mms_source_interrupt(p->src);
+}
+
+int mms_pipeline_wait(struct mms_pipeline *p, int *damaged, struct mms_err *err)
+{
+    for (int i = 0; i < p->started; i++)
+        pthread_join(p->threads[i], NULL);
+    p->started = 0;
+    int rc = 0;
+    for (int i = 0; i < p->nsinks; i++) {
+        struct mms_err e;
+        if (p->sinks[i] && mms_sink_close(p->sinks[i], &e) && !rc)
+            rc = mms_err_set(err, -EIO, "%s", e.msg);
+        p->sinks[i] = NULL;
+    }
+    if (p->meta && fclose(p->meta) && !rc)
+        rc = mms_err_set(err, -EIO, "%s: %s", p->o.meta, strerror(errno));
+    p->meta = NULL;
+    if (!rc && atomic_load(&p->sink_errors))
+        rc = mms_err_set(err, -EIO, "%s", p->thread_err.msg);
+    if (damaged)
+        *damaged = p->src && mms_source_decode_errors(p->src) > 0;
+    return rc;
+}
+
+void mms_pipeline_destroy(struct mms_pipeline *p)
+{
+    if (!p)
+        return;
+    if (p->started) {
+        mms_pipeline_stop(p);
+        mms_pipeline_wait(p, NULL, NULL);
+    }
+    for (int i = 0; i < p->nsinks; i++)
+        mms_sink_close(p->sinks[i], NULL);
+    if (p->meta)
+        fclose(p->meta);
+    mms_source_close(p->src);
+    mms_net_close(p->net);
+    for (int i = 0; i < NITEMS; i++) {
+        av_frame_free(&p->items[i].frame);
+        free(p->items[i].job.rgb);
+    }
+    for (int i = 0; i < NJOBS; i++)
+        free(p->jobs[i].rgb);
+    for (int i = 0; i < NMASKS; i++)
+        free(p->masks[i].data);
+    av_frame_free(&p->no_signal);
+    av_frame_free(&p->frozen);
+    mms_queue_destroy(p->free_items);
+    mms_queue_destroy(p->free_jobs);
+    mms_queue_destroy(p->to_infer);
+    mms_queue_destroy(p->to_compose);
+    sws_freeContext(p->sws);
+    mms_options_free(&p->o);
+    mms_stats_destroy(&p->stats);
+    pthread_mutex_destroy(&p->mask_lock);
+    pthread_mutex_destroy(&p->fps_lock);
+    free(p);
+}
+
+void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->decoded = atomic_load(&p->decoded);
+    c->inferred = atomic_load(&p->inferred);
+    c->dropped = atomic_load(&p->dropped);
+    c->written = atomic_load(&p->written);
+    c->reconnects = atomic_load(&p->reconnects);
+    c->sink_errors = atomic_load(&p->sink_errors);
+    c->signal = atomic_load(&p->signal);
+    c->live = p->live;
+    c->finished = atomic_load(&p->finished);
+    c->width = p->info.width;
+    c->height = p->info.height;
+    c->frame_rate = p->info.frame_rate.num ? av_q2d(p->info.frame_rate) : 0;
+    if (p->info.duration_us > 0 && c->frame_rate > 0)
+        c->frames_expected = (int64_t)(p->info.duration_us / 1e6 * c->frame_rate + 0.5);
+    pthread_mutex_lock(&p->fps_lock);
+    c->fps = p->fps;
+    pthread_mutex_unlock(&p->fps_lock);
+}
+
+struct mms_stats *mms_pipeline_stats(struct mms_pipeline *p)
+{
+    return &p->stats;
+}
+
+int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value,
+                     struct mms_err *err)
+{
+    const struct mms_option *opt = mms_option_find(name);
+    if (!opt)
+        return mms_err_set(err, -ENOENT, "unknown option '%s'", name);
+    if (!opt->runtime)
+        return mms_err_set(err, -EPERM, "%s cannot change while running", name);
+    struct mms_pipeline_opts tmp;
+    mms_options_defaults(&tmp);
+    int rc = mms_option_set(&tmp, name, value, err);
+    if (!rc && !strcmp(name, "style"))
+        atomic_store(&p->style, tmp.style);
+    else if (!rc && !strcmp(name, "alpha"))
+        atomic_store(&p->alpha, tmp.alpha);
+    else if (!rc && !strcmp(name, "color"))
+        atomic_store(&p->color, tmp.color);
+    else if (!rc && !strcmp(name, "every"))
+        atomic_store(&p->every, tmp.every);
+    mms_options_free(&tmp);
+    return rc;
+}
