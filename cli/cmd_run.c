@@ -43,7 +43,8 @@ static void usage(FILE *f)
             EXIT_DAMAGED);
 }
 
-enum { OPT_LIVE = 1000, OPT_OFFLINE, OPT_HELP };
+/* getopt values: table entries from OPT_TABLE up, past every ASCII short option. */
+enum { OPT_TABLE = 256, OPT_LIVE = 1000, OPT_OFFLINE, OPT_HELP };
 
 static int build_longopts(struct option *lo, int max)
 {
@@ -51,7 +52,7 @@ static int build_longopts(struct option *lo, int max)
     for (const struct mms_option *opt = mms_pipeline_options; opt->name && n < max - 4; opt++)
         lo[n++] = (struct option){opt->name,
                                   opt->type == MMS_OPT_BOOL ? no_argument : required_argument,
-                                  NULL, (int)(opt - mms_pipeline_options) + 1};
+                                  NULL, OPT_TABLE + (int)(opt - mms_pipeline_options)};
     lo[n++] = (struct option){"live", no_argument, NULL, OPT_LIVE};
     lo[n++] = (struct option){"offline", no_argument, NULL, OPT_OFFLINE};
     lo[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
@@ -77,16 +78,21 @@ static int parse(int argc, char **argv, struct mms_pipeline_opts *o)
             return usage(stdout), ARGS_EXIT_OK;
         else if (c == OPT_LIVE || c == OPT_OFFLINE)
             name = "mode", val = c == OPT_LIVE ? "live" : "offline";
-        else if (c > 0 && c <= 64) {
-            const struct mms_option *opt = &mms_pipeline_options[c - 1];
+        else if (c >= OPT_TABLE && c < OPT_LIVE) {
+            const struct mms_option *opt = &mms_pipeline_options[c - OPT_TABLE];
             name = opt->name;
             if (opt->type == MMS_OPT_BOOL)
                 val = "yes";
-        } else if (c == ':') {
-            fprintf(stderr, "mms run: %s needs a value\n", argv[optind - 1]);
-            return ARGS_EXIT_USAGE;
         } else {
-            fprintf(stderr, "mms run: unknown option '%s' (try --help)\n", argv[optind - 1]);
+            /* getopt leaves the offending word at optind - 1, or the short
+             * option letter in optopt when the value ran off the end. */
+            const char *word = optind - 1 < argc ? argv[optind - 1] : "";
+            char shortopt[3] = {'-', (char)optopt, 0};
+            if (optopt && (optind - 1 >= argc || word[1] != '-'))
+                word = shortopt;
+            fprintf(stderr, c == ':' ? "mms run: %s needs a value\n"
+                                     : "mms run: unknown option '%s' (try --help)\n",
+                    word);
             return ARGS_EXIT_USAGE;
         }
         struct mms_err err;
@@ -159,9 +165,13 @@ static int run(int argc, char **argv)
     if (mms_options_defaults(&o))
         return cli_fail("run", "out of memory");
     int rc = parse(argc, argv, &o);
-    if (rc >= 0)
+    if (rc >= 0) {
+        status = rc;
         goto out;
-    av_log_set_level(AV_LOG_ERROR);
+    }
+    /* Failures reach the user as one line through mms_err; FFmpeg's own
+     * complaints about a damaged stream would only repeat them per packet. */
+    av_log_set_level(AV_LOG_QUIET);
     struct mms_pipeline *p;
     if (mms_pipeline_create(&o, &p, &err)) {
         status = cli_fail("run", "%s", err.msg);

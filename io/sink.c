@@ -1,1 +1,84 @@
-/* placeholder: being written */
+#include "io/sink.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavutil/error.h>
+
+/* The drivers chosen by URL; the window is opened by name. */
+static const struct mms_sink_driver *const drivers[] = {
+    &mms_sink_file,
+    &mms_sink_stream,
+    &mms_sink_null,
+    NULL,
+};
+
+const struct mms_sink_driver *mms_sink_find(const char *url)
+{
+    const struct mms_sink_driver *best = NULL;
+    int best_score = 0;
+    for (const struct mms_sink_driver *const *d = drivers; *d; d++) {
+        int score = (*d)->probe ? (*d)->probe(url) : 0;
+        if (score > best_score) {
+            best = *d;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+static void sink_free(struct mms_sink *s)
+{
+    if (!s)
+        return;
+    free(s->priv);
+    free(s->url);
+    free(s);
+}
+
+int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
+                  const struct mms_sink_params *p, struct mms_sink **out,
+                  struct mms_err *err)
+{
+    *out = NULL;
+    if (!driver && !(driver = mms_sink_find(url)))
+        return mms_err_set(err, AVERROR(EINVAL),
+                           "%s: not an output this program writes (a file ending .mp4, "
+                           ".mov, .mkv or .ts, udp://, srt://, rtmp://, rtsp:// or null)",
+                           url);
+    if (p->width < 1 || p->height < 1)
+        return mms_err_set(err, AVERROR(EINVAL), "%s: bad output size %dx%d", url, p->width,
+                           p->height);
+    struct mms_sink *s = calloc(1, sizeof(*s));
+    int ret;
+    if (!s || !(s->url = strdup(url)) ||
+        (driver->priv_size && !(s->priv = calloc(1, driver->priv_size)))) {
+        ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
+        goto fail;
+    }
+    s->driver = driver;
+    if ((ret = driver->open(s, url, p, err)) < 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    sink_free(s);
+    return ret;
+}
+
+int mms_sink_write(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
+                   struct mms_err *err)
+{
+    static const struct mms_frame_meta none;
+    return s->driver->write(s, frame, m ? m : &none, err);
+}
+
+int mms_sink_close(struct mms_sink *s, struct mms_err *err)
+{
+    if (!s)
+        return 0;
+    int ret = s->driver->close ? s->driver->close(s, err) : 0;
+    sink_free(s);
+    return ret;
+}

@@ -1,1 +1,513 @@
-/* placeholder: being written */
+#include "io/source.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavdevice/avdevice.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/time.h>
+#include <libswscale/swscale.h>
+
+#define DEFAULT_TIMEOUT_US 5000000
+/* Plane rows start on this boundary: what SIMD code (swscale, the
+ * overlay, the encoders) reads fastest. */
+#define ROW_ALIGN 64
+#define FALLBACK_FPS 25
+
+struct mms_source {
+    AVFormatContext *fc;
+    AVCodecContext *dec;
+    int stream;
+    AVPacket *pkt;
+    AVFrame *decoded;
+    AVBufferPool *pool;
+    int linesize[4];
+    size_t plane_offset[4];
+
+    /* Made on the first frame that is not YUV420P at the source size. */
+    struct SwsContext *sws;
+    int sws_w, sws_h, sws_fmt;
+
+    atomic_int interrupted;
+    /* Per blocking call; written and read on the reading thread only. */
+    int64_t deadline;
+    int64_t timeout_us;
+
+    int draining;   /* the demuxer ended: the decoder is being flushed */
+    int pkt_queued; /* s->pkt still has to go to the decoder */
+    int64_t decode_errors;
+    int64_t last_pts; /* of the frame delivered last */
+    int64_t frame_dur; /* in time_base units, from the frame rate */
+
+    struct mms_source_info info;
+};
+
+static pthread_once_t devices_once = PTHREAD_ONCE_INIT;
+
+static void register_devices(void)
+{
+    avdevice_register_all();
+}
+
+static const char *reason(int ret, char *buf, size_t len)
+{
+    if (av_strerror(ret, buf, len) < 0)
+        snprintf(buf, len, "error %d", ret);
+    return buf;
+}
+
+/* FFmpeg polls this while it waits for I/O: the flag may be set from any
+ * thread, the deadline bounds each blocking call on the reading thread. */
+static int interrupt_cb(void *opaque)
+{
+    struct mms_source *s = opaque;
+    if (atomic_load_explicit(&s->interrupted, memory_order_relaxed))
+        return 1;
+    return s->deadline && av_gettime_relative() > s->deadline;
+}
+
+static void arm_deadline(struct mms_source *s)
+{
+    s->deadline = av_gettime_relative() + s->timeout_us;
+}
+
+/* After a call that may have been cut short: why, in the caller's terms. */
+static int blocked_error(struct mms_source *s, int ret, const char *what,
+                         struct mms_err *err)
+{
+    char why[128];
+    if (atomic_load(&s->interrupted))
+        return mms_err_set(err, AVERROR_EXIT, "%s: interrupted", what);
+    if (ret == AVERROR_EXIT || ret == AVERROR(ETIMEDOUT))
+        return mms_err_set(err, AVERROR(ETIMEDOUT), "%s: no data for %.1f s", what,
+                           s->timeout_us / 1e6);
+    return mms_err_set(err, ret, "%s: %s", what, reason(ret, why, sizeof(why)));
+}
+
+/* ---- opening ---- */
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return !strncmp(s, prefix, strlen(prefix));
+}
+
+static int build_options(const struct mms_source_opts *o, AVDictionary **dict,
+                         const char **forced_format, struct mms_err *err)
+{
+    for (int i = 0; o && i < o->noptions; i++) {
+        const char *kv = o->options[i], *eq = strchr(kv, '=');
+        if (!eq || eq == kv)
+            return mms_err_set(err, AVERROR(EINVAL),
+                               "input option '%s' is not key=value", kv);
+        /* "f=NAME" is ffmpeg's -f: a demuxer the name or probe would not pick. */
+        if (eq - kv == 1 && kv[0] == 'f') {
+            *forced_format = eq + 1;
+            continue;
+        }
+        char key[128];
+        if ((size_t)(eq - kv) >= sizeof(key))
+            return mms_err_set(err, AVERROR(EINVAL), "input option '%s': name too long",
+                               kv);
+        memcpy(key, kv, eq - kv);
+        key[eq - kv] = 0;
+        int ret = av_dict_set(dict, key, eq + 1, 0);
+        if (ret < 0)
+            return mms_err_set(err, ret, "out of memory");
+    }
+    return 0;
+}
+
+/* Which demuxer a URL needs that probing would not find by itself. */
+static const char *format_for(const char **url)
+{
+    if (has_prefix(*url, "lavfi:")) {
+        *url += strlen("lavfi:");
+        return "lavfi";
+    }
+    if (has_prefix(*url, "/dev/video"))
+        return "v4l2";
+    return NULL;
+}
+
+static int is_network(const char *url)
+{
+    const char *proto = avio_find_protocol_name(url);
+    if (proto)
+        return strcmp(proto, "file") && strcmp(proto, "pipe");
+    /* rtsp:// and friends: demuxers that do their own networking. */
+    const char *colon = strstr(url, "://");
+    return colon && colon != url;
+}
+
+static int is_live(const AVFormatContext *fc, const char *url)
+{
+    const AVInputFormat *f = fc->iformat;
+    /* A generated graph runs as fast as it is read, like a file. */
+    if (!strcmp(f->name, "lavfi"))
+        return 0;
+    if (f->priv_class) {
+        AVClassCategory c = f->priv_class->category;
+        if (c == AV_CLASS_CATEGORY_DEVICE_VIDEO_INPUT || c == AV_CLASS_CATEGORY_DEVICE_INPUT)
+            return 1;
+    }
+    return is_network(url);
+}
+
+/* Options the user gave that no demuxer, device or protocol took are
+ * typos, which silently ignored would look like a broken camera. */
+static int check_unused(const struct mms_source_opts *o, const AVDictionary *left,
+                        struct mms_err *err)
+{
+    for (int i = 0; o && i < o->noptions; i++) {
+        const char *kv = o->options[i], *eq = strchr(kv, '=');
+        char key[128];
+        if (eq - kv == 1 && kv[0] == 'f')
+            continue;
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+        if (av_dict_get(left, key, NULL, 0))
+            return mms_err_set(err, AVERROR(EINVAL),
+                               "input option '%s' is not known to this input", key);
+    }
+    return 0;
+}
+
+static int open_input(struct mms_source *s, const char *url,
+                      const struct mms_source_opts *o, struct mms_err *err)
+{
+    const char *name = url;
+    const char *forced = NULL, *fmt_name = format_for(&url);
+    AVDictionary *dict = NULL;
+    char what[1100];
+    int ret = build_options(o, &dict, &forced, err);
+    if (ret < 0)
+        goto fail;
+    if (forced)
+        fmt_name = forced;
+    snprintf(what, sizeof(what), "%s", name);
+    const AVInputFormat *ifmt = NULL;
+    if (fmt_name && !(ifmt = av_find_input_format(fmt_name))) {
+        ret = mms_err_set(err, AVERROR(ENOTSUP), "%s: this FFmpeg has no '%s' input",
+                          what, fmt_name);
+        goto fail;
+    }
+    /* rw_timeout ends a read that waits on a socket at the protocol level,
+     * below the demuxer; the deadline in interrupt_cb covers the rest. */
+    if (is_network(url) && !av_dict_get(dict, "rw_timeout", NULL, 0))
+        av_dict_set_int(&dict, "rw_timeout", s->timeout_us, 0);
+    if (!(s->fc = avformat_alloc_context())) {
+        ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
+        goto fail;
+    }
+    s->fc->interrupt_callback = (AVIOInterruptCB){interrupt_cb, s};
+    arm_deadline(s);
+    ret = avformat_open_input(&s->fc, url, ifmt, &dict);
+    if (ret < 0) { /* s->fc was freed */
+        ret = blocked_error(s, ret, what, err);
+        goto fail;
+    }
+    if ((ret = check_unused(o, dict, err)) < 0) {
+        mms_err_prefix(err, "%s: ", what);
+        goto fail;
+    }
+    arm_deadline(s);
+    if ((ret = avformat_find_stream_info(s->fc, NULL)) < 0) {
+        ret = blocked_error(s, ret, what, err);
+        goto fail;
+    }
+    s->deadline = 0;
+    s->info.live = is_live(s->fc, url);
+    s->info.format = s->fc->iformat->name;
+    av_dict_free(&dict);
+    return 0;
+fail:
+    s->deadline = 0;
+    av_dict_free(&dict);
+    return ret;
+}
+
+static int open_decoder(struct mms_source *s, const char *url, struct mms_err *err)
+{
+    char why[128];
+    const AVCodec *codec = NULL;
+    int ret = av_find_best_stream(s->fc, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (ret < 0)
+        return mms_err_set(err, ret == AVERROR_DECODER_NOT_FOUND ? AVERROR(ENOTSUP) : ret,
+                           "%s: %s", url,
+                           ret == AVERROR_DECODER_NOT_FOUND ? "no decoder for its video"
+                                                            : "no video stream");
+    s->stream = ret;
+    AVStream *st = s->fc->streams[s->stream];
+    for (unsigned i = 0; i < s->fc->nb_streams; i++)
+        if ((int)i != s->stream)
+            s->fc->streams[i]->discard = AVDISCARD_ALL; /* not even demuxed */
+    if (!(s->dec = avcodec_alloc_context3(codec)))
+        return mms_err_set(err, AVERROR(ENOMEM), "out of memory");
+    if ((ret = avcodec_parameters_to_context(s->dec, st->codecpar)) < 0)
+        return mms_err_set(err, ret, "%s: %s", url, reason(ret, why, sizeof(why)));
+    s->dec->pkt_timebase = st->time_base;
+    /* The cores belong to inference, and frame threads would also hold
+     * back thread_count frames, latency a live view cannot afford. */
+    s->dec->thread_count = 1;
+    /* Damaged packets are counted and reported through the source; the
+     * decoder's own complaints go one log level down (errors become
+     * warnings), leaving the level itself to the program. */
+    s->dec->log_level_offset = AV_LOG_WARNING - AV_LOG_ERROR;
+    if ((ret = avcodec_open2(s->dec, codec, NULL)) < 0)
+        return mms_err_set(err, ret, "%s: cannot open the %s decoder: %s", url,
+                           codec->name, reason(ret, why, sizeof(why)));
+    s->info.codec = codec->name;
+    return 0;
+}
+
+static int set_geometry(struct mms_source *s, const char *url, struct mms_err *err)
+{
+    AVStream *st = s->fc->streams[s->stream];
+    int w = st->codecpar->width, h = st->codecpar->height;
+    if (w < 1 || h < 1 || av_image_check_size2(w, h, INT64_MAX, AV_PIX_FMT_YUV420P, 0, NULL) < 0)
+        return mms_err_set(err, AVERROR(EINVAL), "%s: video of unknown or bad size %dx%d",
+                           url, w, h);
+    s->info.width = w;
+    s->info.height = h;
+    s->info.time_base = st->time_base;
+    AVRational fr = av_guess_frame_rate(s->fc, st, NULL);
+    s->info.frame_rate = fr.num > 0 && fr.den > 0 ? fr : (AVRational){0, 1};
+    AVRational est = s->info.frame_rate.num ? s->info.frame_rate
+                                            : (AVRational){FALLBACK_FPS, 1};
+    s->frame_dur = av_rescale_q(1, av_inv_q(est), st->time_base);
+    if (s->frame_dur < 1)
+        s->frame_dur = 1;
+    s->last_pts = AV_NOPTS_VALUE;
+
+    /* One buffer holds all three planes, so a frame is one pool entry. */
+    int cw = (w + 1) / 2, ch = (h + 1) / 2;
+    s->linesize[0] = FFALIGN(w, ROW_ALIGN);
+    s->linesize[1] = s->linesize[2] = FFALIGN(cw, ROW_ALIGN);
+    s->plane_offset[0] = 0;
+    s->plane_offset[1] = (size_t)s->linesize[0] * h;
+    s->plane_offset[2] = s->plane_offset[1] + (size_t)s->linesize[1] * ch;
+    size_t size = s->plane_offset[2] + (size_t)s->linesize[2] * ch + ROW_ALIGN;
+    if (size > INT_MAX)
+        return mms_err_set(err, AVERROR(EINVAL), "%s: frame too large", url);
+    if (!(s->pool = av_buffer_pool_init(size, NULL)))
+        return mms_err_set(err, AVERROR(ENOMEM), "out of memory");
+    return 0;
+}
+
+int mms_source_open(const char *url, const struct mms_source_opts *o,
+                    struct mms_source **out, struct mms_err *err)
+{
+    *out = NULL;
+    pthread_once(&devices_once, register_devices);
+    struct mms_source *s = av_mallocz(sizeof(*s));
+    int ret;
+    if (!s)
+        return mms_err_set(err, AVERROR(ENOMEM), "out of memory");
+    atomic_init(&s->interrupted, 0);
+    s->timeout_us = o && o->timeout_us > 0 ? o->timeout_us : DEFAULT_TIMEOUT_US;
+    if (!(s->pkt = av_packet_alloc()) || !(s->decoded = av_frame_alloc())) {
+        ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
+        goto fail;
+    }
+    if ((ret = open_input(s, url, o, err)) < 0)
+        goto fail;
+    if ((ret = open_decoder(s, url, err)) < 0)
+        goto fail;
+    if ((ret = set_geometry(s, url, err)) < 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    mms_source_close(s);
+    return ret;
+}
+
+/* ---- reading ---- */
+
+/* The next packet of our stream into s->pkt; AVERROR_EOF at the end. */
+static int read_packet(struct mms_source *s, struct mms_err *err)
+{
+    for (;;) {
+        arm_deadline(s);
+        int ret = av_read_frame(s->fc, s->pkt);
+        s->deadline = 0;
+        if (ret >= 0) {
+            if (s->pkt->stream_index == s->stream)
+                return 0;
+            av_packet_unref(s->pkt);
+            continue;
+        }
+        if (ret == AVERROR(EAGAIN)) { /* a device with no frame ready yet */
+            if (atomic_load(&s->interrupted))
+                return blocked_error(s, AVERROR_EXIT, s->fc->url, err);
+            av_usleep(2000);
+            continue;
+        }
+        if (ret == AVERROR_EOF)
+            return ret;
+        if (s->info.live || atomic_load(&s->interrupted) || ret == AVERROR_EXIT)
+            return blocked_error(s, ret, s->fc->url, err);
+        /* A damaged file: what could be read is all there is. */
+        s->decode_errors++;
+        return AVERROR_EOF;
+    }
+}
+
+/* Feeds the decoder one packet, or the flush at the end of the input. */
+static int feed(struct mms_source *s, struct mms_err *err)
+{
+    if (!s->pkt_queued) {
+        int ret = read_packet(s, err);
+        if (ret == AVERROR_EOF) {
+            s->draining = 1;
+            avcodec_send_packet(s->dec, NULL);
+            return 0;
+        }
+        if (ret < 0)
+            return ret;
+        s->pkt_queued = 1;
+    }
+    int ret = avcodec_send_packet(s->dec, s->pkt);
+    if (ret == AVERROR(EAGAIN))
+        return 0; /* frames to take out first; the packet waits */
+    s->pkt_queued = 0;
+    av_packet_unref(s->pkt);
+    if (ret < 0 && ret != AVERROR_EOF)
+        s->decode_errors++;
+    return 0;
+}
+
+static int64_t frame_pts(struct mms_source *s, const AVFrame *f)
+{
+    int64_t pts = f->best_effort_timestamp;
+    /* Missing or going backwards, a timestamp would stop the muxers
+     * downstream; one frame after the last is the best guess. */
+    if (s->last_pts == AV_NOPTS_VALUE && pts == AV_NOPTS_VALUE)
+        pts = 0;
+    else if (pts == AV_NOPTS_VALUE || pts <= s->last_pts)
+        pts = s->last_pts + s->frame_dur;
+    s->last_pts = pts;
+    return pts;
+}
+
+static int convert(struct mms_source *s, const AVFrame *src, AVFrame *dst,
+                   struct mms_err *err)
+{
+    enum AVPixelFormat fmt = src->format;
+    if ((fmt == AV_PIX_FMT_YUV420P || fmt == AV_PIX_FMT_YUVJ420P) &&
+        src->width == dst->width && src->height == dst->height) {
+        /* YUVJ420P is the same layout in full range; the range travels
+         * in color_range, which the copy keeps. */
+        av_image_copy(dst->data, dst->linesize, (const uint8_t **)src->data, src->linesize,
+                      AV_PIX_FMT_YUV420P, dst->width, dst->height);
+        dst->color_range = src->color_range;
+        return 0;
+    }
+    if (!s->sws || s->sws_w != src->width || s->sws_h != src->height ||
+        s->sws_fmt != fmt) {
+        sws_freeContext(s->sws);
+        s->sws = sws_getContext(src->width, src->height, fmt, dst->width, dst->height,
+                                AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
+        if (!s->sws)
+            return mms_err_set(err, AVERROR(ENOTSUP), "%s: cannot convert %s frames",
+                               s->fc->url, av_get_pix_fmt_name(fmt));
+        s->sws_w = src->width;
+        s->sws_h = src->height;
+        s->sws_fmt = fmt;
+    }
+    sws_scale(s->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
+              dst->data, dst->linesize);
+    dst->color_range = AVCOL_RANGE_MPEG;
+    return 0;
+}
+
+/* Our own writable buffer with the decoded picture; only the fields a
+ * consumer needs are copied, since side data would allocate per frame. */
+static int deliver(struct mms_source *s, AVFrame *out, struct mms_err *err)
+{
+    const AVFrame *src = s->decoded;
+    int ret;
+    if (!(out->buf[0] = av_buffer_pool_get(s->pool))) {
+        ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < 3; i++) {
+        out->data[i] = out->buf[0]->data + s->plane_offset[i];
+        out->linesize[i] = s->linesize[i];
+    }
+    out->format = AV_PIX_FMT_YUV420P;
+    out->width = s->info.width;
+    out->height = s->info.height;
+    if ((ret = convert(s, src, out, err)) < 0) {
+        av_frame_unref(out);
+        goto done;
+    }
+    out->pts = frame_pts(s, src);
+    out->best_effort_timestamp = out->pts;
+    out->sample_aspect_ratio = src->sample_aspect_ratio;
+    out->colorspace = src->colorspace;
+    out->color_primaries = src->color_primaries;
+    out->color_trc = src->color_trc;
+    out->flags = src->flags & AV_FRAME_FLAG_CORRUPT;
+    /* Concealed damage still shows, but the run must say it was damaged. */
+    if (src->decode_error_flags || (src->flags & AV_FRAME_FLAG_CORRUPT))
+        s->decode_errors++;
+done:
+    av_frame_unref(s->decoded);
+    return ret;
+}
+
+int mms_source_read(struct mms_source *s, AVFrame *frame, struct mms_err *err)
+{
+    av_frame_unref(frame);
+    if (atomic_load(&s->interrupted))
+        return blocked_error(s, AVERROR_EXIT, s->fc->url, err);
+    for (;;) {
+        int ret = avcodec_receive_frame(s->dec, s->decoded);
+        if (ret >= 0)
+            return deliver(s, frame, err);
+        if (ret == AVERROR_EOF)
+            return mms_err_set(err, AVERROR_EOF, "%s: end of input", s->fc->url);
+        if (ret != AVERROR(EAGAIN))
+            s->decode_errors++; /* that picture is lost; go on with the next packet */
+        /* Flushed, a decoder that fails or wants input has nothing left;
+         * asking again could spin forever. */
+        if (s->draining)
+            return mms_err_set(err, AVERROR_EOF, "%s: end of input", s->fc->url);
+        if ((ret = feed(s, err)) < 0)
+            return ret;
+    }
+}
+
+const struct mms_source_info *mms_source_info(const struct mms_source *s)
+{
+    return &s->info;
+}
+
+int64_t mms_source_decode_errors(const struct mms_source *s)
+{
+    return s->decode_errors;
+}
+
+void mms_source_interrupt(struct mms_source *s)
+{
+    atomic_store(&s->interrupted, 1);
+}
+
+void mms_source_close(struct mms_source *s)
+{
+    if (!s)
+        return;
+    avcodec_free_context(&s->dec);
+    avformat_close_input(&s->fc);
+    sws_freeContext(s->sws);
+    av_buffer_pool_uninit(&s->pool);
+    av_frame_free(&s->decoded);
+    av_packet_free(&s->pkt);
+    av_free(s);
+}

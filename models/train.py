@@ -27,6 +27,7 @@ ckpt_last.pt, ckpt_best.pt, model.safetensors.
 """
 
 import argparse
+import math
 import hashlib
 import json
 import os
@@ -270,6 +271,12 @@ class Run:
         return xu0, self.norm(xu)
 
     # ------------------------------------------------------------- step
+    def rampup_weight(self):
+        t = self.args.rampup * self.args.iters
+        if t <= 0 or self.it >= t:
+            return 1.0
+        return math.exp(-5.0 * (1.0 - self.it / t) ** 2)
+
     def step(self):
         a = self.args
         idx = self.labeled_idx(a.batch)
@@ -293,8 +300,14 @@ class Run:
             hp = lambda z: F.avg_pool2d(z, a.head_pool) if a.head_pool > 1 else z
             l_nce = losses.pixel_infonce(self.proj[0](hp(zu1)), self.proj[1](hp(zu2)), a.tau, a.pixels, self.gen)
             l_neg = losses.all_negative(self.cls[0](hp(zl1)), self.cls[1](hp(zl2)), a.tau, a.pixels, self.gen)
-            loss = l_sup + l_cons + l_nce + l_neg
-            rec = {"l_sup": l_sup.item(), "l_cons": l_cons.item(), "l_nce": l_nce.item(),
+            # The unlabeled terms are switched on gradually (the usual sigmoid
+            # ramp-up of semi-supervised training): at full weight from the
+            # start, they pull both networks to the trivial all-background
+            # agreement before the labels have taught either anything.
+            w = self.rampup_weight()
+            loss = l_sup + w * (l_cons + l_nce + l_neg)
+            rec = {"w_unsup": round(w, 4), "l_sup": l_sup.item(), "l_cons": l_cons.item(),
+                   "l_nce": l_nce.item(),
                    "l_neg": l_neg.item()}
         else:
             f1 = self.nets[0]
@@ -416,6 +429,9 @@ def main():
     ap.add_argument("--wd", type=float, default=1e-4, help="Adam weight decay")
     ap.add_argument("--poly", type=float, default=0.9, help="poly decay power")
     ap.add_argument("--tau", type=float, default=0.07, help="contrastive temperature")
+    ap.add_argument("--rampup", type=float, default=0.4,
+                    help="fraction of --iters over which the unlabeled losses ramp up to "
+                         "full weight (sigmoid ramp-up); 0 = full weight from the start")
     ap.add_argument("--pixels", type=int, default=1024, help="pixels sampled per image for the contrastive losses")
     ap.add_argument("--head-pool", type=int, default=2,
                     help="average-pool the logit maps by this factor before the projector/classifier heads "

@@ -28,8 +28,8 @@ stages=${*:-"indomain cross seeds"}
 for s in $stages; do
     case $s in
     indomain)
-        run mms-lo --mode mms --size $LO --iters $N_LO --batch 4 --seed 0
         run sup-lo --mode sup --size $LO --iters $N_LO --batch 4 --seed 0
+        run mms-lo --mode mms --size $LO --iters $N_LO --batch 4 --seed 0
         run mms --mode mms --size 288x512 --iters $N_HI --batch 4 --lr 3e-4 --seed 0 \
             --init out/train/mms-lo/ckpt_last.pt
         run sup --mode sup --size 288x512 --iters $N_HI --batch 4 --lr 3e-4 --seed 0 \

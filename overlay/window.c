@@ -1,1 +1,350 @@
-/* placeholder: being written */
+#include "overlay/window.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <SDL.h>
+#include <libavutil/pixfmt.h>
+
+#include "overlay/font.h"
+
+/* The window opens no larger than this; the video keeps its size in the
+ * texture and is scaled on screen. */
+#define FIT_W 1280
+#define FIT_H 720
+/* HUD rectangles are batched through a fixed array: no per-frame
+ * allocation, and a long line only costs another SDL call. */
+#define MAX_RECTS 1024
+#define HUD_MARGIN 6
+
+struct window {
+    SDL_Window *win;
+    SDL_Renderer *ren;
+    SDL_Texture *tex;
+    int video_up; /* SDL_InitSubSystem(VIDEO) succeeded: quit it once */
+    int w, h;
+    int fullscreen;
+    SDL_YUV_CONVERSION_MODE yuv_mode;
+    void (*ui_event)(void *opaque, enum mms_ui_event ev);
+    void *ui_opaque;
+    SDL_Rect rects[MAX_RECTS];
+    int nrects;
+};
+
+int mms_window_available(void)
+{
+    const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
+    return (x && *x) || (wl && *wl);
+}
+
+/* The window is a monitor in an operating room, among other software:
+ * it must not take the audio device, keep a compositor from compositing
+ * it, minimise itself when focus moves to another screen, or take Ctrl-C
+ * away from the pipeline (which finalises its recordings on SIGINT). */
+static void set_hints(void)
+{
+    SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
+    SDL_SetHint(SDL_HINT_AUDIODRIVER, "dummy");
+    SDL_SetHint(SDL_HINT_VIDEO_X11_NET_WM_BYPASS_COMPOSITOR, "0");
+    SDL_SetHint(SDL_HINT_VIDEO_MINIMIZE_ON_FOCUS_LOSS, "0");
+    SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "linear");
+}
+
+static void teardown(struct window *wd)
+{
+    if (wd->tex)
+        SDL_DestroyTexture(wd->tex);
+    if (wd->ren)
+        SDL_DestroyRenderer(wd->ren);
+    if (wd->win)
+        SDL_DestroyWindow(wd->win);
+    if (wd->video_up) {
+        SDL_QuitSubSystem(SDL_INIT_VIDEO);
+        /* The last SDL user in the process also lets go of what SDL keeps
+         * for it (its D-Bus connection): a window opened and closed again,
+         * say on a display hot-plug, must not leak. */
+        if (!SDL_WasInit(SDL_INIT_EVERYTHING))
+            SDL_Quit();
+    }
+    wd->tex = NULL;
+    wd->ren = NULL;
+    wd->win = NULL;
+    wd->video_up = 0;
+}
+
+/* The video's size, shrunk (aspect kept) until it fits FIT_W x FIT_H. */
+static void initial_size(int w, int h, int *ww, int *wh)
+{
+    *ww = w;
+    *wh = h;
+    if (w > FIT_W || h > FIT_H) {
+        if ((long long)w * FIT_H > (long long)h * FIT_W) {
+            *ww = FIT_W;
+            *wh = (int)((long long)h * FIT_W / w);
+        } else {
+            *wh = FIT_H;
+            *ww = (int)((long long)w * FIT_H / h);
+        }
+        if (*ww < 1)
+            *ww = 1;
+        if (*wh < 1)
+            *wh = 1;
+    }
+}
+
+static int window_open(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
+                       struct mms_err *err)
+{
+    struct window *wd = s->priv;
+    (void)url;
+    if (p->width < 2 || p->height < 2 || p->width > 16384 || p->height > 16384)
+        return mms_err_set(err, -EINVAL, "window: bad video size %dx%d", p->width, p->height);
+    if (!mms_window_available())
+        return mms_err_set(err, -ENODEV,
+                           "no display: cannot open a window (DISPLAY is not set)");
+
+    int ret;
+    set_hints();
+    if (SDL_InitSubSystem(SDL_INIT_VIDEO) < 0) {
+        const char *d = getenv("DISPLAY");
+        return mms_err_set(err, -ENODEV, "cannot open a window on display '%s': %s",
+                           d ? d : "", SDL_GetError());
+    }
+    wd->video_up = 1;
+    wd->w = p->width;
+    wd->h = p->height;
+    wd->ui_event = p->ui_event;
+    wd->ui_opaque = p->ui_opaque;
+
+    int ww, wh;
+    initial_size(p->width, p->height, &ww, &wh);
+    wd->win = SDL_CreateWindow(p->title ? p->title : "mms", SDL_WINDOWPOS_CENTERED,
+                               SDL_WINDOWPOS_CENTERED, ww, wh,
+                               SDL_WINDOW_RESIZABLE | SDL_WINDOW_ALLOW_HIGHDPI);
+    if (!wd->win) {
+        ret = mms_err_set(err, -ENODEV, "cannot create a window: %s", SDL_GetError());
+        goto fail;
+    }
+    /* A GPU if there is one; otherwise SDL's software renderer (Xvfb, a
+     * bare VM) still shows every frame, only at more CPU. */
+    wd->ren = SDL_CreateRenderer(wd->win, -1, SDL_RENDERER_ACCELERATED);
+    if (!wd->ren)
+        wd->ren = SDL_CreateRenderer(wd->win, -1, SDL_RENDERER_SOFTWARE);
+    if (!wd->ren) {
+        ret = mms_err_set(err, -ENODEV, "cannot create a renderer: %s", SDL_GetError());
+        goto fail;
+    }
+    wd->tex = SDL_CreateTexture(wd->ren, SDL_PIXELFORMAT_IYUV, SDL_TEXTUREACCESS_STREAMING,
+                                p->width, p->height);
+    if (!wd->tex) {
+        ret = mms_err_set(err, -ENOMEM, "cannot create a %dx%d video texture: %s", p->width,
+                          p->height, SDL_GetError());
+        goto fail;
+    }
+    wd->yuv_mode = SDL_YUV_CONVERSION_BT601;
+    SDL_SetYUVConversionMode(wd->yuv_mode);
+    return 0;
+
+fail:
+    teardown(wd);
+    return ret;
+}
+
+static void emit(struct window *wd, enum mms_ui_event ev)
+{
+    if (wd->ui_event)
+        wd->ui_event(wd->ui_opaque, ev);
+}
+
+static void on_key(struct window *wd, const SDL_KeyboardEvent *k)
+{
+    switch (k->keysym.sym) {
+    case SDLK_q:
+    case SDLK_ESCAPE:
+        emit(wd, MMS_UI_QUIT);
+        break;
+    case SDLK_SPACE:
+        /* A held key must not flicker pause on and off. */
+        if (!k->repeat)
+            emit(wd, MMS_UI_PAUSE);
+        break;
+    case SDLK_o:
+        if (!k->repeat)
+            emit(wd, MMS_UI_NEXT_STYLE);
+        break;
+    case SDLK_f:
+        if (!k->repeat) {
+            wd->fullscreen = !wd->fullscreen;
+            SDL_SetWindowFullscreen(wd->win,
+                                    wd->fullscreen ? SDL_WINDOW_FULLSCREEN_DESKTOP : 0);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void poll_events(struct window *wd)
+{
+    SDL_Event ev;
+    while (SDL_PollEvent(&ev)) {
+        if (ev.type == SDL_QUIT)
+            emit(wd, MMS_UI_QUIT);
+        else if (ev.type == SDL_KEYDOWN)
+            on_key(wd, &ev.key);
+    }
+}
+
+/* SDL converts to RGB itself; it must use the frame's own matrix. The
+ * overlay colours are computed in BT.601, which is what untagged frames
+ * are taken to be. */
+static void set_yuv_mode(struct window *wd, const AVFrame *f)
+{
+    SDL_YUV_CONVERSION_MODE m = SDL_YUV_CONVERSION_BT601;
+    if (f->color_range == AVCOL_RANGE_JPEG)
+        m = SDL_YUV_CONVERSION_JPEG;
+    else if (f->colorspace == AVCOL_SPC_BT709)
+        m = SDL_YUV_CONVERSION_BT709;
+    if (m != wd->yuv_mode) {
+        wd->yuv_mode = m;
+        SDL_SetYUVConversionMode(m);
+    }
+}
+
+/* The largest rectangle of the video's aspect inside out_w x out_h,
+ * centred: black bars rather than a stretched picture. */
+static SDL_Rect letterbox(int vw, int vh, int out_w, int out_h)
+{
+    SDL_Rect r = {0, 0, out_w, out_h};
+    if ((long long)out_w * vh > (long long)out_h * vw)
+        r.w = (int)((long long)vw * out_h / vh);
+    else
+        r.h = (int)((long long)vh * out_w / vw);
+    r.x = (out_w - r.w) / 2;
+    r.y = (out_h - r.h) / 2;
+    return r;
+}
+
+/* ---- HUD: glyphs from the built-in font, drawn as rectangles ---- */
+
+static int flush_rects(struct window *wd)
+{
+    int ret = wd->nrects ? SDL_RenderFillRects(wd->ren, wd->rects, wd->nrects) : 0;
+    wd->nrects = 0;
+    return ret;
+}
+
+static int add_rect(struct window *wd, int x, int y, int w, int h)
+{
+    if (wd->nrects == MAX_RECTS && flush_rects(wd) < 0)
+        return -1;
+    wd->rects[wd->nrects++] = (SDL_Rect){x, y, w, h};
+    return 0;
+}
+
+static int text_width(const char *t, int s)
+{
+    int n = 0;
+    while (t[n])
+        n++;
+    return n * MMS_FONT_W * s;
+}
+
+/* One line of text with its top-left at (x, y), on a translucent dark box
+ * `s` pixels wider all round. Each run of set bits in a glyph row is one
+ * rectangle. */
+static int hud_text(struct window *wd, int x, int y, int s, const char *t, uint32_t rgb)
+{
+    SDL_Rect box = {x - s, y - s, text_width(t, s) + 2 * s, (MMS_FONT_H + 2) * s};
+    if (SDL_SetRenderDrawColor(wd->ren, 0, 0, 0, 160) < 0 ||
+        SDL_RenderFillRect(wd->ren, &box) < 0)
+        return -1;
+    for (int i = 0; t[i]; i++) {
+        const uint8_t *g = mms_font_glyph((unsigned char)t[i]);
+        int gx = x + i * MMS_FONT_W * s;
+        for (int r = 0; r < MMS_FONT_H; r++) {
+            for (int c = 0; c < MMS_FONT_W;) {
+                if (!(g[r] >> c & 1)) {
+                    c++;
+                    continue;
+                }
+                int c0 = c;
+                while (c < MMS_FONT_W && g[r] >> c & 1)
+                    c++;
+                if (add_rect(wd, gx + c0 * s, y + r * s, (c - c0) * s, s) < 0)
+                    return -1;
+            }
+        }
+    }
+    if (SDL_SetRenderDrawColor(wd->ren, rgb >> 16 & 0xff, rgb >> 8 & 0xff, rgb & 0xff, 255) < 0)
+        return -1;
+    return flush_rects(wd);
+}
+
+static int draw_hud(struct window *wd, const SDL_Rect *pic, const struct mms_frame_meta *m)
+{
+    /* Legible from across the room on a large monitor, still fits on a
+     * small window. */
+    int s = pic->h >= 1440 ? 4 : pic->h >= 720 ? 2 : 1;
+    char line[96];
+    snprintf(line, sizeof(line), "fps %.1f  infer %.1f ms  mask age %.0f ms", m->fps,
+             m->infer_ms, m->mask_age_ms);
+    if (SDL_SetRenderDrawBlendMode(wd->ren, SDL_BLENDMODE_BLEND) < 0 ||
+        hud_text(wd, pic->x + HUD_MARGIN * s, pic->y + HUD_MARGIN * s, s, line, 0xffffff) < 0)
+        return -1;
+    if (m->no_signal) {
+        static const char msg[] = "NO SIGNAL";
+        int big = 4 * s, tw = text_width(msg, big);
+        if (hud_text(wd, pic->x + (pic->w - tw) / 2, pic->y + (pic->h - MMS_FONT_H * big) / 2,
+                     big, msg, 0xffcc00) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int window_write(struct mms_sink *s, const AVFrame *f, const struct mms_frame_meta *m,
+                        struct mms_err *err)
+{
+    struct window *wd = s->priv;
+    if (f->format != AV_PIX_FMT_YUV420P || f->width != wd->w || f->height != wd->h)
+        return mms_err_set(err, -EINVAL, "window: got a %dx%d frame, opened for %dx%d YUV420P",
+                           f->width, f->height, wd->w, wd->h);
+    /* Every write, so the keys work while paused (the same frame again). */
+    poll_events(wd);
+    set_yuv_mode(wd, f);
+
+    if (SDL_UpdateYUVTexture(wd->tex, NULL, f->data[0], f->linesize[0], f->data[1],
+                             f->linesize[1], f->data[2], f->linesize[2]) < 0)
+        goto sdl_fail;
+    int ow, oh;
+    if (SDL_GetRendererOutputSize(wd->ren, &ow, &oh) < 0)
+        goto sdl_fail;
+    SDL_Rect pic = letterbox(wd->w, wd->h, ow, oh);
+    if (SDL_SetRenderDrawColor(wd->ren, 0, 0, 0, 255) < 0 || SDL_RenderClear(wd->ren) < 0 ||
+        SDL_RenderCopy(wd->ren, wd->tex, NULL, &pic) < 0)
+        goto sdl_fail;
+    if (m && draw_hud(wd, &pic, m) < 0)
+        goto sdl_fail;
+    SDL_RenderPresent(wd->ren);
+    return 0;
+
+sdl_fail:
+    return mms_err_set(err, -EIO, "window: %s", SDL_GetError());
+}
+
+static int window_close(struct mms_sink *s, struct mms_err *err)
+{
+    (void)err;
+    teardown(s->priv);
+    return 0;
+}
+
+const struct mms_sink_driver mms_sink_window = {
+    .name = "window",
+    .probe = NULL,
+    .priv_size = sizeof(struct window),
+    .open = window_open,
+    .write = window_write,
+    .close = window_close,
+};

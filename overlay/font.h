@@ -1,0 +1,22 @@
+#ifndef MMS_OVERLAY_FONT_H
+#define MMS_OVERLAY_FONT_H
+
+/*
+ * Internal to overlay/: the built-in 8x8 font, which the window draws its
+ * HUD from with SDL rectangles (so recorded files stay HUD-free), and the
+ * one colour conversion compose.c and font.c share.
+ */
+
+#include <stdint.h>
+
+#define MMS_FONT_W 8
+#define MMS_FONT_H 8
+
+/* Eight rows, top first; bit 0 of a row is the leftmost pixel. Bytes
+ * outside 32..126 get the glyph of '?'. */
+const uint8_t *mms_font_glyph(unsigned char c);
+
+/* 0xRRGGBB to Y'CbCr, BT.601 limited range (what the frames here carry). */
+void mms_rgb_to_ycbcr(uint32_t rgb, uint8_t ycc[3]);
+
+#endif

@@ -1,0 +1,467 @@
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavutil/error.h>
+#include <libavutil/frame.h>
+#include <libavutil/mathematics.h>
+
+#include "harness.h"
+#include "io/image.h"
+#include "io/sink.h"
+#include "io/source.h"
+#include "io/synth.h"
+
+#define W 320
+#define H 180
+#define MAX_FRAMES 400
+
+static char *path_in_tmp(const char *name)
+{
+    static char buf[8][512];
+    static int next;
+    char *p = buf[next++ % 8];
+    snprintf(p, 512, "%s/%s", mms_test_tmpdir(), name);
+    return p;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* The synthetic clip, frame by frame, into any sink. */
+struct clip {
+    struct mms_synth *synth;
+    AVFrame *frame;
+};
+
+static int clip_open(struct clip *c, int w, int h)
+{
+    struct mms_err err;
+    memset(c, 0, sizeof(*c));
+    if (mms_synth_create(w, h, 11, 25, &c->synth, &err) < 0 || !(c->frame = av_frame_alloc()))
+        return -1;
+    c->frame->format = AV_PIX_FMT_YUV420P;
+    c->frame->width = w;
+    c->frame->height = h;
+    return av_frame_get_buffer(c->frame, 0);
+}
+
+static void clip_close(struct clip *c)
+{
+    av_frame_free(&c->frame);
+    mms_synth_free(c->synth);
+}
+
+static int clip_write(struct clip *c, struct mms_sink *sink, int i, int64_t pts,
+                      struct mms_err *err)
+{
+    if (av_frame_make_writable(c->frame) < 0 || mms_synth_frame(c->synth, i, c->frame, NULL, 0))
+        return mms_err_set(err, -ENOMEM, "cannot make frame %d", i);
+    c->frame->pts = pts;
+    return mms_sink_write(sink, c->frame, NULL, err);
+}
+
+static struct mms_sink_params params(AVRational tb)
+{
+    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL};
+}
+
+/* Writes n frames with pts start + i * step (in tb) to url, closed. */
+static int write_clip(const char *url, AVRational tb, int64_t start, int64_t step, int n)
+{
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params(tb);
+    int ret = clip_open(&c, W, H);
+    if (ret >= 0)
+        ret = mms_sink_open(NULL, url, &p, &sink, &err);
+    for (int i = 0; ret >= 0 && i < n; i++)
+        ret = clip_write(&c, sink, i, start + i * step, &err);
+    int closed = mms_sink_close(sink, &err);
+    CHECK_MSG(ret >= 0 && closed >= 0, "%s: %s", url, err.msg);
+    clip_close(&c);
+    return ret < 0 ? ret : closed;
+}
+
+struct readout {
+    int n;
+    double t[MAX_FRAMES]; /* seconds */
+    struct mms_source_info info;
+    int end;
+};
+
+static int read_back(const char *url, struct readout *r)
+{
+    struct mms_source *s = NULL;
+    struct mms_err err = {{0}};
+    memset(r, 0, sizeof(*r));
+    int ret = mms_source_open(url, NULL, &s, &err);
+    CHECK_MSG(ret == 0, "%s", err.msg);
+    if (ret < 0)
+        return ret;
+    r->info = *mms_source_info(s);
+    AVFrame *f = av_frame_alloc();
+    while ((ret = mms_source_read(s, f, &err)) == 0) {
+        if (r->n < MAX_FRAMES)
+            r->t[r->n] = f->pts * av_q2d(r->info.time_base);
+        r->n++;
+    }
+    r->end = ret;
+    av_frame_free(&f);
+    mms_source_close(s);
+    return 0;
+}
+
+/* ffprobe's view: frame count and rate, as "N R/D". */
+static void probe(const char *path, char *out, size_t len)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams v:0 -count_frames "
+             "-show_entries stream=nb_read_frames,r_frame_rate,codec_name,pix_fmt "
+             "-of default=nw=1 '%s'", path);
+    FILE *f = popen(cmd, "r");
+    size_t got = f ? fread(out, 1, len - 1, f) : 0;
+    out[got] = 0;
+    CHECK(f && pclose(f) == 0);
+}
+
+static void check_container(const char *name)
+{
+    static struct readout r;
+    char *path = path_in_tmp(name);
+    if (write_clip(path, (AVRational){1, 25}, 0, 1, 50) < 0)
+        return;
+    read_back(path, &r);
+    CHECK_MSG(r.n == 50, "%s: %d frames", name, r.n);
+    CHECK(r.end == AVERROR_EOF);
+    CHECK(r.info.width == W && r.info.height == H);
+    CHECK_MSG(av_cmp_q(r.info.frame_rate, (AVRational){25, 1}) == 0, "%s: rate %d/%d", name,
+              r.info.frame_rate.num, r.info.frame_rate.den);
+    for (int i = 0; i < r.n && i < 50; i++)
+        CHECK_MSG(fabs(r.t[i] - i / 25.0) < 1e-3, "%s frame %d at %.4f s", name, i, r.t[i]);
+    char out[512];
+    probe(path, out, sizeof(out));
+    CHECK_MSG(strstr(out, "nb_read_frames=50") && strstr(out, "r_frame_rate=25/1") &&
+              strstr(out, "codec_name=h264") && strstr(out, "pix_fmt=yuv420p"),
+              "%s: %s", name, out);
+}
+
+static void test_mp4(void)
+{
+    check_container("out.mp4");
+}
+
+static void test_mkv(void)
+{
+    check_container("out.mkv");
+}
+
+static void test_ts(void)
+{
+    check_container("out.ts");
+}
+
+/* The source's own timestamps survive: another time base, not from 0. */
+static void test_timestamps(void)
+{
+    static struct readout r;
+    const char *names[] = {"ts90k.mp4", "ts90k.mkv", "ts90k.ts"};
+    for (int k = 0; k < 3; k++) {
+        char *path = path_in_tmp(names[k]);
+        if (write_clip(path, (AVRational){1, 90000}, 90000 * 3 + 1234, 3600, 30) < 0)
+            continue;
+        read_back(path, &r);
+        CHECK_MSG(r.n == 30, "%s: %d frames", names[k], r.n);
+        for (int i = 0; i < r.n && i < 30; i++) {
+            double want = (90000 * 3 + 1234 + i * 3600) / 90000.0;
+            CHECK_MSG(fabs(r.t[i] - want) < 1.5e-3, "%s frame %d at %.4f s, want %.4f",
+                      names[k], i, r.t[i], want);
+        }
+    }
+}
+
+/* A recording killed mid-way (SIGKILL: no trailer, nothing flushed by
+ * us) plays up to its last fragment: at most about 2 s lost. */
+static void check_killed(const char *name)
+{
+    static struct readout r;
+    char *path = path_in_tmp(name);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct clip c;
+        struct mms_sink *sink = NULL;
+        struct mms_err err;
+        struct mms_sink_params p = params((AVRational){1, 25});
+        if (clip_open(&c, W, H) < 0 || mms_sink_open(NULL, path, &p, &sink, &err) < 0)
+            _exit(1);
+        for (int i = 0; i < 125; i++)
+            if (clip_write(&c, sink, i, i, &err) < 0)
+                _exit(1);
+        raise(SIGKILL);
+        _exit(1);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "writer status %d", status);
+    read_back(path, &r);
+    CHECK_MSG(r.n >= 125 - 50 && r.n <= 125, "%s: %d of 125 frames readable", name, r.n);
+    for (int i = 0; i < r.n && i < MAX_FRAMES; i++)
+        CHECK_MSG(fabs(r.t[i] - i / 25.0) < 1e-3, "%s frame %d at %.4f s", name, i, r.t[i]);
+    char out[512];
+    probe(path, out, sizeof(out));
+    CHECK_MSG(strstr(out, "codec_name=h264") != NULL, "%s: %s", name, out);
+}
+
+static void test_killed(void)
+{
+    check_killed("killed.mp4");
+    check_killed("killed.mkv");
+    check_killed("killed.ts");
+}
+
+/* Readable while still being written, by another process. */
+static void test_partial(void)
+{
+    char *path = path_in_tmp("partial.mp4");
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    if (clip_open(&c, W, H) < 0 || mms_sink_open(NULL, path, &p, &sink, &err) < 0) {
+        CHECK_MSG(0, "%s", err.msg);
+        goto done;
+    }
+    for (int i = 0; i < 100; i++)
+        CHECK(clip_write(&c, sink, i, i, &err) == 0);
+    char out[512];
+    probe(path, out, sizeof(out));
+    char *n = strstr(out, "nb_read_frames=");
+    int frames = n ? atoi(n + strlen("nb_read_frames=")) : 0;
+    CHECK_MSG(frames >= 50 && frames <= 100, "%d frames readable before close: %s", frames,
+              out);
+done:
+    CHECK(mms_sink_close(sink, &err) == 0);
+    clip_close(&c);
+}
+
+static void test_find(void)
+{
+    CHECK(mms_sink_find("null") == &mms_sink_null);
+    CHECK(mms_sink_find("out.mp4") == &mms_sink_file);
+    CHECK(mms_sink_find("dir/OUT.MKV") == &mms_sink_file);
+    CHECK(mms_sink_find("a.mov") == &mms_sink_file);
+    CHECK(mms_sink_find("a.ts") == &mms_sink_file);
+    CHECK(mms_sink_find("udp://127.0.0.1:1234") == &mms_sink_stream);
+    CHECK(mms_sink_find("udp://239.0.0.1:1234/x.ts") == &mms_sink_stream);
+    CHECK(mms_sink_find("srt://host:9000") == &mms_sink_stream);
+    CHECK(mms_sink_find("rtmp://host/live/key") == &mms_sink_stream);
+    CHECK(mms_sink_find("rtsp://host:8554/cam") == &mms_sink_stream);
+    CHECK(mms_sink_find("foo://x") == NULL);
+    CHECK(mms_sink_find("http://host/x.mp4") == NULL);
+    CHECK(mms_sink_find("out.avi") == NULL);
+    CHECK(mms_sink_find("nullx") == NULL);
+    CHECK(mms_sink_find("mp4") == NULL);
+
+    struct mms_sink *s = (struct mms_sink *)1;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    CHECK(mms_sink_open(NULL, "foo://x", &p, &s, &err) == AVERROR(EINVAL) && !s);
+    CHECK_MSG(strstr(err.msg, "foo://x") != NULL, "%s", err.msg);
+}
+
+static void test_null(void)
+{
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    CHECK(clip_open(&c, W, H) == 0);
+    CHECK(mms_sink_open(NULL, "null", &p, &sink, &err) == 0 && sink);
+    CHECK(sink && sink->driver == &mms_sink_null);
+    for (int i = 0; sink && i < 5; i++)
+        CHECK(clip_write(&c, sink, i, i, &err) == 0);
+    CHECK(mms_sink_close(sink, &err) == 0);
+    CHECK(mms_sink_close(NULL, &err) == 0);
+    clip_close(&c);
+}
+
+static void test_refusals(void)
+{
+    struct mms_sink *sink = (struct mms_sink *)1;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    const char *bad = "/nonexistent-dir/sub/out.mp4";
+    CHECK(mms_sink_open(NULL, bad, &p, &sink, &err) == AVERROR(ENOENT) && !sink);
+    CHECK_MSG(strstr(err.msg, bad) && strstr(err.msg, "No such file"), "%s", err.msg);
+
+    struct mms_sink_params odd = p;
+    odd.width = 321;
+    CHECK(mms_sink_open(NULL, path_in_tmp("odd.mp4"), &odd, &sink, &err) ==
+          AVERROR(EINVAL));
+    CHECK_MSG(strstr(err.msg, "321x180") != NULL, "%s", err.msg);
+
+    /* Connection refused: nobody listens on port 1. */
+    double t0 = now();
+    CHECK(mms_sink_open(NULL, "rtmp://127.0.0.1:1/live/x", &p, &sink, &err) < 0 && !sink);
+    CHECK(now() - t0 < 10);
+
+    /* Frames that do not fit and time that goes backwards are refused,
+     * the sink goes on. */
+    struct clip c;
+    char *path = path_in_tmp("refuse.mkv");
+    CHECK(clip_open(&c, W, H) == 0);
+    CHECK_MSG(mms_sink_open(NULL, path, &p, &sink, &err) == 0, "%s", err.msg);
+    if (sink) {
+        CHECK(clip_write(&c, sink, 0, 5, &err) == 0);
+        CHECK(clip_write(&c, sink, 1, 5, &err) == AVERROR(EINVAL));
+        CHECK(clip_write(&c, sink, 1, 4, &err) == AVERROR(EINVAL));
+        AVFrame *small = av_frame_alloc();
+        small->format = AV_PIX_FMT_YUV420P;
+        small->width = W / 2;
+        small->height = H / 2;
+        CHECK(av_frame_get_buffer(small, 0) == 0);
+        small->pts = 6;
+        CHECK(mms_sink_write(sink, small, NULL, &err) == AVERROR(EINVAL));
+        av_frame_free(&small);
+        CHECK(clip_write(&c, sink, 1, 6, &err) == 0);
+        CHECK(mms_sink_close(sink, &err) == 0);
+    }
+    clip_close(&c);
+}
+
+/* A full disk: write() fails, later writes fail too, close frees. */
+static void test_full_disk(void)
+{
+    char *path = path_in_tmp("full.ts");
+    if (symlink("/dev/full", path) < 0) {
+        CHECK_MSG(0, "symlink: %s", strerror(errno));
+        return;
+    }
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    CHECK(clip_open(&c, W, H) == 0);
+    int ret = mms_sink_open(NULL, path, &p, &sink, &err);
+    if (ret == 0) {
+        for (int i = 0; i < 60 && ret >= 0; i++)
+            ret = clip_write(&c, sink, i, i, &err);
+        CHECK_MSG(ret < 0, "60 frames written to a full disk");
+        CHECK(clip_write(&c, sink, 100, 100, &err) < 0);
+        mms_sink_close(sink, &err);
+    }
+    CHECK_MSG(strstr(err.msg, "No space") != NULL, "%s", err.msg);
+    clip_close(&c);
+}
+
+/* Whether some socket is bound to UDP `port` (a listener is ready). */
+static int udp_bound(int port)
+{
+    FILE *f = fopen("/proc/net/udp", "r");
+    char line[512], want[16];
+    int found = 0;
+    snprintf(want, sizeof(want), ":%04X ", port);
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, want) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Streamed to UDP and caught by an ffmpeg started first. */
+static void test_udp(void)
+{
+    char url[64];
+    char *got = path_in_tmp("udp.ts");
+    int port = 20000 + (getpid() * 13) % 20000;
+    snprintf(url, sizeof(url), "udp://127.0.0.1:%d", port);
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    p.live = 1;
+    CHECK(clip_open(&c, W, H) == 0);
+    CHECK_MSG(mms_sink_open(NULL, url, &p, &sink, &err) == 0, "%s", err.msg);
+    CHECK(sink && sink->driver == &mms_sink_stream);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char in[128];
+        snprintf(in, sizeof(in), "%s?timeout=2500000", url);
+        execlp("ffmpeg", "ffmpeg", "-nostdin", "-v", "quiet", "-y", "-i", in, "-c", "copy",
+               got, (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0);
+    for (int i = 0; i < 1000 && !udp_bound(port); i++)
+        usleep(10000);
+    CHECK_MSG(udp_bound(port), "ffmpeg does not listen on port %d", port);
+    for (int i = 0; sink && i < 50; i++) {
+        CHECK(clip_write(&c, sink, i, i, &err) == 0);
+        usleep(10000); /* a real stream is paced; a burst would overflow */
+    }
+    CHECK(mms_sink_close(sink, &err) == 0);
+    clip_close(&c);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    /* ffmpeg ends with the read timeout, which it reports as an error. */
+    char out[512];
+    probe(got, out, sizeof(out));
+    CHECK_MSG(strstr(out, "nb_read_frames=50") && strstr(out, "codec_name=h264"), "%s", out);
+}
+
+/* Reported, not enforced: encoding 720p to a file. */
+static void test_speed(void)
+{
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = {1280, 720, {1, 25}, {25, 1}, 0, NULL, NULL, NULL};
+    char *path = path_in_tmp("speed.mp4");
+    int n = 100;
+    if (clip_open(&c, 1280, 720) < 0 || mms_sink_open(NULL, path, &p, &sink, &err) < 0) {
+        CHECK_MSG(0, "%s", err.msg);
+        clip_close(&c);
+        return;
+    }
+    /* Frames made first, so only the encoder is timed: one second of
+     * the clip, over and over. */
+    AVFrame *frames[25];
+    for (int i = 0; i < 25; i++) {
+        frames[i] = av_frame_clone(c.frame);
+        CHECK(av_frame_make_writable(frames[i]) == 0);
+        mms_synth_frame(c.synth, i, frames[i], NULL, 0);
+    }
+    double t0 = now();
+    for (int i = 0; i < n; i++) {
+        frames[i % 25]->pts = i;
+        CHECK(mms_sink_write(sink, frames[i % 25], NULL, &err) == 0);
+    }
+    CHECK(mms_sink_close(sink, &err) == 0);
+    printf("encode 1280x720 to .mp4: %.0f frames/s\n", n / (now() - t0));
+    for (int i = 0; i < 25; i++)
+        av_frame_free(&frames[i]);
+    clip_close(&c);
+}
+
+/* Errors reach the checks through mms_err, as they reach the CLI's user;
+ * FFmpeg's own complaints about the damage done on purpose are noise. */
+__attribute__((constructor)) static void quiet(void)
+{
+    mms_image_quiet(1);
+}
+
+MMS_TESTS(T(test_mp4), T(test_mkv), T(test_ts), T(test_timestamps), T(test_killed),
+          T(test_partial), T(test_find), T(test_null), T(test_refusals), T(test_full_disk),
+          T(test_udp), T(test_speed))

@@ -1,0 +1,473 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavutil/error.h>
+#include <libavutil/frame.h>
+#include <libavutil/mathematics.h>
+
+#include "harness.h"
+#include "io/image.h"
+#include "io/sink.h"
+#include "io/source.h"
+#include "io/synth.h"
+
+#define MAX_FRAMES 400
+
+static char *path_in_tmp(const char *name)
+{
+    static char buf[8][512];
+    static int next;
+    char *p = buf[next++ % 8];
+    snprintf(p, 512, "%s/%s", mms_test_tmpdir(), name);
+    return p;
+}
+
+static int sh(const char *cmd)
+{
+    int rc = system(cmd);
+    CHECK_MSG(rc == 0, "command failed: %s", cmd);
+    return rc;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* A clip made by the ffmpeg CLI: `args` go between the input and the
+ * output file. */
+static const char *make_clip(const char *name, const char *src, const char *args)
+{
+    char *p = path_in_tmp(name);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -f lavfi -i %s %s '%s'", src, args,
+             p);
+    return sh(cmd) ? NULL : p;
+}
+
+/* What ffprobe says the frames' timestamps are. */
+static int probe_pts(const char *path, int64_t *pts, int max)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams v:0 -show_entries "
+             "frame=best_effort_timestamp -of default=nw=1:nk=1 '%s'", path);
+    FILE *f = popen(cmd, "r");
+    int n = 0;
+    char line[128];
+    while (f && fgets(line, sizeof(line), f))
+        if (n < max && line[0] != '\n')
+            pts[n++] = strtoll(line, NULL, 10);
+    CHECK(f && pclose(f) == 0);
+    return n;
+}
+
+struct readout {
+    int n;
+    int64_t pts[MAX_FRAMES];
+    int end; /* the return value that stopped reading */
+    int64_t errors;
+    int monotonic, writable, wrong_format;
+    struct mms_source_info info;
+    char msg[512];
+};
+
+static int read_all(const char *url, const struct mms_source_opts *o, struct readout *r)
+{
+    memset(r, 0, sizeof(*r));
+    struct mms_source *s = NULL;
+    struct mms_err err = {{0}};
+    int ret = mms_source_open(url, o, &s, &err);
+    if (ret < 0) {
+        snprintf(r->msg, sizeof(r->msg), "%s", err.msg);
+        CHECK(s == NULL);
+        return ret;
+    }
+    r->info = *mms_source_info(s);
+    AVFrame *f = av_frame_alloc();
+    r->monotonic = r->writable = 1;
+    while ((ret = mms_source_read(s, f, &err)) == 0) {
+        if (r->n < MAX_FRAMES)
+            r->pts[r->n] = f->pts;
+        if (r->n && f->pts <= r->pts[r->n < MAX_FRAMES ? r->n - 1 : MAX_FRAMES - 1])
+            r->monotonic = 0;
+        r->writable &= av_frame_is_writable(f);
+        r->wrong_format += f->format != AV_PIX_FMT_YUV420P || f->width != r->info.width ||
+                           f->height != r->info.height;
+        r->n++;
+    }
+    r->end = ret;
+    snprintf(r->msg, sizeof(r->msg), "%s", err.msg);
+    /* The end stays the end. */
+    if (ret == AVERROR_EOF)
+        CHECK(mms_source_read(s, f, &err) == AVERROR_EOF);
+    r->errors = mms_source_decode_errors(s);
+    av_frame_free(&f);
+    mms_source_close(s);
+    return 0;
+}
+
+static void test_file(void)
+{
+    /* B-frames, so decode order differs from display order. */
+    const char *clip = make_clip("clip.mp4", "testsrc=size=320x240:rate=25",
+                                 "-frames:v 50 -c:v libx264 -bf 2 -pix_fmt yuv420p");
+    if (!clip)
+        return;
+    static struct readout r;
+    int64_t want[MAX_FRAMES];
+    int nwant = probe_pts(clip, want, MAX_FRAMES);
+    CHECK(nwant == 50);
+    CHECK_MSG(read_all(clip, NULL, &r) == 0, "%s", r.msg);
+    CHECK_MSG(r.n == 50, "%d frames", r.n);
+    CHECK(r.end == AVERROR_EOF);
+    CHECK(r.errors == 0);
+    CHECK(r.monotonic && r.writable && !r.wrong_format);
+    CHECK(r.info.width == 320 && r.info.height == 240);
+    CHECK(r.info.frame_rate.num == 25 && r.info.frame_rate.den == 1);
+    CHECK(!r.info.live);
+    CHECK(!strcmp(r.info.codec, "h264"));
+    CHECK(strstr(r.info.format, "mp4") != NULL);
+    for (int i = 0; i < r.n && i < nwant; i++)
+        CHECK_MSG(r.pts[i] == want[i], "frame %d: pts %lld, ffprobe %lld", i,
+                  (long long)r.pts[i], (long long)want[i]);
+}
+
+/* The pixels are what ffmpeg decodes, and ours to draw on. */
+static void test_pixels(void)
+{
+    const char *clip = make_clip("pix.mkv", "testsrc=size=96x64:rate=10",
+                                 "-frames:v 3 -c:v libx264 -pix_fmt yuv420p");
+    char *raw = path_in_tmp("pix.yuv");
+    char cmd[2048];
+    if (!clip)
+        return;
+    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -i '%s' -f rawvideo '%s'", clip,
+             raw);
+    if (sh(cmd))
+        return;
+    static uint8_t want[96 * 64 * 3 / 2];
+    FILE *f = fopen(raw, "rb");
+    CHECK(f && fread(want, 1, sizeof(want), f) == sizeof(want));
+    if (f)
+        fclose(f);
+    struct mms_source *s = NULL;
+    struct mms_err err;
+    AVFrame *fr = av_frame_alloc();
+    CHECK_MSG(mms_source_open(clip, NULL, &s, &err) == 0, "%s", err.msg);
+    if (s && mms_source_read(s, fr, &err) == 0) {
+        long diff = 0;
+        for (int y = 0; y < 64; y++)
+            for (int x = 0; x < 96; x++)
+                diff += fr->data[0][y * fr->linesize[0] + x] != want[y * 96 + x];
+        for (int y = 0; y < 32; y++)
+            for (int x = 0; x < 48; x++) {
+                diff += fr->data[1][y * fr->linesize[1] + x] != want[96 * 64 + y * 48 + x];
+                diff += fr->data[2][y * fr->linesize[2] + x] !=
+                        want[96 * 64 * 5 / 4 + y * 48 + x];
+            }
+        CHECK_MSG(diff == 0, "%ld samples differ from ffmpeg's decoding", diff);
+        memset(fr->data[0], 0, fr->linesize[0] * 64); /* must be allowed */
+        /* The next frame is a different buffer, decoded unharmed. */
+        AVFrame *next = av_frame_alloc();
+        CHECK(mms_source_read(s, next, &err) == 0);
+        CHECK(next->data[0] != fr->data[0]);
+        av_frame_free(&next);
+    }
+    av_frame_free(&fr);
+    mms_source_close(s);
+}
+
+/* Not YUV420P: converted; full-range 4:2:0 (MJPEG): copied. */
+static void test_formats(void)
+{
+    static struct readout r;
+    const char *rgb = make_clip("rgb.mkv", "testsrc=size=160x120:rate=25",
+                                "-frames:v 10 -c:v ffv1 -pix_fmt bgr0");
+    if (rgb) {
+        CHECK_MSG(read_all(rgb, NULL, &r) == 0, "%s", r.msg);
+        CHECK(r.n == 10 && !r.wrong_format && r.writable && r.monotonic);
+        CHECK(r.info.width == 160 && r.info.height == 120);
+    }
+    const char *mjpeg = make_clip("j.avi", "testsrc=size=160x120:rate=25",
+                                  "-frames:v 10 -c:v mjpeg -pix_fmt yuvj420p");
+    if (mjpeg) {
+        CHECK_MSG(read_all(mjpeg, NULL, &r) == 0, "%s", r.msg);
+        CHECK(r.n == 10 && !r.wrong_format && r.monotonic);
+    }
+}
+
+static void test_lavfi(void)
+{
+    static struct readout r;
+    CHECK_MSG(read_all("lavfi:testsrc=size=128x96:rate=10:duration=2", NULL, &r) == 0, "%s",
+              r.msg);
+    CHECK(r.n == 20 && r.end == AVERROR_EOF);
+    CHECK(r.info.width == 128 && r.info.height == 96);
+    CHECK(!r.info.live);
+    CHECK(!strcmp(r.info.format, "lavfi"));
+    CHECK(r.monotonic && !r.wrong_format);
+    CHECK(av_cmp_q(r.info.frame_rate, (AVRational){10, 1}) == 0);
+}
+
+static void test_options(void)
+{
+    static struct readout r;
+    const char *clip = make_clip("opt.ts", "testsrc=size=64x48:rate=25",
+                                 "-frames:v 5 -c:v libx264");
+    if (!clip)
+        return;
+    const char *good[] = {"probesize=1000000", "analyzeduration=1000000"};
+    struct mms_source_opts o = {good, 2, 0};
+    CHECK_MSG(read_all(clip, &o, &r) == 0 && r.n == 5, "%s", r.msg);
+    const char *forced[] = {"f=mpegts"};
+    o = (struct mms_source_opts){forced, 1, 0};
+    CHECK_MSG(read_all(clip, &o, &r) == 0 && r.n == 5, "%s", r.msg);
+    const char *typo[] = {"probesize=1000000", "no_such_option=1"};
+    o = (struct mms_source_opts){typo, 2, 0};
+    CHECK(read_all(clip, &o, &r) == AVERROR(EINVAL));
+    CHECK_MSG(strstr(r.msg, "no_such_option") != NULL, "%s", r.msg);
+    const char *bad[] = {"novalue"};
+    o = (struct mms_source_opts){bad, 1, 0};
+    CHECK(read_all(clip, &o, &r) == AVERROR(EINVAL));
+    CHECK_MSG(strstr(r.msg, "novalue") != NULL, "%s", r.msg);
+}
+
+static void test_missing(void)
+{
+    static struct readout r;
+    char *p = path_in_tmp("does-not-exist.mp4");
+    CHECK(read_all(p, NULL, &r) == AVERROR(ENOENT));
+    CHECK_MSG(strstr(r.msg, p) != NULL, "%s", r.msg);
+}
+
+static void write_random(const char *path, size_t n, uint32_t seed)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    for (size_t i = 0; f && i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        fputc(seed >> 24, f);
+    }
+    if (f)
+        fclose(f);
+}
+
+static void test_corrupt(void)
+{
+    static struct readout r;
+    char *p = path_in_tmp("random.mp4");
+    write_random(p, 100000, 7);
+    int ret = read_all(p, NULL, &r);
+    /* Random bytes may happen to probe as some format; then they must
+     * still end cleanly. */
+    if (ret == 0)
+        CHECK(r.end == AVERROR_EOF);
+    else
+        CHECK_MSG(strstr(r.msg, p) != NULL, "%s", r.msg);
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A cut file plays up to the cut. */
+static void check_truncated(const char *clip, const char *cut_name, int frames)
+{
+    static struct readout r;
+    char *cut = path_in_tmp(cut_name);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "head -c %ld '%s' > '%s'", file_size(clip) / 2, clip, cut);
+    if (sh(cmd))
+        return;
+    CHECK_MSG(read_all(cut, NULL, &r) == 0, "%s", r.msg);
+    CHECK_MSG(r.n >= frames / 4 && r.n < frames, "%s: %d of %d frames", cut_name, r.n,
+              frames);
+    CHECK(r.end == AVERROR_EOF);
+    CHECK(r.monotonic);
+}
+
+static void test_truncated(void)
+{
+    const char *ts = make_clip("whole.ts", "testsrc=size=160x120:rate=25",
+                               "-frames:v 100 -c:v libx264 -g 25");
+    if (ts)
+        check_truncated(ts, "cut.ts", 100);
+    const char *mp4 = make_clip("whole.mp4", "testsrc=size=160x120:rate=25",
+                                "-frames:v 100 -c:v libx264 -g 25 "
+                                "-movflags frag_keyframe+empty_moov+default_base_moof");
+    if (mp4)
+        check_truncated(mp4, "cut.mp4", 100);
+}
+
+/* Garbage in the middle: errors are counted, the rest still plays. */
+static void test_damaged(void)
+{
+    static struct readout r;
+    const char *ts = make_clip("damaged.ts", "testsrc=size=160x120:rate=25",
+                               "-frames:v 100 -c:v libx264 -g 25");
+    if (!ts)
+        return;
+    long size = file_size(ts);
+    FILE *f = fopen(ts, "r+b");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    uint32_t seed = 3;
+    for (long at = size / 5; at < size; at += size / 5) {
+        fseek(f, at, SEEK_SET);
+        for (int i = 0; i < 3000; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            fputc(seed >> 24, f);
+        }
+    }
+    fclose(f);
+    CHECK_MSG(read_all(ts, NULL, &r) == 0, "%s", r.msg);
+    CHECK(r.end == AVERROR_EOF);
+    CHECK_MSG(r.n > 50, "%d frames", r.n);
+    CHECK_MSG(r.errors > 0, "no decode errors counted");
+    CHECK(r.monotonic && !r.wrong_format);
+}
+
+static int test_port(int k)
+{
+    return 20000 + (getpid() * 7 + k * 101) % 20000;
+}
+
+/* Nothing sends: open gives up after the timeout. */
+static void test_udp_timeout(void)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "udp://127.0.0.1:%d", test_port(0));
+    struct mms_source_opts o = {NULL, 0, 800000};
+    struct mms_source *s = NULL;
+    struct mms_err err = {{0}};
+    double t0 = now();
+    int ret = mms_source_open(url, &o, &s, &err);
+    double took = now() - t0;
+    CHECK(ret < 0 && !s);
+    CHECK_MSG(ret == AVERROR(ETIMEDOUT), "%d: %s", ret, err.msg);
+    CHECK_MSG(took > 0.5 && took < 4, "took %.2f s", took);
+    CHECK_MSG(strstr(err.msg, url) != NULL, "%s", err.msg);
+}
+
+struct sender {
+    char url[64];
+    atomic_int stop;
+    int frames;
+    int ret;
+};
+
+/* Streams the synthetic clip at about 50 frames a second until told. */
+static void *send_udp(void *arg)
+{
+    struct sender *snd = arg;
+    struct mms_err err;
+    struct mms_synth *syn = NULL;
+    struct mms_sink *sink = NULL;
+    AVFrame *f = av_frame_alloc();
+    const struct mms_sink_params p = {160, 96, {1, 25}, {25, 1}, 1, NULL, NULL, NULL};
+    snd->ret = -1;
+    if (!f || mms_synth_create(160, 96, 5, 25, &syn, &err) < 0 ||
+        mms_sink_open(NULL, snd->url, &p, &sink, &err) < 0)
+        goto done;
+    f->format = AV_PIX_FMT_YUV420P;
+    f->width = 160;
+    f->height = 96;
+    if (av_frame_get_buffer(f, 0) < 0)
+        goto done;
+    for (int i = 0; !atomic_load(&snd->stop) && i < 1500; i++) {
+        if (av_frame_make_writable(f) < 0 || mms_synth_frame(syn, i, f, NULL, 0) < 0)
+            goto done;
+        f->pts = i;
+        if (mms_sink_write(sink, f, NULL, &err) < 0)
+            goto done;
+        snd->frames = i + 1;
+        usleep(20000);
+    }
+    snd->ret = 0;
+done:
+    mms_sink_close(sink, &err);
+    mms_synth_free(syn);
+    av_frame_free(&f);
+    return NULL;
+}
+
+struct interrupter {
+    struct mms_source *s;
+    double at;
+};
+
+static void *interrupt_later(void *arg)
+{
+    struct interrupter *in = arg;
+    usleep(300000);
+    in->at = now();
+    mms_source_interrupt(in->s);
+    return NULL;
+}
+
+/* A live stream that stops: a blocked read returns when interrupted,
+ * long before its timeout. */
+static void test_udp_interrupt(void)
+{
+    static struct sender snd;
+    snprintf(snd.url, sizeof(snd.url), "udp://127.0.0.1:%d", test_port(1));
+    atomic_init(&snd.stop, 0);
+    pthread_t sender;
+    CHECK(pthread_create(&sender, NULL, send_udp, &snd) == 0);
+    struct mms_source_opts o = {NULL, 0, 20000000};
+    struct mms_source *s = NULL;
+    struct mms_err err = {{0}};
+    int ret = mms_source_open(snd.url, &o, &s, &err);
+    CHECK_MSG(ret == 0, "%s", err.msg);
+    AVFrame *f = av_frame_alloc();
+    int got = 0;
+    if (s) {
+        CHECK(mms_source_info(s)->live);
+        CHECK(mms_source_info(s)->width == 160 && mms_source_info(s)->height == 96);
+        while (got < 10 && mms_source_read(s, f, &err) == 0)
+            got++;
+        CHECK_MSG(got == 10, "%d frames: %s", got, err.msg);
+    }
+    atomic_store(&snd.stop, 1);
+    pthread_join(sender, NULL);
+    CHECK(snd.ret == 0);
+    if (s) {
+        struct interrupter in = {s, 0};
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, interrupt_later, &in) == 0);
+        while ((ret = mms_source_read(s, f, &err)) == 0)
+            got++;
+        double late = now() - in.at;
+        pthread_join(t, NULL);
+        CHECK_MSG(ret == AVERROR_EXIT, "%d: %s", ret, err.msg);
+        CHECK_MSG(late < 1.5, "returned %.2f s after the interrupt", late);
+        /* And stays interrupted. */
+        CHECK(mms_source_read(s, f, &err) == AVERROR_EXIT);
+    }
+    av_frame_free(&f);
+    mms_source_close(s);
+}
+
+/* Errors reach the checks through mms_err, as they reach the CLI's user;
+ * FFmpeg's own complaints about the damage done on purpose are noise. */
+__attribute__((constructor)) static void quiet(void)
+{
+    mms_image_quiet(1);
+}
+
+MMS_TESTS(T(test_file), T(test_pixels), T(test_formats), T(test_lavfi), T(test_options),
+          T(test_missing), T(test_corrupt), T(test_truncated), T(test_damaged),
+          T(test_udp_timeout), T(test_udp_interrupt))
