@@ -421,6 +421,8 @@ struct clock {
     int64_t last_out, pts_shift;
     int last_gen;
     int have;
+    int resync;      /* live: placeholders went out, re-anchor the next frame */
+    double last_frame_ms, next_placeholder_ms;
     double fps_t0;
     int64_t fps_n;
 };
@@ -453,9 +455,14 @@ static int64_t out_pts(struct mms_pipeline *p, struct clock *c, int64_t pts, AVR
     int64_t t = av_rescale_q(pts, tb, p->info.time_base);
     if (!p->live)
         return t;
-    if (c->have && gen != c->last_gen)
+    int64_t o = t + c->pts_shift, gap = av_rescale_q(10, (AVRational){1, 1}, p->info.time_base);
+    /* A new connection, a gap filled with NO SIGNAL, or a jump in the
+     * source's clock: continue the output timeline one frame later. */
+    if (c->have && (gen != c->last_gen || c->resync || o <= c->last_out || o > c->last_out + gap)) {
         c->pts_shift = c->last_out + frame_ticks(p) - t;
-    int64_t o = t + c->pts_shift;
+        o = t + c->pts_shift;
+    }
+    c->resync = 0;
     if (c->have && o <= c->last_out)
         o = c->last_out + 1;
     c->last_gen = gen;
@@ -481,6 +488,7 @@ static void emit_no_signal(struct mms_pipeline *p, struct clock *c)
     c->last_out = c->have ? c->last_out + frame_ticks(p) : 0;
     c->have = 1;
     p->no_signal->pts = c->last_out;
+    c->resync = 1;
     struct mms_frame_meta meta = {.no_signal = 1, .mask_age_ms = -1};
     write_sinks(p, p->no_signal, NULL, &meta);
     count_written(p, c);
@@ -545,22 +553,38 @@ static void hold(struct mms_pipeline *p, struct item *it)
     }
 }
 
+/* While the source is silent the sinks still get frames at the nominal
+ * rate: NO SIGNAL placeholders, paced by the wall clock. */
+static void fill_silence(struct mms_pipeline *p, struct clock *c, double frame_ms)
+{
+    double now = mms_now_ms();
+    if (c->next_placeholder_ms < c->last_frame_ms + 500)
+        c->next_placeholder_ms = c->last_frame_ms + 500;
+    while (now >= c->next_placeholder_ms && !atomic_load(&p->stop)) {
+        emit_no_signal(p, c);
+        c->next_placeholder_ms += frame_ms;
+    }
+}
+
 static void *compose_main(void *arg)
 {
     struct mms_pipeline *p = arg;
-    struct clock c = {.fps_t0 = mms_now_ms()};
-    int wait_ms = (int)(2 * ticks_ms(frame_ticks(p), p->info.time_base)) + 1;
+    struct clock c = {.fps_t0 = mms_now_ms(), .last_frame_ms = mms_now_ms()};
+    double frame_ms = ticks_ms(frame_ticks(p), p->info.time_base);
     for (;;) {
         void *v;
-        int rc = mms_queue_pop(p->to_compose, &v, p->live ? wait_ms : -1);
+        int rc = mms_queue_pop(p->to_compose, &v, p->live ? (int)(frame_ms / 2) + 1 : -1);
         if (rc == -EPIPE)
             break;
         if (rc == -ETIMEDOUT) {
-            if (!atomic_load(&p->signal) && !atomic_load(&p->stop))
-                emit_no_signal(p, &c);
+            /* A source can go quiet without failing (UDP has no hang-up):
+             * half a second without a frame is a lost signal for the viewer. */
+            if (mms_now_ms() - c.last_frame_ms > 500 || !atomic_load(&p->signal))
+                fill_silence(p, &c, frame_ms);
             continue;
         }
         struct item *it = v;
+        c.last_frame_ms = mms_now_ms();
         compose_one(p, &c, it);
         if (!p->live)
             hold(p, it);

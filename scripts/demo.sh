@@ -1,9 +1,11 @@
 #!/bin/sh
 # The main job on the shipped default model, from a fresh clone: installs
-# what is missing, builds, and segments a frame. With no image given, it
-# generates an endoscopy-like test frame itself (tissue-coloured noise, a
-# circular scope mask, a grey instrument) so nothing is downloaded.
-#   scripts/demo.sh [IMAGE...]
+# what is missing, builds, and runs `mms run` on a video. With no input
+# given it first generates a synthetic endoscopy-like clip (tissue texture,
+# specular highlights, a circular scope, moving instruments, and their
+# exact masks), so nothing is downloaded. It writes the annotated video to
+# out/demo/annotated.mp4 and opens a window when a display exists.
+#   scripts/demo.sh [INPUT]          INPUT: a file, /dev/videoN, rtsp://...
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -13,13 +15,13 @@ cmake --build build -j"${JOBS:-2}" --target mms mmsd
 out=out/demo
 mkdir -p "$out"
 if [ $# -eq 0 ]; then
-    # A reddish tissue texture, a dark scope vignette, a grey tool shaft.
-    ffmpeg -loglevel error -y -f lavfi \
-        -i "nullsrc=s=640x360,geq=r='150+40*sin(X/9)*cos(Y/13)+random(1)*30':g='60+20*sin(X/17)+random(1)*20':b='55+15*cos(Y/11)'" \
-        -vf "drawbox=x=330:y=120:w=300:h=34:color=0x9a9a9a:t=fill,vignette=PI/3.2" \
-        -frames:v 1 "$out/frame.png"
-    set -- "$out/frame.png"
+    ./build/mms synth -o "$out/synthetic.mp4" --frames 250 --size 1280x720 --masks "$out/masks"
+    set -- "$out/synthetic.mp4"
+fi
+window=
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    window=--window
 fi
 ./build/mms info
-./build/mms segment --out "$out" "$@"
-echo "masks written to $out/" >&2
+./build/mms run -i "$1" -o "$out/annotated.mp4" --meta "$out/frames.jsonl" $window
+echo "annotated video: $out/annotated.mp4, per-frame data: $out/frames.jsonl" >&2

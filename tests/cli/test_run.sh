@@ -13,11 +13,11 @@ fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 ok() { echo "ok   $*"; }
 frames() { ffprobe -v error -count_frames -select_streams v:0 \
-    -show_entries stream=nb_read_frames -of csv=p=0 "$1" 2>/dev/null | tr -d ',\n'; }
+    -show_entries stream=nb_read_frames -of csv=p=0 "$1" 2>/dev/null | head -1 | tr -d ',\n'; }
 rate() { ffprobe -v error -select_streams v:0 -show_entries stream=r_frame_rate \
     -of csv=p=0 "$1" | tr -d ',\n'; }
 pts() { ffprobe -v error -select_streams v:0 -show_entries packet=pts_time -of csv=p=0 "$1" |
-    sort -n | tr '\n' ' '; }
+    tr -d ',' | sort -n | tr '\n' ' '; }
 
 "$MMS_BIN" synth -o clip.mkv --frames 60 --size 320x180 --fps 25 --masks gt >/dev/null ||
     fail "synth"
@@ -124,6 +124,40 @@ wait $pid 2>/dev/null
 n=$(frames kill.mp4)
 [ "${n:-0}" -gt 0 ] || fail "kill.mp4 after SIGKILL unreadable"
 ok "SIGKILL: fragmented mp4 plays $n frames"
+
+# --- live: a source faster than inference drops frames, masks stay fresh
+"$MMS_BIN" run -i big.mkv --live -o null --meta live.jsonl 2>live.log || fail "live run"
+grep -q "live mode" live.log || fail "not in live mode: $(tail -3 live.log)"
+dropped=$(sed -n 's/.* inferred, \([0-9]*\) dropped.*/\1/p' live.log)
+[ "${dropped:-0}" -gt 0 ] || fail "live mode dropped nothing: $(head -1 live.log)"
+grep -q '^  mask_age' live.log || fail "live summary lacks mask age"
+ok "live: $dropped frames not inferred; $(grep '^  mask_age' live.log)"
+
+# --- live network source: loss shows NO SIGNAL, then reconnects
+port2=$((port + 1))
+send() { ffmpeg -v error -re -f lavfi -i testsrc2=size=320x180:rate=25 -t "$1" \
+    -c:v libx264 -preset ultrafast -g 25 -f mpegts "udp://127.0.0.1:$port2?pkt_size=1316"; }
+send 3 &
+sleep 0.3
+"$MMS_BIN" run -i "udp://127.0.0.1:$port2" -o rec.ts 2>rec.log &
+pid=$!
+sleep 10   # the sender stops after 3 s; a read stays silent for 5 s before reopening
+send 3 &
+sleep 6
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 0 ] || fail "reconnect run exit $rc: $(tail -1 rec.log)"
+reconnects=$(sed -n 's/.* dropped, \([0-9]*\) reconnects.*/\1/p' rec.log)
+[ "${reconnects:-0}" -ge 1 ] || fail "no reconnect: $(head -1 rec.log)"
+n=$(frames rec.ts)
+[ "${n:-0}" -gt 250 ] || fail "rec.ts has ${n:-no} frames across the gap"
+pts rec.ts | "$PY" -c "
+import sys
+t = [float(v) for v in sys.stdin.read().split()]
+d = [b - a for a, b in zip(t, t[1:])]
+assert min(d) > 0.02 and max(d) < 0.6, (min(d), max(d))" || fail "rec.ts timeline not continuous"
+ok "udp source loss: $reconnects reconnect(s), $n frames written including NO SIGNAL"
 
 # --- usage and failures
 "$MMS_BIN" run -o x.mp4 2>/dev/null; [ $? -eq 2 ] || fail "missing -i not exit 2"
