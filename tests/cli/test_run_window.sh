@@ -1,0 +1,49 @@
+#!/bin/sh
+# `mms run --window` under Xvfb: while the clip plays, a screenshot of the X
+# screen must show the overlay colour (fill 0x00ff66 at alpha 1). Fails
+# under CI=true when Xvfb, xwd or ffmpeg is missing; skips otherwise.
+set -u
+: "${MMS_BIN:?}"
+PY=${PYTHON:-/usr/bin/python3}
+T=$(mktemp -d)
+XPID=
+trap '[ -n "$XPID" ] && kill $XPID 2>/dev/null; kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+cd "$T"
+for tool in Xvfb xwd ffmpeg; do
+    if ! command -v $tool >/dev/null; then
+        [ "${CI:-}" = true ] && { echo "FAIL: $tool missing" >&2; exit 1; }
+        echo "SKIP: $tool missing"
+        exit 0
+    fi
+done
+for n in 80 81 82 83 84 85 86 87 88 89; do
+    [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] && continue
+    Xvfb :$n -screen 0 1024x768x24 -nolisten tcp >/dev/null 2>&1 &
+    XPID=$!
+    sleep 1
+    kill -0 $XPID 2>/dev/null && break
+    XPID=
+done
+[ -n "$XPID" ] || { echo "FAIL: Xvfb did not start" >&2; exit 1; }
+export DISPLAY=:$n
+
+"$MMS_BIN" synth -o clip.mkv --frames 125 --size 640x360 >/dev/null || exit 1
+"$MMS_BIN" run -i clip.mkv --window -o null --style fill --alpha 1 --color 00ff66 2>run.log &
+pid=$!
+sleep 3
+xwd -root -silent >shot.xwd
+ffmpeg -v error -y -i shot.xwd shot.png
+wait $pid
+rc=$?
+[ $rc -eq 0 ] || { echo "FAIL: mms run --window exit $rc: $(tail -1 run.log)" >&2; exit 1; }
+"$PY" - shot.png <<'PYEOF'
+import subprocess, sys
+import numpy as np
+raw = subprocess.run(["ffmpeg", "-v", "error", "-i", sys.argv[1], "-f", "rawvideo", "-pix_fmt",
+                      "rgb24", "-"], capture_output=True, check=True).stdout
+img = np.frombuffer(raw, np.uint8).reshape(768, 1024, 3).astype(int)
+r, g, b = img[..., 0], img[..., 1], img[..., 2]
+green = (g > 200) & (r < 60) & (b > 60) & (b < 150)
+print(f"overlay-coloured pixels on screen: {green.sum()}")
+assert green.sum() > 2000, "no overlay colour in the window"
+PYEOF
