@@ -21,22 +21,6 @@
 /* Row padding: swscale's SIMD paths may write a little past the width. */
 #define ROW_ALIGN 64
 
-/* Not mms_err_set(): that lives in mmscore, which static link order may
- * place before this library. */
-static int fail_msg(struct mms_err *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail_msg(struct mms_err *err, int code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* FFmpeg's own error tags are not errnos; they all mean a bad file here. */
 static int av_errno(int ret)
 {
@@ -111,29 +95,29 @@ static int read_file(const char *path, AVPacket *pkt, struct mms_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail_msg(err, -errno, "%s: %s", path, strerror(errno));
+        return mms_err_set(err, -errno, "%s: %s", path, strerror(errno));
     int ret;
     struct stat st;
     if (fstat(fileno(f), &st) < 0) {
-        ret = fail_msg(err, -errno, "%s: %s", path, strerror(errno));
+        ret = mms_err_set(err, -errno, "%s: %s", path, strerror(errno));
         goto fail;
     }
     if (S_ISDIR(st.st_mode)) {
-        ret = fail_msg(err, -EISDIR, "%s: %s", path, strerror(EISDIR));
+        ret = mms_err_set(err, -EISDIR, "%s: %s", path, strerror(EISDIR));
         goto fail;
     }
     if (st.st_size <= 0 || st.st_size > MAX_FILE_BYTES) {
-        ret = fail_msg(err, -EINVAL, "%s: not an image (%s)", path,
+        ret = mms_err_set(err, -EINVAL, "%s: not an image (%s)", path,
                        st.st_size <= 0 ? "empty file" : "file too large");
         goto fail;
     }
     ret = av_new_packet(pkt, (int)st.st_size);
     if (ret < 0) {
-        ret = fail_msg(err, -ENOMEM, "%s: out of memory", path);
+        ret = mms_err_set(err, -ENOMEM, "%s: out of memory", path);
         goto fail;
     }
     if (fread(pkt->data, 1, pkt->size, f) != (size_t)pkt->size) {
-        ret = fail_msg(err, ferror(f) ? -EIO : -EINVAL, "%s: %s", path,
+        ret = mms_err_set(err, ferror(f) ? -EIO : -EINVAL, "%s: %s", path,
                        ferror(f) ? strerror(EIO) : "file shrank while reading");
         goto fail;
     }
@@ -149,15 +133,15 @@ static int decode(const char *path, AVPacket *pkt, AVFrame *frame, struct mms_er
     char why[128];
     enum AVCodecID id = sniff(pkt->data, pkt->size);
     if (id == AV_CODEC_ID_NONE)
-        return fail_msg(err, -EINVAL, "%s: not a PNG, JPEG, BMP, TIFF or WebP image",
+        return mms_err_set(err, -EINVAL, "%s: not a PNG, JPEG, BMP, TIFF or WebP image",
                         path);
     const AVCodec *codec = avcodec_find_decoder(id);
     if (!codec)
-        return fail_msg(err, -ENOTSUP, "%s: this FFmpeg has no %s decoder", path,
+        return mms_err_set(err, -ENOTSUP, "%s: this FFmpeg has no %s decoder", path,
                         avcodec_get_name(id));
     AVCodecContext *ctx = avcodec_alloc_context3(codec);
     if (!ctx)
-        return fail_msg(err, -ENOMEM, "%s: out of memory", path);
+        return mms_err_set(err, -ENOMEM, "%s: out of memory", path);
     ctx->thread_count = 1;
     /* A damaged file must fail, not decode to a half-grey picture. */
     ctx->err_recognition = AV_EF_EXPLODE;
@@ -170,15 +154,15 @@ static int decode(const char *path, AVPacket *pkt, AVFrame *frame, struct mms_er
         ret = avcodec_receive_frame(ctx, frame);
     avcodec_free_context(&ctx);
     if (ret == AVERROR_EOF || ret == AVERROR(EAGAIN))
-        return fail_msg(err, -EINVAL, "%s: no picture in the file", path);
+        return mms_err_set(err, -EINVAL, "%s: no picture in the file", path);
     if (ret < 0)
-        return fail_msg(err, av_errno(ret), "%s: cannot decode: %s", path,
+        return mms_err_set(err, av_errno(ret), "%s: cannot decode: %s", path,
                         av_reason(ret, why, sizeof(why)));
     if (frame->decode_error_flags || (frame->flags & AV_FRAME_FLAG_CORRUPT))
-        return fail_msg(err, -EINVAL, "%s: corrupt image data", path);
+        return mms_err_set(err, -EINVAL, "%s: corrupt image data", path);
     if (frame->width < 1 || frame->height < 1 || frame->width > MAX_SIDE ||
         frame->height > MAX_SIDE)
-        return fail_msg(err, -EINVAL, "%s: unsupported size %dx%d", path,
+        return mms_err_set(err, -EINVAL, "%s: unsupported size %dx%d", path,
                         frame->width, frame->height);
     return 0;
 }
@@ -216,7 +200,7 @@ static int convert(const char *path, const AVFrame *frame, struct mms_image *img
     enum AVPixelFormat src = unjpeg(frame->format, &full);
     const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(src);
     if (!desc)
-        return fail_msg(err, -EINVAL, "%s: unknown pixel format", path);
+        return mms_err_set(err, -EINVAL, "%s: unknown pixel format", path);
     int yuv = !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL)) &&
               desc->nb_components >= 3;
     /* No SWS_FULL_CHR_H_*: with them libswscale 6 ignores the range and
@@ -226,7 +210,7 @@ static int convert(const char *path, const AVFrame *frame, struct mms_image *img
                        av_fmt(img->fmt), SWS_BICUBIC | SWS_ACCURATE_RND, NULL, NULL,
                        NULL);
     if (!sws)
-        return fail_msg(err, -ENOTSUP, "%s: cannot convert pixel format %s", path,
+        return mms_err_set(err, -ENOTSUP, "%s: cannot convert pixel format %s", path,
                         desc->name);
     if (yuv) {
         const int *coefs = sws_getCoefficients(sws_colorspace(frame->colorspace));
@@ -239,7 +223,7 @@ static int convert(const char *path, const AVFrame *frame, struct mms_image *img
                         frame->height, dst, dst_stride);
     sws_freeContext(sws);
     if (ret != img->h)
-        return fail_msg(err, -EINVAL, "%s: pixel conversion from %s failed", path,
+        return mms_err_set(err, -EINVAL, "%s: pixel conversion from %s failed", path,
                         desc->name);
     return 0;
 }
@@ -260,7 +244,7 @@ int mms_image_read(const char *path, enum mms_image_fmt fmt, struct mms_image *i
     AVFrame *frame = av_frame_alloc();
     int ret;
     if (!pkt || !frame) {
-        ret = fail_msg(err, -ENOMEM, "%s: out of memory", path);
+        ret = mms_err_set(err, -ENOMEM, "%s: out of memory", path);
         goto fail;
     }
     if ((ret = read_file(path, pkt, err)) < 0)
@@ -268,7 +252,7 @@ int mms_image_read(const char *path, enum mms_image_fmt fmt, struct mms_image *i
     if ((ret = decode(path, pkt, frame, err)) < 0)
         goto fail;
     if ((ret = mms_image_alloc(img, frame->width, frame->height, fmt)) < 0) {
-        fail_msg(err, ret, "%s: out of memory", path);
+        mms_err_set(err, ret, "%s: out of memory", path);
         goto fail;
     }
     /* An exact copy where possible: a gray mask must read back bit for bit. */
@@ -328,19 +312,19 @@ int mms_image_write_png(const char *path, const struct mms_image *img,
     char why[128];
     if (!img->data || img->w < 1 || img->h < 1 || img->w > MAX_SIDE ||
         img->h > MAX_SIDE)
-        return fail_msg(err, -EINVAL, "%s: no image to write", path);
+        return mms_err_set(err, -EINVAL, "%s: no image to write", path);
     AVPacket *pkt = av_packet_alloc();
     if (!pkt)
-        return fail_msg(err, -ENOMEM, "%s: out of memory", path);
+        return mms_err_set(err, -ENOMEM, "%s: out of memory", path);
     int ret = encode_png(img, pkt);
     if (ret < 0) {
-        ret = fail_msg(err, av_errno(ret), "%s: PNG encoding failed: %s", path,
+        ret = mms_err_set(err, av_errno(ret), "%s: PNG encoding failed: %s", path,
                        av_reason(ret, why, sizeof(why)));
         goto fail;
     }
     FILE *f = fopen(path, "wb");
     if (!f) {
-        ret = fail_msg(err, -errno, "%s: %s", path, strerror(errno));
+        ret = mms_err_set(err, -errno, "%s: %s", path, strerror(errno));
         goto fail;
     }
     size_t put = fwrite(pkt->data, 1, pkt->size, f);
@@ -350,7 +334,7 @@ int mms_image_write_png(const char *path, const struct mms_image *img,
     if (put != (size_t)pkt->size || write_errno) {
         if (!write_errno)
             write_errno = EIO;
-        ret = fail_msg(err, -write_errno, "%s: %s", path, strerror(write_errno));
+        ret = mms_err_set(err, -write_errno, "%s: %s", path, strerror(write_errno));
         remove(path); /* no half-written mask left to be mistaken for output */
         goto fail;
     }

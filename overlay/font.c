@@ -178,10 +178,7 @@ static void darken(AVFrame *f, struct rect r)
     }
 }
 
-/* One glyph with its top-left at (x, y); each row's runs of set bits are
- * painted as single rectangles. */
-static void draw_glyph(AVFrame *f, long long x, long long y, int s, unsigned char ch,
-                       const uint8_t ycc[3])
+int mms_font_runs(unsigned char ch, int (*fn)(void *ctx, int c0, int c1, int row), void *ctx)
 {
     const uint8_t *g = mms_font_glyph(ch);
     for (int r = 0; r < MMS_FONT_H; r++) {
@@ -193,11 +190,36 @@ static void draw_glyph(AVFrame *f, long long x, long long y, int s, unsigned cha
             int c0 = c;
             while (c < MMS_FONT_W && g[r] >> c & 1)
                 c++;
-            paint(f, (struct rect){x + (long long)c0 * s, y + (long long)r * s,
-                                   x + (long long)c * s, y + (long long)(r + 1) * s},
-                  ycc);
+            int rc = fn(ctx, c0, c, r);
+            if (rc)
+                return rc;
         }
     }
+    return 0;
+}
+
+struct glyph_paint {
+    AVFrame *f;
+    long long x, y;
+    int s;
+    const uint8_t *ycc;
+};
+
+static int paint_run(void *ctx, int c0, int c1, int r)
+{
+    const struct glyph_paint *g = ctx;
+    paint(g->f, (struct rect){g->x + (long long)c0 * g->s, g->y + (long long)r * g->s,
+                              g->x + (long long)c1 * g->s, g->y + (long long)(r + 1) * g->s},
+          g->ycc);
+    return 0;
+}
+
+/* One glyph with its top-left at (x, y), each run of set bits one rectangle. */
+static void draw_glyph(AVFrame *f, long long x, long long y, int s, unsigned char ch,
+                       const uint8_t ycc[3])
+{
+    struct glyph_paint g = {f, x, y, s, ycc};
+    mms_font_runs(ch, paint_run, &g);
 }
 
 /* (x, y) is the top-left of the first glyph, so callers centre or align

@@ -16,6 +16,11 @@
  * outside 32..126 get the glyph of '?'. */
 const uint8_t *mms_font_glyph(unsigned char c);
 
+/* Calls fn for each horizontal run of set pixels of ch's glyph: columns
+ * [c0, c1) of row `row`. Stops at, and returns, fn's first non-zero result.
+ * Both the frame painter and the window draw glyphs run by run. */
+int mms_font_runs(unsigned char ch, int (*fn)(void *ctx, int c0, int c1, int row), void *ctx);
+
 /* 0xRRGGBB to Y'CbCr, BT.601 limited range (what the frames here carry). */
 void mms_rgb_to_ycbcr(uint32_t rgb, uint8_t ycc[3]);
 

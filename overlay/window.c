@@ -251,6 +251,17 @@ static int text_width(const char *t, int s)
     return n * MMS_FONT_W * s;
 }
 
+struct glyph_rects {
+    struct window *wd;
+    int x, y, s;
+};
+
+static int add_run(void *ctx, int c0, int c1, int r)
+{
+    const struct glyph_rects *g = ctx;
+    return add_rect(g->wd, g->x + c0 * g->s, g->y + r * g->s, (c1 - c0) * g->s, g->s) < 0;
+}
+
 /* One line of text with its top-left at (x, y), on a translucent dark box
  * `s` pixels wider all round. Each run of set bits in a glyph row is one
  * rectangle. */
@@ -261,21 +272,9 @@ static int hud_text(struct window *wd, int x, int y, int s, const char *t, uint3
         SDL_RenderFillRect(wd->ren, &box) < 0)
         return -1;
     for (int i = 0; t[i]; i++) {
-        const uint8_t *g = mms_font_glyph((unsigned char)t[i]);
-        int gx = x + i * MMS_FONT_W * s;
-        for (int r = 0; r < MMS_FONT_H; r++) {
-            for (int c = 0; c < MMS_FONT_W;) {
-                if (!(g[r] >> c & 1)) {
-                    c++;
-                    continue;
-                }
-                int c0 = c;
-                while (c < MMS_FONT_W && g[r] >> c & 1)
-                    c++;
-                if (add_rect(wd, gx + c0 * s, y + r * s, (c - c0) * s, s) < 0)
-                    return -1;
-            }
-        }
+        struct glyph_rects g = {wd, x + i * MMS_FONT_W * s, y, s};
+        if (mms_font_runs((unsigned char)t[i], add_run, &g))
+            return -1;
     }
     if (SDL_SetRenderDrawColor(wd->ren, rgb >> 16 & 0xff, rgb >> 8 & 0xff, rgb & 0xff, 255) < 0)
         return -1;
