@@ -1,20 +1,82 @@
-/* mmsd: the daemon. Until the daemon issue lands it only reports its version. */
+/* mmsd: the daemon. For now it loads and checks its config; the event loop
+ * that runs the pipelines comes next. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/version.h"
+#include "daemon/config.h"
+
+enum { OPT_PRINT_CONFIG = 256, OPT_VERSION };
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: mmsd [-c FILE] [--print-config]\n"
+               "       mmsd --help | --version\n\n"
+               "Runs the segmentation pipelines of a config file, controlled over HTTP.\n\n"
+               "Options:\n"
+               "  -c, --config FILE          config file [" MMSD_CONFIG_DEFAULT "]\n"
+               "  --print-config             print the effective config (every key, with help)\n"
+               "                             and exit\n"
+               "  -h, --help                 this help\n"
+               "  --version                  print the version and exit\n\n"
+               "Exit status: 0 done, 1 failed, 2 bad usage or a bad config file.\n\n");
+    mmsd_config_help(f);
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: mmsd [--version]\n"
-               "The mmsd daemon (work in progress: only --version for now).\n");
-        return 0;
+    static const struct option lo[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = MMSD_CONFIG_DEFAULT;
+    int print = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":c:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case OPT_PRINT_CONFIG:
+            print = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("mmsd %s\n", MMS_VERSION);
+            return 0;
+        case ':':
+            fprintf(stderr, "mmsd: %s needs a value (try --help)\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "mmsd: unknown option '%s' (try --help)\n", argv[optind - 1]);
+            return 2;
+        }
     }
-    if (argc > 1 && strcmp(argv[1], "--version")) {
-        fprintf(stderr, "mmsd: unknown option '%s' (try --help)\n", argv[1]);
+    if (optind < argc) {
+        fprintf(stderr, "mmsd: unexpected argument '%s' (try --help)\n", argv[optind]);
         return 2;
     }
-    printf("mmsd %s\n", MMS_VERSION);
-    return 0;
+
+    struct mmsd_config cfg;
+    struct mms_err err;
+    if (mmsd_config_load(&cfg, path, &err)) {
+        fprintf(stderr, "%s\n", err.msg); /* FILE:LINE: first, as compilers do */
+        return 2;
+    }
+    int rc = 0;
+    if (print) {
+        rc = mmsd_config_print(&cfg, stdout) ? 1 : 0;
+    } else {
+        fprintf(stderr, "mmsd: %s: %d pipeline(s); the event loop is not implemented yet\n", path,
+                cfg.npipelines);
+        rc = 1;
+    }
+    mmsd_config_free(&cfg);
+    return rc;
 }

@@ -40,6 +40,10 @@ const struct mms_option mms_pipeline_options[] = {
      "devices and network inputs"},
     {"meta", MMS_OPT_STRING, OFF(meta), 0, 0, NULL, 0, 0, 0, "FILE",
      "write one JSON line per frame (pts, mask pts, tool fraction, box, stage ms)"},
+    {"record-dir", MMS_OPT_STRING, OFF(record_dir), 0, 0, NULL, 0, 0, 0, "DIR",
+     "mmsd: record continuously into DIR, one file per segment"},
+    {"segment-seconds", MMS_OPT_INT, OFF(segment_seconds), 0, 0, "600", 1, 86400, 0, "N",
+     "mmsd: length of one recording segment, seconds"},
     {NULL, 0, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 

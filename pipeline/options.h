@@ -38,6 +38,8 @@ struct mms_pipeline_opts {
     int every;
     int mode;         /* enum mms_mode */
     char *meta;       /* per-frame JSON lines, or NULL */
+    char *record_dir; /* mmsd: continuous recording, or NULL; not used by the pipeline yet */
+    int segment_seconds;
 };
 
 enum mms_opt_type {

@@ -610,8 +610,14 @@ static void ui_event(void *opaque, enum mms_ui_event ev)
 static int copy_opts(struct mms_pipeline_opts *dst, const struct mms_pipeline_opts *src)
 {
     *dst = *src;
-    dst->input = dst->model = dst->precision = dst->meta = NULL;
-    dst->ninput_options = dst->noutputs = 0;
+    /* Drop the borrowed string pointers first, found from the table so a new
+     * string option cannot end up owned twice. */
+    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
+        if (opt->type == MMS_OPT_STRING)
+            *(char **)((char *)dst + opt->offset) = NULL;
+        else if (opt->type == MMS_OPT_STRINGS)
+            *(int *)((char *)dst + opt->count_offset) = 0;
+    }
     char buf[4096];
     for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
         if (opt->type != MMS_OPT_STRING && opt->type != MMS_OPT_STRINGS)

@@ -36,11 +36,16 @@ grep -q '"mask_pts":0,' meta.jsonl || fail "meta lacks mask_pts"
 grep -q 'p95' run.log && grep -q '^  infer ' run.log || fail "summary lacks stage percentiles"
 [ $fails -eq 0 ] && ok "frames, rate, timestamps, meta"
 
-# --- overlay pixels sit where the mask says: fill at alpha 1 vs the mask video
-"$MMS_BIN" run -i clip.mkv -o mask.mkv --style mask 2>/dev/null || fail "style mask"
-"$MMS_BIN" run -i clip.mkv -o fill.mkv --style fill --alpha 1 --color 00ff66 2>/dev/null ||
+# --- overlay pixels sit where the mask says: fill at alpha 1 vs the mask video.
+# A random-weights model (logits centred on 0) gives a mask with both classes
+# on any picture, whatever the shipped model thinks of a synthetic clip.
+(cd "$MMS_SOURCE_DIR/models" && "$PY" export.py random --arch mms-rt --seed 1 -o "$T/rand.safetensors") ||
+    fail "export random model"
+R="--model $T/rand.safetensors"
+"$MMS_BIN" run -i clip.mkv -o mask.mkv --style mask $R 2>/dev/null || fail "style mask"
+"$MMS_BIN" run -i clip.mkv -o fill.mkv --style fill --alpha 1 --color 00ff66 $R 2>/dev/null ||
     fail "style fill"
-"$MMS_BIN" run -i clip.mkv -o off.mkv --style off 2>/dev/null || fail "style off"
+"$MMS_BIN" run -i clip.mkv -o off.mkv --style off $R 2>/dev/null || fail "style off"
 "$PY" - off.mkv mask.mkv fill.mkv <<'PYEOF' || fail "overlay placement"
 import subprocess, sys
 import numpy as np
@@ -63,7 +68,7 @@ inside = fill[core_in]
 diff_out = np.abs(fill[core_out] - src[core_out]).mean()
 print(f"tool pixels {tool.mean():.3f}, fill inside mean RGB {inside.mean(0).round()}, "
       f"outside |fill - src| {diff_out:.2f}")
-assert 0.01 < tool.mean() < 0.99, "degenerate mask: the test would prove nothing"
+assert 0.05 < tool.mean() < 0.95, "degenerate mask: the test would prove nothing"
 g = inside.mean(0)
 assert g[1] > 200 and g[0] < 60 and 60 < g[2] < 150, g
 assert diff_out < 3, diff_out

@@ -1,0 +1,102 @@
+#ifndef MMSD_HTTP_H
+#define MMSD_HTTP_H
+
+/*
+ * mmsd's HTTP/1.1 server: the control API and the MJPEG previews, on a
+ * libuv loop. Everything happens on the loop's thread: the handler, the
+ * response and stream calls, and every callback. Functions return 0 or a
+ * negative errno.
+ *
+ * A request is answered by one handler call that fills the response before
+ * it returns. A response that outlives the handler (a live preview) becomes
+ * a stream the application pushes parts to later.
+ *
+ * Writing to a client that left raises SIGPIPE: the process must ignore it.
+ */
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct mms_err;
+struct mmsd_http;
+struct mmsd_http_request;  /* valid during the handler call only */
+struct mmsd_http_response; /* valid during the handler call only */
+struct mmsd_http_stream;   /* valid until its close callback returns */
+
+/* Returns 0 to send what was put in res, or a negative errno to answer 500
+ * (a stream begun by this call is then ended). */
+typedef int (*mmsd_http_handler)(void *opaque, const struct mmsd_http_request *req,
+                                 struct mmsd_http_response *res);
+
+struct mmsd_http_opts {
+    const char *listen; /* "127.0.0.1:8089", "[::1]:8089"; numeric, port 0 = any free */
+    mmsd_http_handler handler;
+    void *opaque;
+    /* When set, every request but those for open_paths (exact paths,
+     * NULL-terminated) needs "Authorization: Bearer <token>", else 401. */
+    const char *token;
+    const char *const *open_paths;
+    /* Limits; 0 takes the default in brackets. */
+    size_t max_header_bytes;  /* [8 KiB] request line and headers, else 431 */
+    size_t max_body_bytes;    /* [64 KiB] else 413 */
+    unsigned read_timeout_ms; /* [10 s] to receive a whole request, to wait for the
+                                 next one, and for a stalled write to progress */
+    unsigned max_connections; /* [64] beyond it a client gets 503 */
+    size_t stream_max_queued; /* [1 MiB] a stream's unsent bytes beyond which
+                                 parts are dropped */
+};
+
+/* Binds and listens; options are copied. */
+int mmsd_http_create(uv_loop_t *loop, const struct mmsd_http_opts *o, struct mmsd_http **out,
+                     struct mms_err *err);
+/* The bound port (the chosen one when listen asked for port 0). */
+int mmsd_http_port(const struct mmsd_http *h);
+/* Stops listening and drops every connection (streams get their close
+ * callback first); done(arg) runs once every handle is closed and h freed.
+ * h must not be used after this call. */
+int mmsd_http_close(struct mmsd_http *h, void (*done)(void *arg), void *arg);
+
+/* The request. Strings are NUL-terminated. The path and query are as sent
+ * (not percent-decoded); the query is "" when absent. */
+const char *mmsd_http_req_method(const struct mmsd_http_request *req);
+const char *mmsd_http_req_path(const struct mmsd_http_request *req);
+const char *mmsd_http_req_query(const struct mmsd_http_request *req);
+/* The first header of that name (case-insensitive), or NULL. */
+const char *mmsd_http_req_header(const struct mmsd_http_request *req, const char *name);
+/* The body, NUL-terminated for parsers that want a string ("" if none). */
+const char *mmsd_http_req_body(const struct mmsd_http_request *req, size_t *len);
+const struct sockaddr *mmsd_http_req_peer(const struct mmsd_http_request *req);
+int mmsd_http_req_is_loopback(const struct mmsd_http_request *req);
+
+/* The response: 200, text/plain and an empty body until told otherwise.
+ * The server owns the framing headers (Content-Length, Connection,
+ * Transfer-Encoding): setting them is -EINVAL, as is a CR or LF anywhere. */
+int mmsd_http_res_status(struct mmsd_http_response *res, int status);
+int mmsd_http_res_content_type(struct mmsd_http_response *res, const char *type);
+/* Adds a header line; a second call with the same name adds another. */
+int mmsd_http_res_header(struct mmsd_http_response *res, const char *name, const char *value);
+int mmsd_http_res_append(struct mmsd_http_response *res, const void *data, size_t len);
+int mmsd_http_res_printf(struct mmsd_http_response *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Turns the response into a stream that lasts until the client leaves, the
+ * app ends it or the server closes: the head (status and headers set so
+ * far, no Content-Length, "Connection: close") is sent now, parts follow
+ * with mmsd_http_stream_write. on_close (may be NULL) runs once when the
+ * stream is gone; it is the last use of *out. */
+typedef void (*mmsd_http_stream_close_cb)(struct mmsd_http_stream *s, void *arg);
+int mmsd_http_stream_begin(struct mmsd_http_response *res, const char *content_type,
+                           mmsd_http_stream_close_cb on_close, void *arg,
+                           struct mmsd_http_stream **out);
+/* Queues one part (a copy), whole or not at all: -EAGAIN drops it when the
+ * client is more than stream_max_queued bytes behind, -EPIPE once the
+ * stream is ending. A part is always accepted while nothing is queued. */
+int mmsd_http_stream_write(struct mmsd_http_stream *s, const void *data, size_t len);
+int mmsd_http_stream_writev(struct mmsd_http_stream *s, const uv_buf_t *bufs, unsigned nbufs);
+/* Bytes queued for this client and not yet written. */
+size_t mmsd_http_stream_queued(const struct mmsd_http_stream *s);
+/* Sends what is queued, then closes; on_close follows. */
+void mmsd_http_stream_end(struct mmsd_http_stream *s);
+
+#endif

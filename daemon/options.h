@@ -1,0 +1,81 @@
+#ifndef MMSD_OPTIONS_H
+#define MMSD_OPTIONS_H
+
+/*
+ * The [mmsd] section's option table, in the style of pipeline/options.h:
+ * one declarative entry per setting drives the config file, validation,
+ * `mmsd --help` and `mmsd --print-config`.
+ *
+ * Option names compare with '-' and '_' as the same character, so a file
+ * may say log_level or log-level; files are printed with '_'.
+ */
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "core/error.h"
+
+/* syslog/journald priorities, so a log line starts with "<level>". */
+enum mmsd_log_level {
+    MMSD_LOG_ERR = 3,
+    MMSD_LOG_WARNING = 4,
+    MMSD_LOG_NOTICE = 5,
+    MMSD_LOG_INFO = 6,
+    MMSD_LOG_DEBUG = 7,
+};
+
+/* Daemon-wide settings. Strings are owned (mmsd_options_free). */
+struct mmsd_options {
+    char *listen;     /* HOST:PORT of the HTTP API */
+    char *model;      /* default for pipelines that set none; NULL: the pipeline's default */
+    int threads;      /* default for pipelines that set none */
+    int log_level;    /* enum mmsd_log_level */
+    char *token_file; /* bearer token, required off loopback; NULL: none */
+};
+
+enum mmsd_opt_type {
+    MMSD_OPT_STRING,
+    MMSD_OPT_INT,
+    MMSD_OPT_LISTEN,    /* IPv4:PORT or [IPv6]:PORT, numeric */
+    MMSD_OPT_LOG_LEVEL, /* err|warning|notice|info|debug */
+};
+
+struct mmsd_option {
+    const char *name;
+    enum mmsd_opt_type type;
+    size_t offset;   /* into struct mmsd_options */
+    const char *def; /* default, in the option's own syntax; NULL: unset */
+    double min, max; /* INT */
+    int reload;      /* a SIGHUP reload may change it; the others need a restart */
+    const char *arg; /* metavariable for help */
+    const char *help;
+};
+
+extern const struct mmsd_option mmsd_option_table[];
+
+/* '-' and '_' compare equal; otherwise exact. */
+int mmsd_option_name_eq(const char *a, const char *b);
+
+const struct mmsd_option *mmsd_option_find(const char *name);
+
+int mmsd_options_defaults(struct mmsd_options *o);
+void mmsd_options_free(struct mmsd_options *o);
+
+/* Parses and validates `value` for option `name` and stores it: 0, -ENOENT
+ * for an unknown name, -EINVAL for a bad value (the message names both). */
+int mmsd_option_set(struct mmsd_options *o, const char *name, const char *value,
+                    struct mms_err *err);
+
+/* The current value in the option's own syntax; "" when unset. */
+void mmsd_option_format(const struct mmsd_options *o, const struct mmsd_option *opt, char *buf,
+                        size_t len);
+
+const char *mmsd_log_level_name(int level);
+
+/* Parses a listen address into a socket address ready for bind(). */
+int mmsd_listen_parse(const char *s, struct sockaddr_storage *ss, struct mms_err *err);
+
+/* 1 for 127.0.0.0/8 and ::1: the only addresses served without a token. */
+int mmsd_listen_is_loopback(const struct sockaddr_storage *ss);
+
+#endif

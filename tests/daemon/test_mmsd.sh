@@ -1,0 +1,107 @@
+#!/bin/sh
+# mmsd's command line around its config file: --help names every key,
+# --print-config prints a file that loads back to itself, a bad file is one
+# "FILE:LINE: reason" line on stderr and exit status 2, and
+# systemd/mmsd.conf.example is exactly what --print-config prints for it.
+# Env: MMS_SOURCE_DIR, MMS_BUILD_DIR.
+
+set -u
+SRC=${MMS_SOURCE_DIR:?MMS_SOURCE_DIR must name the source root}
+BUILD=${MMS_BUILD_DIR:?MMS_BUILD_DIR must name the build directory}
+MMSD=$BUILD/mmsd
+EXAMPLE=$SRC/systemd/mmsd.conf.example
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mms-mmsd-XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# run STATUS ARGS...: output in $T/out and $T/err.
+run() {
+    want=$1
+    shift
+    "$MMSD" "$@" >"$T/out" 2>"$T/err"
+    got=$?
+    [ "$got" -eq "$want" ] || fail "mmsd $*: exit $got, want $want ($(head -c 300 "$T/err"))"
+    [ "$got" -eq "$want" ]
+}
+
+# refused FILE-TEXT LINE WANT: the file is refused with one line on stderr
+# starting FILE:LINE: and containing WANT, nothing on stdout.
+refused() {
+    printf '%b' "$1" >"$T/bad.conf"
+    run 2 -c "$T/bad.conf" --print-config || return
+    [ "$(wc -l <"$T/err")" -eq 1 ] || fail "not one line: $(cat "$T/err")"
+    grep -q "^$T/bad.conf:$2: " "$T/err" || fail "want $T/bad.conf:$2: in: $(cat "$T/err")"
+    grep -qF -- "$3" "$T/err" || fail "want '$3' in: $(cat "$T/err")"
+    [ ! -s "$T/out" ] || fail "a refused config printed something on stdout"
+}
+
+KEYS="listen model threads log_level token_file input input_option output window model
+precision threads size style alpha color every mode meta record_dir segment_seconds"
+
+[ -x "$MMSD" ] || { echo "FAIL: $MMSD is not built" >&2; exit 1; }
+
+# ---- --version, --help ----
+
+run 0 --version && grep -q '^mmsd [0-9]' "$T/out" || fail "--version"
+run 0 --help && grep -q '^Usage: mmsd' "$T/out" || fail "--help has no usage"
+for k in $KEYS; do
+    grep -q "^  $k = " "$T/out" || fail "--help does not list '$k'"
+done
+grep -q '^\[mmsd\]' "$T/out" && grep -q '^\[pipeline NAME\]' "$T/out" || fail "--help sections"
+run 0 -h
+
+# ---- bad usage ----
+
+run 2 --frobnicate && grep -q "unknown option" "$T/err" || fail "unknown option"
+run 2 -c && grep -q "needs a value" "$T/err" || fail "-c without a file"
+run 2 -c "$T/x.conf" extra && grep -q "unexpected argument 'extra'" "$T/err" ||
+    fail "extra argument"
+
+# ---- --print-config ----
+
+printf '[mmsd]\nlisten = 127.0.0.1:9100\n[pipeline x]\ninput = /dev/video0\n' >"$T/min.conf"
+if run 0 -c "$T/min.conf" --print-config; then
+    grep -qx 'listen = 127.0.0.1:9100' "$T/out" || fail "print-config lost listen"
+    grep -qx 'input = /dev/video0' "$T/out" || fail "print-config lost input"
+    grep -qx 'segment_seconds = 600' "$T/out" || fail "print-config lacks a default"
+    for k in $KEYS; do
+        grep -q "^#\{0,1\}$k = " "$T/out" || fail "--print-config does not name '$k'"
+    done
+    cp "$T/out" "$T/printed.conf"
+    run 0 -c "$T/printed.conf" --print-config && cmp -s "$T/out" "$T/printed.conf" ||
+        fail "--print-config output does not print back to itself"
+fi
+run 0 --print-config --config="$T/min.conf" || fail "--config= spelling"
+
+# The example documents every option because it is --print-config's output.
+if run 0 -c "$EXAMPLE" --print-config; then
+    cmp -s "$T/out" "$EXAMPLE" ||
+        fail "mmsd.conf.example is not what --print-config prints for it: $(diff "$EXAMPLE" "$T/out" | head -20)"
+    grep -q '^\[pipeline ' "$EXAMPLE" || fail "the example has no pipeline"
+fi
+
+# ---- bad files: FILE:LINE: reason, exit 2 ----
+
+refused '[mmsd]\nlisten = 127.0.0.1:9100\n[pipeline x]\ninput = a\nalpha = 2\n' 5 'alpha="2": out of range'
+refused '[pipeline x]\ninput = a\ncolour = red\n' 3 "unknown key 'colour'"
+refused '[mmsd]\n[stream y]\n' 2 'unknown section [stream y]'
+refused '[pipeline x]\ninput = a\n[pipeline x]\ninput = b\n' 3 'duplicate [pipeline x]'
+refused '[mmsd]\n[pipeline x]\noutput = a.mp4\n' 2 'has no input'
+refused 'input = a\n' 1 'outside any section'
+refused '[mmsd]\nnot a key\n' 2 'malformed line'
+refused '[mmsd]\nlisten = 10.0.0.1\n' 2 'expected IPv4:PORT'
+run 2 -c "$T/missing.conf" --print-config && grep -qx "$T/missing.conf: No such file or directory" "$T/err" ||
+    fail "missing file: $(cat "$T/err")"
+run 2 -c "$T/missing.conf" || fail "missing file without --print-config"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed" >&2
+    exit 1
+fi
+echo "mmsd: all checks passed"

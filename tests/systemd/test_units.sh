@@ -1,0 +1,132 @@
+#!/bin/sh
+# The systemd units: both carry the hardening the daemon issue asks for, the
+# template differs from mmsd.service only where an instance must, and both
+# pass `systemd-analyze verify` (the template as mmsd@test.service). verify
+# wants ExecStart's binary to exist, so it runs on copies pointing at the
+# built mmsd. Env: MMS_SOURCE_DIR, MMS_BUILD_DIR. Needs systemd-analyze:
+# without it the verify part is skipped, but fails under CI=true.
+
+set -u
+SRC=${MMS_SOURCE_DIR:?MMS_SOURCE_DIR must name the source root}
+BUILD=${MMS_BUILD_DIR:?MMS_BUILD_DIR must name the build directory}
+MMSD=$BUILD/mmsd
+UNITS=$SRC/systemd
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mms-units-XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+finish() {
+    if [ "$failures" -ne 0 ]; then
+        echo "$failures check(s) failed" >&2
+        exit 1
+    fi
+    echo "units: all checks passed"
+    exit 0
+}
+
+cannot() {
+    if [ "${CI:-}" = true ]; then
+        fail "$* (CI=true needs it)"
+        finish
+    fi
+    [ "$failures" -eq 0 ] || finish
+    echo "SKIP: $*"
+    exit 0
+}
+
+# ---- required lines, in both units ----
+
+for unit in mmsd.service mmsd@.service; do
+    f=$UNITS/$unit
+    [ -f "$f" ] || { fail "$f is missing"; continue; }
+    while IFS= read -r line; do
+        grep -qxF -- "$line" "$f" || fail "$unit lacks '$line'"
+    done <<'EOF'
+Type=notify
+NotifyAccess=main
+ExecReload=/bin/kill -HUP $MAINPID
+WatchdogSec=30s
+Restart=on-failure
+User=mmsd
+Group=mmsd
+SupplementaryGroups=video
+ConfigurationDirectory=mmsd
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ProtectKernelTunables=yes
+ProtectControlGroups=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+LockPersonality=yes
+SystemCallArchitectures=native
+CapabilityBoundingSet=
+DevicePolicy=closed
+DeviceAllow=char-video4linux rw
+WantedBy=multi-user.target
+EOF
+    # oneDNN JIT-compiles its kernels: W^X would break every inference.
+    grep -q '^MemoryDenyWriteExecute' "$f" && fail "$unit sets MemoryDenyWriteExecute"
+    # PrivateDevices=yes would hide /dev/video* whatever DeviceAllow says.
+    grep -q '^PrivateDevices=yes' "$f" && fail "$unit sets PrivateDevices=yes"
+    grep -q '^DynamicUser=yes' "$f" && fail "$unit uses DynamicUser (recordings need a stable owner)"
+done
+
+grep -qxF 'ExecStart=/usr/bin/mmsd -c /etc/mmsd/mmsd.conf' "$UNITS/mmsd.service" ||
+    fail "mmsd.service: ExecStart is not /usr/bin/mmsd -c /etc/mmsd/mmsd.conf"
+grep -qxF 'StateDirectory=mmsd' "$UNITS/mmsd.service" || fail "mmsd.service: StateDirectory"
+grep -qxF 'ExecStart=/usr/bin/mmsd -c /etc/mmsd/%i.conf' "$UNITS/mmsd@.service" ||
+    fail "mmsd@.service: ExecStart is not /usr/bin/mmsd -c /etc/mmsd/%i.conf"
+grep -qxF 'StateDirectory=mmsd/%i' "$UNITS/mmsd@.service" || fail "mmsd@.service: StateDirectory"
+
+# One room's daemon is hardened exactly like the single one.
+settings() {
+    grep -v -e '^#' -e '^$' -e '^Description=' -e '^ExecStart=' -e '^StateDirectory=' "$1"
+}
+settings "$UNITS/mmsd.service" >"$T/single"
+settings "$UNITS/mmsd@.service" >"$T/template"
+cmp -s "$T/single" "$T/template" ||
+    fail "mmsd.service and mmsd@.service differ beyond Description, ExecStart, StateDirectory: $(diff "$T/single" "$T/template" | tr '\n' ' ')"
+
+# ---- systemd-analyze verify ----
+
+command -v systemd-analyze >/dev/null 2>&1 || cannot "systemd-analyze not found"
+[ -x "$MMSD" ] || { fail "$MMSD is not built"; finish; }
+
+# verify UNIT-PATH: status 0 and nothing said about our units. verify
+# exits 0 on unknown keys, so its warnings count too; lines about the
+# host's own units are not ours to judge.
+verify() {
+    (cd "$T" && systemd-analyze verify "$1") >"$T/verify.out" 2>&1
+    rc=$?
+    ours=$(grep -e mmsd "$T/verify.out")
+    [ "$rc" -eq 0 ] && [ -z "$ours" ]
+}
+
+mkdir "$T/ok"
+for unit in mmsd.service mmsd@.service; do
+    sed "s|^ExecStart=/usr/bin/mmsd |ExecStart=$MMSD |" "$UNITS/$unit" >"$T/ok/$unit"
+    grep -q "^ExecStart=$MMSD -c " "$T/ok/$unit" || fail "$unit: ExecStart not replaced"
+done
+verify "$T/ok/mmsd.service" || fail "verify mmsd.service: $(cat "$T/verify.out")"
+verify "$T/ok/mmsd@test.service" || fail "verify mmsd@test.service: $(cat "$T/verify.out")"
+
+# verify must be able to fail here, or the checks above prove nothing.
+mkdir "$T/typo" "$T/nobin"
+sed 's/^ProtectHome=yes/ProtectHomes=yes/' "$T/ok/mmsd.service" >"$T/typo/mmsd.service"
+verify "$T/typo/mmsd.service" && fail "verify accepted a misspelt key"
+sed 's/^Type=notify/Type=notified/' "$T/ok/mmsd@.service" >"$T/typo/mmsd@.service"
+verify "$T/typo/mmsd@test.service" && fail "verify accepted a bad Type= in the template"
+cp "$UNITS/mmsd.service" "$UNITS/mmsd@.service" "$T/nobin/"
+if [ ! -e /usr/bin/mmsd ]; then
+    verify "$T/nobin/mmsd.service" && fail "verify accepted a missing ExecStart binary"
+    verify "$T/nobin/mmsd@test.service" && fail "verify accepted a missing binary in the template"
+fi
+
+finish
