@@ -21,7 +21,8 @@ struct cli_command {
     int (*run)(int argc, char **argv);
 };
 
-extern const struct cli_command cli_info, cli_segment, cli_eval, cli_bench, cli_run, cli_synth;
+extern const struct cli_command cli_info, cli_segment, cli_eval, cli_bench, cli_run, cli_synth,
+    cli_ctl;
 
 #define CLI_GO_ON (-1)
 

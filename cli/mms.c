@@ -13,8 +13,9 @@
 #include "core/prepost.h"
 #include "core/version.h"
 
+
 static const struct cli_command *const commands[] = {
-    &cli_run, &cli_info, &cli_segment, &cli_eval, &cli_bench, &cli_synth, NULL,
+    &cli_run, &cli_info, &cli_segment, &cli_eval, &cli_bench, &cli_synth, &cli_ctl, NULL,
 };
 
 static void print_help(FILE *f)

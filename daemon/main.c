@@ -1,11 +1,13 @@
-/* mmsd: the daemon. For now it loads and checks its config; the event loop
- * that runs the pipelines comes next. */
+/* mmsd: the daemon. Parses the command line and the config file, then
+ * hands over to the event loop (daemon/daemon.c). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/version.h"
 #include "daemon/config.h"
+#include "daemon/daemon.h"
 
 enum { OPT_PRINT_CONFIG = 256, OPT_VERSION };
 
@@ -69,14 +71,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg); /* FILE:LINE: first, as compilers do */
         return 2;
     }
-    int rc = 0;
     if (print) {
-        rc = mmsd_config_print(&cfg, stdout) ? 1 : 0;
-    } else {
-        fprintf(stderr, "mmsd: %s: %d pipeline(s); the event loop is not implemented yet\n", path,
-                cfg.npipelines);
-        rc = 1;
+        int rc = mmsd_config_print(&cfg, stdout) ? 1 : 0;
+        mmsd_config_free(&cfg);
+        return rc;
     }
-    mmsd_config_free(&cfg);
-    return rc;
+    /* A browser that leaves mid-stream must not kill the daemon, and a
+     * recording over a file-size limit must fail alone (EFBIG), not kill it. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    return mmsd_daemon_run(&cfg);
 }

@@ -44,10 +44,23 @@ const struct mms_option mms_pipeline_options[] = {
      "mmsd: record continuously into DIR, one file per segment"},
     {"segment-seconds", MMS_OPT_INT, OFF(segment_seconds), 0, 0, "600", 1, 86400, 0, "N",
      "mmsd: length of one recording segment, seconds"},
+    {"record-format", MMS_OPT_STRING, OFF(record_format), 0, 0, "mp4", 0, 0, 0, "F",
+     "recording container: mp4 (fragmented) or mkv"},
     {NULL, 0, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
 static const char *const mode_names[] = {"auto", "live", "offline"};
+
+/* String options limited to a few words. They stay MMS_OPT_STRING, so
+ * copying, freeing, printing and the config file need nothing new. */
+static const char *const record_formats[] = {"mp4", "mkv", NULL};
+static const struct {
+    const char *name;
+    const char *const *words;
+    const char *expected;
+} choices[] = {
+    {"record-format", record_formats, "expected mp4 or mkv"},
+};
 
 const struct mms_option *mms_option_find(const char *name)
 {
@@ -107,6 +120,19 @@ static int parse_bool(const char *s, int *out)
     return -EINVAL;
 }
 
+static int check_choice(const struct mms_option *opt, const char *value, struct mms_err *err)
+{
+    for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++) {
+        if (strcmp(opt->name, choices[i].name))
+            continue;
+        for (const char *const *w = choices[i].words; *w; w++)
+            if (!strcmp(value, *w))
+                return 0;
+        return bad(err, opt, value, choices[i].expected);
+    }
+    return 0;
+}
+
 static int set_strings(struct mms_pipeline_opts *o, const struct mms_option *opt,
                        const char *value, struct mms_err *err)
 {
@@ -135,6 +161,8 @@ int mms_option_set(struct mms_pipeline_opts *o, const char *name, const char *va
     case MMS_OPT_STRING:
         if (!*value)
             return bad(err, opt, value, "empty");
+        if ((rc = check_choice(opt, value, err)))
+            return rc;
         return set_string(FIELD(o, opt, char *), value);
     case MMS_OPT_STRINGS:
         return set_strings(o, opt, value, err);

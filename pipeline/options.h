@@ -38,8 +38,9 @@ struct mms_pipeline_opts {
     int every;
     int mode;         /* enum mms_mode */
     char *meta;       /* per-frame JSON lines, or NULL */
-    char *record_dir; /* mmsd: continuous recording, or NULL; not used by the pipeline yet */
+    char *record_dir; /* continuous recording (pipeline/record.h), or NULL */
     int segment_seconds;
+    char *record_format; /* "mp4" or "mkv" */
 };
 
 enum mms_opt_type {

@@ -91,6 +91,12 @@ struct mms_pipeline {
     struct mms_err thread_err;
     int thread_rc;
     AVFrame *no_signal, *frozen;
+    struct mms_recorder *rec; /* NULL without record_dir */
+    struct mms_pipeline_hooks hooks;
+    /* The source's count is the decode thread's plain variable and starts
+     * again with each connection: this copy is what other threads read. */
+    atomic_llong decode_errors;
+    int64_t decode_errors_before; /* decode thread: of closed connections */
 };
 
 /* ------------------------------------------------------------ masks */
@@ -195,6 +201,8 @@ static int to_rgb(struct mms_pipeline *p, const AVFrame *f, struct job *j)
 /* Live inputs come back after a failure: reopen with backoff until stopped. */
 static int reconnect(struct mms_pipeline *p)
 {
+    if (p->src)
+        p->decode_errors_before += mms_source_decode_errors(p->src);
     mms_source_close(p->src);
     p->src = NULL;
     atomic_store(&p->signal, 0);
@@ -228,6 +236,9 @@ static int read_frame(struct mms_pipeline *p, struct item *it)
         struct mms_err err;
         double t0 = mms_now_ms();
         int rc = p->src ? mms_source_read(p->src, it->frame, &err) : AVERROR(EIO);
+        if (p->src)
+            atomic_store(&p->decode_errors,
+                         p->decode_errors_before + mms_source_decode_errors(p->src));
         if (!rc && (it->frame->width != p->info.width || it->frame->height != p->info.height)) {
             /* The outputs were opened at the first connection's size. */
             av_frame_unref(it->frame);
@@ -413,6 +424,12 @@ static void write_sinks(struct mms_pipeline *p, const AVFrame *f, const AVFrame 
             p->sinks[i] = NULL;
         }
     }
+    /* The frame the sinks got, not the window's frozen one: a pause on
+     * screen does not pause the record. */
+    if (p->rec)
+        mms_recorder_write(p->rec, f, meta);
+    if (p->hooks.frame)
+        p->hooks.frame(p->hooks.opaque, f, meta);
 }
 
 struct clock {
@@ -590,7 +607,12 @@ static void *compose_main(void *arg)
             hold(p, it);
         recycle_item(p, it);
     }
+    /* Finalised on the thread that wrote it, so the recording is complete
+     * when `finished` is announced. */
+    mms_recorder_close(p->rec);
     atomic_store(&p->finished, 1);
+    if (p->hooks.finished)
+        p->hooks.finished(p->hooks.opaque);
     return NULL;
 }
 
@@ -651,10 +673,15 @@ static int open_net(struct mms_pipeline *p, struct mms_err *err)
     return mms_net_open(model, &no, &p->net, err);
 }
 
+static struct mms_sink_params sink_params(struct mms_pipeline *p)
+{
+    return (struct mms_sink_params){p->info.width, p->info.height, p->info.time_base,
+                                    p->info.frame_rate, p->live, "mmsd", ui_event, p};
+}
+
 static int open_sinks(struct mms_pipeline *p, struct mms_err *err)
 {
-    struct mms_sink_params sp = {p->info.width, p->info.height, p->info.time_base,
-                                 p->info.frame_rate, p->live, "mmsd", ui_event, p};
+    struct mms_sink_params sp = sink_params(p);
     int rc;
     p->window_sink = -1;
     for (int i = 0; i < p->o.noutputs; i++) {
@@ -751,6 +778,15 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     }
     if ((rc = open_sinks(p, err)))
         goto fail;
+    if (p->o.record_dir) {
+        /* A bad directory fails here, where the user is told, rather than
+         * at the first frame, where it would only show in the status. */
+        struct mms_sink_params sp = sink_params(p);
+        if ((rc = mms_recorder_create(p->o.record_dir, NULL, p->o.segment_seconds,
+                                      p->o.record_format ? p->o.record_format : "mp4", &sp,
+                                      &p->rec, err)))
+            goto fail;
+    }
     *out = p;
     return 0;
 fail:
@@ -800,10 +836,13 @@ int mms_pipeline_wait(struct mms_pipeline *p, int *damaged, struct mms_err *err)
     if (p->meta && fclose(p->meta) && !rc)
         rc = mms_err_set(err, -EIO, "%s: %s", p->o.meta, strerror(errno));
     p->meta = NULL;
+    /* Its failures are in its status, not the run's: the recording is a
+     * side output that never fails the pipeline. */
+    mms_recorder_close(p->rec);
     if (!rc && atomic_load(&p->sink_errors))
         rc = mms_err_set(err, -EIO, "%s", p->thread_err.msg);
     if (damaged)
-        *damaged = p->src && mms_source_decode_errors(p->src) > 0;
+        *damaged = atomic_load(&p->decode_errors) > 0;
     return rc;
 }
 
@@ -819,6 +858,7 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
         mms_sink_close(p->sinks[i], NULL);
     if (p->meta)
         fclose(p->meta);
+    mms_recorder_free(p->rec);
     mms_source_close(p->src);
     mms_net_close(p->net);
     for (int i = 0; i < NITEMS; i++) {
@@ -850,6 +890,7 @@ void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters 
     c->inferred = atomic_load(&p->inferred);
     c->dropped = atomic_load(&p->dropped);
     c->written = atomic_load(&p->written);
+    c->decode_errors = atomic_load(&p->decode_errors);
     c->reconnects = atomic_load(&p->reconnects);
     c->sink_errors = atomic_load(&p->sink_errors);
     c->signal = atomic_load(&p->signal);
@@ -891,4 +932,42 @@ int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value
         atomic_store(&p->every, tmp.every);
     mms_options_free(&tmp);
     return rc;
+}
+
+int mms_pipeline_set_name(struct mms_pipeline *p, const char *name)
+{
+    if (p->started)
+        return -EBUSY;
+    /* Checked even without a recorder, so a bad name shows before a
+     * record_dir is ever configured. */
+    if (!mms_record_name_valid(name))
+        return -EINVAL;
+    return p->rec ? mms_recorder_set_name(p->rec, name, NULL) : 0;
+}
+
+void mms_pipeline_set_hooks(struct mms_pipeline *p, const struct mms_pipeline_hooks *h)
+{
+    if (p->started)
+        return;
+    if (h)
+        p->hooks = *h;
+    else
+        memset(&p->hooks, 0, sizeof(p->hooks));
+}
+
+int mms_pipeline_record(struct mms_pipeline *p, int on, struct mms_err *err)
+{
+    if (!p->rec)
+        return mms_err_set(err, -ENOTSUP, "this pipeline has no record_dir: it cannot record");
+    if (mms_recorder_request(p->rec, on))
+        return mms_err_set(err, -EPIPE, "the pipeline has finished: its recording has ended");
+    return 0;
+}
+
+void mms_pipeline_record_status(struct mms_pipeline *p, struct mms_record_status *st)
+{
+    if (p->rec)
+        mms_recorder_status(p->rec, st);
+    else
+        memset(st, 0, sizeof(*st));
 }

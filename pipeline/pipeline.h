@@ -18,12 +18,18 @@
  *
  * Every frame carries its per-stage times and the time of the frame its
  * mask came from (mask age).
+ *
+ * With record_dir set, the compose thread also records every frame it
+ * writes into segment files there (pipeline/record.h); a recording that
+ * fails stops alone and the rest of the pipeline goes on.
  */
 
 #include <stdint.h>
 
 #include "core/error.h"
+#include "io/sink.h"
 #include "pipeline/options.h"
+#include "pipeline/record.h"
 #include "pipeline/stats.h"
 
 struct mms_pipeline;
@@ -63,5 +69,29 @@ struct mms_stats *mms_pipeline_stats(struct mms_pipeline *p);
 /* Changes a runtime option (style, alpha, color, every) while running. */
 int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value,
                      struct mms_err *err);
+
+/* Before mms_pipeline_start: the name used in recording file names (default
+ * "mms"). -EINVAL unless mms_record_name_valid(name); -EBUSY once started. */
+int mms_pipeline_set_name(struct mms_pipeline *p, const char *name);
+
+struct mms_pipeline_hooks {
+    /* Compose thread, after the sinks, for every frame written (NO SIGNAL
+     * placeholders too). Must return quickly; the frame is only borrowed. */
+    void (*frame)(void *opaque, const AVFrame *f, const struct mms_frame_meta *m);
+    /* Once, from a pipeline thread, after the compose thread has written its
+     * last frame (end of input, failure or stop); the recording is
+     * finalised by then. */
+    void (*finished)(void *opaque);
+    void *opaque;
+};
+/* Before mms_pipeline_start only; NULL removes them. */
+void mms_pipeline_set_hooks(struct mms_pipeline *p, const struct mms_pipeline_hooks *h);
+
+/* Turns continuous recording on or off (applied at the next frame). -ENOTSUP
+ * (with err set) when the pipeline has no record_dir, -EPIPE once its
+ * recording has ended with the run. Any thread. */
+int mms_pipeline_record(struct mms_pipeline *p, int on, struct mms_err *err);
+/* Any thread; enabled=0 when there is no record_dir. */
+void mms_pipeline_record_status(struct mms_pipeline *p, struct mms_record_status *st);
 
 #endif

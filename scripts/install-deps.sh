@@ -7,7 +7,7 @@ PKGS="build-essential cmake pkg-config git
 libdnnl-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
 libuv1-dev libsdl2-dev libinih-dev libhttp-parser-dev libsystemd-dev
 libjson-c-dev libavdevice-dev ffmpeg python3 python3-torch python3-numpy
-xvfb xauth x11-apps systemd"
+xvfb xauth x11-apps systemd chromium"
 
 missing=""
 for p in $PKGS; do

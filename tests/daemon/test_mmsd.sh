@@ -42,7 +42,8 @@ refused() {
 }
 
 KEYS="listen model threads log_level token_file input input_option output window model
-precision threads size style alpha color every mode meta record_dir segment_seconds"
+precision threads size style alpha color every mode meta record_dir segment_seconds
+record_format"
 
 [ -x "$MMSD" ] || { echo "FAIL: $MMSD is not built" >&2; exit 1; }
 

@@ -1,0 +1,363 @@
+/* The HTTP API: health, metrics, the pipelines as JSON, recording control,
+ * runtime settings, the previews and the status page. Runs on the loop
+ * thread; the pipelines are only read (atomics and snapshots) or asked to
+ * change (flags), so no request can hold up a frame. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "daemon/internal.h"
+#include "daemon/preview.h"
+
+#define API_PREFIX "/api/v1/pipelines"
+#define PREVIEW_PREFIX "/preview/"
+
+static int send_json(struct mmsd_http_response *res, int status, struct json_object *o)
+{
+    if (!o)
+        return -ENOMEM;
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    mmsd_http_res_status(res, status);
+    mmsd_http_res_content_type(res, "application/json");
+    mmsd_http_res_header(res, "Cache-Control", "no-store");
+    int rc = s ? mmsd_http_res_printf(res, "%s\n", s) : -ENOMEM;
+    json_object_put(o);
+    return rc;
+}
+
+static int send_error(struct mmsd_http_response *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int send_error(struct mmsd_http_response *res, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct json_object *o = json_object_new_object();
+    if (o)
+        json_object_object_add(o, "error", json_object_new_string(msg));
+    return send_json(res, status, o);
+}
+
+static int not_allowed(struct mmsd_http_response *res, const char *allow)
+{
+    mmsd_http_res_header(res, "Allow", allow);
+    return send_error(res, 405, "method not allowed (allowed: %s)", allow);
+}
+
+/* ------------------------------------------------------------ JSON views */
+
+static void add_str(struct json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+static void add_int(struct json_object *o, const char *k, int64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static void add_num(struct json_object *o, const char *k, double v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.3f", v);
+    /* Three decimals print as written, not as the double's full expansion. */
+    json_object_object_add(o, k, json_object_new_double_s(v, buf));
+}
+
+static struct json_object *recording_json(const struct mmsd_pipe_view *v)
+{
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "enabled", json_object_new_boolean(v->pipe->conf.o.record_dir != NULL));
+    json_object_object_add(r, "recording", json_object_new_boolean(v->rec.recording));
+    add_str(r, "dir", v->pipe->conf.o.record_dir);
+    add_str(r, "file", v->rec.file);
+    add_int(r, "segments", v->rec.segments);
+    add_int(r, "frames", v->rec.frames);
+    add_int(r, "bytes", v->rec.bytes);
+    add_int(r, "errors", v->rec.errors);
+    add_str(r, "error", v->rec.error);
+    return r;
+}
+
+static struct json_object *settings_json(const struct mmsd_pipe *pp)
+{
+    struct json_object *s = json_object_new_object();
+    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
+        if (!opt->runtime)
+            continue;
+        char v[64];
+        mms_option_format(&pp->rt, opt, v, sizeof(v));
+        if (opt->type == MMS_OPT_INT)
+            add_int(s, opt->name, pp->rt.every);
+        else if (opt->type == MMS_OPT_FLOAT)
+            add_num(s, opt->name, pp->rt.alpha);
+        else
+            add_str(s, opt->name, v);
+    }
+    return s;
+}
+
+static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
+{
+    struct mmsd_pipe_view v;
+    mmsd_pipe_view(d, pp, &v);
+    struct json_object *o = json_object_new_object(), *reasons = json_object_new_array();
+    add_str(o, "name", pp->conf.name);
+    add_str(o, "state", v.state);
+    json_object_object_add(o, "healthy", json_object_new_boolean(v.healthy));
+    for (int i = 0; i < v.nreasons; i++)
+        json_object_array_add(reasons, json_object_new_string(v.reasons[i]));
+    json_object_object_add(o, "reasons", reasons);
+    add_str(o, "input", pp->conf.o.input);
+    add_str(o, "mode", v.have ? (v.c.live ? "live" : "offline") : NULL);
+    add_str(o, "model", pp->model);
+    struct json_object *src = json_object_new_object();
+    add_int(src, "width", v.c.width);
+    add_int(src, "height", v.c.height);
+    add_num(src, "fps", v.c.frame_rate);
+    json_object_object_add(src, "signal", json_object_new_boolean(v.have && v.c.signal));
+    json_object_object_add(o, "source", src);
+    json_object_object_add(o, "settings", settings_json(pp));
+    struct json_object *st = json_object_new_object();
+    add_int(st, "decoded", v.c.decoded);
+    add_int(st, "inferred", v.c.inferred);
+    add_int(st, "dropped", v.c.dropped);
+    add_int(st, "written", v.c.written);
+    add_int(st, "reconnects", v.c.reconnects);
+    add_int(st, "decode_errors", v.c.decode_errors);
+    add_int(st, "output_errors", v.c.sink_errors);
+    add_num(st, "fps", v.c.fps);
+    json_object_object_add(o, "stats", st);
+    json_object_object_add(o, "recording", recording_json(&v));
+    struct json_object *lat = json_object_new_object();
+    for (int s = 0; s < MMS_STAGE_COUNT && v.have; s++) {
+        if (!v.lat[s].count)
+            continue;
+        struct json_object *l = json_object_new_object();
+        add_num(l, "p50", v.lat[s].p50);
+        add_num(l, "p95", v.lat[s].p95);
+        add_num(l, "p99", v.lat[s].p99);
+        add_num(l, "max", v.lat[s].max);
+        add_int(l, "count", v.lat[s].count);
+        json_object_object_add(lat, mms_stage_name(s), l);
+    }
+    json_object_object_add(o, "latency_ms", lat);
+    add_int(o, "preview_viewers",
+            pp->preview ? mmsd_preview_viewers(pp->preview) : 0);
+    return o;
+}
+
+/* ------------------------------------------------------------ routes */
+
+static int healthz(struct mmsd *d, struct mmsd_http_response *res)
+{
+    struct json_object *o = json_object_new_object(), *reasons = json_object_new_array(),
+                       *pipes = json_object_new_object();
+    int ok = d->ready && !d->stopping;
+    if (!d->ready && !d->stopping)
+        json_object_array_add(reasons, json_object_new_string("mmsd: warming up"));
+    if (d->stopping)
+        json_object_array_add(reasons, json_object_new_string("mmsd: stopping"));
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next) {
+        struct mmsd_pipe_view v;
+        mmsd_pipe_view(d, pp, &v);
+        struct json_object *po = json_object_new_object();
+        add_str(po, "state", v.state);
+        add_num(po, "fps", v.c.fps);
+        add_int(po, "written", v.c.written);
+        json_object_object_add(pipes, pp->conf.name, po);
+        ok &= v.healthy;
+        for (int i = 0; i < v.nreasons; i++) {
+            char line[700];
+            snprintf(line, sizeof(line), "%s: %s", pp->conf.name, v.reasons[i]);
+            json_object_array_add(reasons, json_object_new_string(line));
+        }
+    }
+    add_str(o, "status", ok ? "ok" : "unhealthy");
+    json_object_object_add(o, "reasons", reasons);
+    json_object_object_add(o, "pipelines", pipes);
+    return send_json(res, ok ? 200 : 503, o);
+}
+
+static int list_pipelines(struct mmsd *d, struct mmsd_http_response *res)
+{
+    struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
+        json_object_array_add(a, pipe_json(d, pp));
+    json_object_object_add(o, "pipelines", a);
+    return send_json(res, 200, o);
+}
+
+/* A JSON object whose values are strings, numbers or booleans. */
+static int parse_body_object(const struct mmsd_http_request *req, struct mmsd_http_response *res,
+                             struct json_object **out)
+{
+    size_t len;
+    const char *body = mmsd_http_req_body(req, &len);
+    enum json_tokener_error jerr;
+    *out = NULL;
+    if (!len)
+        return send_error(res, 400, "a JSON object is required in the body"), -1;
+    struct json_object *o = json_tokener_parse_verbose(body, &jerr);
+    if (!o)
+        return send_error(res, 400, "the body is not JSON: %s", json_tokener_error_desc(jerr)),
+               -1;
+    if (!json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return send_error(res, 400, "the body must be a JSON object"), -1;
+    }
+    *out = o;
+    return 0;
+}
+
+static int patch_pipeline(struct mmsd_pipe *pp, const struct mmsd_http_request *req,
+                          struct mmsd_http_response *res)
+{
+    struct json_object *o;
+    if (parse_body_object(req, res, &o))
+        return 0;
+    const char *keys[16], *values[16];
+    int n = 0;
+    json_object_object_foreach(o, key, val)
+    {
+        if (n == 16) {
+            json_object_put(o);
+            return send_error(res, 400, "at most 16 settings at once");
+        }
+        enum json_type t = json_object_get_type(val);
+        if (t != json_type_string && t != json_type_int && t != json_type_double &&
+            t != json_type_boolean) {
+            json_object_put(o);
+            return send_error(res, 400, "%s: the value must be a string or a number", key);
+        }
+        keys[n] = key;
+        values[n++] = json_object_get_string(val);
+    }
+    if (!n) {
+        json_object_put(o);
+        return send_error(res, 400, "no settings given");
+    }
+    struct mms_err err;
+    int rc = mmsd_pipe_set(pp, keys, values, n, &err);
+    json_object_put(o);
+    if (rc)
+        return send_error(res, 400, "%s", err.msg);
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "settings", settings_json(pp));
+    return send_json(res, 200, r);
+}
+
+static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_http_request *req,
+                     struct mmsd_http_response *res)
+{
+    struct json_object *o, *act;
+    if (parse_body_object(req, res, &o))
+        return 0;
+    const char *a = json_object_object_get_ex(o, "action", &act) &&
+                            json_object_is_type(act, json_type_string)
+                        ? json_object_get_string(act)
+                        : "";
+    int on = !strcmp(a, "start") ? 1 : !strcmp(a, "stop") ? 0 : -1;
+    json_object_put(o);
+    if (on < 0)
+        return send_error(res, 400, "action must be \"start\" or \"stop\"");
+    if (!pp->conf.o.record_dir)
+        return send_error(res, 409, "pipeline '%s' has no record_dir: recording is not "
+                                    "configured", pp->conf.name);
+    if (!pp->p || pp->waited)
+        return send_error(res, 409, "pipeline '%s' is not running (%s)", pp->conf.name,
+                          mmsd_pipe_state_name(pp->state));
+    struct mms_err err;
+    int rc = mms_pipeline_record(pp->p, on, &err);
+    if (rc)
+        return send_error(res, 409, "%s", err.msg);
+    struct mmsd_pipe_view v;
+    mmsd_pipe_view(d, pp, &v);
+    /* Applied with the next frame: report what was asked. */
+    v.rec.recording = on;
+    if (on)
+        v.rec.error[0] = 0;
+    return send_json(res, 200, recording_json(&v));
+}
+
+static int pipeline_route(struct mmsd *d, const char *method, const char *rest,
+                          const struct mmsd_http_request *req, struct mmsd_http_response *res)
+{
+    char name[MMSD_PIPELINE_NAME_MAX + 1];
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (!n || n > MMSD_PIPELINE_NAME_MAX)
+        return send_error(res, 404, "no such pipeline");
+    memcpy(name, rest, n);
+    name[n] = 0;
+    struct mmsd_pipe *pp = mmsd_find_pipe(d, name);
+    if (!pp)
+        return send_error(res, 404, "no pipeline '%s'", name);
+    if (!slash) {
+        if (!strcmp(method, "GET"))
+            return send_json(res, 200, pipe_json(d, pp));
+        if (!strcmp(method, "PATCH"))
+            return patch_pipeline(pp, req, res);
+        return not_allowed(res, "GET, PATCH");
+    }
+    if (!strcmp(slash, "/recording")) {
+        if (!strcmp(method, "POST"))
+            return recording(d, pp, req, res);
+        return not_allowed(res, "POST");
+    }
+    return send_error(res, 404, "not found");
+}
+
+static int preview_route(struct mmsd *d, const char *method, const char *file,
+                         struct mmsd_http_response *res)
+{
+    char name[MMSD_PIPELINE_NAME_MAX + 1];
+    const char *dot = strrchr(file, '.');
+    size_t n = dot ? (size_t)(dot - file) : 0;
+    int stream = dot && !strcmp(dot, ".mjpeg"), still = dot && !strcmp(dot, ".jpg");
+    if (!n || n > MMSD_PIPELINE_NAME_MAX || (!stream && !still))
+        return send_error(res, 404, "previews are /preview/NAME.mjpeg and /preview/NAME.jpg");
+    memcpy(name, file, n);
+    name[n] = 0;
+    struct mmsd_pipe *pp = mmsd_find_pipe(d, name);
+    if (!pp)
+        return send_error(res, 404, "no pipeline '%s'", name);
+    if (strcmp(method, "GET"))
+        return not_allowed(res, "GET");
+    if (!pp->preview)
+        return send_error(res, 503, "pipeline '%s' has no preview", name);
+    int rc = stream ? mmsd_preview_serve(pp->preview, res) : mmsd_preview_snapshot(pp->preview, res);
+    if (rc == -EBUSY)
+        return send_error(res, 503, "too many viewers of '%s'", name);
+    if (rc == -EAGAIN)
+        return send_error(res, 503, "no frame from '%s' yet", name);
+    return rc;
+}
+
+int mmsd_api_handle(void *opaque, const struct mmsd_http_request *req,
+                    struct mmsd_http_response *res)
+{
+    struct mmsd *d = opaque;
+    const char *method = mmsd_http_req_method(req), *path = mmsd_http_req_path(req);
+    int get = !strcmp(method, "GET");
+    if (!strcmp(path, "/healthz"))
+        return get ? healthz(d, res) : not_allowed(res, "GET");
+    if (!strcmp(path, "/metrics"))
+        return get ? mmsd_metrics_write(d, res) : not_allowed(res, "GET");
+    if (!strcmp(path, "/") || !strcmp(path, "/index.html"))
+        return get ? mmsd_page_write(d, res) : not_allowed(res, "GET");
+    if (!strcmp(path, API_PREFIX) || !strcmp(path, API_PREFIX "/"))
+        return get ? list_pipelines(d, res) : not_allowed(res, "GET");
+    if (!strncmp(path, API_PREFIX "/", strlen(API_PREFIX "/")))
+        return pipeline_route(d, method, path + strlen(API_PREFIX "/"), req, res);
+    if (!strncmp(path, PREVIEW_PREFIX, strlen(PREVIEW_PREFIX)))
+        return preview_route(d, method, path + strlen(PREVIEW_PREFIX), res);
+    return send_error(res, 404, "not found: %s", path);
+}

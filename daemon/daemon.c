@@ -1,0 +1,867 @@
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/locate.h"
+#include "core/net.h"
+#include "daemon/internal.h"
+#include "daemon/log.h"
+#include "daemon/notify.h"
+#include "daemon/preview.h"
+
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 30000
+#define STATS_MS 1000
+/* Health: frames must have been written this recently. Live pipelines
+ * write NO SIGNAL frames while their source is down, so silence longer
+ * than STALL_MS means a stuck thread, and the watchdog is withheld. */
+#define IDLE_MS 3000
+#define STALL_MS 30000
+
+static const char *const state_names[] = {"starting", "connecting", "running", "no-signal",
+                                          "finished", "failed",     "stopping"};
+
+const char *mmsd_pipe_state_name(enum mmsd_pipe_state s)
+{
+    return state_names[s];
+}
+
+struct mmsd_pipe *mmsd_find_pipe(struct mmsd *d, const char *name)
+{
+    /* A pipeline being replaced by a reload keeps its name until it is
+     * gone; the running one wins. */
+    struct mmsd_pipe *found = NULL;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
+        if (!strcmp(pp->conf.name, name) && (!found || found->stop_requested))
+            found = pp;
+    return found;
+}
+
+static void set_state(struct mmsd_pipe *pp, enum mmsd_pipe_state s)
+{
+    if (pp->state != s)
+        mmsd_debug("pipeline %s: %s -> %s", pp->conf.name, state_names[pp->state],
+                   state_names[s]);
+    pp->state = s;
+}
+
+/* ------------------------------------------------------------ pipes */
+
+static void pipe_start(struct mmsd_pipe *pp);
+static void pipe_stop(struct mmsd_pipe *pp);
+static void pipe_release(struct mmsd_pipe *pp);
+static void maybe_finish_shutdown(struct mmsd *d);
+
+static void on_frame(void *opaque, const AVFrame *f, const struct mms_frame_meta *m)
+{
+    struct mmsd_pipe *pp = opaque;
+    (void)m;
+    if (pp->preview)
+        mmsd_preview_frame(pp->preview, f);
+}
+
+static void on_finished(void *opaque)
+{
+    struct mmsd_pipe *pp = opaque;
+    uv_async_send(&pp->finished);
+}
+
+static void create_work(uv_work_t *w)
+{
+    struct mmsd_pipe *pp = w->data;
+    struct mms_pipeline *p = NULL;
+    pp->work_p = NULL;
+    int rc = mms_pipeline_create(&pp->conf.o, &p, &pp->work_err);
+    if (!rc) {
+        struct mms_pipeline_hooks h = {on_frame, on_finished, pp};
+        mms_pipeline_set_hooks(p, &h);
+        rc = mms_pipeline_set_name(p, pp->conf.name);
+        if (rc)
+            mms_err_set(&pp->work_err, rc, "out of memory");
+        else
+            rc = mms_pipeline_start(p, &pp->work_err);
+        if (rc)
+            mms_pipeline_destroy(p);
+    }
+    pp->work_rc = rc;
+    pp->work_p = rc ? NULL : p;
+}
+
+/* Settings changed through the API outlive a restart of the pipeline. */
+static void apply_runtime(struct mmsd_pipe *pp)
+{
+    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
+        if (!opt->runtime)
+            continue;
+        char v[64];
+        mms_option_format(&pp->rt, opt, v, sizeof(v));
+        mms_pipeline_set(pp->p, opt->name, v, NULL);
+    }
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    pipe_start(t->data);
+}
+
+static void create_done(uv_work_t *w, int status)
+{
+    struct mmsd_pipe *pp = w->data;
+    (void)status;
+    pp->busy = 0;
+    if (!pp->work_rc) {
+        pp->p = pp->work_p;
+        pp->waited = 0;
+        pp->attempts = 0;
+        pp->backoff_ms = RETRY_MIN_MS;
+        pp->error[0] = 0;
+        pp->last_progress_ms = mms_now_ms();
+        pp->last_signal = 1;
+        pp->last_written = 0;
+        apply_runtime(pp);
+        if (pp->stop_requested) {
+            pipe_stop(pp);
+            return;
+        }
+        struct mms_pipeline_counters c;
+        mms_pipeline_counters(pp->p, &c);
+        set_state(pp, MMSD_PIPE_RUNNING);
+        mmsd_notice("pipeline %s: running: %s, %dx%d at %.2f fps, %s, model %s", pp->conf.name,
+                    pp->conf.o.input, c.width, c.height, c.frame_rate,
+                    c.live ? "live" : "offline", pp->model);
+        return;
+    }
+    if (pp->stop_requested) {
+        pipe_release(pp);
+        return;
+    }
+    /* Sources come and go (a camera switched on later, a stream not yet
+     * sent): keep trying, but log a repeated failure only once. */
+    if (pp->attempts == 0 || strcmp(pp->error, pp->work_err.msg))
+        mmsd_warn("pipeline %s: cannot start: %s; retrying (every %d s at most)", pp->conf.name,
+                  pp->work_err.msg, RETRY_MAX_MS / 1000);
+    snprintf(pp->error, sizeof(pp->error), "%s", pp->work_err.msg);
+    pp->attempts++;
+    set_state(pp, MMSD_PIPE_CONNECTING);
+    uv_timer_start(&pp->retry, on_retry, pp->backoff_ms, 0);
+    pp->backoff_ms = pp->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pp->backoff_ms * 2;
+}
+
+static void pipe_start(struct mmsd_pipe *pp)
+{
+    if (pp->stop_requested || pp->busy)
+        return;
+    pp->busy = 1;
+    pp->work.data = pp;
+    set_state(pp, pp->attempts ? MMSD_PIPE_CONNECTING : MMSD_PIPE_STARTING);
+    int rc = uv_queue_work(pp->d->loop, &pp->work, create_work, create_done);
+    if (rc) {
+        pp->busy = 0;
+        snprintf(pp->error, sizeof(pp->error), "cannot queue work: %s", uv_strerror(rc));
+        set_state(pp, MMSD_PIPE_FAILED);
+    }
+}
+
+static void wait_work(uv_work_t *w)
+{
+    struct mmsd_pipe *pp = w->data;
+    pp->work_damaged = 0;
+    pp->work_rc = mms_pipeline_wait(pp->work_p, &pp->work_damaged, &pp->work_err);
+}
+
+static void destroy_pipeline(struct mmsd_pipe *pp)
+{
+    struct mms_pipeline *p = pp->p;
+    pp->p = NULL;
+    mms_pipeline_destroy(p);
+}
+
+static void wait_done(uv_work_t *w, int status)
+{
+    struct mmsd_pipe *pp = w->data;
+    (void)status;
+    pp->busy = 0;
+    pp->waited = 1;
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(pp->p, &c);
+    if (pp->work_rc) {
+        snprintf(pp->error, sizeof(pp->error), "%s", pp->work_err.msg);
+        mmsd_err("pipeline %s: failed: %s", pp->conf.name, pp->error);
+        set_state(pp, pp->stop_requested ? MMSD_PIPE_STOPPING : MMSD_PIPE_FAILED);
+    } else {
+        mmsd_notice("pipeline %s: %s: %lld frames written%s", pp->conf.name,
+                    pp->stop_requested ? "stopped" : "finished", (long long)c.written,
+                    pp->work_damaged ? "; the input had damaged frames" : "");
+        if (!pp->stop_requested)
+            set_state(pp, MMSD_PIPE_FINISHED);
+    }
+    if (pp->stop_requested) {
+        destroy_pipeline(pp);
+        pipe_release(pp);
+    }
+}
+
+/* Joins the pipeline's threads and finalises its outputs, off the loop. */
+static void pipe_wait(struct mmsd_pipe *pp)
+{
+    pp->busy = 1;
+    pp->work.data = pp;
+    pp->work_p = pp->p;
+    int rc = uv_queue_work(pp->d->loop, &pp->work, wait_work, wait_done);
+    if (rc) {
+        /* Cannot happen with a valid loop; finishing inline beats leaking. */
+        pp->busy = 0;
+        wait_work(&pp->work);
+        wait_done(&pp->work, 0);
+    }
+}
+
+static void on_finished_async(uv_async_t *a)
+{
+    struct mmsd_pipe *pp = a->data;
+    if (pp->p && !pp->busy && !pp->waited)
+        pipe_wait(pp);
+}
+
+static void pipe_stop(struct mmsd_pipe *pp)
+{
+    pp->stop_requested = 1;
+    set_state(pp, MMSD_PIPE_STOPPING);
+    uv_timer_stop(&pp->retry);
+    if (pp->busy)
+        return; /* its completion comes back here */
+    if (pp->p && !pp->waited) {
+        mms_pipeline_stop(pp->p);
+        pipe_wait(pp);
+        return;
+    }
+    if (pp->p)
+        destroy_pipeline(pp);
+    pipe_release(pp);
+}
+
+static struct mmsd_pipe *pipe_new(struct mmsd *d, struct mmsd_pipeline_conf *conf);
+
+static void pipe_free(struct mmsd_pipe *pp)
+{
+    struct mmsd *d = pp->d;
+    struct mmsd_pipe **link = &d->pipes;
+    while (*link && *link != pp)
+        link = &(*link)->next;
+    struct mmsd_pipe *replacement = NULL;
+    if (pp->pending && !d->stopping)
+        replacement = pipe_new(d, pp->pending);
+    if (pp->pending)
+        free(pp->pending); /* its contents moved into the replacement, or freed below */
+    if (replacement) {
+        replacement->next = pp->next;
+        *link = replacement;
+    } else if (*link) {
+        *link = pp->next;
+    }
+    free(pp->conf.name);
+    mms_options_free(&pp->conf.o);
+    free(pp);
+    if (replacement && d->ready)
+        pipe_start(replacement);
+    maybe_finish_shutdown(d);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct mmsd_pipe *pp = h->data;
+    if (--pp->open_handles == 0)
+        pipe_free(pp);
+}
+
+static void preview_closed(void *arg)
+{
+    struct mmsd_pipe *pp = arg;
+    if (--pp->open_handles == 0)
+        pipe_free(pp);
+}
+
+static void pipe_release(struct mmsd_pipe *pp)
+{
+    if (pp->pending && pp->d->stopping) {
+        free(pp->pending->name);
+        mms_options_free(&pp->pending->o);
+        free(pp->pending);
+        pp->pending = NULL;
+    }
+    pp->open_handles = pp->preview ? 3 : 2;
+    uv_close((uv_handle_t *)&pp->retry, handle_closed);
+    uv_close((uv_handle_t *)&pp->finished, handle_closed);
+    if (pp->preview)
+        mmsd_preview_close(pp->preview, preview_closed, pp);
+}
+
+/* Takes the conf's contents (the struct itself is the caller's). */
+static struct mmsd_pipe *pipe_new(struct mmsd *d, struct mmsd_pipeline_conf *conf)
+{
+    struct mmsd_pipe *pp = calloc(1, sizeof(*pp));
+    if (!pp) {
+        mmsd_err("pipeline %s: out of memory", conf->name);
+        free(conf->name);
+        mms_options_free(&conf->o);
+        return NULL;
+    }
+    pp->d = d;
+    pp->conf = *conf;
+    memset(conf, 0, sizeof(*conf));
+    pp->rt.style = pp->conf.o.style;
+    pp->rt.alpha = pp->conf.o.alpha;
+    pp->rt.color = pp->conf.o.color;
+    pp->rt.every = pp->conf.o.every;
+    pp->backoff_ms = RETRY_MIN_MS;
+    if (pp->conf.o.model)
+        snprintf(pp->model, sizeof(pp->model), "%s", pp->conf.o.model);
+    else if (mms_locate_default_model(pp->model, sizeof(pp->model)))
+        snprintf(pp->model, sizeof(pp->model), "(none found)");
+    uv_timer_init(d->loop, &pp->retry);
+    uv_async_init(d->loop, &pp->finished, on_finished_async);
+    pp->retry.data = pp;
+    pp->finished.data = pp;
+    struct mms_err err;
+    /* Without a preview the pipeline still runs; only the browser misses it. */
+    if (mmsd_preview_create(d->loop, &pp->preview, &err))
+        mmsd_err("pipeline %s: no preview: %s", pp->conf.name, err.msg);
+    return pp;
+}
+
+static void pipe_append(struct mmsd *d, struct mmsd_pipe *pp)
+{
+    struct mmsd_pipe **link = &d->pipes;
+    while (*link)
+        link = &(*link)->next;
+    *link = pp;
+}
+
+/* ------------------------------------------------------------ views */
+
+static void add_reason(struct mmsd_pipe_view *v, const char *fmt, const char *arg)
+{
+    if (v->nreasons < MMSD_MAX_REASONS)
+        snprintf(v->reasons[v->nreasons++], sizeof(v->reasons[0]), fmt, arg);
+}
+
+void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, struct mmsd_pipe_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->pipe = pp;
+    v->state = state_names[pp->state];
+    if (pp->p) {
+        v->have = 1;
+        mms_pipeline_counters(pp->p, &v->c);
+        mms_pipeline_record_status(pp->p, &v->rec);
+        for (int s = 0; s < MMS_STAGE_COUNT; s++)
+            mms_stats_summary(mms_pipeline_stats(pp->p), s, &v->lat[s], d->scratch);
+    }
+    switch (pp->state) {
+    case MMSD_PIPE_STARTING:
+        add_reason(v, "starting%s", "");
+        break;
+    case MMSD_PIPE_CONNECTING:
+        add_reason(v, "cannot start: %s", pp->error);
+        break;
+    case MMSD_PIPE_FAILED:
+        add_reason(v, "failed: %s", pp->error);
+        break;
+    case MMSD_PIPE_FINISHED:
+        add_reason(v, "finished: the input ended%s", "");
+        break;
+    case MMSD_PIPE_STOPPING:
+        add_reason(v, "stopping%s", "");
+        break;
+    case MMSD_PIPE_RUNNING:
+    case MMSD_PIPE_NO_SIGNAL:
+        if (!v->c.signal)
+            add_reason(v, "no signal: the source is lost, reconnecting%s", "");
+        else if (mms_now_ms() - pp->last_progress_ms > IDLE_MS)
+            add_reason(v, "no frames written for over %s s", "3");
+        break;
+    }
+    if (v->rec.error[0])
+        add_reason(v, "recording failed: %s", v->rec.error);
+    if (v->c.sink_errors)
+        add_reason(v, "an output failed and was closed%s", "");
+    v->healthy = v->nreasons == 0;
+}
+
+/* Validated all first, so a request with one bad value changes nothing. */
+int mmsd_pipe_set(struct mmsd_pipe *pp, const char *const *keys, const char *const *values,
+                  int n, struct mms_err *err)
+{
+    struct mms_pipeline_opts tmp = pp->rt;
+    char names[16][64];
+    if (n > 16)
+        return mms_err_set(err, -E2BIG, "at most 16 settings at once");
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s", keys[i]);
+        for (char *c = names[i]; *c; c++)
+            if (*c == '_')
+                *c = '-';
+        const struct mms_option *opt = mms_option_find(names[i]);
+        if (!opt)
+            return mms_err_set(err, -ENOENT, "unknown setting '%s'", keys[i]);
+        if (!opt->runtime)
+            return mms_err_set(err, -EPERM,
+                               "'%s' cannot change while running (edit the config file and "
+                               "reload)", keys[i]);
+        int rc = mms_option_set(&tmp, names[i], values[i], err);
+        if (rc)
+            return rc;
+    }
+    pp->rt = tmp;
+    if (pp->p)
+        for (int i = 0; i < n; i++)
+            mms_pipeline_set(pp->p, names[i], values[i], NULL);
+    for (int i = 0; i < n; i++)
+        mmsd_info("pipeline %s: %s set to %s", pp->conf.name, keys[i], values[i]);
+    return 0;
+}
+
+/* ------------------------------------------------------------ timers */
+
+static void sample(struct mmsd_pipe *pp)
+{
+    struct mms_pipeline_counters c;
+    struct mms_record_status rec;
+    mms_pipeline_counters(pp->p, &c);
+    mms_pipeline_record_status(pp->p, &rec);
+    if (c.written != pp->last_written) {
+        pp->last_written = c.written;
+        pp->last_progress_ms = mms_now_ms();
+    }
+    if (c.signal != pp->last_signal) {
+        if (c.signal)
+            mmsd_notice("pipeline %s: signal is back", pp->conf.name);
+        else
+            mmsd_warn("pipeline %s: no signal from %s; reconnecting", pp->conf.name,
+                      pp->conf.o.input);
+        pp->last_signal = c.signal;
+    }
+    if (c.reconnects != pp->last_reconnects) {
+        mmsd_info("pipeline %s: reconnected (%lld so far)", pp->conf.name,
+                  (long long)c.reconnects);
+        pp->last_reconnects = c.reconnects;
+    }
+    if (pp->state == MMSD_PIPE_RUNNING || pp->state == MMSD_PIPE_NO_SIGNAL)
+        set_state(pp, c.signal ? MMSD_PIPE_RUNNING : MMSD_PIPE_NO_SIGNAL);
+    if (strcmp(rec.file, pp->last_rec_file)) {
+        if (rec.file[0])
+            mmsd_info("pipeline %s: recording to %s", pp->conf.name, rec.file);
+        else
+            mmsd_info("pipeline %s: recording stopped", pp->conf.name);
+        snprintf(pp->last_rec_file, sizeof(pp->last_rec_file), "%s", rec.file);
+    }
+    if (rec.errors != pp->last_rec_errors) {
+        mmsd_err("pipeline %s: recording failed: %s", pp->conf.name, rec.error);
+        pp->last_rec_errors = rec.errors;
+    }
+}
+
+static void status_line(struct mmsd *d)
+{
+    char line[400];
+    int n = 0, len = 0;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
+        n++;
+    len = snprintf(line, sizeof(line), "STATUS=%d pipeline%s", n, n == 1 ? "" : "s");
+    for (struct mmsd_pipe *pp = d->pipes; pp && len < (int)sizeof(line) - 1; pp = pp->next)
+        len += snprintf(line + len, sizeof(line) - len, "%s %s %s", pp == d->pipes ? ":" : ",",
+                        pp->conf.name, state_names[pp->state]);
+    /* Only changes: systemd shows the latest, and a datagram a second adds nothing. */
+    if (strcmp(line, d->last_status)) {
+        mmsd_notify("%s", line);
+        snprintf(d->last_status, sizeof(d->last_status), "%s", line);
+    }
+}
+
+static void on_stats(uv_timer_t *t)
+{
+    struct mmsd *d = t->data;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
+        if (pp->p && !pp->busy)
+            sample(pp);
+    if (d->ready && !d->stopping)
+        status_line(d);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    struct mmsd *d = t->data;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next) {
+        if (pp->p && !pp->waited && !pp->busy && mms_now_ms() - pp->last_progress_ms > STALL_MS) {
+            mmsd_err("pipeline %s: no frame for %d s; withholding the watchdog", pp->conf.name,
+                     STALL_MS / 1000);
+            return;
+        }
+    }
+    mmsd_notify("WATCHDOG=1");
+}
+
+/* ------------------------------------------------------------ warm-up */
+
+static int warm_one(const char *model, int threads, struct mms_err *err)
+{
+    struct mms_net *net;
+    struct mms_net_opts no = {.precision = MMS_PREC_FP32, .threads = threads};
+    mmsd_notify("STATUS=loading model %s", model);
+    int rc = mms_net_open(model, &no, &net, err);
+    if (rc)
+        return rc;
+    mmsd_notify("STATUS=warm-up inference");
+    rc = mms_net_run(net, err);
+    mms_net_close(net);
+    return rc;
+}
+
+/* Every distinct model runs once before READY=1: a truncated or foreign
+ * model file fails the start, not the first frame hours later. */
+static void warm_work(uv_work_t *w)
+{
+    struct mmsd *d = w->data;
+    const char *done[64];
+    int ndone = 0, rc = 0;
+    char def[1024];
+    if (!d->pipes) {
+        const char *m = d->cfg.d.model;
+        if (!m && (rc = mms_locate_default_model(def, sizeof(def))))
+            mms_err_set(&d->warm_err, rc, "%s", def);
+        if (!rc)
+            rc = warm_one(m ? m : def, d->cfg.d.threads, &d->warm_err);
+    }
+    for (struct mmsd_pipe *pp = d->pipes; pp && !rc; pp = pp->next) {
+        int seen = 0;
+        for (int i = 0; i < ndone; i++)
+            seen |= !strcmp(done[i], pp->model);
+        if (seen)
+            continue;
+        if (!pp->conf.o.model && mms_locate_default_model(def, sizeof(def))) {
+            rc = mms_err_set(&d->warm_err, -ENOENT, "pipeline %s: %s", pp->conf.name, def);
+            break;
+        }
+        rc = warm_one(pp->model, pp->conf.o.threads, &d->warm_err);
+        if (ndone < 64)
+            done[ndone++] = pp->model;
+    }
+    d->warm_rc = rc;
+}
+
+static void shutdown_daemon(struct mmsd *d);
+
+static void warm_done(uv_work_t *w, int status)
+{
+    struct mmsd *d = w->data;
+    (void)status;
+    d->warming = 0;
+    if (d->warm_rc) {
+        mmsd_err("cannot start: model: %s", d->warm_err.msg);
+        d->exit_code = 1;
+        shutdown_daemon(d);
+        return;
+    }
+    if (d->stopping) {
+        maybe_finish_shutdown(d);
+        return;
+    }
+    d->ready = 1;
+    int n = 0;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next, n++)
+        pipe_start(pp);
+    mmsd_notice("ready: %d pipeline%s, API on http://%s", n, n == 1 ? "" : "s",
+                d->cfg.d.listen);
+    mmsd_notify("READY=1");
+    status_line(d);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void http_closed(void *arg)
+{
+    struct mmsd *d = arg;
+    d->http = NULL;
+}
+
+static void maybe_finish_shutdown(struct mmsd *d)
+{
+    if (!d->stopping || d->pipes || d->warming || d->closed)
+        return;
+    d->closed = 1;
+    if (d->http)
+        mmsd_http_close(d->http, http_closed, d);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    uv_close((uv_handle_t *)&d->stats_timer, NULL);
+    uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
+    mmsd_notice("stopped");
+}
+
+static void shutdown_daemon(struct mmsd *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    mmsd_notify("STOPPING=1");
+    mmsd_notice("stopping: finalising every recording");
+    struct mmsd_pipe *next;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = next) {
+        next = pp->next; /* pipe_stop may free pp */
+        if (!pp->stop_requested)
+            pipe_stop(pp);
+    }
+    maybe_finish_shutdown(d);
+}
+
+static struct mmsd_pipeline_conf *conf_take(struct mmsd_pipeline_conf *c)
+{
+    struct mmsd_pipeline_conf *m = malloc(sizeof(*m));
+    if (!m)
+        return NULL;
+    *m = *c;
+    memset(c, 0, sizeof(*c));
+    return m;
+}
+
+static void conf_drop(struct mmsd_pipeline_conf *c)
+{
+    if (!c)
+        return;
+    free(c->name);
+    mms_options_free(&c->o);
+    free(c);
+}
+
+#define SWAP(a, b)                                                                             \
+    do {                                                                                       \
+        char *tmp_ = (a);                                                                      \
+        (a) = (b);                                                                             \
+        (b) = tmp_;                                                                            \
+    } while (0)
+
+static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
+{
+    static const char *const restart_only[] = {"listen", "token_file"};
+    for (int i = 0; i < 2; i++) {
+        const struct mmsd_option *opt = mmsd_option_find(restart_only[i]);
+        char a[512], b[512];
+        mmsd_option_format(&d->cfg.d, opt, a, sizeof(a));
+        mmsd_option_format(&nc->d, opt, b, sizeof(b));
+        if (strcmp(a, b))
+            mmsd_warn("reload: %s changes only with a restart; still %s", opt->name,
+                      a[0] ? a : "unset");
+    }
+    mmsd_log_set_level(nc->d.log_level);
+    /* The new section comes in force, but for what needs a restart; the
+     * old one leaves with nc. */
+    struct mmsd_options old = d->cfg.d;
+    d->cfg.d = nc->d;
+    nc->d = old;
+    SWAP(d->cfg.d.listen, nc->d.listen);
+    SWAP(d->cfg.d.token_file, nc->d.token_file);
+}
+
+/* SIGHUP: pipelines added, removed or changed; the unchanged ones are not
+ * touched (their recordings and previews go on). */
+static void reload(struct mmsd *d)
+{
+    if (d->stopping)
+        return;
+    if (!d->ready) {
+        mmsd_warn("reload: ignored while starting");
+        return;
+    }
+    struct mmsd_config nc;
+    struct mms_err err;
+    if (mmsd_config_load(&nc, d->config_path, &err)) {
+        mmsd_err("reload: %s; the running config stays", err.msg);
+        return;
+    }
+    reload_daemon_options(d, &nc);
+    int added = 0, removed = 0, changed = 0;
+    struct mmsd_pipe *next;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = next) {
+        next = pp->next;
+        struct mmsd_pipeline_conf *c = NULL;
+        for (int i = 0; i < nc.npipelines; i++)
+            if (nc.pipelines[i].name && !strcmp(nc.pipelines[i].name, pp->conf.name))
+                c = &nc.pipelines[i];
+        if (pp->stop_requested) {
+            /* Already going: what the file now says replaces it. */
+            if (c) {
+                conf_drop(pp->pending);
+                pp->pending = conf_take(c);
+            }
+            continue;
+        }
+        if (!c) {
+            mmsd_notice("pipeline %s: removed by reload", pp->conf.name);
+            removed++;
+            pipe_stop(pp);
+        } else if (mmsd_pipeline_conf_same(c, &pp->conf)) {
+            free(c->name);
+            mms_options_free(&c->o);
+            memset(c, 0, sizeof(*c));
+        } else {
+            mmsd_notice("pipeline %s: changed by reload; restarting it", pp->conf.name);
+            changed++;
+            pp->pending = conf_take(c);
+            pipe_stop(pp);
+        }
+    }
+    for (int i = 0; i < nc.npipelines; i++) {
+        if (!nc.pipelines[i].name)
+            continue;
+        struct mmsd_pipe *pp = pipe_new(d, &nc.pipelines[i]);
+        if (!pp)
+            continue;
+        mmsd_notice("pipeline %s: added by reload", pp->conf.name);
+        added++;
+        pipe_append(d, pp);
+        pipe_start(pp);
+    }
+    mmsd_config_free(&nc);
+    mmsd_notice("reloaded %s: %d added, %d removed, %d changed", d->config_path, added, removed,
+                changed);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct mmsd *d = s->data;
+    if (signum == SIGHUP) {
+        reload(d);
+        return;
+    }
+    if (d->stopping)
+        mmsd_notice("still stopping: finalising recordings");
+    shutdown_daemon(d);
+}
+
+static int read_token(const char *path, char **out, struct mms_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return mms_err_set(err, -errno, "token_file %s: %s", path, strerror(errno));
+    char line[512] = "";
+    int ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+                 line[n - 1] == '\t'))
+        line[--n] = 0;
+    if (!ok || !n)
+        return mms_err_set(err, -EINVAL, "token_file %s: empty", path);
+    if (!(*out = strdup(line)))
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+static int start_http(struct mmsd *d, struct mms_err *err)
+{
+    struct sockaddr_storage ss;
+    int rc = mmsd_listen_parse(d->cfg.d.listen, &ss, err);
+    if (rc)
+        return rc;
+    if (d->cfg.d.token_file && (rc = read_token(d->cfg.d.token_file, &d->token, err)))
+        return rc;
+    if (!mmsd_listen_is_loopback(&ss) && !d->token)
+        return mms_err_set(err, -EACCES,
+                           "listen %s is not a loopback address: set token_file, so that "
+                           "nobody else on the network can control the pipelines",
+                           d->cfg.d.listen);
+    static const char *const open_paths[] = {"/healthz", NULL};
+    struct mmsd_http_opts ho = {
+        .listen = d->cfg.d.listen,
+        .handler = mmsd_api_handle,
+        .opaque = d,
+        .token = d->token,
+        .open_paths = open_paths,
+    };
+    return mmsd_http_create(d->loop, &ho, &d->http, err);
+}
+
+static int start_loop_handles(struct mmsd *d)
+{
+    uv_signal_init(d->loop, &d->sig_term);
+    uv_signal_init(d->loop, &d->sig_int);
+    uv_signal_init(d->loop, &d->sig_hup);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    int rc = uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+    rc = rc ? rc : uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    rc = rc ? rc : uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+    uv_timer_init(d->loop, &d->stats_timer);
+    uv_timer_init(d->loop, &d->watchdog_timer);
+    d->stats_timer.data = d->watchdog_timer.data = d;
+    rc = rc ? rc : uv_timer_start(&d->stats_timer, on_stats, STATS_MS, STATS_MS);
+    uint64_t wd = mmsd_notify_watchdog_usec();
+    if (!rc && wd) {
+        uint64_t ms = wd / 2000 ? wd / 2000 : 1;
+        rc = uv_timer_start(&d->watchdog_timer, on_watchdog, ms, ms);
+        mmsd_info("watchdog: every %llu ms", (unsigned long long)ms);
+    }
+    return rc;
+}
+
+int mmsd_daemon_run(struct mmsd_config *cfg)
+{
+    struct mmsd d = {0};
+    struct mms_err err;
+    uv_loop_t loop;
+    int rc = uv_loop_init(&loop);
+    if (rc) {
+        mmsd_err("cannot start: %s", uv_strerror(rc));
+        mmsd_config_free(cfg);
+        return 1;
+    }
+    d.loop = &loop;
+    d.cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    d.started_ms = mms_now_ms();
+    mmsd_log_set_level(d.cfg.d.log_level);
+    mmsd_log_capture_ffmpeg();
+    d.config_path = d.cfg.path;
+    d.scratch = malloc(sizeof(float) * MMS_STATS_RING);
+    if (!d.scratch) {
+        mmsd_err("cannot start: out of memory");
+        d.exit_code = 1;
+        goto out;
+    }
+    mmsd_notify("STATUS=starting");
+    for (int i = 0; i < d.cfg.npipelines; i++) {
+        struct mmsd_pipe *pp = pipe_new(&d, &d.cfg.pipelines[i]);
+        if (pp)
+            pipe_append(&d, pp);
+    }
+    if ((rc = start_loop_handles(&d))) {
+        mmsd_err("cannot start: %s", uv_strerror(rc));
+        d.exit_code = 1;
+        shutdown_daemon(&d);
+    } else if ((rc = start_http(&d, &err))) {
+        mmsd_err("cannot start: %s", err.msg);
+        d.exit_code = 1;
+        shutdown_daemon(&d);
+    } else {
+        mmsd_notice("mmsd starting: %s, %d pipeline%s", d.config_path, d.cfg.npipelines,
+                    d.cfg.npipelines == 1 ? "" : "s");
+        d.warming = 1;
+        d.warm_work.data = &d;
+        if ((rc = uv_queue_work(&loop, &d.warm_work, warm_work, warm_done))) {
+            d.warming = 0;
+            mmsd_err("cannot start: %s", uv_strerror(rc));
+            d.exit_code = 1;
+            shutdown_daemon(&d);
+        }
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+out:
+    uv_loop_close(&loop);
+    free(d.scratch);
+    free(d.token);
+    mmsd_config_free(&d.cfg);
+    return d.exit_code;
+}

@@ -1,0 +1,112 @@
+#ifndef MMSD_INTERNAL_H
+#define MMSD_INTERNAL_H
+
+/*
+ * What the daemon's rooms share: the event loop's state (daemon.c), read by
+ * the API (api.c), the metrics (metrics.c) and the status page (page.c).
+ * Everything here lives on the loop thread; the pipelines' own threads only
+ * reach it through uv_async handles.
+ */
+
+#include <uv.h>
+
+#include "daemon/config.h"
+#include "daemon/http.h"
+#include "pipeline/pipeline.h"
+
+struct mmsd_preview;
+
+enum mmsd_pipe_state {
+    MMSD_PIPE_STARTING,   /* opening model, source and sinks for the first time */
+    MMSD_PIPE_CONNECTING, /* the last attempt failed; retrying with backoff */
+    MMSD_PIPE_RUNNING,
+    MMSD_PIPE_NO_SIGNAL,  /* running, the live source is down: NO SIGNAL frames */
+    MMSD_PIPE_FINISHED,   /* a file input ended; the outputs are complete */
+    MMSD_PIPE_FAILED,     /* ended with an error */
+    MMSD_PIPE_STOPPING,
+};
+
+struct mmsd;
+
+/* One [pipeline NAME] section and the pipeline running it. */
+struct mmsd_pipe {
+    struct mmsd *d;
+    struct mmsd_pipe *next;
+    struct mmsd_pipeline_conf conf;     /* as the file says */
+    struct mmsd_pipeline_conf *pending; /* reload: the conf that replaces this one */
+    struct mms_pipeline_opts rt;        /* runtime settings (style, alpha, color, every) */
+    char model[1024];                   /* the model file actually used */
+    struct mms_pipeline *p;             /* NULL while starting, retrying or stopping */
+    enum mmsd_pipe_state state;
+    char error[512];                    /* why it is not running, "" if it is */
+    int attempts;
+    int busy;                           /* a uv_work request is in flight */
+    int waited;                         /* mms_pipeline_wait has run */
+    int stop_requested;
+    int open_handles;
+    uv_work_t work;
+    struct mms_pipeline *work_p;
+    int work_rc, work_damaged;
+    struct mms_err work_err;
+    uv_timer_t retry;
+    uint64_t backoff_ms;
+    uv_async_t finished;
+    struct mmsd_preview *preview;
+    /* Sampled by the stats timer, for health and for logging changes. */
+    int64_t last_written, last_reconnects, last_rec_errors;
+    double last_progress_ms;
+    int last_signal;
+    char last_rec_file[1024];
+};
+
+struct mmsd {
+    uv_loop_t *loop;
+    struct mmsd_config cfg;  /* the [mmsd] section in force; its pipelines are moved out */
+    char *config_path;
+    struct mmsd_pipe *pipes; /* in file order */
+    struct mmsd_http *http;
+    char *token;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t stats_timer, watchdog_timer;
+    uv_work_t warm_work;
+    int warm_rc;
+    struct mms_err warm_err;
+    int warming, ready, stopping, closed, exit_code;
+    double started_ms;
+    char last_status[400]; /* the last STATUS= sent */
+    float *scratch; /* MMS_STATS_RING floats for percentile snapshots */
+};
+
+const char *mmsd_pipe_state_name(enum mmsd_pipe_state s);
+struct mmsd_pipe *mmsd_find_pipe(struct mmsd *d, const char *name);
+
+/* A consistent picture of one pipeline for the API, metrics and page. */
+#define MMSD_MAX_REASONS 4
+struct mmsd_pipe_view {
+    struct mmsd_pipe *pipe;
+    const char *state;
+    int healthy;
+    char reasons[MMSD_MAX_REASONS][600];
+    int nreasons;
+    int have;                          /* a pipeline exists: the numbers below are valid */
+    struct mms_pipeline_counters c;
+    struct mms_record_status rec;
+    struct mms_stage_summary lat[MMS_STAGE_COUNT];
+};
+void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pipe, struct mmsd_pipe_view *v);
+
+/* Runtime settings change from the API: validated all first, then applied. */
+int mmsd_pipe_set(struct mmsd_pipe *pipe, const char *const *keys, const char *const *values,
+                  int n, struct mms_err *err);
+
+/* The HTTP handler (api.c). */
+int mmsd_api_handle(void *opaque, const struct mmsd_http_request *req,
+                    struct mmsd_http_response *res);
+
+/* Prometheus text exposition (metrics.c). */
+int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res);
+
+/* The status page (page.c). */
+int mmsd_page_write(struct mmsd *d, struct mmsd_http_response *res);
+
+#endif

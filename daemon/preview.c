@@ -1,0 +1,201 @@
+#include "daemon/preview.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/jpeg.h"
+#include "pipeline/stats.h"
+
+#define MAX_VIEWERS 16
+#define PREVIEW_MAX_W 640
+#define PREVIEW_QUALITY 70
+#define WATCHED_INTERVAL_MS 100.0 /* 10 fps: plenty for a glance, cheap to encode */
+#define IDLE_INTERVAL_MS 1000.0
+#define BOUNDARY "mmsdframe"
+
+struct mmsd_preview {
+    uv_async_t async;
+    /* Compose thread only. */
+    struct mms_jpeg *enc;
+    double last_ms;
+    /* The newest JPEG, handed from the compose thread to the loop. */
+    pthread_mutex_t lock;
+    uint8_t *jpeg;
+    size_t len, cap;
+    uint64_t seq;
+    /* Loop thread only. */
+    uint64_t sent_seq;
+    struct mmsd_http_stream *viewers[MAX_VIEWERS];
+    atomic_int nviewers;
+    int closing, async_closed;
+    void (*done)(void *);
+    void *done_arg;
+};
+
+static void send_part(struct mmsd_http_stream *s, const uint8_t *jpeg, size_t len)
+{
+    char head[128];
+    int n = snprintf(head, sizeof(head),
+                     "--" BOUNDARY "\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n",
+                     len);
+    uv_buf_t bufs[3] = {uv_buf_init(head, (unsigned)n), uv_buf_init((char *)jpeg, (unsigned)len),
+                        uv_buf_init("\r\n", 2)};
+    /* -EAGAIN: this viewer is behind; it gets a later frame instead. */
+    mmsd_http_stream_writev(s, bufs, 3);
+}
+
+static void on_async(uv_async_t *a)
+{
+    struct mmsd_preview *pv = a->data;
+    pthread_mutex_lock(&pv->lock);
+    if (pv->seq != pv->sent_seq && !pv->closing) {
+        pv->sent_seq = pv->seq;
+        for (int i = 0; i < MAX_VIEWERS; i++)
+            if (pv->viewers[i])
+                send_part(pv->viewers[i], pv->jpeg, pv->len);
+    }
+    pthread_mutex_unlock(&pv->lock);
+}
+
+int mmsd_preview_create(uv_loop_t *loop, struct mmsd_preview **out, struct mms_err *err)
+{
+    struct mmsd_preview *pv = calloc(1, sizeof(*pv));
+    int rc;
+    if (!pv)
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    if ((rc = mms_jpeg_create(PREVIEW_MAX_W, PREVIEW_QUALITY, &pv->enc, err)))
+        goto fail;
+    if ((rc = uv_async_init(loop, &pv->async, on_async))) {
+        mms_err_set(err, rc, "preview: %s", uv_strerror(rc));
+        goto fail;
+    }
+    pthread_mutex_init(&pv->lock, NULL);
+    pv->async.data = pv;
+    pv->last_ms = -1e9;
+    *out = pv;
+    return 0;
+fail:
+    mms_jpeg_free(pv->enc);
+    free(pv);
+    return rc;
+}
+
+void mmsd_preview_frame(struct mmsd_preview *pv, const AVFrame *f)
+{
+    double now = mms_now_ms();
+    double interval = atomic_load(&pv->nviewers) ? WATCHED_INTERVAL_MS : IDLE_INTERVAL_MS;
+    if (now - pv->last_ms < interval)
+        return;
+    pv->last_ms = now;
+    const uint8_t *data;
+    size_t len;
+    struct mms_err err;
+    if (mms_jpeg_encode(pv->enc, f, &data, &len, &err))
+        return; /* a preview frame lost is not worth a log line per frame */
+    pthread_mutex_lock(&pv->lock);
+    if (len > pv->cap) {
+        uint8_t *b = realloc(pv->jpeg, len);
+        if (!b) {
+            pthread_mutex_unlock(&pv->lock);
+            return;
+        }
+        pv->jpeg = b;
+        pv->cap = len;
+    }
+    memcpy(pv->jpeg, data, len);
+    pv->len = len;
+    pv->seq++;
+    pthread_mutex_unlock(&pv->lock);
+    uv_async_send(&pv->async);
+}
+
+/* Freed once its handle and every viewer's stream are gone: a stream's
+ * close callback arrives later than the end asked for it. */
+static void maybe_free(struct mmsd_preview *pv)
+{
+    if (!pv->closing || !pv->async_closed || atomic_load(&pv->nviewers))
+        return;
+    void (*done)(void *) = pv->done;
+    void *arg = pv->done_arg;
+    mms_jpeg_free(pv->enc);
+    pthread_mutex_destroy(&pv->lock);
+    free(pv->jpeg);
+    free(pv);
+    if (done)
+        done(arg);
+}
+
+static void viewer_gone(struct mmsd_http_stream *s, void *arg)
+{
+    struct mmsd_preview *pv = arg;
+    for (int i = 0; i < MAX_VIEWERS; i++) {
+        if (pv->viewers[i] == s) {
+            pv->viewers[i] = NULL;
+            atomic_fetch_sub(&pv->nviewers, 1);
+        }
+    }
+    maybe_free(pv);
+}
+
+int mmsd_preview_serve(struct mmsd_preview *pv, struct mmsd_http_response *res)
+{
+    int slot = -1;
+    for (int i = 0; i < MAX_VIEWERS && slot < 0; i++)
+        if (!pv->viewers[i])
+            slot = i;
+    if (slot < 0 || pv->closing)
+        return -EBUSY;
+    mmsd_http_res_header(res, "Cache-Control", "no-cache, no-store");
+    struct mmsd_http_stream *s;
+    int rc = mmsd_http_stream_begin(res, "multipart/x-mixed-replace; boundary=" BOUNDARY,
+                                    viewer_gone, pv, &s);
+    if (rc)
+        return rc;
+    pv->viewers[slot] = s;
+    atomic_fetch_add(&pv->nviewers, 1);
+    pthread_mutex_lock(&pv->lock);
+    if (pv->len)
+        send_part(s, pv->jpeg, pv->len);
+    pthread_mutex_unlock(&pv->lock);
+    return 0;
+}
+
+int mmsd_preview_snapshot(struct mmsd_preview *pv, struct mmsd_http_response *res)
+{
+    int rc = -EAGAIN;
+    pthread_mutex_lock(&pv->lock);
+    if (pv->len) {
+        mmsd_http_res_content_type(res, "image/jpeg");
+        mmsd_http_res_header(res, "Cache-Control", "no-cache, no-store");
+        rc = mmsd_http_res_append(res, pv->jpeg, pv->len);
+    }
+    pthread_mutex_unlock(&pv->lock);
+    return rc;
+}
+
+int mmsd_preview_viewers(const struct mmsd_preview *pv)
+{
+    return atomic_load(&((struct mmsd_preview *)pv)->nviewers);
+}
+
+static void closed(uv_handle_t *h)
+{
+    struct mmsd_preview *pv = h->data;
+    pv->async_closed = 1;
+    maybe_free(pv);
+}
+
+void mmsd_preview_close(struct mmsd_preview *pv, void (*done)(void *arg), void *arg)
+{
+    pv->closing = 1;
+    pv->done = done;
+    pv->done_arg = arg;
+    for (int i = 0; i < MAX_VIEWERS; i++)
+        if (pv->viewers[i])
+            mmsd_http_stream_end(pv->viewers[i]);
+    uv_close((uv_handle_t *)&pv->async, closed);
+}

@@ -1,0 +1,359 @@
+#include "pipeline/record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavutil/mathematics.h>
+
+#define DEFAULT_FPS 25
+/* Suffixes tried when a segment's name is taken: more would mean a
+ * directory full of files from one second, which is a bug, not a clash. */
+#define MAX_SUFFIX 1000
+
+struct mms_recorder {
+    char *dir;
+    const char *ext;
+    struct mms_sink_params params;
+    int64_t seg_ticks;   /* segment length in params.time_base */
+    int64_t frame_dur;   /* for frames without pts */
+
+    /* The writer thread's own. */
+    struct mms_sink *sink;
+    AVFrame *ref;        /* the caller's frame with the segment's pts */
+    int64_t first_pts;   /* of the open segment */
+    int64_t last_pts;    /* AV_NOPTS_VALUE before the first frame */
+    char path[1024];     /* of the open segment */
+
+    /* Requests: stored, then counted, so the writer that sees a new count
+     * reads a value at least that new. */
+    atomic_int want;
+    atomic_uint seq;
+    atomic_int closed;
+    atomic_llong frames;
+
+    pthread_mutex_t lock; /* what the status shows, and the name */
+    char name[MMS_RECORD_NAME_MAX + 1];
+    int on;              /* in effect: written by the writer only */
+    unsigned seen;       /* the request count `on` reflects */
+    int64_t segments, errors, bytes_done;
+    char file[1024];
+    char error[256];
+};
+
+int mms_record_name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (!n || n > MMS_RECORD_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return path[0] && !stat(path, &st) ? (int64_t)st.st_size : 0;
+}
+
+/* The reason comes last in a message ("PATH: cannot write: No space left
+ * on device"): a message too long for the status loses its start. */
+static void keep_tail(char *dst, size_t len, const char *msg)
+{
+    size_t n = strlen(msg);
+    if (n < len) {
+        memcpy(dst, msg, n + 1);
+        return;
+    }
+    memcpy(dst, "...", 3);
+    memcpy(dst + 3, msg + n - (len - 4), len - 3);
+}
+
+/* Records a failure and turns recording off; what was written stays. */
+static void fail(struct mms_recorder *r, const char *msg)
+{
+    if (r->sink) {
+        /* After a failed write the sink skips the trailer: the fragments
+         * already on disk are what stays playable. */
+        mms_sink_close(r->sink, NULL);
+        r->sink = NULL;
+    }
+    int64_t size = file_size(r->path);
+    pthread_mutex_lock(&r->lock);
+    r->bytes_done += size;
+    r->errors++;
+    r->on = 0;
+    r->file[0] = 0;
+    keep_tail(r->error, sizeof(r->error), msg);
+    pthread_mutex_unlock(&r->lock);
+    r->path[0] = 0;
+}
+
+static int finish_segment(struct mms_recorder *r)
+{
+    struct mms_err err;
+    int rc = mms_sink_close(r->sink, &err);
+    r->sink = NULL;
+    if (rc < 0) {
+        fail(r, err.msg);
+        return rc;
+    }
+    int64_t size = file_size(r->path);
+    pthread_mutex_lock(&r->lock);
+    r->bytes_done += size;
+    r->file[0] = 0;
+    pthread_mutex_unlock(&r->lock);
+    r->path[0] = 0;
+    return 0;
+}
+
+/* Claims a free name: O_EXCL, so a file that exists, ours or anyone's, is
+ * never opened for writing. */
+static int claim_path(struct mms_recorder *r, struct mms_err *err)
+{
+    char name[MMS_RECORD_NAME_MAX + 1], stamp[32];
+    struct tm tm;
+    time_t now = time(NULL);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+    pthread_mutex_lock(&r->lock);
+    memcpy(name, r->name, sizeof(name));
+    pthread_mutex_unlock(&r->lock);
+    for (int n = 1; n <= MAX_SUFFIX; n++) {
+        char suffix[16] = "";
+        if (n > 1)
+            snprintf(suffix, sizeof(suffix), "-%d", n);
+        int w = snprintf(r->path, sizeof(r->path), "%s/%s-%s%s%s", r->dir, name, stamp, suffix,
+                         r->ext);
+        if (w < 0 || (size_t)w >= sizeof(r->path)) {
+            r->path[0] = 0;
+            return mms_err_set(err, -ENAMETOOLONG, "%s: the recording path is too long",
+                               r->dir);
+        }
+        int fd = open(r->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (errno != EEXIST) {
+            int e = errno;
+            mms_err_set(err, -e, "%s: cannot create: %s", r->path, strerror(e));
+            r->path[0] = 0;
+            return -e;
+        }
+    }
+    r->path[0] = 0;
+    return mms_err_set(err, -EEXIST, "%s: %d files named %s-%s already", r->dir, MAX_SUFFIX,
+                       name, stamp);
+}
+
+static int open_segment(struct mms_recorder *r, int64_t pts)
+{
+    struct mms_err err;
+    int rc = claim_path(r, &err);
+    if (!rc && (rc = mms_sink_open(&mms_sink_file, r->path, &r->params, &r->sink, &err)) < 0)
+        unlink(r->path); /* ours, empty or a header at most: nothing to play */
+    if (rc < 0) {
+        r->path[0] = 0;
+        fail(r, err.msg);
+        return rc;
+    }
+    r->first_pts = pts;
+    pthread_mutex_lock(&r->lock);
+    r->segments++;
+    r->error[0] = 0;
+    snprintf(r->file, sizeof(r->file), "%s", r->path);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+/* Takes in a start or stop asked for since the last frame. */
+static void apply_request(struct mms_recorder *r)
+{
+    unsigned s = atomic_load(&r->seq);
+    if (s == r->seen)
+        return;
+    int want = atomic_load(&r->want);
+    pthread_mutex_lock(&r->lock);
+    r->seen = s;
+    r->on = want;
+    pthread_mutex_unlock(&r->lock);
+    if (!want && r->sink)
+        finish_segment(r);
+}
+
+void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m)
+{
+    if (atomic_load(&r->closed))
+        return;
+    apply_request(r);
+    if (!r->on)
+        return;
+    int64_t pts = f->pts;
+    if (pts == AV_NOPTS_VALUE)
+        pts = r->last_pts == AV_NOPTS_VALUE ? 0 : r->last_pts + r->frame_dur;
+    /* A clock that goes back would stop the muxer: a new file starts its
+     * own timeline instead. */
+    if (r->sink && (pts - r->first_pts >= r->seg_ticks || pts <= r->last_pts) &&
+        finish_segment(r) < 0)
+        return;
+    if (!r->sink && open_segment(r, pts) < 0)
+        return;
+    struct mms_err err;
+    int rc = av_frame_ref(r->ref, f);
+    if (rc < 0) {
+        fail(r, "out of memory");
+        return;
+    }
+    r->ref->pts = pts - r->first_pts;
+    rc = mms_sink_write(r->sink, r->ref, m, &err);
+    av_frame_unref(r->ref);
+    if (rc < 0) {
+        fail(r, err.msg);
+        return;
+    }
+    r->last_pts = pts;
+    atomic_fetch_add(&r->frames, 1);
+}
+
+int mms_recorder_request(struct mms_recorder *r, int on)
+{
+    pthread_mutex_lock(&r->lock);
+    int closed = atomic_load(&r->closed);
+    if (!closed) {
+        atomic_store(&r->want, !!on);
+        atomic_fetch_add(&r->seq, 1);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return closed ? -EPIPE : 0;
+}
+
+void mms_recorder_status(struct mms_recorder *r, struct mms_record_status *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->enabled = 1;
+    pthread_mutex_lock(&r->lock);
+    if (!atomic_load(&r->closed))
+        st->recording = atomic_load(&r->seq) != r->seen ? atomic_load(&r->want) : r->on;
+    st->segments = r->segments;
+    st->errors = r->errors;
+    st->bytes = r->bytes_done;
+    snprintf(st->file, sizeof(st->file), "%s", r->file);
+    snprintf(st->error, sizeof(st->error), "%s", r->error);
+    pthread_mutex_unlock(&r->lock);
+    st->frames = atomic_load(&r->frames);
+    /* Outside the lock: a stat may wait on a slow disk. */
+    st->bytes += file_size(st->file);
+}
+
+int mms_recorder_set_name(struct mms_recorder *r, const char *name, struct mms_err *err)
+{
+    if (!mms_record_name_valid(name))
+        return mms_err_set(err, -EINVAL, "recording name '%s': use 1 to %d letters, digits, "
+                           "'-', '_' or '.'", name ? name : "", MMS_RECORD_NAME_MAX);
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+static int check_dir(const char *dir, struct mms_err *err)
+{
+    struct stat st;
+    if (!dir || !*dir)
+        return mms_err_set(err, -EINVAL, "no record directory");
+    if (stat(dir, &st))
+        return mms_err_set(err, -errno, "record directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return mms_err_set(err, -ENOTDIR, "record directory %s: not a directory", dir);
+    if (access(dir, W_OK | X_OK))
+        return mms_err_set(err, -errno, "record directory %s: not writable: %s", dir,
+                           strerror(errno));
+    return 0;
+}
+
+int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
+                        const char *format, const struct mms_sink_params *p,
+                        struct mms_recorder **out, struct mms_err *err)
+{
+    int rc;
+    *out = NULL;
+    const char *ext = !format ? NULL : !strcmp(format, "mp4") ? ".mp4"
+                                     : !strcmp(format, "mkv") ? ".mkv" : NULL;
+    if (!ext)
+        return mms_err_set(err, -EINVAL, "record format '%s': expected mp4 or mkv",
+                           format ? format : "");
+    if (segment_seconds < 1)
+        return mms_err_set(err, -EINVAL, "segment length %d s: must be at least 1",
+                           segment_seconds);
+    if (p->width < 1 || p->height < 1 || p->time_base.num < 1 || p->time_base.den < 1)
+        return mms_err_set(err, -EINVAL, "recording: bad frame size %dx%d or time base %d/%d",
+                           p->width, p->height, p->time_base.num, p->time_base.den);
+    if ((rc = check_dir(dir, err)))
+        return rc;
+    struct mms_recorder *r = calloc(1, sizeof(*r));
+    if (!r)
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    pthread_mutex_init(&r->lock, NULL);
+    if ((rc = mms_recorder_set_name(r, name ? name : "mms", err)))
+        goto fail;
+    if (!(r->dir = strdup(dir)) || !(r->ref = av_frame_alloc())) {
+        rc = mms_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    r->ext = ext;
+    r->params = *p;
+    /* The window's callbacks mean nothing to a file. */
+    r->params.title = NULL;
+    r->params.ui_event = NULL;
+    r->params.ui_opaque = NULL;
+    r->seg_ticks = av_rescale_q(segment_seconds, (AVRational){1, 1}, p->time_base);
+    AVRational fr = p->frame_rate.num > 0 && p->frame_rate.den > 0 ? p->frame_rate
+                                                                  : (AVRational){DEFAULT_FPS, 1};
+    r->frame_dur = av_rescale_q(1, av_inv_q(fr), p->time_base);
+    if (r->frame_dur < 1)
+        r->frame_dur = 1;
+    r->last_pts = AV_NOPTS_VALUE;
+    r->on = 1;
+    atomic_store(&r->want, 1);
+    *out = r;
+    return 0;
+fail:
+    mms_recorder_free(r);
+    return rc;
+}
+
+void mms_recorder_close(struct mms_recorder *r)
+{
+    if (!r || atomic_load(&r->closed))
+        return;
+    if (r->sink)
+        finish_segment(r);
+    pthread_mutex_lock(&r->lock);
+    atomic_store(&r->closed, 1);
+    r->on = 0;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void mms_recorder_free(struct mms_recorder *r)
+{
+    if (!r)
+        return;
+    mms_recorder_close(r);
+    av_frame_free(&r->ref);
+    free(r->dir);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}

@@ -1,0 +1,80 @@
+#ifndef MMS_RECORD_H
+#define MMS_RECORD_H
+
+/*
+ * Continuous recording of a pipeline's annotated video into a directory,
+ * as consecutive segment files DIR/NAME-YYYYmmddTHHMMSSZ.mp4 (UTC, when
+ * the segment opened; "-2", "-3", ... before the extension when that name
+ * is taken; an existing file is never overwritten). Each segment is a file
+ * sink of its own (io/sink.h): a fresh encoder, so it starts on a keyframe,
+ * with timestamps from 0 so it plays on its own. Fragmented MP4 (or
+ * Matroska clusters) of a second each: a killed recording loses at most
+ * a second or two.
+ *
+ * Frames come from one thread (the pipeline's compose thread); start, stop
+ * and status from any thread. A failure (disk full, file too large, the
+ * directory gone) never reaches the writer: the segment is finalised as
+ * far as it goes, the error is kept for the status, and recording turns
+ * off until it is asked for again, so the rest of the pipeline goes on.
+ */
+
+#include <stdint.h>
+
+#include <libavutil/frame.h>
+
+#include "core/error.h"
+#include "io/sink.h"
+
+struct mms_record_status {
+    int enabled;        /* a record directory is configured */
+    int recording;      /* on: a segment is open or opens with the next frame */
+    int64_t segments;   /* segments opened so far */
+    int64_t errors;     /* failures so far */
+    int64_t frames;     /* frames written, all segments */
+    int64_t bytes;      /* bytes of finished + current segments, best effort (stat), may be 0 */
+    char file[1024];    /* the open segment, "" if none */
+    char error[256];    /* the last failure, "" if none or cleared by a successful restart */
+};
+
+#define MMS_RECORD_NAME_MAX 64
+
+/* 1 when `name` may start recording file names: 1 to MMS_RECORD_NAME_MAX
+ * letters, digits, '-', '_' or '.' (what mmsd allows in a pipeline name). */
+int mms_record_name_valid(const char *name);
+
+struct mms_recorder;
+
+/* Checks that `dir` is a writable directory and the rest is sane; opens no
+ * file yet (the first frame does). `format` is "mp4" or "mkv"; `name`
+ * (letters, digits, '-', '_', '.'; NULL: "mms") starts every file name;
+ * frames will have p's size and pts in p->time_base. Recording is on. */
+int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
+                        const char *format, const struct mms_sink_params *p,
+                        struct mms_recorder **out, struct mms_err *err);
+
+/* Renames the files of segments opened from now on; -EINVAL (err set) for
+ * a name that could not be a file name. */
+int mms_recorder_set_name(struct mms_recorder *r, const char *name, struct mms_err *err);
+
+/* The writer thread only. Opens, rotates or closes segments as needed and
+ * writes `f` (borrowed; pts in the time base given at creation). Never
+ * fails: see the status for what went wrong. */
+void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m);
+
+/* Any thread: turns recording on or off from the next frame on (off
+ * closes and finalises the open segment; on after a failure tries again).
+ * -EPIPE once the recorder is closed. */
+int mms_recorder_request(struct mms_recorder *r, int on);
+
+/* Any thread. */
+void mms_recorder_status(struct mms_recorder *r, struct mms_record_status *st);
+
+/* After the last write (the writer thread or, once it is joined, any):
+ * finalises the open segment and ends recording for good. The status stays
+ * readable until mms_recorder_free. Calling it again does nothing. */
+void mms_recorder_close(struct mms_recorder *r);
+
+/* Closes if needed and frees; NULL is fine. */
+void mms_recorder_free(struct mms_recorder *r);
+
+#endif

@@ -1,0 +1,1044 @@
+/* Continuous recording: the recorder on its own with frames made here
+ * (rotation, names, start/stop, failures), then inside a pipeline (segments
+ * of a real run, bad directories, the control calls and the hooks). Files
+ * are checked with ffprobe, the reference reader. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavutil/frame.h>
+#include <libavutil/log.h>
+
+#include "harness.h"
+#include "io/sink.h"
+#include "io/synth.h"
+#include "pipeline/options.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/record.h"
+
+#define W 320
+#define H 240
+#define MAX_FILES 80
+
+/* ------------------------------------------------------------ helpers */
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[8][512];
+    static int next;
+    char *p = buf[next++ % 8];
+    snprintf(p, 512, "%s/%s", mms_test_tmpdir(), name);
+    return p;
+}
+
+/* A fresh, empty directory under the test's temporary directory. */
+static const char *new_dir(const char *name)
+{
+    const char *d = tmp_path(name);
+    CHECK_MSG(mkdir(d, 0755) == 0, "mkdir %s: %s", d, strerror(errno));
+    return d;
+}
+
+static void sleep_ms(int ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+/* The synthetic endoscopy clip: realistic enough that the encoder's output
+ * has a realistic size. */
+struct clip {
+    struct mms_synth *synth;
+    AVFrame *frame;
+    int next;
+};
+
+static int clip_open(struct clip *c)
+{
+    struct mms_err err;
+    memset(c, 0, sizeof(*c));
+    if (mms_synth_create(W, H, 7, 25, &c->synth, &err) < 0 || !(c->frame = av_frame_alloc()))
+        return -1;
+    c->frame->format = AV_PIX_FMT_YUV420P;
+    c->frame->width = W;
+    c->frame->height = H;
+    return av_frame_get_buffer(c->frame, 0) < 0 ? -1 : 0;
+}
+
+static void clip_close(struct clip *c)
+{
+    av_frame_free(&c->frame);
+    mms_synth_free(c->synth);
+}
+
+/* Writes n frames with pts pts0 + i * step. */
+static void feed(struct mms_recorder *r, struct clip *c, int n, int64_t pts0, int64_t step)
+{
+    for (int i = 0; i < n; i++) {
+        if (av_frame_make_writable(c->frame) < 0 ||
+            mms_synth_frame(c->synth, c->next++, c->frame, NULL, 0)) {
+            CHECK(!"cannot make a frame");
+            return;
+        }
+        c->frame->pts = pts0 + i * step;
+        mms_recorder_write(r, c->frame, NULL);
+    }
+}
+
+static struct mms_sink_params params(AVRational tb)
+{
+    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL};
+}
+
+static struct mms_recorder *recorder(const char *dir, const char *name, int seconds,
+                                     const char *format, AVRational tb)
+{
+    struct mms_recorder *r = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params(tb);
+    int rc = mms_recorder_create(dir, name, seconds, format, &p, &r, &err);
+    CHECK_MSG(rc == 0 && r, "%s", err.msg);
+    return r;
+}
+
+/* NAME-YYYYmmddTHHMMSSZ[-N].EXT; *stamp and *n for ordering. */
+static int parse_name(const char *file, const char *name, const char *ext, char *stamp, int *n)
+{
+    size_t k = strlen(name);
+    if (strncmp(file, name, k) || file[k] != '-')
+        return 0;
+    const char *s = file + k + 1;
+    for (int i = 0; i < 16; i++) {
+        int digit = s[i] >= '0' && s[i] <= '9';
+        if ((i == 8 && s[i] != 'T') || (i == 15 && s[i] != 'Z') || (i != 8 && i != 15 && !digit))
+            return 0;
+    }
+    memcpy(stamp, s, 16);
+    stamp[16] = 0;
+    s += 16;
+    *n = 1;
+    if (*s == '-') {
+        char *end;
+        long v = strtol(s + 1, &end, 10);
+        if (end == s + 1 || v < 2)
+            return 0;
+        *n = (int)v;
+        s = end;
+    }
+    return !strcmp(s, ext);
+}
+
+struct listing {
+    int n;
+    char name[MAX_FILES][256];
+    char path[MAX_FILES][768];
+};
+
+static const char *sort_prefix, *sort_ext;
+
+/* Opening order: by time stamp, then suffix (none before -2). */
+static int by_segment(const void *a, const void *b)
+{
+    char sa[17], sb[17];
+    int na, nb;
+    parse_name(a, sort_prefix, sort_ext, sa, &na);
+    parse_name(b, sort_prefix, sort_ext, sb, &nb);
+    int c = strcmp(sa, sb);
+    return c ? c : na - nb;
+}
+
+/* The directory's files, each checked against the naming pattern. */
+static void list_segments(const char *dir, const char *name, const char *ext, struct listing *l)
+{
+    memset(l, 0, sizeof(*l));
+    DIR *d = opendir(dir);
+    CHECK_MSG(d, "%s: %s", dir, strerror(errno));
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char stamp[17];
+        int n;
+        CHECK_MSG(parse_name(e->d_name, name, ext, stamp, &n), "unexpected file %s/%s", dir,
+                  e->d_name);
+        if (l->n < MAX_FILES)
+            snprintf(l->name[l->n++], sizeof(l->name[0]), "%s", e->d_name);
+    }
+    closedir(d);
+    sort_prefix = name;
+    sort_ext = ext;
+    qsort(l->name, l->n, sizeof(l->name[0]), by_segment);
+    for (int i = 0; i < l->n; i++)
+        snprintf(l->path[i], sizeof(l->path[0]), "%s/%s", dir, l->name[i]);
+}
+
+static int run_line(const char *cmd, char *out, size_t len)
+{
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    size_t got = fread(out, 1, len - 1, f);
+    out[got] = 0;
+    return pclose(f);
+}
+
+/* Frames ffprobe decodes, or -1 when it cannot read the file. */
+static int probe_frames(const char *path)
+{
+    char cmd[2048], out[256];
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams v:0 -count_frames "
+             "-show_entries stream=nb_read_frames -of csv=p=0 '%s' 2>/dev/null", path);
+    if (run_line(cmd, out, sizeof(out)) != 0)
+        return -1;
+    char *end;
+    long n = strtol(out, &end, 10);
+    return end == out ? -1 : (int)n;
+}
+
+/* The first frame's time in seconds, or NAN. */
+static double probe_first_time(const char *path)
+{
+    char cmd[2048], out[256];
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams v:0 -read_intervals %%+#1 "
+             "-show_entries frame=pts_time -of csv=p=0 '%s' 2>/dev/null", path);
+    if (run_line(cmd, out, sizeof(out)) != 0)
+        return NAN;
+    char *end;
+    double t = strtod(out, &end);
+    return end == out ? NAN : t;
+}
+
+static int64_t size_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : (int64_t)st.st_size;
+}
+
+/* Each file plays from 0 and has the frames wanted. */
+static void check_segments(const struct listing *l, const int *want, int n)
+{
+    CHECK_MSG(l->n == n, "%d files, want %d", l->n, n);
+    for (int i = 0; i < l->n && i < n; i++) {
+        int got = probe_frames(l->path[i]);
+        CHECK_MSG(got == want[i], "%s: %d frames, want %d", l->name[i], got, want[i]);
+        double t = probe_first_time(l->path[i]);
+        CHECK_MSG(fabs(t) < 0.05, "%s starts at %f s", l->name[i], t);
+    }
+}
+
+/* ------------------------------------------------------------ the recorder alone */
+
+/* 5 s at 25 fps in 2 s segments: 50 + 50 + 25 frames, each file from 0,
+ * though the input's clock starts at 1.37 s in a 90 kHz time base. */
+static void recorder_rotates_on_output_time(void)
+{
+    const char *dir = new_dir("rotate");
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "or1", 2, "mp4", (AVRational){1, 90000});
+    if (!r || clip_open(&c))
+        return;
+    feed(r, &c, 125, 123456, 3600);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    CHECK(st.enabled && st.recording && st.segments == 3 && st.frames == 125 && !st.errors);
+    CHECK_MSG(strstr(st.file, dir) == st.file, "open segment '%s'", st.file);
+    mms_recorder_close(r);
+    mms_recorder_status(r, &st);
+    CHECK(!st.recording && !st.file[0] && !st.error[0]);
+    struct listing l;
+    list_segments(dir, "or1", ".mp4", &l);
+    check_segments(&l, (const int[]){50, 50, 25}, 3);
+    int64_t total = 0;
+    for (int i = 0; i < l.n; i++)
+        total += size_of(l.path[i]);
+    CHECK_MSG(st.bytes == total, "status says %lld bytes, the files have %lld",
+              (long long)st.bytes, (long long)total);
+    mms_recorder_free(r);
+    clip_close(&c);
+}
+
+static void recorder_writes_mkv(void)
+{
+    const char *dir = new_dir("mkv");
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "mms", 1, "mkv", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    feed(r, &c, 60, 0, 1);
+    mms_recorder_free(r);
+    struct listing l;
+    list_segments(dir, "mms", ".mkv", &l);
+    check_segments(&l, (const int[]){25, 25, 10}, 3);
+    clip_close(&c);
+}
+
+/* Files with the names a segment would take, for the seconds around now. */
+static void plant(const char *dir, const char *name, int suffix, time_t from, int seconds)
+{
+    for (int s = 0; s < seconds; s++) {
+        time_t t = from + s;
+        struct tm tm;
+        char stamp[32], path[768], sfx[16] = "";
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&t, &tm));
+        if (suffix > 1)
+            snprintf(sfx, sizeof(sfx), "-%d", suffix);
+        snprintf(path, sizeof(path), "%s/%s-%s%s.mp4", dir, name, stamp, sfx);
+        FILE *f = fopen(path, "w");
+        CHECK(f && fputs("keep", f) >= 0 && fclose(f) == 0);
+    }
+}
+
+static int all_planted_kept(const char *dir, const char *skip)
+{
+    struct listing l;
+    list_segments(dir, "or1", ".mp4", &l);
+    int kept = 0;
+    for (int i = 0; i < l.n; i++) {
+        if (!strcmp(l.path[i], skip))
+            continue;
+        char buf[16] = "";
+        FILE *f = fopen(l.path[i], "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        CHECK_MSG(!strcmp(buf, "keep"), "%s was overwritten", l.name[i]);
+        kept += !strcmp(buf, "keep");
+    }
+    return kept;
+}
+
+/* The name and its -2 are taken for every second the test may run in:
+ * the segment becomes -3 and nothing planted is touched. */
+static void recorder_never_overwrites(void)
+{
+    const char *dir = new_dir("collide");
+    time_t now = time(NULL);
+    plant(dir, "or1", 1, now - 1, 30);
+    plant(dir, "or1", 2, now - 1, 30);
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "or1", 10, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    feed(r, &c, 10, 0, 1);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    size_t n = strlen(st.file);
+    CHECK_MSG(n > 6 && !strcmp(st.file + n - 6, "-3.mp4"), "segment '%s'", st.file);
+    char file[1024];
+    snprintf(file, sizeof(file), "%s", st.file);
+    mms_recorder_free(r);
+    CHECK(all_planted_kept(dir, file) == 60);
+    CHECK_MSG(probe_frames(file) == 10, "%s", file);
+    clip_close(&c);
+}
+
+/* Stop closes the segment there and then, finalised and playable; frames
+ * while stopped go nowhere. */
+static void recorder_stop_finalises_segment(void)
+{
+    const char *dir = new_dir("stop");
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    feed(r, &c, 30, 0, 1);
+    CHECK(mms_recorder_request(r, 0) == 0);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    CHECK_MSG(!st.recording, "a stop asked for shows at once");
+    feed(r, &c, 20, 30, 1);
+    mms_recorder_status(r, &st);
+    CHECK(!st.recording && !st.file[0] && st.segments == 1 && st.frames == 30 && !st.errors);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    check_segments(&l, (const int[]){30}, 1);
+    mms_recorder_free(r);
+    clip_close(&c);
+}
+
+/* Start after a stop opens a new file at the next frame, from 0 again. */
+static void recorder_start_opens_new_segment(void)
+{
+    const char *dir = new_dir("restart");
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    feed(r, &c, 20, 0, 1);
+    mms_recorder_request(r, 0);
+    feed(r, &c, 10, 20, 1);
+    CHECK(mms_recorder_request(r, 1) == 0);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    CHECK(st.recording && !st.file[0] && st.segments == 1);
+    feed(r, &c, 15, 30, 1);
+    mms_recorder_status(r, &st);
+    CHECK(st.recording && st.file[0] && st.segments == 2 && st.frames == 35);
+    mms_recorder_free(r);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    check_segments(&l, (const int[]){20, 15}, 2);
+    clip_close(&c);
+}
+
+struct toggler {
+    struct mms_recorder *r;
+    atomic_int done, requests;
+};
+
+static void *toggle_main(void *arg)
+{
+    struct toggler *t = arg;
+    for (int i = 0; !atomic_load(&t->done) && i < 16; i++) {
+        mms_recorder_request(t->r, i % 2 == 0 ? 0 : 1);
+        atomic_fetch_add(&t->requests, 1);
+        sleep_ms(7);
+    }
+    mms_recorder_request(t->r, 1);
+    return NULL;
+}
+
+/* Requests from another thread while frames are written: every file is
+ * whole, and together they hold every frame the status counted. */
+static void recorder_requests_from_another_thread(void)
+{
+    const char *dir = new_dir("threads");
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    struct toggler t = {.r = r};
+    pthread_t th;
+    feed(r, &c, 5, 0, 1); /* a first segment whatever the timing */
+    CHECK(pthread_create(&th, NULL, toggle_main, &t) == 0);
+    for (int i = 5; i < 300 && atomic_load(&t.requests) < 16; i++)
+        feed(r, &c, 1, i, 1);
+    atomic_store(&t.done, 1);
+    pthread_join(th, NULL);
+    feed(r, &c, 1, 1000, 1); /* the final start: at least this frame */
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    CHECK(st.recording && st.segments >= 2 && !st.errors);
+    mms_recorder_free(r);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    CHECK_MSG(l.n == st.segments, "%d files, %lld segments", l.n, (long long)st.segments);
+    int64_t sum = 0;
+    for (int i = 0; i < l.n; i++) {
+        int n = probe_frames(l.path[i]);
+        CHECK_MSG(n > 0, "%s: %d frames", l.name[i], n);
+        sum += n;
+    }
+    CHECK_MSG(sum == st.frames, "files hold %lld frames, status %lld", (long long)sum,
+              (long long)st.frames);
+    clip_close(&c);
+}
+
+/* The directory vanishes: the failure is kept and counted, recording goes
+ * off and later frames are dropped quietly; once the directory is back, a
+ * start records again and clears the message but not the count. */
+static void recorder_failure_stops_then_start_retries(void)
+{
+    const char *dir = new_dir("vanish");
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    mms_recorder_request(r, 0);
+    feed(r, &c, 1, 0, 1);
+    CHECK(rmdir(dir) == 0);
+    mms_recorder_request(r, 1);
+    feed(r, &c, 10, 1, 1);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    CHECK(!st.recording && st.errors == 1 && st.segments == 0 && st.frames == 0);
+    CHECK_MSG(strstr(st.error, dir) && strstr(st.error, strerror(ENOENT)), "error '%s'",
+              st.error);
+    CHECK(!st.file[0]);
+    CHECK(mkdir(dir, 0755) == 0);
+    feed(r, &c, 10, 11, 1);
+    mms_recorder_status(r, &st);
+    CHECK_MSG(st.errors == 1 && st.segments == 0 && st.frames == 0,
+              "no retry without a start");
+    CHECK(mms_recorder_request(r, 1) == 0);
+    feed(r, &c, 10, 21, 1);
+    mms_recorder_status(r, &st);
+    CHECK(st.recording && st.errors == 1 && st.segments == 1 && st.frames == 10);
+    CHECK_MSG(!st.error[0], "error '%s' not cleared", st.error);
+    mms_recorder_free(r);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    check_segments(&l, (const int[]){10}, 1);
+    clip_close(&c);
+}
+
+struct full_report {
+    struct mms_record_status failed, after;
+    int wrote;
+};
+
+/* In a child, under a 200 KB file size limit with SIGXFSZ ignored, as on a
+ * full disk: the write that crosses the limit fails with EFBIG. */
+static void full_disk_child(const char *dir, int fd)
+{
+    struct full_report rep;
+    memset(&rep, 0, sizeof(rep));
+    struct clip c;
+    struct mms_recorder *r = NULL;
+    struct mms_sink_params p = params((AVRational){1, 25});
+    struct mms_err err;
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {200 * 1024, 200 * 1024};
+    if (setrlimit(RLIMIT_FSIZE, &rl) || clip_open(&c) ||
+        mms_recorder_create(dir, "mms", 600, "mp4", &p, &r, &err))
+        _exit(2);
+    for (int i = 0; i < 3000; i++) {
+        feed(r, &c, 1, i, 1);
+        mms_recorder_status(r, &rep.failed);
+        rep.wrote = i + 1;
+        if (rep.failed.errors)
+            break;
+    }
+    /* Later writes return normally and do nothing. */
+    feed(r, &c, 50, 5000, 1);
+    mms_recorder_status(r, &rep.after);
+    mms_recorder_free(r);
+    clip_close(&c);
+    _exit(write(fd, &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : 3);
+}
+
+static void recorder_full_disk_keeps_what_was_written(void)
+{
+    const char *dir = new_dir("full");
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        full_disk_child(dir, fds[1]);
+    }
+    close(fds[1]);
+    struct full_report rep;
+    memset(&rep, 0, sizeof(rep));
+    ssize_t got = read(fds[0], &rep, sizeof(rep));
+    close(fds[0]);
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    if (got != (ssize_t)sizeof(rep))
+        return;
+    const struct mms_record_status *f = &rep.failed;
+    CHECK_MSG(f->errors == 1 && !f->recording && f->segments == 1 && !f->file[0],
+              "errors %lld recording %d segments %lld after %d frames", (long long)f->errors,
+              f->recording, (long long)f->segments, rep.wrote);
+    CHECK_MSG(strstr(f->error, "File too large") || strstr(f->error, "space"), "error '%s'",
+              f->error);
+    CHECK(f->frames > 0 && f->frames < rep.wrote);
+    CHECK(rep.after.errors == 1 && rep.after.frames == f->frames && rep.after.segments == 1);
+    CHECK(!strcmp(rep.after.error, f->error) && !rep.after.recording);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    CHECK(l.n == 1);
+    if (l.n == 1) {
+        int n = probe_frames(l.path[0]);
+        CHECK_MSG(n >= 25 && n <= f->frames, "%s: %d frames of %lld written", l.name[0], n,
+                  (long long)f->frames);
+        CHECK(size_of(l.path[0]) <= 200 * 1024);
+    }
+}
+
+static void recorder_refuses_bad_settings(void)
+{
+    struct mms_sink_params p = params((AVRational){1, 25});
+    const char *dir = new_dir("settings");
+    const char *file = tmp_path("settings/plain");
+    FILE *f = fopen(file, "w");
+    CHECK(f && fclose(f) == 0);
+    static const struct {
+        const char *dir, *name, *format, *want;
+        int seconds;
+    } bad[] = {
+        {"/nonexistent/mms-rec", "mms", "mp4", "/nonexistent/mms-rec", 60},
+        {NULL, "mms", "mp4", "not a directory", 60}, /* dir: a plain file */
+        {"", "mms", "mp4", "record directory", 60},
+        {NULL, "mms", "avi", "avi", 60},
+        {NULL, "mms", "MP4", "MP4", 60},
+        {NULL, "mms", "", "expected mp4 or mkv", 60},
+        {NULL, "mms", "mp4", "at least 1", 0},
+        {NULL, "a/b", "mp4", "a/b", 60},
+        {NULL, "", "mp4", "recording name", 60},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *d = bad[i].dir ? bad[i].dir : i == 1 ? file : dir;
+        struct mms_recorder *r = (struct mms_recorder *)&p;
+        struct mms_err err = {{0}};
+        int rc = mms_recorder_create(d, bad[i].name, bad[i].seconds, bad[i].format, &p, &r,
+                                     &err);
+        CHECK_MSG(rc < 0 && !r, "case %zu accepted", i);
+        CHECK_MSG(strstr(err.msg, bad[i].want), "case %zu: '%s' lacks '%s'", i, err.msg,
+                  bad[i].want);
+        if (i == 1)
+            CHECK(strstr(err.msg, file));
+        if (!rc)
+            mms_recorder_free(r);
+    }
+    struct mms_recorder *r = NULL;
+    struct mms_err err;
+    struct mms_sink_params odd = params((AVRational){0, 1});
+    CHECK(mms_recorder_create(dir, "mms", 60, "mp4", &odd, &r, &err) == -EINVAL && !r);
+}
+
+/* 0 when a read-only directory is refused as not writable, naming it. */
+static int refuses_read_only(const char *ro)
+{
+    struct mms_sink_params p = params((AVRational){1, 25});
+    struct mms_recorder *r = NULL;
+    struct mms_err err = {{0}};
+    int rc = mms_recorder_create(ro, "mms", 60, "mp4", &p, &r, &err);
+    CHECK_MSG(rc == -EACCES && !r, "rc %d: %s", rc, err.msg);
+    CHECK_MSG(strstr(err.msg, ro) && strstr(err.msg, "not writable"), "%s", err.msg);
+    if (!rc)
+        mms_recorder_free(r);
+    return rc == -EACCES && strstr(err.msg, ro) ? 0 : 1;
+}
+
+/* As root, permissions stop no write: the check runs as nobody in a child.
+ * The directory sits in /tmp itself, since nobody cannot enter the test's
+ * own 0700 directory. */
+static void recorder_refuses_read_only_dir(void)
+{
+    char ro[] = "/tmp/mms-rec-ro-XXXXXX";
+    CHECK(mkdtemp(ro) && chmod(ro, 0555) == 0);
+    if (geteuid() != 0) {
+        refuses_read_only(ro);
+    } else {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(setgid(65534) || setuid(65534) ? 2 : refuses_read_only(ro));
+        int status = 0;
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "as nobody: status %d",
+                  status);
+    }
+    CHECK(rmdir(ro) == 0);
+}
+
+/* After close: no more frames, no more starts, the status still reads. */
+static void recorder_closed_refuses_requests(void)
+{
+    const char *dir = new_dir("closed");
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    feed(r, &c, 5, 0, 1);
+    mms_recorder_close(r);
+    mms_recorder_close(r);
+    CHECK(mms_recorder_request(r, 1) == -EPIPE);
+    feed(r, &c, 5, 5, 1);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    CHECK(st.enabled && !st.recording && st.segments == 1 && st.frames == 5 && !st.file[0]);
+    struct mms_err err;
+    CHECK(mms_recorder_set_name(r, "../x", &err) == -EINVAL && strstr(err.msg, "../x"));
+    mms_recorder_free(r);
+    clip_close(&c);
+}
+
+/* ------------------------------------------------------------ options */
+
+static void record_format_option(void)
+{
+    struct mms_pipeline_opts o;
+    struct mms_err err;
+    CHECK(mms_options_defaults(&o) == 0);
+    CHECK(o.record_format && !strcmp(o.record_format, "mp4"));
+    const struct mms_option *opt = mms_option_find("record-format");
+    CHECK(opt && opt->type == MMS_OPT_STRING && !opt->runtime);
+    CHECK(mms_option_set(&o, "record-format", "mkv", &err) == 0);
+    char buf[64];
+    mms_option_format(&o, opt, buf, sizeof(buf));
+    CHECK(!strcmp(buf, "mkv"));
+    static const char *const bad[] = {"avi", "MP4", "mp4 ", "", "ts"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_MSG(mms_option_set(&o, "record-format", bad[i], &err) == -EINVAL, "'%s'", bad[i]);
+        CHECK(strstr(err.msg, "record-format"));
+    }
+    CHECK(!strcmp(o.record_format, "mkv"));
+    mms_options_free(&o);
+}
+
+/* ------------------------------------------------------------ in a pipeline */
+
+/* Options for a quick run: the shipped model at a small size, one thread. */
+static void quick_opts(struct mms_pipeline_opts *o, const char *input, const char *mode)
+{
+    char model[1024];
+    struct mms_err err;
+    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
+    CHECK(mms_options_defaults(o) == 0);
+    CHECK_MSG(mms_option_set(o, "input", input, &err) == 0, "%s", err.msg);
+    CHECK(mms_option_set(o, "model", model, &err) == 0);
+    CHECK(mms_option_set(o, "size", "64x128", &err) == 0);
+    CHECK(mms_option_set(o, "threads", "1", &err) == 0);
+    CHECK(mms_option_set(o, "mode", mode, &err) == 0);
+}
+
+static struct mms_pipeline *create(const struct mms_pipeline_opts *o)
+{
+    struct mms_pipeline *p = NULL;
+    struct mms_err err = {{0}};
+    int rc = mms_pipeline_create(o, &p, &err);
+    CHECK_MSG(rc == 0 && p, "%s", err.msg);
+    return p;
+}
+
+static void run_to_end(struct mms_pipeline *p)
+{
+    struct mms_err err = {{0}};
+    int damaged = -1;
+    CHECK_MSG(mms_pipeline_start(p, &err) == 0, "%s", err.msg);
+    CHECK_MSG(mms_pipeline_wait(p, &damaged, &err) == 0, "%s", err.msg);
+    CHECK(damaged == 0);
+}
+
+/* A 5 s, 25 fps run with 2 s segments: three files named after the
+ * pipeline, 125 frames in all, each file from 0. */
+static void pipeline_records_segments(void)
+{
+    const char *dir = new_dir("pipe-rotate");
+    struct mms_pipeline_opts o;
+    quick_opts(&o, "lavfi:testsrc2=size=320x240:rate=25:duration=5", "offline");
+    CHECK(mms_option_set(&o, "record-dir", dir, NULL) == 0);
+    CHECK(mms_option_set(&o, "segment-seconds", "2", NULL) == 0);
+    struct mms_pipeline *p = create(&o);
+    mms_options_free(&o);
+    if (!p)
+        return;
+    CHECK(mms_pipeline_set_name(p, "or1") == 0);
+    run_to_end(p);
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    CHECK_MSG(c.written == 125, "%lld written", (long long)c.written);
+    struct mms_record_status st;
+    mms_pipeline_record_status(p, &st);
+    CHECK(st.enabled && !st.recording && st.segments == 3 && st.frames == 125 && !st.errors);
+    CHECK(!st.file[0] && st.bytes > 0);
+    struct mms_err err;
+    CHECK(mms_pipeline_record(p, 1, &err) == -EPIPE);
+    mms_pipeline_destroy(p);
+    struct listing l;
+    list_segments(dir, "or1", ".mp4", &l);
+    check_segments(&l, (const int[]){50, 50, 25}, 3);
+}
+
+static void pipeline_records_mkv(void)
+{
+    const char *dir = new_dir("pipe-mkv");
+    struct mms_pipeline_opts o;
+    quick_opts(&o, "lavfi:testsrc2=size=320x240:rate=25:duration=2", "offline");
+    CHECK(mms_option_set(&o, "record-dir", dir, NULL) == 0);
+    CHECK(mms_option_set(&o, "segment-seconds", "1", NULL) == 0);
+    CHECK(mms_option_set(&o, "record-format", "mkv", NULL) == 0);
+    struct mms_pipeline *p = create(&o);
+    mms_options_free(&o);
+    if (!p)
+        return;
+    run_to_end(p);
+    mms_pipeline_destroy(p);
+    struct listing l;
+    list_segments(dir, "mms", ".mkv", &l);
+    check_segments(&l, (const int[]){25, 25}, 2);
+}
+
+/* A record_dir that cannot be recorded into fails the create, naming it. */
+static void pipeline_refuses_bad_record_dir(void)
+{
+    const char *file = tmp_path("not-a-dir");
+    FILE *f = fopen(file, "w");
+    CHECK(f && fclose(f) == 0);
+    const char *dirs[3] = {tmp_path("missing/deeper"), file, NULL};
+    /* As root every directory is writable: only a user can see that case. */
+    if (geteuid() != 0) {
+        dirs[2] = new_dir("read-only");
+        chmod(dirs[2], 0555);
+    }
+    for (int i = 0; i < 3 && dirs[i]; i++) {
+        struct mms_pipeline_opts o;
+        quick_opts(&o, "lavfi:testsrc2=size=320x240:rate=25:duration=1", "offline");
+        CHECK(mms_option_set(&o, "record-dir", dirs[i], NULL) == 0);
+        struct mms_pipeline *p = (struct mms_pipeline *)&o;
+        struct mms_err err = {{0}};
+        int rc = mms_pipeline_create(&o, &p, &err);
+        CHECK_MSG(rc < 0, "%s accepted", dirs[i]);
+        CHECK_MSG(strstr(err.msg, dirs[i]), "'%s' does not name %s", err.msg, dirs[i]);
+        if (!rc)
+            mms_pipeline_destroy(p);
+        mms_options_free(&o);
+    }
+}
+
+static void pipeline_without_record_dir_cannot_record(void)
+{
+    struct mms_pipeline_opts o;
+    quick_opts(&o, "lavfi:testsrc2=size=320x240:rate=25:duration=1", "offline");
+    struct mms_pipeline *p = create(&o);
+    mms_options_free(&o);
+    if (!p)
+        return;
+    struct mms_err err = {{0}};
+    CHECK(mms_pipeline_record(p, 1, &err) == -ENOTSUP && strstr(err.msg, "record_dir"));
+    CHECK(mms_pipeline_record(p, 0, &err) == -ENOTSUP);
+    struct mms_record_status st;
+    memset(&st, 0xff, sizeof(st));
+    mms_pipeline_record_status(p, &st);
+    CHECK(!st.enabled && !st.recording && !st.segments && !st.frames && !st.file[0]);
+    CHECK(mms_pipeline_set_name(p, "a/b") == -EINVAL);
+    CHECK(mms_pipeline_set_name(p, "") == -EINVAL);
+    CHECK(mms_pipeline_set_name(p, "or-1.b_2") == 0);
+    mms_pipeline_destroy(p);
+}
+
+struct hook_counts {
+    atomic_llong frames, bad, finished, frames_at_finish;
+};
+
+static void on_frame(void *opaque, const AVFrame *f, const struct mms_frame_meta *m)
+{
+    struct hook_counts *h = opaque;
+    atomic_fetch_add(&h->frames, 1);
+    if (!f || f->width != 320 || f->height != 240 || !m)
+        atomic_fetch_add(&h->bad, 1);
+}
+
+static void on_finished(void *opaque)
+{
+    struct hook_counts *h = opaque;
+    atomic_store(&h->frames_at_finish, atomic_load(&h->frames));
+    atomic_fetch_add(&h->finished, 1);
+}
+
+/* The frame hook sees each written frame once; finished comes once, last. */
+static void pipeline_hooks_see_every_frame(void)
+{
+    struct mms_pipeline_opts o;
+    quick_opts(&o, "lavfi:testsrc2=size=320x240:rate=25:duration=2", "offline");
+    struct mms_pipeline *p = create(&o);
+    mms_options_free(&o);
+    if (!p)
+        return;
+    struct hook_counts h = {0};
+    mms_pipeline_set_hooks(p, &(struct mms_pipeline_hooks){on_frame, on_finished, &h});
+    run_to_end(p);
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    CHECK_MSG(c.written == 50 && atomic_load(&h.frames) == c.written,
+              "hook saw %lld frames, %lld written", (long long)atomic_load(&h.frames),
+              (long long)c.written);
+    CHECK(atomic_load(&h.finished) == 1 && atomic_load(&h.frames_at_finish) == c.written);
+    CHECK(!atomic_load(&h.bad));
+    CHECK(c.finished && c.decode_errors == 0);
+    mms_pipeline_destroy(p);
+}
+
+/* Started, the pipeline's name and hooks are fixed. */
+static void pipeline_name_fixed_once_started(void)
+{
+    struct mms_pipeline_opts o;
+    quick_opts(&o, "lavfi:testsrc2=size=320x240:rate=25:duration=1", "offline");
+    struct mms_pipeline *p = create(&o);
+    mms_options_free(&o);
+    if (!p)
+        return;
+    struct mms_err err;
+    struct hook_counts h = {0};
+    CHECK(mms_pipeline_start(p, &err) == 0);
+    CHECK(mms_pipeline_set_name(p, "late") == -EBUSY);
+    mms_pipeline_set_hooks(p, &(struct mms_pipeline_hooks){on_frame, on_finished, &h});
+    CHECK(mms_pipeline_wait(p, NULL, &err) == 0);
+    CHECK(!atomic_load(&h.frames) && !atomic_load(&h.finished));
+    mms_pipeline_destroy(p);
+}
+
+/* A clip as MPEG-TS whose middle packets carry garbage after intact
+ * headers: the demuxer goes on, the decoder fails on those pictures. */
+static const char *damaged_clip(void)
+{
+    const char *path = tmp_path("damaged.ts");
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    int rc = clip_open(&c);
+    if (!rc)
+        rc = mms_sink_open(NULL, path, &p, &sink, &err);
+    for (int i = 0; !rc && i < 100; i++) {
+        rc = av_frame_make_writable(c.frame) < 0 || mms_synth_frame(c.synth, i, c.frame, NULL, 0);
+        c.frame->pts = i;
+        if (!rc)
+            rc = mms_sink_write(sink, c.frame, NULL, &err);
+    }
+    CHECK_MSG(!rc && mms_sink_close(sink, &err) == 0, "%s", err.msg);
+    clip_close(&c);
+    FILE *f = fopen(path, "r+b");
+    int64_t size = size_of(path);
+    CHECK(f && size > 188 * 100);
+    if (!f)
+        return path;
+    uint32_t x = 12345;
+    for (int64_t off = size / 188 * 2 / 5 * 188; off < size * 3 / 5; off += 188) {
+        uint8_t pkt[188];
+        fseek(f, off, SEEK_SET);
+        if (fread(pkt, 1, sizeof(pkt), f) != sizeof(pkt))
+            break;
+        /* Only the middle of a PES: its header (and so the packet's
+         * timing) stays whole, the picture data does not. */
+        int start = 4 + ((pkt[3] & 0x20) ? 1 + pkt[4] : 0);
+        if (pkt[0] != 0x47 || (pkt[1] & 0x40) || start >= 188)
+            continue;
+        for (int i = start; i < 188; i++)
+            pkt[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 24);
+        fseek(f, off, SEEK_SET);
+        fwrite(pkt, 1, sizeof(pkt), f);
+    }
+    CHECK(fclose(f) == 0);
+    return path;
+}
+
+/* Decode errors show in the counters while the run is on, and the run is
+ * reported damaged; a clean run counts none. */
+static void pipeline_counts_decode_errors(void)
+{
+    const char *inputs[2] = {damaged_clip(), "lavfi:testsrc2=size=320x240:rate=25:duration=1"};
+    for (int k = 0; k < 2; k++) {
+        struct mms_pipeline_opts o;
+        quick_opts(&o, inputs[k], "offline");
+        struct mms_pipeline *p = create(&o);
+        mms_options_free(&o);
+        if (!p)
+            continue;
+        struct mms_err err;
+        int damaged = -1, level = av_log_get_level();
+        av_log_set_level(AV_LOG_QUIET); /* the decoder's complaints, expected */
+        CHECK(mms_pipeline_start(p, &err) == 0);
+        CHECK(mms_pipeline_wait(p, &damaged, &err) == 0);
+        av_log_set_level(level);
+        struct mms_pipeline_counters c;
+        mms_pipeline_counters(p, &c);
+        if (k == 0)
+            CHECK_MSG(c.decode_errors > 0 && damaged == 1 && c.written > 0,
+                      "damaged input: %lld decode errors, damaged %d, %lld written",
+                      (long long)c.decode_errors, damaged, (long long)c.written);
+        else
+            CHECK(c.decode_errors == 0 && damaged == 0 && c.written == 25);
+        mms_pipeline_destroy(p);
+    }
+}
+
+/* Waits up to 15 s for cond on the recording's status. */
+#define WAIT_FOR(p, st, cond)                                                 \
+    do {                                                                      \
+        for (int w_ = 0; w_ < 1500; w_++) {                                   \
+            mms_pipeline_record_status(p, &st);                               \
+            if (cond)                                                         \
+                break;                                                        \
+            sleep_ms(10);                                                     \
+        }                                                                     \
+        CHECK_MSG(cond, "timed out waiting for %s", #cond);                   \
+    } while (0)
+
+struct controller {
+    struct mms_pipeline *p;
+    int rc_off, rc_on;
+    int64_t frames_stopped, frames_restarted;
+};
+
+/* The daemon's side: another thread that stops and restarts recording. */
+static void *control_main(void *arg)
+{
+    struct controller *ctl = arg;
+    struct mms_record_status st;
+    struct mms_err err;
+    WAIT_FOR(ctl->p, st, st.frames >= 10);
+    ctl->rc_off = mms_pipeline_record(ctl->p, 0, &err);
+    WAIT_FOR(ctl->p, st, !st.recording && !st.file[0]);
+    ctl->frames_stopped = st.frames;
+    sleep_ms(200); /* frames flow on, unrecorded */
+    ctl->rc_on = mms_pipeline_record(ctl->p, 1, &err);
+    WAIT_FOR(ctl->p, st, st.segments == 2 && st.frames >= ctl->frames_stopped + 10);
+    ctl->frames_restarted = st.frames;
+    mms_pipeline_stop(ctl->p);
+    return NULL;
+}
+
+/* Live, paced at 25 fps: stop and start from another thread give two
+ * whole files, and frames written while stopped are in neither. */
+static void pipeline_record_stop_start_live(void)
+{
+    const char *dir = new_dir("pipe-live");
+    struct mms_pipeline_opts o;
+    quick_opts(&o, "lavfi:testsrc2=size=320x240:rate=25,realtime", "live");
+    CHECK(mms_option_set(&o, "record-dir", dir, NULL) == 0);
+    struct mms_pipeline *p = create(&o);
+    mms_options_free(&o);
+    if (!p)
+        return;
+    struct mms_err err;
+    struct controller ctl = {.p = p, .rc_off = 1, .rc_on = 1};
+    pthread_t th;
+    CHECK(mms_pipeline_start(p, &err) == 0);
+    CHECK(pthread_create(&th, NULL, control_main, &ctl) == 0);
+    pthread_join(th, NULL);
+    CHECK(mms_pipeline_wait(p, NULL, &err) == 0);
+    CHECK(ctl.rc_off == 0 && ctl.rc_on == 0);
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    struct mms_record_status st;
+    mms_pipeline_record_status(p, &st);
+    CHECK(st.segments == 2 && !st.errors && !st.recording);
+    CHECK_MSG(st.frames < c.written, "recorded %lld of %lld", (long long)st.frames,
+              (long long)c.written);
+    mms_pipeline_destroy(p);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    CHECK(l.n == 2);
+    int64_t sum = 0;
+    for (int i = 0; i < l.n; i++) {
+        int n = probe_frames(l.path[i]);
+        CHECK_MSG(n > 0, "%s: %d frames", l.name[i], n);
+        CHECK(fabs(probe_first_time(l.path[i])) < 0.05);
+        sum += n;
+    }
+    CHECK(l.n < 1 || probe_frames(l.path[0]) == ctl.frames_stopped);
+    CHECK_MSG(sum == st.frames, "files %lld frames, status %lld", (long long)sum,
+              (long long)st.frames);
+}
+
+MMS_TESTS(T(recorder_rotates_on_output_time), T(recorder_writes_mkv),
+          T(recorder_never_overwrites), T(recorder_stop_finalises_segment),
+          T(recorder_start_opens_new_segment), T(recorder_requests_from_another_thread),
+          T(recorder_failure_stops_then_start_retries),
+          T(recorder_full_disk_keeps_what_was_written), T(recorder_refuses_bad_settings),
+          T(recorder_refuses_read_only_dir),
+          T(recorder_closed_refuses_requests), T(record_format_option),
+          T(pipeline_records_segments), T(pipeline_records_mkv),
+          T(pipeline_refuses_bad_record_dir), T(pipeline_without_record_dir_cannot_record),
+          T(pipeline_hooks_see_every_frame), T(pipeline_name_fixed_once_started),
+          T(pipeline_counts_decode_errors),
+          T(pipeline_record_stop_start_live))
