@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "io/jpeg.h"
+#include "overlay/compose.h"
 #include "pipeline/stats.h"
 
 #define MAX_VIEWERS 16
@@ -19,6 +20,7 @@
 
 struct mmsd_preview {
     uv_async_t async;
+    uv_timer_t tick;
     /* Compose thread only. */
     struct mms_jpeg *enc;
     double last_ms;
@@ -28,24 +30,45 @@ struct mmsd_preview {
     size_t len, cap;
     uint64_t seq;
     /* Loop thread only. */
-    uint64_t sent_seq;
+    uint64_t sent_seq, tick_seq;
+    uint8_t *placeholder; /* NO SIGNAL, for viewers who come before any frame */
+    size_t placeholder_len;
     struct mmsd_http_stream *viewers[MAX_VIEWERS];
     atomic_int nviewers;
-    int closing, async_closed;
+    int closing, handles_open;
     void (*done)(void *);
     void *done_arg;
 };
 
+/* Each part ends with the next boundary: a browser shows a part only once
+ * it sees the boundary after it, and the next frame may be long coming
+ * (NO SIGNAL). */
 static void send_part(struct mmsd_http_stream *s, const uint8_t *jpeg, size_t len)
 {
-    char head[128];
-    int n = snprintf(head, sizeof(head),
-                     "--" BOUNDARY "\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n",
+    char head[96];
+    int n = snprintf(head, sizeof(head), "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n",
                      len);
     uv_buf_t bufs[3] = {uv_buf_init(head, (unsigned)n), uv_buf_init((char *)jpeg, (unsigned)len),
-                        uv_buf_init("\r\n", 2)};
+                        uv_buf_init("\r\n--" BOUNDARY "\r\n", sizeof(BOUNDARY) + 5)};
     /* -EAGAIN: this viewer is behind; it gets a later frame instead. */
     mmsd_http_stream_writev(s, bufs, 3);
+}
+
+/* Without frames (a source not up, a pipeline that ended) viewers get the
+ * NO SIGNAL card every second: a browser shows a part only once the next
+ * one starts, and a stream with no traffic looks dead to proxies. */
+static void on_tick(uv_timer_t *t)
+{
+    struct mmsd_preview *pv = t->data;
+    pthread_mutex_lock(&pv->lock);
+    int fresh = pv->seq != pv->tick_seq;
+    pv->tick_seq = pv->seq;
+    pthread_mutex_unlock(&pv->lock);
+    if (fresh)
+        return;
+    for (int i = 0; i < MAX_VIEWERS; i++)
+        if (pv->viewers[i])
+            send_part(pv->viewers[i], pv->placeholder, pv->placeholder_len);
 }
 
 static void on_async(uv_async_t *a)
@@ -61,13 +84,46 @@ static void on_async(uv_async_t *a)
     pthread_mutex_unlock(&pv->lock);
 }
 
+/* A viewer who arrives while the source is not up yet sees why at once,
+ * rather than a broken image (and a browser waiting on an empty stream). */
+static int make_placeholder(struct mmsd_preview *pv, struct mms_err *err)
+{
+    AVFrame *f = av_frame_alloc();
+    int rc = -ENOMEM;
+    if (!f)
+        return mms_err_set(err, rc, "out of memory");
+    f->format = AV_PIX_FMT_YUV420P;
+    f->width = PREVIEW_MAX_W;
+    f->height = PREVIEW_MAX_W * 9 / 16;
+    if (av_frame_get_buffer(f, 0) < 0) {
+        mms_err_set(err, rc, "out of memory");
+        goto fail;
+    }
+    mms_fill_frame(f, 0x303030);
+    mms_draw_text(f, f->width / 2 - 9 * 4 * 3, f->height / 2 - 4 * 3, 3, "NO SIGNAL", 0xffffff);
+    const uint8_t *data;
+    size_t len;
+    if ((rc = mms_jpeg_encode(pv->enc, f, &data, &len, err)))
+        goto fail;
+    if (!(pv->placeholder = malloc(len))) {
+        rc = mms_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    memcpy(pv->placeholder, data, len);
+    pv->placeholder_len = len;
+fail:
+    av_frame_free(&f);
+    return rc;
+}
+
 int mmsd_preview_create(uv_loop_t *loop, struct mmsd_preview **out, struct mms_err *err)
 {
     struct mmsd_preview *pv = calloc(1, sizeof(*pv));
     int rc;
     if (!pv)
         return mms_err_set(err, -ENOMEM, "out of memory");
-    if ((rc = mms_jpeg_create(PREVIEW_MAX_W, PREVIEW_QUALITY, &pv->enc, err)))
+    if ((rc = mms_jpeg_create(PREVIEW_MAX_W, PREVIEW_QUALITY, &pv->enc, err)) ||
+        (rc = make_placeholder(pv, err)))
         goto fail;
     if ((rc = uv_async_init(loop, &pv->async, on_async))) {
         mms_err_set(err, rc, "preview: %s", uv_strerror(rc));
@@ -75,11 +131,17 @@ int mmsd_preview_create(uv_loop_t *loop, struct mmsd_preview **out, struct mms_e
     }
     pthread_mutex_init(&pv->lock, NULL);
     pv->async.data = pv;
+    uv_timer_init(loop, &pv->tick);
+    pv->tick.data = pv;
+    uv_timer_start(&pv->tick, on_tick, 1000, 1000);
+    uv_unref((uv_handle_t *)&pv->tick);
+    pv->handles_open = 2;
     pv->last_ms = -1e9;
     *out = pv;
     return 0;
 fail:
     mms_jpeg_free(pv->enc);
+    free(pv->placeholder);
     free(pv);
     return rc;
 }
@@ -117,13 +179,14 @@ void mmsd_preview_frame(struct mmsd_preview *pv, const AVFrame *f)
  * close callback arrives later than the end asked for it. */
 static void maybe_free(struct mmsd_preview *pv)
 {
-    if (!pv->closing || !pv->async_closed || atomic_load(&pv->nviewers))
+    if (!pv->closing || pv->handles_open || atomic_load(&pv->nviewers))
         return;
     void (*done)(void *) = pv->done;
     void *arg = pv->done_arg;
     mms_jpeg_free(pv->enc);
     pthread_mutex_destroy(&pv->lock);
     free(pv->jpeg);
+    free(pv->placeholder);
     free(pv);
     if (done)
         done(arg);
@@ -157,9 +220,12 @@ int mmsd_preview_serve(struct mmsd_preview *pv, struct mmsd_http_response *res)
         return rc;
     pv->viewers[slot] = s;
     atomic_fetch_add(&pv->nviewers, 1);
+    mmsd_http_stream_write(s, "--" BOUNDARY "\r\n", sizeof(BOUNDARY) + 3);
     pthread_mutex_lock(&pv->lock);
     if (pv->len)
         send_part(s, pv->jpeg, pv->len);
+    else
+        send_part(s, pv->placeholder, pv->placeholder_len);
     pthread_mutex_unlock(&pv->lock);
     return 0;
 }
@@ -185,7 +251,7 @@ int mmsd_preview_viewers(const struct mmsd_preview *pv)
 static void closed(uv_handle_t *h)
 {
     struct mmsd_preview *pv = h->data;
-    pv->async_closed = 1;
+    pv->handles_open--;
     maybe_free(pv);
 }
 
@@ -198,4 +264,5 @@ void mmsd_preview_close(struct mmsd_preview *pv, void (*done)(void *arg), void *
         if (pv->viewers[i])
             mmsd_http_stream_end(pv->viewers[i]);
     uv_close((uv_handle_t *)&pv->async, closed);
+    uv_close((uv_handle_t *)&pv->tick, closed);
 }

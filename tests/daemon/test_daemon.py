@@ -14,8 +14,6 @@ model).
 
 Env: MMS_BUILD_DIR (mmsd, mms), MMS_SOURCE_DIR.
 """
-import http.client
-import json
 import os
 import re
 import signal
@@ -23,167 +21,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-SRC = os.environ["MMS_SOURCE_DIR"]
-BUILD = os.environ["MMS_BUILD_DIR"]
-MMSD = os.path.join(BUILD, "mmsd")
-MMS = os.path.join(BUILD, "mms")
-MODEL = os.path.join(SRC, "models", "mms-rt.safetensors")
-
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(pred, timeout, step=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
-
-class Api:
-    def __init__(self, port, host="127.0.0.1", token=None):
-        self.host, self.port, self.token = host, port, token
-
-    def req(self, method, path, body=None, headers=None, token=True):
-        h = dict(headers or {})
-        if self.token and token:
-            h["Authorization"] = "Bearer " + self.token
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-            h["Content-Type"] = "application/json"
-        try:
-            c = http.client.HTTPConnection(self.host, self.port, timeout=10)
-            c.request(method, path, body=body, headers=h)
-            r = c.getresponse()
-            data = r.read()
-            c.close()
-            return r.status, dict(r.getheaders()), data
-        except OSError as e:
-            return None, {}, str(e).encode()
-
-    def json(self, method, path, body=None, **kw):
-        st, hd, data = self.req(method, path, body, **kw)
-        try:
-            return st, json.loads(data)
-        except ValueError:
-            return st, None
-
-
-def metric(text, name, **labels):
-    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$', line)
-        if not m or m.group(1) != name:
-            continue
-        got = ",".join(sorted((m.group(3) or "").split(","))) if m.group(3) else ""
-        if got == want:
-            return float(m.group(4))
-    return None
-
-
-def ffprobe_frames(path):
-    r = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-                        "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path],
-                       capture_output=True, text=True)
-    try:
-        return int(r.stdout.strip().split(",")[0])
-    except ValueError:
-        return -1
-
-
-class Feeder:
-    """ffmpeg sending a 25 fps test pattern as MPEG-TS over UDP, in real time."""
-
-    def __init__(self, port):
-        self.port, self.p = port, None
-
-    def start(self):
-        self.p = subprocess.Popen(
-            ["ffmpeg", "-v", "error", "-re", "-f", "lavfi", "-i",
-             "testsrc2=size=320x240:rate=25", "-c:v", "mpeg2video", "-q:v", "5", "-g", "25",
-             "-f", "mpegts", "udp://127.0.0.1:%d?pkt_size=1316" % self.port],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stop(self):
-        if self.p:
-            self.p.kill()
-            self.p.wait()
-            self.p = None
-
-
-class Notify:
-    """The systemd side of Type=notify: a datagram socket in $NOTIFY_SOCKET,
-    read all the time as systemd does (a full socket would block the sender)."""
-
-    def __init__(self, path):
-        self.path = path
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.s.bind(path)
-        self.msgs = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        while True:
-            m = self.s.recv(4096).decode()
-            with self.lock:
-                self.msgs.append(m)
-
-    def poll(self):
-        with self.lock:
-            return list(self.msgs)
-
-
-class Daemon:
-    def __init__(self, tmp, conf_text, name="mmsd", env=None):
-        self.conf = os.path.join(tmp, name + ".conf")
-        self.log = os.path.join(tmp, name + ".log")
-        self.write(conf_text)
-        e = dict(os.environ)
-        e.update(env or {})
-        self.logf = open(self.log, "w")
-        self.p = subprocess.Popen([MMSD, "-c", self.conf], stdout=self.logf, stderr=self.logf,
-                                  env=e)
-
-    def write(self, text):
-        with open(self.conf, "w") as f:
-            f.write(text)
-
-    def text(self):
-        with open(self.log) as f:
-            return f.read()
-
-    def signal(self, sig):
-        self.p.send_signal(sig)
-
-    def wait(self, timeout=60):
-        try:
-            return self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return self.p.wait()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mmsd_harness import (MMS, MODEL, Api, Daemon, Feeder, Notify, check, ffprobe_frames,  # noqa: E402
+                          finish, free_port, metric, wait_for)
 
 
 def pipeline_conf(name, uport, rec, extra=""):
@@ -212,14 +54,9 @@ def main():
             d.p.kill()
             d.p.wait()
     run_token_daemon(tmp)
+    run_full_disk(tmp)
     run_refusals(tmp)
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        for f in failures:
-            print("  " + f)
-        return 1
-    print("all checks passed")
-    return 0
+    return finish("daemon")
 
 
 def run_main_daemon(tmp, rec, d, api, feeder, notify, base, port, uport):
@@ -455,6 +292,53 @@ def run_token_daemon(tmp):
     finally:
         if d.p.poll() is None:
             d.p.kill()
+
+
+def run_full_disk(tmp):
+    """A recording that hits a full disk (here: a file-size limit, EFBIG)
+    stops with the error in health and metrics; frames and preview go on."""
+    import resource
+    rec = os.path.join(tmp, "rec-full")
+    os.mkdir(rec)
+    port, uport = free_port(), free_port(socket.SOCK_DGRAM)
+    feeder = Feeder(uport)
+    feeder.start()
+    limit = 150 * 1024
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    d = Daemon(tmp, "[mmsd]\nlisten = 127.0.0.1:%d\nmodel = %s\n\n" % (port, MODEL)
+               + pipeline_conf("cam", uport, rec).replace("segment_seconds = 3",
+                                                          "segment_seconds = 600"),
+               name="full", preexec=small_files)
+    api = Api(port)
+    try:
+        failed = wait_for(lambda: (api.json("GET", "/api/v1/pipelines/cam")[1] or {})
+                          .get("recording", {}).get("error"), 90)
+        check(failed, "the recording fails at the size limit: %s" % failed)
+        st, h = api.json("GET", "/healthz")
+        check(st == 503 and any("recording failed" in r for r in h["reasons"]),
+              "full disk: /healthz 503 says recording failed: %s" % (h and h["reasons"]))
+        m = api.req("GET", "/metrics")[2].decode()
+        check(metric(m, "mmsd_recording_failed", pipeline="cam") == 1
+              and (metric(m, "mmsd_recording_errors_total", pipeline="cam") or 0) >= 1
+              and metric(m, "mmsd_recording", pipeline="cam") == 0,
+              "full disk: mmsd_recording_failed 1, errors_total >= 1, recording 0")
+        w1 = api.json("GET", "/api/v1/pipelines/cam")[1]["stats"]["written"]
+        time.sleep(1.5)
+        w2 = api.json("GET", "/api/v1/pipelines/cam")[1]["stats"]["written"]
+        check(w2 > w1 + 10, "full disk: frames keep flowing: %d -> %d" % (w1, w2))
+        st, _, jpg = api.req("GET", "/preview/cam.jpg")
+        check(st == 200 and jpg[:2] == b"\xff\xd8", "full disk: the preview keeps going")
+        files = sorted(os.listdir(rec))
+        frames = ffprobe_frames(os.path.join(rec, files[0])) if files else -1
+        check(frames > 0, "full disk: what was recorded plays: %s %d" % (files, frames))
+        check(d.p.poll() is None, "full disk: the daemon is still running")
+    finally:
+        feeder.stop()
+        d.signal(signal.SIGTERM)
+        d.wait(30)
 
 
 def run_refusals(tmp):
