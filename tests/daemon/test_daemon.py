@@ -56,6 +56,11 @@ def main():
     run_token_daemon(tmp)
     run_full_disk(tmp)
     run_refusals(tmp)
+    for log in sorted(f for f in os.listdir(tmp) if f.endswith(".log")):
+        with open(os.path.join(tmp, log)) as f:
+            text = f.read()
+        check("Sanitizer" not in text and "runtime error:" not in text,
+              "%s: no sanitizer report" % log)
     return finish("daemon")
 
 
@@ -335,10 +340,16 @@ def run_full_disk(tmp):
         frames = ffprobe_frames(os.path.join(rec, files[0])) if files else -1
         check(frames > 0, "full disk: what was recorded plays: %s %d" % (files, frames))
         check(d.p.poll() is None, "full disk: the daemon is still running")
-    finally:
         feeder.stop()
         d.signal(signal.SIGTERM)
-        d.wait(30)
+        rc = d.wait(60)
+        check(rc == 0, "SIGTERM with a running pipeline: exit 0 (got %s)" % rc)
+        check("pipeline cam: stopped" in d.text(), "SIGTERM: the pipeline was stopped in order")
+    finally:
+        feeder.stop()
+        if d.p.poll() is None:
+            d.p.kill()
+            d.wait()
 
 
 def run_refusals(tmp):
