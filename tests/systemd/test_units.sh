@@ -129,4 +129,21 @@ if [ ! -e /usr/bin/mmsd ]; then
     verify "$T/nobin/mmsd@test.service" && fail "verify accepted a missing binary in the template"
 fi
 
+# `cmake --install` puts the units, the sysusers.d entry and the example
+# where systemd and an admin look for them, under any prefix.
+if cmake --install "$MMS_BUILD_DIR" --prefix "$T/inst" >"$T/install.out" 2>&1; then
+    for f in lib/systemd/system/mmsd.service lib/systemd/system/mmsd@.service \
+        lib/sysusers.d/mmsd.conf share/doc/mmsd/mmsd.conf.example bin/mmsd bin/mms \
+        share/mmsd/models/mms-rt.safetensors; do
+        [ -f "$T/inst/$f" ] || fail "cmake --install did not install $f"
+    done
+    cmp -s "$T/inst/lib/systemd/system/mmsd.service" "$UNITS/mmsd.service" ||
+        fail "installed mmsd.service differs from the source"
+    systemd-sysusers --dry-run --root="$T/inst" "$T/inst/lib/sysusers.d/mmsd.conf" \
+        >"$T/sysusers.out" 2>&1 || fail "sysusers rejects mmsd.conf: $(cat "$T/sysusers.out")"
+    grep -q "mmsd" "$T/sysusers.out" || fail "sysusers would not create mmsd: $(cat "$T/sysusers.out")"
+else
+    fail "cmake --install failed: $(tail -3 "$T/install.out")"
+fi
+
 finish
