@@ -1,6 +1,7 @@
 #include "daemon/http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <netinet/in.h>
@@ -323,6 +324,34 @@ static bool token_equal(const char *given, size_t glen, const char *secret, size
     return diff == 0;
 }
 
+/* RFC 6750 2.3: access_token=TOKEN in the query, for what a browser fetches
+ * by itself (an <img> of a preview) where no header can be added. Tokens
+ * are [A-Za-z0-9+/=._~-]; '+' and '/' may come percent-encoded. */
+static enum auth query_token(const struct mmsd_http *h, const char *q)
+{
+    static const char key[] = "access_token=";
+    for (const char *p = q; *p;) {
+        size_t n = strcspn(p, "&");
+        if (n > sizeof(key) - 1 && !strncmp(p, key, sizeof(key) - 1)) {
+            char tok[512];
+            size_t len = 0;
+            for (const char *c = p + sizeof(key) - 1; c < p + n && len < sizeof(tok) - 1; c++) {
+                if (*c == '%' && c + 2 < p + n && isxdigit((unsigned char)c[1]) &&
+                    isxdigit((unsigned char)c[2])) {
+                    char hex[3] = {c[1], c[2], 0};
+                    tok[len++] = (char)strtol(hex, NULL, 16);
+                    c += 2;
+                } else {
+                    tok[len++] = *c;
+                }
+            }
+            return token_equal(tok, len, h->token, h->token_len) ? AUTH_OK : AUTH_BAD;
+        }
+        p += n + (p[n] == '&');
+    }
+    return AUTH_MISSING;
+}
+
 static enum auth req_auth(const struct mmsd_http *h, const struct mmsd_http_request *r)
 {
     if (!h->token)
@@ -333,7 +362,7 @@ static enum auth req_auth(const struct mmsd_http *h, const struct mmsd_http_requ
             return AUTH_OK;
     const char *v = mmsd_http_req_header(r, "Authorization");
     if (!v)
-        return AUTH_MISSING;
+        return query_token(h, mmsd_http_req_query(r));
     if (strncasecmp(v, "Bearer ", 7))
         return AUTH_BAD;
     for (v += 7; *v == ' '; v++)

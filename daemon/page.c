@@ -1,7 +1,9 @@
 /* The status page: every pipeline's live preview and its numbers, for
  * whoever opens http://HOST:PORT/ in a browser. The cards are rendered
  * here so the previews show without scripts; a small script refreshes the
- * numbers from the API every second. Each preview sits at a fixed place
+ * numbers from the API every second. Off loopback the page is opened as
+ * /?access_token=TOKEN and passes the token on to what it fetches. Each
+ * preview sits at a fixed place
  * (first one at x=24, y=72, 640x360 CSS pixels) so a test can find it. */
 #include <stdio.h>
 #include <string.h>
@@ -26,10 +28,13 @@ static const char page_head[] =
 
 static const char page_tail[] =
     "</div>\n<script>\n"
+    "const tok=new URLSearchParams(location.search).get('access_token');\n"
+    "const auth=tok?'?access_token='+encodeURIComponent(tok):'';\n"
+    "if(tok) for(const i of document.querySelectorAll('.card img')) i.src+=auth;\n"
     "function fmt(v){return v===undefined||v===null?'-':v;}\n"
     "async function refresh(){\n"
     " try{\n"
-    "  const r=await fetch('/api/v1/pipelines',{cache:'no-store'});\n"
+    "  const r=await fetch('/api/v1/pipelines'+auth,{cache:'no-store'});\n"
     "  const j=await r.json();\n"
     "  for(const p of j.pipelines){\n"
     "   const c=document.getElementById('card-'+p.name); if(!c) continue;\n"

@@ -290,6 +290,11 @@ def run_token_daemon(tmp):
         check(bad.req("GET", "/metrics")[0] == 401, "off loopback: wrong token 401")
         check(good.req("GET", "/api/v1/pipelines")[0] == 200, "off loopback: token 200")
         check(noauth.req("GET", "/healthz")[0] == 200, "off loopback: /healthz open")
+        check(noauth.req("GET", "/?access_token=s3cret-token")[0] == 200
+              and noauth.req("GET", "/api/v1/pipelines?access_token=s3cret-token")[0] == 200,
+              "off loopback: the browser's ?access_token= works")
+        check(noauth.req("GET", "/?access_token=s3cret")[0] == 401,
+              "off loopback: a wrong ?access_token= is 401")
         d.signal(signal.SIGTERM)
         rc = d.wait(30)
         check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)

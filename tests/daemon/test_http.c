@@ -674,6 +674,26 @@ static void slow_client_times_out(void)
     srv_stop(&s);
 }
 
+/* RFC 6750 2.3, for browsers' <img> and fetch of the status page. */
+static void query_token(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){.token = "s3/cr+t"}) < 0)
+        return;
+    CHECK(status_of(s.port, "GET /hello?access_token=s3/cr+t HTTP/1.1\r\n\r\n") == 200);
+    CHECK(status_of(s.port, "GET /hello?x=1&access_token=s3%2Fcr%2bt HTTP/1.1\r\n\r\n") == 200);
+    CHECK(status_of(s.port, "GET /hello?access_token=s3/cr+ HTTP/1.1\r\n\r\n") == 401);
+    CHECK(status_of(s.port, "GET /hello?access_token=s3/cr+tt HTTP/1.1\r\n\r\n") == 401);
+    CHECK(status_of(s.port, "GET /hello?access_token= HTTP/1.1\r\n\r\n") == 401);
+    CHECK(status_of(s.port, "GET /hello?access_token=s3/cr+t%2 HTTP/1.1\r\n\r\n") == 401);
+    CHECK(status_of(s.port, "GET /hello?token=s3/cr+t HTTP/1.1\r\n\r\n") == 401);
+    CHECK(status_of(s.port, "GET /hello?xaccess_token=s3/cr+t HTTP/1.1\r\n\r\n") == 401);
+    /* A header, when given, is what counts. */
+    CHECK(status_of(s.port, "GET /hello?access_token=s3/cr+t HTTP/1.1\r\n"
+                            "Authorization: Bearer no\r\n\r\n") == 401);
+    srv_stop(&s);
+}
+
 static void bearer_token(void)
 {
     struct srv s = {0};
@@ -976,6 +996,6 @@ static void fuzz_survives(void)
 MMS_TESTS(T(get_200_with_body), T(handler_404_and_500), T(request_fields), T(post_body_echoed),
           T(keep_alive_and_head), T(pipelined_in_order), T(malformed_is_400),
           T(header_too_large_is_431), T(body_too_large_is_413), T(slow_client_times_out),
-          T(bearer_token), T(max_connections_503), T(streaming_parts),
+          T(bearer_token), T(query_token), T(max_connections_503), T(streaming_parts),
           T(slow_stream_client_drops_parts), T(ipv6_loopback), T(listen_errors), T(close_from_handler),
           T(fuzz_survives))
