@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -94,10 +95,11 @@ static struct json_object *settings_json(const struct mmsd_pipe *pp)
             continue;
         char v[64];
         mms_option_format(&pp->rt, opt, v, sizeof(v));
+        /* Numbers as JSON numbers, the rest in the option's own syntax. */
         if (opt->type == MMS_OPT_INT)
-            add_int(s, opt->name, pp->rt.every);
+            add_int(s, opt->name, strtoll(v, NULL, 10));
         else if (opt->type == MMS_OPT_FLOAT)
-            add_num(s, opt->name, pp->rt.alpha);
+            add_num(s, opt->name, strtod(v, NULL));
         else
             add_str(s, opt->name, v);
     }
