@@ -53,14 +53,6 @@ static int table_size(void)
     return n > m ? n : m;
 }
 
-static const struct mms_option *find_pipeline_option(const char *name)
-{
-    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++)
-        if (mmsd_option_name_eq(opt->name, name))
-            return opt;
-    return NULL;
-}
-
 const struct mmsd_pipeline_conf *mmsd_config_find(const struct mmsd_config *c, const char *name)
 {
     for (int i = 0; i < c->npipelines; i++)
@@ -230,24 +222,24 @@ static int set_once(struct parse *p, int idx, const char *name)
 
 static int set_mmsd(struct parse *p, const char *name, const char *value)
 {
-    const struct mmsd_option *opt = mmsd_option_find(name);
+    const struct mms_option *opt = mmsd_option_find(name);
     struct mms_err e;
     int rc;
     if (!opt)
         return refuse(p, p->line, -EINVAL, "unknown key '%s' in [mmsd]%s", name,
-                      find_pipeline_option(name) ? " (it belongs in [pipeline NAME])" : "");
+                      mms_option_find(name) ? " (it belongs in [pipeline NAME])" : "");
     if ((rc = set_once(p, (int)(opt - mmsd_option_table), name)))
         return rc;
     if ((rc = mmsd_option_set(&p->c->d, opt->name, value, &e)))
         return refuse_value(p, rc, &e, opt->name, name);
-    if (opt->type == MMSD_OPT_LISTEN)
+    if (!strcmp(opt->name, "listen"))
         p->listen_line = p->line;
     return 0;
 }
 
 static int set_pipeline(struct parse *p, const char *name, const char *value)
 {
-    const struct mms_option *opt = find_pipeline_option(name);
+    const struct mms_option *opt = mms_option_find(name);
     int last = p->c->npipelines - 1;
     struct mms_err e;
     int rc;
@@ -465,9 +457,9 @@ static void print_mmsd(const struct mmsd_options *d, FILE *f)
 {
     char buf[4096];
     fprintf(f, "[mmsd]\n");
-    for (const struct mmsd_option *opt = mmsd_option_table; opt->name; opt++) {
+    for (const struct mms_option *opt = mmsd_option_table; opt->name; opt++) {
         mmsd_option_format(d, opt, buf, sizeof(buf));
-        print_entry(f, opt->name, opt->help, opt->def, opt->reload ? "" : " (needs a restart)",
+        print_entry(f, opt->name, opt->help, opt->def, opt->runtime ? "" : " (needs a restart)",
                     buf[0] ? buf : NULL);
         if (!buf[0])
             print_unset(f, opt->name, opt->arg);
@@ -530,9 +522,9 @@ static void help_line(FILE *f, const char *name, const char *arg, const char *he
 void mmsd_config_help(FILE *f)
 {
     fprintf(f, "Config file (INI; keys may be written with '_' or '-'):\n\n[mmsd]\n");
-    for (const struct mmsd_option *opt = mmsd_option_table; opt->name; opt++)
+    for (const struct mms_option *opt = mmsd_option_table; opt->name; opt++)
         help_line(f, opt->name, opt->arg, opt->help, opt->def,
-                  opt->reload ? "" : " (needs a restart)");
+                  opt->runtime ? "" : " (needs a restart)");
     fprintf(f,
             "\n[pipeline NAME]  one per video source; NAME: up to %d letters, digits, "
             "'-', '_' or '.'\n",

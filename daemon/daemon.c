@@ -396,29 +396,25 @@ int mmsd_pipe_set(struct mmsd_pipe *pp, const char *const *keys, const char *con
                   int n, struct mms_err *err)
 {
     struct mms_pipeline_opts tmp = pp->rt;
-    char names[16][64];
+    const struct mms_option *opts[16];
     if (n > 16)
         return mms_err_set(err, -E2BIG, "at most 16 settings at once");
     for (int i = 0; i < n; i++) {
-        snprintf(names[i], sizeof(names[i]), "%s", keys[i]);
-        for (char *c = names[i]; *c; c++)
-            if (*c == '_')
-                *c = '-';
-        const struct mms_option *opt = mms_option_find(names[i]);
+        const struct mms_option *opt = opts[i] = mms_option_find(keys[i]);
         if (!opt)
             return mms_err_set(err, -ENOENT, "unknown setting '%s'", keys[i]);
         if (!opt->runtime)
             return mms_err_set(err, -EPERM,
                                "'%s' cannot change while running (edit the config file and "
                                "reload)", keys[i]);
-        int rc = mms_option_set(&tmp, names[i], values[i], err);
+        int rc = mms_option_set(&tmp, opt->name, values[i], err);
         if (rc)
             return rc;
     }
     pp->rt = tmp;
     if (pp->p)
         for (int i = 0; i < n; i++)
-            mms_pipeline_set(pp->p, names[i], values[i], NULL);
+            mms_pipeline_set(pp->p, opts[i]->name, values[i], NULL);
     for (int i = 0; i < n; i++)
         mmsd_info("pipeline %s: %s set to %s", pp->conf.name, keys[i], values[i]);
     return 0;
@@ -648,7 +644,7 @@ static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
 {
     static const char *const restart_only[] = {"listen", "token_file"};
     for (int i = 0; i < 2; i++) {
-        const struct mmsd_option *opt = mmsd_option_find(restart_only[i]);
+        const struct mms_option *opt = mmsd_option_find(restart_only[i]);
         char a[512], b[512];
         mmsd_option_format(&d->cfg.d, opt, a, sizeof(a));
         mmsd_option_format(&nc->d, opt, b, sizeof(b));

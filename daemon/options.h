@@ -2,9 +2,11 @@
 #define MMSD_OPTIONS_H
 
 /*
- * The [mmsd] section's option table, in the style of pipeline/options.h:
- * one declarative entry per setting drives the config file, validation,
- * `mmsd --help` and `mmsd --print-config`.
+ * The [mmsd] section's option table (core/option.h), like pipelines' in
+ * pipeline/options.h: one declarative entry per setting drives the config
+ * file, validation, `mmsd --help` and `mmsd --print-config`. Its `runtime`
+ * flag means a SIGHUP reload may change the option; the others need a
+ * restart.
  *
  * Option names compare with '-' and '_' as the same character, so a file
  * may say log_level or log-level; files are printed with '_'.
@@ -14,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "core/error.h"
+#include "core/option.h"
 
 /* syslog/journald priorities, so a log line starts with "<level>". */
 enum mmsd_log_level {
@@ -33,30 +36,12 @@ struct mmsd_options {
     char *token_file; /* bearer token, required off loopback; NULL: none */
 };
 
-enum mmsd_opt_type {
-    MMSD_OPT_STRING,
-    MMSD_OPT_INT,
-    MMSD_OPT_LISTEN,    /* IPv4:PORT or [IPv6]:PORT, numeric */
-    MMSD_OPT_LOG_LEVEL, /* err|warning|notice|info|debug */
-};
+extern const struct mms_option mmsd_option_table[];
 
-struct mmsd_option {
-    const char *name;
-    enum mmsd_opt_type type;
-    size_t offset;   /* into struct mmsd_options */
-    const char *def; /* default, in the option's own syntax; NULL: unset */
-    double min, max; /* INT */
-    int reload;      /* a SIGHUP reload may change it; the others need a restart */
-    const char *arg; /* metavariable for help */
-    const char *help;
-};
-
-extern const struct mmsd_option mmsd_option_table[];
-
-/* '-' and '_' compare equal; otherwise exact. */
+/* mms_opt_name_eq: '-' and '_' compare equal; otherwise exact. */
 int mmsd_option_name_eq(const char *a, const char *b);
 
-const struct mmsd_option *mmsd_option_find(const char *name);
+const struct mms_option *mmsd_option_find(const char *name);
 
 int mmsd_options_defaults(struct mmsd_options *o);
 void mmsd_options_free(struct mmsd_options *o);
@@ -67,7 +52,7 @@ int mmsd_option_set(struct mmsd_options *o, const char *name, const char *value,
                     struct mms_err *err);
 
 /* The current value in the option's own syntax; "" when unset. */
-void mmsd_option_format(const struct mmsd_options *o, const struct mmsd_option *opt, char *buf,
+void mmsd_option_format(const struct mmsd_options *o, const struct mms_option *opt, char *buf,
                         size_t len);
 
 const char *mmsd_log_level_name(int level);

@@ -1,0 +1,252 @@
+#include "core/option.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/card.h"
+
+#define FIELD(obj, opt, type) ((type *)((char *)(obj) + (opt)->offset))
+#define CFIELD(obj, opt, type) ((const type *)((const char *)(obj) + (opt)->offset))
+#define COUNT(obj, opt) ((int *)((char *)(obj) + (opt)->count_offset))
+#define CCOUNT(obj, opt) ((const int *)((const char *)(obj) + (opt)->count_offset))
+
+static int sep(char c)
+{
+    return c == '-' ? '_' : c;
+}
+
+int mms_opt_name_eq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (sep(*a) != sep(*b))
+            return 0;
+    return *a == *b;
+}
+
+const struct mms_option *mms_opt_find(const struct mms_option *table, const char *name)
+{
+    for (const struct mms_option *opt = table; opt->name; opt++)
+        if (mms_opt_name_eq(opt->name, name))
+            return opt;
+    return NULL;
+}
+
+int mms_opt_invalid(struct mms_err *err, const struct mms_option *opt, const char *value,
+                    const char *why)
+{
+    return mms_err_set(err, -EINVAL, "%s=\"%s\": %s", opt->name, value, why);
+}
+
+static int word_index(const char *const *names, const char *value)
+{
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(value, names[i]))
+            return i;
+    return -1;
+}
+
+/* "expected a, b or c", from the names themselves so it cannot go stale. */
+static int not_a_word(struct mms_err *err, const struct mms_option *opt, const char *value)
+{
+    char why[256] = "expected ";
+    for (int i = 0; opt->names[i]; i++) {
+        size_t used = strlen(why);
+        snprintf(why + used, sizeof(why) - used, "%s%s",
+                 !i ? "" : opt->names[i + 1] ? ", " : " or ", opt->names[i]);
+    }
+    return mms_opt_invalid(err, opt, value, why);
+}
+
+static int parse_number(const struct mms_option *opt, const char *value, double *out,
+                        struct mms_err *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !isfinite(v))
+        return mms_opt_invalid(err, opt, value, "not a number");
+    if (v < opt->min || v > opt->max) {
+        char why[96];
+        snprintf(why, sizeof(why), "out of range %g..%g", opt->min, opt->max);
+        return mms_opt_invalid(err, opt, value, why);
+    }
+    if (opt->type == MMS_OPT_INT && v != floor(v))
+        return mms_opt_invalid(err, opt, value, "not an integer");
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"1", "yes", "true", "on", NULL};
+    static const char *const no[] = {"0", "no", "false", "off", NULL};
+    if (word_index(yes, s) >= 0)
+        return *out = 1, 0;
+    if (word_index(no, s) >= 0)
+        return *out = 0, 0;
+    return -EINVAL;
+}
+
+static int is_string(const struct mms_option *opt)
+{
+    return opt->type == MMS_OPT_STRING || opt->type == MMS_OPT_STRINGS;
+}
+
+/* The string types, once the value has passed every check. */
+static int store_string(const struct mms_option *opt, void *obj, const char *value)
+{
+    char *s = strdup(value);
+    if (!s)
+        return -ENOMEM;
+    if (opt->type == MMS_OPT_STRINGS) {
+        int *n = COUNT(obj, opt);
+        FIELD(obj, opt, char *)[(*n)++] = s;
+    } else {
+        free(*FIELD(obj, opt, char *));
+        *FIELD(obj, opt, char *) = s;
+    }
+    return 0;
+}
+
+int mms_opt_set(const struct mms_option *table, void *obj, const char *name, const char *value,
+                struct mms_err *err)
+{
+    const struct mms_option *opt = mms_opt_find(table, name);
+    double num;
+    int rc, i, h = 0, w = 0;
+    if (!opt)
+        return mms_err_set(err, -ENOENT, "unknown option '%s'", name);
+    if (opt->type == MMS_OPT_STRINGS && *COUNT(obj, opt) >= opt->max_count)
+        return mms_err_set(err, -E2BIG, "%s: at most %d", opt->name, opt->max_count);
+    if (!*value)
+        return mms_opt_invalid(err, opt, value, "empty");
+    if (opt->parse) {
+        rc = opt->parse(opt, value, is_string(opt) ? NULL : FIELD(obj, opt, void), err);
+        if (rc || !is_string(opt))
+            return rc;
+    }
+    switch (opt->type) {
+    case MMS_OPT_STRING:
+    case MMS_OPT_STRINGS:
+        if (opt->names && word_index(opt->names, value) < 0)
+            return not_a_word(err, opt, value);
+        return store_string(opt, obj, value);
+    case MMS_OPT_BOOL:
+        if (parse_bool(value, FIELD(obj, opt, int)))
+            return mms_opt_invalid(err, opt, value, "expected yes or no");
+        return 0;
+    case MMS_OPT_INT:
+        if ((rc = parse_number(opt, value, &num, err)))
+            return rc;
+        *FIELD(obj, opt, int) = (int)num;
+        return 0;
+    case MMS_OPT_FLOAT:
+        if ((rc = parse_number(opt, value, &num, err)))
+            return rc;
+        *FIELD(obj, opt, float) = (float)num;
+        return 0;
+    case MMS_OPT_ENUM:
+        if ((i = word_index(opt->names, value)) < 0)
+            return not_a_word(err, opt, value);
+        *FIELD(obj, opt, int) = (int)opt->min + i;
+        return 0;
+    case MMS_OPT_COLOR:
+        /* Its spellings are the table's (parse), which returned above. */
+        return mms_opt_invalid(err, opt, value, "expected RRGGBB");
+    case MMS_OPT_SIZE:
+        if (strcmp(value, "0x0") && mms_card_parse_size(value, &h, &w))
+            return mms_opt_invalid(err, opt, value, "expected HxW");
+        FIELD(obj, opt, int)[0] = h;
+        FIELD(obj, opt, int)[1] = w;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+void mms_opt_format(const struct mms_option *opt, const void *obj, char *buf, size_t len)
+{
+    const void *p = CFIELD(obj, opt, void);
+    int v, n = 0;
+    if (!len)
+        return;
+    buf[0] = '\0';
+    switch (opt->type) {
+    case MMS_OPT_STRING:
+        snprintf(buf, len, "%s", *(char *const *)p ? *(char *const *)p : "");
+        break;
+    case MMS_OPT_STRINGS:
+        for (int i = 0; i < *CCOUNT(obj, opt); i++) {
+            size_t used = strlen(buf);
+            snprintf(buf + used, len - used, "%s%s", i ? "," : "", ((char *const *)p)[i]);
+        }
+        break;
+    case MMS_OPT_BOOL:
+        snprintf(buf, len, "%s", *(const int *)p ? "yes" : "no");
+        break;
+    case MMS_OPT_INT:
+        snprintf(buf, len, "%d", *(const int *)p);
+        break;
+    case MMS_OPT_FLOAT:
+        snprintf(buf, len, "%g", *(const float *)p);
+        break;
+    case MMS_OPT_ENUM:
+        v = *(const int *)p - (int)opt->min;
+        while (opt->names[n])
+            n++;
+        snprintf(buf, len, "%s", v >= 0 && v < n ? opt->names[v] : "?");
+        break;
+    case MMS_OPT_COLOR:
+        snprintf(buf, len, "%06x", (unsigned)*(const uint32_t *)p);
+        break;
+    case MMS_OPT_SIZE:
+        snprintf(buf, len, "%dx%d", ((const int *)p)[0], ((const int *)p)[1]);
+        break;
+    }
+}
+
+int mms_opt_defaults(const struct mms_option *table, void *obj)
+{
+    for (const struct mms_option *opt = table; opt->name; opt++) {
+        if (!opt->def)
+            continue;
+        int rc = mms_opt_set(table, obj, opt->name, opt->def, NULL);
+        if (rc) {
+            mms_opt_free(table, obj);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void mms_opt_free(const struct mms_option *table, void *obj)
+{
+    for (const struct mms_option *opt = table; opt->name; opt++) {
+        if (opt->type == MMS_OPT_STRING) {
+            free(*FIELD(obj, opt, char *));
+            *FIELD(obj, opt, char *) = NULL;
+        } else if (opt->type == MMS_OPT_STRINGS) {
+            int *n = COUNT(obj, opt);
+            for (int i = 0; i < *n; i++) {
+                free(FIELD(obj, opt, char *)[i]);
+                FIELD(obj, opt, char *)[i] = NULL;
+            }
+            *n = 0;
+        }
+    }
+}
+
+void mms_opt_help(const struct mms_option *table, FILE *f, const char *prefix)
+{
+    for (const struct mms_option *opt = table; opt->name; opt++) {
+        char left[48];
+        snprintf(left, sizeof(left), "%s%s%s%s", prefix, opt->name, opt->arg ? " " : "",
+                 opt->arg ? opt->arg : "");
+        fprintf(f, "  %-26s %s", left, opt->help);
+        if (opt->def && opt->type != MMS_OPT_BOOL)
+            fprintf(f, " [%s]", opt->def);
+        fprintf(f, "%s\n", opt->runtime ? " (changeable while running)" : "");
+    }
+}
