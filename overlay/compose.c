@@ -93,6 +93,31 @@ void mms_rgb_to_ycbcr(uint32_t rgb, uint8_t ycc[3])
     ycc[2] = clamp_u8((c0 + 28784 * r - 24103 * g - 4681 * b) >> 16);
 }
 
+/* BT.601 full range, for frames marked JPEG range (MJPEG cameras, which the
+ * source passes through as they are): limited-range values there would
+ * come out washed out. */
+static void rgb_to_ycbcr_full(uint32_t rgb, uint8_t ycc[3])
+{
+    int r = rgb >> 16 & 0xff, g = rgb >> 8 & 0xff, b = rgb & 0xff;
+    const int half = 1 << 15, c0 = 128 << 16 | 1 << 15;
+    ycc[0] = clamp_u8((half + 19595 * r + 38470 * g + 7471 * b) >> 16);
+    ycc[1] = clamp_u8((c0 - 11059 * r - 21709 * g + 32768 * b) >> 16);
+    ycc[2] = clamp_u8((c0 + 32768 * r - 27439 * g - 5329 * b) >> 16);
+}
+
+static int full_range(const AVFrame *f)
+{
+    return f->color_range == AVCOL_RANGE_JPEG;
+}
+
+static void frame_ycbcr(const AVFrame *f, uint32_t rgb, uint8_t ycc[3])
+{
+    if (full_range(f))
+        rgb_to_ycbcr_full(rgb, ycc);
+    else
+        mms_rgb_to_ycbcr(rgb, ycc);
+}
+
 static int is_yuv420p(const AVFrame *f)
 {
     return f && f->format == AV_PIX_FMT_YUV420P && f->width > 0 && f->height > 0 &&
@@ -233,17 +258,20 @@ static void compose_outline(AVFrame *f, const uint8_t *mask, int stride, const u
 
 /* ---- mask ---- */
 
-static void mask_row(uint8_t *restrict dst, const uint8_t *restrict m, int n)
+static void mask_row(uint8_t *restrict dst, const uint8_t *restrict m, int n, uint8_t on,
+                     uint8_t off)
 {
     for (int x = 0; x < n; x++)
-        dst[x] = m[x] ? 235 : 16;
+        dst[x] = m[x] ? on : off;
 }
 
 static void compose_mask(AVFrame *f, const uint8_t *mask, int stride)
 {
     int w = f->width, h = f->height;
+    uint8_t on = full_range(f) ? 255 : 235, off = full_range(f) ? 0 : 16;
     for (int y = 0; y < h; y++)
-        mask_row(f->data[0] + (ptrdiff_t)y * f->linesize[0], mask + (ptrdiff_t)y * stride, w);
+        mask_row(f->data[0] + (ptrdiff_t)y * f->linesize[0], mask + (ptrdiff_t)y * stride, w, on,
+                 off);
     for (int p = 1; p <= 2; p++)
         for (int y = 0; y < (h + 1) / 2; y++)
             memset(f->data[p] + (ptrdiff_t)y * f->linesize[p], 128, (size_t)(w + 1) / 2);
@@ -256,7 +284,7 @@ void mms_compose(AVFrame *frame, const uint8_t *mask, int stride, const struct m
     if (!is_yuv420p(frame) || !mask || !st || stride < frame->width)
         return;
     uint8_t ycc[3];
-    mms_rgb_to_ycbcr(st->rgb, ycc);
+    frame_ycbcr(frame, st->rgb, ycc);
     switch (st->kind) {
     case MMS_STYLE_FILL: {
         /* Written so NaN lands on 0: nothing drawn rather than garbage. */
@@ -282,7 +310,7 @@ void mms_fill_frame(AVFrame *frame, uint32_t rgb)
     if (!is_yuv420p(frame))
         return;
     uint8_t ycc[3];
-    mms_rgb_to_ycbcr(rgb, ycc);
+    frame_ycbcr(frame, rgb, ycc);
     int w = frame->width, h = frame->height;
     for (int y = 0; y < h; y++)
         memset(frame->data[0] + (ptrdiff_t)y * frame->linesize[0], ycc[0], (size_t)w);

@@ -457,6 +457,44 @@ static void test_fill_frame(void)
     free_frame(&f);
 }
 
+/* Frames marked full range (MJPEG cameras) get full-range colours. */
+static void test_full_range(void)
+{
+    static const struct {
+        uint32_t rgb;
+        uint8_t y, u, v;
+    } want[] = {{0xffffff, 255, 128, 128}, {0x000000, 0, 128, 128}, {0xff0000, 76, 85, 255},
+                {0x00ff66, 161, 95, 13}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        AVFrame *f = make_frame(33, 17, 4);
+        f->color_range = AVCOL_RANGE_JPEG;
+        mms_fill_frame(f, want[i].rgb);
+        CHECK_MSG(*px(f, 0, 3, 3) == want[i].y && *px(f, 1, 3, 3) == want[i].u &&
+                      *px(f, 2, 3, 3) == want[i].v,
+                  "%06x: got %d %d %d, want %d %d %d", (unsigned)want[i].rgb, *px(f, 0, 3, 3),
+                  *px(f, 1, 3, 3), *px(f, 2, 3, 3), want[i].y, want[i].u, want[i].v);
+        CHECK(padding_intact(f));
+        free_frame(&f);
+    }
+    int w = 40, h = 30, stride = 40;
+    uint8_t *m = make_mask(w, h, stride);
+    AVFrame *f = make_frame(w, h, 5);
+    f->color_range = AVCOL_RANGE_JPEG;
+    struct mms_style st = {MMS_STYLE_MASK, 0.45f, 0x00ff66};
+    mms_compose(f, m, stride, &st);
+    int bad = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            bad += *px(f, 0, x, y) != (tool(m, stride, x, y) ? 255 : 0);
+    CHECK_MSG(bad == 0, "%d samples are not full-range white/black", bad);
+    /* The same frame unmarked stays limited range. */
+    f->color_range = AVCOL_RANGE_UNSPECIFIED;
+    mms_fill_frame(f, 0xffffff);
+    CHECK(*px(f, 0, 0, 0) == 235);
+    free_frame(&f);
+    free(m);
+}
+
 /* ---- text ---- */
 
 static void test_font(void)
@@ -583,5 +621,5 @@ static void test_speed_720p(void)
 
 MMS_TESTS(T(test_style_parse), T(test_color_parse), T(test_ycbcr), T(test_fill),
           T(test_fill_alpha_extremes), T(test_outline), T(test_outline_thickness),
-          T(test_mask_style), T(test_off), T(test_fill_frame), T(test_font),
+          T(test_mask_style), T(test_off), T(test_fill_frame), T(test_full_range), T(test_font),
           T(test_text_draws), T(test_text_clipping), T(test_speed_720p))
