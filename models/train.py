@@ -97,13 +97,20 @@ class Run:
         # networks: F1 and F2 differ only by their initialisation seed
         build = lambda: mmsnet.build(args.arch, self.meta)
         self.nets = [seeded(args.seed * 100 + 1, build).to(self.dev)]
-        mods = list(self.nets)
         if self.mms:
             self.nets.append(seeded(args.seed * 100 + 2, build).to(self.dev))
+        # Every network trains (F2 was once left out of this list: it stayed
+        # random, and everything MMS measured before that fix is void).
+        mods = list(self.nets)
+        if self.mms:
             self.cls = [seeded(args.seed * 100 + 3 + i, losses.Classifier).to(self.dev) for i in range(2)]
             self.proj = [seeded(args.seed * 100 + 5 + i, losses.Projector).to(self.dev) for i in range(2)]
             mods += self.cls + self.proj
         self.mods = mods
+        # The official MMS code leaves C1, C2, P1, P2 out of the optimiser:
+        # fixed random heads, through which the contrastive losses can only
+        # move the networks, never satisfy themselves.
+        trained = mods if not (self.mms and args.frozen_heads) else self.nets
         if args.channels_last:
             for n in self.nets:
                 n.to(memory_format=torch.channels_last)
@@ -116,7 +123,7 @@ class Run:
                          f"divides evenly (mms-rt: multiples of 32, e.g. 160x288, 224x384, 288x512)")
             finally:
                 self.nets[0].train()
-        params = [p for m in mods for p in m.parameters()]
+        params = [p for m in trained for p in m.parameters()]
         self.opt = torch.optim.Adam(params, lr=args.lr, weight_decay=args.wd)
         self.it = 0
         self.best = {"score": -1.0}
@@ -297,6 +304,10 @@ class Run:
             zl1, zl2 = f1(x1), f2(x2)
             l_sup = losses.structure_loss(zl1, y1, v1, kern) + losses.structure_loss(zl2, y2, v2, kern)
             l_cons = losses.consistency_loss(zu1, zu2, kern)
+            if not a.cons_grad:
+                # As the official code (its loss_diff returns .item()): the
+                # term is reported but moves nothing.
+                l_cons = l_cons.detach()
             hp = lambda z: F.avg_pool2d(z, a.head_pool) if a.head_pool > 1 else z
             l_nce = losses.pixel_infonce(self.proj[0](hp(zu1)), self.proj[1](hp(zu2)), a.tau, a.pixels, self.gen)
             l_neg = losses.all_negative(self.cls[0](hp(zl1)), self.cls[1](hp(zl2)), a.tau, a.pixels, self.gen)
@@ -411,7 +422,7 @@ class Run:
         self.export()
 
 
-def main():
+def parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", choices=["mms", "sup"], default="mms")
     ap.add_argument("--arch", default="mms-rt", help="mms-rt, res2net-unet or mms-res2net101")
@@ -436,6 +447,10 @@ def main():
     ap.add_argument("--head-pool", type=int, default=2,
                     help="average-pool the logit maps by this factor before the projector/classifier heads "
                          "(1 = the paper's full resolution; 2 quarters their cost on a CPU)")
+    ap.add_argument("--frozen-heads", action="store_true",
+                    help="MMS: keep classifiers and projectors at their random init (official code)")
+    ap.add_argument("--cons-grad", type=int, default=1, choices=[0, 1],
+                    help="MMS: 0 = the consistency term carries no gradient (official code)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this checkpoint (.pt of train.py, or a .safetensors)")
     ap.add_argument("--resume", action="store_true", help="continue --out's ckpt_last.pt")
@@ -455,7 +470,11 @@ def main():
     ap.add_argument("--channels-last", type=int, default=1, choices=[0, 1],
                     help="run the networks in channels_last memory format (faster on CPU)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    args = ap.parse_args()
+    return ap
+
+
+def main():
+    args = parser().parse_args()
     if args.ubatch is None:
         args.ubatch = args.batch
     if args.device.startswith("cuda") and not torch.cuda.is_available():

@@ -155,6 +155,60 @@ class Augment(unittest.TestCase):
         self.assertTrue(torch.equal(y, m.expand_as(img)))
 
 
+class _Frames:
+    """Stands in for data.Labeled / data.Unlabeled: what Run reads at start."""
+
+    def __init__(self, *a, **kw):
+        pass
+
+    def __len__(self):
+        return 1
+
+    def counts(self):
+        return {}
+
+
+class Optimiser(unittest.TestCase):
+    """What the optimiser moves: both networks in MMS (F2 was once left out
+    and stayed random), the heads unless --frozen-heads."""
+
+    def run_for(self, *argv):
+        import tempfile
+        import train
+        saved = data.Labeled, data.Unlabeled, data.load_split
+        data.Labeled = data.Unlabeled = _Frames
+        data.load_split = lambda path: {}
+        try:
+            with tempfile.TemporaryDirectory() as out:
+                args = train.parser().parse_args(
+                    ["--size", "64x128", "--val-size", "64x128", "--out", out] + list(argv))
+                r = train.Run(args)
+        finally:
+            data.Labeled, data.Unlabeled, data.load_split = saved
+        return r, {id(p) for g in r.opt.param_groups for p in g["params"]}
+
+    def covered(self, mods, opt):
+        return all(id(p) in opt for m in mods for p in m.parameters())
+
+    def test_mms_trains_both_networks_and_heads(self):
+        r, opt = self.run_for("--mode", "mms")
+        self.assertEqual(len(r.nets), 2)
+        for i, n in enumerate(r.nets):
+            self.assertTrue(self.covered([n], opt), "F%d is not optimised" % (i + 1))
+        self.assertTrue(self.covered(r.cls + r.proj, opt))
+
+    def test_frozen_heads_leave_heads_out(self):
+        r, opt = self.run_for("--mode", "mms", "--frozen-heads")
+        self.assertTrue(self.covered(r.nets, opt))
+        self.assertFalse(any(id(p) in opt for m in r.cls + r.proj for p in m.parameters()))
+
+    def test_sup_trains_one_network(self):
+        r, opt = self.run_for("--mode", "sup")
+        self.assertEqual(len(r.nets), 1)
+        self.assertTrue(self.covered(r.nets, opt))
+        self.assertEqual(len(opt), sum(1 for _ in r.nets[0].parameters()))
+
+
 class Split(unittest.TestCase):
     def test_committed_split(self):
         if not os.path.isdir(data.DEFAULT_DATA):
