@@ -109,7 +109,7 @@ static struct json_object *settings_json(const struct mmsd_pipe *pp)
 static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
 {
     struct mmsd_pipe_view v;
-    mmsd_pipe_view(d, pp, &v);
+    mmsd_pipe_view(d, pp, 1, &v);
     struct json_object *o = json_object_new_object(), *reasons = json_object_new_array();
     add_str(o, "name", pp->conf.name);
     add_str(o, "state", v.state);
@@ -169,7 +169,7 @@ static int healthz(struct mmsd *d, struct mmsd_http_response *res)
         json_object_array_add(reasons, json_object_new_string("mmsd: stopping"));
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next) {
         struct mmsd_pipe_view v;
-        mmsd_pipe_view(d, pp, &v);
+        mmsd_pipe_view(d, pp, 0, &v);
         struct json_object *po = json_object_new_object();
         add_str(po, "state", v.state);
         add_num(po, "fps", v.c.fps);
@@ -281,7 +281,7 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
     if (rc)
         return send_error(res, 409, "%s", err.msg);
     struct mmsd_pipe_view v;
-    mmsd_pipe_view(d, pp, &v);
+    mmsd_pipe_view(d, pp, 0, &v);
     /* Applied with the next frame: report what was asked. */
     v.rec.recording = on;
     if (on)

@@ -348,7 +348,7 @@ static void add_reason(struct mmsd_pipe_view *v, const char *fmt, const char *ar
         snprintf(v->reasons[v->nreasons++], sizeof(v->reasons[0]), fmt, arg);
 }
 
-void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, struct mmsd_pipe_view *v)
+void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mmsd_pipe_view *v)
 {
     memset(v, 0, sizeof(*v));
     v->pipe = pp;
@@ -357,7 +357,7 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, struct mmsd_pipe_view 
         v->have = 1;
         mms_pipeline_counters(pp->p, &v->c);
         mms_pipeline_record_status(pp->p, &v->rec);
-        for (int s = 0; s < MMS_STAGE_COUNT; s++)
+        for (int s = 0; s < MMS_STAGE_COUNT && latency; s++)
             mms_stats_summary(mms_pipeline_stats(pp->p), s, &v->lat[s], d->scratch);
     }
     switch (pp->state) {

@@ -93,7 +93,10 @@ struct mmsd_pipe_view {
     struct mms_record_status rec;
     struct mms_stage_summary lat[MMS_STAGE_COUNT];
 };
-void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pipe, struct mmsd_pipe_view *v);
+/* latency: also the stage percentiles (sorts each stage's recent samples;
+ * /healthz and the recording answer need none of it). */
+void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pipe, int latency,
+                    struct mmsd_pipe_view *v);
 
 /* Runtime settings change from the API: validated all first, then applied. */
 int mmsd_pipe_set(struct mmsd_pipe *pipe, const char *const *keys, const char *const *values,

@@ -146,7 +146,7 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
         return -ENOMEM;
     int i = 0;
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
-        mmsd_pipe_view(d, pp, &views[i++]);
+        mmsd_pipe_view(d, pp, 1, &views[i++]);
     mmsd_http_res_content_type(res, "text/plain; version=0.0.4; charset=utf-8");
     mmsd_http_res_printf(res,
                          "# HELP mmsd_build_info mmsd's version.\n# TYPE mmsd_build_info gauge\n"
