@@ -316,7 +316,7 @@ class Run:
             # start, they pull both networks to the trivial all-background
             # agreement before the labels have taught either anything.
             w = self.rampup_weight()
-            loss = l_sup + w * (l_cons + l_nce + l_neg)
+            loss = l_sup + w * (a.w_cons * l_cons + a.w_nce * l_nce + a.w_neg * l_neg)
             rec = {"w_unsup": round(w, 4), "l_sup": l_sup.item(), "l_cons": l_cons.item(),
                    "l_nce": l_nce.item(),
                    "l_neg": l_neg.item()}
@@ -443,6 +443,11 @@ def parser():
     ap.add_argument("--rampup", type=float, default=0.4,
                     help="fraction of --iters over which the unlabeled losses ramp up to "
                          "full weight (sigmoid ramp-up); 0 = full weight from the start")
+    # The paper weights the four losses equally (1.0); other values are
+    # ablations, reported as such in the model card.
+    ap.add_argument("--w-cons", type=float, default=1.0, help="MMS: weight of the unlabeled consistency loss")
+    ap.add_argument("--w-nce", type=float, default=1.0, help="MMS: weight of the pixel-wise InfoNCE loss")
+    ap.add_argument("--w-neg", type=float, default=1.0, help="MMS: weight of the all-negative loss")
     ap.add_argument("--pixels", type=int, default=1024, help="pixels sampled per image for the contrastive losses")
     ap.add_argument("--head-pool", type=int, default=2,
                     help="average-pool the logit maps by this factor before the projector/classifier heads "

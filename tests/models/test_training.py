@@ -156,16 +156,23 @@ class Augment(unittest.TestCase):
 
 
 class _Frames:
-    """Stands in for data.Labeled / data.Unlabeled: what Run reads at start."""
+    """Stands in for data.Labeled / data.Unlabeled: what Run reads, random
+    64x128 frames with a box of tool."""
 
     def __init__(self, *a, **kw):
-        pass
+        g = torch.Generator().manual_seed(0)
+        self.img = torch.rand(2, 3, 64, 128, generator=g)
+        self.mask = torch.zeros(2, 1, 64, 128)
+        self.mask[:, :, 20:40, 30:70] = 1
 
     def __len__(self):
-        return 1
+        return 2
 
     def counts(self):
         return {}
+
+    def sample(self, n, gen):
+        return torch.rand(n, 3, 64, 128, generator=gen)
 
 
 class Optimiser(unittest.TestCase):
@@ -201,6 +208,28 @@ class Optimiser(unittest.TestCase):
         r, opt = self.run_for("--mode", "mms", "--frozen-heads")
         self.assertTrue(self.covered(r.nets, opt))
         self.assertFalse(any(id(p) in opt for m in r.cls + r.proj for p in m.parameters()))
+
+    def head_grads(self, *argv):
+        r, _ = self.run_for("--mode", "mms", "--batch", "2", "--ubatch", "2", *argv)
+        r.step()
+        norm = lambda mods: sum(float(p.grad.abs().sum()) for m in mods for p in m.parameters()
+                                if p.grad is not None)
+        return norm(r.proj), norm(r.cls)
+
+    def test_loss_weights_reach_the_heads(self):
+        proj, cls = self.head_grads()
+        self.assertGreater(proj, 0.0)
+        self.assertGreater(cls, 0.0)
+
+    def test_zero_nce_weight_leaves_projectors_untrained(self):
+        proj, cls = self.head_grads("--w-nce", "0")
+        self.assertEqual(proj, 0.0)
+        self.assertGreater(cls, 0.0)
+
+    def test_zero_neg_weight_leaves_classifiers_untrained(self):
+        proj, cls = self.head_grads("--w-neg", "0")
+        self.assertGreater(proj, 0.0)
+        self.assertEqual(cls, 0.0)
 
     def test_sup_trains_one_network(self):
         r, opt = self.run_for("--mode", "sup")
