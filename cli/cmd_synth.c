@@ -109,7 +109,7 @@ static int parse(int argc, char **argv, struct synth_opts *o)
         return ARGS_EXIT_USAGE;
     if (!mms_sink_find(o->out))
         return args_usage_error(&spec, "cannot write '%s': give a .mp4, .mov, .mkv or .ts "
-                                "file, or a udp://, srt://, rtmp:// or rtsp:// URL", o->out);
+                                "file, or a udp://, tcp://, srt://, rtmp:// or rtsp:// URL", o->out);
     return CLI_GO_ON;
 }
 

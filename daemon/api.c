@@ -135,6 +135,8 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
     add_int(st, "reconnects", v.c.reconnects);
     add_int(st, "decode_errors", v.c.decode_errors);
     add_int(st, "output_errors", v.c.sink_errors);
+    add_int(st, "output_reopens", v.c.sink_reopens);
+    add_int(st, "outputs_down", v.c.sinks_down);
     add_num(st, "fps", v.c.fps);
     json_object_object_add(o, "stats", st);
     json_object_object_add(o, "recording", recording_json(&v));

@@ -120,7 +120,9 @@ static void create_done(uv_work_t *w, int status)
         pp->error[0] = 0;
         pp->last_progress_ms = mms_now_ms();
         pp->last_signal = 1;
-        pp->last_written = 0;
+        /* A new pipeline counts from 0. */
+        pp->last_written = pp->last_reconnects = pp->last_rec_errors = 0;
+        pp->last_sink_errors = pp->last_sink_reopens = 0;
         apply_runtime(pp);
         if (pp->stop_requested) {
             pipe_stop(pp);
@@ -357,6 +359,7 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mm
         v->have = 1;
         mms_pipeline_counters(pp->p, &v->c);
         mms_pipeline_record_status(pp->p, &v->rec);
+        mms_pipeline_output_error(pp->p, v->out_err, sizeof(v->out_err));
         for (int s = 0; s < MMS_STAGE_COUNT && latency; s++)
             mms_stats_summary(mms_pipeline_stats(pp->p), s, &v->lat[s], d->scratch);
     }
@@ -386,8 +389,8 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mm
     }
     if (v->rec.error[0])
         add_reason(v, "recording failed: %s", v->rec.error);
-    if (v->c.sink_errors)
-        add_reason(v, "an output failed and was closed%s", "");
+    if (v->c.sinks_down)
+        add_reason(v, "an output is down: %s", v->out_err);
     v->healthy = v->nreasons == 0;
 }
 
@@ -439,6 +442,16 @@ static void sample(struct mmsd_pipe *pp)
             mmsd_warn("pipeline %s: no signal from %s; reconnecting", pp->conf.name,
                       pp->conf.o.input);
         pp->last_signal = c.signal;
+    }
+    if (c.sink_errors != pp->last_sink_errors) {
+        char why[512];
+        mms_pipeline_output_error(pp->p, why, sizeof(why));
+        mmsd_err("pipeline %s: an output failed: %s", pp->conf.name, why);
+        pp->last_sink_errors = c.sink_errors;
+    }
+    if (c.sink_reopens != pp->last_sink_reopens) {
+        mmsd_notice("pipeline %s: an output is open again", pp->conf.name);
+        pp->last_sink_reopens = c.sink_reopens;
     }
     if (c.reconnects != pp->last_reconnects) {
         mmsd_info("pipeline %s: reconnected (%lld so far)", pp->conf.name,

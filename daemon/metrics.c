@@ -35,6 +35,8 @@ static void per_pipe(struct mmsd_http_response *res, const struct family *f,
 static double g_reconnects(const struct mmsd_pipe_view *v) { return (double)v->c.reconnects; }
 static double g_decode_errors(const struct mmsd_pipe_view *v) { return (double)v->c.decode_errors; }
 static double g_output_errors(const struct mmsd_pipe_view *v) { return (double)v->c.sink_errors; }
+static double g_output_reopens(const struct mmsd_pipe_view *v) { return (double)v->c.sink_reopens; }
+static double g_outputs_down(const struct mmsd_pipe_view *v) { return v->c.sinks_down; }
 static double g_fps(const struct mmsd_pipe_view *v) { return v->c.fps; }
 static double g_signal(const struct mmsd_pipe_view *v) { return v->have && v->c.signal; }
 static double g_up(const struct mmsd_pipe_view *v) { return v->healthy; }
@@ -128,6 +130,8 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
         {"mmsd_reconnects_total", "counter", "Times the live source was reopened."},
         {"mmsd_decode_errors_total", "counter", "Packets or frames that failed to decode."},
         {"mmsd_output_errors_total", "counter", "Outputs closed after a failed write."},
+        {"mmsd_output_reopens_total", "counter", "Network outputs opened again after a failure."},
+        {"mmsd_outputs_down", "gauge", "Outputs closed now (network ones are being reopened)."},
         {"mmsd_recording", "gauge", "1 while recording."},
         {"mmsd_recording_failed", "gauge", "1 when the last recording attempt failed."},
         {"mmsd_recording_segments_total", "counter", "Recording segments opened."},
@@ -136,8 +140,11 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
         {"mmsd_preview_viewers", "gauge", "Browsers watching the MJPEG preview."},
     };
     static const getter gets[] = {g_up,         g_signal,       g_fps,          g_reconnects,
-                                  g_decode_errors, g_output_errors, g_recording, g_rec_failed,
+                                  g_decode_errors, g_output_errors, g_output_reopens,
+                                  g_outputs_down, g_recording, g_rec_failed,
                                   g_rec_segments, g_rec_errors, g_rec_bytes,    g_viewers};
+    _Static_assert(sizeof(fams) / sizeof(fams[0]) == sizeof(gets) / sizeof(gets[0]),
+                   "a getter per family");
     int n = 0;
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
         n++;

@@ -45,7 +45,7 @@ int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
     if (!driver && !(driver = mms_sink_find(url)))
         return mms_err_set(err, AVERROR(EINVAL),
                            "%s: not an output this program writes (a file ending .mp4, "
-                           ".mov, .mkv or .ts, udp://, srt://, rtmp://, rtsp:// or null)",
+                           ".mov, .mkv or .ts, udp://, tcp://, srt://, rtmp://, rtsp:// or null)",
                            url);
     if (p->width < 1 || p->height < 1)
         return mms_err_set(err, AVERROR(EINVAL), "%s: bad output size %dx%d", url, p->width,

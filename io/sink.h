@@ -53,6 +53,10 @@ struct mms_sink_driver {
      * never chosen by URL (the window is asked for by name). */
     int (*probe)(const char *url);
     size_t priv_size;
+    /* After a failed write the pipeline opens it again, with backoff: a
+     * network peer comes back, while a file opened again would be
+     * truncated. */
+    int reopen;
     int (*open)(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
                 struct mms_err *err);
     int (*write)(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
@@ -67,7 +71,7 @@ struct mms_sink {
 };
 
 extern const struct mms_sink_driver mms_sink_file;   /* .mp4 (fragmented), .mkv, .ts */
-extern const struct mms_sink_driver mms_sink_stream; /* udp:// srt:// rtmp:// rtsp:// */
+extern const struct mms_sink_driver mms_sink_stream; /* udp:// tcp:// srt:// rtmp:// rtsp:// */
 extern const struct mms_sink_driver mms_sink_null;   /* "null" */
 
 /* The driver for a URL among file, stream and null; NULL if none takes it. */

@@ -77,6 +77,7 @@ static const struct {
     const char *scheme, *muxer;
 } stream_types[] = {
     {"udp://", "mpegts"},
+    {"tcp://", "mpegts"},
     {"srt://", "mpegts"},
     {"rtmp://", "flv"},
     {"rtmps://", "flv"},
@@ -473,6 +474,7 @@ const struct mms_sink_driver mms_sink_file = {
 const struct mms_sink_driver mms_sink_stream = {
     .name = "stream",
     .probe = stream_probe,
+    .reopen = 1,
     .priv_size = sizeof(struct av_sink),
     .open = stream_open,
     .write = av_write,

@@ -30,7 +30,8 @@ const struct mms_option mms_pipeline_options[] = {
      .help = "demuxer/device option, e.g. video_size=1280x720 (repeatable)"},
     {.name = "output", .type = MMS_OPT_STRINGS, .offset = OFF(outputs),
      .count_offset = OFF(noutputs), .max_count = MMS_MAX_OUTPUTS, .arg = "URL",
-     .help = "file (.mp4 .mkv .ts), stream (udp:// srt:// rtmp:// rtsp://) or null (repeatable)"},
+     .help = "file (.mp4 .mkv .ts), stream (udp:// tcp:// srt:// rtmp:// rtsp://, reopened "
+             "after a failure) or null (repeatable)"},
     {.name = "window", .type = MMS_OPT_BOOL, .offset = OFF(window), .def = "no",
      .help = "show the annotated video in a window"},
     {.name = "model", .type = MMS_OPT_STRING, .offset = OFF(model), .arg = "FILE",

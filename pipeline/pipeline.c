@@ -21,6 +21,7 @@
 #include "overlay/compose.h"
 #include "overlay/window.h"
 #include "pipeline/queue.h"
+#include "pipeline/reopen.h"
 
 #define NITEMS 8      /* frames in flight: queues + one per thread + spare */
 #define QUEUE_CAP 3
@@ -65,6 +66,7 @@ struct mms_pipeline {
     struct mms_source *src;
     struct mms_source_info info; /* of the first connection: the output format */
     struct mms_sink *sinks[MAX_SINKS];
+    struct mms_reopen *reopen[MAX_SINKS]; /* network outputs: opened again */
     int nsinks, window_sink; /* index of the window, or -1 */
     int live;
     struct mms_stats stats;
@@ -83,12 +85,14 @@ struct mms_pipeline {
     atomic_int style, every;
     _Atomic float alpha;
     atomic_uint color;
-    atomic_llong decoded, inferred, dropped, written, reconnects, sink_errors;
+    atomic_llong decoded, inferred, dropped, written, reconnects, sink_errors, sink_reopens;
+    atomic_int sinks_down;
     atomic_int finished;
     double fps;
     pthread_mutex_t fps_lock;
     FILE *meta;
-    struct mms_err thread_err;
+    pthread_mutex_t out_lock;
+    struct mms_err out_err; /* the last output failure, under out_lock */
     int thread_rc;
     AVFrame *no_signal, *frozen;
     struct mms_recorder *rec; /* NULL without record_dir */
@@ -407,22 +411,53 @@ static void write_meta(struct mms_pipeline *p, const struct item *it, int64_t pt
     fprintf(p->meta, "}}\n");
 }
 
+static void set_out_err(struct mms_pipeline *p, const char *msg)
+{
+    pthread_mutex_lock(&p->out_lock);
+    if (strcmp(p->out_err.msg, msg))
+        snprintf(p->out_err.msg, sizeof(p->out_err.msg), "%s", msg);
+    pthread_mutex_unlock(&p->out_lock);
+}
+
+/* A failed output (full disk, peer gone) stops alone; the rest of the
+ * pipeline keeps running, and a network output is opened again. */
+static void sink_failed(struct mms_pipeline *p, int i, const struct mms_err *err)
+{
+    atomic_fetch_add(&p->sink_errors, 1);
+    atomic_fetch_add(&p->sinks_down, 1);
+    set_out_err(p, err->msg);
+    mms_sink_close(p->sinks[i], NULL);
+    p->sinks[i] = NULL;
+    if (p->reopen[i])
+        mms_reopen_arm(p->reopen[i], mms_now_ms());
+}
+
+static void reopen_sinks(struct mms_pipeline *p)
+{
+    double now = mms_now_ms();
+    for (int i = 0; i < p->nsinks; i++) {
+        if (p->sinks[i] || !p->reopen[i])
+            continue;
+        if (mms_reopen_poll(p->reopen[i], now, &p->sinks[i])) {
+            atomic_fetch_sub(&p->sinks_down, 1);
+            atomic_fetch_add(&p->sink_reopens, 1);
+        } else if (*mms_reopen_error(p->reopen[i])) {
+            set_out_err(p, mms_reopen_error(p->reopen[i]));
+        }
+    }
+}
+
 static void write_sinks(struct mms_pipeline *p, const AVFrame *f, const AVFrame *window_frame,
                         const struct mms_frame_meta *meta)
 {
+    reopen_sinks(p);
     for (int i = 0; i < p->nsinks; i++) {
         if (!p->sinks[i])
             continue;
         struct mms_err err;
         const AVFrame *out = i == p->window_sink && window_frame ? window_frame : f;
-        if (mms_sink_write(p->sinks[i], out, meta, &err)) {
-            /* A failed output (full disk, peer gone) stops alone; the rest
-             * of the pipeline keeps running. */
-            atomic_fetch_add(&p->sink_errors, 1);
-            snprintf(p->thread_err.msg, sizeof(p->thread_err.msg), "%s", err.msg);
-            mms_sink_close(p->sinks[i], &err);
-            p->sinks[i] = NULL;
-        }
+        if (mms_sink_write(p->sinks[i], out, meta, &err))
+            sink_failed(p, i, &err);
     }
     /* The frame the sinks got, not the window's frozen one: a pause on
      * screen does not pause the record. */
@@ -687,6 +722,10 @@ static int open_sinks(struct mms_pipeline *p, struct mms_err *err)
     for (int i = 0; i < p->o.noutputs; i++) {
         if ((rc = mms_sink_open(NULL, p->o.outputs[i], &sp, &p->sinks[p->nsinks], err)))
             return rc;
+        const struct mms_sink_driver *drv = p->sinks[p->nsinks]->driver;
+        if (drv->reopen &&
+            (rc = mms_reopen_create(drv, p->o.outputs[i], &sp, &p->reopen[p->nsinks])))
+            return mms_err_set(err, rc, "out of memory");
         p->nsinks++;
     }
     if (p->o.window) {
@@ -748,6 +787,7 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     mms_stats_init(&p->stats);
     pthread_mutex_init(&p->mask_lock, NULL);
     pthread_mutex_init(&p->fps_lock, NULL);
+    pthread_mutex_init(&p->out_lock, NULL);
     if ((rc = copy_opts(&p->o, o))) {
         mms_err_set(err, rc, "out of memory");
         goto fail;
@@ -829,6 +869,8 @@ int mms_pipeline_wait(struct mms_pipeline *p, int *damaged, struct mms_err *err)
     int rc = 0;
     for (int i = 0; i < p->nsinks; i++) {
         struct mms_err e;
+        mms_reopen_free(p->reopen[i]);
+        p->reopen[i] = NULL;
         if (p->sinks[i] && mms_sink_close(p->sinks[i], &e) && !rc)
             rc = mms_err_set(err, -EIO, "%s", e.msg);
         p->sinks[i] = NULL;
@@ -839,8 +881,9 @@ int mms_pipeline_wait(struct mms_pipeline *p, int *damaged, struct mms_err *err)
     /* Its failures are in its status, not the run's: the recording is a
      * side output that never fails the pipeline. */
     mms_recorder_close(p->rec);
-    if (!rc && atomic_load(&p->sink_errors))
-        rc = mms_err_set(err, -EIO, "%s", p->thread_err.msg);
+    /* An output that failed and came back lost some frames, not the run. */
+    if (!rc && atomic_load(&p->sinks_down))
+        rc = mms_err_set(err, -EIO, "%s", p->out_err.msg);
     if (damaged)
         *damaged = atomic_load(&p->decode_errors) > 0;
     return rc;
@@ -854,8 +897,10 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
         mms_pipeline_stop(p);
         mms_pipeline_wait(p, NULL, NULL);
     }
-    for (int i = 0; i < p->nsinks; i++)
+    for (int i = 0; i < p->nsinks; i++) {
+        mms_reopen_free(p->reopen[i]);
         mms_sink_close(p->sinks[i], NULL);
+    }
     if (p->meta)
         fclose(p->meta);
     mms_recorder_free(p->rec);
@@ -880,7 +925,15 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
     mms_stats_destroy(&p->stats);
     pthread_mutex_destroy(&p->mask_lock);
     pthread_mutex_destroy(&p->fps_lock);
+    pthread_mutex_destroy(&p->out_lock);
     free(p);
+}
+
+void mms_pipeline_output_error(struct mms_pipeline *p, char *buf, size_t len)
+{
+    pthread_mutex_lock(&p->out_lock);
+    snprintf(buf, len, "%s", p->out_err.msg);
+    pthread_mutex_unlock(&p->out_lock);
 }
 
 void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters *c)
@@ -893,6 +946,8 @@ void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters 
     c->decode_errors = atomic_load(&p->decode_errors);
     c->reconnects = atomic_load(&p->reconnects);
     c->sink_errors = atomic_load(&p->sink_errors);
+    c->sink_reopens = atomic_load(&p->sink_reopens);
+    c->sinks_down = atomic_load(&p->sinks_down);
     c->signal = atomic_load(&p->signal);
     c->live = p->live;
     c->finished = atomic_load(&p->finished);

@@ -36,7 +36,10 @@ struct mms_pipeline;
 
 struct mms_pipeline_counters {
     int64_t decoded, inferred, dropped, written;
-    int64_t decode_errors, reconnects, sink_errors;
+    int64_t decode_errors, reconnects;
+    int64_t sink_errors;  /* failed writes: the output was closed */
+    int64_t sink_reopens; /* network outputs opened again after one */
+    int sinks_down;       /* outputs closed now (network ones are being reopened) */
     int signal;     /* the source is delivering frames */
     int live;       /* running in live mode */
     int finished;   /* all threads are done */
@@ -65,6 +68,9 @@ void mms_pipeline_destroy(struct mms_pipeline *p);
 
 void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters *c);
 struct mms_stats *mms_pipeline_stats(struct mms_pipeline *p);
+/* Any thread: why an output last failed, or why reopening it failed; "" if
+ * none ever did. */
+void mms_pipeline_output_error(struct mms_pipeline *p, char *buf, size_t len);
 
 /* Changes a runtime option (style, alpha, color, every) while running. */
 int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value,

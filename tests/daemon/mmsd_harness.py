@@ -92,8 +92,9 @@ def ffprobe_frames(path):
                         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path],
                        capture_output=True, text=True)
     try:
-        return int(r.stdout.strip().split(",")[0])
-    except ValueError:
+        # MPEG-TS may list the stream once per program: the first line.
+        return int(r.stdout.strip().splitlines()[0].split(",")[0])
+    except (ValueError, IndexError):
         return -1
 
 

@@ -268,6 +268,7 @@ static void test_find(void)
     CHECK(mms_sink_find("srt://host:9000") == &mms_sink_stream);
     CHECK(mms_sink_find("rtmp://host/live/key") == &mms_sink_stream);
     CHECK(mms_sink_find("rtsp://host:8554/cam") == &mms_sink_stream);
+    CHECK(mms_sink_find("tcp://127.0.0.1:9000") == &mms_sink_stream);
     CHECK(mms_sink_find("foo://x") == NULL);
     CHECK(mms_sink_find("http://host/x.mp4") == NULL);
     CHECK(mms_sink_find("out.avi") == NULL);
@@ -462,6 +463,15 @@ __attribute__((constructor)) static void quiet(void)
     mms_image_quiet(1);
 }
 
+/* Only network outputs are opened again after a failure: a file opened
+ * again would be truncated, a closed window stays closed. */
+static void test_reopen_flags(void)
+{
+    CHECK(mms_sink_stream.reopen);
+    CHECK(!mms_sink_file.reopen);
+    CHECK(!mms_sink_null.reopen);
+}
+
 MMS_TESTS(T(test_mp4), T(test_mkv), T(test_ts), T(test_timestamps), T(test_killed),
           T(test_partial), T(test_find), T(test_null), T(test_refusals), T(test_full_disk),
-          T(test_udp), T(test_speed))
+          T(test_udp), T(test_speed), T(test_reopen_flags))
