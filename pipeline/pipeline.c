@@ -722,11 +722,10 @@ static int open_sinks(struct mms_pipeline *p, struct mms_err *err)
     for (int i = 0; i < p->o.noutputs; i++) {
         if ((rc = mms_sink_open(NULL, p->o.outputs[i], &sp, &p->sinks[p->nsinks], err)))
             return rc;
-        const struct mms_sink_driver *drv = p->sinks[p->nsinks]->driver;
-        if (drv->reopen &&
-            (rc = mms_reopen_create(drv, p->o.outputs[i], &sp, &p->reopen[p->nsinks])))
+        int k = p->nsinks++;
+        const struct mms_sink_driver *drv = p->sinks[k]->driver;
+        if (drv->reopen && (rc = mms_reopen_create(drv, p->o.outputs[i], &sp, &p->reopen[k])))
             return mms_err_set(err, rc, "out of memory");
-        p->nsinks++;
     }
     if (p->o.window) {
         if ((rc = mms_sink_open(&mms_sink_window, "window", &sp, &p->sinks[p->nsinks], err)))
