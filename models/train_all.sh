@@ -61,6 +61,10 @@ for s in $stages; do
     seeds)
         run sup-lo-s1 --mode sup --size $LO --iters $N_LO --batch 4 --seed 1
         run mms-lo-w01-s1 --mode mms $W01 --size $LO --iters $N_LO --batch 4 --seed 1
+        run sup-s1 --mode sup --size 288x512 --iters $N_HI --batch 4 --lr 3e-4 --seed 1 \
+            --init out/train/sup-lo-s1/ckpt_last.pt
+        run mms-w01-s1 --mode mms $W01 --size 288x512 --iters $N_HI --batch 4 --lr 3e-4 --seed 1 \
+            --init out/train/mms-lo-w01-s1/ckpt_last.pt
         run mms-lo-fixed-s1 --mode mms --size $LO --iters $N_LO --batch 4 --seed 1
         ;;
     *)
