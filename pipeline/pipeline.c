@@ -414,8 +414,7 @@ static void write_meta(struct mms_pipeline *p, const struct item *it, int64_t pt
 static void set_out_err(struct mms_pipeline *p, const char *msg)
 {
     pthread_mutex_lock(&p->out_lock);
-    if (strcmp(p->out_err.msg, msg))
-        snprintf(p->out_err.msg, sizeof(p->out_err.msg), "%s", msg);
+    snprintf(p->out_err.msg, sizeof(p->out_err.msg), "%s", msg);
     pthread_mutex_unlock(&p->out_lock);
 }
 
@@ -432,16 +431,20 @@ static void sink_failed(struct mms_pipeline *p, int i, const struct mms_err *err
         mms_reopen_arm(p->reopen[i], mms_now_ms());
 }
 
+/* Per frame, but only while an output is down. */
 static void reopen_sinks(struct mms_pipeline *p)
 {
+    if (!atomic_load(&p->sinks_down))
+        return;
     double now = mms_now_ms();
     for (int i = 0; i < p->nsinks; i++) {
         if (p->sinks[i] || !p->reopen[i])
             continue;
-        if (mms_reopen_poll(p->reopen[i], now, &p->sinks[i])) {
+        int rc = mms_reopen_poll(p->reopen[i], now, &p->sinks[i]);
+        if (rc > 0) {
             atomic_fetch_sub(&p->sinks_down, 1);
             atomic_fetch_add(&p->sink_reopens, 1);
-        } else if (*mms_reopen_error(p->reopen[i])) {
+        } else if (rc < 0) {
             set_out_err(p, mms_reopen_error(p->reopen[i]));
         }
     }

@@ -94,7 +94,7 @@ int mms_reopen_poll(struct mms_reopen *r, double now_ms, struct mms_sink **sink)
     r->backoff_ms = r->backoff_ms * 2 > MAX_MS ? MAX_MS : r->backoff_ms * 2;
     r->due_ms = now_ms + r->backoff_ms;
     r->state = WAITING;
-    return 0;
+    return -1;
 }
 
 const char *mms_reopen_error(const struct mms_reopen *r)

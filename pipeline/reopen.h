@@ -27,9 +27,8 @@ int mms_reopen_create(const struct mms_sink_driver *driver, const char *url,
 void mms_reopen_arm(struct mms_reopen *r, double now_ms);
 
 /* Starts an attempt when one is due and collects a finished one. Returns
- * 1 with *sink set (the caller owns it) once an attempt succeeded, else 0.
- * Between a failure and the next success, mms_reopen_error() says why the
- * last attempt failed ("" before the first). */
+ * 1 with *sink set (the caller owns it) when an attempt succeeded, -1 when
+ * one failed (mms_reopen_error() says why), 0 otherwise. */
 int mms_reopen_poll(struct mms_reopen *r, double now_ms, struct mms_sink **sink);
 const char *mms_reopen_error(const struct mms_reopen *r);
 /* Attempts finished so far, failed or not. */

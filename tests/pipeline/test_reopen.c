@@ -69,10 +69,10 @@ static int settle_within(struct mms_reopen *r, double now, struct mms_sink **s, 
 {
     int before = mms_reopen_attempts(r);
     for (int i = 0; i < ms / 10; i++) {
-        if (mms_reopen_poll(r, now, s))
-            return 1;
-        if (mms_reopen_attempts(r) > before)
-            return 0;
+        int rc = mms_reopen_poll(r, now, s);
+        if (rc)
+            return rc > 0 ? 1 : 0;
+        CHECK(mms_reopen_attempts(r) == before);
         sleep_ms(10);
     }
     return -1;
@@ -195,7 +195,9 @@ static void test_free_during_an_attempt(void)
     struct mms_reopen *r = make(port);
     struct mms_sink *s = NULL;
     mms_reopen_arm(r, 0);
-    CHECK(mms_reopen_poll(r, 1000, &s) == 0 && !s);
+    /* Usually still connecting; if it was already done, the sink is ours. */
+    if (mms_reopen_poll(r, 1000, &s) > 0)
+        mms_sink_close(s, NULL);
     mms_reopen_free(r);
     close(lfd);
 }
