@@ -34,7 +34,7 @@ REPO = os.path.dirname(HERE)
 DEFAULT_DATA = os.path.normpath(os.path.join(REPO, "..", "shared", "data"))
 DEFAULT_SPLIT = os.path.join(HERE, "split.json")
 DEFAULT_CACHE = "/tmp/mmsd-train-cache"
-LABELED = ("cholec80-v01", "cataract")
+LABELED = ("cholec80-v01", "cataract", "endovis15")
 IMG_EXT = (".png", ".jpg", ".jpeg")
 
 # Clips whose 5 s overlap the labeled Cholec80 frames (video01_000000..19 are
@@ -75,6 +75,17 @@ def cataract_group(stem):
 #    10-13-16 (3 frames) and Cataract-1K case 5014 (3 frames).
 CHOLEC_VAL = [f"video01_{i:06d}" for i in range(15, 20)]
 CATARACT_VAL_GROUPS = ("CatInstSeg/2019-10-16_10-13-16", "cataract1k/case5014")
+#  endovis15: three operations of 40 neighbouring frames each; one whole
+#    operation (op3, the last) is validation, 40 of 120 frames.
+ENDOVIS_VAL_OPS = ("op3",)
+
+
+def endovis_op(stem):
+    """Operation of an EndoVis 2015 frame (op1_img01 -> op1)."""
+    m = re.match(r"(op\d+)_img\d+$", stem)
+    if not m:
+        raise ValueError(f"unknown endovis15 frame name {stem!r}")
+    return m.group(1)
 
 
 def make_split(data_root=DEFAULT_DATA):
@@ -85,6 +96,9 @@ def make_split(data_root=DEFAULT_DATA):
     stems = _stems(os.path.join(data_root, "labeled", "cataract"))
     val = [s for s in stems if cataract_group(s) in CATARACT_VAL_GROUPS]
     out["cataract"] = {"train": [s for s in stems if s not in val], "val": val}
+    stems = _stems(os.path.join(data_root, "labeled", "endovis15"))
+    val = [s for s in stems if endovis_op(s) in ENDOVIS_VAL_OPS]
+    out["endovis15"] = {"train": [s for s in stems if s not in val], "val": val}
     return out
 
 

@@ -128,6 +128,7 @@ class Run:
         self.it = 0
         self.best = {"score": -1.0}
         self.perm = torch.empty(0, dtype=torch.long)
+        self.perms = {}
         if args.init:
             self.load_init(args.init)
         if args.resume:
@@ -167,7 +168,7 @@ class Run:
         st = {"it": self.it, "args": vars(self.args), "best": self.best, "meta": self.meta,
               "nets": [n.state_dict() for n in self.nets], "opt": self.opt.state_dict(),
               "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
-              "mode": self.args.mode, "perm": self.perm}
+              "mode": self.args.mode, "perm": self.perm, "perms": self.perms}
         if self.mms:
             st["cls"] = [c.state_dict() for c in self.cls]
             st["proj"] = [p.state_dict() for p in self.proj]
@@ -208,6 +209,7 @@ class Run:
         torch.set_rng_state(ck["torch_rng"])
         self.it, self.best = ck["it"], ck["best"]
         self.perm = ck.get("perm", torch.empty(0, dtype=torch.long))
+        self.perms = ck.get("perms", {})
 
     def save(self, name):
         path = os.path.join(self.args.out, name)
@@ -225,6 +227,7 @@ class Run:
                  "train.labeled": ",".join(self.folders), "train.size": self.args.size,
                  "train.seed": str(self.args.seed), "train.split_sha1": self.split_sha,
                  "train.composite": str(bool(self.args.composite)).lower(),
+                 "train.balance": str(bool(self.args.balance)).lower(),
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
                  "train.command": " ".join(shlex.quote(a) for a in sys.argv),
                  "train.torch": torch.__version__}
@@ -239,12 +242,30 @@ class Run:
 
     # ---------------------------------------------------------- batches
     def labeled_idx(self, n):
+        if self.args.balance:
+            return self.balanced_idx(n)
         out = []
         while len(out) < n:
             if self.perm.numel() == 0:
                 self.perm = torch.randperm(len(self.train), generator=self.gen)
             out.append(int(self.perm[0]))
             self.perm = self.perm[1:]
+        return torch.tensor(out)
+
+    def balanced_idx(self, n):
+        """A folder drawn uniformly, then the next frame of its own shuffled
+        order: endovis15's 80 training frames would otherwise outweigh
+        cataract's 18 more than four to one."""
+        folders = sorted(set(self.train.folders))
+        out = []
+        for _ in range(n):
+            f = folders[int(torch.randint(len(folders), (1,), generator=self.gen))]
+            perm = self.perms.get(f)
+            if perm is None or perm.numel() == 0:
+                idx = torch.tensor([i for i, g in enumerate(self.train.folders) if g == f])
+                perm = idx[torch.randperm(len(idx), generator=self.gen)]
+            out.append(int(perm[0]))
+            self.perms[f] = perm[1:]
         return torch.tensor(out)
 
     def norm(self, x01):
@@ -435,6 +456,9 @@ def parser():
                     help="validation input HxW; also the exported card's mms.input (default: the model input 288x512)")
     ap.add_argument("--iters", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=4, help="labeled frames per iteration")
+    ap.add_argument("--balance", type=int, default=0, choices=[0, 1],
+                    help="draw each labeled frame's folder uniformly, then a frame of it (1), "
+                         "or frames uniformly over all folders (0)")
     ap.add_argument("--ubatch", type=int, default=None, help="unlabeled frames per iteration (default: --batch)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--wd", type=float, default=1e-4, help="Adam weight decay")

@@ -251,12 +251,60 @@ class Split(unittest.TestCase):
             self.assertFalse(set(tr) & set(va))
             stems = data._stems(os.path.join(data.DEFAULT_DATA, "labeled", folder))
             self.assertEqual(sorted(tr + va), stems)
-            self.assertTrue(0.2 <= len(va) / len(stems) <= 0.3, folder)
+            # endovis15 has three operations: one whole operation is a third
+            self.assertTrue(0.2 <= len(va) / len(stems) <= 0.34, folder)
         idx = sorted(int(s.split("_")[1]) for s in split["cholec80-v01"]["val"])
         self.assertEqual(idx, list(range(idx[0], idx[0] + len(idx))), "Cholec80 val must be one block")
         groups_tr = {data.cataract_group(s) for s in split["cataract"]["train"]}
         groups_va = {data.cataract_group(s) for s in split["cataract"]["val"]}
         self.assertFalse(groups_tr & groups_va, "a cataract case straddles the split")
+        ops_tr = {data.endovis_op(s) for s in split["endovis15"]["train"]}
+        ops_va = {data.endovis_op(s) for s in split["endovis15"]["val"]}
+        self.assertFalse(ops_tr & ops_va, "an endovis15 operation straddles the split")
+        self.assertEqual(ops_va, {"op3"})
+
+    def test_endovis_op_rejects_foreign_names(self):
+        self.assertEqual(data.endovis_op("op2_img17"), "op2")
+        for bad in ("op2", "img17", "op2_img17_x", "OP2_img17"):
+            with self.assertRaises(ValueError):
+                data.endovis_op(bad)
+
+
+class Balance(unittest.TestCase):
+    """--balance 1 draws each folder equally often, whatever its size."""
+
+    def draw(self, balance, n=3000):
+        import train
+        r = train.Run.__new__(train.Run)
+        r.args = type("A", (), {"balance": balance})()
+        r.train = _Sized(["big"] * 80 + ["small"] * 10)
+        r.perm, r.perms = torch.empty(0, dtype=torch.long), {}
+        r.gen = torch.Generator().manual_seed(0)
+        idx = r.labeled_idx(n)
+        return sum(1 for i in idx.tolist() if r.train.folders[i] == "small") / n
+
+    def test_balanced_draws_folders_equally(self):
+        self.assertAlmostEqual(self.draw(1), 0.5, delta=0.05)
+
+    def test_unbalanced_draws_frames_equally(self):
+        self.assertAlmostEqual(self.draw(0), 10 / 90, delta=0.03)
+
+    def test_balanced_visits_every_frame_of_a_folder(self):
+        import train
+        r = train.Run.__new__(train.Run)
+        r.args = type("A", (), {"balance": 1})()
+        r.train = _Sized(["a"] * 7 + ["b"] * 3)
+        r.perms, r.gen = {}, torch.Generator().manual_seed(1)
+        seen = set(r.labeled_idx(200).tolist())
+        self.assertEqual(seen, set(range(10)))
+
+
+class _Sized:
+    def __init__(self, folders):
+        self.folders = folders
+
+    def __len__(self):
+        return len(self.folders)
 
 
 if __name__ == "__main__":
