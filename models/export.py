@@ -51,6 +51,22 @@ def parse_sets(sets):
     return params
 
 
+def load_checkpoint(path):
+    """A state_dict as torch.save wrote it: bare, under "state_dict", or with
+    nn.DataParallel's "module." prefix on every name."""
+    try:
+        state = torch.load(path, map_location="cpu")
+    except Exception as e:  # torch raises anything from EOFError to pickle errors
+        sys.exit(f"export.py: {path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})")
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        sys.exit(f"export.py: {path}: holds a {type(state).__name__}, not a state_dict")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mode", choices=["random", "checkpoint"])
@@ -61,7 +77,9 @@ def main():
     ap.add_argument("--size", default="288x512", help="model input HxW")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-o", "--output", required=True)
-    args = ap.parse_args()
+    # Intermixed: the README writes the checkpoint after the options
+    # (`checkpoint --arch A CKPT.pth -o OUT`), which plain parse_args refuses.
+    args = ap.parse_intermixed_args()
 
     params = parse_sets(args.set)
     meta = mmsnet.card_metadata(args.arch, params, tuple(int(v) for v in args.size.split("x")))
@@ -72,9 +90,16 @@ def main():
     else:
         if not args.checkpoint:
             sys.exit("export.py checkpoint: CKPT.pth is required")
-        state = torch.load(args.checkpoint, map_location="cpu")
-        state = state.get("state_dict", state)
-        model.load_state_dict(state, strict=False)
+        state = load_checkpoint(args.checkpoint)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing:
+            sys.exit(f"export.py: {args.checkpoint} is not a {args.arch} state_dict: "
+                     f"{len(missing)} of its tensors are missing, e.g. {', '.join(missing[:3])}")
+        if unexpected:
+            # e.g. an encoder stage the network never runs: left out of the file
+            print(f"export.py: {len(unexpected)} tensors the network does not use left out, "
+                  f"e.g. {', '.join(unexpected[:3])}", file=sys.stderr)
+        state = model.state_dict()
     safetensors_io.save_file(state, args.output, meta)
 
 
