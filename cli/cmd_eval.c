@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "cli/cli.h"
+#include "overlay/sheet.h"
 
 static const struct args_opt opts[] = {
     CLI_OPT_MODEL,
@@ -20,12 +21,15 @@ static const struct args_opt opts[] = {
     {"images", "DIR", "the images: every .png, .jpg and .jpeg in DIR, by name"},
     {"masks", "DIR", "the ground truth: DIR/<stem>.png per image, tool > 127"},
     {"json", NULL, "print one JSON object instead of the table"},
+    {"sheet", "FILE", "also write a contact sheet PNG: each frame beside its prediction over the\n"
+                      "ground truth (found green, false magenta, missed yellow) and its Dice"},
     {0},
 };
 
 static const struct args_cmd spec = {
     .name = "eval",
-    .usage = "[--model FILE] [--precision P] [--threads N] --images DIR --masks DIR [--json]",
+    .usage = "[--model FILE] [--precision P] [--threads N] --images DIR --masks DIR [--json]\n"
+             "            [--sheet FILE.png]",
     .summary = "score the model's masks against ground-truth masks (Dice, IoU)",
     .details = "Per image: Dice and IoU of the predicted mask against the ground truth\n"
                "(both 1 when both are empty). Then their means over the images, and over\n"
@@ -153,7 +157,7 @@ static void count(const struct mms_image *pred, const struct mms_image *gt, stru
 }
 
 static int score_one(struct mms_net *net, const char *images, const char *masks,
-                     struct score *s, struct mms_err *err)
+                     struct score *s, struct mms_sheet *sheet, struct mms_err *err)
 {
     struct mms_image rgb = {0}, gt = {0}, pred = {0};
     char path[PATH_MAX];
@@ -177,6 +181,11 @@ static int score_one(struct mms_net *net, const char *images, const char *masks,
         goto fail;
     }
     count(&pred, &gt, s);
+    if (sheet) {
+        char caption[128];
+        snprintf(caption, sizeof(caption), "%s  dice %.3f", s->name, s->dice);
+        ret = mms_sheet_add(sheet, &rgb, &pred, &gt, caption, err);
+    }
 fail:
     mms_image_free(&rgb);
     mms_image_free(&gt);
@@ -254,6 +263,7 @@ static int run(int argc, char **argv)
     struct args a;
     struct cli_net cn = {0};
     struct score *s = NULL;
+    struct mms_sheet *sheet = NULL;
     int n = 0;
     int ret = args_parse(&spec, argc, argv, &a);
     if (ret != CLI_GO_ON)
@@ -273,9 +283,22 @@ static int run(int argc, char **argv)
     if ((ret = check_masks(masks, s, n)) != CLI_GO_ON ||
         (ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
         goto done;
+    const char *sheet_path = args_get(&a, "sheet");
+    /* Three frames a row of 256-pixel tiles: about 1.5k wide, a page's width. */
+    if (sheet_path && mms_sheet_create(&sheet, 256, 3) < 0) {
+        ret = cli_fail(spec.name, "%s", strerror(ENOMEM));
+        goto done;
+    }
     for (int i = 0; i < n; i++) {
         struct mms_err err = {{0}};
-        if (score_one(cn.net, images, masks, &s[i], &err) < 0) {
+        if (score_one(cn.net, images, masks, &s[i], sheet, &err) < 0) {
+            ret = cli_fail(spec.name, "%s", err.msg);
+            goto done;
+        }
+    }
+    if (sheet) {
+        struct mms_err err = {{0}};
+        if (mms_sheet_write_png(sheet, sheet_path, &err) < 0) {
             ret = cli_fail(spec.name, "%s", err.msg);
             goto done;
         }
@@ -286,6 +309,7 @@ static int run(int argc, char **argv)
         print_table(&cn, s, n);
     ret = ARGS_EXIT_OK;
 done:
+    mms_sheet_free(&sheet);
     cli_net_close(&cn);
     free_scores(s, n);
     return ret;

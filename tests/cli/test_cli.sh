@@ -160,6 +160,14 @@ EOF
     # The human-readable table.
     run 0 eval --images "$T/set/img" --masks "$T/set/gt" && grep -q "mean" "$T/out" ||
         fail "eval table has no means: $(cat "$T/out")"
+    # The contact sheet: one PNG, three frames across (each 2 tiles of 256).
+    if run 0 eval --images "$T/set/img" --masks "$T/set/gt" --sheet "$T/sheet.png"; then
+        size=$(ffprobe -v error -show_entries stream=width,codec_name -of csv=p=0 "$T/sheet.png")
+        [ "$size" = "png,1564" ] || fail "eval --sheet: expected a 1564-wide PNG, got '$size'"
+    fi
+    run 1 eval --images "$T/set/img" --masks "$T/set/gt" --sheet "$T/no/such/dir/s.png" &&
+        one_line_with "s.png"
+    [ -e "$T/no/such/dir/s.png" ] && fail "eval --sheet left a file in a missing directory"
     rm "$T/set/gt/two.png"
     run 1 eval --images "$T/set/img" --masks "$T/set/gt" && one_line_with "two.png"
 fi
