@@ -265,8 +265,10 @@ setup_etc() {
 
 setup_src() {
     mkdir -p "$root/src"
-    # A clone, not the work tree: only what is committed counts.
-    git clone --no-hardlinks "$repo" "$root/src/main"
+    # A clone, not the work tree: only what is committed counts. The commit
+    # read at the start, since others may commit while the root is built.
+    git clone --no-hardlinks --no-checkout "$repo" "$root/src/main"
+    git -C "$root/src/main" checkout -q "$commit"
     git -C "$root/src/main" log -1 --format='%H %s'
     mkdir -p "$root/src/shared"
     if [ -d "$shared" ]; then
@@ -299,7 +301,7 @@ setup_mounts() {
         mount --bind "$apt_dir" "$root/var/cache/apt/archives"
         echo "apt archives shared with $apt_dir"
     fi
-    findmnt -R -o TARGET,FSTYPE,OPTIONS "$root"
+    mounts_under "$root"
 }
 
 step setup-etc setup_etc
