@@ -821,8 +821,9 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     if ((rc = open_sinks(p, err)))
         goto fail;
     if (p->o.record_dir) {
-        /* A bad directory fails here, where the user is told, rather than
-         * at the first frame, where it would only show in the status. */
+        /* A directory that cannot be made or written stops the recording
+         * alone (its status says why): the overlay and the outputs must
+         * not depend on the recorder. Bad settings still fail here. */
         struct mms_sink_params sp = sink_params(p);
         if ((rc = mms_recorder_create(p->o.record_dir, NULL, p->o.segment_seconds,
                                       p->o.record_format ? p->o.record_format : "mp4", &sp,

@@ -20,8 +20,10 @@
  * mask came from (mask age).
  *
  * With record_dir set, the compose thread also records every frame it
- * writes into segment files there (pipeline/record.h); a recording that
- * fails stops alone and the rest of the pipeline goes on.
+ * writes into segment files there (pipeline/record.h), making the
+ * directory when it is missing; a recording that fails, or whose
+ * directory cannot be made, stops alone and the rest of the pipeline goes
+ * on.
  */
 
 #include <stdint.h>

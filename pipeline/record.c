@@ -14,6 +14,9 @@
 #include <libavutil/mathematics.h>
 
 #define DEFAULT_FPS 25
+/* A record directory the recorder makes itself: owner and group, as
+ * systemd's StateDirectory= makes /var/lib/mmsd. */
+#define DIR_MODE 0750
 /* Suffixes tried when a segment's name is taken: more would mean a
  * directory full of files from one second, which is a bug, not a clash. */
 #define MAX_SUFFIX 1000
@@ -27,6 +30,7 @@ struct mms_recorder {
 
     /* The writer thread's own. */
     struct mms_sink *sink;
+    int make_dir;        /* a start was asked for: make the directory first */
     AVFrame *ref;        /* the caller's frame with the segment's pts */
     int64_t first_pts;   /* of the open segment */
     int64_t last_pts;    /* AV_NOPTS_VALUE before the first frame */
@@ -159,10 +163,72 @@ static int claim_path(struct mms_recorder *r, struct mms_err *err)
                        name, stamp);
 }
 
+/* mkdir -p: the missing parts of `dir`, each DIR_MODE, the last exactly
+ * that whatever the umask. */
+static int make_dirs(const char *dir, struct mms_err *err)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n >= sizeof(path))
+        return mms_err_set(err, -ENAMETOOLONG, "record directory %s: name too long", dir);
+    memcpy(path, dir, n + 1);
+    while (n > 1 && path[n - 1] == '/')
+        path[--n] = 0;
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i])
+            continue;
+        if (path[i - 1] == '/')
+            continue; /* "a//b" */
+        char c = path[i];
+        path[i] = 0;
+        int made = !mkdir(path, DIR_MODE);
+        if (!made && errno != EEXIST) {
+            int e = errno;
+            if (!c)
+                return mms_err_set(err, -e, "record directory %s: cannot create it: %s", dir,
+                                   strerror(e));
+            return mms_err_set(err, -e, "record directory %s: cannot create %s: %s", dir, path,
+                               strerror(e));
+        }
+        if (made && !c && chmod(path, DIR_MODE)) {
+            int e = errno;
+            return mms_err_set(err, -e, "record directory %s: %s", dir, strerror(e));
+        }
+        path[i] = c;
+    }
+    return 0;
+}
+
+/* Makes the directory if it is missing, then checks it can take files. */
+static int prepare_dir(const char *dir, struct mms_err *err)
+{
+    struct stat st;
+    int rc;
+    if (stat(dir, &st) && errno == ENOENT && (rc = make_dirs(dir, err)))
+        return rc;
+    if (stat(dir, &st))
+        return mms_err_set(err, -errno, "record directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return mms_err_set(err, -ENOTDIR, "record directory %s: not a directory", dir);
+    if (access(dir, W_OK | X_OK))
+        return mms_err_set(err, -errno, "record directory %s: not writable: %s", dir,
+                           strerror(errno));
+    return 0;
+}
+
 static int open_segment(struct mms_recorder *r, int64_t pts)
 {
     struct mms_err err;
-    int rc = claim_path(r, &err);
+    int rc = 0;
+    /* Only on a start: a directory that vanishes while recording (a disk
+     * unmounted) fails the next segment rather than being made again on
+     * whatever lies beneath. */
+    if (r->make_dir && (rc = prepare_dir(r->dir, &err)) < 0) {
+        fail(r, err.msg);
+        return rc;
+    }
+    r->make_dir = 0;
+    rc = claim_path(r, &err);
     if (!rc && (rc = mms_sink_open(&mms_sink_file, r->path, &r->params, &r->sink, &err)) < 0)
         unlink(r->path); /* ours, empty or a header at most: nothing to play */
     if (rc < 0) {
@@ -192,6 +258,8 @@ static void apply_request(struct mms_recorder *r)
     pthread_mutex_unlock(&r->lock);
     if (!want && r->sink)
         finish_segment(r);
+    if (want && !r->sink)
+        r->make_dir = 1;
 }
 
 void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m)
@@ -269,21 +337,6 @@ int mms_recorder_set_name(struct mms_recorder *r, const char *name, struct mms_e
     return 0;
 }
 
-static int check_dir(const char *dir, struct mms_err *err)
-{
-    struct stat st;
-    if (!dir || !*dir)
-        return mms_err_set(err, -EINVAL, "no record directory");
-    if (stat(dir, &st))
-        return mms_err_set(err, -errno, "record directory %s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return mms_err_set(err, -ENOTDIR, "record directory %s: not a directory", dir);
-    if (access(dir, W_OK | X_OK))
-        return mms_err_set(err, -errno, "record directory %s: not writable: %s", dir,
-                           strerror(errno));
-    return 0;
-}
-
 int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
                         const char *format, const struct mms_sink_params *p,
                         struct mms_recorder **out, struct mms_err *err)
@@ -301,8 +354,8 @@ int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
     if (p->width < 1 || p->height < 1 || p->time_base.num < 1 || p->time_base.den < 1)
         return mms_err_set(err, -EINVAL, "recording: bad frame size %dx%d or time base %d/%d",
                            p->width, p->height, p->time_base.num, p->time_base.den);
-    if ((rc = check_dir(dir, err)))
-        return rc;
+    if (!dir || !*dir)
+        return mms_err_set(err, -EINVAL, "no record directory");
     struct mms_recorder *r = calloc(1, sizeof(*r));
     if (!r)
         return mms_err_set(err, -ENOMEM, "out of memory");
@@ -328,6 +381,11 @@ int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
     r->last_pts = AV_NOPTS_VALUE;
     r->on = 1;
     atomic_store(&r->want, 1);
+    /* Now, so that a directory that cannot be had shows in the status at
+     * once; it stops the recording alone, like a full disk. */
+    struct mms_err derr;
+    if (prepare_dir(dir, &derr) < 0)
+        fail(r, derr.msg);
     *out = r;
     return 0;
 fail:

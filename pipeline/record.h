@@ -13,9 +13,12 @@
  *
  * Frames come from one thread (the pipeline's compose thread); start, stop
  * and status from any thread. A failure (disk full, file too large, the
- * directory gone) never reaches the writer: the segment is finalised as
- * far as it goes, the error is kept for the status, and recording turns
- * off until it is asked for again, so the rest of the pipeline goes on.
+ * directory gone or impossible to make) never reaches the writer: the
+ * segment is finalised as far as it goes, the error is kept for the
+ * status, and recording turns off until it is asked for again, so the
+ * rest of the pipeline goes on. Only a start makes a missing directory:
+ * one that vanishes while recording (an unmounted disk) is not made
+ * again on whatever lies beneath.
  */
 
 #include <stdint.h>
@@ -44,10 +47,13 @@ int mms_record_name_valid(const char *name);
 
 struct mms_recorder;
 
-/* Checks that `dir` is a writable directory and the rest is sane; opens no
- * file yet (the first frame does). `format` is "mp4" or "mkv"; `name`
- * (letters, digits, '-', '_', '.'; NULL: "mms") starts every file name;
- * frames will have p's size and pts in p->time_base. Recording is on. */
+/* Checks the settings and makes `dir` when it is missing (parents too, as
+ * mkdir -p; mode 0750); opens no file yet (the first frame does).
+ * `format` is "mp4" or "mkv"; `name` (letters, digits, '-', '_', '.';
+ * NULL: "mms") starts every file name; frames will have p's size and pts
+ * in p->time_base. Recording is on, unless the directory cannot be made
+ * or written: then the recorder starts as after a failure (the reason in
+ * the status, recording off), and a start makes the directory again. */
 int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
                         const char *format, const struct mms_sink_params *p,
                         struct mms_recorder **out, struct mms_err *err);

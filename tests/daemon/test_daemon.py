@@ -9,8 +9,9 @@ requests answered 4xx while frames keep flowing, the MJPEG preview, source
 loss (NO SIGNAL, 503) and reconnection, SIGHUP adding and removing a
 pipeline without touching the running one, a bad reload kept out, SIGKILL
 mid-recording leaving a playable file, SIGTERM finalising, a token enforced
-off loopback, and refusals at start (no token off loopback, truncated
-model).
+off loopback, a first run with a record_dir to make (made 0750; one that
+cannot be made fails the recording alone and a start retries), and
+refusals at start (no token off loopback, truncated model).
 
 Env: MMS_BUILD_DIR (mmsd, mms), MMS_SOURCE_DIR.
 """
@@ -55,6 +56,7 @@ def main():
             d.p.wait()
     run_token_daemon(tmp)
     run_full_disk(tmp)
+    run_first_run(tmp)
     run_refusals(tmp)
     for log in sorted(f for f in os.listdir(tmp) if f.endswith(".log")):
         with open(os.path.join(tmp, log)) as f:
@@ -352,6 +354,92 @@ def run_full_disk(tmp):
         check("pipeline cam: stopped" in d.text(), "SIGTERM: the pipeline was stopped in order")
     finally:
         feeder.stop()
+        if d.p.poll() is None:
+            d.p.kill()
+            d.wait()
+
+
+def run_first_run(tmp):
+    """A record_dir that does not exist yet is made (parents too, 0750); one
+    that cannot be made (a file in the way) stops the recording alone: the
+    pipeline runs and writes its outputs, /healthz, the API and /metrics say
+    why, and a start through the API tries again."""
+    made = os.path.join(tmp, "state", "made", "rec")
+    blocker = os.path.join(tmp, "blocker")
+    with open(blocker, "w") as f:
+        f.write("in the way\n")
+    blocked = os.path.join(blocker, "rec")
+    out = os.path.join(tmp, "blocked-out.mkv")
+    port = free_port()
+    conf = "[mmsd]\nlisten = 127.0.0.1:%d\nmodel = %s\n\n" % (port, MODEL)
+    for name, rec, output in (("made", made, "null"), ("blocked", blocked, out)):
+        conf += ("[pipeline %s]\ninput = lavfi:testsrc2=size=320x240:rate=25\nmode = live\n"
+                 "size = 64x128\nthreads = 1\noutput = %s\nrecord_dir = %s\n\n"
+                 % (name, output, rec))
+    d = Daemon(tmp, conf, name="firstrun")
+    api = Api(port)
+
+    def pipe(name):
+        return api.json("GET", "/api/v1/pipelines/" + name)[1] or {}
+
+    def rec_file(name):
+        return pipe(name).get("recording", {}).get("file")
+
+    def dir_mode(path):
+        return oct(os.stat(path).st_mode & 0o7777) if os.path.isdir(path) else None
+
+    try:
+        running = wait_for(lambda: all(pipe(n).get("state") == "running"
+                                       for n in ("made", "blocked")), 90)
+        check(running, "first run: both pipelines run despite their record_dir: %s / %s"
+              % (pipe("made").get("reasons"), pipe("blocked").get("reasons")))
+        seg = wait_for(lambda: rec_file("made"), 20)
+        check(seg and os.path.dirname(seg) == made,
+              "a missing record_dir is made and recorded into: %s" % seg)
+        check(dir_mode(made) == "0o750", "the made record_dir is 0750: %s" % dir_mode(made))
+
+        p = pipe("blocked")
+        r = p.get("recording", {})
+        check(not r.get("recording") and r.get("errors") == 1
+              and blocked in (r.get("error") or "") and "Not a directory" in r.get("error"),
+              "unmakeable record_dir: the API's recording says why: %s" % r)
+        w1 = p.get("stats", {}).get("written", 0)
+        time.sleep(1.5)
+        w2 = pipe("blocked").get("stats", {}).get("written", 0)
+        check(w2 > w1 + 10, "unmakeable record_dir: frames keep flowing: %d -> %d" % (w1, w2))
+        st, h = api.json("GET", "/healthz")
+        reasons = (h or {}).get("reasons", [])
+        check(st == 503 and any(x.startswith("blocked: recording failed:")
+                                and "Not a directory" in x for x in reasons)
+              and not any(x.startswith("made:") for x in reasons),
+              "unmakeable record_dir: /healthz 503 names the recording: %s" % reasons)
+        m = api.req("GET", "/metrics")[2].decode()
+        check(metric(m, "mmsd_recording_failed", pipeline="blocked") == 1
+              and metric(m, "mmsd_recording", pipeline="blocked") == 0
+              and metric(m, "mmsd_recording_errors_total", pipeline="blocked") == 1
+              and metric(m, "mmsd_recording_failed", pipeline="made") == 0
+              and metric(m, "mmsd_recording", pipeline="made") == 1,
+              "unmakeable record_dir: mmsd_recording_failed 1, recording 0 (made: 0, 1)")
+        check("pipeline blocked: recording failed" in d.text(), "the failure is logged")
+
+        os.unlink(blocker)
+        st, r = api.json("POST", "/api/v1/pipelines/blocked/recording", {"action": "start"})
+        check(st == 200 and r and r["recording"] and not r["error"],
+              "the way cleared, POST recording start 200: %s" % r)
+        seg2 = wait_for(lambda: rec_file("blocked"), 20)
+        check(seg2 and os.path.dirname(seg2) == blocked and dir_mode(blocked) == "0o750",
+              "the start made the record_dir and records into it: %s %s"
+              % (seg2, dir_mode(blocked)))
+        healthy = wait_for(lambda: api.req("GET", "/healthz")[0] == 200, 20)
+        check(healthy, "recording again: /healthz 200: %s" % (api.json("GET", "/healthz")[1]))
+        d.signal(signal.SIGTERM)
+        rc = d.wait(60)
+        check(rc == 0, "first run: SIGTERM exit 0 (got %s)" % rc)
+        n = ffprobe_frames(out)
+        check(n > 25, "the pipeline without a recording wrote its output file: %d frames" % n)
+        n1, n2 = (ffprobe_frames(f) if f else -1 for f in (seg, seg2))
+        check(n1 > 0 and n2 > 0, "both recordings play: %d, %d frames" % (n1, n2))
+    finally:
         if d.p.poll() is None:
             d.p.kill()
             d.wait()

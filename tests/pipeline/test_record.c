@@ -448,41 +448,134 @@ static void recorder_requests_from_another_thread(void)
     clip_close(&c);
 }
 
-/* The directory vanishes: the failure is kept and counted, recording goes
- * off and later frames are dropped quietly; once the directory is back, a
- * start records again and clears the message but not the count. */
+/* The directory vanishes while recording (a disk unmounted): the next
+ * segment fails, the failure is kept and counted, recording goes off and
+ * later frames are dropped quietly, and nothing makes the directory again
+ * behind the user's back; a start does, records again and clears the
+ * message but not the count. */
 static void recorder_failure_stops_then_start_retries(void)
 {
-    const char *dir = new_dir("vanish");
+    const char *dir = new_dir("vanish"), *gone = tmp_path("vanish-gone");
     struct clip c;
-    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    struct mms_recorder *r = recorder(dir, "mms", 1, "mp4", (AVRational){1, 25});
     if (!r || clip_open(&c))
         return;
-    mms_recorder_request(r, 0);
-    feed(r, &c, 1, 0, 1);
-    CHECK(rmdir(dir) == 0);
-    mms_recorder_request(r, 1);
-    feed(r, &c, 10, 1, 1);
+    feed(r, &c, 10, 0, 1);
+    CHECK(rename(dir, gone) == 0);
+    feed(r, &c, 30, 10, 1); /* the second segment opens at frame 25 */
     struct mms_record_status st;
     mms_recorder_status(r, &st);
-    CHECK(!st.recording && st.errors == 1 && st.segments == 0 && st.frames == 0);
+    CHECK_MSG(!st.recording && st.errors == 1 && st.segments == 1 && st.frames == 25,
+              "recording %d errors %lld segments %lld frames %lld", st.recording,
+              (long long)st.errors, (long long)st.segments, (long long)st.frames);
     CHECK_MSG(strstr(st.error, dir) && strstr(st.error, strerror(ENOENT)), "error '%s'",
               st.error);
     CHECK(!st.file[0]);
-    CHECK(mkdir(dir, 0755) == 0);
-    feed(r, &c, 10, 11, 1);
+    struct stat sb;
+    CHECK_MSG(stat(dir, &sb) && errno == ENOENT, "%s was made again without a start", dir);
+    feed(r, &c, 10, 40, 1);
     mms_recorder_status(r, &st);
-    CHECK_MSG(st.errors == 1 && st.segments == 0 && st.frames == 0,
+    CHECK_MSG(st.errors == 1 && st.segments == 1 && st.frames == 25,
               "no retry without a start");
     CHECK(mms_recorder_request(r, 1) == 0);
-    feed(r, &c, 10, 21, 1);
+    feed(r, &c, 10, 50, 1);
     mms_recorder_status(r, &st);
-    CHECK(st.recording && st.errors == 1 && st.segments == 1 && st.frames == 10);
+    CHECK(st.recording && st.errors == 1 && st.segments == 2 && st.frames == 35);
     CHECK_MSG(!st.error[0], "error '%s' not cleared", st.error);
     mms_recorder_free(r);
     struct listing l;
     list_segments(dir, "mms", ".mp4", &l);
     check_segments(&l, (const int[]){10}, 1);
+    list_segments(gone, "mms", ".mp4", &l);
+    check_segments(&l, (const int[]){25}, 1);
+    clip_close(&c);
+}
+
+/* A missing record directory is made, parents too, the last one 0750
+ * whatever the umask (as systemd's StateDirectory=), and recorded into. */
+static void recorder_makes_missing_dir(void)
+{
+    const char *top = tmp_path("made"), *dir = tmp_path("made/a/b");
+    struct clip c;
+    mode_t old = umask(077);
+    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    umask(old);
+    if (!r || clip_open(&c))
+        return;
+    struct stat sb;
+    CHECK_MSG(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), "%s: %s", dir, strerror(errno));
+    CHECK_MSG((sb.st_mode & 07777) == 0750, "%s: mode %o", dir, (unsigned)(sb.st_mode & 07777));
+    CHECK(stat(top, &sb) == 0 && S_ISDIR(sb.st_mode));
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    CHECK_MSG(st.recording && !st.errors && !st.error[0], "error '%s'", st.error);
+    feed(r, &c, 10, 0, 1);
+    mms_recorder_free(r);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    check_segments(&l, (const int[]){10}, 1);
+    clip_close(&c);
+}
+
+/* A directory that cannot be made (a plain file in the way) does not fail
+ * the recorder: it starts failed, with the reason, records nothing, and
+ * once the way is clear a start makes the directory and records. */
+static void recorder_unmakeable_dir_fails_then_start_makes_it(void)
+{
+    const char *plain = tmp_path("in-the-way"), *dir = tmp_path("in-the-way/rec");
+    FILE *f = fopen(plain, "w");
+    CHECK(f && fclose(f) == 0);
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    CHECK(st.enabled && !st.recording && st.errors == 1 && !st.segments && !st.file[0]);
+    CHECK_MSG(strstr(st.error, dir) && strstr(st.error, strerror(ENOTDIR)), "error '%s'",
+              st.error);
+    feed(r, &c, 10, 0, 1);
+    CHECK(unlink(plain) == 0);
+    feed(r, &c, 10, 10, 1);
+    mms_recorder_status(r, &st);
+    CHECK_MSG(!st.recording && st.errors == 1 && !st.segments && !st.frames,
+              "recorded without a start: %lld frames", (long long)st.frames);
+    CHECK(mms_recorder_request(r, 1) == 0);
+    feed(r, &c, 10, 20, 1);
+    mms_recorder_status(r, &st);
+    CHECK_MSG(st.recording && st.errors == 1 && st.segments == 1 && st.frames == 10 &&
+                  !st.error[0],
+              "after a start: recording %d segments %lld frames %lld error '%s'", st.recording,
+              (long long)st.segments, (long long)st.frames, st.error);
+    mms_recorder_free(r);
+    struct stat sb;
+    CHECK(stat(dir, &sb) == 0 && (sb.st_mode & 07777) == 0750);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    check_segments(&l, (const int[]){10}, 1);
+    clip_close(&c);
+}
+
+/* The record directory is itself a plain file: failed from the start,
+ * and the file is left alone. */
+static void recorder_dir_that_is_a_file_fails(void)
+{
+    const char *plain = tmp_path("plain-rec");
+    FILE *f = fopen(plain, "w");
+    CHECK(f && fputs("keep", f) >= 0 && fclose(f) == 0);
+    struct clip c;
+    struct mms_recorder *r = recorder(plain, "mms", 60, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    CHECK(mms_recorder_request(r, 1) == 0);
+    feed(r, &c, 5, 0, 1);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    CHECK_MSG(!st.recording && st.errors == 2 && !st.frames && strstr(st.error, plain) &&
+                  strstr(st.error, "not a directory"),
+              "errors %lld error '%s'", (long long)st.errors, st.error);
+    mms_recorder_free(r);
+    CHECK(size_of(plain) == 4);
     clip_close(&c);
 }
 
@@ -566,15 +659,10 @@ static void recorder_refuses_bad_settings(void)
 {
     struct mms_sink_params p = params((AVRational){1, 25});
     const char *dir = new_dir("settings");
-    const char *file = tmp_path("settings/plain");
-    FILE *f = fopen(file, "w");
-    CHECK(f && fclose(f) == 0);
     static const struct {
         const char *dir, *name, *format, *want;
         int seconds;
     } bad[] = {
-        {"/nonexistent/mms-rec", "mms", "mp4", "/nonexistent/mms-rec", 60},
-        {NULL, "mms", "mp4", "not a directory", 60}, /* dir: a plain file */
         {"", "mms", "mp4", "record directory", 60},
         {NULL, "mms", "avi", "avi", 60},
         {NULL, "mms", "MP4", "MP4", 60},
@@ -584,7 +672,7 @@ static void recorder_refuses_bad_settings(void)
         {NULL, "", "mp4", "recording name", 60},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        const char *d = bad[i].dir ? bad[i].dir : i == 1 ? file : dir;
+        const char *d = bad[i].dir ? bad[i].dir : dir;
         struct mms_recorder *r = (struct mms_recorder *)&p;
         struct mms_err err = {{0}};
         int rc = mms_recorder_create(d, bad[i].name, bad[i].seconds, bad[i].format, &p, &r,
@@ -592,8 +680,6 @@ static void recorder_refuses_bad_settings(void)
         CHECK_MSG(rc < 0 && !r, "case %zu accepted", i);
         CHECK_MSG(strstr(err.msg, bad[i].want), "case %zu: '%s' lacks '%s'", i, err.msg,
                   bad[i].want);
-        if (i == 1)
-            CHECK(strstr(err.msg, file));
         if (!rc)
             mms_recorder_free(r);
     }
@@ -603,34 +689,46 @@ static void recorder_refuses_bad_settings(void)
     CHECK(mms_recorder_create(dir, "mms", 60, "mp4", &odd, &r, &err) == -EINVAL && !r);
 }
 
-/* 0 when a read-only directory is refused as not writable, naming it. */
-static int refuses_read_only(const char *ro)
+/* 0 when a read-only directory, and one that would have to be made in
+ * it, fail the recording (not the recorder) with the reason. */
+static int read_only_fails_recording(const char *ro)
 {
     struct mms_sink_params p = params((AVRational){1, 25});
-    struct mms_recorder *r = NULL;
-    struct mms_err err = {{0}};
-    int rc = mms_recorder_create(ro, "mms", 60, "mp4", &p, &r, &err);
-    CHECK_MSG(rc == -EACCES && !r, "rc %d: %s", rc, err.msg);
-    CHECK_MSG(strstr(err.msg, ro) && strstr(err.msg, "not writable"), "%s", err.msg);
-    if (!rc)
+    char sub[600];
+    snprintf(sub, sizeof(sub), "%s/sub", ro);
+    const char *dirs[2] = {ro, sub}, *why[2] = {"not writable", strerror(EACCES)};
+    int bad = 0;
+    for (int i = 0; i < 2; i++) {
+        struct mms_recorder *r = NULL;
+        struct mms_err err = {{0}};
+        struct mms_record_status st = {0};
+        int rc = mms_recorder_create(dirs[i], "mms", 60, "mp4", &p, &r, &err);
+        CHECK_MSG(rc == 0 && r, "%s: rc %d: %s", dirs[i], rc, err.msg);
+        if (r)
+            mms_recorder_status(r, &st);
+        CHECK_MSG(!st.recording && st.errors == 1 && strstr(st.error, dirs[i]) &&
+                      strstr(st.error, why[i]),
+                  "%s: error '%s'", dirs[i], st.error);
+        bad |= !r || st.recording || !strstr(st.error, why[i]);
         mms_recorder_free(r);
-    return rc == -EACCES && strstr(err.msg, ro) ? 0 : 1;
+    }
+    return bad;
 }
 
 /* As root, permissions stop no write: the check runs as nobody in a child.
  * The directory sits in /tmp itself, since nobody cannot enter the test's
  * own 0700 directory. */
-static void recorder_refuses_read_only_dir(void)
+static void recorder_read_only_dir_fails_recording(void)
 {
     char ro[] = "/tmp/mms-rec-ro-XXXXXX";
     CHECK(mkdtemp(ro) && chmod(ro, 0555) == 0);
     if (geteuid() != 0) {
-        refuses_read_only(ro);
+        read_only_fails_recording(ro);
     } else {
         fflush(NULL);
         pid_t pid = fork();
         if (pid == 0)
-            _exit(setgid(65534) || setuid(65534) ? 2 : refuses_read_only(ro));
+            _exit(setgid(65534) || setuid(65534) ? 2 : read_only_fails_recording(ro));
         int status = 0;
         CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
         CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "as nobody: status %d",
@@ -767,30 +865,63 @@ static void pipeline_records_mkv(void)
     check_segments(&l, (const int[]){25, 25}, 2);
 }
 
-/* A record_dir that cannot be recorded into fails the create, naming it. */
-static void pipeline_refuses_bad_record_dir(void)
+/* A record_dir that does not exist yet is made and recorded into. */
+static void pipeline_makes_missing_record_dir(void)
+{
+    const char *dir = tmp_path("pipe-made/state/rec");
+    struct mms_pipeline_opts o;
+    quick_opts(&o, "lavfi:testsrc2=size=320x240:rate=25:duration=1", "offline");
+    CHECK(mms_option_set(&o, "record-dir", dir, NULL) == 0);
+    struct mms_pipeline *p = create(&o);
+    mms_options_free(&o);
+    if (!p)
+        return;
+    run_to_end(p);
+    struct mms_record_status st;
+    mms_pipeline_record_status(p, &st);
+    CHECK_MSG(st.segments == 1 && st.frames == 25 && !st.errors, "error '%s'", st.error);
+    mms_pipeline_destroy(p);
+    struct stat sb;
+    CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 07777) == 0750);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    check_segments(&l, (const int[]){25}, 1);
+}
+
+/* A record_dir that cannot be made or used (a plain file in the way, or
+ * the directory itself a file) stops the recording alone: the pipeline
+ * starts and writes every frame to its outputs, and the recording's
+ * status names the directory and the reason. */
+static void pipeline_runs_without_unusable_record_dir(void)
 {
     const char *file = tmp_path("not-a-dir");
     FILE *f = fopen(file, "w");
     CHECK(f && fclose(f) == 0);
-    const char *dirs[3] = {tmp_path("missing/deeper"), file, NULL};
-    /* As root every directory is writable: only a user can see that case. */
-    if (geteuid() != 0) {
-        dirs[2] = new_dir("read-only");
-        chmod(dirs[2], 0555);
-    }
-    for (int i = 0; i < 3 && dirs[i]; i++) {
+    const char *dirs[2] = {tmp_path("not-a-dir/rec"), file};
+    const char *outs[2] = {tmp_path("norec-0.mkv"), tmp_path("norec-1.mkv")};
+    for (int i = 0; i < 2; i++) {
         struct mms_pipeline_opts o;
         quick_opts(&o, "lavfi:testsrc2=size=320x240:rate=25:duration=1", "offline");
         CHECK(mms_option_set(&o, "record-dir", dirs[i], NULL) == 0);
-        struct mms_pipeline *p = (struct mms_pipeline *)&o;
-        struct mms_err err = {{0}};
-        int rc = mms_pipeline_create(&o, &p, &err);
-        CHECK_MSG(rc < 0, "%s accepted", dirs[i]);
-        CHECK_MSG(strstr(err.msg, dirs[i]), "'%s' does not name %s", err.msg, dirs[i]);
-        if (!rc)
-            mms_pipeline_destroy(p);
+        CHECK(mms_option_set(&o, "output", outs[i], NULL) == 0);
+        struct mms_pipeline *p = create(&o);
         mms_options_free(&o);
+        if (!p)
+            continue;
+        struct mms_record_status st;
+        mms_pipeline_record_status(p, &st);
+        CHECK_MSG(st.enabled && !st.recording && st.errors == 1 && strstr(st.error, dirs[i]),
+                  "%s: error '%s'", dirs[i], st.error);
+        run_to_end(p);
+        struct mms_pipeline_counters c;
+        mms_pipeline_counters(p, &c);
+        CHECK_MSG(c.written == 25 && !c.sink_errors, "%lld written",
+                  (long long)c.written);
+        mms_pipeline_record_status(p, &st);
+        CHECK(!st.segments && !st.frames && st.errors == 1);
+        mms_pipeline_destroy(p);
+        CHECK_MSG(probe_frames(outs[i]) == 25, "%s: %d frames", outs[i],
+                  probe_frames(outs[i]));
     }
 }
 
@@ -1033,12 +1164,15 @@ static void pipeline_record_stop_start_live(void)
 MMS_TESTS(T(recorder_rotates_on_output_time), T(recorder_writes_mkv),
           T(recorder_never_overwrites), T(recorder_stop_finalises_segment),
           T(recorder_start_opens_new_segment), T(recorder_requests_from_another_thread),
-          T(recorder_failure_stops_then_start_retries),
+          T(recorder_failure_stops_then_start_retries), T(recorder_makes_missing_dir),
+          T(recorder_unmakeable_dir_fails_then_start_makes_it),
+          T(recorder_dir_that_is_a_file_fails),
           T(recorder_full_disk_keeps_what_was_written), T(recorder_refuses_bad_settings),
-          T(recorder_refuses_read_only_dir),
+          T(recorder_read_only_dir_fails_recording),
           T(recorder_closed_refuses_requests), T(record_format_option),
           T(pipeline_records_segments), T(pipeline_records_mkv),
-          T(pipeline_refuses_bad_record_dir), T(pipeline_without_record_dir_cannot_record),
+          T(pipeline_makes_missing_record_dir), T(pipeline_runs_without_unusable_record_dir),
+          T(pipeline_without_record_dir_cannot_record),
           T(pipeline_hooks_see_every_frame), T(pipeline_name_fixed_once_started),
           T(pipeline_counts_decode_errors),
           T(pipeline_record_stop_start_live))
