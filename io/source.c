@@ -19,6 +19,13 @@
  * overlay, the encoders) reads fastest. */
 #define ROW_ALIGN 64
 #define FALLBACK_FPS 25
+/* Realtime: a frame due further ahead than this, or late by more, is a
+ * jump in the timestamps (a cut, a wrapped clock, a stall upstream), not
+ * the source's pace: the clock starts again there instead of sleeping
+ * through the gap or rushing to catch up. */
+#define PACE_JUMP_US 1000000
+/* Realtime waits in steps this long, so an interrupt ends them soon. */
+#define PACE_STEP_US 20000
 
 struct mms_source {
     AVFormatContext *fc;
@@ -44,6 +51,10 @@ struct mms_source {
     int64_t decode_errors;
     int64_t last_pts; /* of the frame delivered last */
     int64_t frame_dur; /* in time_base units, from the frame rate */
+
+    int realtime;      /* pace frames to their timestamps */
+    int64_t clock_pts; /* the frame the clock started at; AV_NOPTS_VALUE: none yet */
+    int64_t clock_us;  /* av_gettime_relative() when it was delivered */
 
     struct mms_source_info info;
 };
@@ -320,6 +331,8 @@ int mms_source_open(const char *url, const struct mms_source_opts *o,
         goto fail;
     if ((ret = set_geometry(s, url, err)) < 0)
         goto fail;
+    s->realtime = o && o->realtime && !s->info.live;
+    s->clock_pts = AV_NOPTS_VALUE;
     *out = s;
     return 0;
 fail:
@@ -462,6 +475,28 @@ done:
     return ret;
 }
 
+/* Realtime: waits until `pts` is due on the clock started by the first
+ * frame. The pts are already monotonic (frame_pts), so a missing one
+ * counts as a frame's duration and a backwards jump as none. */
+static void pace(struct mms_source *s, int64_t pts)
+{
+    int64_t now = av_gettime_relative();
+    int64_t due = s->clock_pts == AV_NOPTS_VALUE
+                      ? now
+                      : s->clock_us + av_rescale_q(pts - s->clock_pts, s->info.time_base,
+                                                   AV_TIME_BASE_Q);
+    if (s->clock_pts == AV_NOPTS_VALUE || due - now > PACE_JUMP_US ||
+        now - due > PACE_JUMP_US) {
+        s->clock_pts = pts;
+        s->clock_us = now;
+        return;
+    }
+    while (now < due && !atomic_load(&s->interrupted)) {
+        av_usleep((unsigned)FFMIN(due - now, PACE_STEP_US));
+        now = av_gettime_relative();
+    }
+}
+
 int mms_source_read(struct mms_source *s, AVFrame *frame, struct mms_err *err)
 {
     av_frame_unref(frame);
@@ -469,8 +504,11 @@ int mms_source_read(struct mms_source *s, AVFrame *frame, struct mms_err *err)
         return blocked_error(s, AVERROR_EXIT, s->fc->url, err);
     for (;;) {
         int ret = avcodec_receive_frame(s->dec, s->decoded);
-        if (ret >= 0)
-            return deliver(s, frame, err);
+        if (ret >= 0) {
+            if ((ret = deliver(s, frame, err)) >= 0 && s->realtime)
+                pace(s, frame->pts);
+            return ret;
+        }
         if (ret == AVERROR_EOF)
             return mms_err_set(err, AVERROR_EOF, "%s: end of input", s->fc->url);
         if (ret != AVERROR(EAGAIN))

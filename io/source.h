@@ -26,6 +26,13 @@ struct mms_source_opts {
     int noptions;
     /* A network read that blocks longer than this fails (default 5 s). */
     int64_t timeout_us;
+    /* Frames no earlier than their timestamps say, on the wall clock from
+     * the first frame (ffmpeg's -re): a file or a lavfi graph plays at its
+     * own rate, as a camera would deliver it. A jump in the timestamps
+     * (more than a second ahead of or behind the clock) starts the clock
+     * again there. Devices and network streams are paced by their sender
+     * and never wait here. */
+    int realtime;
 };
 
 struct mms_source_info {
@@ -48,7 +55,9 @@ int mms_source_open(const char *url, const struct mms_source_opts *o,
 /* The next frame, YUV420P at the source size, pts in info.time_base
  * (AV_NOPTS_VALUE replaced by a running estimate). `frame` is unreffed
  * first. Returns 0, AVERROR_EOF at the end of the input, or another
- * negative AVERROR when the input fails (a dropped network stream). */
+ * negative AVERROR when the input fails (a dropped network stream). With
+ * opts.realtime it may wait for the frame's time (mms_source_interrupt
+ * ends the wait). */
 int mms_source_read(struct mms_source *s, AVFrame *frame, struct mms_err *err);
 
 const struct mms_source_info *mms_source_info(const struct mms_source *s);

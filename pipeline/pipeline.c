@@ -202,6 +202,15 @@ static int to_rgb(struct mms_pipeline *p, const AVFrame *f, struct job *j)
     return 0;
 }
 
+/* Live mode plays a file or a lavfi graph at its own rate, as a camera
+ * would deliver it, rather than as fast as it decodes (only to drop most
+ * of it); the source leaves devices and streams to their sender's pace. */
+static struct mms_source_opts source_opts(const struct mms_pipeline *p)
+{
+    return (struct mms_source_opts){(const char *const *)p->o.input_options,
+                                    p->o.ninput_options, 0, p->o.mode == MMS_MODE_LIVE};
+}
+
 /* Live inputs come back after a failure: reopen with backoff until stopped. */
 static int reconnect(struct mms_pipeline *p)
 {
@@ -217,8 +226,7 @@ static int reconnect(struct mms_pipeline *p)
             nanosleep(&(struct timespec){0, 100000000L}, NULL);
         if (atomic_load(&p->stop))
             break;
-        struct mms_source_opts so = {(const char *const *)p->o.input_options,
-                                     p->o.ninput_options, 0};
+        struct mms_source_opts so = source_opts(p);
         struct mms_err err;
         if (!mms_source_open(p->o.input, &so, &p->src, &err)) {
             atomic_fetch_add(&p->reconnects, 1);
@@ -804,7 +812,7 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     atomic_store(&p->every, o->every > 0 ? o->every : 1);
     if ((rc = open_net(p, err)))
         goto fail;
-    struct mms_source_opts so = {(const char *const *)p->o.input_options, p->o.ninput_options, 0};
+    struct mms_source_opts so = source_opts(p);
     if ((rc = mms_source_open(p->o.input, &so, &p->src, err)))
         goto fail;
     p->info = *mms_source_info(p->src);

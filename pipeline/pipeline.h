@@ -12,9 +12,11 @@
  * written in order, none dropped. Live (devices and network inputs):
  * decoding never waits; inference takes the latest frame from a one-slot
  * mailbox, while every decoded frame is composed with the most recent mask
- * and written, so the display keeps the source's rate. A live source that
- * fails is reopened with backoff (0.5 s doubling to 8 s) while the sinks get
- * NO SIGNAL frames.
+ * and written, so the display keeps the source's rate. A file or a lavfi
+ * graph in live mode is read at its own frame rate (ffmpeg's -re), as a
+ * camera would deliver it; offline, it goes as fast as it can. A live
+ * source that fails is reopened with backoff (0.5 s doubling to 8 s) while
+ * the sinks get NO SIGNAL frames.
  *
  * Every frame carries its per-stage times and the time of the frame its
  * mask came from (mask age).

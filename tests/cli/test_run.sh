@@ -130,8 +130,17 @@ n=$(frames kill.mp4)
 [ "${n:-0}" -gt 0 ] || fail "kill.mp4 after SIGKILL unreadable"
 ok "SIGKILL: fragmented mp4 plays $n frames"
 
-# --- live: a source faster than inference drops frames, masks stay fresh
-"$MMS_BIN" run -i big.mkv --live -o null --meta live.jsonl 2>live.log || fail "live run"
+# --- live: a file plays at its own rate (as ffmpeg -re), not as fast as it decodes
+start=$(date +%s%N)
+"$MMS_BIN" run -i clip.mkv --live -o null --size 64x128 2>paced.log || fail "paced live run"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ $ms -ge 1900 ] || fail "live: 2.4 s of video took $ms ms"
+grep -q "^mms run: 60 frames" paced.log || fail "live: not every frame written: $(head -1 paced.log)"
+ok "live: 2.4 s of video played in $ms ms"
+
+# --- live: a source faster than inference (240 fps) drops frames, masks stay fresh
+"$MMS_BIN" synth -o fast.mkv --frames 240 --size 640x360 --fps 240 >/dev/null
+"$MMS_BIN" run -i fast.mkv --live -o null --meta live.jsonl 2>live.log || fail "live run"
 grep -q "live mode" live.log || fail "not in live mode: $(tail -3 live.log)"
 dropped=$(sed -n 's/.* inferred, \([0-9]*\) dropped.*/\1/p' live.log)
 [ "${dropped:-0}" -gt 0 ] || fail "live mode dropped nothing: $(head -1 live.log)"

@@ -227,17 +227,17 @@ static void test_options(void)
     if (!clip)
         return;
     const char *good[] = {"probesize=1000000", "analyzeduration=1000000"};
-    struct mms_source_opts o = {good, 2, 0};
+    struct mms_source_opts o = {good, 2, 0, 0};
     CHECK_MSG(read_all(clip, &o, &r) == 0 && r.n == 5, "%s", r.msg);
     const char *forced[] = {"f=mpegts"};
-    o = (struct mms_source_opts){forced, 1, 0};
+    o = (struct mms_source_opts){forced, 1, 0, 0};
     CHECK_MSG(read_all(clip, &o, &r) == 0 && r.n == 5, "%s", r.msg);
     const char *typo[] = {"probesize=1000000", "no_such_option=1"};
-    o = (struct mms_source_opts){typo, 2, 0};
+    o = (struct mms_source_opts){typo, 2, 0, 0};
     CHECK(read_all(clip, &o, &r) == AVERROR(EINVAL));
     CHECK_MSG(strstr(r.msg, "no_such_option") != NULL, "%s", r.msg);
     const char *bad[] = {"novalue"};
-    o = (struct mms_source_opts){bad, 1, 0};
+    o = (struct mms_source_opts){bad, 1, 0, 0};
     CHECK(read_all(clip, &o, &r) == AVERROR(EINVAL));
     CHECK_MSG(strstr(r.msg, "novalue") != NULL, "%s", r.msg);
 }
@@ -350,7 +350,7 @@ static void test_udp_timeout(void)
 {
     char url[64];
     snprintf(url, sizeof(url), "udp://127.0.0.1:%d", test_port(0));
-    struct mms_source_opts o = {NULL, 0, 800000};
+    struct mms_source_opts o = {NULL, 0, 800000, 0};
     struct mms_source *s = NULL;
     struct mms_err err = {{0}};
     double t0 = now();
@@ -427,7 +427,7 @@ static void test_udp_interrupt(void)
     atomic_init(&snd.stop, 0);
     pthread_t sender;
     CHECK(pthread_create(&sender, NULL, send_udp, &snd) == 0);
-    struct mms_source_opts o = {NULL, 0, 20000000};
+    struct mms_source_opts o = {NULL, 0, 20000000, 0};
     struct mms_source *s = NULL;
     struct mms_err err = {{0}};
     int ret = mms_source_open(snd.url, &o, &s, &err);
@@ -461,6 +461,187 @@ static void test_udp_interrupt(void)
     mms_source_close(s);
 }
 
+/* ------------------------------------------------------------ realtime */
+
+/* Reads `url` to its end, timing each frame against its timestamp, both
+ * counted from the first frame. */
+struct timing {
+    int n, end, live;
+    double took, earliest; /* the most any frame came before its time, s */
+};
+
+struct guard {
+    struct mms_source *s;
+    atomic_int done;
+};
+
+/* A wait that would outlast any check here (an hour's gap slept through)
+ * is cut short, so the test fails instead of hanging. */
+static void *guard_main(void *arg)
+{
+    struct guard *g = arg;
+    for (int i = 0; i < 300 && !atomic_load(&g->done); i++)
+        usleep(50000);
+    mms_source_interrupt(g->s);
+    return NULL;
+}
+
+static void read_timed(const char *url, int realtime, struct timing *t)
+{
+    memset(t, 0, sizeof(*t));
+    struct mms_source_opts o = {NULL, 0, 0, realtime};
+    struct mms_source *s = NULL;
+    struct mms_err err = {{0}};
+    CHECK_MSG(mms_source_open(url, &o, &s, &err) == 0, "%s", err.msg);
+    if (!s)
+        return;
+    const struct mms_source_info *info = mms_source_info(s);
+    t->live = info->live;
+    struct guard g = {s, 0};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, guard_main, &g) == 0);
+    AVFrame *f = av_frame_alloc();
+    double t0 = 0;
+    int64_t pts0 = 0;
+    while ((t->end = mms_source_read(s, f, &err)) == 0) {
+        double at = now();
+        if (!t->n++) {
+            t0 = at;
+            pts0 = f->pts;
+        }
+        double due = (f->pts - pts0) * av_q2d(info->time_base);
+        if (due - (at - t0) > t->earliest)
+            t->earliest = due - (at - t0);
+        t->took = at - t0;
+    }
+    atomic_store(&g.done, 1);
+    pthread_join(th, NULL);
+    av_frame_free(&f);
+    mms_source_close(s);
+}
+
+/* 2 s of 25 fps video, realtime: about 2 s, no frame before its time;
+ * without realtime, as fast as it decodes. */
+static void check_paced(const char *url, int frames)
+{
+    struct timing t;
+    read_timed(url, 1, &t);
+    CHECK_MSG(t.n == frames && t.end == AVERROR_EOF && !t.live, "%s: %d frames, end %d", url,
+              t.n, t.end);
+    CHECK_MSG(t.took >= 1.6 && t.took < 10, "%s realtime: %d frames in %.2f s", url, t.n,
+              t.took);
+    CHECK_MSG(t.earliest < 0.005, "%s realtime: a frame came %.3f s early", url, t.earliest);
+    read_timed(url, 0, &t);
+    CHECK_MSG(t.n == frames && t.took < 1.0, "%s as fast as it goes: %d frames in %.2f s", url,
+              t.n, t.took);
+}
+
+static void test_realtime_file(void)
+{
+    const char *clip = make_clip("rt.mp4", "testsrc2=size=320x240:rate=25",
+                                 "-frames:v 50 -c:v libx264 -bf 2 -pix_fmt yuv420p");
+    if (clip)
+        check_paced(clip, 50);
+}
+
+static void test_realtime_lavfi(void)
+{
+    check_paced("lavfi:testsrc2=size=320x240:rate=25:duration=2", 50);
+}
+
+/* A source whose clock goes back (the same clip twice, as a looping
+ * source or a concatenation would) keeps its pace through the wrap; one
+ * that jumps an hour ahead does not wait the hour. */
+static void test_realtime_clock_jumps(void)
+{
+    const char *one = make_clip("loop1.ts", "testsrc2=size=160x120:rate=25",
+                                "-frames:v 25 -c:v mpeg2video -g 5");
+    const char *jump = make_clip("jump.mkv", "testsrc2=size=160x120:rate=25",
+                                 "-frames:v 50 -vf setpts='PTS+gte(N\\,25)*3600/TB' "
+                                 "-c:v ffv1");
+    char *twice = path_in_tmp("loop2.ts"), cmd[2048];
+    snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", one, one, twice);
+    if (!one || !jump || sh(cmd))
+        return;
+    struct timing t;
+    read_timed(twice, 1, &t);
+    CHECK_MSG(t.n >= 45 && t.took >= 1.5 && t.took < 10, "looped: %d frames in %.2f s", t.n,
+              t.took);
+    read_timed(jump, 1, &t);
+    CHECK_MSG(t.n == 50 && t.took >= 1.5 && t.took < 10, "jump: %d frames in %.2f s", t.n,
+              t.took);
+}
+
+struct listener {
+    char url[96];
+    pid_t pid;
+};
+
+/* ffmpeg serving 4 s of video on a tcp:// socket as fast as it encodes. */
+static void *serve_tcp(void *arg)
+{
+    struct listener *l = arg;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "exec ffmpeg -nostdin -v error -f lavfi -i "
+             "testsrc2=size=160x120:rate=25 -frames:v 100 -c:v mpeg2video -f mpegts "
+             "'%s?listen=1'", l->url);
+    CHECK(system(cmd) == 0);
+    return NULL;
+}
+
+/* A network stream is paced by its sender: realtime never delays it. Here
+ * the sender is faster than real time, and so is reading. */
+static void test_realtime_leaves_streams_alone(void)
+{
+    static struct listener l;
+    snprintf(l.url, sizeof(l.url), "tcp://127.0.0.1:%d", test_port(2));
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, serve_tcp, &l) == 0);
+    struct mms_source_opts o = {NULL, 0, 5000000, 1};
+    struct mms_source *s = NULL;
+    struct mms_err err = {{0}};
+    for (int i = 0; i < 100 && !s; i++)
+        if (mms_source_open(l.url, &o, &s, &err) < 0)
+            usleep(100000); /* ffmpeg is not listening yet */
+    CHECK_MSG(s && mms_source_info(s)->live, "%s: %s", l.url, err.msg);
+    AVFrame *f = av_frame_alloc();
+    int n = 0;
+    double t0 = now();
+    while (s && mms_source_read(s, f, &err) == 0)
+        n++;
+    double took = now() - t0;
+    CHECK_MSG(n >= 90 && took < 2.5, "4 s of stream: %d frames in %.2f s", n, took);
+    av_frame_free(&f);
+    mms_source_close(s);
+    pthread_join(th, NULL);
+}
+
+/* A realtime wait ends with an interrupt, not with the frame's time. */
+static void test_realtime_interrupt(void)
+{
+    const char *clip = make_clip("slow.mkv", "testsrc2=size=160x120:rate=2",
+                                 "-frames:v 10 -c:v ffv1");
+    struct mms_source_opts o = {NULL, 0, 0, 1};
+    struct mms_source *s = NULL;
+    struct mms_err err = {{0}};
+    if (!clip || mms_source_open(clip, &o, &s, &err) < 0) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    AVFrame *f = av_frame_alloc();
+    CHECK(mms_source_read(s, f, &err) == 0);
+    struct interrupter in = {s, 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, interrupt_later, &in) == 0);
+    int ret = mms_source_read(s, f, &err); /* due 0.5 s after the first */
+    double late = now() - in.at;
+    pthread_join(t, NULL);
+    CHECK_MSG(late < 0.15, "the wait went on %.3f s after the interrupt (ret %d)", late, ret);
+    CHECK(mms_source_read(s, f, &err) == AVERROR_EXIT);
+    av_frame_free(&f);
+    mms_source_close(s);
+}
+
 /* Errors reach the checks through mms_err, as they reach the CLI's user;
  * FFmpeg's own complaints about the damage done on purpose are noise. */
 __attribute__((constructor)) static void quiet(void)
@@ -470,4 +651,6 @@ __attribute__((constructor)) static void quiet(void)
 
 MMS_TESTS(T(test_file), T(test_pixels), T(test_formats), T(test_lavfi), T(test_options),
           T(test_missing), T(test_corrupt), T(test_truncated), T(test_damaged),
-          T(test_udp_timeout), T(test_udp_interrupt))
+          T(test_udp_timeout), T(test_udp_interrupt), T(test_realtime_file),
+          T(test_realtime_lavfi), T(test_realtime_clock_jumps),
+          T(test_realtime_leaves_streams_alone), T(test_realtime_interrupt))

@@ -1,0 +1,112 @@
+/* Live mode on inputs that do not pace themselves: a file or a lavfi graph
+ * plays at its own frame rate (as ffmpeg -re), not as fast as it decodes
+ * (when most frames would be dropped); offline is not slowed. Real encodes
+ * and decodes; the timings are bounds, not benchmarks: the lower ones are
+ * firm, the upper ones loose. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "pipeline/options.h"
+#include "pipeline/pipeline.h"
+
+/* 2 s at 25 fps. */
+#define FRAMES 50
+#define SECONDS 2.0
+
+static const char *clip(void)
+{
+    static char path[512];
+    if (path[0])
+        return path;
+    char cmd[1024];
+    snprintf(path, sizeof(path), "%s/clip25.mp4", mms_test_tmpdir());
+    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -f lavfi -i "
+             "testsrc2=size=320x240:rate=25 -frames:v %d -c:v libx264 -pix_fmt yuv420p '%s'",
+             FRAMES, path);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    return path;
+}
+
+struct run {
+    double seconds;
+    struct mms_pipeline_counters c;
+};
+
+/* The shipped model at a small size, so inference keeps up and only the
+ * pacing decides the time. */
+static int run(const char *input, const char *mode, struct run *r)
+{
+    char model[1024];
+    struct mms_pipeline_opts o;
+    struct mms_pipeline *p = NULL;
+    struct mms_err err = {{0}};
+    memset(r, 0, sizeof(*r));
+    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
+    CHECK(mms_options_defaults(&o) == 0);
+    int rc = mms_option_set(&o, "input", input, &err);
+    rc = rc ? rc : mms_option_set(&o, "model", model, &err);
+    rc = rc ? rc : mms_option_set(&o, "size", "64x128", &err);
+    rc = rc ? rc : mms_option_set(&o, "threads", "1", &err);
+    rc = rc ? rc : mms_option_set(&o, "mode", mode, &err);
+    rc = rc ? rc : mms_option_set(&o, "output", "null", &err);
+    rc = rc ? rc : mms_pipeline_create(&o, &p, &err);
+    mms_options_free(&o);
+    CHECK_MSG(rc == 0, "%s: %s", input, err.msg);
+    if (rc)
+        return rc;
+    double t0 = mms_now_ms();
+    rc = mms_pipeline_start(p, &err);
+    rc = rc ? rc : mms_pipeline_wait(p, NULL, &err);
+    r->seconds = (mms_now_ms() - t0) / 1000;
+    CHECK_MSG(rc == 0, "%s: %s", input, err.msg);
+    mms_pipeline_counters(p, &r->c);
+    mms_pipeline_destroy(p);
+    return rc;
+}
+
+/* About real time, and so every frame decoded is written and nearly every
+ * one inferred: a 2 s clip takes at least 1.6 s. */
+static void check_real_time(const char *input)
+{
+    struct run r;
+    if (run(input, "live", &r))
+        return;
+    CHECK(r.c.live);
+    CHECK_MSG(r.seconds >= 0.8 * SECONDS && r.seconds < 5 * SECONDS, "%s: %.2f s for %.1f s",
+              input, r.seconds, SECONDS);
+    CHECK_MSG(r.c.decoded == FRAMES && r.c.written >= FRAMES - 2 && r.c.dropped <= 5,
+              "%s: %lld decoded, %lld written, %lld dropped", input, (long long)r.c.decoded,
+              (long long)r.c.written, (long long)r.c.dropped);
+}
+
+static void live_file_plays_at_its_rate(void)
+{
+    check_real_time(clip());
+}
+
+static void live_lavfi_plays_at_its_rate(void)
+{
+    check_real_time("lavfi:testsrc2=size=320x240:rate=25:duration=2");
+}
+
+/* Offline (and auto, which is offline for a file) goes as fast as it can:
+ * every frame, in less time than the clip lasts. */
+static void offline_is_not_slowed(void)
+{
+    static const char *const modes[] = {"offline", "auto"};
+    for (int i = 0; i < 2; i++) {
+        struct run r;
+        if (run(clip(), modes[i], &r))
+            continue;
+        CHECK(!r.c.live);
+        CHECK_MSG(r.c.written == FRAMES && r.c.dropped == 0, "%s: %lld written",
+                  modes[i], (long long)r.c.written);
+        CHECK_MSG(r.seconds < 0.8 * SECONDS, "%s: %.2f s for %.1f s of video", modes[i],
+                  r.seconds, SECONDS);
+    }
+}
+
+MMS_TESTS(T(live_file_plays_at_its_rate), T(live_lavfi_plays_at_its_rate),
+          T(offline_is_not_slowed))
