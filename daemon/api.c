@@ -106,6 +106,16 @@ static struct json_object *settings_json(const struct mmsd_pipe *pp)
     return s;
 }
 
+/* What the pipeline runs as: the mode set, or for auto what the source
+ * turned out to be; NULL while an auto pipeline has no source yet. */
+static const char *effective_mode(const struct mmsd_pipe_view *v)
+{
+    if (v->have)
+        return v->c.live ? "live" : "offline";
+    int mode = v->pipe->conf.o.mode;
+    return mode == MMS_MODE_LIVE ? "live" : mode == MMS_MODE_OFFLINE ? "offline" : NULL;
+}
+
 static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
 {
     struct mmsd_pipe_view v;
@@ -118,7 +128,10 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
         json_object_array_add(reasons, json_object_new_string(v.reasons[i]));
     json_object_object_add(o, "reasons", reasons);
     add_str(o, "input", pp->conf.o.input);
-    add_str(o, "mode", v.have ? (v.c.live ? "live" : "offline") : NULL);
+    char mode[16];
+    mms_option_format(&pp->conf.o, mms_option_find("mode"), mode, sizeof(mode));
+    add_str(o, "mode", mode);
+    add_str(o, "effective_mode", effective_mode(&v));
     add_str(o, "model", pp->model);
     struct json_object *src = json_object_new_object();
     add_int(src, "width", v.c.width);

@@ -10,7 +10,8 @@ loss (NO SIGNAL, 503) and reconnection, SIGHUP adding and removing a
 pipeline without touching the running one, a bad reload kept out, SIGKILL
 mid-recording leaving a playable file, SIGTERM finalising, a token enforced
 off loopback, a first run with a record_dir to make (made 0750; one that
-cannot be made fails the recording alone and a start retries), and
+cannot be made fails the recording alone and a start retries), the mode
+as configured and in effect for auto, live and offline pipelines, and
 refusals at start (no token off loopback, truncated model).
 
 Env: MMS_BUILD_DIR (mmsd, mms), MMS_SOURCE_DIR.
@@ -57,6 +58,7 @@ def main():
     run_token_daemon(tmp)
     run_full_disk(tmp)
     run_first_run(tmp)
+    run_modes(tmp)
     run_refusals(tmp)
     for log in sorted(f for f in os.listdir(tmp) if f.endswith(".log")):
         with open(os.path.join(tmp, log)) as f:
@@ -440,6 +442,63 @@ def run_first_run(tmp):
         n1, n2 = (ffprobe_frames(f) if f else -1 for f in (seg, seg2))
         check(n1 > 0 and n2 > 0, "both recordings play: %d, %d frames" % (n1, n2))
     finally:
+        if d.p.poll() is None:
+            d.p.kill()
+            d.wait()
+
+
+def run_modes(tmp):
+    """The API reports the mode as configured and the one in effect: auto is
+    live for a stream and offline for a file, and unknown (null) until its
+    source has opened; live and offline are themselves even before."""
+    clip = os.path.join(tmp, "modes-clip.mkv")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x120:rate=25", "-t", "2", "-c:v", "ffv1", clip], check=True)
+    port, uport = free_port(), free_port(socket.SOCK_DGRAM)
+    silent = [free_port(socket.SOCK_DGRAM) for _ in range(2)]  # nothing is sent there
+    pipes = {  # name: (input, mode line, (mode, effective_mode) expected)
+        "auto-stream": ("udp://127.0.0.1:%d" % uport, "", ("auto", "live")),
+        "auto-file": (clip, "", ("auto", "offline")),
+        "auto-waiting": ("udp://127.0.0.1:%d" % silent[0], "", ("auto", None)),
+        "live": ("lavfi:testsrc2=size=160x120:rate=25", "mode = live\n", ("live", "live")),
+        "live-waiting": ("udp://127.0.0.1:%d" % silent[1], "mode = live\n", ("live", "live")),
+        "offline": ("lavfi:testsrc2=size=160x120:rate=25:duration=2", "mode = offline\n",
+                    ("offline", "offline")),
+    }
+    conf = "[mmsd]\nlisten = 127.0.0.1:%d\nmodel = %s\n" % (port, MODEL)
+    for name, (inp, mode, _) in pipes.items():
+        conf += ("\n[pipeline %s]\ninput = %s\n%ssize = 64x128\nthreads = 1\noutput = null\n"
+                 % (name, inp, mode))
+    feeder = Feeder(uport)
+    feeder.start()
+    d = Daemon(tmp, conf, name="modes")
+    api = Api(port)
+
+    def listed():
+        return {p["name"]: p for p in (api.json("GET", "/api/v1/pipelines")[1]
+                                       or {"pipelines": []})["pipelines"]}
+
+    def settled():
+        ps = listed()
+        return len(ps) == len(pipes) and all(
+            ps[n]["state"] in (("running",) if n == "auto-stream" else ("running", "finished"))
+            for n in ("auto-stream", "auto-file", "live", "offline")) and ps
+
+    try:
+        ps = wait_for(settled, 90) or listed()
+        for name, (_, _, want) in pipes.items():
+            p = ps.get(name, {})
+            got = (p.get("mode", "absent"), p.get("effective_mode", "absent"))
+            check(got == want, "%s (%s): mode, effective_mode %s, want %s"
+                  % (name, p.get("state"), got, want))
+            st, one = api.json("GET", "/api/v1/pipelines/" + name)
+            one = one or {}
+            check(st == 200 and (one.get("mode"), one.get("effective_mode", "absent")) == want,
+                  "/api/v1/pipelines/%s says the same" % name)
+        check(ps.get("auto-waiting", {}).get("state") in ("starting", "connecting"),
+              "auto-waiting has no source yet: %s" % ps.get("auto-waiting", {}).get("state"))
+    finally:
+        feeder.stop()
         if d.p.poll() is None:
             d.p.kill()
             d.wait()
