@@ -128,6 +128,7 @@ cleanup() {
         if [ $keep = 1 ]; then
             say "kept the work root: $root (mounts are gone; remove with rm -rf --one-file-system)"
         else
+            say "removing the work root (--keep keeps it)"
             safe_rm "$root" || true
         fi
     fi
