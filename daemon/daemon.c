@@ -318,6 +318,7 @@ static struct mmsd_pipe *pipe_new(struct mmsd *d, struct mmsd_pipeline_conf *con
     pp->rt.alpha = pp->conf.o.alpha;
     pp->rt.color = pp->conf.o.color;
     pp->rt.every = pp->conf.o.every;
+    pp->rt.smooth = pp->conf.o.smooth;
     pp->backoff_ms = RETRY_MIN_MS;
     if (pp->conf.o.model)
         snprintf(pp->model, sizeof(pp->model), "%s", pp->conf.o.model);

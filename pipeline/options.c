@@ -50,14 +50,20 @@ const struct mms_option mms_pipeline_options[] = {
      .parse = parse_color, .runtime = 1, .arg = "RRGGBB", .help = "overlay colour"},
     {.name = "every", .type = MMS_OPT_INT, .offset = OFF(every), .def = "1", .min = 1,
      .max = 1000, .runtime = 1, .arg = "N", .help = "run the network on every Nth frame only"},
+    {.name = "smooth", .type = MMS_OPT_FLOAT, .offset = OFF(smooth), .def = "0", .max = 0.95,
+     .runtime = 1, .arg = "A",
+     .help = "temporal smoothing: weight of the past in the tool probability, 0..0.95 "
+             "(0 = off); reset where the picture moves"},
     {.name = "mode", .type = MMS_OPT_ENUM, .offset = OFF(mode), .def = "auto",
      .names = mode_names, .arg = "M",
-     .help = "live (latest frame wins) or offline (every frame, in order); auto: live for "
-             "devices and network inputs"},
+     .help = "live (latest frame wins; files and lavfi graphs play at their own rate) or "
+             "offline (every frame, in order, as fast as possible); auto: live for devices and "
+             "network inputs"},
     {.name = "meta", .type = MMS_OPT_STRING, .offset = OFF(meta), .arg = "FILE",
      .help = "write one JSON line per frame (pts, mask pts, tool fraction, box, stage ms)"},
     {.name = "record-dir", .type = MMS_OPT_STRING, .offset = OFF(record_dir), .arg = "DIR",
-     .help = "mmsd: record continuously into DIR, one file per segment"},
+     .help = "mmsd: record continuously into DIR (made, mode 0750, when missing), one file "
+             "per segment"},
     {.name = "segment-seconds", .type = MMS_OPT_INT, .offset = OFF(segment_seconds),
      .def = "600", .min = 1, .max = 86400, .arg = "N",
      .help = "mmsd: length of one recording segment, seconds"},

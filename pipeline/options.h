@@ -38,6 +38,7 @@ struct mms_pipeline_opts {
     float alpha;
     uint32_t color;
     int every;
+    float smooth;     /* temporal smoothing of the probability, 0 = off */
     int mode;         /* enum mms_mode */
     char *meta;       /* per-frame JSON lines, or NULL */
     char *record_dir; /* continuous recording (pipeline/record.h), or NULL */

@@ -16,6 +16,7 @@
 #include "core/locate.h"
 #include "core/net.h"
 #include "core/prepost.h"
+#include "core/smooth.h"
 #include "io/sink.h"
 #include "io/source.h"
 #include "overlay/compose.h"
@@ -83,7 +84,9 @@ struct mms_pipeline {
     int started;
     atomic_int stop, paused, signal, gen;
     atomic_int style, every;
-    _Atomic float alpha;
+    _Atomic float alpha, smooth_alpha;
+    struct mms_smooth *smooth; /* the infer thread's alone */
+    int smooth_gen;            /* the source connection it has seen */
     atomic_uint color;
     atomic_llong decoded, inferred, dropped, written, reconnects, sink_errors, sink_reopens;
     atomic_int sinks_down;
@@ -320,6 +323,20 @@ static void *decode_main(void *arg)
 
 /* ------------------------------------------------------------ infer */
 
+/* The logits to threshold: this frame's, or smoothed over the past ones of
+ * the same connection (a reconnect may show another scene). */
+static const float *smoothed(struct mms_pipeline *p, const struct job *j)
+{
+    const struct mms_net_info *ni = mms_net_info(p->net);
+    if (j->gen != p->smooth_gen) {
+        mms_smooth_reset(p->smooth);
+        p->smooth_gen = j->gen;
+    }
+    mms_smooth_set_alpha(p->smooth, atomic_load(&p->smooth_alpha));
+    return mms_smooth_apply(p->smooth, mms_net_logits(p->net), mms_net_input(p->net), ni->in_h,
+                            ni->in_w);
+}
+
 static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
 {
     const struct mms_net_info *ni = mms_net_info(p->net);
@@ -334,7 +351,7 @@ static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
     struct mask *m = mask_get(p);
     if (!m)
         return NULL;
-    mms_post_mask(mms_net_logits(p->net), ni->out_h, ni->out_w, m->data, p->info.width,
+    mms_post_mask(smoothed(p, j), ni->out_h, ni->out_w, m->data, p->info.width,
                   p->info.height, p->info.width, ni->threshold);
     mask_measure(m, p->info.width, p->info.height);
     double t3 = mms_now_ms();
@@ -719,6 +736,18 @@ static int open_net(struct mms_pipeline *p, struct mms_err *err)
     return mms_net_open(model, &no, &p->net, err);
 }
 
+/* A brightness change of a tenth of the range is motion: above the
+ * shimmer of compressed video, below an instrument crossing tissue. */
+#define SMOOTH_MOTION 0.1f
+
+static int open_smooth(struct mms_pipeline *p, struct mms_err *err)
+{
+    const struct mms_net_info *ni = mms_net_info(p->net);
+    int rc = mms_smooth_create(&p->smooth, ni->out_h, ni->out_w, p->o.smooth, SMOOTH_MOTION,
+                               ni->mean, ni->std);
+    return rc ? mms_err_set(err, rc, "smooth %g: cannot set up (0..0.95)", p->o.smooth) : 0;
+}
+
 static struct mms_sink_params sink_params(struct mms_pipeline *p)
 {
     return (struct mms_sink_params){p->info.width, p->info.height, p->info.time_base,
@@ -810,7 +839,8 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     atomic_store(&p->alpha, o->alpha);
     atomic_store(&p->color, o->color);
     atomic_store(&p->every, o->every > 0 ? o->every : 1);
-    if ((rc = open_net(p, err)))
+    atomic_store(&p->smooth_alpha, o->smooth);
+    if ((rc = open_net(p, err)) || (rc = open_smooth(p, err)))
         goto fail;
     struct mms_source_opts so = source_opts(p);
     if ((rc = mms_source_open(p->o.input, &so, &p->src, err)))
@@ -917,6 +947,7 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
     mms_recorder_free(p->rec);
     mms_source_close(p->src);
     mms_net_close(p->net);
+    mms_smooth_free(&p->smooth);
     for (int i = 0; i < NITEMS; i++) {
         av_frame_free(&p->items[i].frame);
         free(p->items[i].job.rgb);
@@ -996,6 +1027,8 @@ int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value
         atomic_store(&p->color, tmp.color);
     else if (!rc && !strcmp(name, "every"))
         atomic_store(&p->every, tmp.every);
+    else if (!rc && !strcmp(name, "smooth"))
+        atomic_store(&p->smooth_alpha, tmp.smooth);
     mms_options_free(&tmp);
     return rc;
 }

@@ -75,6 +75,30 @@ assert diff_out < 3, diff_out
 PYEOF
 [ $fails -eq 0 ] && ok "overlay placement"
 
+# --- --smooth: 0 is exactly no smoothing; 0.9 steadies the random model's
+# flickering mask on the synthetic clip.
+for s in 0 0.9; do
+    "$MMS_BIN" run -i clip.mkv -o "smooth$s.mkv" --style mask --smooth $s $R 2>/dev/null ||
+        fail "smooth $s"
+done
+"$MMS_BIN" run -i clip.mkv -o smooth1.mkv --style mask --smooth 1 $R 2>/dev/null
+[ $? -eq 2 ] || fail "--smooth 1 was accepted"
+"$PY" - mask.mkv smooth0.mkv smooth0.9.mkv <<'PYEOF' || fail "smoothing"
+import subprocess, sys
+import numpy as np
+def read(path):
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo",
+                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, 180, 320) > 127
+plain, zero, smooth = (read(p) for p in sys.argv[1:4])
+flicker = lambda m: float(np.mean(m[1:] != m[:-1]))
+print(f"flicker: plain {flicker(plain):.4f}, smooth 0.9 {flicker(smooth):.4f}")
+assert np.array_equal(plain, zero), "--smooth 0 changed the masks"
+assert flicker(plain) > 0.005, "the clip does not flicker: the test would prove nothing"
+assert flicker(smooth) < 0.7 * flicker(plain)
+PYEOF
+[ $fails -eq 0 ] && ok "smoothing"
+
 # --- streaming to udp://127.0.0.1 read back
 port=$((20000 + $$ % 20000))
 timeout 20 ffprobe -v error -count_frames -select_streams v:0 -show_entries \

@@ -273,7 +273,7 @@ static const char *sample(const char *name)
         {"input", "rtsp://cam/1"},   {"input-option", "k=v"}, {"output", "a.mp4"},
         {"window", "yes"},           {"model", "/m.st"},      {"precision", "fp16"},
         {"threads", "3"},            {"size", "64x128"},      {"style", "mask"},
-        {"alpha", "0.25"},           {"color", "#abcdef"},    {"every", "3"},
+        {"alpha", "0.25"},           {"color", "#abcdef"},    {"every", "3"}, {"smooth", "0.5"},
         {"mode", "offline"},         {"meta", "/m.jsonl"},    {"record-dir", "/r"},
         {"segment-seconds", "7"},    {"record-format", "mkv"}, {"listen", "[::1]:9"},
         {"log_level", "debug"},      {"token_file", "/t"},

@@ -42,7 +42,8 @@ static void bad_values_refused_with_name(void)
     static const char *const bad[][2] = {
         {"alpha", "1.5"}, {"alpha", "x"}, {"every", "0"}, {"every", "2.5"},
         {"style", "glow"}, {"color", "green"}, {"mode", "fast"}, {"size", "288"},
-        {"window", "maybe"}, {"input", ""}, {"threads", "-1"},
+        {"window", "maybe"}, {"input", ""}, {"threads", "-1"}, {"smooth", "0.96"},
+        {"smooth", "-0.1"}, {"smooth", "x"},
     };
     struct mms_pipeline_opts o;
     mms_options_defaults(&o);
