@@ -346,7 +346,13 @@ static void print_pipeline(struct json_object *p)
                     value_text(json_object_array_get_idx(reasons, i)));
     field("reasons", "%s", a[0] ? a : "-");
     field("input", "%s", str_or(get(p, "input"), "-"));
-    field("mode", "%s", str_or(get(p, "mode"), "-"));
+    /* "auto (live)": what was asked and, once the source has opened, what
+     * it turned out to be. */
+    const char *mode = str_or(get(p, "mode"), "-"), *eff = str_or(get(p, "effective_mode"), NULL);
+    if (eff && strcmp(eff, mode))
+        field("mode", "%s (%s)", mode, eff);
+    else
+        field("mode", "%s", mode);
     field("model", "%s", str_or(get(p, "model"), "-"));
 
     struct json_object *src = get(p, "source"), *w = get(src, "width"), *h = get(src, "height");

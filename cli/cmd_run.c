@@ -157,6 +157,19 @@ static void summary(struct mms_pipeline *p, double seconds)
     }
 }
 
+/* The recorder fails alone (the outputs go on without it), so the run
+ * itself says so at the end: a silent missing recording is the worst kind. */
+static int recording_failed(struct mms_pipeline *p)
+{
+    struct mms_record_status rs;
+    mms_pipeline_record_status(p, &rs);
+    if (!rs.enabled || !rs.error[0])
+        return 0;
+    fprintf(stderr, "mms run: the recording failed: %s; the other outputs are complete\n",
+            rs.error);
+    return 1;
+}
+
 static int run(int argc, char **argv)
 {
     struct mms_pipeline_opts o;
@@ -201,6 +214,8 @@ static int run(int argc, char **argv)
         status = rc ? cli_fail("run", "%s", err.msg) : damaged ? EXIT_DAMAGED : ARGS_EXIT_OK;
         if (!rc && damaged)
             fprintf(stderr, "mms run: the input had decode errors; the outputs are complete\n");
+        if (!rc && recording_failed(p))
+            status = ARGS_EXIT_FAIL;
     }
     running = NULL;
     mms_pipeline_destroy(p);

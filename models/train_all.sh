@@ -21,7 +21,7 @@ W01="--w-cons 0.1 --w-nce 0.1 --w-neg 0.1"
 L3="--labeled cholec80-v01,cataract,endovis15 --balance 1"
 N_LO3=${N_LO3:-5000}
 N_HI3=${N_HI3:-600}
-N_C3=${N_C3:-1500}
+N_C3=${N_C3:-1000}
 
 run() { # name args...
     name=$1

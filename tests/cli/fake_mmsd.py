@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OR1 = {
     "name": "or1", "state": "running", "reasons": [], "input": "udp://127.0.0.1:5000",
-    "mode": "live", "model": "/usr/share/mmsd/models/mms-rt.safetensors",
+    "mode": "auto", "effective_mode": "live", "model": "/usr/share/mmsd/models/mms-rt.safetensors",
     "source": {"width": 854, "height": 480, "fps": 25.0, "signal": True},
     "settings": {"style": "fill", "alpha": 0.45, "color": "00ff66", "every": 1},
     "stats": {"decoded": 100, "inferred": 90, "dropped": 10, "written": 100,

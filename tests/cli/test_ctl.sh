@@ -157,6 +157,7 @@ run 0 --json status &&
 
 if run 0 status or1; then
     out_has "state       running"
+    out_has "mode        auto (live)"
     out_has "source      854x480, 25.00 fps, signal"
     out_has "settings    style=fill alpha=0.45 color=00ff66 every=1"
     out_has "frames      decoded 100, inferred 90, dropped 10, written 100"
@@ -164,7 +165,7 @@ if run 0 status or1; then
     out_has "latency     infer p50 20.1, p95 25.0, p99 30.2, max 41.0 ms"
 fi
 sent 'd["method"] == "GET" and d["path"] == "/api/v1/pipelines/or1"'
-run 0 --json status or1 && out_json 'd["stats"]["decoded"] == 100 and d["mode"] == "live"'
+run 0 --json status or1 && out_json 'd["stats"]["decoded"] == 100 and d["mode"] == "auto"'
 run 0 status or4 && out_has "recording   not configured" && out_has "fps         -"
 
 run 1 status nosuch && one_line_with "mms ctl: HTTP 404: no pipeline 'nosuch'"

@@ -197,6 +197,19 @@ d = [b - a for a, b in zip(t, t[1:])]
 assert min(d) > 0.02 and max(d) < 0.6, (min(d), max(d))" || fail "rec.ts timeline not continuous"
 ok "udp source loss: $reconnects reconnect(s), $n frames written including NO SIGNAL"
 
+# --- a recording that cannot start fails alone: the file output is whole,
+# and the run says so and exits 1
+echo "in the way" >notadir
+"$MMS_BIN" run -i clip.mkv -o beside.mkv --record-dir notadir/rec 2>recfail.log
+rc=$?
+[ $rc -eq 1 ] || fail "unusable --record-dir: exit $rc, expected 1"
+grep -q "the recording failed: .*notadir" recfail.log || fail "no recording failure line: $(cat recfail.log)"
+[ "$(frames beside.mkv)" = 60 ] || fail "beside.mkv has $(frames beside.mkv) frames, expected 60"
+"$MMS_BIN" run -i clip.mkv -o null --record-dir madehere/rec 2>recok.log ||
+    fail "missing --record-dir: $(tail -1 recok.log)"
+ls madehere/rec/*.mp4 >/dev/null 2>&1 || fail "no recording in the directory made for it"
+[ $fails -eq 0 ] && ok "recording failures stay alone"
+
 # --- usage and failures
 "$MMS_BIN" run -o x.mp4 2>/dev/null; [ $? -eq 2 ] || fail "missing -i not exit 2"
 "$MMS_BIN" run -i clip.mkv 2>/dev/null; [ $? -eq 2 ] || fail "no output not exit 2"
