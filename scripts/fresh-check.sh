@@ -4,8 +4,16 @@
 # ./scripts/demo.sh then ./scripts/test.sh there under chroot with a clean
 # environment. It catches what a reused machine hides: packages installed by
 # hand, files left in /tmp, variables in the shell. A check for people, not
-# part of CI: it needs root, the network (the apt mirror) and an hour or more.
+# part of CI: it needs root, the network (the apt mirror) and about 20
+# minutes on two cores (more the first time, for debootstrap).
+
+# The functions run through `step` and the EXIT trap, which shellcheck 0.9
+# does not follow once the last line ends in exit (see there).
+# shellcheck disable=SC2317
 set -euo pipefail
+# Job control puts every step in a process group of its own, so an
+# interrupted check can end a step with all its children (debootstrap, dpkg).
+set -m
 
 usage() {
     cat <<'EOF'
@@ -33,42 +41,6 @@ EOF
 
 die() { echo "fresh-check: $*" >&2; exit 1; }
 say() { printf 'fresh-check: [%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-keep=0 rebuild=0 apt_cache=1 verbose=0 workdir="" mirror="" jobs=""
-while [ $# -gt 0 ]; do
-    case $1 in
-    --keep) keep=1 ;;
-    --rebuild-root) rebuild=1 ;;
-    --no-apt-cache) apt_cache=0 ;;
-    --workdir) [ $# -ge 2 ] || { usage >&2; exit 2; }; workdir=$2; shift ;;
-    --mirror) [ $# -ge 2 ] || { usage >&2; exit 2; }; mirror=$2; shift ;;
-    --jobs) [ $# -ge 2 ] || { usage >&2; exit 2; }; jobs=$2; shift ;;
-    -v | --verbose) verbose=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "fresh-check: unknown argument: $1" >&2; usage >&2; exit 2 ;;
-    esac
-    shift
-done
-case $jobs in '' | *[!0-9]*) [ -z "$jobs" ] || { echo "fresh-check: --jobs wants a number" >&2; exit 2; } ;; esac
-
-[ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, mount, chroot); try: sudo $0"
-repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel) || die "not inside the git repository"
-shared=$(cd "$repo/.." && pwd)/shared
-commit=$(git -C "$repo" rev-parse HEAD)
-if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]; then
-    say "note: the work tree has uncommitted changes; the check runs the committed HEAD"
-fi
-
-cache_base=${XDG_CACHE_HOME:-/var/tmp}
-cache=$cache_base/mmsd-fresh-root
-apt_dir=$cache_base/mmsd-fresh-apt
-[ -n "$workdir" ] || workdir=/var/tmp/mmsd-fresh-check/run-$(date +%Y%m%dT%H%M%S)
-case $workdir in *[[:space:]]*) die "--workdir: no spaces, please (mountinfo escapes them)" ;; esac
-mkdir -p "$workdir/logs"
-workdir=$(cd "$workdir" && pwd -P)
-root=$workdir/root
-logs=$workdir/logs
-[ ! -e "$root" ] || die "$root already exists; pick another --workdir"
 
 # Mount points under $1, deepest first, as the kernel sees them; the paths
 # have no spaces (checked above), so mountinfo's escapes do not matter.
@@ -114,18 +86,17 @@ safe_rm() {
     rm -rf --one-file-system "$1"
 }
 
-building_root="" step_pid=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     if [ -n "$step_pid" ]; then
-        kill "$step_pid" 2>/dev/null || true
+        kill -- "-$step_pid" 2>/dev/null || true
         wait "$step_pid" 2>/dev/null || true
     fi
     if [ -d "$root" ]; then
         kill_chroot_procs "$root"
         unmount_under "$root" || say "mounts remain under $root"
-        if [ $keep = 1 ]; then
+        if [ "$keep" = 1 ]; then
             say "kept the work root: $root (mounts are gone; remove with rm -rf --one-file-system)"
         else
             say "removing the work root (--keep keeps it)"
@@ -140,9 +111,6 @@ cleanup() {
     say "logs: $logs"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # Runs a step with its output in logs/NAME.log; on failure prints the log's
 # tail and stops the check.
@@ -152,10 +120,11 @@ step() {
     say "$name ..."
     # In the background because bash ignores set -e inside a function run
     # as `f || rc=$?`; a job keeps it, so a step stops at its first error.
-    if [ $verbose = 1 ]; then
-        "$@" 2>&1 | tee "$logs/$name.log" &
+    # No terminal input: a background group that read it would be stopped.
+    if [ "$verbose" = 1 ]; then
+        ("$@" 2>&1 | tee "$logs/$name.log") </dev/null &
     else
-        "$@" >"$logs/$name.log" 2>&1 &
+        "$@" </dev/null >"$logs/$name.log" 2>&1 &
     fi
     step_pid=$!
     wait "$step_pid" || rc=$?
@@ -209,28 +178,6 @@ build_root() {
     debootstrap --variant=minbase bookworm "$building_root" "$mirror"
 }
 
-# --- the pristine root, cached --------------------------------------------------
-[ -n "$mirror" ] || mirror=$(detect_mirror | head -n 1)
-[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
-total_start=$SECONDS
-say "commit $commit; work directory $workdir"
-if [ $rebuild = 1 ] && [ -d "$cache" ]; then
-    safe_rm "$cache" || die "cannot remove the cached root $cache"
-fi
-if [ ! -x "$cache/bin/sh" ]; then
-    say "building the pristine root in $cache from $mirror (once; --rebuild-root redoes it)"
-    mkdir -p "$cache_base"
-    building_root=$cache.new.$$
-    step debootstrap build_root
-    # Renamed only when whole, so an interrupted debootstrap is never reused.
-    mv "$building_root" "$cache"
-    building_root=""
-fi
-
-# --- the work root: a copy, the sources, the mounts ----------------------------
-mkdir "$root"
-step copy-root cp -a "$cache/." "$root/"
-
 setup_etc() {
     local name f k
     name=$(uname -n)
@@ -246,7 +193,7 @@ setup_etc() {
     local copied=0
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
-        [ $copied = 1 ] || rm -f "$root/etc/apt/sources.list"
+        [ "$copied" = 1 ] || rm -f "$root/etc/apt/sources.list"
         copied=1
         cp "$f" "$root$f"
         # A keyring the sources point at but minbase lacks (debian-archive-keyring is there).
@@ -296,7 +243,7 @@ setup_mounts() {
     mount --bind /dev/pts "$root/dev/pts"
     mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
     mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
-    if [ $apt_cache = 1 ]; then
+    if [ "$apt_cache" = 1 ]; then
         # Only the download is shared; every package is still installed.
         mkdir -p "$apt_dir"
         mount --bind "$apt_dir" "$root/var/cache/apt/archives"
@@ -305,11 +252,6 @@ setup_mounts() {
     mounts_under "$root"
 }
 
-step setup-etc setup_etc
-step setup-src setup_src
-step setup-mounts setup_mounts
-
-# --- the README's two commands --------------------------------------------------
 in_chroot() {
     local env=(HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         CI=true LANG=C.UTF-8 TERM=dumb USER=root LOGNAME=root SHELL=/bin/sh)
@@ -317,13 +259,88 @@ in_chroot() {
     chroot "$root" /usr/bin/env -i "${env[@]}" /bin/sh -c 'cd /src/main && exec "$@"' sh "$@"
 }
 
-step demo in_chroot ./scripts/demo.sh
-step test in_chroot ./scripts/test.sh
+main() {
+    keep=0 rebuild=0 apt_cache=1 verbose=0 workdir="" mirror="" jobs=""
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --keep) keep=1 ;;
+        --rebuild-root) rebuild=1 ;;
+        --no-apt-cache) apt_cache=0 ;;
+        --workdir) [ $# -ge 2 ] || { usage >&2; exit 2; }; workdir=$2; shift ;;
+        --mirror) [ $# -ge 2 ] || { usage >&2; exit 2; }; mirror=$2; shift ;;
+        --jobs) [ $# -ge 2 ] || { usage >&2; exit 2; }; jobs=$2; shift ;;
+        -v | --verbose) verbose=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "fresh-check: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+        esac
+        shift
+    done
+    case $jobs in '' | *[!0-9]*) [ -z "$jobs" ] || { echo "fresh-check: --jobs wants a number" >&2; exit 2; } ;; esac
 
-# ctest's summary line for each variant, e.g. "100% tests passed, 0 tests
-# failed out of 42", after test.sh's "== release: tests" marker.
-say "PASSED in $(elapsed $((SECONDS - total_start))) (commit ${commit:0:12})"
-awk '/^== [a-z]+: tests/ { v = $2; sub(/:$/, "", v) }
-     /tests passed, .* tests failed out of/ { printf "    %-8s %s\n", v ":", $0 }
-     /^Total Test time/ { printf "    %-8s %s\n", v ":", $0 }' "$logs/test.log" >&2
-grep -h '^annotated video:' "$logs/demo.log" | sed 's/^/    demo:    /' >&2 || true
+    [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, mount, chroot); try: sudo $0"
+    repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel) || die "not inside the git repository"
+    shared=$(cd "$repo/.." && pwd)/shared
+    commit=$(git -C "$repo" rev-parse HEAD)
+    if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]; then
+        say "note: the work tree has uncommitted changes; the check runs the committed HEAD"
+    fi
+
+    cache_base=${XDG_CACHE_HOME:-/var/tmp}
+    cache=$cache_base/mmsd-fresh-root
+    apt_dir=$cache_base/mmsd-fresh-apt
+    [ -n "$workdir" ] || workdir=/var/tmp/mmsd-fresh-check/run-$(date +%Y%m%dT%H%M%S)
+    case $workdir in *[[:space:]]*) die "--workdir: no spaces, please (mountinfo escapes them)" ;; esac
+    mkdir -p "$workdir/logs"
+    workdir=$(cd "$workdir" && pwd -P)
+    root=$workdir/root
+    logs=$workdir/logs
+    [ ! -e "$root" ] || die "$root already exists; pick another --workdir"
+
+    building_root="" step_pid=""
+    trap cleanup EXIT
+    trap 'say "interrupted"; exit 130' INT
+    trap 'say "terminated"; exit 143' TERM
+
+    # --- the pristine root, cached --------------------------------------------------
+    [ -n "$mirror" ] || mirror=$(detect_mirror | head -n 1)
+    [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+    total_start=$SECONDS
+    say "commit $commit; work directory $workdir"
+    if [ "$rebuild" = 1 ] && [ -d "$cache" ]; then
+        safe_rm "$cache" || die "cannot remove the cached root $cache"
+    fi
+    if [ ! -x "$cache/bin/sh" ]; then
+        say "building the pristine root in $cache from $mirror (once; --rebuild-root redoes it)"
+        mkdir -p "$cache_base"
+        building_root=$cache.new.$$
+        step debootstrap build_root
+        # Renamed only when whole, so an interrupted debootstrap is never reused.
+        mv "$building_root" "$cache"
+        building_root=""
+    fi
+
+    # --- the work root: a copy, the sources, the mounts ----------------------------
+    mkdir "$root"
+    step copy-root cp -a "$cache/." "$root/"
+
+    step setup-etc setup_etc
+    step setup-src setup_src
+    step setup-mounts setup_mounts
+
+    # --- the README's two commands --------------------------------------------------
+    step demo in_chroot ./scripts/demo.sh
+    step test in_chroot ./scripts/test.sh
+
+    # ctest's summary line for each variant, e.g. "100% tests passed, 0 tests
+    # failed out of 42", after test.sh's "== release: tests" marker.
+    say "PASSED in $(elapsed $((SECONDS - total_start))) (commit ${commit:0:12})"
+    awk '/^== [a-z]+: tests/ { v = $2; sub(/:$/, "", v) }
+         /tests passed, .* tests failed out of/ { printf "    %-8s %s\n", v ":", $0 }
+         /^Total Test time/ { printf "    %-8s %s\n", v ":", $0 }' "$logs/test.log" >&2
+    grep -h '^annotated video:' "$logs/demo.log" | sed 's/^/    demo:    /' >&2 || true
+}
+
+# bash reads a script as it runs it; one compound command is parsed whole
+# before it runs, so a commit or checkout that changes this file during the
+# check leaves bash nothing more to read from it.
+{ main "$@"; exit; }
