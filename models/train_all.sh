@@ -86,7 +86,7 @@ for s in $stages; do
         # MMS against supervised-only on the three folders at one budget
         # that a 2-core machine trains in about an hour for all four runs
         # (MMS costs about four supervised iterations each).
-        for seed in 0 1; do
+        for seed in ${C3_SEEDS:-0 1}; do
             # shellcheck disable=SC2086
             run sup3c-s$seed --mode sup $L3 --size $LO --iters $N_C3 --batch 4 --seed $seed
             # shellcheck disable=SC2086
