@@ -60,12 +60,43 @@ static void *take(struct mms_queue *q)
     return item;
 }
 
+static struct timespec deadline(int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return until;
+}
+
 int mms_queue_push(struct mms_queue *q, void *item)
 {
+    return mms_queue_push_timed(q, item, -1);
+}
+
+int mms_queue_push_timed(struct mms_queue *q, void *item, int timeout_ms)
+{
+    struct timespec until = timeout_ms >= 0 ? deadline(timeout_ms) : (struct timespec){0, 0};
     pthread_mutex_lock(&q->lock);
-    while (q->count == q->cap && !q->closed)
-        pthread_cond_wait(&q->not_full, &q->lock);
-    int rc = q->closed ? -EPIPE : 0;
+    int rc = 0;
+    while (q->count == q->cap && !q->closed && !rc)
+        rc = timeout_ms < 0 ? pthread_cond_wait(&q->not_full, &q->lock)
+                            : pthread_cond_timedwait(&q->not_full, &q->lock, &until);
+    rc = q->closed ? -EPIPE : q->count == q->cap ? -ETIMEDOUT : 0;
+    if (!rc)
+        put(q, item);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+int mms_queue_try_push(struct mms_queue *q, void *item)
+{
+    pthread_mutex_lock(&q->lock);
+    int rc = q->closed ? -EPIPE : q->count == q->cap ? -EAGAIN : 0;
     if (!rc)
         put(q, item);
     pthread_mutex_unlock(&q->lock);
@@ -88,16 +119,7 @@ int mms_queue_push_latest(struct mms_queue *q, void *item, void **dropped)
 
 int mms_queue_pop(struct mms_queue *q, void **item, int timeout_ms)
 {
-    struct timespec until;
-    if (timeout_ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec until = timeout_ms >= 0 ? deadline(timeout_ms) : (struct timespec){0, 0};
     pthread_mutex_lock(&q->lock);
     int rc = 0;
     while (!q->count && !q->closed && !rc)

@@ -20,6 +20,12 @@ void mms_queue_destroy(struct mms_queue *q);
 
 /* Blocks while full. 0, or -EPIPE once closed. */
 int mms_queue_push(struct mms_queue *q, void *item);
+/* Waits up to timeout_ms for room: 0, -ETIMEDOUT (the item stays the
+ * caller's), or -EPIPE once closed. */
+int mms_queue_push_timed(struct mms_queue *q, void *item, int timeout_ms);
+/* Never blocks: 0, -EAGAIN when full (the item stays the caller's), or
+ * -EPIPE once closed. */
+int mms_queue_try_push(struct mms_queue *q, void *item);
 /* Never blocks: when full, the oldest item is removed and returned in
  * *dropped (else *dropped = NULL). -EPIPE once closed. */
 int mms_queue_push_latest(struct mms_queue *q, void *item, void **dropped);

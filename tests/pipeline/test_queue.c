@@ -46,6 +46,38 @@ static void latest_replaces_oldest(void)
     mms_queue_destroy(q);
 }
 
+static void try_push_refuses_when_full(void)
+{
+    struct mms_queue *q;
+    mms_queue_create(2, &q);
+    CHECK(mms_queue_try_push(q, P(1)) == 0);
+    CHECK(mms_queue_try_push(q, P(2)) == 0);
+    CHECK(mms_queue_try_push(q, P(3)) == -EAGAIN);
+    void *v;
+    CHECK(mms_queue_pop(q, &v, 0) == 0 && v == P(1));
+    CHECK(mms_queue_pop(q, &v, 0) == 0 && v == P(2));
+    CHECK(mms_queue_pop(q, &v, 0) == -ETIMEDOUT);
+    mms_queue_close(q);
+    CHECK(mms_queue_try_push(q, P(4)) == -EPIPE);
+    mms_queue_destroy(q);
+}
+
+static void push_timed_waits_then_gives_up(void)
+{
+    struct mms_queue *q;
+    mms_queue_create(1, &q);
+    CHECK(mms_queue_push_timed(q, P(1), 0) == 0);
+    double t = mms_now_ms();
+    CHECK(mms_queue_push_timed(q, P(2), 50) == -ETIMEDOUT);
+    CHECK(mms_now_ms() - t >= 45);
+    void *v;
+    CHECK(mms_queue_pop(q, &v, 0) == 0 && v == P(1));
+    CHECK(mms_queue_push_timed(q, P(3), 50) == 0);
+    mms_queue_close(q);
+    CHECK(mms_queue_push_timed(q, P(4), 50) == -EPIPE);
+    mms_queue_destroy(q);
+}
+
 static void close_drains_then_fails(void)
 {
     struct mms_queue *q;
@@ -125,5 +157,7 @@ static void stats_percentiles(void)
 }
 
 MMS_TESTS(T(fifo_order), T(pop_times_out_when_empty), T(latest_replaces_oldest),
-          T(close_drains_then_fails), T(close_wakes_blocked_push), T(threads_keep_order),
-          T(zero_capacity_refused), T(stats_percentiles))
+          T(try_push_refuses_when_full), T(push_timed_waits_then_gives_up),
+          T(close_drains_then_fails),
+          T(close_wakes_blocked_push), T(threads_keep_order), T(zero_capacity_refused),
+          T(stats_percentiles))
