@@ -35,6 +35,12 @@ struct mms_sink_params {
     const char *title;     /* window title */
     void (*ui_event)(void *opaque, enum mms_ui_event ev);
     void *ui_opaque;
+    /* Polled while a network output waits on its peer (opening, writing,
+     * finishing): nonzero gives up at once, as the network timeout would.
+     * Any thread may set what it reads; files never wait on it. NULL:
+     * only the timeout ends a wait. */
+    int (*interrupt)(void *opaque);
+    void *interrupt_opaque;
 };
 
 /* Per-frame numbers a sink may show (the window's HUD). */

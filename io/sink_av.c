@@ -22,6 +22,9 @@
 /* Bits per pixel per frame for encoders without a quality mode, and the
  * cap on streams, where a keyframe burst must not overflow a receiver. */
 #define STREAM_BPP 0.12
+/* The least socket send buffer a tcp:// stream gets (the kernel doubles
+ * what it is asked for). */
+#define MIN_SEND_BUFFER 65536
 
 struct av_sink {
     AVFormatContext *oc;
@@ -31,10 +34,13 @@ struct av_sink {
     AVFrame *ref; /* a caller's frame with the hints the encoder must not see */
     int network;
     int64_t deadline; /* of the blocking call in progress; 0: none */
+    int (*interrupt)(void *opaque); /* the caller's, network outputs only */
+    void *interrupt_opaque;
     int header_done;
     int failed; /* the first write error: later writes repeat it */
     int width, height;
     int64_t frame_dur; /* in params->time_base */
+    int64_t max_bytes_per_s; /* the stream's rate at its cap */
     int64_t last_pts;
 };
 
@@ -116,10 +122,15 @@ static int stream_probe(const char *url)
 
 /* ---- opening ---- */
 
+static int interrupted(const struct av_sink *a)
+{
+    return a->interrupt && a->interrupt(a->interrupt_opaque);
+}
+
 static int interrupt_cb(void *opaque)
 {
     const struct av_sink *a = opaque;
-    return a->deadline && av_gettime_relative() > a->deadline;
+    return interrupted(a) || (a->deadline && av_gettime_relative() > a->deadline);
 }
 
 /* Around every call that may wait on a network peer; files never wait. */
@@ -138,6 +149,8 @@ static int io_error(struct av_sink *a, int ret, const char *url, const char *wha
                     struct mms_err *err)
 {
     char why[128];
+    if (ret == AVERROR_EXIT && interrupted(a))
+        return mms_err_set(err, AVERROR_EXIT, "%s: %s: interrupted", url, what);
     if (ret == AVERROR_EXIT && a->network)
         return mms_err_set(err, AVERROR(ETIMEDOUT), "%s: %s: the receiver took no data "
                            "for %d s", url, what, NET_TIMEOUT_US / 1000000);
@@ -199,6 +212,7 @@ static int open_encoder(struct av_sink *a, const char *url, const struct mms_sin
      * outputs keep one, as sliced threads would only split the same work. */
     enc->thread_count = t->low_latency ? 1 : 2;
     double bits = STREAM_BPP * p->width * p->height * av_q2d(fr);
+    a->max_bytes_per_s = (int64_t)(bits / 8);
     if (strcmp(codec->name, "libx264"))
         enc->bit_rate = (int64_t)bits;
     else if (t->network)
@@ -261,6 +275,13 @@ static int open_output(struct av_sink *a, const char *url, const struct target *
             if (!strcmp(t->muxer, "mpegts") && has_prefix_ci(url, "udp://"))
                 av_dict_set(&opts, "pkt_size", "1316", 0);
             av_dict_set_int(&opts, "rw_timeout", NET_TIMEOUT_US, 0);
+            /* About a second of the stream at its cap: left to autotuning,
+             * loopback or a LAN buffers megabytes, tens of seconds of stale
+             * video for a receiver that fell behind, before a write waits
+             * and the output is seen to have stalled. */
+            if (has_prefix_ci(url, "tcp://"))
+                av_dict_set_int(&opts, "send_buffer_size",
+                                FFMAX(a->max_bytes_per_s, MIN_SEND_BUFFER), 0);
         }
         arm(a);
         ret = avio_open2(&a->oc->pb, url, AVIO_FLAG_WRITE, &a->oc->interrupt_callback,
@@ -301,6 +322,11 @@ static int av_open(struct mms_sink *s, const char *url, const struct mms_sink_pa
         return mms_err_set(err, AVERROR(EINVAL), "%s: bad time base %d/%d", url,
                            p->time_base.num, p->time_base.den);
     a->network = t->network;
+    /* A file is finished whatever happens: its trailer makes it playable. */
+    if (t->network) {
+        a->interrupt = p->interrupt;
+        a->interrupt_opaque = p->interrupt_opaque;
+    }
     a->width = p->width;
     a->height = p->height;
     a->last_pts = AV_NOPTS_VALUE;

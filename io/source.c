@@ -42,6 +42,8 @@ struct mms_source {
     int sws_w, sws_h, sws_fmt;
 
     atomic_int interrupted;
+    int (*interrupt)(void *opaque); /* the caller's, or NULL */
+    void *interrupt_opaque;
     /* Per blocking call; written and read on the reading thread only. */
     int64_t deadline;
     int64_t timeout_us;
@@ -73,12 +75,25 @@ static const char *reason(int ret, char *buf, size_t len)
     return buf;
 }
 
+/* Asked for by mms_source_interrupt() or the caller's callback; the
+ * callback's answer is kept, so a source once stopped stays stopped. */
+static int interrupted(struct mms_source *s)
+{
+    if (atomic_load_explicit(&s->interrupted, memory_order_relaxed))
+        return 1;
+    if (s->interrupt && s->interrupt(s->interrupt_opaque)) {
+        atomic_store(&s->interrupted, 1);
+        return 1;
+    }
+    return 0;
+}
+
 /* FFmpeg polls this while it waits for I/O: the flag may be set from any
  * thread, the deadline bounds each blocking call on the reading thread. */
 static int interrupt_cb(void *opaque)
 {
     struct mms_source *s = opaque;
-    if (atomic_load_explicit(&s->interrupted, memory_order_relaxed))
+    if (interrupted(s))
         return 1;
     return s->deadline && av_gettime_relative() > s->deadline;
 }
@@ -93,7 +108,7 @@ static int blocked_error(struct mms_source *s, int ret, const char *what,
                          struct mms_err *err)
 {
     char why[128];
-    if (atomic_load(&s->interrupted))
+    if (interrupted(s))
         return mms_err_set(err, AVERROR_EXIT, "%s: interrupted", what);
     if (ret == AVERROR_EXIT || ret == AVERROR(ETIMEDOUT))
         return mms_err_set(err, AVERROR(ETIMEDOUT), "%s: no data for %.1f s", what,
@@ -320,6 +335,10 @@ int mms_source_open(const char *url, const struct mms_source_opts *o,
     if (!s)
         return mms_err_set(err, AVERROR(ENOMEM), "out of memory");
     atomic_init(&s->interrupted, 0);
+    if (o) {
+        s->interrupt = o->interrupt;
+        s->interrupt_opaque = o->interrupt_opaque;
+    }
     s->timeout_us = o && o->timeout_us > 0 ? o->timeout_us : DEFAULT_TIMEOUT_US;
     if (!(s->pkt = av_packet_alloc()) || !(s->decoded = av_frame_alloc())) {
         ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
@@ -356,14 +375,14 @@ static int read_packet(struct mms_source *s, struct mms_err *err)
             continue;
         }
         if (ret == AVERROR(EAGAIN)) { /* a device with no frame ready yet */
-            if (atomic_load(&s->interrupted))
+            if (interrupted(s))
                 return blocked_error(s, AVERROR_EXIT, s->fc->url, err);
             av_usleep(2000);
             continue;
         }
         if (ret == AVERROR_EOF)
             return ret;
-        if (s->info.live || atomic_load(&s->interrupted) || ret == AVERROR_EXIT)
+        if (s->info.live || interrupted(s) || ret == AVERROR_EXIT)
             return blocked_error(s, ret, s->fc->url, err);
         /* A damaged file: what could be read is all there is. */
         s->decode_errors++;
@@ -491,7 +510,7 @@ static void pace(struct mms_source *s, int64_t pts)
         s->clock_us = now;
         return;
     }
-    while (now < due && !atomic_load(&s->interrupted)) {
+    while (now < due && !interrupted(s)) {
         av_usleep((unsigned)FFMIN(due - now, PACE_STEP_US));
         now = av_gettime_relative();
     }
@@ -500,7 +519,7 @@ static void pace(struct mms_source *s, int64_t pts)
 int mms_source_read(struct mms_source *s, AVFrame *frame, struct mms_err *err)
 {
     av_frame_unref(frame);
-    if (atomic_load(&s->interrupted))
+    if (interrupted(s))
         return blocked_error(s, AVERROR_EXIT, s->fc->url, err);
     for (;;) {
         int ret = avcodec_receive_frame(s->dec, s->decoded);

@@ -33,6 +33,13 @@ struct mms_source_opts {
      * again there. Devices and network streams are paced by their sender
      * and never wait here. */
     int realtime;
+    /* Polled while the source waits (opening, reading, a realtime wait):
+     * nonzero ends the wait with AVERROR_EXIT and stays in effect, as
+     * mms_source_interrupt() does. FFmpeg's AVIOInterruptCB: called on the
+     * thread that opens or reads, so it should only read state that others
+     * set, such as a stop flag. NULL: none. */
+    int (*interrupt)(void *opaque);
+    void *interrupt_opaque;
 };
 
 struct mms_source_info {
@@ -64,7 +71,9 @@ const struct mms_source_info *mms_source_info(const struct mms_source *s);
 /* Packets or frames that failed to decode so far. */
 int64_t mms_source_decode_errors(const struct mms_source *s);
 
-/* Thread-safe: makes a blocked open or read return AVERROR_EXIT soon. */
+/* Thread-safe, but only while no other thread may close `s`: makes a
+ * blocked read return AVERROR_EXIT soon. An owner that closes and reopens
+ * its source on another thread uses opts.interrupt instead. */
 void mms_source_interrupt(struct mms_source *s);
 
 void mms_source_close(struct mms_source *s);

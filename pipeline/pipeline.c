@@ -205,13 +205,23 @@ static int to_rgb(struct mms_pipeline *p, const AVFrame *f, struct job *j)
     return 0;
 }
 
+/* The source's interrupt callback: a stop ends any wait on the network,
+ * an open during a reconnect included, without touching the source from
+ * another thread. */
+static int stopping(void *opaque)
+{
+    struct mms_pipeline *p = opaque;
+    return atomic_load_explicit(&p->stop, memory_order_relaxed);
+}
+
 /* Live mode plays a file or a lavfi graph at its own rate, as a camera
  * would deliver it, rather than as fast as it decodes (only to drop most
  * of it); the source leaves devices and streams to their sender's pace. */
-static struct mms_source_opts source_opts(const struct mms_pipeline *p)
+static struct mms_source_opts source_opts(struct mms_pipeline *p)
 {
     return (struct mms_source_opts){(const char *const *)p->o.input_options,
-                                    p->o.ninput_options, 0, p->o.mode == MMS_MODE_LIVE};
+                                    p->o.ninput_options, 0, p->o.mode == MMS_MODE_LIVE,
+                                    stopping, p};
 }
 
 /* Live inputs come back after a failure: reopen with backoff until stopped. */
@@ -751,7 +761,8 @@ static int open_smooth(struct mms_pipeline *p, struct mms_err *err)
 static struct mms_sink_params sink_params(struct mms_pipeline *p)
 {
     return (struct mms_sink_params){p->info.width, p->info.height, p->info.time_base,
-                                    p->info.frame_rate, p->live, "mmsd", ui_event, p};
+                                    p->info.frame_rate, p->live, "mmsd", ui_event, p,
+                                    NULL, NULL};
 }
 
 static int open_sinks(struct mms_pipeline *p, struct mms_err *err)
@@ -895,11 +906,11 @@ int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err)
     return 0;
 }
 
+/* Only a flag: the source's interrupt callback reads it (a network wait,
+ * an open during a reconnect), every thread checks it. */
 void mms_pipeline_stop(struct mms_pipeline *p)
 {
     atomic_store(&p->stop, 1);
-    if (p->src)
-        mms_source_interrupt(p->src);
 }
 
 int mms_pipeline_wait(struct mms_pipeline *p, int *damaged, struct mms_err *err)

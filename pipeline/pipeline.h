@@ -59,9 +59,10 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
                         struct mms_err *err);
 int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err);
 
-/* Asks the threads to finish: decoding stops, what is queued is written,
- * sinks are finalised by mms_pipeline_wait(). Only sets flags, so it may
- * be called from a signal handler. */
+/* Asks the threads to finish: decoding stops (a network wait or a
+ * reconnect is cut short), what is queued is written, sinks are finalised
+ * by mms_pipeline_wait(). Only sets a flag, so it may be called from a
+ * signal handler or any thread. */
 void mms_pipeline_stop(struct mms_pipeline *p);
 
 /* Joins the threads and finalises the sinks. Returns 0, or a negative

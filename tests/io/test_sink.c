@@ -1,10 +1,15 @@
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,7 +79,7 @@ static int clip_write(struct clip *c, struct mms_sink *sink, int i, int64_t pts,
 
 static struct mms_sink_params params(AVRational tb)
 {
-    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL};
+    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL, NULL, NULL};
 }
 
 /* Writes n frames with pts start + i * step (in tb) to url, closed. */
@@ -428,7 +433,7 @@ static void test_speed(void)
     struct clip c;
     struct mms_sink *sink = NULL;
     struct mms_err err = {{0}};
-    struct mms_sink_params p = {1280, 720, {1, 25}, {25, 1}, 0, NULL, NULL, NULL};
+    struct mms_sink_params p = {1280, 720, {1, 25}, {25, 1}, 0, NULL, NULL, NULL, NULL, NULL};
     char *path = path_in_tmp("speed.mp4");
     int n = 100;
     if (clip_open(&c, 1280, 720) < 0 || mms_sink_open(NULL, path, &p, &sink, &err) < 0) {
@@ -456,6 +461,119 @@ static void test_speed(void)
     clip_close(&c);
 }
 
+/* A receiver on 127.0.0.1 that reads nothing: a listening socket whose
+ * connections are never even accepted (the kernel completes them), with a
+ * receive window of a few kilobytes. */
+static int deaf_listener(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) ||
+        bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+        getsockname(fd, (struct sockaddr *)&a, &len) || listen(fd, 4)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static atomic_int give_up;
+
+static int given_up(void *opaque)
+{
+    return atomic_load((atomic_int *)opaque);
+}
+
+struct watch {
+    atomic_int writing; /* frame number in write + 1; 0: none */
+    atomic_int stuck;   /* the frame whose write was given up on */
+    atomic_int done;
+    double at;          /* when it was */
+};
+
+/* Gives up on the write in progress once it has waited 300 ms. */
+static void *watch_main(void *arg)
+{
+    struct watch *w = arg;
+    int last = 0;
+    double since = now();
+    while (!atomic_load(&w->done) && !atomic_load(&give_up)) {
+        int cur = atomic_load(&w->writing);
+        if (cur != last || !cur) {
+            last = cur;
+            since = now();
+        } else if (now() - since > 0.3) {
+            w->at = now();
+            atomic_store(&w->stuck, cur);
+            atomic_store(&give_up, 1);
+        }
+        usleep(5000);
+    }
+    return NULL;
+}
+
+/* A tcp:// stream whose receiver reads nothing: writing blocks after about
+ * a second of the stream at its rate cap (its socket buffer is bounded,
+ * not the megabytes loopback would give), and the caller's interrupt ends
+ * the blocked write at once, with a reason, long before the 5 s timeout. */
+static void test_tcp_stalled_receiver(void)
+{
+    int port = 0, fd = deaf_listener(&port);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    p.live = 1;
+    p.interrupt = given_up;
+    p.interrupt_opaque = &give_up;
+    atomic_store(&give_up, 0);
+    AVFrame *f = av_frame_alloc();
+    f->format = AV_PIX_FMT_YUV420P;
+    f->width = W;
+    f->height = H;
+    CHECK(av_frame_get_buffer(f, 0) == 0);
+    CHECK_MSG(mms_sink_open(NULL, url, &p, &sink, &err) == 0, "%s", err.msg);
+    static struct watch w;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, watch_main, &w) == 0);
+    int rc = 0, i;
+    /* Noise does not compress: every frame is as big as the cap allows. */
+    for (i = 0; sink && i < 2000 && !rc; i++) {
+        CHECK(av_frame_make_writable(f) == 0);
+        for (int pl = 0; pl < 3; pl++)
+            for (int y = 0; y < (pl ? H / 2 : H); y++)
+                for (int x = 0; x < (pl ? W / 2 : W); x++)
+                    f->data[pl][y * f->linesize[pl] + x] = (uint8_t)rand();
+        f->pts = i;
+        atomic_store(&w.writing, i + 1);
+        rc = mms_sink_write(sink, f, NULL, &err);
+        atomic_store(&w.writing, 0);
+    }
+    double late = now() - w.at;
+    atomic_store(&w.done, 1);
+    pthread_join(t, NULL);
+    printf("tcp stream to a deaf receiver: stuck at frame %d, returned %.3f s after the "
+           "interrupt: %s\n", atomic_load(&w.stuck), late, err.msg);
+    CHECK_MSG(rc < 0 && atomic_load(&w.stuck), "no write blocked in %d frames", i);
+    CHECK_MSG(atomic_load(&w.stuck) < 250, "a write blocked only at frame %d (8 s of video)",
+              atomic_load(&w.stuck));
+    CHECK_MSG(late < 0.5, "the write went on %.3f s after the interrupt", late);
+    CHECK_MSG(strstr(err.msg, url) && strstr(err.msg, "interrupted"), "%s", err.msg);
+    double t0 = now();
+    mms_sink_close(sink, &err);
+    CHECK_MSG(now() - t0 < 0.5, "closing took %.3f s", now() - t0);
+    av_frame_free(&f);
+    close(fd);
+}
+
 /* Errors reach the checks through mms_err, as they reach the CLI's user;
  * FFmpeg's own complaints about the damage done on purpose are noise. */
 __attribute__((constructor)) static void quiet(void)
@@ -474,4 +592,4 @@ static void test_reopen_flags(void)
 
 MMS_TESTS(T(test_mp4), T(test_mkv), T(test_ts), T(test_timestamps), T(test_killed),
           T(test_partial), T(test_find), T(test_null), T(test_refusals), T(test_full_disk),
-          T(test_udp), T(test_speed), T(test_reopen_flags))
+          T(test_udp), T(test_tcp_stalled_receiver), T(test_speed), T(test_reopen_flags))

@@ -1,10 +1,13 @@
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -227,17 +230,17 @@ static void test_options(void)
     if (!clip)
         return;
     const char *good[] = {"probesize=1000000", "analyzeduration=1000000"};
-    struct mms_source_opts o = {good, 2, 0, 0};
+    struct mms_source_opts o = {good, 2, 0, 0, NULL, NULL};
     CHECK_MSG(read_all(clip, &o, &r) == 0 && r.n == 5, "%s", r.msg);
     const char *forced[] = {"f=mpegts"};
-    o = (struct mms_source_opts){forced, 1, 0, 0};
+    o = (struct mms_source_opts){forced, 1, 0, 0, NULL, NULL};
     CHECK_MSG(read_all(clip, &o, &r) == 0 && r.n == 5, "%s", r.msg);
     const char *typo[] = {"probesize=1000000", "no_such_option=1"};
-    o = (struct mms_source_opts){typo, 2, 0, 0};
+    o = (struct mms_source_opts){typo, 2, 0, 0, NULL, NULL};
     CHECK(read_all(clip, &o, &r) == AVERROR(EINVAL));
     CHECK_MSG(strstr(r.msg, "no_such_option") != NULL, "%s", r.msg);
     const char *bad[] = {"novalue"};
-    o = (struct mms_source_opts){bad, 1, 0, 0};
+    o = (struct mms_source_opts){bad, 1, 0, 0, NULL, NULL};
     CHECK(read_all(clip, &o, &r) == AVERROR(EINVAL));
     CHECK_MSG(strstr(r.msg, "novalue") != NULL, "%s", r.msg);
 }
@@ -350,7 +353,7 @@ static void test_udp_timeout(void)
 {
     char url[64];
     snprintf(url, sizeof(url), "udp://127.0.0.1:%d", test_port(0));
-    struct mms_source_opts o = {NULL, 0, 800000, 0};
+    struct mms_source_opts o = {NULL, 0, 800000, 0, NULL, NULL};
     struct mms_source *s = NULL;
     struct mms_err err = {{0}};
     double t0 = now();
@@ -377,7 +380,7 @@ static void *send_udp(void *arg)
     struct mms_synth *syn = NULL;
     struct mms_sink *sink = NULL;
     AVFrame *f = av_frame_alloc();
-    const struct mms_sink_params p = {160, 96, {1, 25}, {25, 1}, 1, NULL, NULL, NULL};
+    const struct mms_sink_params p = {160, 96, {1, 25}, {25, 1}, 1, NULL, NULL, NULL, NULL, NULL};
     snd->ret = -1;
     if (!f || mms_synth_create(160, 96, 5, 25, &syn, &err) < 0 ||
         mms_sink_open(NULL, snd->url, &p, &sink, &err) < 0)
@@ -427,7 +430,7 @@ static void test_udp_interrupt(void)
     atomic_init(&snd.stop, 0);
     pthread_t sender;
     CHECK(pthread_create(&sender, NULL, send_udp, &snd) == 0);
-    struct mms_source_opts o = {NULL, 0, 20000000, 0};
+    struct mms_source_opts o = {NULL, 0, 20000000, 0, NULL, NULL};
     struct mms_source *s = NULL;
     struct mms_err err = {{0}};
     int ret = mms_source_open(snd.url, &o, &s, &err);
@@ -461,6 +464,53 @@ static void test_udp_interrupt(void)
     mms_source_close(s);
 }
 
+/* A peer that answers and then says nothing: a listening socket whose
+ * connections the kernel completes and nobody ever writes to. */
+static int silent_listener(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+        getsockname(fd, (struct sockaddr *)&a, &len) || listen(fd, 4)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* The caller's interrupt callback: true from `at` on. */
+static int past(void *opaque)
+{
+    return now() >= *(const double *)opaque;
+}
+
+/* An open waiting on a silent peer ends when the caller's callback says
+ * so (a stop during a reconnect), not at the timeout; nothing else needs
+ * to hold the source, which does not exist yet. */
+static void test_open_interrupted_by_callback(void)
+{
+    int port = 0, fd = silent_listener(&port);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+    double at = now() + 0.3;
+    struct mms_source_opts o = {NULL, 0, 5000000, 0, past, &at};
+    struct mms_source *s = NULL;
+    struct mms_err err = {{0}};
+    int ret = mms_source_open(url, &o, &s, &err);
+    double late = now() - at;
+    CHECK(ret < 0 && !s);
+    CHECK_MSG(ret == AVERROR_EXIT && strstr(err.msg, "interrupted"), "%d: %s", ret, err.msg);
+    CHECK_MSG(late < 0.5, "the open went on %.2f s after the callback said stop", late);
+    close(fd);
+}
+
 /* ------------------------------------------------------------ realtime */
 
 /* Reads `url` to its end, timing each frame against its timestamp, both
@@ -489,7 +539,7 @@ static void *guard_main(void *arg)
 static void read_timed(const char *url, int realtime, struct timing *t)
 {
     memset(t, 0, sizeof(*t));
-    struct mms_source_opts o = {NULL, 0, 0, realtime};
+    struct mms_source_opts o = {NULL, 0, 0, realtime, NULL, NULL};
     struct mms_source *s = NULL;
     struct mms_err err = {{0}};
     CHECK_MSG(mms_source_open(url, &o, &s, &err) == 0, "%s", err.msg);
@@ -597,7 +647,7 @@ static void test_realtime_leaves_streams_alone(void)
     snprintf(l.url, sizeof(l.url), "tcp://127.0.0.1:%d", test_port(2));
     pthread_t th;
     CHECK(pthread_create(&th, NULL, serve_tcp, &l) == 0);
-    struct mms_source_opts o = {NULL, 0, 5000000, 1};
+    struct mms_source_opts o = {NULL, 0, 5000000, 1, NULL, NULL};
     struct mms_source *s = NULL;
     struct mms_err err = {{0}};
     for (int i = 0; i < 100 && !s; i++)
@@ -621,7 +671,7 @@ static void test_realtime_interrupt(void)
 {
     const char *clip = make_clip("slow.mkv", "testsrc2=size=160x120:rate=2",
                                  "-frames:v 10 -c:v ffv1");
-    struct mms_source_opts o = {NULL, 0, 0, 1};
+    struct mms_source_opts o = {NULL, 0, 0, 1, NULL, NULL};
     struct mms_source *s = NULL;
     struct mms_err err = {{0}};
     if (!clip || mms_source_open(clip, &o, &s, &err) < 0) {
@@ -651,6 +701,7 @@ __attribute__((constructor)) static void quiet(void)
 
 MMS_TESTS(T(test_file), T(test_pixels), T(test_formats), T(test_lavfi), T(test_options),
           T(test_missing), T(test_corrupt), T(test_truncated), T(test_damaged),
-          T(test_udp_timeout), T(test_udp_interrupt), T(test_realtime_file),
+          T(test_udp_timeout), T(test_udp_interrupt), T(test_open_interrupted_by_callback),
+          T(test_realtime_file),
           T(test_realtime_lavfi), T(test_realtime_clock_jumps),
           T(test_realtime_leaves_streams_alone), T(test_realtime_interrupt))

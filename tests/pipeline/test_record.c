@@ -98,7 +98,7 @@ static void feed(struct mms_recorder *r, struct clip *c, int n, int64_t pts0, in
 
 static struct mms_sink_params params(AVRational tb)
 {
-    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL};
+    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL, NULL, NULL};
 }
 
 static struct mms_recorder *recorder(const char *dir, const char *name, int seconds,

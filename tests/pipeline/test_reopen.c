@@ -22,7 +22,8 @@
 #define W 64
 #define H 64
 
-static const struct mms_sink_params params = {W, H, {1, 25}, {25, 1}, 1, "test", NULL, NULL};
+static const struct mms_sink_params params = {W, H, {1, 25}, {25, 1}, 1,
+                                              "test", NULL, NULL, NULL, NULL};
 
 static void sleep_ms(int ms)
 {
