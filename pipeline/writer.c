@@ -1,0 +1,388 @@
+#include "pipeline/writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pipeline/queue.h"
+#include "pipeline/stats.h"
+
+/* While a network output is down, how often its reopen is looked at when
+ * no frame comes to look at it; and how often a sender waiting for room
+ * looks whether it should still wait. */
+#define REOPEN_POLL_MS 100
+#define STOP_POLL_MS 100
+
+/* A frame handed on, with what the window shows beside it. */
+struct slot {
+    AVFrame *frame;
+    struct mms_frame_meta meta;
+};
+
+struct mms_writer {
+    char name[256];
+    enum mms_writer_mode mode;
+    atomic_int *abort, *stop;
+
+    /* What it writes: a sink (with its reopen) or the recorder. */
+    struct mms_sink *sink;    /* the writer thread's; NULL while closed */
+    struct mms_reopen *reopen;
+    struct mms_recorder *rec; /* borrowed */
+
+    struct slot *slots;
+    int nslots;
+    struct mms_queue *queue;  /* slots to write */
+    struct mms_queue *free;   /* slots to fill */
+
+    pthread_t thread;
+    int started, joined;
+
+    pthread_mutex_t lock;     /* everything below */
+    pthread_cond_t ended_cond;
+    int ended;                /* the thread has written its last frame */
+    enum mms_writer_state state;
+    double busy_since;        /* when the write in progress began; 0: none */
+    int64_t written, dropped, errors, reopens, stalls;
+    char reason[512];
+    double reason_ms;
+};
+
+static void set_reason(struct mms_writer *w, const char *msg)
+{
+    snprintf(w->reason, sizeof(w->reason), "%s", msg);
+    w->reason_ms = mms_now_ms();
+}
+
+/* Under the lock: a write that has gone on too long is a stall, found by
+ * whoever looks first (the sender, or a status request). */
+static void notice_stall(struct mms_writer *w, double now)
+{
+    if (w->state != MMS_WRITER_UP || !w->busy_since || now - w->busy_since < MMS_WRITER_STALL_MS)
+        return;
+    w->state = MMS_WRITER_STALLED;
+    w->stalls++;
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%.200s: has taken no frame for %.1f s; its frames are dropped",
+             w->name, (now - w->busy_since) / 1000);
+    set_reason(w, msg);
+}
+
+static int stopping(const struct mms_writer *w)
+{
+    return w->stop && atomic_load(w->stop);
+}
+
+static void count_dropped(struct mms_writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->dropped++;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* ------------------------------------------------------------ the thread */
+
+/* While the sink is closed: takes a reopened one when an attempt succeeds. */
+static void poll_reopen(struct mms_writer *w)
+{
+    if (w->sink || !w->reopen)
+        return;
+    struct mms_sink *s = NULL;
+    int rc = mms_reopen_poll(w->reopen, mms_now_ms(), &s);
+    pthread_mutex_lock(&w->lock);
+    if (rc > 0) {
+        w->sink = s;
+        w->state = MMS_WRITER_UP;
+        w->reopens++;
+    } else if (rc < 0) {
+        set_reason(w, mms_reopen_error(w->reopen));
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void begin_write(struct mms_writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->busy_since = mms_now_ms();
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* rc: of the write; a failure closes the sink, and a network one is armed
+ * to be opened again. */
+static void end_write(struct mms_writer *w, int rc, const struct mms_err *err)
+{
+    pthread_mutex_lock(&w->lock);
+    w->busy_since = 0;
+    if (!rc) {
+        w->written++;
+        if (w->state == MMS_WRITER_STALLED)
+            w->state = MMS_WRITER_UP;
+    } else {
+        w->dropped++;
+        w->errors++;
+        w->state = MMS_WRITER_FAILED;
+        set_reason(w, err->msg);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (rc) {
+        mms_sink_close(w->sink, NULL);
+        w->sink = NULL;
+        if (w->reopen)
+            mms_reopen_arm(w->reopen, mms_now_ms());
+    }
+}
+
+static void write_slot(struct mms_writer *w, const struct slot *s)
+{
+    struct mms_err err = {{0}};
+    if (w->rec) {
+        begin_write(w);
+        mms_recorder_write(w->rec, s->frame, &s->meta);
+        end_write(w, 0, NULL);
+        return;
+    }
+    if (!w->sink) {
+        count_dropped(w);
+        return;
+    }
+    begin_write(w);
+    int rc = mms_sink_write(w->sink, s->frame, &s->meta, &err);
+    end_write(w, rc, &err);
+}
+
+static void *writer_main(void *arg)
+{
+    struct mms_writer *w = arg;
+    for (;;) {
+        void *v;
+        int rc = mms_queue_pop(w->queue, &v, w->reopen ? REOPEN_POLL_MS : -1);
+        if (rc == -EPIPE)
+            break;
+        poll_reopen(w);
+        if (rc)
+            continue;
+        struct slot *s = v;
+        write_slot(w, s);
+        av_frame_unref(s->frame);
+        mms_queue_push(w->free, s);
+    }
+    /* Finalised here, so the recording is complete once the writer is
+     * drained. */
+    if (w->rec)
+        mms_recorder_close(w->rec);
+    pthread_mutex_lock(&w->lock);
+    w->ended = 1;
+    pthread_cond_broadcast(&w->ended_cond);
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ setup */
+
+static int create(const struct mms_writer_opts *o, struct mms_writer **out)
+{
+    *out = NULL;
+    struct mms_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    snprintf(w->name, sizeof(w->name), "%s", o->name ? o->name : "output");
+    w->mode = o->mode;
+    w->abort = o->abort;
+    w->stop = o->stop;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->ended_cond, NULL);
+    int cap = o->mode == MMS_WRITER_LATEST || o->capacity < 1 ? 1 : o->capacity;
+    /* The queue's, one being written and one being filled: the sender
+     * always finds a free slot. */
+    w->nslots = cap + 2;
+    int rc = mms_queue_create(cap, &w->queue);
+    rc = rc ? rc : mms_queue_create(w->nslots, &w->free);
+    if (!rc && !(w->slots = calloc(w->nslots, sizeof(*w->slots))))
+        rc = -ENOMEM;
+    for (int i = 0; !rc && i < w->nslots; i++) {
+        if (!(w->slots[i].frame = av_frame_alloc()))
+            rc = -ENOMEM;
+        else
+            mms_queue_push(w->free, &w->slots[i]);
+    }
+    if (rc) {
+        mms_writer_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int mms_writer_create_sink(struct mms_sink *s, struct mms_reopen *r,
+                           const struct mms_writer_opts *o, struct mms_writer **out)
+{
+    int rc = create(o, out);
+    if (!rc) {
+        (*out)->sink = s;
+        (*out)->reopen = r;
+    }
+    return rc;
+}
+
+int mms_writer_create_recorder(struct mms_recorder *rec, const struct mms_writer_opts *o,
+                               struct mms_writer **out)
+{
+    int rc = create(o, out);
+    if (!rc)
+        (*out)->rec = rec;
+    return rc;
+}
+
+int mms_writer_start(struct mms_writer *w)
+{
+    int rc = pthread_create(&w->thread, NULL, writer_main, w);
+    if (rc)
+        return -rc;
+    w->started = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ sending */
+
+/* BLOCK: waits for room, but not once the pipeline is stopping. */
+static int push_waiting(struct mms_writer *w, struct slot *s)
+{
+    int rc;
+    do
+        rc = mms_queue_push_timed(w->queue, s, stopping(w) ? 0 : STOP_POLL_MS);
+    while (rc == -ETIMEDOUT && !stopping(w));
+    return rc;
+}
+
+void mms_writer_send(struct mms_writer *w, const AVFrame *f, const struct mms_frame_meta *m)
+{
+    pthread_mutex_lock(&w->lock);
+    notice_stall(w, mms_now_ms());
+    pthread_mutex_unlock(&w->lock);
+    void *v;
+    if (mms_queue_pop(w->free, &v, 0)) {
+        count_dropped(w); /* cannot happen: see nslots */
+        return;
+    }
+    struct slot *s = v;
+    if (av_frame_ref(s->frame, f) < 0) {
+        mms_queue_push(w->free, s);
+        count_dropped(w);
+        return;
+    }
+    static const struct mms_frame_meta none;
+    s->meta = m ? *m : none;
+    void *old = NULL;
+    int rc;
+    if (w->mode == MMS_WRITER_LATEST)
+        rc = mms_queue_push_latest(w->queue, s, &old);
+    else if (w->mode == MMS_WRITER_DROP)
+        rc = mms_queue_try_push(w->queue, s);
+    else
+        rc = push_waiting(w, s);
+    if (rc)
+        old = s; /* full (DROP, or BLOCK when stopping), or finished */
+    if (old) {
+        struct slot *o = old;
+        av_frame_unref(o->frame);
+        mms_queue_push(w->free, o);
+        count_dropped(w);
+    }
+}
+
+void mms_writer_status(struct mms_writer *w, struct mms_writer_status *st)
+{
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_lock(&w->lock);
+    notice_stall(w, mms_now_ms());
+    snprintf(st->name, sizeof(st->name), "%s", w->name);
+    st->state = w->state;
+    st->written = w->written;
+    st->dropped = w->dropped;
+    st->errors = w->errors;
+    st->reopens = w->reopens;
+    st->stalls = w->stalls;
+    snprintf(st->reason, sizeof(st->reason), "%s", w->reason);
+    st->reason_ms = w->reason_ms;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* ------------------------------------------------------------ ending */
+
+/* 0 once the thread has ended, -ETIMEDOUT at deadline_ms. */
+static int wait_ended(struct mms_writer *w, double deadline_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    double wait = deadline_ms - mms_now_ms();
+    if (wait < 0)
+        wait = 0;
+    until.tv_sec += (time_t)(wait / 1000);
+    until.tv_nsec += (long)((wait - (time_t)(wait / 1000) * 1000.0) * 1e6);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    while (!w->ended && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&w->ended_cond, &w->lock, &until);
+    int ended = w->ended;
+    pthread_mutex_unlock(&w->lock);
+    return ended ? 0 : -ETIMEDOUT;
+}
+
+static void join(struct mms_writer *w)
+{
+    if (w->started && !w->joined) {
+        mms_queue_close(w->queue);
+        pthread_join(w->thread, NULL);
+        w->joined = 1;
+    }
+}
+
+void mms_writers_drain(struct mms_writer *const *ws, int n, double grace_ms)
+{
+    for (int i = 0; i < n; i++)
+        if (ws[i])
+            mms_queue_close(ws[i]->queue);
+    double deadline = mms_now_ms() + grace_ms;
+    for (int i = 0; i < n; i++) {
+        struct mms_writer *w = ws[i];
+        if (w && w->started && w->abort && wait_ended(w, deadline))
+            atomic_store(w->abort, 1);
+    }
+    for (int i = 0; i < n; i++)
+        if (ws[i])
+            join(ws[i]);
+}
+
+int mms_writer_close(struct mms_writer *w, struct mms_err *err)
+{
+    join(w);
+    int rc = mms_sink_close(w->sink, err);
+    w->sink = NULL;
+    /* An attempt to reopen still connecting is not worth waiting for. */
+    if (w->abort)
+        atomic_store(w->abort, 1);
+    mms_reopen_free(w->reopen);
+    w->reopen = NULL;
+    return rc;
+}
+
+void mms_writer_free(struct mms_writer *w)
+{
+    if (!w)
+        return;
+    mms_writer_close(w, NULL);
+    for (int i = 0; w->slots && i < w->nslots; i++)
+        av_frame_free(&w->slots[i].frame);
+    free(w->slots);
+    mms_queue_destroy(w->queue);
+    mms_queue_destroy(w->free);
+    pthread_cond_destroy(&w->ended_cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}

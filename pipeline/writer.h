@@ -1,0 +1,112 @@
+#ifndef MMS_WRITER_H
+#define MMS_WRITER_H
+
+/*
+ * One output behind its own queue and thread, so that the slowest output
+ * only ever delays itself: the compose thread hands each frame on by
+ * reference (mms_writer_send) and goes back to drawing. A writer writes
+ * either a sink (a file, a stream, the window) or the recorder.
+ *
+ * How a writer keeps the frames it has not written yet is its mode:
+ *   LATEST  live outputs (streams, the window): a mailbox of one; a new
+ *           frame replaces the unsent one, which counts as dropped.
+ *   DROP    files and the recording in live mode: a bounded queue of every
+ *           frame; a frame that finds it full is dropped and counted.
+ *   BLOCK   offline: a bounded queue whose sender waits for room, so every
+ *           frame reaches the output (back-pressure, nothing dropped).
+ *
+ * An output that has spent MMS_WRITER_STALL_MS in one write is stalled: it
+ * is reported down (mms_writer_status) and drops only its own frames until
+ * that write returns. A write that fails closes the sink: a network sink,
+ * given a mms_reopen, is opened again (off the writer thread, with
+ * backoff) and is up again once it is; any other stays closed. The
+ * recorder never fails here: its own status says why it stopped.
+ */
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <libavutil/frame.h>
+
+#include "core/error.h"
+#include "io/sink.h"
+#include "pipeline/record.h"
+#include "pipeline/reopen.h"
+
+/* A write this long means the output has stopped taking frames (a
+ * receiver that no longer reads, a hung disk): well above any encode, well
+ * below the 5 s a network peer is given before the write fails. */
+#define MMS_WRITER_STALL_MS 1000.0
+
+enum mms_writer_mode { MMS_WRITER_LATEST, MMS_WRITER_DROP, MMS_WRITER_BLOCK };
+
+enum mms_writer_state {
+    MMS_WRITER_UP,
+    MMS_WRITER_STALLED, /* in one write for over MMS_WRITER_STALL_MS */
+    MMS_WRITER_FAILED,  /* closed after a failed write (a network one is being reopened) */
+};
+
+struct mms_writer_opts {
+    const char *name;  /* in messages and counters: the URL, "window", "recording" */
+    enum mms_writer_mode mode;
+    int capacity;      /* frames it may hold; LATEST holds 1 whatever this says */
+    /* Set by mms_writers_drain() when the writer is still busy at its
+     * deadline; the sink's interrupt callback reads it. NULL: the writer is
+     * always waited for (files, the window, the recorder). */
+    atomic_int *abort;
+    /* While set, a BLOCK send waits no longer for room and the frame is
+     * dropped: a stopping pipeline does not wait on a stalled output.
+     * NULL: it always waits. */
+    atomic_int *stop;
+};
+
+struct mms_writer_status {
+    char name[256];
+    enum mms_writer_state state;
+    int64_t written;   /* frames the output took */
+    int64_t dropped;   /* frames it did not: replaced, queue full, or it was closed */
+    int64_t errors;    /* failed writes (each closed the sink) */
+    int64_t reopens;   /* network sinks opened again after one */
+    int64_t stalls;    /* times it was found stalled */
+    char reason[512];  /* why it is or last was down; "" if it never was */
+    double reason_ms;  /* when that reason was set (mms_now_ms); 0 if never */
+};
+
+struct mms_writer;
+
+/* A writer for sink `s` (and `r`, to reopen it after a failure; NULL for
+ * none): on success the writer owns both. Starts no thread yet. */
+int mms_writer_create_sink(struct mms_sink *s, struct mms_reopen *r,
+                           const struct mms_writer_opts *o, struct mms_writer **out);
+/* A writer for `rec`, which stays the caller's; the writer thread
+ * finalises it (mms_recorder_close) when it ends. */
+int mms_writer_create_recorder(struct mms_recorder *rec, const struct mms_writer_opts *o,
+                               struct mms_writer **out);
+
+/* Starts the writer thread: 0 or a negative errno. */
+int mms_writer_start(struct mms_writer *w);
+
+/* One sending thread: hands `f` on as a reference (the caller must not
+ * draw on it afterwards) with a copy of `m`. BLOCK waits for room; the
+ * others never wait. Also notices a stall. */
+void mms_writer_send(struct mms_writer *w, const AVFrame *f, const struct mms_frame_meta *m);
+
+/* Any thread. */
+void mms_writer_status(struct mms_writer *w, struct mms_writer_status *st);
+
+/* After the last send: every writer writes what it holds and its thread
+ * ends. Those still busy after grace_ms are aborted (their `abort` set, so
+ * a network sink gives up at once); the others are waited for as long as
+ * they take. Returns once every thread is joined. */
+void mms_writers_drain(struct mms_writer *const *ws, int n, double grace_ms);
+
+/* Joins the thread if still running (draining first), then finalises and
+ * closes the sink (an aborted one gives up at once) and lets go of an
+ * attempt to reopen it. The status stays readable. Returns 0 or the sink's
+ * close error (err set). Calling it again does nothing. */
+int mms_writer_close(struct mms_writer *w, struct mms_err *err);
+
+/* Closes if needed and frees; NULL is fine. */
+void mms_writer_free(struct mms_writer *w);
+
+#endif

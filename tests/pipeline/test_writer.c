@@ -1,0 +1,412 @@
+/* One output behind its own thread (pipeline/writer.h): how each mode keeps
+ * frames, what a stall and a failure look like from outside, and that the
+ * end waits for files but cuts off a network output that stopped taking
+ * data. The sink is a driver of this file whose writes wait on a gate the
+ * test opens and closes, so every case is decided by the test, not by
+ * timing; the pipeline tests (test_outputs.c) do the same with real
+ * sockets and encoders. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavutil/error.h>
+#include <libavutil/frame.h>
+
+#include "harness.h"
+#include "io/sink.h"
+#include "pipeline/stats.h"
+#include "pipeline/writer.h"
+
+#define W 32
+#define H 32
+#define MAX_SEEN 256
+
+/* What the gated sink saw; one at a time, shared with the test. */
+static struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int open;           /* writes go through */
+    int fail_next;      /* the next write fails */
+    int entered;        /* writes begun */
+    int64_t seen[MAX_SEEN];
+    int nseen;
+    int interrupted;    /* a write gave up on the interrupt */
+    int closed;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 0, 0, {0}, 0, 0, 0};
+
+struct gated {
+    int (*interrupt)(void *opaque);
+    void *interrupt_opaque;
+};
+
+static void gate_reset(int open)
+{
+    pthread_mutex_lock(&gate.lock);
+    gate.open = open;
+    gate.fail_next = gate.entered = gate.nseen = gate.interrupted = gate.closed = 0;
+    pthread_mutex_unlock(&gate.lock);
+}
+
+static void gate_set(int open)
+{
+    pthread_mutex_lock(&gate.lock);
+    gate.open = open;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.lock);
+}
+
+static int gate_entered(void)
+{
+    pthread_mutex_lock(&gate.lock);
+    int n = gate.entered;
+    pthread_mutex_unlock(&gate.lock);
+    return n;
+}
+
+static int gated_open(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
+                      struct mms_err *err)
+{
+    (void)url;
+    (void)err;
+    struct gated *g = s->priv;
+    g->interrupt = p->interrupt;
+    g->interrupt_opaque = p->interrupt_opaque;
+    return 0;
+}
+
+/* Waits at the gate as a blocked socket would, polling the interrupt as
+ * FFmpeg does. */
+static int gated_write(struct mms_sink *s, const AVFrame *f, const struct mms_frame_meta *m,
+                       struct mms_err *err)
+{
+    struct gated *g = s->priv;
+    (void)m;
+    pthread_mutex_lock(&gate.lock);
+    gate.entered++;
+    while (!gate.open) {
+        if (g->interrupt && g->interrupt(g->interrupt_opaque)) {
+            gate.interrupted++;
+            pthread_mutex_unlock(&gate.lock);
+            return mms_err_set(err, AVERROR_EXIT, "gated: interrupted");
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 10000000L;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&gate.cond, &gate.lock, &t);
+    }
+    int fail = gate.fail_next;
+    gate.fail_next = 0;
+    if (!fail && gate.nseen < MAX_SEEN)
+        gate.seen[gate.nseen++] = f->pts;
+    pthread_mutex_unlock(&gate.lock);
+    return fail ? mms_err_set(err, AVERROR(EPIPE), "gated: the peer went away") : 0;
+}
+
+static int gated_close(struct mms_sink *s, struct mms_err *err)
+{
+    (void)s;
+    (void)err;
+    pthread_mutex_lock(&gate.lock);
+    gate.closed++;
+    pthread_mutex_unlock(&gate.lock);
+    return 0;
+}
+
+static const struct mms_sink_driver gated_driver = {
+    .name = "gated",
+    .priv_size = sizeof(struct gated),
+    .open = gated_open,
+    .write = gated_write,
+    .close = gated_close,
+};
+
+static int flag_set(void *opaque)
+{
+    return atomic_load((atomic_int *)opaque);
+}
+
+/* What the pipeline's stop flag is to a writer. */
+static atomic_int stop_flag;
+
+static struct mms_writer *make(enum mms_writer_mode mode, int capacity, atomic_int *abort)
+{
+    struct mms_sink_params p = {W, H, {1, 25}, {25, 1}, 1, NULL, NULL, NULL,
+                                abort ? flag_set : NULL, abort};
+    struct mms_sink *s = NULL;
+    struct mms_writer *w = NULL;
+    struct mms_err err = {{0}};
+    CHECK_MSG(mms_sink_open(&gated_driver, "gated", &p, &s, &err) == 0, "%s", err.msg);
+    struct mms_writer_opts o = {"gated", mode, capacity, abort, &stop_flag};
+    CHECK(mms_writer_create_sink(s, NULL, &o, &w) == 0 && w);
+    CHECK(mms_writer_start(w) == 0);
+    return w;
+}
+
+static AVFrame *frame(void)
+{
+    AVFrame *f = av_frame_alloc();
+    f->format = AV_PIX_FMT_YUV420P;
+    f->width = W;
+    f->height = H;
+    CHECK(av_frame_get_buffer(f, 0) == 0);
+    return f;
+}
+
+static void send_pts(struct mms_writer *w, AVFrame *f, int64_t pts)
+{
+    f->pts = pts;
+    mms_writer_send(w, f, NULL);
+}
+
+static struct mms_writer_status status(struct mms_writer *w)
+{
+    struct mms_writer_status st;
+    mms_writer_status(w, &st);
+    return st;
+}
+
+static void sleep_ms(int ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+/* Waits up to ms for the sink to have begun n writes. */
+static int wait_entered(int n, int ms)
+{
+    for (int i = 0; i < ms / 5 && gate_entered() < n; i++)
+        sleep_ms(5);
+    return gate_entered() >= n;
+}
+
+/* A mailbox of one: while a write is stuck, only the newest of the frames
+ * sent after it is still written; the ones it replaced count as dropped. */
+static void latest_keeps_only_the_newest(void)
+{
+    gate_reset(0);
+    AVFrame *f = frame();
+    struct mms_writer *w = make(MMS_WRITER_LATEST, 8, NULL);
+    send_pts(w, f, 0);
+    CHECK(wait_entered(1, 2000));
+    for (int i = 1; i <= 5; i++)
+        send_pts(w, f, i);
+    gate_set(1);
+    mms_writers_drain(&w, 1, 1000);
+    struct mms_writer_status st = status(w);
+    CHECK_MSG(gate.nseen == 2 && gate.seen[0] == 0 && gate.seen[1] == 5, "%d written, last %lld",
+              gate.nseen, (long long)(gate.nseen ? gate.seen[gate.nseen - 1] : -1));
+    CHECK_MSG(st.written == 2 && st.dropped == 4, "written %lld dropped %lld",
+              (long long)st.written, (long long)st.dropped);
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
+/* A bounded queue of every frame: what fits is written in order, what
+ * found it full is dropped and counted, and the sender never waits. */
+static void drop_keeps_a_backlog_in_order(void)
+{
+    gate_reset(0);
+    AVFrame *f = frame();
+    struct mms_writer *w = make(MMS_WRITER_DROP, 4, NULL);
+    send_pts(w, f, 0);
+    CHECK(wait_entered(1, 2000));
+    double t0 = mms_now_ms();
+    for (int i = 1; i <= 10; i++)
+        send_pts(w, f, i);
+    CHECK_MSG(mms_now_ms() - t0 < 500, "sending waited %.0f ms", mms_now_ms() - t0);
+    gate_set(1);
+    mms_writers_drain(&w, 1, 1000);
+    struct mms_writer_status st = status(w);
+    CHECK_MSG(gate.nseen == 5, "%d written", gate.nseen);
+    for (int i = 0; i < gate.nseen && i < 5; i++)
+        CHECK_MSG(gate.seen[i] == i, "frame %d has pts %lld", i, (long long)gate.seen[i]);
+    CHECK_MSG(st.written == 5 && st.dropped == 6, "written %lld dropped %lld",
+              (long long)st.written, (long long)st.dropped);
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
+struct sender {
+    struct mms_writer *w;
+    AVFrame *f;
+    atomic_int sent;
+};
+
+static void *send_20(void *arg)
+{
+    struct sender *s = arg;
+    for (int i = 0; i < 20; i++) {
+        send_pts(s->w, s->f, i);
+        atomic_store(&s->sent, i + 1);
+    }
+    return NULL;
+}
+
+/* Offline: the sender waits for room, and every frame arrives in order. */
+static void block_waits_and_loses_nothing(void)
+{
+    gate_reset(0);
+    struct sender s = {make(MMS_WRITER_BLOCK, 3, NULL), frame(), 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, send_20, &s) == 0);
+    sleep_ms(300);
+    int sent = atomic_load(&s.sent);
+    /* One being written, three queued, one in the sender's hands. */
+    CHECK_MSG(sent >= 3 && sent <= 5, "%d sent while the sink was stuck", sent);
+    gate_set(1);
+    pthread_join(t, NULL);
+    mms_writers_drain(&s.w, 1, 1000);
+    struct mms_writer_status st = status(s.w);
+    CHECK_MSG(gate.nseen == 20 && st.written == 20 && st.dropped == 0,
+              "%d seen, %lld written, %lld dropped", gate.nseen, (long long)st.written,
+              (long long)st.dropped);
+    for (int i = 0; i < gate.nseen; i++)
+        CHECK_MSG(gate.seen[i] == i, "frame %d has pts %lld", i, (long long)gate.seen[i]);
+    mms_writer_free(s.w);
+    av_frame_free(&s.f);
+}
+
+/* Offline, but stopping: a sender waits no longer on a stuck output. */
+static void block_gives_up_when_stopping(void)
+{
+    gate_reset(0);
+    atomic_store(&stop_flag, 0);
+    struct sender s = {make(MMS_WRITER_BLOCK, 2, NULL), frame(), 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, send_20, &s) == 0);
+    sleep_ms(300);
+    CHECK_MSG(atomic_load(&s.sent) < 20, "the sender did not wait");
+    double t0 = mms_now_ms();
+    atomic_store(&stop_flag, 1);
+    pthread_join(t, NULL);
+    double took = mms_now_ms() - t0;
+    CHECK_MSG(took < 1000, "the sender went on waiting %.0f ms after the stop", took);
+    gate_set(1);
+    mms_writers_drain(&s.w, 1, 1000);
+    struct mms_writer_status st = status(s.w);
+    CHECK_MSG(st.written + st.dropped == 20 && st.dropped > 0, "%lld written, %lld dropped",
+              (long long)st.written, (long long)st.dropped);
+    atomic_store(&stop_flag, 0);
+    mms_writer_free(s.w);
+    av_frame_free(&s.f);
+}
+
+/* A write stuck for over the stall time is reported down, and up again
+ * once it returns. */
+static void a_stuck_write_is_a_stall_until_it_returns(void)
+{
+    gate_reset(0);
+    AVFrame *f = frame();
+    struct mms_writer *w = make(MMS_WRITER_LATEST, 1, NULL);
+    send_pts(w, f, 0);
+    CHECK(wait_entered(1, 2000));
+    sleep_ms((int)(MMS_WRITER_STALL_MS / 2));
+    struct mms_writer_status st = status(w);
+    CHECK_MSG(st.state == MMS_WRITER_UP && st.stalls == 0, "state %d after half the stall time",
+              st.state);
+    sleep_ms((int)(MMS_WRITER_STALL_MS / 2) + 200);
+    st = status(w);
+    CHECK_MSG(st.state == MMS_WRITER_STALLED && st.stalls == 1, "state %d, %lld stalls", st.state,
+              (long long)st.stalls);
+    CHECK_MSG(strstr(st.reason, "gated") && strstr(st.reason, "no frame"), "reason: %s",
+              st.reason);
+    gate_set(1);
+    for (int i = 0; i < 100 && status(w).state != MMS_WRITER_UP; i++)
+        sleep_ms(10);
+    st = status(w);
+    CHECK_MSG(st.state == MMS_WRITER_UP && st.stalls == 1 && st.written == 1,
+              "after the write returned: state %d, %lld stalls, %lld written", st.state,
+              (long long)st.stalls, (long long)st.written);
+    send_pts(w, f, 1);
+    mms_writers_drain(&w, 1, 1000);
+    CHECK(status(w).written == 2);
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
+/* A failed write closes the sink: the output is down for good (no reopen
+ * given) and drops what comes after. */
+static void a_failed_write_closes_the_output(void)
+{
+    gate_reset(1);
+    gate.fail_next = 1;
+    AVFrame *f = frame();
+    struct mms_writer *w = make(MMS_WRITER_BLOCK, 4, NULL);
+    for (int i = 0; i < 3; i++)
+        send_pts(w, f, i);
+    mms_writers_drain(&w, 1, 1000);
+    struct mms_writer_status st = status(w);
+    CHECK_MSG(st.state == MMS_WRITER_FAILED && st.errors == 1 && st.written == 0 &&
+                  st.dropped == 3,
+              "state %d, %lld errors, %lld written, %lld dropped", st.state,
+              (long long)st.errors, (long long)st.written, (long long)st.dropped);
+    CHECK_MSG(strstr(st.reason, "the peer went away"), "reason: %s", st.reason);
+    CHECK(gate.closed == 1);
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
+/* The end waits for an output that takes its frames, but one still stuck
+ * at the deadline is interrupted: draining returns about then. */
+static void drain_cuts_off_a_stuck_output(void)
+{
+    gate_reset(0);
+    static atomic_int abort_flag;
+    atomic_store(&abort_flag, 0);
+    AVFrame *f = frame();
+    struct mms_writer *w = make(MMS_WRITER_LATEST, 1, &abort_flag);
+    send_pts(w, f, 0);
+    CHECK(wait_entered(1, 2000));
+    double t0 = mms_now_ms();
+    mms_writers_drain(&w, 1, 300);
+    double took = mms_now_ms() - t0;
+    CHECK_MSG(took >= 250 && took < 1000, "drained in %.0f ms with a 300 ms grace", took);
+    CHECK(gate.interrupted == 1 && atomic_load(&abort_flag));
+    CHECK(status(w).state == MMS_WRITER_FAILED);
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
+static void *open_gate_later(void *arg)
+{
+    sleep_ms(*(int *)arg);
+    gate_set(1);
+    return NULL;
+}
+
+/* Without an abort flag (a file) the end waits as long as writing takes:
+ * nothing queued is lost, however short the grace. */
+static void drain_waits_for_a_file(void)
+{
+    gate_reset(0);
+    AVFrame *f = frame();
+    struct mms_writer *w = make(MMS_WRITER_DROP, 4, NULL);
+    send_pts(w, f, 0);
+    send_pts(w, f, 1);
+    CHECK(wait_entered(1, 2000));
+    static int later = 600;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, open_gate_later, &later) == 0);
+    double t0 = mms_now_ms();
+    mms_writers_drain(&w, 1, 100);
+    double took = mms_now_ms() - t0;
+    pthread_join(t, NULL);
+    struct mms_writer_status st = status(w);
+    CHECK_MSG(took >= 500, "drained in %.0f ms, before the write returned", took);
+    CHECK_MSG(st.state == MMS_WRITER_UP && st.written == 2 && gate.interrupted == 0,
+              "state %d, %lld written", st.state, (long long)st.written);
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
+MMS_TESTS(T(latest_keeps_only_the_newest), T(drop_keeps_a_backlog_in_order),
+          T(block_waits_and_loses_nothing), T(block_gives_up_when_stopping),
+          T(a_stuck_write_is_a_stall_until_it_returns),
+          T(a_failed_write_closes_the_output), T(drain_cuts_off_a_stuck_output),
+          T(drain_waits_for_a_file))
