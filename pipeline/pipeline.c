@@ -23,12 +23,24 @@
 #include "overlay/window.h"
 #include "pipeline/queue.h"
 #include "pipeline/reopen.h"
+#include "pipeline/testing.h"
+#include "pipeline/writer.h"
 
 #define NITEMS 8      /* frames in flight: queues + one per thread + spare */
 #define QUEUE_CAP 3
 #define NJOBS 3       /* live: one filling, one in the mailbox, one inferring */
 #define NMASKS (NITEMS + 4)
-#define MAX_SINKS (MMS_MAX_OUTPUTS + 1)
+/* Live files and the recording hold this much video while they catch up
+ * (a slow disk, an encoder behind for a moment) before dropping frames;
+ * offline they only need enough to keep the encoder busy. */
+#define BACKLOG_SECONDS 2
+#define BACKLOG_MIN 8
+#define BACKLOG_MAX 120
+#define OFFLINE_BACKLOG 4
+/* At the end, how long a network output may take to send what it holds
+ * before it is cut off: a receiver that stopped reading must not hold up a
+ * stop. */
+#define DRAIN_GRACE_MS 1000
 
 /* A mask at the frame size, shared by every frame that shows it. */
 struct mask {
@@ -66,9 +78,11 @@ struct mms_pipeline {
     struct mms_net *net;
     struct mms_source *src;
     struct mms_source_info info; /* of the first connection: the output format */
-    struct mms_sink *sinks[MAX_SINKS];
-    struct mms_reopen *reopen[MAX_SINKS]; /* network outputs: opened again */
-    int nsinks, window_sink; /* index of the window, or -1 */
+    /* Every output on its own writer: the sinks, the window, the recording. */
+    struct mms_writer *writers[MMS_PIPELINE_MAX_OUTPUTS];
+    atomic_int writer_abort[MMS_PIPELINE_MAX_OUTPUTS]; /* read by a sink's interrupt */
+    int nwriters, window; /* index of the window's writer, or -1 */
+    int writers_started;
     int live;
     struct mms_stats stats;
 
@@ -88,14 +102,16 @@ struct mms_pipeline {
     struct mms_smooth *smooth; /* the infer thread's alone */
     int smooth_gen;            /* the source connection it has seen */
     atomic_uint color;
-    atomic_llong decoded, inferred, dropped, written, reconnects, sink_errors, sink_reopens;
-    atomic_int sinks_down;
+    atomic_llong decoded, inferred, dropped, written, reconnects;
+    atomic_llong inference_errors;
+    atomic_int inference_failing; /* the latest inference failed */
+    atomic_int inject_failures;   /* testing.h */
     atomic_int finished;
     double fps;
     pthread_mutex_t fps_lock;
     FILE *meta;
-    pthread_mutex_t out_lock;
-    struct mms_err out_err; /* the last output failure, under out_lock */
+    pthread_mutex_t err_lock;
+    char infer_err[512]; /* the last inference failure, under err_lock */
     int thread_rc;
     AVFrame *no_signal, *frozen;
     struct mms_recorder *rec; /* NULL without record_dir */
@@ -347,6 +363,25 @@ static const float *smoothed(struct mms_pipeline *p, const struct job *j)
                             ni->in_w);
 }
 
+/* A failed inference leaves the frame with the last good mask; it is
+ * counted, and the reason kept for whoever reports it. */
+static void inference_failed(struct mms_pipeline *p, const char *why)
+{
+    pthread_mutex_lock(&p->err_lock);
+    snprintf(p->infer_err, sizeof(p->infer_err), "%s", why);
+    pthread_mutex_unlock(&p->err_lock);
+    atomic_fetch_add(&p->inference_errors, 1);
+    atomic_store(&p->inference_failing, 1);
+}
+
+static int run_net(struct mms_pipeline *p, struct mms_err *err)
+{
+    int n = atomic_load(&p->inject_failures);
+    if (n > 0 && atomic_compare_exchange_strong(&p->inject_failures, &n, n - 1))
+        return mms_err_set(err, -EIO, "inference failed (injected by a test)");
+    return mms_net_run(p->net, err);
+}
+
 static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
 {
     const struct mms_net_info *ni = mms_net_info(p->net);
@@ -355,12 +390,16 @@ static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
     mms_pre_rgb24(j->rgb, ni->in_w, ni->in_h, ni->in_w * 3, mms_net_input(p->net), ni->in_h,
                   ni->in_w, ni->mean, ni->std);
     double t1 = mms_now_ms();
-    if (mms_net_run(p->net, &err))
+    if (run_net(p, &err)) {
+        inference_failed(p, err.msg);
         return NULL;
+    }
     double t2 = mms_now_ms();
     struct mask *m = mask_get(p);
-    if (!m)
+    if (!m) {
+        inference_failed(p, "no mask buffer free");
         return NULL;
+    }
     mms_post_mask(smoothed(p, j), ni->out_h, ni->out_w, m->data, p->info.width,
                   p->info.height, p->info.width, ni->threshold);
     mask_measure(m, p->info.width, p->info.height);
@@ -372,6 +411,7 @@ static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
     ms[MMS_STAGE_INFER] = t2 - t1;
     ms[MMS_STAGE_POSTPROCESS] = t3 - t2;
     atomic_fetch_add(&p->inferred, 1);
+    atomic_store(&p->inference_failing, 0);
     return m;
 }
 
@@ -446,61 +486,13 @@ static void write_meta(struct mms_pipeline *p, const struct item *it, int64_t pt
     fprintf(p->meta, "}}\n");
 }
 
-static void set_out_err(struct mms_pipeline *p, const char *msg)
+/* Compose only draws: each output gets a reference on its own writer,
+ * the window the frozen frame while paused. */
+static void hand_off(struct mms_pipeline *p, const AVFrame *f, const AVFrame *window_frame,
+                     const struct mms_frame_meta *meta)
 {
-    pthread_mutex_lock(&p->out_lock);
-    snprintf(p->out_err.msg, sizeof(p->out_err.msg), "%s", msg);
-    pthread_mutex_unlock(&p->out_lock);
-}
-
-/* A failed output (full disk, peer gone) stops alone; the rest of the
- * pipeline keeps running, and a network output is opened again. */
-static void sink_failed(struct mms_pipeline *p, int i, const struct mms_err *err)
-{
-    atomic_fetch_add(&p->sink_errors, 1);
-    atomic_fetch_add(&p->sinks_down, 1);
-    set_out_err(p, err->msg);
-    mms_sink_close(p->sinks[i], NULL);
-    p->sinks[i] = NULL;
-    if (p->reopen[i])
-        mms_reopen_arm(p->reopen[i], mms_now_ms());
-}
-
-/* Per frame, but only while an output is down. */
-static void reopen_sinks(struct mms_pipeline *p)
-{
-    if (!atomic_load(&p->sinks_down))
-        return;
-    double now = mms_now_ms();
-    for (int i = 0; i < p->nsinks; i++) {
-        if (p->sinks[i] || !p->reopen[i])
-            continue;
-        int rc = mms_reopen_poll(p->reopen[i], now, &p->sinks[i]);
-        if (rc > 0) {
-            atomic_fetch_sub(&p->sinks_down, 1);
-            atomic_fetch_add(&p->sink_reopens, 1);
-        } else if (rc < 0) {
-            set_out_err(p, mms_reopen_error(p->reopen[i]));
-        }
-    }
-}
-
-static void write_sinks(struct mms_pipeline *p, const AVFrame *f, const AVFrame *window_frame,
-                        const struct mms_frame_meta *meta)
-{
-    reopen_sinks(p);
-    for (int i = 0; i < p->nsinks; i++) {
-        if (!p->sinks[i])
-            continue;
-        struct mms_err err;
-        const AVFrame *out = i == p->window_sink && window_frame ? window_frame : f;
-        if (mms_sink_write(p->sinks[i], out, meta, &err))
-            sink_failed(p, i, &err);
-    }
-    /* The frame the sinks got, not the window's frozen one: a pause on
-     * screen does not pause the record. */
-    if (p->rec)
-        mms_recorder_write(p->rec, f, meta);
+    for (int i = 0; i < p->nwriters; i++)
+        mms_writer_send(p->writers[i], i == p->window && window_frame ? window_frame : f, meta);
     if (p->hooks.frame)
         p->hooks.frame(p->hooks.opaque, f, meta);
 }
@@ -520,7 +512,7 @@ struct clock {
 /* Offline with a window: frames leave at the source's rate. */
 static void pace(struct mms_pipeline *p, struct clock *c, int64_t pts, AVRational tb)
 {
-    if (p->live || p->window_sink < 0)
+    if (p->live || p->window < 0)
         return;
     double due = c->start_wall + ticks_ms(pts - c->first_pts, tb);
     double now = mms_now_ms();
@@ -580,7 +572,7 @@ static void emit_no_signal(struct mms_pipeline *p, struct clock *c)
     p->no_signal->pts = c->last_out;
     c->resync = 1;
     struct mms_frame_meta meta = {.no_signal = 1, .mask_age_ms = -1};
-    write_sinks(p, p->no_signal, NULL, &meta);
+    hand_off(p, p->no_signal, NULL, &meta);
     count_written(p, c);
 }
 
@@ -613,7 +605,7 @@ static void compose_one(struct mms_pipeline *p, struct clock *c, struct item *it
     pthread_mutex_unlock(&p->fps_lock);
     struct mms_frame_meta meta = {fps, m ? m->infer_ms : 0, age, 0};
     t1 = mms_now_ms();
-    write_sinks(p, it->frame, p->frozen->data[0] ? p->frozen : NULL, &meta);
+    hand_off(p, it->frame, p->frozen->data[0] ? p->frozen : NULL, &meta);
     double t2 = mms_now_ms();
     it->ms[MMS_STAGE_OUTPUT] = t2 - t1;
     it->ms[MMS_STAGE_TOTAL] = t2 - it->t_start;
@@ -631,14 +623,22 @@ static void compose_one(struct mms_pipeline *p, struct clock *c, struct item *it
     count_written(p, c);
 }
 
-/* Offline pause: hold this frame on screen until resumed or stopped. */
+static int window_up(struct mms_pipeline *p)
+{
+    if (p->window < 0)
+        return 0;
+    struct mms_writer_status st;
+    mms_writer_status(p->writers[p->window], &st);
+    return st.state != MMS_WRITER_FAILED;
+}
+
+/* Offline pause: hold this frame on screen until resumed or stopped. The
+ * window keeps getting it, since its keys are read as it draws. */
 static void hold(struct mms_pipeline *p, struct item *it)
 {
-    while (atomic_load(&p->paused) && !atomic_load(&p->stop) && p->window_sink >= 0 &&
-           p->sinks[p->window_sink]) {
-        struct mms_err err;
+    while (atomic_load(&p->paused) && !atomic_load(&p->stop) && window_up(p)) {
         struct mms_frame_meta meta = {0};
-        mms_sink_write(p->sinks[p->window_sink], it->frame, &meta, &err);
+        mms_writer_send(p->writers[p->window], it->frame, &meta);
         nanosleep(&(struct timespec){0, 30000000L}, NULL);
     }
 }
@@ -680,9 +680,9 @@ static void *compose_main(void *arg)
             hold(p, it);
         recycle_item(p, it);
     }
-    /* Finalised on the thread that wrote it, so the recording is complete
-     * when `finished` is announced. */
-    mms_recorder_close(p->rec);
+    /* Every output written out (the recording finalised by its writer) before
+     * `finished` is announced. */
+    mms_writers_drain(p->writers, p->nwriters, DRAIN_GRACE_MS);
     atomic_store(&p->finished, 1);
     if (p->hooks.finished)
         p->hooks.finished(p->hooks.opaque);
@@ -758,31 +758,108 @@ static int open_smooth(struct mms_pipeline *p, struct mms_err *err)
     return rc ? mms_err_set(err, rc, "smooth %g: cannot set up (0..0.95)", p->o.smooth) : 0;
 }
 
-static struct mms_sink_params sink_params(struct mms_pipeline *p)
+/* A network output's interrupt: its writer sets the flag when the output
+ * is still busy as the pipeline ends. */
+static int writer_aborted(void *opaque)
 {
-    return (struct mms_sink_params){p->info.width, p->info.height, p->info.time_base,
-                                    p->info.frame_rate, p->live, "mmsd", ui_event, p,
-                                    NULL, NULL};
+    return atomic_load_explicit((atomic_int *)opaque, memory_order_relaxed);
 }
 
-static int open_sinks(struct mms_pipeline *p, struct mms_err *err)
+static struct mms_sink_params sink_params(struct mms_pipeline *p, atomic_int *abort)
 {
-    struct mms_sink_params sp = sink_params(p);
+    return (struct mms_sink_params){p->info.width,  p->info.height, p->info.time_base,
+                                    p->info.frame_rate, p->live,  "mmsd",
+                                    ui_event,           p,        abort ? writer_aborted : NULL,
+                                    abort};
+}
+
+enum output_kind { OUT_FILE, OUT_STREAM, OUT_WINDOW, OUT_RECORDING };
+
+static int backlog(const struct mms_pipeline *p)
+{
+    double fps = p->info.frame_rate.num ? av_q2d(p->info.frame_rate) : 25;
+    int n = (int)(fps * BACKLOG_SECONDS + 0.5);
+    return n < BACKLOG_MIN ? BACKLOG_MIN : n > BACKLOG_MAX ? BACKLOG_MAX : n;
+}
+
+/* The live/offline policy for outputs, in one place. Offline, every output
+ * but the window gets every frame, the pipeline going at the pace of the
+ * slowest. Live, streams and the window show the latest frame, while files
+ * and the recording keep every frame up to a backlog and then drop. */
+static struct mms_writer_opts writer_opts(struct mms_pipeline *p, enum output_kind kind,
+                                          const char *name)
+{
+    struct mms_writer_opts o = {name, MMS_WRITER_LATEST, 1, NULL, &p->stop};
+    if (kind == OUT_STREAM)
+        o.abort = &p->writer_abort[p->nwriters];
+    if (kind == OUT_WINDOW)
+        return o;
+    if (!p->live) {
+        o.mode = MMS_WRITER_BLOCK;
+        o.capacity = OFFLINE_BACKLOG;
+    } else if (kind != OUT_STREAM) {
+        o.mode = MMS_WRITER_DROP;
+        o.capacity = backlog(p);
+    }
+    return o;
+}
+
+/* Opens `url` (with `drv`, or the driver its name asks for) on a writer of
+ * its own; a network output also gets what reopens it. */
+static int open_output(struct mms_pipeline *p, const struct mms_sink_driver *drv,
+                       const char *url, struct mms_err *err)
+{
+    const struct mms_sink_driver *d = drv ? drv : mms_sink_find(url);
+    enum output_kind kind = d == &mms_sink_window ? OUT_WINDOW
+                            : d && d->reopen      ? OUT_STREAM
+                                                  : OUT_FILE;
+    struct mms_writer_opts wo = writer_opts(p, kind, url);
+    struct mms_sink_params sp = sink_params(p, wo.abort);
+    struct mms_sink *s = NULL;
+    struct mms_reopen *r = NULL;
+    int rc = mms_sink_open(drv, url, &sp, &s, err);
+    if (rc)
+        return rc;
+    if (s->driver->reopen && (rc = mms_reopen_create(s->driver, url, &sp, &r)))
+        goto fail;
+    if ((rc = mms_writer_create_sink(s, r, &wo, &p->writers[p->nwriters])))
+        goto fail;
+    if (kind == OUT_WINDOW)
+        p->window = p->nwriters;
+    p->nwriters++;
+    return 0;
+fail:
+    mms_reopen_free(r);
+    mms_sink_close(s, NULL);
+    return mms_err_set(err, rc, "out of memory");
+}
+
+static int open_outputs(struct mms_pipeline *p, struct mms_err *err)
+{
     int rc;
-    p->window_sink = -1;
-    for (int i = 0; i < p->o.noutputs; i++) {
-        if ((rc = mms_sink_open(NULL, p->o.outputs[i], &sp, &p->sinks[p->nsinks], err)))
+    for (int i = 0; i < p->o.noutputs; i++)
+        if ((rc = open_output(p, NULL, p->o.outputs[i], err)))
             return rc;
-        int k = p->nsinks++;
-        const struct mms_sink_driver *drv = p->sinks[k]->driver;
-        if (drv->reopen && (rc = mms_reopen_create(drv, p->o.outputs[i], &sp, &p->reopen[k])))
-            return mms_err_set(err, rc, "out of memory");
-    }
-    if (p->o.window) {
-        if ((rc = mms_sink_open(&mms_sink_window, "window", &sp, &p->sinks[p->nsinks], err)))
-            return rc;
-        p->window_sink = p->nsinks++;
-    }
+    if (p->o.window && (rc = open_output(p, &mms_sink_window, "window", err)))
+        return rc;
+    return 0;
+}
+
+/* A directory that cannot be made or written stops the recording alone
+ * (its status says why): the overlay and the outputs must not depend on
+ * the recorder. Bad settings still fail here. */
+static int open_recorder(struct mms_pipeline *p, struct mms_err *err)
+{
+    struct mms_sink_params sp = sink_params(p, NULL);
+    int rc = mms_recorder_create(p->o.record_dir, NULL, p->o.segment_seconds,
+                                 p->o.record_format ? p->o.record_format : "mp4", &sp, &p->rec,
+                                 err);
+    if (rc)
+        return rc;
+    struct mms_writer_opts wo = writer_opts(p, OUT_RECORDING, "recording");
+    if ((rc = mms_writer_create_recorder(p->rec, &wo, &p->writers[p->nwriters])))
+        return mms_err_set(err, rc, "out of memory");
+    p->nwriters++;
     return 0;
 }
 
@@ -834,10 +911,11 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     struct mms_pipeline *p = calloc(1, sizeof(*p));
     if (!p)
         return mms_err_set(err, -ENOMEM, "out of memory");
+    p->window = -1;
     mms_stats_init(&p->stats);
     pthread_mutex_init(&p->mask_lock, NULL);
     pthread_mutex_init(&p->fps_lock, NULL);
-    pthread_mutex_init(&p->out_lock, NULL);
+    pthread_mutex_init(&p->err_lock, NULL);
     if ((rc = copy_opts(&p->o, o))) {
         mms_err_set(err, rc, "out of memory");
         goto fail;
@@ -867,18 +945,10 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
         rc = mms_err_set(err, -errno, "%s: %s", p->o.meta, strerror(errno));
         goto fail;
     }
-    if ((rc = open_sinks(p, err)))
+    if ((rc = open_outputs(p, err)))
         goto fail;
-    if (p->o.record_dir) {
-        /* A directory that cannot be made or written stops the recording
-         * alone (its status says why): the overlay and the outputs must
-         * not depend on the recorder. Bad settings still fail here. */
-        struct mms_sink_params sp = sink_params(p);
-        if ((rc = mms_recorder_create(p->o.record_dir, NULL, p->o.segment_seconds,
-                                      p->o.record_format ? p->o.record_format : "mp4", &sp,
-                                      &p->rec, err)))
-            goto fail;
-    }
+    if (p->o.record_dir && (rc = open_recorder(p, err)))
+        goto fail;
     *out = p;
     return 0;
 fail:
@@ -888,22 +958,29 @@ fail:
 
 int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err)
 {
+    int rc = 0;
+    for (; p->writers_started < p->nwriters; p->writers_started++)
+        if ((rc = mms_writer_start(p->writers[p->writers_started])))
+            break;
     void *(*mains[3])(void *) = {decode_main, infer_main, compose_main};
-    for (int i = 0; i < 3; i++) {
-        int rc = pthread_create(&p->threads[i], NULL, mains[i], p);
-        if (rc) {
-            mms_pipeline_stop(p);
-            /* Threads already running wind down through the closed queues. */
-            mms_queue_close(p->free_items);
-            mms_queue_close(p->to_infer);
-            mms_queue_close(p->to_compose);
-            for (int k = 0; k < i; k++)
-                pthread_join(p->threads[k], NULL);
-            return mms_err_set(err, -rc, "cannot start a thread: %s", strerror(rc));
-        }
+    for (int i = 0; i < 3 && !rc; i++) {
+        if ((rc = -pthread_create(&p->threads[i], NULL, mains[i], p)))
+            break;
         p->started = i + 1;
     }
-    return 0;
+    if (!rc)
+        return 0;
+    /* No compose thread to end the writers: threads already running wind
+     * down through the closed queues. */
+    mms_pipeline_stop(p);
+    mms_queue_close(p->free_items);
+    mms_queue_close(p->to_infer);
+    mms_queue_close(p->to_compose);
+    for (int k = 0; k < p->started; k++)
+        pthread_join(p->threads[k], NULL);
+    p->started = 0;
+    mms_writers_drain(p->writers, p->nwriters, 0);
+    return mms_err_set(err, rc, "cannot start a thread: %s", strerror(-rc));
 }
 
 /* Only a flag: the source's interrupt callback reads it (a network wait,
@@ -919,13 +996,15 @@ int mms_pipeline_wait(struct mms_pipeline *p, int *damaged, struct mms_err *err)
         pthread_join(p->threads[i], NULL);
     p->started = 0;
     int rc = 0;
-    for (int i = 0; i < p->nsinks; i++) {
+    char down[512] = "";
+    for (int i = 0; i < p->nwriters; i++) {
         struct mms_err e;
-        mms_reopen_free(p->reopen[i]);
-        p->reopen[i] = NULL;
-        if (p->sinks[i] && mms_sink_close(p->sinks[i], &e) && !rc)
+        if (mms_writer_close(p->writers[i], &e) && !rc)
             rc = mms_err_set(err, -EIO, "%s", e.msg);
-        p->sinks[i] = NULL;
+        struct mms_writer_status st;
+        mms_writer_status(p->writers[i], &st);
+        if (st.state == MMS_WRITER_FAILED && !down[0])
+            snprintf(down, sizeof(down), "%s", st.reason);
     }
     if (p->meta && fclose(p->meta) && !rc)
         rc = mms_err_set(err, -EIO, "%s: %s", p->o.meta, strerror(errno));
@@ -933,9 +1012,10 @@ int mms_pipeline_wait(struct mms_pipeline *p, int *damaged, struct mms_err *err)
     /* Its failures are in its status, not the run's: the recording is a
      * side output that never fails the pipeline. */
     mms_recorder_close(p->rec);
-    /* An output that failed and came back lost some frames, not the run. */
-    if (!rc && atomic_load(&p->sinks_down))
-        rc = mms_err_set(err, -EIO, "%s", p->out_err.msg);
+    /* An output that failed and came back lost some frames, not the run;
+     * one still closed at the end did. */
+    if (!rc && down[0])
+        rc = mms_err_set(err, -EIO, "%s", down);
     if (damaged)
         *damaged = atomic_load(&p->decode_errors) > 0;
     return rc;
@@ -949,10 +1029,8 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
         mms_pipeline_stop(p);
         mms_pipeline_wait(p, NULL, NULL);
     }
-    for (int i = 0; i < p->nsinks; i++) {
-        mms_reopen_free(p->reopen[i]);
-        mms_sink_close(p->sinks[i], NULL);
-    }
+    for (int i = 0; i < p->nwriters; i++)
+        mms_writer_free(p->writers[i]);
     if (p->meta)
         fclose(p->meta);
     mms_recorder_free(p->rec);
@@ -978,15 +1056,51 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
     mms_stats_destroy(&p->stats);
     pthread_mutex_destroy(&p->mask_lock);
     pthread_mutex_destroy(&p->fps_lock);
-    pthread_mutex_destroy(&p->out_lock);
+    pthread_mutex_destroy(&p->err_lock);
     free(p);
 }
 
+/* The reason of an output down now, else the latest one. */
 void mms_pipeline_output_error(struct mms_pipeline *p, char *buf, size_t len)
 {
-    pthread_mutex_lock(&p->out_lock);
-    snprintf(buf, len, "%s", p->out_err.msg);
-    pthread_mutex_unlock(&p->out_lock);
+    int best_down = 0;
+    double best_ms = -1;
+    snprintf(buf, len, "%s", "");
+    for (int i = 0; i < p->nwriters; i++) {
+        struct mms_writer_status st;
+        mms_writer_status(p->writers[i], &st);
+        int down = st.state != MMS_WRITER_UP;
+        if (!st.reason[0] || down < best_down || (down == best_down && st.reason_ms <= best_ms))
+            continue;
+        best_down = down;
+        best_ms = st.reason_ms;
+        snprintf(buf, len, "%s", st.reason);
+    }
+}
+
+void mms_pipeline_inference_error(struct mms_pipeline *p, char *buf, size_t len)
+{
+    pthread_mutex_lock(&p->err_lock);
+    snprintf(buf, len, "%s", p->infer_err);
+    pthread_mutex_unlock(&p->err_lock);
+}
+
+void mms_pipeline_inject_inference_failures(struct mms_pipeline *p, int n)
+{
+    atomic_store(&p->inject_failures, n);
+}
+
+static void output_counters(struct mms_pipeline *p, struct mms_pipeline_counters *c)
+{
+    c->noutputs = p->nwriters;
+    for (int i = 0; i < p->nwriters; i++) {
+        struct mms_writer_status *st = &c->outputs[i];
+        mms_writer_status(p->writers[i], st);
+        c->sink_errors += st->errors;
+        c->sink_reopens += st->reopens;
+        c->sink_stalls += st->stalls;
+        c->sinks_down += st->state != MMS_WRITER_UP;
+    }
 }
 
 void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters *c)
@@ -998,9 +1112,9 @@ void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters 
     c->written = atomic_load(&p->written);
     c->decode_errors = atomic_load(&p->decode_errors);
     c->reconnects = atomic_load(&p->reconnects);
-    c->sink_errors = atomic_load(&p->sink_errors);
-    c->sink_reopens = atomic_load(&p->sink_reopens);
-    c->sinks_down = atomic_load(&p->sinks_down);
+    c->inference_errors = atomic_load(&p->inference_errors);
+    c->inference_failing = atomic_load(&p->inference_failing);
+    output_counters(p, c);
     c->signal = atomic_load(&p->signal);
     c->live = p->live;
     c->finished = atomic_load(&p->finished);

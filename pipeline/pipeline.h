@@ -6,7 +6,8 @@
  *
  *   decode thread    source -> YUV420P frame -> RGB at the network size
  *   infer thread     normalise -> network -> mask at the frame size
- *   compose thread   draw the mask -> every sink (files, streams, window)
+ *   compose thread   draw the mask -> a reference to every output's writer
+ *   writer threads   one per output (file, stream, window, recording)
  *
  * Offline (files, by default): bounded queues, every frame segmented and
  * written in order, none dropped. Live (devices and network inputs):
@@ -21,11 +22,22 @@
  * Every frame carries its per-stage times and the time of the frame its
  * mask came from (mask age).
  *
- * With record_dir set, the compose thread also records every frame it
- * writes into segment files there (pipeline/record.h), making the
- * directory when it is missing; a recording that fails, or whose
- * directory cannot be made, stops alone and the rest of the pipeline goes
- * on.
+ * Each output writes on its own thread (pipeline/writer.h), so a slow or
+ * stalled one delays only itself. Live, streams and the window show the
+ * latest frame; files and the recording keep every frame up to a backlog
+ * of about 2 s and then drop (counted per output). Offline, every output
+ * but the window gets every frame and the slowest sets the pace. An
+ * output in one write for over a second is reported down (stalled) until
+ * it takes frames again; a failed network output is reopened with backoff.
+ *
+ * With record_dir set, every frame composed is also recorded into segment
+ * files there (pipeline/record.h), making the directory when it is
+ * missing; a recording that fails, or whose directory cannot be made,
+ * stops alone and the rest of the pipeline goes on.
+ *
+ * A stop never waits on the network: the source's interrupt callback reads
+ * the stop flag (an open during a reconnect included), and a network
+ * output still busy a second after the last frame is cut off.
  */
 
 #include <stdint.h>
@@ -35,15 +47,25 @@
 #include "pipeline/options.h"
 #include "pipeline/record.h"
 #include "pipeline/stats.h"
+#include "pipeline/writer.h"
+
+/* The outputs, the window and the recording. */
+#define MMS_PIPELINE_MAX_OUTPUTS (MMS_MAX_OUTPUTS + 2)
 
 struct mms_pipeline;
 
 struct mms_pipeline_counters {
     int64_t decoded, inferred, dropped, written;
     int64_t decode_errors, reconnects;
+    int64_t inference_errors; /* failed inferences: their frames show an older mask */
+    int inference_failing;    /* the latest inference failed */
     int64_t sink_errors;  /* failed writes: the output was closed */
     int64_t sink_reopens; /* network outputs opened again after one */
-    int sinks_down;       /* outputs closed now (network ones are being reopened) */
+    int64_t sink_stalls;  /* times an output was found stalled */
+    int sinks_down;       /* outputs down now: stalled, or closed (network ones are
+                             being reopened) */
+    int noutputs;         /* each output, the window and the recording, in that order */
+    struct mms_writer_status outputs[MMS_PIPELINE_MAX_OUTPUTS];
     int signal;     /* the source is delivering frames */
     int live;       /* running in live mode */
     int finished;   /* all threads are done */
@@ -73,9 +95,11 @@ void mms_pipeline_destroy(struct mms_pipeline *p);
 
 void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters *c);
 struct mms_stats *mms_pipeline_stats(struct mms_pipeline *p);
-/* Any thread: why an output last failed, or why reopening it failed; "" if
- * none ever did. */
+/* Any thread: why an output is down (failed, stalled, or reopening it
+ * failed), else why one last was; "" if none ever was. */
 void mms_pipeline_output_error(struct mms_pipeline *p, char *buf, size_t len);
+/* Any thread: why the last failed inference failed; "" if none did. */
+void mms_pipeline_inference_error(struct mms_pipeline *p, char *buf, size_t len);
 
 /* Changes a runtime option (style, alpha, color, every) while running. */
 int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value,
@@ -86,12 +110,13 @@ int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value
 int mms_pipeline_set_name(struct mms_pipeline *p, const char *name);
 
 struct mms_pipeline_hooks {
-    /* Compose thread, after the sinks, for every frame written (NO SIGNAL
-     * placeholders too). Must return quickly; the frame is only borrowed. */
+    /* Compose thread, after the frame is handed to the outputs, for every
+     * frame written (NO SIGNAL placeholders too). Must return quickly; the
+     * frame is only borrowed. */
     void (*frame)(void *opaque, const AVFrame *f, const struct mms_frame_meta *m);
-    /* Once, from a pipeline thread, after the compose thread has written its
-     * last frame (end of input, failure or stop); the recording is
-     * finalised by then. */
+    /* Once, from a pipeline thread, after the outputs have written the last
+     * frame (end of input, failure or stop); the recording is finalised by
+     * then. */
     void (*finished)(void *opaque);
     void *opaque;
 };

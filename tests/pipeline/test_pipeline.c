@@ -1,8 +1,9 @@
 /* The pipeline's own promises (pipeline/pipeline.h): a stop never waits on
- * the network, even while the source is reconnecting to a peer that
- * answers and then says nothing. Real sources and sockets on 127.0.0.1;
- * under ASan this also shows that the source is not freed under a thread
- * that reads it. */
+ * the network, whether the source is reconnecting to a peer that answers
+ * and then says nothing or an output has stopped taking data; and a failed
+ * inference is counted and explained, never swallowed. Real sources,
+ * encoders and sockets on 127.0.0.1; under ASan these also show that the
+ * source is not freed under a thread that reads it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "harness.h"
 #include "pipeline/options.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/testing.h"
 #include "tcp_peer.h"
 
 static void sleep_ms(int ms)
@@ -88,9 +90,113 @@ static void stop_during_a_reconnect_returns_at_once(void)
     tcp_peer_stop(peer);
 }
 
+/* A stream whose receiver stopped reading holds up a stop by about the
+ * drain grace (a second), not the network timeout. */
+static void stop_with_a_stalled_output_returns_soon(void)
+{
+    struct tcp_peer *peer = NULL;
+    CHECK(tcp_peer_start(4096, NULL, &peer) == 0);
+    if (!peer)
+        return;
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    struct mms_pipeline *p = create("lavfi:testsrc2=size=640x360:rate=25", "live", url);
+    struct mms_err err = {{0}};
+    if (p && mms_pipeline_start(p, &err) == 0) {
+        struct mms_pipeline_counters c;
+        for (int i = 0; i < 150; i++) {
+            mms_pipeline_counters(p, &c);
+            if (c.outputs[0].state == MMS_WRITER_STALLED)
+                break;
+            sleep_ms(100);
+        }
+        CHECK_MSG(c.outputs[0].state == MMS_WRITER_STALLED, "the stream is %d, not stalled",
+                  c.outputs[0].state);
+        double t0 = mms_now_ms();
+        mms_pipeline_stop(p);
+        int rc = mms_pipeline_wait(p, NULL, &err);
+        double took = mms_now_ms() - t0;
+        printf("     stopped %.0f ms after the stop: %s\n", took, rc ? err.msg : "ok");
+        CHECK_MSG(took < 2000, "the stop took %.0f ms", took);
+        /* It did not get what it was sent: the run says so, naming it. */
+        CHECK_MSG(rc < 0 && strstr(err.msg, url), "rc %d: %s", rc, err.msg);
+    }
+    mms_pipeline_destroy(p);
+    tcp_peer_stop(peer);
+}
+
+static void run_to_end(struct mms_pipeline *p, struct mms_pipeline_counters *c)
+{
+    struct mms_err err = {{0}};
+    int rc = mms_pipeline_start(p, &err);
+    rc = rc ? rc : mms_pipeline_wait(p, NULL, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    mms_pipeline_counters(p, c);
+}
+
+/* Failed inferences are counted and explained; their frames are still
+ * written (with the last good mask), and the next success clears the
+ * failing state. */
+static void failed_inferences_are_counted(void)
+{
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=160x120:rate=25:duration=1", "offline", "null");
+    if (!p)
+        return;
+    mms_pipeline_inject_inference_failures(p, 5);
+    struct mms_pipeline_counters c;
+    run_to_end(p, &c);
+    char why[512];
+    mms_pipeline_inference_error(p, why, sizeof(why));
+    CHECK_MSG(c.inference_errors == 5 && c.inferred == 20 && c.written == 25,
+              "%lld errors, %lld inferred, %lld written", (long long)c.inference_errors,
+              (long long)c.inferred, (long long)c.written);
+    CHECK_MSG(!c.inference_failing, "still failing after later successes");
+    CHECK_MSG(strstr(why, "inference failed"), "reason: '%s'", why);
+    mms_pipeline_destroy(p);
+}
+
+/* An inference that keeps failing shows as failing, and nothing else is
+ * lost: every frame is written. */
+static void inference_failing_to_the_end_shows(void)
+{
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=160x120:rate=25:duration=1", "offline", "null");
+    if (!p)
+        return;
+    mms_pipeline_inject_inference_failures(p, 1000);
+    struct mms_pipeline_counters c;
+    run_to_end(p, &c);
+    CHECK_MSG(c.inference_errors == 25 && c.inferred == 0 && c.written == 25 &&
+                  c.inference_failing,
+              "%lld errors, %lld inferred, %lld written, failing %d",
+              (long long)c.inference_errors, (long long)c.inferred, (long long)c.written,
+              c.inference_failing);
+    mms_pipeline_destroy(p);
+}
+
+/* Nothing injected, nothing counted: the counter is not noise. */
+static void no_failure_counts_nothing(void)
+{
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=160x120:rate=25:duration=1", "offline", "null");
+    if (!p)
+        return;
+    struct mms_pipeline_counters c;
+    run_to_end(p, &c);
+    char why[512];
+    mms_pipeline_inference_error(p, why, sizeof(why));
+    CHECK_MSG(c.inference_errors == 0 && !c.inference_failing && c.inferred == 25 && !why[0],
+              "%lld errors, failing %d, %lld inferred, '%s'", (long long)c.inference_errors,
+              c.inference_failing, (long long)c.inferred, why);
+    mms_pipeline_destroy(p);
+}
+
 __attribute__((constructor)) static void quiet(void)
 {
     av_log_set_level(AV_LOG_QUIET);
 }
 
-MMS_TESTS(T(stop_during_a_reconnect_returns_at_once))
+MMS_TESTS(T(stop_during_a_reconnect_returns_at_once), T(stop_with_a_stalled_output_returns_soon),
+          T(failed_inferences_are_counted), T(inference_failing_to_the_end_shows),
+          T(no_failure_counts_nothing))

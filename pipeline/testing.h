@@ -1,0 +1,16 @@
+#ifndef MMS_PIPELINE_TESTING_H
+#define MMS_PIPELINE_TESTING_H
+
+/*
+ * Faults the tests inject where the real thing cannot be made to fail on
+ * demand. Not for programs: nothing here is part of the pipeline's
+ * interface.
+ */
+
+struct mms_pipeline;
+
+/* The next n inferences fail as a failing network would (mms_net_run
+ * returning an error), from any thread. */
+void mms_pipeline_inject_inference_failures(struct mms_pipeline *p, int n);
+
+#endif

@@ -1,0 +1,262 @@
+/* Each output on its own writer, end to end: a TCP receiver that accepts
+ * and stops reading (a frozen display) beside a file and a recording, from
+ * a live 25 fps source. The stalled stream is reported down and drops its
+ * own frames; the file and the recording keep (nearly) every frame with no
+ * hole; once the receiver reads again the stream is up and flowing. And
+ * offline, every file output still gets every frame. Real sockets on
+ * 127.0.0.1, real encodes, ffprobe on what was written. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavutil/log.h>
+
+#include "harness.h"
+#include "pipeline/options.h"
+#include "pipeline/pipeline.h"
+#include "tcp_peer.h"
+
+/* Long enough for the stream to stall (the receiver's window is a few
+ * kilobytes), fail on the network timeout (5 s) and be reopened into a
+ * second stall. */
+#define STALL_SECONDS 20
+#define FPS 25
+
+static void sleep_ms(int ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+static char *tmp_path(const char *name)
+{
+    static char buf[8][512];
+    static int next;
+    char *p = buf[next++ % 8];
+    snprintf(p, 512, "%s/%s", mms_test_tmpdir(), name);
+    return p;
+}
+
+/* The shipped model at a small size, so that inference is cheap and the
+ * outputs decide what happens. */
+static struct mms_pipeline *create(const char *input, const char *mode,
+                                   const char *const *outputs, int n, const char *record_dir)
+{
+    char model[1024];
+    struct mms_pipeline_opts o;
+    struct mms_pipeline *p = NULL;
+    struct mms_err err = {{0}};
+    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
+    CHECK(mms_options_defaults(&o) == 0);
+    int rc = mms_option_set(&o, "input", input, &err);
+    rc = rc ? rc : mms_option_set(&o, "model", model, &err);
+    rc = rc ? rc : mms_option_set(&o, "size", "64x128", &err);
+    rc = rc ? rc : mms_option_set(&o, "threads", "1", &err);
+    rc = rc ? rc : mms_option_set(&o, "mode", mode, &err);
+    for (int i = 0; i < n && !rc; i++)
+        rc = mms_option_set(&o, "output", outputs[i], &err);
+    if (record_dir && !rc)
+        rc = mms_option_set(&o, "record_dir", record_dir, &err);
+    rc = rc ? rc : mms_pipeline_create(&o, &p, &err);
+    mms_options_free(&o);
+    CHECK_MSG(rc == 0, "%s: %s", input, err.msg);
+    if (p && mms_pipeline_start(p, &err)) {
+        CHECK_MSG(0, "start: %s", err.msg);
+        mms_pipeline_destroy(p);
+        p = NULL;
+    }
+    return p;
+}
+
+/* What a video file holds, by ffprobe: its frames and the largest step
+ * between consecutive timestamps. */
+struct probe {
+    int frames;
+    double max_gap;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static struct probe probe(const char *path)
+{
+    struct probe r = {0, 0};
+    char cmd[1200], line[128];
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams v:0 -show_entries "
+             "packet=pts_time -of csv=p=0 '%s'", path);
+    FILE *f = popen(cmd, "r");
+    static double t[100000];
+    while (f && fgets(line, sizeof(line), f))
+        if (r.frames < 100000 && line[0] != '\n')
+            t[r.frames++] = strtod(line, NULL);
+    CHECK_MSG(f && pclose(f) == 0, "ffprobe %s", path);
+    qsort(t, r.frames, sizeof(t[0]), cmp_double);
+    for (int i = 1; i < r.frames; i++)
+        r.max_gap = fmax(r.max_gap, t[i] - t[i - 1]);
+    return r;
+}
+
+/* The one segment the recorder wrote in `dir`. */
+static const char *recording_in(const char *dir)
+{
+    static char path[1024];
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".mp4")) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            n++;
+        }
+    if (d)
+        closedir(d);
+    CHECK_MSG(n == 1, "%d recordings in %s", n, dir);
+    return n ? path : NULL;
+}
+
+static struct mms_writer_status output(struct mms_pipeline *p, int i)
+{
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    return c.outputs[i];
+}
+
+/* A file beside the stream: >= 95 % of the source's frames, no hole over
+ * half a second. */
+static void check_whole(const char *what, const char *path, int64_t decoded)
+{
+    if (!path)
+        return;
+    struct probe r = probe(path);
+    printf("     %s: %d of %lld frames, largest step %.3f s\n", what, r.frames,
+           (long long)decoded, r.max_gap);
+    CHECK_MSG(r.frames >= 0.95 * decoded, "%s holds %d of %lld frames", what, r.frames,
+              (long long)decoded);
+    CHECK_MSG(r.max_gap <= 0.5, "%s has a hole of %.3f s", what, r.max_gap);
+}
+
+/* Phase 1: the receiver takes nothing for STALL_SECONDS; 1 when the stream
+ * was seen down. */
+static int watch_stall(struct mms_pipeline *p)
+{
+    int down = 0;
+    for (int i = 0; i < STALL_SECONDS * 10; i++) {
+        struct mms_pipeline_counters c;
+        mms_pipeline_counters(p, &c);
+        if (c.sinks_down > 0 && c.outputs[0].state != MMS_WRITER_UP) {
+            if (!down) {
+                char why[512];
+                mms_pipeline_output_error(p, why, sizeof(why));
+                printf("     down after %.1f s: %s\n", i / 10.0, why);
+                CHECK_MSG(strstr(why, "tcp://127.0.0.1"), "the reason names the stream: %s",
+                          why);
+            }
+            down = 1;
+        }
+        /* The file and the recording never are. */
+        CHECK_MSG(c.outputs[1].state == MMS_WRITER_UP && c.outputs[2].state == MMS_WRITER_UP,
+                  "at %.1f s: file %d, recording %d", i / 10.0, c.outputs[1].state,
+                  c.outputs[2].state);
+        sleep_ms(100);
+    }
+    return down;
+}
+
+/* Phase 2: the receiver reads again; 1 when the stream came back up and
+ * frames flow through it for two seconds. */
+static int watch_recovery(struct mms_pipeline *p, struct tcp_peer *peer)
+{
+    double t0 = mms_now_ms();
+    tcp_peer_read(peer, 1);
+    while (mms_now_ms() - t0 < 20000 && output(p, 0).state != MMS_WRITER_UP)
+        sleep_ms(100);
+    printf("     up %.1f s after the receiver read again\n", (mms_now_ms() - t0) / 1000);
+    int64_t written = output(p, 0).written, bytes = tcp_peer_bytes(peer);
+    sleep_ms(2000);
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    int64_t more = c.outputs[0].written - written, got = tcp_peer_bytes(peer) - bytes;
+    printf("     then %lld frames, %lld bytes in 2 s\n", (long long)more, (long long)got);
+    CHECK_MSG(c.sinks_down == 0 && c.outputs[0].state == MMS_WRITER_UP, "%d down, stream %d",
+              c.sinks_down, c.outputs[0].state);
+    CHECK_MSG(more >= FPS && got > 10000, "%lld frames, %lld bytes in 2 s", (long long)more,
+              (long long)got);
+    return c.sinks_down == 0 && more >= FPS;
+}
+
+static void stalled_stream_spares_the_file_and_recording(void)
+{
+    struct tcp_peer *peer = NULL;
+    CHECK(tcp_peer_start(4096, NULL, &peer) == 0);
+    if (!peer)
+        return;
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *file = tmp_path("beside.mkv"), *rec = tmp_path("rec");
+    const char *outputs[] = {url, file};
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=1280x720:rate=25", "live", outputs, 2, rec);
+    if (!p) {
+        tcp_peer_stop(peer);
+        return;
+    }
+    CHECK_MSG(watch_stall(p), "the stalled stream was never reported down");
+    struct mms_writer_status st = output(p, 0);
+    CHECK_MSG(st.dropped > 0 && st.stalls + st.errors > 0,
+              "the stream dropped %lld frames, %lld stalls, %lld errors", (long long)st.dropped,
+              (long long)st.stalls, (long long)st.errors);
+    watch_recovery(p, peer);
+    mms_pipeline_stop(p);
+    struct mms_err err = {{0}};
+    mms_pipeline_wait(p, NULL, &err);
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    printf("     %lld decoded, %lld written; stream: %lld written, %lld dropped, %lld stalls, "
+           "%lld errors, %lld reopens; file dropped %lld, recording dropped %lld\n",
+           (long long)c.decoded, (long long)c.written, (long long)c.outputs[0].written,
+           (long long)c.outputs[0].dropped, (long long)c.outputs[0].stalls,
+           (long long)c.outputs[0].errors, (long long)c.outputs[0].reopens,
+           (long long)c.outputs[1].dropped, (long long)c.outputs[2].dropped);
+    mms_pipeline_destroy(p);
+    tcp_peer_stop(peer);
+    check_whole("file", file, c.decoded);
+    check_whole("recording", recording_in(rec), c.decoded);
+}
+
+/* Offline, nothing is dropped: every frame of the input reaches every file
+ * output, however the encoders keep up. */
+static void offline_writes_every_frame_to_every_file(void)
+{
+    const char *a = tmp_path("every.mp4"), *b = tmp_path("every.mkv");
+    const char *outputs[] = {a, b};
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=640x360:rate=25:duration=4", "offline", outputs, 2, NULL);
+    if (!p)
+        return;
+    struct mms_err err = {{0}};
+    CHECK_MSG(mms_pipeline_wait(p, NULL, &err) == 0, "%s", err.msg);
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    CHECK_MSG(c.decoded == 100 && c.written == 100, "%lld decoded, %lld written",
+              (long long)c.decoded, (long long)c.written);
+    for (int i = 0; i < 2; i++)
+        CHECK_MSG(c.outputs[i].written == 100 && c.outputs[i].dropped == 0,
+                  "output %d: %lld written, %lld dropped", i, (long long)c.outputs[i].written,
+                  (long long)c.outputs[i].dropped);
+    mms_pipeline_destroy(p);
+    CHECK_MSG(probe(a).frames == 100, "%s has %d frames", a, probe(a).frames);
+    CHECK_MSG(probe(b).frames == 100, "%s has %d frames", b, probe(b).frames);
+}
+
+__attribute__((constructor)) static void quiet(void)
+{
+    av_log_set_level(AV_LOG_QUIET);
+}
+
+MMS_TESTS(T(stalled_stream_spares_the_file_and_recording),
+          T(offline_writes_every_frame_to_every_file))
