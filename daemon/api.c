@@ -116,6 +116,32 @@ static const char *effective_mode(const struct mmsd_pipe_view *v)
     return mode == MMS_MODE_LIVE ? "live" : mode == MMS_MODE_OFFLINE ? "offline" : NULL;
 }
 
+static const char *output_state(enum mms_writer_state s)
+{
+    return s == MMS_WRITER_UP ? "up" : s == MMS_WRITER_STALLED ? "stalled" : "down";
+}
+
+/* Each output, the window and the recording, in the order configured. */
+static struct json_object *outputs_json(const struct mmsd_pipe_view *v)
+{
+    struct json_object *a = json_object_new_array();
+    for (int i = 0; i < v->c.noutputs; i++) {
+        const struct mms_writer_status *st = &v->c.outputs[i];
+        struct json_object *o = json_object_new_object();
+        add_str(o, "output", st->name);
+        add_str(o, "state", output_state(st->state));
+        add_int(o, "written", st->written);
+        add_int(o, "dropped", st->dropped);
+        add_int(o, "errors", st->errors);
+        add_int(o, "reopens", st->reopens);
+        add_int(o, "stalls", st->stalls);
+        if (st->state != MMS_WRITER_UP)
+            add_str(o, "reason", st->reason);
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
 static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
 {
     struct mmsd_pipe_view v;
@@ -150,8 +176,11 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
     add_int(st, "output_errors", v.c.sink_errors);
     add_int(st, "output_reopens", v.c.sink_reopens);
     add_int(st, "outputs_down", v.c.sinks_down);
+    add_int(st, "output_stalls", v.c.sink_stalls);
+    add_int(st, "inference_errors", v.c.inference_errors);
     add_num(st, "fps", v.c.fps);
     json_object_object_add(o, "stats", st);
+    json_object_object_add(o, "outputs", outputs_json(&v));
     json_object_object_add(o, "recording", recording_json(&v));
     struct json_object *lat = json_object_new_object();
     for (int s = 0; s < MMS_STAGE_COUNT && v.have; s++) {

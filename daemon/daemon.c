@@ -122,7 +122,9 @@ static void create_done(uv_work_t *w, int status)
         pp->last_signal = 1;
         /* A new pipeline counts from 0. */
         pp->last_written = pp->last_reconnects = pp->last_rec_errors = 0;
-        pp->last_sink_errors = pp->last_sink_reopens = 0;
+        pp->last_sink_errors = pp->last_sink_reopens = pp->last_sink_stalls = 0;
+        pp->last_inference_errors = 0;
+        pp->last_sinks_down = pp->inference_burst = 0;
         apply_runtime(pp);
         if (pp->stop_requested) {
             pipe_stop(pp);
@@ -361,6 +363,7 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mm
         mms_pipeline_counters(pp->p, &v->c);
         mms_pipeline_record_status(pp->p, &v->rec);
         mms_pipeline_output_error(pp->p, v->out_err, sizeof(v->out_err));
+        mms_pipeline_inference_error(pp->p, v->infer_err, sizeof(v->infer_err));
         for (int s = 0; s < MMS_STAGE_COUNT && latency; s++)
             mms_stats_summary(mms_pipeline_stats(pp->p), s, &v->lat[s], d->scratch);
     }
@@ -392,6 +395,8 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mm
         add_reason(v, "recording failed: %s", v->rec.error);
     if (v->c.sinks_down)
         add_reason(v, "an output is down: %s", v->out_err);
+    if (v->have && v->c.inference_failing)
+        add_reason(v, "inference is failing: %s", v->infer_err);
     v->healthy = v->nreasons == 0;
 }
 
@@ -426,6 +431,25 @@ int mmsd_pipe_set(struct mmsd_pipe *pp, const char *const *keys, const char *con
 
 /* ------------------------------------------------------------ timers */
 
+/* Once per burst: the first failure is logged with its reason, and the
+ * first success after it says how many there were. */
+static void sample_inference(struct mmsd_pipe *pp, const struct mms_pipeline_counters *c)
+{
+    int64_t n = c->inference_errors - pp->last_inference_errors;
+    if (n && !pp->inference_burst) {
+        char why[512];
+        mms_pipeline_inference_error(pp->p, why, sizeof(why));
+        mmsd_err("pipeline %s: inference failed (frames keep the last good mask): %s",
+                 pp->conf.name, why);
+        pp->inference_burst = 1;
+    } else if (pp->inference_burst && !c->inference_failing) {
+        mmsd_notice("pipeline %s: inference works again (%lld failures in all)",
+                    pp->conf.name, (long long)c->inference_errors);
+        pp->inference_burst = 0;
+    }
+    pp->last_inference_errors = c->inference_errors;
+}
+
 static void sample(struct mmsd_pipe *pp)
 {
     struct mms_pipeline_counters c;
@@ -450,10 +474,20 @@ static void sample(struct mmsd_pipe *pp)
         mmsd_err("pipeline %s: an output failed: %s", pp->conf.name, why);
         pp->last_sink_errors = c.sink_errors;
     }
+    if (c.sink_stalls != pp->last_sink_stalls) {
+        char why[512];
+        mms_pipeline_output_error(pp->p, why, sizeof(why));
+        mmsd_warn("pipeline %s: an output stalled: %s", pp->conf.name, why);
+        pp->last_sink_stalls = c.sink_stalls;
+    }
     if (c.sink_reopens != pp->last_sink_reopens) {
         mmsd_notice("pipeline %s: an output is open again", pp->conf.name);
         pp->last_sink_reopens = c.sink_reopens;
     }
+    if (!c.sinks_down && pp->last_sinks_down)
+        mmsd_notice("pipeline %s: every output takes frames again", pp->conf.name);
+    pp->last_sinks_down = c.sinks_down;
+    sample_inference(pp, &c);
     if (c.reconnects != pp->last_reconnects) {
         mmsd_info("pipeline %s: reconnected (%lld so far)", pp->conf.name,
                   (long long)c.reconnects);

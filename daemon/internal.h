@@ -54,7 +54,9 @@ struct mmsd_pipe {
     struct mmsd_preview *preview;
     /* Sampled by the stats timer, for health and for logging changes. */
     int64_t last_written, last_reconnects, last_rec_errors;
-    int64_t last_sink_errors, last_sink_reopens;
+    int64_t last_sink_errors, last_sink_reopens, last_sink_stalls, last_inference_errors;
+    int last_sinks_down;
+    int inference_burst; /* failures were logged; the next quiet sample ends the burst */
     double last_progress_ms;
     int last_signal;
     char last_rec_file[1024];
@@ -92,7 +94,8 @@ struct mmsd_pipe_view {
     int have;                          /* a pipeline exists: the numbers below are valid */
     struct mms_pipeline_counters c;
     struct mms_record_status rec;
-    char out_err[512];                 /* the last output failure */
+    char out_err[512];                 /* why an output is down, or last was */
+    char infer_err[512];               /* the last inference failure */
     struct mms_stage_summary lat[MMS_STAGE_COUNT];
 };
 /* latency: also the stage percentiles (sorts each stage's recent samples;

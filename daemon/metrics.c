@@ -37,6 +37,11 @@ static double g_decode_errors(const struct mmsd_pipe_view *v) { return (double)v
 static double g_output_errors(const struct mmsd_pipe_view *v) { return (double)v->c.sink_errors; }
 static double g_output_reopens(const struct mmsd_pipe_view *v) { return (double)v->c.sink_reopens; }
 static double g_outputs_down(const struct mmsd_pipe_view *v) { return v->c.sinks_down; }
+static double g_output_stalls(const struct mmsd_pipe_view *v) { return (double)v->c.sink_stalls; }
+static double g_inference_errors(const struct mmsd_pipe_view *v)
+{
+    return (double)v->c.inference_errors;
+}
 static double g_fps(const struct mmsd_pipe_view *v) { return v->c.fps; }
 static double g_signal(const struct mmsd_pipe_view *v) { return v->have && v->c.signal; }
 static double g_up(const struct mmsd_pipe_view *v) { return v->healthy; }
@@ -64,6 +69,41 @@ static void frames(struct mmsd_http_response *res, const struct mmsd_pipe_view *
         for (int s = 0; s < 4; s++)
             mmsd_http_res_printf(res, "%s{pipeline=\"%s\",stage=\"%s\"} %lld\n", f.name,
                                  views[i].pipe->conf.name, stages[s], (long long)v[s]);
+    }
+}
+
+/* A label value as the exposition format wants it: an output is a URL,
+ * which may hold any character. */
+static void label_value(char *dst, size_t len, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < len; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n')
+            dst[n++] = '\\';
+        dst[n++] = *s == '\n' ? 'n' : *s;
+    }
+    dst[n] = 0;
+}
+
+/* What each output took and dropped (the recording and the window
+ * included): which one lost frames, not just that one did. */
+static void output_frames(struct mmsd_http_response *res, const struct mmsd_pipe_view *views,
+                          int n)
+{
+    static const struct family f = {"mmsd_output_frames_total", "counter",
+                                    "Frames per output: written, or dropped (replaced by a "
+                                    "newer one, a full backlog, or the output was down)."};
+    head(res, &f);
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; views[i].have && k < views[i].c.noutputs; k++) {
+            const struct mms_writer_status *st = &views[i].c.outputs[k];
+            char name[600];
+            label_value(name, sizeof(name), st->name);
+            mmsd_http_res_printf(res, "%s{pipeline=\"%s\",output=\"%s\",result=\"written\"} %lld\n"
+                                 "%s{pipeline=\"%s\",output=\"%s\",result=\"dropped\"} %lld\n",
+                                 f.name, views[i].pipe->conf.name, name, (long long)st->written,
+                                 f.name, views[i].pipe->conf.name, name, (long long)st->dropped);
+        }
     }
 }
 
@@ -131,7 +171,11 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
         {"mmsd_decode_errors_total", "counter", "Packets or frames that failed to decode."},
         {"mmsd_output_errors_total", "counter", "Outputs closed after a failed write."},
         {"mmsd_output_reopens_total", "counter", "Network outputs opened again after a failure."},
-        {"mmsd_outputs_down", "gauge", "Outputs closed now (network ones are being reopened)."},
+        {"mmsd_outputs_down", "gauge", "Outputs down now: stalled, or closed (network ones are "
+                                       "being reopened)."},
+        {"mmsd_output_stalls_total", "counter", "Times an output took no frame for a second."},
+        {"mmsd_inference_errors_total", "counter", "Inferences that failed (the frames kept "
+                                                   "the last good mask)."},
         {"mmsd_recording", "gauge", "1 while recording."},
         {"mmsd_recording_failed", "gauge", "1 when the last recording attempt failed."},
         {"mmsd_recording_segments_total", "counter", "Recording segments opened."},
@@ -141,7 +185,8 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
     };
     static const getter gets[] = {g_up,         g_signal,       g_fps,          g_reconnects,
                                   g_decode_errors, g_output_errors, g_output_reopens,
-                                  g_outputs_down, g_recording, g_rec_failed,
+                                  g_outputs_down, g_output_stalls, g_inference_errors,
+                                  g_recording, g_rec_failed,
                                   g_rec_segments, g_rec_errors, g_rec_bytes,    g_viewers};
     _Static_assert(sizeof(fams) / sizeof(fams[0]) == sizeof(gets) / sizeof(gets[0]),
                    "a getter per family");
@@ -167,6 +212,7 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
     frames(res, views, n);
     for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++)
         per_pipe(res, &fams[f], views, n, gets[f]);
+    output_frames(res, views, n);
     latencies(res, views, n);
     free(views);
     return 0;

@@ -5,9 +5,16 @@ receiver closes, mmsd reports the output down while its frames keep flowing,
 the receiver listens again and mmsd reopens the output by itself, and what
 the new receiver gets is video ffprobe decodes.
 
+Then a receiver that accepts and stops reading (a frozen display) beside a
+recording, from a live 25 fps source: the stalled output is reported down
+and drops its own frames, the recording keeps every frame with no hole, and
+once the receiver reads again the output is up and flowing.
+
 Env: MMS_BUILD_DIR, MMS_SOURCE_DIR.
 """
+import glob
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -62,6 +69,49 @@ class Receiver:
             return f.read(1)
 
 
+class Holder:
+    """Accepts every connection on 127.0.0.1:port and, until told to read,
+    leaves what arrives in the socket, its window a few kilobytes."""
+
+    def __init__(self, port):
+        self.bytes, self.reading, self.conns, self.done = 0, False, [], False
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.ls.bind(("127.0.0.1", port))
+        self.ls.listen(8)
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.done:
+            socks = [self.ls] + (self.conns if self.reading else [])
+            for s in select.select(socks, [], [], 0.05)[0]:
+                if s is self.ls:
+                    self.conns.append(self.ls.accept()[0])
+                    continue
+                try:
+                    b = s.recv(1 << 20)
+                except OSError:
+                    b = b""
+                if not b:
+                    self.conns.remove(s)
+                    s.close()
+                self.bytes += len(b)
+
+    def close(self):
+        self.done = True
+        self.t.join(5)
+        for c in self.conns + [self.ls]:
+            c.close()
+
+
+def packet_times(path):
+    r = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                        "packet=pts_time", "-of", "csv=p=0", path], capture_output=True, text=True)
+    return sorted(float(v) for v in r.stdout.split() if v.strip(","))
+
+
 def counters(api):
     st, _, body = api.req("GET", "/metrics")
     text = body.decode() if st == 200 else ""
@@ -75,7 +125,7 @@ def written(api):
     return metric(body.decode(), "mmsd_frames_total", pipeline="cam", stage="written") or 0
 
 
-def main():
+def reopened():
     tmp = tempfile.mkdtemp(prefix="mms-output-")
     port, uport, oport = free_port(), free_port(socket.SOCK_DGRAM), free_port()
     conf = ("[mmsd]\nlisten = 127.0.0.1:%d\nmodel = %s\n\n[pipeline cam]\n"
@@ -135,6 +185,84 @@ def main():
           "the log says the output failed and opened again")
     check("ERROR: AddressSanitizer" not in log and "runtime error" not in log,
           "no sanitizer report in the daemon log")
+
+
+def cam_json(api):
+    st, doc = api.json("GET", "/api/v1/pipelines/cam")
+    return doc or {}
+
+
+def stalled():
+    """720p, so that even a socket buffer of megabytes fills within the
+    20 s the receiver reads nothing."""
+    tmp = tempfile.mkdtemp(prefix="mms-stall-")
+    port, oport = free_port(), free_port()
+    rec = os.path.join(tmp, "rec")
+    conf = ("[mmsd]\nlisten = 127.0.0.1:%d\nmodel = %s\n\n[pipeline cam]\n"
+            "input = lavfi:testsrc2=size=1280x720:rate=25\nmode = live\nsize = 64x128\n"
+            "threads = 1\noutput = tcp://127.0.0.1:%d\nrecord_dir = %s\n"
+            % (port, MODEL, oport, rec))
+    holder = Holder(oport)
+    d = Daemon(tmp, conf, name="stall")
+    api = Api(port)
+    try:
+        up = wait_for(lambda: api.req("GET", "/healthz")[0] == 200, 90)
+        check(up, "the pipeline runs (/healthz 200) with a receiver that reads nothing")
+        seen = {}
+
+        def down():
+            st, _, body = api.req("GET", "/healthz")
+            outs = cam_json(api).get("outputs", [])
+            if counters(api)["down"] == 1 and st == 503 and b"an output is down" in body:
+                seen.update(body=body, outs=outs)
+            return False
+        wait_for(down, 20, step=0.5)
+        check(b"127.0.0.1:%d" % oport in seen.get("body", b""),
+              "the stall is reported: /healthz 503 names the output: %r"
+              % seen.get("body", b"")[:300])
+        outs = seen.get("outs") or [{}]
+        check(outs[0].get("state") in ("stalled", "down") and outs[0].get("reason"),
+              "the API says which output is down and why: %s" % outs[:1])
+        outs = cam_json(api).get("outputs", [{}, {}])
+        check(len(outs) == 2 and outs[0].get("dropped", 0) > 0 and outs[1].get("output") ==
+              "recording" and outs[1].get("dropped") == 0 and outs[1].get("state") == "up",
+              "the stream drops its own frames, the recording none: %s" % outs)
+
+        holder.reading = True
+        back = wait_for(lambda: counters(api)["down"] == 0 and
+                        api.req("GET", "/healthz")[0] == 200, 20)
+        w0, b0 = cam_json(api).get("outputs", [{}])[0].get("written", 0), holder.bytes
+        time.sleep(2)
+        w1 = cam_json(api).get("outputs", [{}])[0].get("written", 0)
+        check(back and w1 - w0 >= 25 and holder.bytes - b0 > 10000,
+              "reading again, the output is up and flowing: +%d frames, +%d bytes in 2 s"
+              % (w1 - w0, holder.bytes - b0))
+        st, _, body = api.req("GET", "/metrics")
+        text = body.decode() if st == 200 else ""
+        decoded = metric(text, "mmsd_frames_total", pipeline="cam", stage="decoded") or 0
+        dropped = metric(text, "mmsd_output_frames_total", pipeline="cam",
+                         output="tcp://127.0.0.1:%d" % oport, result="dropped") or 0
+        check(dropped > 0 and metric(text, "mmsd_output_stalls_total", pipeline="cam") >= 1,
+              "/metrics counts the stream's drops (%d) and stalls" % dropped)
+    finally:
+        d.signal(signal.SIGTERM)
+        rc = d.wait()
+        holder.close()
+    check(rc == 0, "SIGTERM: exit 0 (%s)" % rc)
+    files = glob.glob(os.path.join(rec, "*.mp4"))
+    t = packet_times(files[0]) if len(files) == 1 else []
+    gap = max((b - a for a, b in zip(t, t[1:])), default=99)
+    check(len(t) >= 0.95 * decoded and gap <= 0.5,
+          "the recording holds %d of %d frames, largest step %.3f s" % (len(t), decoded, gap))
+    log = d.text()
+    check("an output stalled" in log, "the log says the output stalled")
+    check("ERROR: AddressSanitizer" not in log and "runtime error" not in log,
+          "no sanitizer report in the daemon log")
+
+
+def main():
+    reopened()
+    stalled()
     return finish("output")
 
 
