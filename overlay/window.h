@@ -5,8 +5,10 @@
  * The SDL2 window, a sink driver (io/sink.h): shows each frame written,
  * paced by the caller, with a HUD (fps, inference ms, mask age). Keys:
  * space pauses, o cycles the overlay style, f toggles fullscreen, q or Esc
- * quits; the window is resizable and keeps the video's aspect ratio. All
- * SDL calls happen on the thread that writes frames.
+ * quits; the window is resizable and keeps the video's aspect ratio.
+ * Frames are drawn and keys read on the thread that writes (in a pipeline,
+ * the window's own writer); open and close may happen on another, never at
+ * the same time.
  */
 
 #include "io/sink.h"

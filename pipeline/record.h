@@ -11,8 +11,8 @@
  * Matroska clusters) of a second each: a killed recording loses at most
  * a second or two.
  *
- * Frames come from one thread (the pipeline's compose thread); start, stop
- * and status from any thread. A failure (disk full, file too large, the
+ * Frames come from one thread (the recording's writer, pipeline/writer.h);
+ * start, stop and status from any thread. A failure (disk full, file too large, the
  * directory gone or impossible to make) never reaches the writer: the
  * segment is finalised as far as it goes, the error is kept for the
  * status, and recording turns off until it is asked for again, so the
