@@ -1,0 +1,85 @@
+#!/bin/sh
+# The window beside a stalled stream, under Xvfb: `mms run --live --window`
+# streams to a tcp:// receiver that accepts and never reads (a frozen
+# display across the room) while screenshots are taken a second apart for
+# 16 s; every one must differ from the one before (the test pattern moves),
+# so the window never froze while the stream was stalled, failed and was
+# reopened. 1280x720, so that the stream stalls within the run even where a
+# socket buffers megabytes. Fails under CI=true when Xvfb, xwd or ffmpeg is
+# missing; skips otherwise.
+set -u
+: "${MMS_BIN:?}"
+PY=${PYTHON:-/usr/bin/python3}
+T=$(mktemp -d)
+XPID=
+RPID=
+MPID=
+trap 'for p in $MPID $RPID $XPID; do kill $p 2>/dev/null; done; rm -rf "$T"' EXIT
+cd "$T"
+for tool in Xvfb xwd ffmpeg; do
+    if ! command -v $tool >/dev/null; then
+        [ "${CI:-}" = true ] && { echo "FAIL: $tool missing" >&2; exit 1; }
+        echo "SKIP: $tool missing"
+        exit 0
+    fi
+done
+for n in 90 91 92 93 94 95 96 97 98 99; do
+    [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] && continue
+    Xvfb :$n -screen 0 1400x900x24 -nolisten tcp >/dev/null 2>&1 &
+    XPID=$!
+    sleep 1
+    kill -0 $XPID 2>/dev/null && break
+    XPID=
+done
+[ -n "$XPID" ] || { echo "FAIL: Xvfb did not start" >&2; exit 1; }
+export DISPLAY=:$n
+
+# The receiver: accepts every connection, reads nothing, a small window.
+# Its output goes nowhere, so that nothing it leaves behind holds the test's.
+"$PY" - port >/dev/null 2>&1 <<'PYEOF' &
+import socket, sys
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+ls.bind(("127.0.0.1", 0))
+ls.listen(8)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(ls.getsockname()[1]))
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+held = []
+while True:
+    held.append(ls.accept()[0])
+PYEOF
+RPID=$!
+for i in $(seq 50); do [ -s port ] && break; sleep 0.1; done
+[ -s port ] || { echo "FAIL: the receiver did not start" >&2; exit 1; }
+
+# Leak checking is off as in tests/cli/test_run_window.sh: the X11/GL
+# libraries SDL loads and unloads leave what no suppression can name.
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" SDL_RENDER_DRIVER=software \
+    "$MMS_BIN" run -i lavfi:testsrc2=size=1280x720:rate=25 --live --window \
+    -o "tcp://127.0.0.1:$(cat port)" --size 64x128 --threads 1 2>run.log &
+MPID=$!
+sleep 3
+for i in $(seq 16); do
+    xwd -root -silent >"shot$i.xwd"
+    sleep 1
+done
+kill -INT $MPID
+wait $MPID
+echo "mms run: exit $? ($(tail -1 run.log))"
+MPID=
+"$PY" - <<'PYEOF'
+import subprocess
+import numpy as np
+def read(i):
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", "shot%d.xwd" % i, "-f", "rawvideo",
+                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).astype(int)
+shots = [read(i) for i in range(1, 17)]
+diffs = [float(np.abs(b - a).mean()) for a, b in zip(shots, shots[1:])]
+print("mean change between screenshots a second apart:", " ".join("%.2f" % d for d in diffs))
+assert shots[0].std() > 10, "nothing on screen: the test would prove nothing"
+frozen = [i + 1 for i, d in enumerate(diffs) if d < 0.05]
+assert not frozen, "the window froze between screenshots %s" % frozen
+PYEOF
