@@ -276,8 +276,9 @@ class Run:
         """One strong view of a labeled batch; with --composite, the tools may
         be pasted on unlabeled backgrounds bg (valid excludes background pixels
         that the networks think hold an unlabeled tool, bg_tool)."""
-        if self.args.aug == "strong":
-            img, mask = augment.geometric(img, mask, self.gen)
+        aug = augment.PRESETS.get(self.args.aug)
+        if aug is not None:
+            img, mask = augment.geometric(img, mask, self.gen, aug)
         valid = None
         if bg is not None:
             img, pick = augment.composite(img, mask, bg, self.gen, self.args.composite_prob)
@@ -286,9 +287,9 @@ class Run:
             tool = bg_tool.repeat(reps, 1, 1, 1)[:n]
             doubt = pick.view(n, 1, 1, 1) & (mask < 0.5) & tool
             valid = (~doubt).float()
-        if self.args.aug == "strong":
-            img = augment.photometric(img, self.gen)
-            img = augment.gridmask(img, self.gen)
+        if aug is not None:
+            img = augment.photometric(img, self.gen, aug)
+            img = augment.gridmask(img, self.gen, aug)
         return self.norm(img), mask.to(self.dev), (valid.to(self.dev) if valid is not None else None)
 
     def unlabeled_batch(self):
@@ -483,8 +484,10 @@ def parser():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this checkpoint (.pt of train.py, or a .safetensors)")
     ap.add_argument("--resume", action="store_true", help="continue --out's ckpt_last.pt")
-    ap.add_argument("--aug", choices=["strong", "none"], default="strong",
-                    help="augmentation of the labeled views (none: for debugging only)")
+    ap.add_argument("--aug", choices=["strong", "medium", "none"], default="strong",
+                    help="augmentation of the labeled views: strong (the MMS paper's), medium "
+                         "(lighter, augment.MEDIUM), none (for debugging only); the unlabeled "
+                         "views of MMS always get strong")
     ap.add_argument("--composite", action="store_true",
                     help="tool compositing: paste labeled tools onto unlabeled backgrounds")
     ap.add_argument("--composite-prob", type=float, default=0.5)

@@ -22,6 +22,7 @@ L3="--labeled cholec80-v01,cataract,endovis15 --balance 1"
 N_LO3=${N_LO3:-5000}
 N_HI3=${N_HI3:-600}
 N_C3=${N_C3:-1000}
+N_FT3=${N_FT3:-1500}
 
 run() { # name args...
     name=$1
@@ -35,7 +36,7 @@ run() { # name args...
 }
 
 mkdir -p out/train
-stages=${*:-"indomain ablation cross seeds three cmp3"}
+stages=${*:-"indomain ablation cross seeds three ft3 cmp3"}
 for s in $stages; do
     case $s in
     indomain)
@@ -81,6 +82,16 @@ for s in $stages; do
         # shellcheck disable=SC2086
         run sup3 --mode sup $L3 --size 288x512 --iters $N_HI3 --batch 4 --lr 3e-4 --seed 0 \
             --init out/train/sup3-lo/ckpt_last.pt
+        ;;
+    ft3)
+        # Longer fine-tuning of "three" at the model input size, one change
+        # at a time: the paper's strong augmentation against the lighter
+        # medium set (augment.MEDIUM).
+        for aug in strong medium; do
+            # shellcheck disable=SC2086
+            run ft3-$aug --mode sup $L3 --size 288x512 --iters $N_FT3 --batch 4 --lr 3e-4 \
+                --seed 0 --aug $aug --init out/train/sup3/ckpt_last.pt
+        done
         ;;
     cmp3)
         # MMS against supervised-only on the three folders at one budget

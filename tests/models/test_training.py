@@ -145,6 +145,19 @@ class Augment(unittest.TestCase):
         self.assertGreater(frac, 0.25)
         self.assertLess(frac, 0.45)
 
+    def test_medium_changes_colour_less_than_strong(self):
+        x = torch.rand(64, 3, 16, 16, generator=self.g)
+        change = lambda p: (augment.photometric(x, torch.Generator().manual_seed(1), p) - x
+                            ).abs().mean().item()
+        self.assertLess(change(augment.MEDIUM), 0.5 * change(augment.STRONG))
+
+    def test_medium_rarely_gridmasks(self):
+        x = torch.ones(64, 3, 72, 128)
+        erased = lambda p: (augment.gridmask(x, torch.Generator().manual_seed(2), p)[:, 0] != 1
+                            ).flatten(1).any(1).float().mean().item()
+        self.assertLess(erased(augment.MEDIUM), 0.4)
+        self.assertGreater(erased(augment.STRONG), 0.6)
+
     def test_composite(self):
         img = torch.ones(2, 3, 8, 8)
         bg = torch.zeros(1, 3, 8, 8)
@@ -230,6 +243,16 @@ class Optimiser(unittest.TestCase):
         proj, cls = self.head_grads("--w-neg", "0")
         self.assertGreater(proj, 0.0)
         self.assertEqual(cls, 0.0)
+
+    def test_aug_presets_reach_the_labeled_views(self):
+        for name in ("strong", "medium", "none"):
+            r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", name)
+            self.assertEqual(r.args.aug, name)
+            r.step()
+
+    def test_unknown_aug_is_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--aug", "extreme")
 
     def test_sup_trains_one_network(self):
         r, opt = self.run_for("--mode", "sup")
