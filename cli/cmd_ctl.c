@@ -47,7 +47,7 @@ static const struct args_cmd spec = {
 
 struct ctl {
     const char *url; /* as given, for messages */
-    struct mms_httpc_url u;
+    struct mms_httpc *http;
     char token[TOKEN_MAX]; /* "" for none */
     unsigned timeout_ms;
     bool json;
@@ -168,15 +168,7 @@ static int call(const struct ctl *c, const char *method, const char *path, const
                 struct mms_httpc_response *res)
 {
     struct mms_err err = {{0}};
-    struct mms_httpc_request req = {
-        .method = method,
-        .path = path,
-        .token = c->token[0] ? c->token : NULL,
-        .body = body,
-        .body_len = body ? strlen(body) : 0,
-        .timeout_ms = c->timeout_ms,
-    };
-    int ret = mms_httpc_fetch(&c->u, &req, res, &err);
+    int ret = mms_httpc_fetch(c->http, method, path, body, res, &err);
     if (ret == -EPROTO || ret == -EFBIG) {
         fprintf(stderr, "mms ctl: %s: %s\n", c->url, err.msg);
         return CTL_EXIT_UNREACHABLE;
@@ -629,18 +621,20 @@ static int run(int argc, char **argv)
         url = getenv("MMSD_URL");
     c.url = url && *url ? url : DEFAULT_URL;
     struct mms_err err = {{0}};
-    if (mms_httpc_parse_url(c.url, &c.u, &err) < 0) {
+    if (mms_httpc_open(&c.http, c.url, c.token[0] ? c.token : NULL, c.timeout_ms, &err) < 0) {
         fprintf(stderr, "mms ctl: URL '%s': %s\n", c.url, err.msg);
         return CTL_EXIT_UNREACHABLE;
     }
 
     switch (which) {
-    case STATUS: return cmd_status(&c, nargs, args);
-    case HEALTH: return cmd_plain(&c, "health", nargs, "/healthz");
-    case RECORD: return cmd_record(&c, nargs, args);
-    case SET: return cmd_set(&c, nargs, args);
-    default: return cmd_plain(&c, "metrics", nargs, "/metrics");
+    case STATUS: ret = cmd_status(&c, nargs, args); break;
+    case HEALTH: ret = cmd_plain(&c, "health", nargs, "/healthz"); break;
+    case RECORD: ret = cmd_record(&c, nargs, args); break;
+    case SET: ret = cmd_set(&c, nargs, args); break;
+    default: ret = cmd_plain(&c, "metrics", nargs, "/metrics"); break;
     }
+    mms_httpc_close(c.http);
+    return ret;
 }
 
 const struct cli_command cli_ctl = {&spec, run};

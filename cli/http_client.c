@@ -1,638 +1,410 @@
-/* A blocking HTTP/1.1 client over POSIX sockets for `mms ctl`. The socket
- * is non-blocking underneath so that every wait, connect included, is
- * bounded by the one deadline. */
+/* The HTTP client for `mms ctl`: libcurl does the protocol; this file
+ * picks the options that keep it to plain HTTP against one daemon and
+ * turns its errors into ctl's. */
 #include "cli/http_client.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "core/error.h"
 
 #define DEFAULT_TIMEOUT_MS 10000u
-#define DEFAULT_MAX_BODY ((size_t)16 << 20)
-#define MAX_HEAD ((size_t)64 << 10) /* status line and headers */
-#define MAX_CHUNK_LINE 1024         /* a chunk-size line or a trailer */
-#define READ_SIZE ((size_t)64 << 10)
+#define MAX_BODY ((size_t)16 << 20)
 
-/* ---- URL ---- */
+struct mms_httpc {
+    CURL *curl;
+    char *base; /* "http://host:port/prefix", no trailing '/' */
+    struct curl_slist *headers, *body_headers;
+    unsigned timeout_ms;
+    char errbuf[CURL_ERROR_SIZE];
+};
 
-static bool host_char(char c)
+/* ---- the URL ---- */
+
+/* Fails when the URL has `part`: what ctl asks for must not hide in a
+ * query, and credentials belong in the token, not the URL. */
+static int refuse_part(CURLU *u, CURLUPart part, const char *what, struct mms_err *err)
 {
-    return isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_';
+    char *s = NULL;
+    CURLUcode uc = curl_url_get(u, part, &s, 0);
+    curl_free(s);
+    return uc == CURLUE_OK ? mms_err_set(err, -EINVAL, "the URL may hold no %s", what) : 0;
 }
 
-int mms_httpc_parse_url(const char *url, struct mms_httpc_url *u, struct mms_err *err)
+static int get_part(CURLU *u, CURLUPart part, unsigned flags, char **s, struct mms_err *err)
 {
-    memset(u, 0, sizeof(*u));
+    CURLUcode uc = curl_url_get(u, part, s, flags);
+    if (uc == CURLUE_OUT_OF_MEMORY)
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    if (uc)
+        return mms_err_set(err, -EINVAL, "%s", curl_url_strerror(uc));
+    return 0;
+}
+
+/* Checks url and writes "http://host:port/prefix" to *base. */
+static int parse_url(const char *url, char **base, struct mms_err *err)
+{
+    char *host = NULL, *port = NULL, *path = NULL;
+    int ret;
     if (!strncasecmp(url, "https://", 8))
         return mms_err_set(err, -EPROTONOSUPPORT,
                            "https is not supported: mmsd serves plain HTTP; use http:// "
                            "(and a TLS tunnel to reach a remote daemon)");
     if (strncasecmp(url, "http://", 7))
         return mms_err_set(err, -EINVAL, "not an http:// URL");
-
-    const char *p = url + 7, *host = p, *host_end;
-    bool bracketed = *p == '[';
-    if (bracketed) {
-        host = p + 1;
-        host_end = strchr(host, ']');
-        if (!host_end)
-            return mms_err_set(err, -EINVAL, "'[' without ']'");
-        p = host_end + 1;
-    } else {
-        while (host_char(*p))
-            p++;
-        host_end = p;
+    CURLU *u = curl_url();
+    if (!u)
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc) {
+        ret = mms_err_set(err, uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL, "%s",
+                          curl_url_strerror(uc));
+        goto fail;
     }
-    size_t hlen = (size_t)(host_end - host);
-    if (!hlen)
-        return mms_err_set(err, -EINVAL, "no host");
-    if (hlen >= sizeof(u->host))
-        return mms_err_set(err, -EINVAL, "host name too long");
-    memcpy(u->host, host, hlen);
-    if (bracketed) {
-        struct in6_addr a6;
-        if (inet_pton(AF_INET6, u->host, &a6) != 1)
-            return mms_err_set(err, -EINVAL, "'%s' is not an IPv6 address", u->host);
+    if ((ret = refuse_part(u, CURLUPART_USER, "user name", err)) < 0 ||
+        (ret = refuse_part(u, CURLUPART_PASSWORD, "password", err)) < 0 ||
+        (ret = refuse_part(u, CURLUPART_QUERY, "query ('?')", err)) < 0 ||
+        (ret = refuse_part(u, CURLUPART_FRAGMENT, "fragment ('#')", err)) < 0)
+        goto fail;
+    if ((ret = get_part(u, CURLUPART_HOST, 0, &host, err)) < 0 ||
+        (ret = get_part(u, CURLUPART_PORT, CURLU_DEFAULT_PORT, &port, err)) < 0 ||
+        (ret = get_part(u, CURLUPART_PATH, 0, &path, err)) < 0)
+        goto fail;
+    /* libcurl takes port 0 (pick one) and an empty host in some spellings;
+     * neither can name a daemon. */
+    if (!*host || !strcmp(port, "0")) {
+        ret = mms_err_set(err, -EINVAL, !*host ? "no host" : "bad port; expected 1..65535");
+        goto fail;
     }
-
-    if (*p == ':') {
-        const char *port = ++p;
-        unsigned long v = 0;
-        while (isdigit((unsigned char)*p) && p - port < 5)
-            v = v * 10 + (unsigned long)(*p++ - '0');
-        if (p == port || isdigit((unsigned char)*p) || v < 1 || v > 65535)
-            return mms_err_set(err, -EINVAL, "bad port; expected 1..65535");
-        snprintf(u->port, sizeof(u->port), "%lu", v);
-    } else {
-        snprintf(u->port, sizeof(u->port), "80");
-    }
-
-    if (*p && *p != '/')
-        return mms_err_set(err, -EINVAL, "unexpected '%c' after the host", *p);
-    size_t plen = strlen(p);
-    for (size_t i = 0; i < plen; i++)
-        /* The prefix goes into the request line as is: nothing that would
-         * end it or start a query. */
-        if ((unsigned char)p[i] <= 0x20 || p[i] == 0x7f || p[i] == '?' || p[i] == '#')
-            return mms_err_set(err, -EINVAL, "the path may hold no spaces, '?' or '#'");
-    while (plen && p[plen - 1] == '/')
+    size_t plen = strlen(path);
+    while (plen && path[plen - 1] == '/')
         plen--;
-    if (plen >= sizeof(u->prefix))
-        return mms_err_set(err, -EINVAL, "path too long");
-    memcpy(u->prefix, p, plen);
-
-    snprintf(u->authority, sizeof(u->authority), bracketed ? "[%s]:%s" : "%s:%s", u->host,
-             u->port);
-    return 0;
-}
-
-/* ---- the connection ---- */
-
-struct conn {
-    int fd;
-    int64_t deadline; /* CLOCK_MONOTONIC, ms */
-    char *buf;        /* bytes received and not yet handed out */
-    size_t len, cap;
-    bool eof;
-};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits until fd is ready for `events`; an error or hangup also counts as
- * ready, so the next socket call reports it. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-        if (n > 0)
-            return 0;
-        if (n < 0 && errno != EINTR)
-            return -errno;
+    size_t n = strlen(host) + strlen(port) + plen + sizeof("http://:");
+    if (!(*base = malloc(n))) {
+        ret = mms_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
     }
-}
-
-static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fdp)
-{
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-    if (fd < 0)
-        return -errno;
-    int ret = 0;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-        if (errno != EINPROGRESS && errno != EINTR) {
-            ret = -errno;
-            goto fail;
-        }
-        if ((ret = wait_fd(fd, POLLOUT, deadline)) < 0)
-            goto fail;
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) {
-            ret = -errno;
-            goto fail;
-        }
-        if (soerr) {
-            ret = -soerr;
-            goto fail;
-        }
-    }
-    *fdp = fd;
-    return 0;
+    snprintf(*base, n, "http://%s:%s%.*s", host, port, (int)plen, path);
+    ret = 0;
 fail:
-    close(fd);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
     return ret;
 }
 
-static int timed_out(struct mms_err *err, unsigned timeout_ms, const char *what)
-{
-    return mms_err_set(err, -ETIMEDOUT, "timed out after %g s %s", timeout_ms / 1000.0, what);
-}
+/* ---- the handle ---- */
 
-/* Tries each address the host resolves to ("localhost" may give ::1 and
- * 127.0.0.1 while the daemon listens on one). */
-static int open_conn(const struct mms_httpc_url *u, unsigned timeout_ms, struct conn *c,
-                     struct mms_err *err)
+static int add_header(struct curl_slist **list, const char *line)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(u->host, u->port, &hints, &res);
-    if (gai)
-        return mms_err_set(err, -EHOSTUNREACH, "cannot resolve '%s': %s", u->host,
-                           gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
-    int ret = -EHOSTUNREACH;
-    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        ret = connect_one(ai, c->deadline, &c->fd);
-        if (ret == 0 || ret == -ETIMEDOUT)
-            break;
-    }
-    freeaddrinfo(res);
-    if (ret == -ETIMEDOUT)
-        return timed_out(err, timeout_ms, "connecting");
-    if (ret < 0)
-        return mms_err_set(err, ret, "%s", strerror(-ret));
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (!l)
+        return -ENOMEM;
+    *list = l;
     return 0;
 }
 
-static int send_all(struct conn *c, const char *data, size_t len)
+static int build_headers(struct mms_httpc *c, const char *token)
 {
-    while (len) {
-        /* MSG_NOSIGNAL: a daemon that hangs up must not kill us with SIGPIPE. */
-        ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            data += n;
-            len -= (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int ret = wait_fd(c->fd, POLLOUT, c->deadline);
-            if (ret < 0)
-                return ret;
-        } else {
-            return n < 0 ? -errno : -EIO;
-        }
-    }
-    return 0;
-}
-
-/* Appends what the socket has, at most READ_SIZE bytes; sets eof when the
- * server has closed. One spare byte always remains for a NUL. */
-static int fill(struct conn *c)
-{
-    if (c->cap - c->len < READ_SIZE + 1) {
-        size_t cap = c->cap ? c->cap : READ_SIZE;
-        while (cap - c->len < READ_SIZE + 1)
-            cap *= 2;
-        char *b = realloc(c->buf, cap);
-        if (!b)
+    /* "Expect:" drops curl's 100-continue wait before a large body. */
+    static const char *const common[] = {"Accept: application/json, text/plain", "Expect:"};
+    for (size_t i = 0; i < sizeof(common) / sizeof(*common); i++)
+        if (add_header(&c->headers, common[i]) < 0 || add_header(&c->body_headers, common[i]) < 0)
             return -ENOMEM;
-        c->buf = b;
-        c->cap = cap;
-    }
-    for (;;) {
-        ssize_t n = recv(c->fd, c->buf + c->len, READ_SIZE, 0);
-        if (n > 0) {
-            c->len += (size_t)n;
-            return 0;
-        }
-        if (n == 0) {
-            c->eof = true;
-            return 0;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int ret = wait_fd(c->fd, POLLIN, c->deadline);
-        if (ret < 0)
-            return ret;
-    }
+    if (add_header(&c->body_headers, "Content-Type: application/json") < 0)
+        return -ENOMEM;
+    if (!token)
+        return 0;
+    size_t n = strlen("Authorization: Bearer ") + strlen(token) + 1;
+    char *auth = malloc(n);
+    if (!auth)
+        return -ENOMEM;
+    snprintf(auth, n, "Authorization: Bearer %s", token);
+    int ret = add_header(&c->headers, auth);
+    if (ret == 0)
+        ret = add_header(&c->body_headers, auth);
+    /* The list holds its own copies; this one need not linger in the heap. */
+    memset(auth, 0, n);
+    free(auth);
+    return ret;
 }
 
-/* ---- the response ---- */
+static bool header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
 
-struct head {
-    int status;
-    char reason[64];
-    bool chunked, has_length;
-    uint64_t length;
-    size_t end; /* where the body starts in conn.buf */
+/* Options every request shares. The defaults that matter are set anyway
+ * so that no libcurl build or environment changes them: never verbose
+ * (the token is in a header), no proxy from $http_proxy (it would see the
+ * token), no .netrc, no redirects, HTTP/1.1 over plain TCP only. */
+static CURLcode set_common(struct mms_httpc *c)
+{
+    CURL *h = c->curl;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val) \
+    if (rc == CURLE_OK) \
+    rc = curl_easy_setopt(h, opt, val)
+    SET(CURLOPT_ERRORBUFFER, c->errbuf);
+    SET(CURLOPT_VERBOSE, 0L);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROXY, "");
+    SET(CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_PROTOCOLS_STR, "http");
+    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    /* Names are percent-encoded by the caller; a pipeline called ".."
+     * must reach the daemon as such, not turn into the parent route. */
+    SET(CURLOPT_PATH_AS_IS, 1L);
+    SET(CURLOPT_USERAGENT, "mms-ctl");
+    SET(CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_BODY);
+#undef SET
+    return rc;
+}
+
+int mms_httpc_open(struct mms_httpc **out, const char *url, const char *token,
+                   unsigned timeout_ms, struct mms_err *err)
+{
+    int ret;
+    *out = NULL;
+    if (token && (!*token || !header_safe(token)))
+        return mms_err_set(err, -EINVAL, "the token holds spaces or control characters");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT))
+        return mms_err_set(err, -ENOMEM, "cannot initialise libcurl");
+    struct mms_httpc *c = calloc(1, sizeof(*c));
+    if (!c) {
+        curl_global_cleanup();
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    }
+    c->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
+    if ((ret = parse_url(url, &c->base, err)) < 0)
+        goto fail;
+    if (!(c->curl = curl_easy_init()) || build_headers(c, token) < 0) {
+        ret = mms_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (set_common(c) != CURLE_OK) {
+        ret = mms_err_set(err, -ENOSYS, "libcurl lacks an option mms ctl needs (7.85 or later)");
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    mms_httpc_close(c);
+    return ret;
+}
+
+void mms_httpc_close(struct mms_httpc *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->curl);
+    curl_slist_free_all(c->headers);
+    curl_slist_free_all(c->body_headers);
+    free(c->base);
+    free(c);
+    curl_global_cleanup();
+}
+
+/* ---- receiving ---- */
+
+struct recv {
+    struct mms_httpc_response *res;
+    size_t cap;
+    bool too_big, oom;
 };
+
+static size_t on_body(char *data, size_t size, size_t n, void *opaque)
+{
+    struct recv *r = opaque;
+    struct mms_httpc_response *res = r->res;
+    n *= size;
+    /* A body without a Content-Length escapes CURLOPT_MAXFILESIZE. */
+    if (n > MAX_BODY - res->body_len) {
+        r->too_big = true;
+        return 0;
+    }
+    if (res->body_len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < res->body_len + n + 1)
+            cap *= 2;
+        char *b = realloc(res->body, cap);
+        if (!b) {
+            r->oom = true;
+            return 0;
+        }
+        res->body = b;
+        r->cap = cap;
+    }
+    memcpy(res->body + res->body_len, data, n);
+    res->body_len += n;
+    return n;
+}
+
+/* Keeps the reason phrase of the last status line (interim 1xx answers
+ * come first); libcurl reports only the code. */
+static size_t on_header(char *line, size_t size, size_t n, void *opaque)
+{
+    struct mms_httpc_response *res = ((struct recv *)opaque)->res;
+    n *= size;
+    if (n < 5 || memcmp(line, "HTTP/", 5))
+        return n;
+    const char *p = memchr(line, ' ', n), *end = line + n;
+    p = p ? memchr(p + 1, ' ', (size_t)(end - p - 1)) : NULL;
+    size_t r = 0;
+    for (p = p ? p + 1 : end; p < end && r + 1 < sizeof(res->reason); p++)
+        if ((unsigned char)*p >= 0x20 && *p != 0x7f)
+            res->reason[r++] = *p;
+    res->reason[r] = '\0';
+    return n;
+}
+
+/* ---- errors ---- */
+
+/* curl's own message, on one line. */
+static const char *curl_msg(struct mms_httpc *c, CURLcode rc)
+{
+    if (!c->errbuf[0])
+        return curl_easy_strerror(rc);
+    for (char *s = c->errbuf; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+    return c->errbuf;
+}
+
+static int os_errno(struct mms_httpc *c)
+{
+    long e = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &e);
+    return (int)e;
+}
+
+static int timed_out(struct mms_httpc *c, struct mms_err *err)
+{
+    curl_off_t connected = 0;
+    long status = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_CONNECT_TIME_T, &connected);
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    return mms_err_set(err, -ETIMEDOUT, "timed out after %g s %s", c->timeout_ms / 1000.0,
+                       !connected ? "connecting"
+                       : status   ? "reading the response"
+                                  : "waiting for the response");
+}
 
 static int bad(struct mms_err *err, const char *what)
 {
     return mms_err_set(err, -EPROTO, "bad response from the server: %s", what);
 }
 
-static int too_big(struct mms_err *err, size_t max_body)
+static int fail_with(struct mms_httpc *c, CURLcode rc, const struct recv *r, struct mms_err *err)
 {
-    if (max_body % (1 << 20) == 0)
-        return mms_err_set(err, -EFBIG, "response over the %zu MiB limit", max_body >> 20);
-    return mms_err_set(err, -EFBIG, "response over the %zu-byte limit", max_body);
-}
-
-static bool token_is(const char *s, size_t n, const char *tok)
-{
-    return strlen(tok) == n && !strncasecmp(s, tok, n);
-}
-
-static void trim(const char **s, const char **e)
-{
-    while (*s < *e && (**s == ' ' || **s == '\t'))
-        (*s)++;
-    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
-        (*e)--;
-}
-
-static int parse_header(struct head *h, const char *line, const char *eol, struct mms_err *err)
-{
-    const char *colon = memchr(line, ':', (size_t)(eol - line));
-    if (!colon || colon == line)
-        return bad(err, "malformed header line");
-    const char *name = line, *name_end = colon, *v = colon + 1, *v_end = eol;
-    trim(&v, &v_end);
-    if (token_is(name, (size_t)(name_end - name), "Content-Length")) {
-        uint64_t n = 0;
-        if (v == v_end || v_end - v > 18)
-            return bad(err, "bad Content-Length");
-        for (const char *q = v; q < v_end; q++) {
-            if (!isdigit((unsigned char)*q))
-                return bad(err, "bad Content-Length");
-            n = n * 10 + (uint64_t)(*q - '0');
-        }
-        if (h->has_length && h->length != n)
-            return bad(err, "conflicting Content-Length headers");
-        h->has_length = true;
-        h->length = n;
-    } else if (token_is(name, (size_t)(name_end - name), "Transfer-Encoding")) {
-        /* Only the last coding frames the body; anything but chunked there
-         * (or a compression before it) is a body we cannot read. */
-        const char *comma = v_end;
-        while (comma > v && comma[-1] != ',')
-            comma--;
-        const char *last = comma, *last_end = v_end;
-        trim(&last, &last_end);
-        if (token_is(last, (size_t)(last_end - last), "chunked") && comma == v)
-            h->chunked = true;
-        else if (!token_is(v, (size_t)(v_end - v), "identity"))
-            return bad(err, "unsupported Transfer-Encoding");
+    int e = os_errno(c);
+    curl_off_t length = -1;
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return timed_out(c, err);
+    case CURLE_COULDNT_RESOLVE_HOST: return mms_err_set(err, -EHOSTUNREACH, "%s", curl_msg(c, rc));
+    case CURLE_COULDNT_CONNECT:
+        return e ? mms_err_set(err, -e, "%s", strerror(e))
+                 : mms_err_set(err, -ECONNREFUSED, "%s", curl_msg(c, rc));
+    case CURLE_GOT_NOTHING:
+        return mms_err_set(err, -EPROTO, "the server closed the connection without answering");
+    case CURLE_UNSUPPORTED_PROTOCOL: return bad(err, "not HTTP");
+    case CURLE_FILESIZE_EXCEEDED:
+        return mms_err_set(err, -EFBIG, "response over the %zu MiB limit", MAX_BODY >> 20);
+    case CURLE_OUT_OF_MEMORY: return mms_err_set(err, -ENOMEM, "out of memory");
+    case CURLE_PARTIAL_FILE:
+        curl_easy_getinfo(c->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        return bad(err, length >= 0 ? "body shorter than its Content-Length" : "cut short");
+    case CURLE_WRITE_ERROR:
+        if (r->too_big)
+            return mms_err_set(err, -EFBIG, "response over the %zu MiB limit", MAX_BODY >> 20);
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    case CURLE_SEND_ERROR:
+        return mms_err_set(err, e ? -e : -EIO, "sending the request: %s",
+                           e ? strerror(e) : curl_msg(c, rc));
+    case CURLE_RECV_ERROR:
+        if (e)
+            return mms_err_set(err, -e, "reading the response: %s", strerror(e));
+        return bad(err, curl_msg(c, rc));
+    default: return bad(err, curl_msg(c, rc));
     }
-    return 0;
-}
-
-/* Parses the status line and headers in buf[0..end). */
-static int parse_head(const char *buf, size_t end, struct head *h, struct mms_err *err)
-{
-    memset(h, 0, sizeof(*h));
-    h->end = end;
-    const char *p = buf, *stop = buf + end - 2; /* the blank line's CRLF */
-    const char *eol = memmem(p, (size_t)(stop - p) + 2, "\r\n", 2);
-    if (eol - p < 12 || strncmp(p, "HTTP/1.", 7) || !isdigit((unsigned char)p[7]) ||
-        p[8] != ' ' || !isdigit((unsigned char)p[9]) || !isdigit((unsigned char)p[10]) ||
-        !isdigit((unsigned char)p[11]) || (eol - p > 12 && p[12] != ' '))
-        return bad(err, "no HTTP/1.x status line");
-    h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-    if (h->status < 100)
-        return bad(err, "status below 100");
-    size_t r = 0;
-    for (const char *q = p + 13; q < eol && r + 1 < sizeof(h->reason); q++)
-        if ((unsigned char)*q >= 0x20 && *q != 0x7f)
-            h->reason[r++] = *q;
-    for (p = eol + 2; p < stop; p = eol + 2) {
-        eol = memmem(p, (size_t)(stop - p) + 2, "\r\n", 2);
-        int ret = parse_header(h, p, eol, err);
-        if (ret < 0)
-            return ret;
-    }
-    return 0;
-}
-
-/* Reads until the blank line that ends the headers, skipping interim 1xx
- * responses. */
-static int read_head(struct conn *c, struct head *h, struct mms_err *err)
-{
-    size_t scanned = 0;
-    for (;;) {
-        const char *end = NULL;
-        if (c->len >= 4) {
-            size_t from = scanned > 3 ? scanned - 3 : 0;
-            end = memmem(c->buf + from, c->len - from, "\r\n\r\n", 4);
-            scanned = c->len;
-        }
-        if (end) {
-            size_t n = (size_t)(end - c->buf) + 4;
-            if (n > MAX_HEAD)
-                return bad(err, "headers over 64 KiB");
-            int ret = parse_head(c->buf, n, h, err);
-            if (ret < 0)
-                return ret;
-            if (h->status >= 200)
-                return 0;
-            memmove(c->buf, c->buf + n, c->len - n);
-            c->len -= n;
-            scanned = 0;
-            continue;
-        }
-        if (c->len > MAX_HEAD)
-            return bad(err, "headers over 64 KiB");
-        if (c->eof)
-            return c->len ? bad(err, "cut short in the headers")
-                          : mms_err_set(err, -EPROTO, "the server closed the connection "
-                                                      "without answering");
-        int ret = fill(c);
-        if (ret < 0)
-            return ret;
-    }
-}
-
-/* Decoding a chunked body in place: decoded bytes end at `out`, bytes not
- * yet parsed start at `pos` (out <= pos), so memory stays near the decoded
- * size however small the chunks. */
-enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER, CH_DONE };
-
-struct chunked {
-    int state;
-    uint64_t left; /* of the current chunk */
-    size_t out, pos;
-};
-
-static int chunk_size(const char *s, const char *eol, uint64_t *size)
-{
-    uint64_t n = 0;
-    const char *q = s;
-    for (; q < eol && isxdigit((unsigned char)*q); q++) {
-        if (q - s >= 15)
-            return -1;
-        n = n * 16 + (uint64_t)(isdigit((unsigned char)*q) ? *q - '0'
-                                                           : tolower((unsigned char)*q) - 'a' + 10);
-    }
-    if (q == s || (q < eol && *q != ';' && *q != ' ' && *q != '\t'))
-        return -1;
-    *size = n;
-    return 0;
-}
-
-static int dechunk(struct conn *c, struct chunked *ck, size_t body_start, size_t max_body,
-                   struct mms_err *err)
-{
-    while (ck->state != CH_DONE) {
-        char *p = c->buf + ck->pos;
-        size_t avail = c->len - ck->pos;
-        if (ck->state == CH_DATA) {
-            size_t n = avail < ck->left ? avail : (size_t)ck->left;
-            memmove(c->buf + ck->out, p, n);
-            ck->out += n;
-            ck->pos += n;
-            ck->left -= n;
-            if (ck->left)
-                break;
-            ck->state = CH_DATA_END;
-            continue;
-        }
-        if (ck->state == CH_DATA_END) {
-            if (avail < 2)
-                break;
-            if (p[0] != '\r' || p[1] != '\n')
-                return bad(err, "chunk not followed by CRLF");
-            ck->pos += 2;
-            ck->state = CH_SIZE;
-            continue;
-        }
-        const char *eol = avail >= 2 ? memmem(p, avail, "\r\n", 2) : NULL;
-        if (!eol) {
-            if (avail > MAX_CHUNK_LINE)
-                return bad(err, "chunk line too long");
-            break;
-        }
-        ck->pos += (size_t)(eol - p) + 2;
-        if (ck->state == CH_TRAILER) {
-            if (eol == p)
-                ck->state = CH_DONE;
-            continue;
-        }
-        uint64_t size;
-        if (chunk_size(p, eol, &size) < 0)
-            return bad(err, "bad chunk size");
-        if (size > max_body - (ck->out - body_start))
-            return too_big(err, max_body);
-        ck->left = size;
-        ck->state = size ? CH_DATA : CH_TRAILER;
-    }
-    /* Drop what was parsed so the next read lands right after the body. */
-    memmove(c->buf + ck->out, c->buf + ck->pos, c->len - ck->pos);
-    c->len = ck->out + (c->len - ck->pos);
-    ck->pos = ck->out;
-    return ck->state == CH_DONE;
-}
-
-/* Reads the body after h and leaves it alone at the start of c->buf,
- * returning its length in *len. */
-static int read_body(struct conn *c, const struct head *h, size_t max_body, size_t *len,
-                     struct mms_err *err)
-{
-    int ret;
-    if (h->status == 204 || h->status == 304) {
-        *len = 0;
-        return 0;
-    }
-    if (h->chunked) {
-        struct chunked ck = {.state = CH_SIZE, .out = h->end, .pos = h->end};
-        while ((ret = dechunk(c, &ck, h->end, max_body, err)) == 0) {
-            if (c->eof)
-                return bad(err, "cut short in a chunked body");
-            if ((ret = fill(c)) < 0)
-                return ret;
-        }
-        if (ret < 0)
-            return ret;
-        *len = ck.out - h->end;
-    } else if (h->has_length) {
-        if (h->length > max_body)
-            return too_big(err, max_body);
-        while (c->len - h->end < h->length) {
-            if (c->eof)
-                return bad(err, "body shorter than its Content-Length");
-            if ((ret = fill(c)) < 0)
-                return ret;
-        }
-        *len = (size_t)h->length;
-    } else {
-        /* No framing: the body is whatever comes before the server closes. */
-        while (!c->eof) {
-            if (c->len - h->end > max_body)
-                return too_big(err, max_body);
-            if ((ret = fill(c)) < 0)
-                return ret;
-        }
-        if (c->len - h->end > max_body)
-            return too_big(err, max_body);
-        *len = c->len - h->end;
-    }
-    memmove(c->buf, c->buf + h->end, *len);
-    return 0;
 }
 
 /* ---- the request ---- */
 
-static bool header_safe(const char *s, bool allow_space)
+static CURLcode set_request(struct mms_httpc *c, const char *url, const char *method,
+                            const char *body, struct recv *r)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f || (*s == ' ' && !allow_space))
-            return false;
-    return true;
+    CURL *h = c->curl;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val) \
+    if (rc == CURLE_OK) \
+    rc = curl_easy_setopt(h, opt, val)
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_HTTPHEADER, body ? c->body_headers : c->headers);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, r);
+    if (body) {
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+        SET(CURLOPT_POSTFIELDS, body);
+    } else {
+        SET(CURLOPT_HTTPGET, 1L);
+    }
+    /* NULL gives back the method POSTFIELDS or HTTPGET imply. */
+    bool plain = !strcmp(method, body ? "POST" : "GET");
+    SET(CURLOPT_CUSTOMREQUEST, plain ? NULL : method);
+#undef SET
+    return rc;
 }
 
-static int build_request(const struct mms_httpc_url *u, const struct mms_httpc_request *req,
-                         char **out, size_t *out_len, struct mms_err *err)
-{
-    if (!req->method || !*req->method || !header_safe(req->method, false) || !req->path ||
-        req->path[0] != '/' || !header_safe(req->path, false))
-        return mms_err_set(err, -EINVAL, "bad method or path");
-    if (req->token && (!*req->token || !header_safe(req->token, false)))
-        return mms_err_set(err, -EINVAL, "the token holds spaces or control characters");
-    const char *ctype = req->content_type ? req->content_type : "application/json";
-    if (!header_safe(ctype, true))
-        return mms_err_set(err, -EINVAL, "bad content type");
-    /* A POST or PATCH without a body still says so, or some servers wait. */
-    bool bodyless = !req->body && (!strcmp(req->method, "GET") ||
-                                   !strcmp(req->method, "HEAD") ||
-                                   !strcmp(req->method, "DELETE"));
-    size_t body_len = req->body ? req->body_len : 0;
-    char length[96] = "";
-    if (!bodyless)
-        snprintf(length, sizeof(length), "Content-Type: %s\r\nContent-Length: %zu\r\n",
-                 req->body ? ctype : "application/json", body_len);
-    const char *fmt = "%s %s%s HTTP/1.1\r\n"
-                      "Host: %s\r\n"
-                      "User-Agent: mms-ctl\r\n"
-                      "Accept: application/json, text/plain\r\n"
-                      "Connection: close\r\n"
-                      "%s%s%s%s\r\n";
-    const char *auth = req->token ? "Authorization: Bearer " : "";
-    const char *tok = req->token ? req->token : "", *auth_end = req->token ? "\r\n" : "";
-    int n = snprintf(NULL, 0, fmt, req->method, u->prefix, req->path, u->authority, auth, tok,
-                     auth_end, length);
-    if (n < 0)
-        return mms_err_set(err, -EINVAL, "cannot format the request");
-    /* One buffer for head and body: two small sends would meet Nagle and
-     * delayed ACKs and stall for tens of ms. */
-    char *buf = malloc((size_t)n + 1 + body_len);
-    if (!buf)
-        return mms_err_set(err, -ENOMEM, "out of memory");
-    snprintf(buf, (size_t)n + 1, fmt, req->method, u->prefix, req->path, u->authority, auth,
-             tok, auth_end, length);
-    if (body_len)
-        memcpy(buf + n, req->body, body_len);
-    *out = buf;
-    *out_len = (size_t)n + body_len;
-    return 0;
-}
-
-int mms_httpc_fetch(const struct mms_httpc_url *u, const struct mms_httpc_request *req,
+int mms_httpc_fetch(struct mms_httpc *c, const char *method, const char *path, const char *body,
                     struct mms_httpc_response *res, struct mms_err *err)
 {
-    struct conn c = {.fd = -1};
-    struct head h;
-    char *out = NULL;
-    size_t out_len = 0, len = 0;
-    unsigned timeout_ms = req->timeout_ms ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
-    size_t max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+    struct recv r = {.res = res};
+    char *url = NULL;
+    int ret;
     memset(res, 0, sizeof(*res));
-
-    int ret = build_request(u, req, &out, &out_len, err);
-    if (ret < 0)
-        goto fail;
-    c.deadline = now_ms() + timeout_ms;
-    if ((ret = open_conn(u, timeout_ms, &c, err)) < 0)
-        goto fail;
-    int sent = send_all(&c, out, out_len);
-    if (sent == -ETIMEDOUT) {
-        ret = timed_out(err, timeout_ms, "sending the request");
-        goto fail;
-    }
-    /* A server may answer (413, 401) and close before taking the whole
-     * body: its answer is still worth reading. */
-    if (sent < 0 && sent != -EPIPE && sent != -ECONNRESET) {
-        ret = mms_err_set(err, sent, "sending the request: %s", strerror(-sent));
+    if (!*method || !header_safe(method) || path[0] != '/' || !header_safe(path))
+        return mms_err_set(err, -EINVAL, "bad method or path");
+    size_t n = strlen(c->base) + strlen(path) + 1;
+    if (!(url = malloc(n)))
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    snprintf(url, n, "%s%s", c->base, path);
+    c->errbuf[0] = '\0';
+    CURLcode rc = set_request(c, url, method, body, &r);
+    if (rc == CURLE_OK)
+        rc = curl_easy_perform(c->curl);
+    if (rc != CURLE_OK) {
+        ret = fail_with(c, rc, &r, err);
         goto fail;
     }
-    ret = read_head(&c, &h, err);
-    if (ret >= 0)
-        ret = read_body(&c, &h, max_body, &len, err);
-    if (ret < 0 && sent < 0) {
-        ret = mms_err_set(err, sent, "sending the request: %s", strerror(-sent));
+    long status = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    /* An empty body still comes back as a string. */
+    if (!res->body && !(res->body = malloc(1))) {
+        ret = mms_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
-    if (ret == -ETIMEDOUT) {
-        ret = timed_out(err, timeout_ms, "waiting for the response");
-        goto fail;
-    }
-    if (ret == -ENOMEM) {
-        ret = mms_err_set(err, ret, "out of memory");
-        goto fail;
-    }
-    if (ret < 0) {
-        /* fill()'s socket errors come back bare; parse errors set err. */
-        if (ret != -EPROTO && ret != -EFBIG)
-            ret = mms_err_set(err, ret, "reading the response: %s", strerror(-ret));
-        goto fail;
-    }
-    c.buf[len] = '\0'; /* fill() always leaves room for it */
-    res->status = h.status;
-    memcpy(res->reason, h.reason, sizeof(res->reason));
-    res->body = c.buf;
-    res->body_len = len;
-    c.buf = NULL;
-    ret = 0;
+    res->body[res->body_len] = '\0';
+    res->status = (int)status;
+    free(url);
+    return 0;
 fail:
-    if (c.fd >= 0)
-        close(c.fd);
-    free(c.buf);
-    free(out);
+    free(url);
+    mms_httpc_response_free(res);
     return ret;
 }
 

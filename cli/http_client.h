@@ -2,57 +2,45 @@
 #define MMS_CLI_HTTP_CLIENT_H
 
 /*
- * A minimal blocking HTTP/1.1 client, enough for `mms ctl` to talk to
- * mmsd: plain TCP (no TLS), one request per connection, one deadline over
- * the whole exchange. Functions return 0 or a negative errno and say why
- * in err.
+ * The HTTP client `mms ctl` talks to mmsd with, on libcurl: plain http://
+ * only, one deadline over each whole exchange, no proxy, no redirect
+ * followed, the token sent only as a header and never written anywhere.
+ * Functions return 0 or a negative errno and say why, in one line, in err.
  *
  * Errors that mean the daemon could not be reached or did not answer
  * (refused, unresolvable, timed out) are told apart from a broken answer:
  * -EPROTO for a response that is not HTTP or is cut short, -EFBIG for a
- * body over the limit.
+ * body over 16 MiB.
  */
 
 #include <stddef.h>
 
 struct mms_err;
+struct mms_httpc;
 
-struct mms_httpc_url {
-    char host[256];      /* for getaddrinfo: a name, IPv4, or IPv6 without brackets */
-    char port[6];        /* "8089"; 80 when the URL names none */
-    char authority[272]; /* the Host header: "host:port", "[::1]:port" */
-    char prefix[1024];   /* a path the API sits under ("" or "/mmsd"), no trailing '/' */
-};
+/* url is "http://HOST[:PORT][/PREFIX]", the API under PREFIX; https:// is
+ * refused with -EPROTONOSUPPORT, other malformed URLs (a user, a query)
+ * with -EINVAL. token: sent as "Authorization: Bearer TOKEN", NULL for
+ * none. timeout_ms covers resolving, connecting, sending and receiving;
+ * 0 means 10 s. */
+int mms_httpc_open(struct mms_httpc **out, const char *url, const char *token,
+                   unsigned timeout_ms, struct mms_err *err);
 
-/* Parses "http://HOST[:PORT][/PREFIX]" where HOST is a name, an IPv4
- * address or "[IPv6]". https:// is refused with -EPROTONOSUPPORT, other
- * malformed URLs with -EINVAL. */
-int mms_httpc_parse_url(const char *url, struct mms_httpc_url *u, struct mms_err *err);
-
-struct mms_httpc_request {
-    const char *method; /* "GET", "POST", "PATCH", ... */
-    const char *path;   /* "/api/v1/pipelines", already percent-encoded; after the prefix */
-    const char *token;  /* sent as "Authorization: Bearer TOKEN"; NULL for none */
-    const char *body;   /* NULL for none */
-    size_t body_len;
-    const char *content_type; /* of the body; NULL: application/json */
-    /* Covers connecting, sending and receiving; name resolution is left
-     * to the system resolver's own timeouts. 0: 10 s. */
-    unsigned timeout_ms;
-    size_t max_body; /* a longer response body is -EFBIG; 0: 16 MiB */
-};
+void mms_httpc_close(struct mms_httpc *c);
 
 struct mms_httpc_response {
-    int status;       /* 200, 404, ... */
-    char reason[64];  /* "Not Found", control characters dropped */
-    char *body;       /* malloc'd and NUL-terminated; may hold NULs of its own */
+    int status;      /* 200, 404, ... */
+    char reason[64]; /* "Not Found", control characters dropped */
+    char *body;      /* malloc'd and NUL-terminated; may hold NULs of its own */
     size_t body_len;
 };
 
 /* Sends one request and reads the whole response, whatever its status.
- * Bodies framed by Content-Length, chunked, or by the server closing are
- * all read. On failure res holds nothing to free. */
-int mms_httpc_fetch(const struct mms_httpc_url *u, const struct mms_httpc_request *req,
+ * path is after the prefix and already percent-encoded ("/api/v1/..."),
+ * sent as is (no dot segments removed). body, a JSON text, is NULL for
+ * none; method is "GET", "POST", "PATCH", ... On failure res holds
+ * nothing to free. */
+int mms_httpc_fetch(struct mms_httpc *c, const char *method, const char *path, const char *body,
                     struct mms_httpc_response *res, struct mms_err *err);
 
 void mms_httpc_response_free(struct mms_httpc_response *res);
