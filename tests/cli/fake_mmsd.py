@@ -9,7 +9,9 @@ it printed. Python standard library only.
 Pipelines with special names misbehave on purpose: "slow" never answers
 in time, "garbage" answers something that is not HTTP, "short" cuts its
 body short, "huge" answers 17 MiB, "drop" closes without answering,
-"notjson" answers 200 with text.
+"notjson" answers 200 with text. MISBEHAVIOURS lists the rest: chunked
+bodies whole, cut and broken, a bad status line, bodies that stall or
+trickle, errors without mmsd's JSON, a redirect.
 """
 import argparse
 import copy
@@ -191,9 +193,41 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\nX-Trailer: yes\r\n\r\n")
         self.close_connection = True
 
+    def head(self, status, headers):
+        self.wfile.write(b"HTTP/1.1 %s\r\n" % status.encode())
+        for h in headers + ["Connection: close"]:
+            self.wfile.write(h.encode() + b"\r\n")
+        self.wfile.write(b"\r\n")
+
+    def chunked(self, status, data, piece=5, end=b"0\r\n\r\n"):
+        self.head(status, ["Content-Type: application/json", "Transfer-Encoding: chunked"])
+        for i in range(0, len(data), piece):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data[i:i + piece]), data[i:i + piece]))
+        self.wfile.write(end)
+
+    def trickle(self):
+        """One byte every 0.1 s of a 1000-byte body: never idle, never done."""
+        self.head("200 OK", ["Content-Type: application/json", "Content-Length: 1000"])
+        for _ in range(1000):
+            self.wfile.write(b" ")
+            time.sleep(0.1)
+
     def misbehave(self, name):
+        if name not in MISBEHAVIOURS and name not in ("slow", "garbage", "short", "huge",
+                                                      "drop", "notjson"):
+            return False
+        try:
+            self.misbehave_as(name)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as it should have
+        self.close_connection = True
+        return True
+
+    def misbehave_as(self, name):
         w = self.wfile
-        if name == "slow":
+        if name in MISBEHAVIOURS:
+            MISBEHAVIOURS[name](self)
+        elif name == "slow":
             time.sleep(60)
             self.send_json(200, OR1)
         elif name == "garbage":
@@ -206,10 +240,6 @@ class Handler(BaseHTTPRequestHandler):
             pass
         elif name == "notjson":
             self.send(200, "all fine\n", "text/plain")
-        else:
-            return False
-        self.close_connection = True
-        return True
 
     def recording(self, p, body):
         try:
@@ -245,6 +275,27 @@ class Handler(BaseHTTPRequestHandler):
                 return self.error(400, msg)
             settings[k] = float(v) if k == "alpha" else int(v) if k == "every" else v
         return self.send_json(200, {"settings": settings})
+
+
+MISBEHAVIOURS = {
+    # OR1 in 5-byte chunks: must read as if sent whole.
+    "chunked": lambda h: h.chunked("200 OK", json.dumps(OR1).encode()),
+    "chunkederr": lambda h: h.chunked("400 Bad Request",
+                                      json.dumps({"error": "chunked error"}).encode()),
+    "chunkcut": lambda h: h.chunked("200 OK", json.dumps(OR1).encode(), end=b""),
+    "badchunk": lambda h: h.chunked("200 OK", b"", end=b"zz\r\n{}\r\n0\r\n\r\n"),
+    "hugechunked": lambda h: h.chunked("200 OK", b"x" * (17 << 20), piece=1 << 20),
+    "badstatus": lambda h: (h.head("2x0 OK", ["Content-Length: 2"]), h.wfile.write(b"{}")),
+    # Headers and 10 of 100 bytes, then nothing.
+    "slowbody": lambda h: (h.head("200 OK", ["Content-Length: 100"]),
+                           h.wfile.write(b'{"name": "'), time.sleep(60)),
+    "trickle": lambda h: h.trickle(),
+    "emptyerr": lambda h: h.head("503 Service Unavailable", ["Content-Length: 0"]),
+    # A proxy's error page: not JSON, two lines, an escape sequence.
+    "plainerr": lambda h: h.send(502, "Bad Gateway\n\x1b[31mfrom the proxy\n", "text/plain"),
+    "redirect": lambda h: h.head("302 Found", ["Location: /api/v1/pipelines/or1",
+                                               "Content-Length: 0"]),
+}
 
 
 class Server(ThreadingHTTPServer):

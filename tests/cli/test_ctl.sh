@@ -1,100 +1,12 @@
 #!/bin/sh
 # mms ctl against a stub mmsd (tests/cli/fake_mmsd.py) on 127.0.0.1: what it
 # prints, its exit statuses, and the requests it sent as the stub logged them.
+# The transport (framing, errors, timeouts, the token's secrecy) is
+# tests/cli/test_ctl_http.sh's.
 # Env: MMS_BIN (the binary), MMS_SOURCE_DIR (source root), PYTHON.
 
-set -u
-MMS=${MMS_BIN:?MMS_BIN must name the mms binary}
-SRC=${MMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-PY=${PYTHON:-python3}
-# The caller's daemon must not be the one under test.
-unset MMSD_URL MMSD_TOKEN
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/mms-ctl-XXXXXX") || exit 1
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-# start_stub NAME [ARGS]: starts a stub logging to $T/NAME.log; sets $port.
-start_stub() {
-    name=$1
-    shift
-    "$PY" "$SRC/tests/cli/fake_mmsd.py" --port-file "$T/$name.port" --log "$T/$name.log" \
-        "$@" 2>"$T/$name.stderr" &
-    pids="$pids $!"
-    i=0
-    while [ ! -s "$T/$name.port" ]; do
-        i=$((i + 1))
-        if [ $i -gt 100 ]; then
-            echo "FAIL: stub $name did not start: $(cat "$T/$name.stderr")" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    port=$(cat "$T/$name.port")
-}
-
-# run STATUS ARGS...: runs `mms ctl ARGS`, output in $T/out and $T/err, and
-# checks the exit status.
-run() {
-    want=$1
-    shift
-    "$MMS" ctl "$@" >"$T/out" 2>"$T/err"
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "mms ctl $* exited $got, expected $want; stderr: $(cat "$T/err")"
-        return 1
-    fi
-    return 0
-}
-
-# The stderr of the last run is exactly one line containing $1.
-one_line_with() {
-    n=$(wc -l <"$T/err")
-    [ "$n" -eq 1 ] || fail "expected one line on stderr, got $n: $(cat "$T/err")"
-    grep -qF -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"
-}
-
-out_has() { # out_has TEXT: a line of stdout contains TEXT
-    grep -qF -- "$1" "$T/out" || fail "stdout lacks '$1': $(cat "$T/out")"
-}
-
-# How many requests the main stub has logged.
-requests() { wc -l <"$T/main.log"; }
-
-# sent EXPR [LOG]: the Python expression EXPR holds for the last request the
-# stub logged, as d (method, path, host, auth, content_type, body) with its
-# body parsed as b.
-sent() {
-    "$PY" - "$T/${2:-main}.log" "$1" <<'EOF' || fail "request: $1"
-import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-if not lines:
-    sys.exit("no request logged")
-d = json.loads(lines[-1])
-b = json.loads(d["body"]) if d["body"] else None
-if not eval(sys.argv[2]):
-    sys.exit("last request: " + lines[-1])
-EOF
-}
-
-# out_json EXPR: stdout is JSON and EXPR holds over it, as d.
-out_json() {
-    "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(not eval(sys.argv[2]))' \
-        "$T/out" "$1" || fail "stdout JSON: $1: $(head -c 300 "$T/out")"
-}
-
-ms() { date +%s%N | cut -c1-13; }
+MMS_SOURCE_DIR=${MMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$MMS_SOURCE_DIR/tests/cli/ctl_lib.sh"
 
 start_stub main --health-file "$T/health"
 MAIN=$port
@@ -252,8 +164,7 @@ run 0 --url "http://127.0.0.1:$TOK" health # /healthz needs no token
 
 # --url wins over $MMSD_URL, which here names nothing.
 # A port just free, so nothing listens there.
-DEAD=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+DEAD=$(free_port)
 MMSD_URL="http://127.0.0.1:$DEAD" "$MMS" ctl --url "http://127.0.0.1:$MAIN/" status \
     >"$T/out" 2>"$T/err" ||
     fail "--url should win over MMSD_URL: $(cat "$T/err")"
@@ -285,24 +196,4 @@ for url in "ftp://127.0.0.1:$MAIN" "http://" "http://127.0.0.1:0" "http://127.0.
 done
 [ "$(requests)" -eq "$before" ] || fail "bad URLs reached the stub"
 
-t0=$(ms)
-run 3 --timeout 1 status slow && one_line_with "timed out after 1 s"
-t1=$(ms)
-if [ $((t1 - t0)) -lt 900 ] || [ $((t1 - t0)) -gt 5000 ]; then
-    fail "--timeout 1 returned after $((t1 - t0)) ms"
-fi
-sent 'd["path"] == "/api/v1/pipelines/slow"'
-t0=$(ms)
-run 3 --timeout 0.3 status slow && one_line_with "timed out after 0.3 s"
-t1=$(ms)
-[ $((t1 - t0)) -le 4000 ] || fail "--timeout 0.3 returned after $((t1 - t0)) ms"
-run 3 status garbage && one_line_with "bad response"
-run 3 status short && one_line_with "shorter than its Content-Length"
-run 3 status drop && one_line_with "closed the connection without answering"
-run 3 status huge && one_line_with "over the 16 MiB limit"
-
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed" >&2
-    exit 1
-fi
-echo "all mms ctl checks passed"
+finish "mms ctl"
