@@ -17,6 +17,9 @@
 #define DEFAULT_TIMEOUT_MS 10000u
 #define MAX_BODY ((size_t)16 << 20)
 
+/* Sets options in a row, keeping the first failure in rc. */
+#define SET(opt, val) (rc = rc != CURLE_OK ? rc : curl_easy_setopt(h, opt, val))
+
 struct mms_httpc {
     CURL *curl;
     char *base; /* "http://host:port/prefix", no trailing '/' */
@@ -152,9 +155,6 @@ static CURLcode set_common(struct mms_httpc *c)
 {
     CURL *h = c->curl;
     CURLcode rc = CURLE_OK;
-#define SET(opt, val) \
-    if (rc == CURLE_OK) \
-    rc = curl_easy_setopt(h, opt, val)
     SET(CURLOPT_ERRORBUFFER, c->errbuf);
     SET(CURLOPT_VERBOSE, 0L);
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -169,7 +169,6 @@ static CURLcode set_common(struct mms_httpc *c)
     SET(CURLOPT_USERAGENT, "mms-ctl");
     SET(CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_BODY);
-#undef SET
     return rc;
 }
 
@@ -348,9 +347,6 @@ static CURLcode set_request(struct mms_httpc *c, const char *url, const char *me
 {
     CURL *h = c->curl;
     CURLcode rc = CURLE_OK;
-#define SET(opt, val) \
-    if (rc == CURLE_OK) \
-    rc = curl_easy_setopt(h, opt, val)
     SET(CURLOPT_URL, url);
     SET(CURLOPT_HTTPHEADER, body ? c->body_headers : c->headers);
     SET(CURLOPT_WRITEFUNCTION, on_body);
@@ -366,7 +362,6 @@ static CURLcode set_request(struct mms_httpc *c, const char *url, const char *me
     /* NULL gives back the method POSTFIELDS or HTTPGET imply. */
     bool plain = !strcmp(method, body ? "POST" : "GET");
     SET(CURLOPT_CUSTOMREQUEST, plain ? NULL : method);
-#undef SET
     return rc;
 }
 
