@@ -116,7 +116,7 @@ static void create_done(uv_work_t *w, int status)
         pp->p = pp->work_p;
         pp->waited = 0;
         pp->attempts = 0;
-        pp->backoff_ms = RETRY_MIN_MS;
+        mms_backoff_reset(&pp->backoff);
         pp->error[0] = 0;
         pp->last_progress_ms = mms_now_ms();
         pp->last_signal = 1;
@@ -150,8 +150,7 @@ static void create_done(uv_work_t *w, int status)
     snprintf(pp->error, sizeof(pp->error), "%s", pp->work_err.msg);
     pp->attempts++;
     set_state(pp, MMSD_PIPE_CONNECTING);
-    uv_timer_start(&pp->retry, on_retry, pp->backoff_ms, 0);
-    pp->backoff_ms = pp->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pp->backoff_ms * 2;
+    uv_timer_start(&pp->retry, on_retry, mms_backoff_next(&pp->backoff), 0);
 }
 
 static void pipe_start(struct mmsd_pipe *pp)
@@ -321,7 +320,7 @@ static struct mmsd_pipe *pipe_new(struct mmsd *d, struct mmsd_pipeline_conf *con
     pp->rt.color = pp->conf.o.color;
     pp->rt.every = pp->conf.o.every;
     pp->rt.smooth = pp->conf.o.smooth;
-    pp->backoff_ms = RETRY_MIN_MS;
+    mms_backoff_init(&pp->backoff, RETRY_MIN_MS, RETRY_MAX_MS);
     if (pp->conf.o.model)
         snprintf(pp->model, sizeof(pp->model), "%s", pp->conf.o.model);
     else if (mms_locate_default_model(pp->model, sizeof(pp->model)))

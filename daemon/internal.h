@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "core/backoff.h"
 #include "daemon/config.h"
 #include "daemon/http.h"
 #include "pipeline/pipeline.h"
@@ -49,7 +50,7 @@ struct mmsd_pipe {
     int work_rc, work_damaged;
     struct mms_err work_err;
     uv_timer_t retry;
-    uint64_t backoff_ms;
+    struct mms_backoff backoff;         /* between start attempts */
     uv_async_t finished;
     struct mmsd_preview *preview;
     /* Sampled by the stats timer, for health and for logging changes. */

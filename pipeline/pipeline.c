@@ -13,6 +13,7 @@
 #include <libavutil/mathematics.h>
 #include <libswscale/swscale.h>
 
+#include "core/backoff.h"
 #include "core/locate.h"
 #include "core/net.h"
 #include "core/prepost.h"
@@ -240,7 +241,11 @@ static struct mms_source_opts source_opts(struct mms_pipeline *p)
                                     stopping, p};
 }
 
-/* Live inputs come back after a failure: reopen with backoff until stopped. */
+/* Live inputs come back after a failure: reopen with backoff until stopped.
+ * A camera unplugged for a moment is back within a second; a sender gone
+ * for good costs an attempt every 8 s. */
+#define RECONNECT_MIN_MS 500
+#define RECONNECT_MAX_MS 8000
 static int reconnect(struct mms_pipeline *p)
 {
     if (p->src)
@@ -248,10 +253,12 @@ static int reconnect(struct mms_pipeline *p)
     mms_source_close(p->src);
     p->src = NULL;
     atomic_store(&p->signal, 0);
-    double wait_ms = 500;
+    struct mms_backoff backoff;
+    mms_backoff_init(&backoff, RECONNECT_MIN_MS, RECONNECT_MAX_MS);
     while (!atomic_load(&p->stop)) {
+        uint64_t wait_ms = mms_backoff_next(&backoff);
         /* Sleep in short steps so a stop request is honoured quickly. */
-        for (double slept = 0; slept < wait_ms && !atomic_load(&p->stop); slept += 100)
+        for (uint64_t slept = 0; slept < wait_ms && !atomic_load(&p->stop); slept += 100)
             nanosleep(&(struct timespec){0, 100000000L}, NULL);
         if (atomic_load(&p->stop))
             break;
@@ -263,7 +270,6 @@ static int reconnect(struct mms_pipeline *p)
             atomic_store(&p->signal, 1);
             return 0;
         }
-        wait_ms = wait_ms * 2 > 8000 ? 8000 : wait_ms * 2;
     }
     return -ECANCELED;
 }

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIRST_MS 1000.0
-#define MAX_MS 30000.0
+#include "core/backoff.h"
+
+#define FIRST_MS 1000
+#define MAX_MS 30000
 
 enum state { IDLE, WAITING, TRYING };
 
@@ -17,7 +19,9 @@ struct mms_reopen {
     struct mms_sink_params params;
     enum state state;
     int attempts;
-    double due_ms, backoff_ms;
+    double due_ms;
+    struct mms_backoff backoff;
+    double wait_ms; /* the wait in progress, from the backoff */
     pthread_t thread;
     atomic_int done;         /* the attempt thread has stored its result */
     int rc;                  /* of the attempt: written before done */
@@ -37,7 +41,7 @@ int mms_reopen_create(const struct mms_sink_driver *driver, const char *url,
     }
     r->driver = driver;
     r->params = *p;
-    r->backoff_ms = FIRST_MS;
+    mms_backoff_init(&r->backoff, FIRST_MS, MAX_MS);
     *out = r;
     return 0;
 }
@@ -47,8 +51,8 @@ void mms_reopen_arm(struct mms_reopen *r, double now_ms)
     if (r->state != IDLE)
         return;
     r->state = WAITING;
-    r->backoff_ms = FIRST_MS;
-    r->due_ms = now_ms + r->backoff_ms;
+    r->wait_ms = (double)mms_backoff_next(&r->backoff);
+    r->due_ms = now_ms + r->wait_ms;
     r->err.msg[0] = 0;
 }
 
@@ -68,7 +72,7 @@ static void start(struct mms_reopen *r, double now_ms)
         /* No thread now (out of resources): try again later, as if the
          * peer had refused. */
         mms_err_set(&r->err, -EAGAIN, "%s: cannot start a thread to reopen it", r->url);
-        r->due_ms = now_ms + r->backoff_ms;
+        r->due_ms = now_ms + r->wait_ms;
         return;
     }
     r->state = TRYING;
@@ -87,12 +91,12 @@ int mms_reopen_poll(struct mms_reopen *r, double now_ms, struct mms_sink **sink)
         *sink = r->opened;
         r->opened = NULL;
         r->state = IDLE;
-        r->backoff_ms = FIRST_MS;
+        mms_backoff_reset(&r->backoff);
         return 1;
     }
     r->err = r->attempt_err;
-    r->backoff_ms = r->backoff_ms * 2 > MAX_MS ? MAX_MS : r->backoff_ms * 2;
-    r->due_ms = now_ms + r->backoff_ms;
+    r->wait_ms = (double)mms_backoff_next(&r->backoff);
+    r->due_ms = now_ms + r->wait_ms;
     r->state = WAITING;
     return -1;
 }
@@ -109,7 +113,7 @@ int mms_reopen_attempts(const struct mms_reopen *r)
 
 double mms_reopen_backoff_ms(const struct mms_reopen *r)
 {
-    return r->backoff_ms;
+    return r->wait_ms;
 }
 
 void mms_reopen_free(struct mms_reopen *r)

@@ -34,7 +34,9 @@ const char *mms_reopen_error(const struct mms_reopen *r);
 /* Attempts finished so far, failed or not. */
 int mms_reopen_attempts(const struct mms_reopen *r);
 
-/* Milliseconds from a failed attempt to the next one (1000, 2000, ... 30000). */
+/* Milliseconds from the failure, or the last failed attempt, to the next
+ * attempt (1000, 2000, ... 30000; 1000 again after a success); 0 before the
+ * first failure. */
 double mms_reopen_backoff_ms(const struct mms_reopen *r);
 
 /* Waits for an attempt in flight (at most the driver's network timeout)

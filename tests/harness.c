@@ -7,6 +7,29 @@
 
 int mms_test_failures;
 
+int mms_check_eq_int(intmax_t a, intmax_t b, const char *as, const char *bs, const char *file,
+                     int line)
+{
+    if (a == b)
+        return 1;
+    fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s: %jd != %jd\n", file, line, as, bs, a, b);
+    mms_test_failures++;
+    return 0;
+}
+
+int mms_check_eq_str(const char *a, const char *b, const char *as, const char *bs,
+                     const char *file, int line)
+{
+    if (a == b || (a && b && !strcmp(a, b)))
+        return 1;
+    /* Quoted, so that a stray blank or an empty string shows. */
+    fprintf(stderr, "%s:%d: CHECK_STR_EQ failed: %s == %s: %s%s%s != %s%s%s\n", file, line, as,
+            bs, a ? "\"" : "", a ? a : "NULL", a ? "\"" : "", b ? "\"" : "", b ? b : "NULL",
+            b ? "\"" : "");
+    mms_test_failures++;
+    return 0;
+}
+
 int mms_test_main(const struct mms_test_case *cases, int argc, char **argv)
 {
     int ran = 0;

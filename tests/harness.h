@@ -7,6 +7,7 @@
  * behaviour. main() comes from the test file via MMS_TESTS().
  */
 
+#include <stdint.h>
 #include <stdio.h>
 
 extern int mms_test_failures;
@@ -30,6 +31,20 @@ extern int mms_test_failures;
             mms_test_failures++;                                            \
         }                                                                   \
     } while (0)
+
+/* Like CHECK(a == b), but a failure prints both values, so a broken test
+ * says what it got without a rerun under a debugger. Each argument is
+ * evaluated once. CHECK_EQ compares integers (as intmax_t: a uint64_t
+ * beyond INT64_MAX prints negative but still compares right);
+ * CHECK_STR_EQ compares strings, NULL equal only to NULL. */
+#define CHECK_EQ(a, b) mms_check_eq_int((a), (b), #a, #b, __FILE__, __LINE__)
+#define CHECK_STR_EQ(a, b) mms_check_eq_str((a), (b), #a, #b, __FILE__, __LINE__)
+
+/* Both return 1 when equal, else count a failure and return 0. */
+int mms_check_eq_int(intmax_t a, intmax_t b, const char *as, const char *bs, const char *file,
+                     int line);
+int mms_check_eq_str(const char *a, const char *b, const char *as, const char *bs,
+                     const char *file, int line);
 
 struct mms_test_case {
     const char *name;
