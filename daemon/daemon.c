@@ -616,8 +616,9 @@ static void warm_done(uv_work_t *w, int status)
     int n = 0;
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next, n++)
         pipe_start(pp);
+    /* The bound address: with port 0 in listen, the port the kernel chose. */
     mmsd_notice("ready: %d pipeline%s, API on http://%s", n, n == 1 ? "" : "s",
-                d->cfg.d.listen);
+                d->http ? mmsd_http_address(d->http) : d->cfg.d.listen);
     mmsd_notify("READY=1");
     status_line(d);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "daemon/listen.h"
 
 #define DEF_MAX_HEADER (8u << 10)
 #define DEF_MAX_BODY (64u << 10)
@@ -112,7 +113,8 @@ struct mmsd_http {
     struct conn *conns;
     unsigned nconns; /* allocated, closing ones included */
     unsigned nactive, nreject;
-    int port;
+    struct sockaddr_storage bound; /* getsockname(): with port 0, the kernel's pick */
+    char address[64];              /* bound, as mmsd_listen_format writes it */
     bool closing, listener_open;
     void (*done)(void *);
     void *done_arg;
@@ -1043,56 +1045,9 @@ void mmsd_http_stream_end(struct mmsd_http_stream *s)
 
 /* ---- server ---- */
 
-static int parse_port(const char *s, int *port)
-{
-    long v = 0;
-    if (!*s || strlen(s) > 5)
-        return -EINVAL;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -EINVAL;
-        v = v * 10 + (*s - '0');
-    }
-    if (v > 65535)
-        return -EINVAL;
-    *port = (int)v;
-    return 0;
-}
-
-/* "a.b.c.d:port" or "[v6]:port"; numeric only, so nothing blocks on DNS. */
-static int parse_listen(const char *s, struct sockaddr_storage *ss, struct mms_err *err)
-{
-    char host[64];
-    const char *hs = s, *he, *ps;
-    if (*s == '[') {
-        hs = s + 1;
-        he = strchr(hs, ']');
-        ps = he && he[1] == ':' ? he + 2 : NULL;
-    } else {
-        he = strrchr(s, ':');
-        ps = he ? he + 1 : NULL;
-        if (he && memchr(s, ':', (size_t)(he - s)))
-            ps = NULL; /* "::1:80" reads two ways: brackets required */
-    }
-    int port;
-    if (!ps || (size_t)(he - hs) >= sizeof(host) || parse_port(ps, &port) < 0)
-        goto fail;
-    memcpy(host, hs, (size_t)(he - hs));
-    host[he - hs] = '\0';
-    memset(ss, 0, sizeof(*ss));
-    if (*s != '[' && uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (*s == '[' && uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-fail:
-    return mms_err_set(err, -EINVAL,
-                       "listen '%s': expected a numeric IPv4 'a.b.c.d:port' or IPv6 "
-                       "'[addr]:port' with port 0-65535",
-                       s);
-}
-
 /* Binds with plain calls so that a failure leaves no libuv handle behind. */
-static int bind_socket(const struct sockaddr_storage *ss, int *fd_out, int *port)
+static int bind_socket(const struct sockaddr_storage *ss, int *fd_out,
+                       struct sockaddr_storage *bound)
 {
     socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                               : sizeof(struct sockaddr_in);
@@ -1100,16 +1055,13 @@ static int bind_socket(const struct sockaddr_storage *ss, int *fd_out, int *port
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
+    socklen_t blen = sizeof(*bound);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, BACKLOG) < 0 ||
-        getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) {
+        getsockname(fd, (struct sockaddr *)bound, &blen) < 0) {
         rc = -errno;
         goto fail;
     }
-    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                              : ((struct sockaddr_in *)&bound)->sin_port);
     *fd_out = fd;
     return 0;
 fail:
@@ -1224,7 +1176,7 @@ int mmsd_http_create(uv_loop_t *loop, const struct mmsd_http_opts *o, struct mms
     if (o->token && !token_ok(o->token))
         return mms_err_set(err, -EINVAL,
                            "http: the token is empty or has spaces or control characters");
-    if ((rc = parse_listen(o->listen, &ss, err)) < 0)
+    if ((rc = mmsd_listen_parse(o->listen, &ss, err)) < 0)
         return rc;
     struct mmsd_http *h = calloc(1, sizeof(*h));
     if (!h)
@@ -1238,10 +1190,11 @@ int mmsd_http_create(uv_loop_t *loop, const struct mmsd_http_opts *o, struct mms
         mms_err_set(err, rc, "http: out of memory");
         goto fail;
     }
-    if ((rc = bind_socket(&ss, &fd, &h->port)) < 0) {
+    if ((rc = bind_socket(&ss, &fd, &h->bound)) < 0) {
         mms_err_set(err, rc, "listen %s: %s", o->listen, strerror(-rc));
         goto fail;
     }
+    mmsd_listen_format(&h->bound, h->address, sizeof(h->address));
     if ((rc = server_start(h, fd, err)) < 0)
         return rc; /* h is freed by the loop */
     *out = h;
@@ -1253,7 +1206,14 @@ fail:
 
 int mmsd_http_port(const struct mmsd_http *h)
 {
-    return h->port;
+    const struct sockaddr_storage *b = &h->bound;
+    return ntohs(b->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)b)->sin6_port
+                                          : ((const struct sockaddr_in *)b)->sin_port);
+}
+
+const char *mmsd_http_address(const struct mmsd_http *h)
+{
+    return h->address;
 }
 
 int mmsd_http_close(struct mmsd_http *h, void (*done)(void *arg), void *arg)

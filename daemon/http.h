@@ -30,7 +30,7 @@ typedef int (*mmsd_http_handler)(void *opaque, const struct mmsd_http_request *r
                                  struct mmsd_http_response *res);
 
 struct mmsd_http_opts {
-    const char *listen; /* "127.0.0.1:8089", "[::1]:8089"; numeric, port 0 = any free */
+    const char *listen; /* "127.0.0.1:8089", "[::1]:8089": daemon/listen.h; port 0 = any free */
     mmsd_http_handler handler;
     void *opaque;
     /* When set, every request but those for open_paths (exact paths,
@@ -50,8 +50,10 @@ struct mmsd_http_opts {
 /* Binds and listens; options are copied. */
 int mmsd_http_create(uv_loop_t *loop, const struct mmsd_http_opts *o, struct mmsd_http **out,
                      struct mms_err *err);
-/* The bound port (the chosen one when listen asked for port 0). */
+/* The bound port (the chosen one when listen asked for port 0), and the
+ * whole bound address in the listen syntax ("127.0.0.1:41234"). */
 int mmsd_http_port(const struct mmsd_http *h);
+const char *mmsd_http_address(const struct mmsd_http *h);
 /* Stops listening and drops every connection (streams get their close
  * callback first); done(arg) runs once every handle is closed and h freed.
  * h must not be used after this call. */

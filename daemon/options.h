@@ -13,10 +13,10 @@
  */
 
 #include <stddef.h>
-#include <sys/socket.h>
 
 #include "core/error.h"
 #include "core/option.h"
+#include "daemon/listen.h"
 
 /* syslog/journald priorities, so a log line starts with "<level>". */
 enum mmsd_log_level {
@@ -29,7 +29,7 @@ enum mmsd_log_level {
 
 /* Daemon-wide settings. Strings are owned (mmsd_options_free). */
 struct mmsd_options {
-    char *listen;     /* HOST:PORT of the HTTP API */
+    char *listen;     /* HOST:PORT of the HTTP API (daemon/listen.h) */
     char *model;      /* default for pipelines that set none; NULL: the pipeline's default */
     int threads;      /* default for pipelines that set none */
     int log_level;    /* enum mmsd_log_level */
@@ -56,11 +56,5 @@ void mmsd_option_format(const struct mmsd_options *o, const struct mms_option *o
                         size_t len);
 
 const char *mmsd_log_level_name(int level);
-
-/* Parses a listen address into a socket address ready for bind(). */
-int mmsd_listen_parse(const char *s, struct sockaddr_storage *ss, struct mms_err *err);
-
-/* 1 for 127.0.0.0/8 and ::1: the only addresses served without a token. */
-int mmsd_listen_is_loopback(const struct sockaddr_storage *ss);
 
 #endif

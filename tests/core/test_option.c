@@ -348,7 +348,9 @@ static void real_tables_messages(void)
     static const char *const mmsd[][3] = {
         {"log-level", "verbose",
          "log_level=\"verbose\": expected err, warning, notice, info or debug"},
-        {"listen", "x", "listen=\"x\": expected IPv4:PORT or [IPv6]:PORT, port 1..65535"},
+        {"listen", "x",
+         "listen=\"x\": expected IPv4:PORT or [IPv6]:PORT, numeric, port 0..65535 (0: any free "
+         "port)"},
         {"threads", "257", "threads=\"257\": out of range 0..256"},
     };
     struct mms_pipeline_opts po;

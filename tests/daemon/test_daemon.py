@@ -60,6 +60,7 @@ def main():
     run_first_run(tmp)
     run_modes(tmp)
     run_refusals(tmp)
+    run_any_port(tmp)
     for log in sorted(f for f in os.listdir(tmp) if f.endswith(".log")):
         with open(os.path.join(tmp, log)) as f:
             text = f.read()
@@ -520,6 +521,22 @@ def run_refusals(tmp):
     check(rc == 1 and "cannot start: model" in d.text(), "truncated model: exit 1 (%s): %s"
           % (rc, d.text().strip()[-200:]))
     check("READY=1" not in notify.poll(), "truncated model: never READY")
+
+
+
+def run_any_port(tmp):
+    """listen with port 0: the kernel picks a free port and the ready line names it."""
+    d = Daemon(tmp, "[mmsd]\nlisten = 127.0.0.1:0\nmodel = %s\n" % MODEL, name="anyport")
+    try:
+        m = wait_for(lambda: re.search(r"ready: .*API on http://127\.0\.0\.1:(\d+)", d.text()), 60)
+        check(m and int(m.group(1)) > 0, "port 0: the ready line names the bound port: %s"
+              % d.text().strip()[-300:])
+        if m:
+            st, _, _ = Api(int(m.group(1))).req("GET", "/healthz")
+            check(st in (200, 503), "port 0: /healthz answers on the named port (%s)" % st)
+    finally:
+        d.signal(signal.SIGTERM)
+        check(d.wait(30) == 0, "port 0: exits 0 on SIGTERM")
 
 
 if __name__ == "__main__":
