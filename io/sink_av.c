@@ -7,17 +7,15 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/time.h>
 
+#include "io/av_common.h"
 #include "io/sink.h"
 
-/* How long a network peer may refuse data before write() fails. */
-#define NET_TIMEOUT_US 5000000
 #define DEFAULT_FPS 25
 /* Bits per pixel per frame for encoders without a quality mode, and the
  * cap on streams, where a keyframe burst must not overflow a receiver. */
@@ -33,9 +31,8 @@ struct av_sink {
     AVPacket *pkt;
     AVFrame *ref; /* a caller's frame with the hints the encoder must not see */
     int network;
-    int64_t deadline; /* of the blocking call in progress; 0: none */
-    int (*interrupt)(void *opaque); /* the caller's, network outputs only */
-    void *interrupt_opaque;
+    /* Network outputs: the caller's interrupt and a deadline per call. */
+    struct mms_av_wait wait;
     int header_done;
     int failed; /* the first write error: later writes repeat it */
     int width, height;
@@ -49,24 +46,6 @@ struct target {
     int low_latency;
     int network;
 };
-
-static const char *reason(int ret, char *buf, size_t len)
-{
-    if (av_strerror(ret, buf, len) < 0)
-        snprintf(buf, len, "error %d", ret);
-    return buf;
-}
-
-static int has_prefix_ci(const char *s, const char *prefix)
-{
-    return !strncasecmp(s, prefix, strlen(prefix));
-}
-
-static int has_suffix_ci(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n > m && !strcasecmp(s + n - m, suffix);
-}
 
 /* ---- which URLs, which muxers ---- */
 
@@ -94,10 +73,10 @@ static const struct {
 static const char *file_muxer(const char *url)
 {
     const char *scheme = strstr(url, "://");
-    if (scheme && !has_prefix_ci(url, "file://"))
+    if (scheme && !mms_av_has_prefix(url, "file://"))
         return NULL; /* some network URL that happens to end in .ts */
     for (size_t i = 0; i < sizeof(file_types) / sizeof(file_types[0]); i++)
-        if (has_suffix_ci(url, file_types[i].ext))
+        if (mms_av_has_suffix(url, file_types[i].ext))
             return file_types[i].muxer;
     return NULL;
 }
@@ -105,7 +84,7 @@ static const char *file_muxer(const char *url)
 static const char *stream_muxer(const char *url)
 {
     for (size_t i = 0; i < sizeof(stream_types) / sizeof(stream_types[0]); i++)
-        if (has_prefix_ci(url, stream_types[i].scheme))
+        if (mms_av_has_prefix(url, stream_types[i].scheme))
             return stream_types[i].muxer;
     return NULL;
 }
@@ -122,39 +101,24 @@ static int stream_probe(const char *url)
 
 /* ---- opening ---- */
 
-static int interrupted(const struct av_sink *a)
-{
-    return a->interrupt && a->interrupt(a->interrupt_opaque);
-}
-
-static int interrupt_cb(void *opaque)
-{
-    const struct av_sink *a = opaque;
-    return interrupted(a) || (a->deadline && av_gettime_relative() > a->deadline);
-}
-
 /* Around every call that may wait on a network peer; files never wait. */
 static void arm(struct av_sink *a)
 {
     if (a->network)
-        a->deadline = av_gettime_relative() + NET_TIMEOUT_US;
+        mms_av_wait_arm(&a->wait);
 }
 
 static void disarm(struct av_sink *a)
 {
-    a->deadline = 0;
+    mms_av_wait_disarm(&a->wait);
 }
 
 static int io_error(struct av_sink *a, int ret, const char *url, const char *what,
                     struct mms_err *err)
 {
-    char why[128];
-    if (ret == AVERROR_EXIT && interrupted(a))
-        return mms_err_set(err, AVERROR_EXIT, "%s: %s: interrupted", url, what);
-    if (ret == AVERROR_EXIT && a->network)
-        return mms_err_set(err, AVERROR(ETIMEDOUT), "%s: %s: the receiver took no data "
-                           "for %d s", url, what, NET_TIMEOUT_US / 1000000);
-    return mms_err_set(err, ret, "%s: %s: %s", url, what, reason(ret, why, sizeof(why)));
+    char where[1200];
+    snprintf(where, sizeof(where), "%s: %s", url, what);
+    return mms_av_wait_error(&a->wait, ret, where, "the receiver took no data", err);
 }
 
 static AVRational nominal_rate(const struct mms_sink_params *p)
@@ -229,7 +193,7 @@ static int open_encoder(struct av_sink *a, const char *url, const struct mms_sin
     av_dict_free(&opts);
     if (ret < 0)
         return mms_err_set(err, ret, "%s: cannot open the %s encoder: %s", url, codec->name,
-                           reason(ret, why, sizeof(why)));
+                           mms_av_reason(ret, why, sizeof(why)));
     a->frame_dur = FFMAX(1, av_rescale_q(1, av_inv_q(fr), p->time_base));
     return 0;
 }
@@ -272,14 +236,14 @@ static int open_output(struct av_sink *a, const char *url, const struct target *
     if (!(a->oc->oformat->flags & AVFMT_NOFILE)) {
         if (t->network) {
             /* 7 TS packets: what fits in one Ethernet frame. */
-            if (!strcmp(t->muxer, "mpegts") && has_prefix_ci(url, "udp://"))
+            if (!strcmp(t->muxer, "mpegts") && mms_av_has_prefix(url, "udp://"))
                 av_dict_set(&opts, "pkt_size", "1316", 0);
-            av_dict_set_int(&opts, "rw_timeout", NET_TIMEOUT_US, 0);
+            mms_av_set_rw_timeout(&opts, MMS_AV_NET_TIMEOUT_US);
             /* About a second of the stream at its cap: left to autotuning,
              * loopback or a LAN buffers megabytes, tens of seconds of stale
              * video for a receiver that fell behind, before a write waits
              * and the output is seen to have stalled. */
-            if (has_prefix_ci(url, "tcp://"))
+            if (mms_av_has_prefix(url, "tcp://"))
                 av_dict_set_int(&opts, "send_buffer_size",
                                 FFMAX(a->max_bytes_per_s, MIN_SEND_BUFFER), 0);
         }
@@ -323,10 +287,8 @@ static int av_open(struct mms_sink *s, const char *url, const struct mms_sink_pa
                            p->time_base.num, p->time_base.den);
     a->network = t->network;
     /* A file is finished whatever happens: its trailer makes it playable. */
-    if (t->network) {
-        a->interrupt = p->interrupt;
-        a->interrupt_opaque = p->interrupt_opaque;
-    }
+    mms_av_wait_init(&a->wait, MMS_AV_NET_TIMEOUT_US, t->network ? p->interrupt : NULL,
+                     p->interrupt_opaque);
     a->width = p->width;
     a->height = p->height;
     a->last_pts = AV_NOPTS_VALUE;
@@ -336,7 +298,7 @@ static int av_open(struct mms_sink *s, const char *url, const struct mms_sink_pa
                           t->muxer);
         goto fail;
     }
-    a->oc->interrupt_callback = (AVIOInterruptCB){interrupt_cb, a};
+    a->oc->interrupt_callback = (AVIOInterruptCB){mms_av_wait_cb, &a->wait};
     /* Each packet reaches the OS when written: a crash loses only what
      * the muxer itself still holds (the open fragment or cluster). */
     a->oc->flush_packets = 1;
@@ -438,7 +400,7 @@ static int av_write(struct mms_sink *s, const AVFrame *frame, const struct mms_f
     int64_t pts = AV_NOPTS_VALUE;
     if (a->failed)
         return mms_err_set(err, a->failed, "%s: output failed: %s", s->url,
-                           reason(a->failed, why, sizeof(why)));
+                           mms_av_reason(a->failed, why, sizeof(why)));
     int ret = check_frame(s, frame, &pts, err);
     if (ret < 0)
         return ret;
