@@ -64,6 +64,8 @@ struct mms_pipeline_counters {
     int64_t sink_stalls;  /* times an output was found stalled */
     int sinks_down;       /* outputs down now: stalled, or closed (network ones are
                              being reopened) */
+    int encoders;         /* encoders running: one per distinct encoding, shared by the
+                             outputs (and the recording) that want it */
     int noutputs;         /* each output, the window and the recording, in that order */
     struct mms_writer_status outputs[MMS_PIPELINE_MAX_OUTPUTS];
     int signal;     /* the source is delivering frames */

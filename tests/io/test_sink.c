@@ -79,7 +79,8 @@ static int clip_write(struct clip *c, struct mms_sink *sink, int i, int64_t pts,
 
 static struct mms_sink_params params(AVRational tb)
 {
-    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL, NULL, NULL};
+    return (struct mms_sink_params){.width = W, .height = H, .time_base = tb,
+                                    .frame_rate = {25, 1}};
 }
 
 /* Writes n frames with pts start + i * step (in tb) to url, closed. */
@@ -433,7 +434,8 @@ static void test_speed(void)
     struct clip c;
     struct mms_sink *sink = NULL;
     struct mms_err err = {{0}};
-    struct mms_sink_params p = {1280, 720, {1, 25}, {25, 1}, 0, NULL, NULL, NULL, NULL, NULL};
+    struct mms_sink_params p = {.width = 1280, .height = 720, .time_base = {1, 25},
+                                .frame_rate = {25, 1}};
     char *path = path_in_tmp("speed.mp4");
     int n = 100;
     if (clip_open(&c, 1280, 720) < 0 || mms_sink_open(NULL, path, &p, &sink, &err) < 0) {

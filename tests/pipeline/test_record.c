@@ -98,7 +98,8 @@ static void feed(struct mms_recorder *r, struct clip *c, int n, int64_t pts0, in
 
 static struct mms_sink_params params(AVRational tb)
 {
-    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL, NULL, NULL};
+    return (struct mms_sink_params){.width = W, .height = H, .time_base = tb,
+                                    .frame_rate = {25, 1}};
 }
 
 static struct mms_recorder *recorder(const char *dir, const char *name, int seconds,
