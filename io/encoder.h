@@ -73,10 +73,11 @@ const AVCodecParameters *mms_encoder_params(const struct mms_encoder *e);
 AVRational mms_encoder_time_base(const struct mms_encoder *e);
 const struct mms_enc_settings *mms_encoder_settings(const struct mms_encoder *e);
 
-/* Any thread: the first frame sent with pts >= `pts` becomes a keyframe
- * (INT64_MIN: the next frame). Several requests keep the earliest. A
- * recording asks for its segment boundaries; an output joining late (a
- * stream reopened, a recording started) for its first picture. */
+/* Any thread: the first frame sent with pts >= `pts` becomes a keyframe;
+ * of several times asked for, the earliest. INT64_MIN asks for the next
+ * frame, and leaves a time asked for in place. A recording asks for its
+ * segment ends; an output joining late (a stream reopened, a recording
+ * started) for its first picture. */
 void mms_encoder_key_at(struct mms_encoder *e, int64_t pts);
 
 /* Frames sent so far: how many times this encoder did the work. */
