@@ -200,8 +200,10 @@ static int fan_out(struct mms_writer *w, struct mms_err *err)
     }
 }
 
-/* An encoder: one encode for every member. A failed encoder stays failed:
- * its members get nothing more. */
+/* An encoder: one encode for every member. Only the encode is timed: a
+ * member that makes the hand-off wait (offline, BLOCK) is the one stalled,
+ * not the encoder and every other output on it. A failed encoder stays
+ * failed: its members get nothing more. */
 static void encode_slot(struct mms_writer *w, const struct slot *s)
 {
     struct mms_err err = {{0}};
@@ -211,10 +213,15 @@ static void encode_slot(struct mms_writer *w, const struct slot *s)
     }
     begin_write(w);
     int rc = mms_encoder_send(w->enc, s->frame, &err);
-    if (!rc)
-        rc = fan_out(w, &err);
-    w->enc_failed = rc != 0;
     end_write(w, rc, &err);
+    if (!rc && (rc = fan_out(w, &err))) {
+        pthread_mutex_lock(&w->lock);
+        w->errors++;
+        w->state = MMS_WRITER_FAILED;
+        set_reason(w, err.msg);
+        pthread_mutex_unlock(&w->lock);
+    }
+    w->enc_failed = rc != 0;
 }
 
 /* The end of an encoder's frames: what it still holds goes to the
