@@ -21,7 +21,7 @@
 struct slot {
     AVFrame *frame;
     struct mms_frame_meta meta;
-    AVPacket *pkt;  /* holds one: the slot is a packet */
+    AVPacket *pkt;  /* what a member's slots carry instead of a frame */
     int after_gap;
 };
 
