@@ -177,6 +177,7 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
     add_int(st, "output_reopens", v.c.sink_reopens);
     add_int(st, "outputs_down", v.c.sinks_down);
     add_int(st, "output_stalls", v.c.sink_stalls);
+    add_int(st, "encoders", v.c.encoders);
     add_int(st, "inference_errors", v.c.inference_errors);
     add_num(st, "fps", v.c.fps);
     json_object_object_add(o, "stats", st);

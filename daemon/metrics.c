@@ -38,6 +38,7 @@ static double g_output_errors(const struct mmsd_pipe_view *v) { return (double)v
 static double g_output_reopens(const struct mmsd_pipe_view *v) { return (double)v->c.sink_reopens; }
 static double g_outputs_down(const struct mmsd_pipe_view *v) { return v->c.sinks_down; }
 static double g_output_stalls(const struct mmsd_pipe_view *v) { return (double)v->c.sink_stalls; }
+static double g_encoders(const struct mmsd_pipe_view *v) { return v->c.encoders; }
 static double g_inference_errors(const struct mmsd_pipe_view *v)
 {
     return (double)v->c.inference_errors;
@@ -174,6 +175,8 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
         {"mmsd_outputs_down", "gauge", "Outputs down now: stalled, or closed (network ones are "
                                        "being reopened)."},
         {"mmsd_output_stalls_total", "counter", "Times an output took no frame for a second."},
+        {"mmsd_encoders", "gauge", "Encoders running: one per distinct encoding, shared by "
+                                   "the outputs that want it."},
         {"mmsd_inference_errors_total", "counter", "Inferences that failed (the frames kept "
                                                    "the last good mask)."},
         {"mmsd_recording", "gauge", "1 while recording."},
@@ -185,7 +188,8 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
     };
     static const getter gets[] = {g_up,         g_signal,       g_fps,          g_reconnects,
                                   g_decode_errors, g_output_errors, g_output_reopens,
-                                  g_outputs_down, g_output_stalls, g_inference_errors,
+                                  g_outputs_down, g_output_stalls, g_encoders,
+                                  g_inference_errors,
                                   g_recording, g_rec_failed,
                                   g_rec_segments, g_rec_errors, g_rec_bytes,    g_viewers};
     _Static_assert(sizeof(fams) / sizeof(fams[0]) == sizeof(gets) / sizeof(gets[0]),

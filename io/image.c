@@ -14,6 +14,8 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
+#include "io/av_common.h"
+
 #define MAX_SIDE 16384
 /* Larger than any sane still image; stops a stray multi-GB file from
  * being read into memory before the decoder refuses it. */
@@ -25,13 +27,6 @@
 static int av_errno(int ret)
 {
     return ret < 0 && ret > -4096 ? ret : -EINVAL;
-}
-
-static const char *av_reason(int ret, char *buf, size_t len)
-{
-    if (av_strerror(ret, buf, len) < 0)
-        snprintf(buf, len, "error %d", ret);
-    return buf;
 }
 
 static int bytes_per_pixel(enum mms_image_fmt fmt)
@@ -157,7 +152,7 @@ static int decode(const char *path, AVPacket *pkt, AVFrame *frame, struct mms_er
         return mms_err_set(err, -EINVAL, "%s: no picture in the file", path);
     if (ret < 0)
         return mms_err_set(err, av_errno(ret), "%s: cannot decode: %s", path,
-                        av_reason(ret, why, sizeof(why)));
+                        mms_av_reason(ret, why, sizeof(why)));
     if (frame->decode_error_flags || (frame->flags & AV_FRAME_FLAG_CORRUPT))
         return mms_err_set(err, -EINVAL, "%s: corrupt image data", path);
     if (frame->width < 1 || frame->height < 1 || frame->width > MAX_SIDE ||
@@ -319,7 +314,7 @@ int mms_image_write_png(const char *path, const struct mms_image *img,
     int ret = encode_png(img, pkt);
     if (ret < 0) {
         ret = mms_err_set(err, av_errno(ret), "%s: PNG encoding failed: %s", path,
-                       av_reason(ret, why, sizeof(why)));
+                       mms_av_reason(ret, why, sizeof(why)));
         goto fail;
     }
     FILE *f = fopen(path, "wb");

@@ -11,6 +11,8 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
+#include "io/av_common.h"
+
 #define MAX_SIDE 16384
 /* Row alignment of the converted frame: swscale's and the encoder's SIMD
  * paths like whole vectors. */
@@ -36,13 +38,6 @@ struct mms_jpeg {
     AVPacket *pkt;
     int64_t pts;
 };
-
-static const char *av_reason(int ret, char *buf, size_t len)
-{
-    if (av_strerror(ret, buf, len) < 0)
-        snprintf(buf, len, "error %d", ret);
-    return buf;
-}
 
 /* FFmpeg's own error tags are not errnos; callers only need "it failed". */
 static int av_errno(int ret)
@@ -141,7 +136,7 @@ static int open_encoder(struct mms_jpeg *j, int w, int h, struct mms_err *err)
     c->thread_count = 1;
     if ((ret = avcodec_open2(c, codec, NULL)) < 0) {
         ret = mms_err_set(err, av_errno(ret), "jpeg: cannot open the MJPEG encoder at %dx%d: %s",
-                          w, h, av_reason(ret, buf, sizeof(buf)));
+                          w, h, mms_av_reason(ret, buf, sizeof(buf)));
         goto fail;
     }
 
@@ -194,7 +189,7 @@ static int open_scaler(struct mms_jpeg *j, int w, int h, int full, struct mms_er
         (ret = sws_init_context(j->sws, NULL, NULL)) < 0) {
         char buf[128];
         ret = mms_err_set(err, av_errno(ret), "jpeg: cannot convert %dx%d to %dx%d: %s", w, h,
-                          j->out_w, j->out_h, av_reason(ret, buf, sizeof(buf)));
+                          j->out_w, j->out_h, mms_av_reason(ret, buf, sizeof(buf)));
         goto fail;
     }
     j->in_w = w;
@@ -286,13 +281,13 @@ int mms_jpeg_encode(struct mms_jpeg *j, const AVFrame *f, const uint8_t **data, 
     av_frame_unref(j->frame);
     if (ret < 0) {
         ret = mms_err_set(err, av_errno(ret), "jpeg: encoding %dx%d failed: %s", ow, oh,
-                          av_reason(ret, buf, sizeof(buf)));
+                          mms_av_reason(ret, buf, sizeof(buf)));
         goto fail;
     }
     ret = avcodec_receive_packet(j->enc, j->pkt);
     if (ret < 0) {
         ret = mms_err_set(err, av_errno(ret), "jpeg: encoding %dx%d gave no picture: %s", ow,
-                          oh, av_reason(ret, buf, sizeof(buf)));
+                          oh, mms_av_reason(ret, buf, sizeof(buf)));
         goto fail;
     }
     *data = j->pkt->data;

@@ -50,6 +50,9 @@ int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
     if (p->width < 1 || p->height < 1)
         return mms_err_set(err, AVERROR(EINVAL), "%s: bad output size %dx%d", url, p->width,
                            p->height);
+    if (p->encoder && !driver->write_packet)
+        return mms_err_set(err, AVERROR(EINVAL), "%s: a %s output cannot share an encoder",
+                           url, driver->name);
     struct mms_sink *s = calloc(1, sizeof(*s));
     int ret;
     if (!s || !(s->url = strdup(url)) ||
@@ -72,6 +75,21 @@ int mms_sink_write(struct mms_sink *s, const AVFrame *frame, const struct mms_fr
 {
     static const struct mms_frame_meta none;
     return s->driver->write(s, frame, m ? m : &none, err);
+}
+
+int mms_sink_write_packet(struct mms_sink *s, const AVPacket *pkt, struct mms_err *err)
+{
+    if (!s->driver->write_packet)
+        return mms_err_set(err, AVERROR(EINVAL), "%s: takes no packets", s->url);
+    return s->driver->write_packet(s, pkt, err);
+}
+
+int mms_sink_encoding(const struct mms_sink_driver *driver, const char *url,
+                      const struct mms_sink_params *p, struct mms_enc_settings *s)
+{
+    if (!driver && !(driver = mms_sink_find(url)))
+        return 0;
+    return driver->encoding ? driver->encoding(url, p, s) : 0;
 }
 
 int mms_sink_close(struct mms_sink *s, struct mms_err *err)

@@ -9,16 +9,22 @@
  *
  * Frames given to write() are YUV420P at the size given to open(), with
  * pts in params->time_base; the sink does not keep them after returning.
+ * A driver that encodes (file, stream) says with what settings
+ * (encoding()); opened on an encoder shared with other outputs
+ * (params->encoder), it takes that encoder's packets (write_packet())
+ * instead of frames and only muxes them.
  * After a failed open(), neither write() nor close() is called; close()
  * always releases everything open() took, even after a failed write().
  */
 
 #include <stdint.h>
 
+#include <libavcodec/packet.h>
 #include <libavutil/frame.h>
 #include <libavutil/rational.h>
 
 #include "core/error.h"
+#include "io/encoder.h"
 
 /* What the window reports back to the pipeline. */
 enum mms_ui_event {
@@ -41,6 +47,10 @@ struct mms_sink_params {
      * only the timeout ends a wait. */
     int (*interrupt)(void *opaque);
     void *interrupt_opaque;
+    /* Shared by this output and others with the same encoding: the sink
+     * muxes its packets (write_packet) and never encodes. NULL: the sink
+     * encodes the frames given to write() itself. Must outlive the sink. */
+    struct mms_encoder *encoder;
 };
 
 /* Per-frame numbers a sink may show (the window's HUD). */
@@ -58,6 +68,11 @@ struct mms_sink_driver {
     /* How well the driver takes `url`: 0 not at all, higher wins. NULL:
      * never chosen by URL (the window is asked for by name). */
     int (*probe)(const char *url);
+    /* The encoding `url` would get with `p`: 1 with *s set, 0 for a driver
+     * that does not encode (NULL: none does). Equal settings may share one
+     * encoder. */
+    int (*encoding)(const char *url, const struct mms_sink_params *p,
+                    struct mms_enc_settings *s);
     size_t priv_size;
     /* After a failed write the pipeline opens it again, with backoff: a
      * network peer comes back, while a file opened again would be
@@ -67,6 +82,9 @@ struct mms_sink_driver {
                 struct mms_err *err);
     int (*write)(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
                  struct mms_err *err);
+    /* Opened on params->encoder: one of its packets (borrowed), in its
+     * time base. NULL: the driver cannot share an encoder. */
+    int (*write_packet)(struct mms_sink *s, const AVPacket *pkt, struct mms_err *err);
     int (*close)(struct mms_sink *s, struct mms_err *err);
 };
 
@@ -89,6 +107,11 @@ int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
                   struct mms_err *err);
 int mms_sink_write(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
                    struct mms_err *err);
+int mms_sink_write_packet(struct mms_sink *s, const AVPacket *pkt, struct mms_err *err);
+/* The encoding `url` would get from `driver` (NULL: mms_sink_find) with
+ * `p`: 1 with *s set, 0 when it does not encode. */
+int mms_sink_encoding(const struct mms_sink_driver *driver, const char *url,
+                      const struct mms_sink_params *p, struct mms_enc_settings *s);
 /* Finalises (trailer, flush) and frees the sink; NULL is fine. */
 int mms_sink_close(struct mms_sink *s, struct mms_err *err);
 

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,7 +13,8 @@
 #include <libavutil/time.h>
 #include <libswscale/swscale.h>
 
-#define DEFAULT_TIMEOUT_US 5000000
+#include "io/av_common.h"
+
 /* Plane rows start on this boundary: what SIMD code (swscale, the
  * overlay, the encoders) reads fastest. */
 #define ROW_ALIGN 64
@@ -41,12 +41,9 @@ struct mms_source {
     struct SwsContext *sws;
     int sws_w, sws_h, sws_fmt;
 
-    atomic_int interrupted;
-    int (*interrupt)(void *opaque); /* the caller's, or NULL */
-    void *interrupt_opaque;
-    /* Per blocking call; written and read on the reading thread only. */
-    int64_t deadline;
-    int64_t timeout_us;
+    /* The caller's interrupt, mms_source_interrupt() and a deadline per
+     * blocking call. */
+    struct mms_av_wait wait;
 
     int draining;   /* the demuxer ended: the decoder is being flushed */
     int pkt_queued; /* s->pkt still has to go to the decoder */
@@ -68,60 +65,14 @@ static void register_devices(void)
     avdevice_register_all();
 }
 
-static const char *reason(int ret, char *buf, size_t len)
-{
-    if (av_strerror(ret, buf, len) < 0)
-        snprintf(buf, len, "error %d", ret);
-    return buf;
-}
-
-/* Asked for by mms_source_interrupt() or the caller's callback; the
- * callback's answer is kept, so a source once stopped stays stopped. */
-static int interrupted(struct mms_source *s)
-{
-    if (atomic_load_explicit(&s->interrupted, memory_order_relaxed))
-        return 1;
-    if (s->interrupt && s->interrupt(s->interrupt_opaque)) {
-        atomic_store(&s->interrupted, 1);
-        return 1;
-    }
-    return 0;
-}
-
-/* FFmpeg polls this while it waits for I/O: the flag may be set from any
- * thread, the deadline bounds each blocking call on the reading thread. */
-static int interrupt_cb(void *opaque)
-{
-    struct mms_source *s = opaque;
-    if (interrupted(s))
-        return 1;
-    return s->deadline && av_gettime_relative() > s->deadline;
-}
-
-static void arm_deadline(struct mms_source *s)
-{
-    s->deadline = av_gettime_relative() + s->timeout_us;
-}
-
 /* After a call that may have been cut short: why, in the caller's terms. */
 static int blocked_error(struct mms_source *s, int ret, const char *what,
                          struct mms_err *err)
 {
-    char why[128];
-    if (interrupted(s))
-        return mms_err_set(err, AVERROR_EXIT, "%s: interrupted", what);
-    if (ret == AVERROR_EXIT || ret == AVERROR(ETIMEDOUT))
-        return mms_err_set(err, AVERROR(ETIMEDOUT), "%s: no data for %.1f s", what,
-                           s->timeout_us / 1e6);
-    return mms_err_set(err, ret, "%s: %s", what, reason(ret, why, sizeof(why)));
+    return mms_av_wait_error(&s->wait, ret, what, "no data", err);
 }
 
 /* ---- opening ---- */
-
-static int has_prefix(const char *s, const char *prefix)
-{
-    return !strncmp(s, prefix, strlen(prefix));
-}
 
 static int build_options(const struct mms_source_opts *o, AVDictionary **dict,
                          const char **forced_format, struct mms_err *err)
@@ -152,23 +103,13 @@ static int build_options(const struct mms_source_opts *o, AVDictionary **dict,
 /* Which demuxer a URL needs that probing would not find by itself. */
 static const char *format_for(const char **url)
 {
-    if (has_prefix(*url, "lavfi:")) {
+    if (mms_av_has_prefix(*url, "lavfi:")) {
         *url += strlen("lavfi:");
         return "lavfi";
     }
-    if (has_prefix(*url, "/dev/video"))
+    if (mms_av_has_prefix(*url, "/dev/video"))
         return "v4l2";
     return NULL;
-}
-
-static int is_network(const char *url)
-{
-    const char *proto = avio_find_protocol_name(url);
-    if (proto)
-        return strcmp(proto, "file") && strcmp(proto, "pipe");
-    /* rtsp:// and friends: demuxers that do their own networking. */
-    const char *colon = strstr(url, "://");
-    return colon && colon != url;
 }
 
 static int is_live(const AVFormatContext *fc, const char *url)
@@ -182,7 +123,7 @@ static int is_live(const AVFormatContext *fc, const char *url)
         if (c == AV_CLASS_CATEGORY_DEVICE_VIDEO_INPUT || c == AV_CLASS_CATEGORY_DEVICE_INPUT)
             return 1;
     }
-    return is_network(url);
+    return mms_av_is_network(url);
 }
 
 /* Options the user gave that no demuxer, device or protocol took are
@@ -223,15 +164,18 @@ static int open_input(struct mms_source *s, const char *url,
         goto fail;
     }
     /* rw_timeout ends a read that waits on a socket at the protocol level,
-     * below the demuxer; the deadline in interrupt_cb covers the rest. */
-    if (is_network(url) && !av_dict_get(dict, "rw_timeout", NULL, 0))
-        av_dict_set_int(&dict, "rw_timeout", s->timeout_us, 0);
+     * below the demuxer; the guard's deadline covers the rest. */
+    if (mms_av_is_network(url) &&
+        (ret = mms_av_set_rw_timeout(&dict, s->wait.timeout_us)) < 0) {
+        ret = mms_err_set(err, ret, "out of memory");
+        goto fail;
+    }
     if (!(s->fc = avformat_alloc_context())) {
         ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
         goto fail;
     }
-    s->fc->interrupt_callback = (AVIOInterruptCB){interrupt_cb, s};
-    arm_deadline(s);
+    s->fc->interrupt_callback = (AVIOInterruptCB){mms_av_wait_cb, &s->wait};
+    mms_av_wait_arm(&s->wait);
     ret = avformat_open_input(&s->fc, url, ifmt, &dict);
     if (ret < 0) { /* s->fc was freed */
         ret = blocked_error(s, ret, what, err);
@@ -241,18 +185,18 @@ static int open_input(struct mms_source *s, const char *url,
         mms_err_prefix(err, "%s: ", what);
         goto fail;
     }
-    arm_deadline(s);
+    mms_av_wait_arm(&s->wait);
     if ((ret = avformat_find_stream_info(s->fc, NULL)) < 0) {
         ret = blocked_error(s, ret, what, err);
         goto fail;
     }
-    s->deadline = 0;
+    mms_av_wait_disarm(&s->wait);
     s->info.live = is_live(s->fc, url);
     s->info.format = s->fc->iformat->name;
     av_dict_free(&dict);
     return 0;
 fail:
-    s->deadline = 0;
+    mms_av_wait_disarm(&s->wait);
     av_dict_free(&dict);
     return ret;
 }
@@ -275,7 +219,7 @@ static int open_decoder(struct mms_source *s, const char *url, struct mms_err *e
     if (!(s->dec = avcodec_alloc_context3(codec)))
         return mms_err_set(err, AVERROR(ENOMEM), "out of memory");
     if ((ret = avcodec_parameters_to_context(s->dec, st->codecpar)) < 0)
-        return mms_err_set(err, ret, "%s: %s", url, reason(ret, why, sizeof(why)));
+        return mms_err_set(err, ret, "%s: %s", url, mms_av_reason(ret, why, sizeof(why)));
     s->dec->pkt_timebase = st->time_base;
     /* The cores belong to inference, and frame threads would also hold
      * back thread_count frames, latency a live view cannot afford. */
@@ -286,7 +230,7 @@ static int open_decoder(struct mms_source *s, const char *url, struct mms_err *e
     s->dec->log_level_offset = AV_LOG_WARNING - AV_LOG_ERROR;
     if ((ret = avcodec_open2(s->dec, codec, NULL)) < 0)
         return mms_err_set(err, ret, "%s: cannot open the %s decoder: %s", url,
-                           codec->name, reason(ret, why, sizeof(why)));
+                           codec->name, mms_av_reason(ret, why, sizeof(why)));
     s->info.codec = codec->name;
     return 0;
 }
@@ -334,12 +278,8 @@ int mms_source_open(const char *url, const struct mms_source_opts *o,
     int ret;
     if (!s)
         return mms_err_set(err, AVERROR(ENOMEM), "out of memory");
-    atomic_init(&s->interrupted, 0);
-    if (o) {
-        s->interrupt = o->interrupt;
-        s->interrupt_opaque = o->interrupt_opaque;
-    }
-    s->timeout_us = o && o->timeout_us > 0 ? o->timeout_us : DEFAULT_TIMEOUT_US;
+    mms_av_wait_init(&s->wait, o ? o->timeout_us : 0, o ? o->interrupt : NULL,
+                     o ? o->interrupt_opaque : NULL);
     if (!(s->pkt = av_packet_alloc()) || !(s->decoded = av_frame_alloc())) {
         ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
         goto fail;
@@ -365,9 +305,9 @@ fail:
 static int read_packet(struct mms_source *s, struct mms_err *err)
 {
     for (;;) {
-        arm_deadline(s);
+        mms_av_wait_arm(&s->wait);
         int ret = av_read_frame(s->fc, s->pkt);
-        s->deadline = 0;
+        mms_av_wait_disarm(&s->wait);
         if (ret >= 0) {
             if (s->pkt->stream_index == s->stream)
                 return 0;
@@ -375,14 +315,14 @@ static int read_packet(struct mms_source *s, struct mms_err *err)
             continue;
         }
         if (ret == AVERROR(EAGAIN)) { /* a device with no frame ready yet */
-            if (interrupted(s))
+            if (mms_av_wait_stopped(&s->wait))
                 return blocked_error(s, AVERROR_EXIT, s->fc->url, err);
             av_usleep(2000);
             continue;
         }
         if (ret == AVERROR_EOF)
             return ret;
-        if (s->info.live || interrupted(s) || ret == AVERROR_EXIT)
+        if (s->info.live || mms_av_wait_stopped(&s->wait) || ret == AVERROR_EXIT)
             return blocked_error(s, ret, s->fc->url, err);
         /* A damaged file: what could be read is all there is. */
         s->decode_errors++;
@@ -510,7 +450,7 @@ static void pace(struct mms_source *s, int64_t pts)
         s->clock_us = now;
         return;
     }
-    while (now < due && !interrupted(s)) {
+    while (now < due && !mms_av_wait_stopped(&s->wait)) {
         av_usleep((unsigned)FFMIN(due - now, PACE_STEP_US));
         now = av_gettime_relative();
     }
@@ -519,7 +459,7 @@ static void pace(struct mms_source *s, int64_t pts)
 int mms_source_read(struct mms_source *s, AVFrame *frame, struct mms_err *err)
 {
     av_frame_unref(frame);
-    if (interrupted(s))
+    if (mms_av_wait_stopped(&s->wait))
         return blocked_error(s, AVERROR_EXIT, s->fc->url, err);
     for (;;) {
         int ret = avcodec_receive_frame(s->dec, s->decoded);
@@ -553,7 +493,7 @@ int64_t mms_source_decode_errors(const struct mms_source *s)
 
 void mms_source_interrupt(struct mms_source *s)
 {
-    atomic_store(&s->interrupted, 1);
+    mms_av_wait_stop(&s->wait);
 }
 
 void mms_source_close(struct mms_source *s)

@@ -38,6 +38,9 @@
 #define BACKLOG_MIN 8
 #define BACKLOG_MAX 120
 #define OFFLINE_BACKLOG 4
+/* Live, packets a stream keeps while its receiver catches up; past that it
+ * drops to the next keyframe, as it would show the latest frame. */
+#define STREAM_BACKLOG 8
 /* At the end, how long a network output may take to send what it holds
  * before it is cut off: a receiver that stopped reading must not hold up a
  * stop. */
@@ -84,6 +87,11 @@ struct mms_pipeline {
     atomic_int writer_abort[MMS_PIPELINE_MAX_OUTPUTS]; /* read by a sink's interrupt */
     int nwriters, window; /* index of the window's writer, or -1 */
     int writers_started;
+    /* One writer per distinct encoding; the outputs that use it are its
+     * members and take its packets, not frames. */
+    struct mms_writer *encoders[MMS_PIPELINE_MAX_OUTPUTS];
+    int nencoders, encoders_started;
+    int member[MMS_PIPELINE_MAX_OUTPUTS]; /* writers[i] takes an encoder's packets */
     int live;
     struct mms_stats stats;
 
@@ -497,8 +505,12 @@ static void write_meta(struct mms_pipeline *p, const struct item *it, int64_t pt
 static void hand_off(struct mms_pipeline *p, const AVFrame *f, const AVFrame *window_frame,
                      const struct mms_frame_meta *meta)
 {
+    for (int i = 0; i < p->nencoders; i++)
+        mms_writer_send(p->encoders[i], f, meta);
     for (int i = 0; i < p->nwriters; i++)
-        mms_writer_send(p->writers[i], i == p->window && window_frame ? window_frame : f, meta);
+        if (!p->member[i])
+            mms_writer_send(p->writers[i], i == p->window && window_frame ? window_frame : f,
+                            meta);
     if (p->hooks.frame)
         p->hooks.frame(p->hooks.opaque, f, meta);
 }
@@ -662,6 +674,19 @@ static void fill_silence(struct mms_pipeline *p, struct clock *c, double frame_m
     }
 }
 
+/* The encoders and every output, together: an encoder flushes into its
+ * members before they end. */
+static void drain_writers(struct mms_pipeline *p, double grace_ms)
+{
+    struct mms_writer *all[2 * MMS_PIPELINE_MAX_OUTPUTS];
+    int n = 0;
+    for (int i = 0; i < p->nencoders; i++)
+        all[n++] = p->encoders[i];
+    for (int i = 0; i < p->nwriters; i++)
+        all[n++] = p->writers[i];
+    mms_writers_drain(all, n, grace_ms);
+}
+
 static void *compose_main(void *arg)
 {
     struct mms_pipeline *p = arg;
@@ -688,7 +713,7 @@ static void *compose_main(void *arg)
     }
     /* Every output written out (the recording finalised by its writer) before
      * `finished` is announced. */
-    mms_writers_drain(p->writers, p->nwriters, DRAIN_GRACE_MS);
+    drain_writers(p, DRAIN_GRACE_MS);
     atomic_store(&p->finished, 1);
     if (p->hooks.finished)
         p->hooks.finished(p->hooks.opaque);
@@ -771,12 +796,22 @@ static int writer_aborted(void *opaque)
     return atomic_load_explicit((atomic_int *)opaque, memory_order_relaxed);
 }
 
-static struct mms_sink_params sink_params(struct mms_pipeline *p, atomic_int *abort)
+static struct mms_sink_params sink_params(struct mms_pipeline *p, atomic_int *abort,
+                                          struct mms_encoder *enc)
 {
-    return (struct mms_sink_params){p->info.width,  p->info.height, p->info.time_base,
-                                    p->info.frame_rate, p->live,  "mmsd",
-                                    ui_event,           p,        abort ? writer_aborted : NULL,
-                                    abort};
+    return (struct mms_sink_params){
+        .width = p->info.width,
+        .height = p->info.height,
+        .time_base = p->info.time_base,
+        .frame_rate = p->info.frame_rate,
+        .live = p->live,
+        .title = "mmsd",
+        .ui_event = ui_event,
+        .ui_opaque = p,
+        .interrupt = abort ? writer_aborted : NULL,
+        .interrupt_opaque = abort,
+        .encoder = enc,
+    };
 }
 
 enum output_kind { OUT_FILE, OUT_STREAM, OUT_WINDOW, OUT_RECORDING };
@@ -791,9 +826,11 @@ static int backlog(const struct mms_pipeline *p)
 /* The live/offline policy for outputs, in one place. Offline, every output
  * but the window gets every frame, the pipeline going at the pace of the
  * slowest. Live, streams and the window show the latest frame, while files
- * and the recording keep every frame up to a backlog and then drop. */
+ * and the recording keep every frame up to a backlog and then drop. An
+ * output on a shared encoder takes packets, which cannot be replaced by a
+ * newer one: a live stream keeps a few and then drops to a keyframe. */
 static struct mms_writer_opts writer_opts(struct mms_pipeline *p, enum output_kind kind,
-                                          const char *name)
+                                          const char *name, int packets)
 {
     struct mms_writer_opts o = {name, MMS_WRITER_LATEST, 1, NULL, &p->stop};
     if (kind == OUT_STREAM)
@@ -806,21 +843,104 @@ static struct mms_writer_opts writer_opts(struct mms_pipeline *p, enum output_ki
     } else if (kind != OUT_STREAM) {
         o.mode = MMS_WRITER_DROP;
         o.capacity = backlog(p);
+    } else if (packets) {
+        o.mode = MMS_WRITER_DROP;
+        o.capacity = STREAM_BACKLOG;
     }
     return o;
 }
 
-/* Opens `url` (with `drv`, or the driver its name asks for) on a writer of
- * its own; a network output also gets what reopens it. */
-static int open_output(struct mms_pipeline *p, const struct mms_sink_driver *drv,
-                       const char *url, struct mms_err *err)
+/* ------------------------------------------------------------ encoders */
+
+/* The outputs that want one encoding, found before anything is opened. */
+struct enc_plan {
+    struct mms_enc_settings s[MMS_PIPELINE_MAX_OUTPUTS];
+    int keeps_every; /* bit g: encoding g feeds a file or the recording */
+    int n;
+};
+
+/* Which encoding `url` joins (-1: none, it takes frames); a muxer that
+ * wants headers out of band gets them from the encoding it shares. */
+static int plan_encoding(struct mms_pipeline *p, struct enc_plan *plan,
+                         const struct mms_sink_driver *d, const char *url, enum output_kind kind)
 {
-    const struct mms_sink_driver *d = drv ? drv : mms_sink_find(url);
-    enum output_kind kind = d == &mms_sink_window ? OUT_WINDOW
-                            : d && d->reopen      ? OUT_STREAM
-                                                  : OUT_FILE;
-    struct mms_writer_opts wo = writer_opts(p, kind, url);
-    struct mms_sink_params sp = sink_params(p, wo.abort);
+    struct mms_sink_params sp = sink_params(p, NULL, NULL);
+    struct mms_enc_settings s;
+    if (!mms_sink_encoding(d, url, &sp, &s))
+        return -1;
+    int g = 0;
+    while (g < plan->n && !mms_enc_settings_equal(&plan->s[g], &s))
+        g++;
+    if (g == plan->n)
+        plan->s[plan->n++] = s;
+    plan->s[g].global_header |= s.global_header;
+    if (kind != OUT_STREAM)
+        plan->keeps_every |= 1 << g;
+    return g;
+}
+
+/* Live, an encoder keeps every frame while a file or the recording needs
+ * them, else (streams only) the latest; offline, every frame. */
+static int open_encoders(struct mms_pipeline *p, const struct enc_plan *plan,
+                         struct mms_err *err)
+{
+    for (int g = 0; g < plan->n; g++) {
+        char name[64];
+        snprintf(name, sizeof(name), "encoder %d", g + 1);
+        struct mms_encoder *enc = NULL;
+        int rc = mms_encoder_open(&plan->s[g], name, &enc, err);
+        if (rc)
+            return rc;
+        struct mms_writer_opts o = {name, MMS_WRITER_LATEST, 1, NULL, &p->stop};
+        if (!p->live) {
+            o.mode = MMS_WRITER_BLOCK;
+            o.capacity = OFFLINE_BACKLOG;
+        } else if (plan->keeps_every & (1 << g)) {
+            o.mode = MMS_WRITER_DROP;
+            o.capacity = backlog(p);
+        }
+        if ((rc = mms_writer_create_encoder(enc, &o, &p->encoders[g]))) {
+            mms_encoder_free(enc);
+            return mms_err_set(err, rc, "out of memory");
+        }
+        p->nencoders++;
+    }
+    return 0;
+}
+
+/* writers[p->nwriters] is a new output: on encoder `g`, it is a member. */
+static int add_writer(struct mms_pipeline *p, int g, struct mms_err *err)
+{
+    if (g >= 0) {
+        int rc = mms_writer_add_member(p->encoders[g], p->writers[p->nwriters]);
+        if (rc) {
+            mms_writer_free(p->writers[p->nwriters]);
+            p->writers[p->nwriters] = NULL;
+            return mms_err_set(err, rc, "out of memory");
+        }
+        p->member[p->nwriters] = 1;
+    }
+    p->nwriters++;
+    return 0;
+}
+
+/* ------------------------------------------------------------ outputs */
+
+static enum output_kind kind_of(const struct mms_sink_driver *d)
+{
+    return d == &mms_sink_window ? OUT_WINDOW : d && d->reopen ? OUT_STREAM : OUT_FILE;
+}
+
+/* Opens `url` (with `drv`, or the driver its name asks for) on a writer of
+ * its own, on encoder `g` (-1: none); a network output also gets what
+ * reopens it. */
+static int open_output(struct mms_pipeline *p, const struct mms_sink_driver *drv,
+                       const char *url, int g, struct mms_err *err)
+{
+    enum output_kind kind = kind_of(drv ? drv : mms_sink_find(url));
+    struct mms_writer_opts wo = writer_opts(p, kind, url, g >= 0);
+    struct mms_sink_params sp =
+        sink_params(p, wo.abort, g >= 0 ? mms_writer_encoder(p->encoders[g]) : NULL);
     struct mms_sink *s = NULL;
     struct mms_reopen *r = NULL;
     int rc = mms_sink_open(drv, url, &sp, &s, err);
@@ -832,41 +952,60 @@ static int open_output(struct mms_pipeline *p, const struct mms_sink_driver *drv
         goto fail;
     if (kind == OUT_WINDOW)
         p->window = p->nwriters;
-    p->nwriters++;
-    return 0;
+    return add_writer(p, g, err);
 fail:
     mms_reopen_free(r);
     mms_sink_close(s, NULL);
     return mms_err_set(err, rc, "out of memory");
 }
 
-static int open_outputs(struct mms_pipeline *p, struct mms_err *err)
-{
-    int rc;
-    for (int i = 0; i < p->o.noutputs; i++)
-        if ((rc = open_output(p, NULL, p->o.outputs[i], err)))
-            return rc;
-    if (p->o.window && (rc = open_output(p, &mms_sink_window, "window", err)))
-        return rc;
-    return 0;
-}
-
 /* A directory that cannot be made or written stops the recording alone
  * (its status says why): the overlay and the outputs must not depend on
  * the recorder. Bad settings still fail here. */
-static int open_recorder(struct mms_pipeline *p, struct mms_err *err)
+static int open_recorder(struct mms_pipeline *p, int g, struct mms_err *err)
 {
-    struct mms_sink_params sp = sink_params(p, NULL);
+    struct mms_sink_params sp =
+        sink_params(p, NULL, g >= 0 ? mms_writer_encoder(p->encoders[g]) : NULL);
     int rc = mms_recorder_create(p->o.record_dir, NULL, p->o.segment_seconds,
                                  p->o.record_format ? p->o.record_format : "mp4", &sp, &p->rec,
                                  err);
     if (rc)
         return rc;
-    struct mms_writer_opts wo = writer_opts(p, OUT_RECORDING, "recording");
+    struct mms_writer_opts wo = writer_opts(p, OUT_RECORDING, "recording", g >= 0);
     if ((rc = mms_writer_create_recorder(p->rec, &wo, &p->writers[p->nwriters])))
         return mms_err_set(err, rc, "out of memory");
-    p->nwriters++;
-    return 0;
+    return add_writer(p, g, err);
+}
+
+/* The encoding a segment of the recording gets, as a file of its format. */
+static const char *record_probe_name(const struct mms_pipeline *p)
+{
+    return p->o.record_format && !strcmp(p->o.record_format, "mkv") ? "recording.mkv"
+                                                                     : "recording.mp4";
+}
+
+/* Outputs with equal encodings share one encoder: planned first, so that
+ * each encoder opens knowing every muxer it feeds. Then each output, the
+ * window and the recording, in that order. */
+static int open_outputs(struct mms_pipeline *p, struct mms_err *err)
+{
+    struct enc_plan plan = {0};
+    int group[MMS_PIPELINE_MAX_OUTPUTS];
+    for (int i = 0; i < p->o.noutputs; i++) {
+        const struct mms_sink_driver *d = mms_sink_find(p->o.outputs[i]);
+        group[i] = plan_encoding(p, &plan, d, p->o.outputs[i], kind_of(d));
+    }
+    int rec_group = p->o.record_dir ? plan_encoding(p, &plan, &mms_sink_file,
+                                                    record_probe_name(p), OUT_RECORDING)
+                                    : -1;
+    int rc = open_encoders(p, &plan, err);
+    for (int i = 0; !rc && i < p->o.noutputs; i++)
+        rc = open_output(p, NULL, p->o.outputs[i], group[i], err);
+    if (!rc && p->o.window)
+        rc = open_output(p, &mms_sink_window, "window", -1, err);
+    if (!rc && p->o.record_dir)
+        rc = open_recorder(p, rec_group, err);
+    return rc;
 }
 
 static int alloc_buffers(struct mms_pipeline *p)
@@ -953,8 +1092,6 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     }
     if ((rc = open_outputs(p, err)))
         goto fail;
-    if (p->o.record_dir && (rc = open_recorder(p, err)))
-        goto fail;
     *out = p;
     return 0;
 fail:
@@ -965,8 +1102,11 @@ fail:
 int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err)
 {
     int rc = 0;
-    for (; p->writers_started < p->nwriters; p->writers_started++)
+    for (; !rc && p->writers_started < p->nwriters; p->writers_started++)
         if ((rc = mms_writer_start(p->writers[p->writers_started])))
+            break;
+    for (; !rc && p->encoders_started < p->nencoders; p->encoders_started++)
+        if ((rc = mms_writer_start(p->encoders[p->encoders_started])))
             break;
     void *(*mains[3])(void *) = {decode_main, infer_main, compose_main};
     for (int i = 0; i < 3 && !rc; i++) {
@@ -985,7 +1125,7 @@ int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err)
     for (int k = 0; k < p->started; k++)
         pthread_join(p->threads[k], NULL);
     p->started = 0;
-    mms_writers_drain(p->writers, p->nwriters, 0);
+    drain_writers(p, 0);
     return mms_err_set(err, rc, "cannot start a thread: %s", strerror(-rc));
 }
 
@@ -1003,6 +1143,9 @@ int mms_pipeline_wait(struct mms_pipeline *p, int *damaged, struct mms_err *err)
     p->started = 0;
     int rc = 0;
     char down[512] = "";
+    /* Encoders first: each flushes into its outputs before they finish. */
+    for (int i = 0; i < p->nencoders; i++)
+        mms_writer_close(p->encoders[i], NULL);
     for (int i = 0; i < p->nwriters; i++) {
         struct mms_err e;
         if (mms_writer_close(p->writers[i], &e) && !rc)
@@ -1035,8 +1178,11 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
         mms_pipeline_stop(p);
         mms_pipeline_wait(p, NULL, NULL);
     }
+    /* The outputs first: they read their encoder until they are closed. */
     for (int i = 0; i < p->nwriters; i++)
         mms_writer_free(p->writers[i]);
+    for (int i = 0; i < p->nencoders; i++)
+        mms_writer_free(p->encoders[i]);
     if (p->meta)
         fclose(p->meta);
     mms_recorder_free(p->rec);
@@ -1098,6 +1244,7 @@ void mms_pipeline_inject_inference_failures(struct mms_pipeline *p, int n)
 
 static void output_counters(struct mms_pipeline *p, struct mms_pipeline_counters *c)
 {
+    c->encoders = p->nencoders;
     c->noutputs = p->nwriters;
     for (int i = 0; i < p->nwriters; i++) {
         struct mms_writer_status *st = &c->outputs[i];

@@ -6,8 +6,10 @@
  *
  *   decode thread    source -> YUV420P frame -> RGB at the network size
  *   infer thread     normalise -> network -> mask at the frame size
- *   compose thread   draw the mask -> a reference to every output's writer
- *   writer threads   one per output (file, stream, window, recording)
+ *   compose thread   draw the mask -> a reference to every encoder's and
+ *                    frame output's writer
+ *   writer threads   one per encoding (encode once, packets to its outputs)
+ *                    and one per output (file, stream, window, recording)
  *
  * Offline (files, by default): bounded queues, every frame segmented and
  * written in order, none dropped. Live (devices and network inputs):
@@ -29,6 +31,10 @@
  * but the window gets every frame and the slowest sets the pace. An
  * output in one write for over a second is reported down (stalled) until
  * it takes frames again; a failed network output is reopened with backoff.
+ * Outputs that want the same encoding (io/encoder.h; all of them live,
+ * offline the files and the recording) share one encoder: each frame is
+ * encoded once per encoding and the packets go to each output's writer,
+ * which only muxes.
  *
  * With record_dir set, every frame composed is also recorded into segment
  * files there (pipeline/record.h), making the directory when it is
@@ -64,6 +70,8 @@ struct mms_pipeline_counters {
     int64_t sink_stalls;  /* times an output was found stalled */
     int sinks_down;       /* outputs down now: stalled, or closed (network ones are
                              being reopened) */
+    int encoders;         /* encoders running: one per distinct encoding, shared by the
+                             outputs (and the recording) that want it */
     int noutputs;         /* each output, the window and the recording, in that order */
     struct mms_writer_status outputs[MMS_PIPELINE_MAX_OUTPUTS];
     int signal;     /* the source is delivering frames */

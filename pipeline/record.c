@@ -32,6 +32,7 @@ struct mms_recorder {
     struct mms_sink *sink;
     int make_dir;        /* a start was asked for: make the directory first */
     AVFrame *ref;        /* the caller's frame with the segment's pts */
+    AVPacket *pkt;       /* the same for a packet */
     int64_t first_pts;   /* of the open segment */
     int64_t last_pts;    /* AV_NOPTS_VALUE before the first frame */
     char path[1024];     /* of the open segment */
@@ -296,6 +297,49 @@ void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct m
     atomic_fetch_add(&r->frames, 1);
 }
 
+/* A shared encoder's packet (params.encoder): segments start on keyframes,
+ * which the encoder is asked for, at each segment's end and whenever one
+ * is needed to start. */
+void mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt)
+{
+    if (atomic_load(&r->closed))
+        return;
+    apply_request(r);
+    if (!r->on)
+        return;
+    struct mms_encoder *enc = r->params.encoder;
+    int key = pkt->flags & AV_PKT_FLAG_KEY;
+    if (r->sink && key && pkt->pts - r->first_pts >= r->seg_ticks && finish_segment(r) < 0)
+        return;
+    if (!r->sink) {
+        if (!key) {
+            /* Nothing before a keyframe could be decoded. */
+            mms_encoder_key_at(enc, INT64_MIN);
+            return;
+        }
+        if (open_segment(r, pkt->pts) < 0)
+            return;
+        mms_encoder_key_at(enc, pkt->pts + r->seg_ticks);
+    }
+    struct mms_err err;
+    int rc = av_packet_ref(r->pkt, pkt);
+    if (rc < 0) {
+        fail(r, "out of memory");
+        return;
+    }
+    r->pkt->pts -= r->first_pts;
+    if (r->pkt->dts != AV_NOPTS_VALUE)
+        r->pkt->dts -= r->first_pts;
+    rc = mms_sink_write_packet(r->sink, r->pkt, &err);
+    av_packet_unref(r->pkt);
+    if (rc < 0) {
+        fail(r, err.msg);
+        return;
+    }
+    r->last_pts = pkt->pts;
+    atomic_fetch_add(&r->frames, 1);
+}
+
 int mms_recorder_request(struct mms_recorder *r, int on)
 {
     pthread_mutex_lock(&r->lock);
@@ -356,13 +400,18 @@ int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
                            p->width, p->height, p->time_base.num, p->time_base.den);
     if (!dir || !*dir)
         return mms_err_set(err, -EINVAL, "no record directory");
+    /* Segment lengths are counted in the frames' time base. */
+    if (p->encoder && av_cmp_q(mms_encoder_time_base(p->encoder), p->time_base))
+        return mms_err_set(err, -EINVAL, "recording: the encoder's time base is not the "
+                           "frames'");
     struct mms_recorder *r = calloc(1, sizeof(*r));
     if (!r)
         return mms_err_set(err, -ENOMEM, "out of memory");
     pthread_mutex_init(&r->lock, NULL);
     if ((rc = mms_recorder_set_name(r, name ? name : "mms", err)))
         goto fail;
-    if (!(r->dir = strdup(dir)) || !(r->ref = av_frame_alloc())) {
+    if (!(r->dir = strdup(dir)) || !(r->ref = av_frame_alloc()) ||
+        !(r->pkt = av_packet_alloc())) {
         rc = mms_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -414,6 +463,7 @@ void mms_recorder_free(struct mms_recorder *r)
         return;
     mms_recorder_close(r);
     av_frame_free(&r->ref);
+    av_packet_free(&r->pkt);
     free(r->dir);
     pthread_mutex_destroy(&r->lock);
     free(r);

@@ -6,8 +6,11 @@
  * as consecutive segment files DIR/NAME-YYYYmmddTHHMMSSZ.mp4 (UTC, when
  * the segment opened; "-2", "-3", ... before the extension when that name
  * is taken; an existing file is never overwritten). Each segment is a file
- * sink of its own (io/sink.h): a fresh encoder, so it starts on a keyframe,
- * with timestamps from 0 so it plays on its own. Fragmented MP4 (or
+ * sink of its own (io/sink.h), with timestamps from 0 so it plays on its
+ * own, starting on a keyframe: fed frames, each segment has a fresh
+ * encoder; fed the packets of an encoder shared with other outputs
+ * (p->encoder), the recorder asks that encoder for a keyframe at each
+ * segment's end and starts the next segment there. Fragmented MP4 (or
  * Matroska clusters) of a second each: a killed recording loses at most
  * a second or two.
  *
@@ -23,6 +26,7 @@
 
 #include <stdint.h>
 
+#include <libavcodec/packet.h>
 #include <libavutil/frame.h>
 
 #include "core/error.h"
@@ -51,7 +55,8 @@ struct mms_recorder;
  * mkdir -p; mode 0750); opens no file yet (the first frame does).
  * `format` is "mp4" or "mkv"; `name` (letters, digits, '-', '_', '.';
  * NULL: "mms") starts every file name; frames will have p's size and pts
- * in p->time_base. Recording is on, unless the directory cannot be made
+ * in p->time_base. With p->encoder (which must outlive the recorder), it
+ * takes that encoder's packets (mms_recorder_write_packet) instead. Recording is on, unless the directory cannot be made
  * or written: then the recorder starts as after a failure (the reason in
  * the status, recording off), and a start makes the directory again. */
 int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
@@ -66,6 +71,12 @@ int mms_recorder_set_name(struct mms_recorder *r, const char *name, struct mms_e
  * writes `f` (borrowed; pts in the time base given at creation). Never
  * fails: see the status for what went wrong. */
 void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m);
+
+/* The same, for a recorder made on an encoder: one of its packets
+ * (borrowed). A segment opens on a keyframe (one is asked for when
+ * needed; packets before it are not recorded) and ends at the first
+ * keyframe at or after its length. */
+void mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt);
 
 /* Any thread: turns recording on or off from the next frame on (off
  * closes and finalises the open segment; on after a failure tries again).

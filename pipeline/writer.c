@@ -16,10 +16,13 @@
 #define REOPEN_POLL_MS 100
 #define STOP_POLL_MS 100
 
-/* A frame handed on, with what the window shows beside it. */
+/* A frame handed on, with what the window shows beside it; or a packet
+ * of a shared encoder, and whether packets were lost just before it. */
 struct slot {
     AVFrame *frame;
     struct mms_frame_meta meta;
+    AVPacket *pkt;  /* what a member's slots carry instead of a frame */
+    int after_gap;
 };
 
 struct mms_writer {
@@ -27,10 +30,21 @@ struct mms_writer {
     enum mms_writer_mode mode;
     atomic_int *abort, *stop;
 
-    /* What it writes: a sink (with its reopen) or the recorder. */
+    /* What it writes: a sink (with its reopen), the recorder, or an
+     * encoder whose packets go to its members. */
     struct mms_sink *sink;    /* the writer thread's; NULL while closed */
     struct mms_reopen *reopen;
     struct mms_recorder *rec; /* borrowed */
+    struct mms_encoder *enc;  /* owned */
+    struct mms_writer **members;
+    int nmembers;
+    AVPacket *out;            /* the encoder's packet being handed on */
+    int enc_failed;           /* the writer thread's */
+
+    /* A member: the encoder's writer that feeds it packets. */
+    struct mms_writer *upstream;
+    int gap;      /* the sender's: the last packet was dropped */
+    int wait_key; /* the writer thread's: packets are lost, resume at a keyframe */
 
     struct slot *slots;
     int nslots;
@@ -96,6 +110,12 @@ static void poll_reopen(struct mms_writer *w)
         w->sink = s;
         w->state = MMS_WRITER_UP;
         w->reopens++;
+        /* A new receiver can start only on a keyframe: ask for one now
+         * rather than leave it a second without a picture. */
+        if (w->upstream) {
+            w->wait_key = 1;
+            mms_encoder_key_at(w->upstream->enc, INT64_MIN);
+        }
     } else if (rc < 0) {
         set_reason(w, mms_reopen_error(w->reopen));
     }
@@ -134,9 +154,98 @@ static void end_write(struct mms_writer *w, int rc, const struct mms_err *err)
     }
 }
 
+/* A member: muxes one packet, or drops it until a keyframe once packets
+ * were lost (a decoder could show nothing right in between). */
+static void write_packet_slot(struct mms_writer *w, const struct slot *s)
+{
+    struct mms_err err = {{0}};
+    if (s->after_gap)
+        w->wait_key = 1;
+    if (w->wait_key && !(s->pkt->flags & AV_PKT_FLAG_KEY)) {
+        count_dropped(w);
+        return;
+    }
+    if (w->rec) {
+        w->wait_key = 0;
+        begin_write(w);
+        mms_recorder_write_packet(w->rec, s->pkt);
+        end_write(w, 0, NULL);
+        return;
+    }
+    if (!w->sink) {
+        w->wait_key = 1;
+        count_dropped(w);
+        return;
+    }
+    w->wait_key = 0;
+    begin_write(w);
+    int rc = mms_sink_write_packet(w->sink, s->pkt, &err);
+    end_write(w, rc, &err);
+}
+
+static void send_packet(struct mms_writer *w, const AVPacket *pkt);
+
+/* Every packet the encoder has ready, to every member. */
+static int fan_out(struct mms_writer *w, struct mms_err *err)
+{
+    for (;;) {
+        int rc = mms_encoder_receive(w->enc, w->out, err);
+        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+            return 0;
+        if (rc < 0)
+            return rc;
+        for (int i = 0; i < w->nmembers; i++)
+            send_packet(w->members[i], w->out);
+        av_packet_unref(w->out);
+    }
+}
+
+/* An encoder: one encode for every member. Only the encode is timed: a
+ * member that makes the hand-off wait (offline, BLOCK) is the one stalled,
+ * not the encoder and every other output on it. A failed encoder stays
+ * failed: its members get nothing more. */
+static void encode_slot(struct mms_writer *w, const struct slot *s)
+{
+    struct mms_err err = {{0}};
+    if (w->enc_failed) {
+        count_dropped(w);
+        return;
+    }
+    begin_write(w);
+    int rc = mms_encoder_send(w->enc, s->frame, &err);
+    end_write(w, rc, &err);
+    if (!rc && (rc = fan_out(w, &err))) {
+        pthread_mutex_lock(&w->lock);
+        w->errors++;
+        w->state = MMS_WRITER_FAILED;
+        set_reason(w, err.msg);
+        pthread_mutex_unlock(&w->lock);
+    }
+    w->enc_failed = rc != 0;
+}
+
+/* The end of an encoder's frames: what it still holds goes to the
+ * members, whose queues then end too. */
+static void finish_encoder(struct mms_writer *w)
+{
+    struct mms_err err = {{0}};
+    if (!w->enc_failed && !mms_encoder_send(w->enc, NULL, &err))
+        fan_out(w, &err);
+    for (int i = 0; i < w->nmembers; i++)
+        mms_queue_close(w->members[i]->queue);
+}
+
 static void write_slot(struct mms_writer *w, const struct slot *s)
 {
     struct mms_err err = {{0}};
+    if (w->upstream) {
+        write_packet_slot(w, s);
+        return;
+    }
+    if (w->enc) {
+        encode_slot(w, s);
+        return;
+    }
     if (w->rec) {
         begin_write(w);
         mms_recorder_write(w->rec, s->frame, &s->meta);
@@ -166,8 +275,11 @@ static void *writer_main(void *arg)
         struct slot *s = v;
         write_slot(w, s);
         av_frame_unref(s->frame);
+        av_packet_unref(s->pkt);
         mms_queue_push(w->free, s);
     }
+    if (w->enc)
+        finish_encoder(w);
     /* Finalised here, so the recording is complete once the writer is
      * drained. */
     if (w->rec)
@@ -202,7 +314,7 @@ static int create(const struct mms_writer_opts *o, struct mms_writer **out)
     if (!rc && !(w->slots = calloc(w->nslots, sizeof(*w->slots))))
         rc = -ENOMEM;
     for (int i = 0; !rc && i < w->nslots; i++) {
-        if (!(w->slots[i].frame = av_frame_alloc()))
+        if (!(w->slots[i].frame = av_frame_alloc()) || !(w->slots[i].pkt = av_packet_alloc()))
             rc = -ENOMEM;
         else
             mms_queue_push(w->free, &w->slots[i]);
@@ -233,6 +345,37 @@ int mms_writer_create_recorder(struct mms_recorder *rec, const struct mms_writer
     if (!rc)
         (*out)->rec = rec;
     return rc;
+}
+
+int mms_writer_create_encoder(struct mms_encoder *enc, const struct mms_writer_opts *o,
+                              struct mms_writer **out)
+{
+    int rc = create(o, out);
+    if (rc)
+        return rc;
+    if (!((*out)->out = av_packet_alloc())) {
+        mms_writer_free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    (*out)->enc = enc;
+    return 0;
+}
+
+int mms_writer_add_member(struct mms_writer *w, struct mms_writer *member)
+{
+    struct mms_writer **m = realloc(w->members, (w->nmembers + 1) * sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    w->members = m;
+    w->members[w->nmembers++] = member;
+    member->upstream = w;
+    return 0;
+}
+
+struct mms_encoder *mms_writer_encoder(struct mms_writer *w)
+{
+    return w->enc;
 }
 
 int mms_writer_start(struct mms_writer *w)
@@ -292,6 +435,48 @@ void mms_writer_send(struct mms_writer *w, const AVFrame *f, const struct mms_fr
     }
 }
 
+/* The encoder's thread, to a member. A packet that finds no room is lost,
+ * and so are the member's next ones up to a keyframe (the member's thread
+ * sees the gap). LATEST means nothing for packets: they all count. */
+static void send_packet(struct mms_writer *w, const AVPacket *pkt)
+{
+    pthread_mutex_lock(&w->lock);
+    notice_stall(w, mms_now_ms());
+    pthread_mutex_unlock(&w->lock);
+    void *v;
+    if (mms_queue_pop(w->free, &v, 0)) {
+        w->gap = 1;
+        count_dropped(w);
+        return;
+    }
+    struct slot *s = v;
+    int rc = av_packet_ref(s->pkt, pkt);
+    if (!rc) {
+        s->after_gap = w->gap;
+        rc = w->mode == MMS_WRITER_BLOCK ? push_waiting(w, s) : mms_queue_try_push(w->queue, s);
+    }
+    w->gap = rc != 0;
+    if (rc) {
+        av_packet_unref(s->pkt);
+        mms_queue_push(w->free, s);
+        count_dropped(w);
+    }
+}
+
+/* A member is as down as its encoder, and loses what the encoder lost. */
+static void merge_upstream(struct mms_writer *up, struct mms_writer_status *st)
+{
+    pthread_mutex_lock(&up->lock);
+    notice_stall(up, mms_now_ms());
+    st->dropped += up->dropped;
+    if (st->state == MMS_WRITER_UP && up->state != MMS_WRITER_UP) {
+        st->state = up->state;
+        snprintf(st->reason, sizeof(st->reason), "%s", up->reason);
+        st->reason_ms = up->reason_ms;
+    }
+    pthread_mutex_unlock(&up->lock);
+}
+
 void mms_writer_status(struct mms_writer *w, struct mms_writer_status *st)
 {
     memset(st, 0, sizeof(*st));
@@ -307,6 +492,8 @@ void mms_writer_status(struct mms_writer *w, struct mms_writer_status *st)
     snprintf(st->reason, sizeof(st->reason), "%s", w->reason);
     st->reason_ms = w->reason_ms;
     pthread_mutex_unlock(&w->lock);
+    if (w->upstream)
+        merge_upstream(w->upstream, st);
 }
 
 /* ------------------------------------------------------------ ending */
@@ -343,10 +530,11 @@ static void join(struct mms_writer *w)
     }
 }
 
+/* A member's queue is closed by its encoder, once that has flushed into it. */
 void mms_writers_drain(struct mms_writer *const *ws, int n, double grace_ms)
 {
     for (int i = 0; i < n; i++)
-        if (ws[i])
+        if (ws[i] && !ws[i]->upstream)
             mms_queue_close(ws[i]->queue);
     double deadline = mms_now_ms() + grace_ms;
     for (int i = 0; i < n; i++) {
@@ -354,9 +542,10 @@ void mms_writers_drain(struct mms_writer *const *ws, int n, double grace_ms)
         if (w && w->started && w->abort && wait_ended(w, deadline))
             atomic_store(w->abort, 1);
     }
-    for (int i = 0; i < n; i++)
-        if (ws[i])
-            join(ws[i]);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++)
+            if (ws[i] && (ws[i]->upstream != NULL) == pass)
+                join(ws[i]); /* encoders (and the rest) before their members */
 }
 
 int mms_writer_close(struct mms_writer *w, struct mms_err *err)
@@ -377,8 +566,13 @@ void mms_writer_free(struct mms_writer *w)
     if (!w)
         return;
     mms_writer_close(w, NULL);
-    for (int i = 0; w->slots && i < w->nslots; i++)
+    for (int i = 0; w->slots && i < w->nslots; i++) {
         av_frame_free(&w->slots[i].frame);
+        av_packet_free(&w->slots[i].pkt);
+    }
+    mms_encoder_free(w->enc);
+    free(w->members);
+    av_packet_free(&w->out);
     free(w->slots);
     mms_queue_destroy(w->queue);
     mms_queue_destroy(w->free);

@@ -7,6 +7,17 @@
  * reference (mms_writer_send) and goes back to drawing. A writer writes
  * either a sink (a file, a stream, the window) or the recorder.
  *
+ * Outputs with the same encoding share one encoder (io/encoder.h), which
+ * is a writer too: it takes the frames, encodes each once and hands a
+ * reference to every packet to each of its members, the writers of those
+ * outputs, which only mux. A member keeps its own queue, thread, counters
+ * and mode, so a stalled stream still drops only its own packets while the
+ * recording beside it on the same encoder goes on. A member that lost
+ * packets (its queue was full, it was closed) resumes at the next
+ * keyframe; one reopened asks the encoder for a keyframe at once. A member
+ * shows its encoder's drops in its own, and its encoder's trouble as its
+ * own state.
+ *
  * How a writer keeps the frames it has not written yet is its mode:
  *   LATEST  live outputs (streams, the window): a mailbox of one; a new
  *           frame replaces the unsent one, which counts as dropped.
@@ -29,6 +40,7 @@
 #include <libavutil/frame.h>
 
 #include "core/error.h"
+#include "io/encoder.h"
 #include "io/sink.h"
 #include "pipeline/record.h"
 #include "pipeline/reopen.h"
@@ -83,6 +95,21 @@ int mms_writer_create_sink(struct mms_sink *s, struct mms_reopen *r,
 int mms_writer_create_recorder(struct mms_recorder *rec, const struct mms_writer_opts *o,
                                struct mms_writer **out);
 
+/* A writer that encodes with `enc` (then its own, freed with it) for its
+ * members. Frames go to this writer (mms_writer_send), never to the
+ * members. At the end the encoder is flushed into the members, whose
+ * queues then end. */
+int mms_writer_create_encoder(struct mms_encoder *enc, const struct mms_writer_opts *o,
+                              struct mms_writer **out);
+/* Before either starts: `member`, made with mms_writer_create_sink on a
+ * sink opened on the encoder, or mms_writer_create_recorder on a recorder
+ * made with it, takes the encoder's packets. A member must be freed before
+ * its encoder's writer. Its mode says what a packet that finds no room
+ * does: BLOCK waits, any other drops it. 0 or -ENOMEM. */
+int mms_writer_add_member(struct mms_writer *encoder, struct mms_writer *member);
+/* The encoder of a writer made with mms_writer_create_encoder. */
+struct mms_encoder *mms_writer_encoder(struct mms_writer *w);
+
 /* Starts the writer thread: 0 or a negative errno. */
 int mms_writer_start(struct mms_writer *w);
 
@@ -97,7 +124,8 @@ void mms_writer_status(struct mms_writer *w, struct mms_writer_status *st);
 /* After the last send: every writer writes what it holds and its thread
  * ends. Those still busy after grace_ms are aborted (their `abort` set, so
  * a network sink gives up at once); the others are waited for as long as
- * they take. Returns once every thread is joined. */
+ * they take. Returns once every thread is joined. Encoders and their
+ * members may be given together, in any order. */
 void mms_writers_drain(struct mms_writer *const *ws, int n, double grace_ms);
 
 /* Joins the thread if still running (draining first), then finalises and

@@ -6,7 +6,8 @@ the receiver listens again and mmsd reopens the output by itself, and what
 the new receiver gets is video ffprobe decodes.
 
 Then a receiver that accepts and stops reading (a frozen display) beside a
-recording, from a live 25 fps source: the stalled output is reported down
+recording on the same encoder, from a live 25 fps source: the stalled output
+is reported down
 and drops its own frames, the recording keeps every frame with no hole, and
 once the receiver reads again the output is up and flowing.
 
@@ -244,6 +245,10 @@ def stalled():
                          output="tcp://127.0.0.1:%d" % oport, result="dropped") or 0
         check(dropped > 0 and metric(text, "mmsd_output_stalls_total", pipeline="cam") >= 1,
               "/metrics counts the stream's drops (%d) and stalls" % dropped)
+        encoders = (cam_json(api).get("stats", {}).get("encoders"),
+                    metric(text, "mmsd_encoders", pipeline="cam"))
+        check(encoders == (1, 1), "the stream and the recording share one encoder "
+              "(API stats.encoders, /metrics mmsd_encoders): %s" % (encoders,))
     finally:
         d.signal(signal.SIGTERM)
         rc = d.wait()

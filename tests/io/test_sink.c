@@ -19,6 +19,7 @@
 #include <libavutil/mathematics.h>
 
 #include "harness.h"
+#include "io/encoder.h"
 #include "io/image.h"
 #include "io/sink.h"
 #include "io/source.h"
@@ -79,7 +80,8 @@ static int clip_write(struct clip *c, struct mms_sink *sink, int i, int64_t pts,
 
 static struct mms_sink_params params(AVRational tb)
 {
-    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL, NULL, NULL};
+    return (struct mms_sink_params){.width = W, .height = H, .time_base = tb,
+                                    .frame_rate = {25, 1}};
 }
 
 /* Writes n frames with pts start + i * step (in tb) to url, closed. */
@@ -433,7 +435,8 @@ static void test_speed(void)
     struct clip c;
     struct mms_sink *sink = NULL;
     struct mms_err err = {{0}};
-    struct mms_sink_params p = {1280, 720, {1, 25}, {25, 1}, 0, NULL, NULL, NULL, NULL, NULL};
+    struct mms_sink_params p = {.width = 1280, .height = 720, .time_base = {1, 25},
+                                .frame_rate = {25, 1}};
     char *path = path_in_tmp("speed.mp4");
     int n = 100;
     if (clip_open(&c, 1280, 720) < 0 || mms_sink_open(NULL, path, &p, &sink, &err) < 0) {
@@ -583,6 +586,127 @@ __attribute__((constructor)) static void quiet(void)
 
 /* Only network outputs are opened again after a failure: a file opened
  * again would be truncated, a closed window stays closed. */
+/* ---- outputs on a shared encoder ---- */
+
+static struct mms_encoder *shared_encoder(const char *url, struct mms_sink_params *p)
+{
+    struct mms_enc_settings s;
+    struct mms_encoder *e = NULL;
+    struct mms_err err = {{0}};
+    CHECK(mms_sink_encoding(NULL, url, p, &s) == 1);
+    s.global_header = 1; /* for the MP4 beside the TS */
+    CHECK_MSG(mms_encoder_open(&s, "shared", &e, &err) == 0, "%s", err.msg);
+    p->encoder = e;
+    return e;
+}
+
+/* One encode, two muxers: both files play every frame. */
+static void test_two_sinks_on_one_encoder(void)
+{
+    const char *urls[] = {path_in_tmp("shared.mp4"), path_in_tmp("shared.ts")};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    struct mms_encoder *e = shared_encoder(urls[0], &p);
+    struct mms_sink *sinks[2] = {NULL, NULL};
+    struct mms_err err = {{0}};
+    struct clip c;
+    AVPacket *pkt = av_packet_alloc();
+    CHECK(clip_open(&c, W, H) == 0);
+    for (int k = 0; e && k < 2; k++)
+        CHECK_MSG(mms_sink_open(NULL, urls[k], &p, &sinks[k], &err) == 0, "%s", err.msg);
+    for (int i = 0; e && sinks[0] && sinks[1] && i <= 50; i++) {
+        if (i < 50) {
+            CHECK(av_frame_make_writable(c.frame) == 0 &&
+                  !mms_synth_frame(c.synth, i, c.frame, NULL, 0));
+            c.frame->pts = i;
+        }
+        CHECK(mms_encoder_send(e, i < 50 ? c.frame : NULL, &err) == 0);
+        while (mms_encoder_receive(e, pkt, &err) == 0)
+            for (int k = 0; k < 2; k++)
+                CHECK_MSG(mms_sink_write_packet(sinks[k], pkt, &err) == 0, "%s", err.msg);
+    }
+    for (int k = 0; k < 2; k++)
+        CHECK_MSG(mms_sink_close(sinks[k], &err) == 0, "%s", err.msg);
+    av_packet_free(&pkt);
+    mms_encoder_free(e);
+    clip_close(&c);
+    for (int k = 0; k < 2; k++) {
+        struct readout r;
+        read_back(urls[k], &r);
+        CHECK_MSG(r.n == 50 && r.end == AVERROR_EOF, "%s: %d frames", urls[k], r.n);
+    }
+}
+
+static void test_shared_sink_takes_no_frames(void)
+{
+    const char *url = path_in_tmp("noframes.mkv");
+    struct mms_sink_params p = params((AVRational){1, 25});
+    struct mms_encoder *e = shared_encoder(url, &p);
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct clip c;
+    CHECK(clip_open(&c, W, H) == 0);
+    CHECK_MSG(e && mms_sink_open(NULL, url, &p, &sink, &err) == 0, "%s", err.msg);
+    if (sink)
+        CHECK(clip_write(&c, sink, 0, 0, &err) == AVERROR(EINVAL));
+    CHECK(mms_sink_close(sink, &err) == 0);
+    mms_encoder_free(e);
+    clip_close(&c);
+}
+
+static void test_own_encoder_sink_takes_no_packets(void)
+{
+    struct mms_sink_params p = params((AVRational){1, 25});
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    AVPacket *pkt = av_packet_alloc();
+    CHECK_MSG(mms_sink_open(NULL, path_in_tmp("nopackets.mkv"), &p, &sink, &err) == 0, "%s",
+              err.msg);
+    if (sink)
+        CHECK(mms_sink_write_packet(sink, pkt, &err) == AVERROR(EINVAL));
+    CHECK(mms_sink_close(sink, &err) == 0);
+    av_packet_free(&pkt);
+}
+
+/* A null output encodes nothing and cannot share an encoder. */
+static void test_null_has_no_encoding(void)
+{
+    struct mms_sink_params p = params((AVRational){1, 25});
+    struct mms_enc_settings s;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    CHECK(mms_sink_encoding(NULL, "null", &p, &s) == 0);
+    struct mms_encoder *e = shared_encoder(path_in_tmp("x.mp4"), &p);
+    CHECK(mms_sink_open(NULL, "null", &p, &sink, &err) == AVERROR(EINVAL) && !sink);
+    mms_encoder_free(e);
+}
+
+/* Which outputs may share: live, a file and a stream of one size want the
+ * same encoding; offline, a file wants a better one than a stream. */
+static void test_live_file_and_stream_share(void)
+{
+    struct mms_sink_params p = params((AVRational){1, 25});
+    struct mms_enc_settings f, st;
+    p.live = 1;
+    CHECK(mms_sink_encoding(NULL, "a.mkv", &p, &f) == 1);
+    CHECK(mms_sink_encoding(NULL, "tcp://127.0.0.1:9", &p, &st) == 1);
+    CHECK(mms_enc_settings_equal(&f, &st));
+    CHECK(f.global_header && !st.global_header); /* Matroska wants headers, TS not */
+}
+
+static void test_offline_file_and_stream_do_not(void)
+{
+    struct mms_sink_params p = params((AVRational){1, 25});
+    struct mms_enc_settings f, g, st;
+    CHECK(mms_sink_encoding(NULL, "a.mkv", &p, &f) == 1);
+    CHECK(mms_sink_encoding(NULL, "b.mp4", &p, &g) == 1);
+    CHECK(mms_sink_encoding(NULL, "udp://127.0.0.1:9", &p, &st) == 1);
+    CHECK(mms_enc_settings_equal(&f, &g));
+    CHECK(!mms_enc_settings_equal(&f, &st));
+    p.width = W * 2;
+    CHECK(mms_sink_encoding(NULL, "b.mp4", &p, &g) == 1);
+    CHECK(!mms_enc_settings_equal(&f, &g));
+}
+
 static void test_reopen_flags(void)
 {
     CHECK(mms_sink_stream.reopen);
@@ -592,4 +716,7 @@ static void test_reopen_flags(void)
 
 MMS_TESTS(T(test_mp4), T(test_mkv), T(test_ts), T(test_timestamps), T(test_killed),
           T(test_partial), T(test_find), T(test_null), T(test_refusals), T(test_full_disk),
-          T(test_udp), T(test_tcp_stalled_receiver), T(test_speed), T(test_reopen_flags))
+          T(test_udp), T(test_tcp_stalled_receiver), T(test_speed), T(test_reopen_flags),
+          T(test_two_sinks_on_one_encoder), T(test_shared_sink_takes_no_frames),
+          T(test_own_encoder_sink_takes_no_packets), T(test_null_has_no_encoding),
+          T(test_live_file_and_stream_share), T(test_offline_file_and_stream_do_not))

@@ -380,7 +380,8 @@ static void *send_udp(void *arg)
     struct mms_synth *syn = NULL;
     struct mms_sink *sink = NULL;
     AVFrame *f = av_frame_alloc();
-    const struct mms_sink_params p = {160, 96, {1, 25}, {25, 1}, 1, NULL, NULL, NULL, NULL, NULL};
+    const struct mms_sink_params p = {.width = 160, .height = 96, .time_base = {1, 25},
+                                      .frame_rate = {25, 1}, .live = 1};
     snd->ret = -1;
     if (!f || mms_synth_create(160, 96, 5, 25, &syn, &err) < 0 ||
         mms_sink_open(NULL, snd->url, &p, &sink, &err) < 0)

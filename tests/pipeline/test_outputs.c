@@ -205,6 +205,11 @@ static void stalled_stream_spares_the_file_and_recording(void)
         tcp_peer_stop(peer);
         return;
     }
+    /* Live, the stream, the file and the recording want one encoding: the
+     * stall below is that of a stream sharing the recording's encoder. */
+    struct mms_pipeline_counters c0;
+    mms_pipeline_counters(p, &c0);
+    CHECK_MSG(c0.encoders == 1, "%d encoders for three outputs of one encoding", c0.encoders);
     CHECK_MSG(watch_stall(p), "the stalled stream was never reported down");
     struct mms_writer_status st = output(p, 0);
     CHECK_MSG(st.dropped > 0 && st.stalls + st.errors > 0,
@@ -253,10 +258,68 @@ static void offline_writes_every_frame_to_every_file(void)
     CHECK_MSG(probe(b).frames == 100, "%s has %d frames", b, probe(b).frames);
 }
 
+/* A short run to its end: the encoders it ran, and what each output wrote. */
+static int encoders_of_run(const char *mode, const char *const *outputs, int n,
+                           const char *record_dir, int64_t *written)
+{
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=320x180:rate=25:duration=2", mode, outputs, n, record_dir);
+    if (!p)
+        return -1;
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    int encoders = c.encoders;
+    struct mms_err err = {{0}};
+    CHECK_MSG(mms_pipeline_wait(p, NULL, &err) == 0, "%s", err.msg);
+    mms_pipeline_counters(p, &c);
+    for (int i = 0; written && i < c.noutputs; i++)
+        written[i] = c.outputs[i].written;
+    mms_pipeline_destroy(p);
+    return encoders;
+}
+
+/* Two files and the recording at one encoding: one encoder, and every one
+ * of them decodes every frame. */
+static void same_settings_run_one_encoder(void)
+{
+    const char *a = tmp_path("one-a.mp4"), *b = tmp_path("one-b.mkv"), *rec = tmp_path("one-rec");
+    const char *outputs[] = {a, b};
+    int64_t written[4] = {0};
+    int n = encoders_of_run("offline", outputs, 2, rec, written);
+    CHECK_MSG(n == 1, "%d encoders", n);
+    CHECK_MSG(written[0] == 50 && written[1] == 50 && written[2] == 50,
+              "written %lld %lld %lld", (long long)written[0], (long long)written[1],
+              (long long)written[2]);
+    CHECK_MSG(probe(a).frames == 50, "%s: %d frames", a, probe(a).frames);
+    CHECK_MSG(probe(b).frames == 50, "%s: %d frames", b, probe(b).frames);
+    const char *r = recording_in(rec);
+    CHECK_MSG(r && probe(r).frames == 50, "recording: %d frames", r ? probe(r).frames : -1);
+}
+
+/* Offline, a stream is encoded for its receiver and a file for its size:
+ * two encoders. */
+static void different_settings_run_two_encoders(void)
+{
+    const char *a = tmp_path("two-a.mp4");
+    const char *outputs[] = {a, "udp://127.0.0.1:9"};
+    int n = encoders_of_run("offline", outputs, 2, NULL, NULL);
+    CHECK_MSG(n == 2, "%d encoders", n);
+    CHECK_MSG(probe(a).frames == 50, "%s: %d frames", a, probe(a).frames);
+}
+
+/* An output that encodes nothing runs no encoder. */
+static void null_output_runs_no_encoder(void)
+{
+    const char *outputs[] = {"null"};
+    int n = encoders_of_run("offline", outputs, 1, NULL, NULL);
+    CHECK_MSG(n == 0, "%d encoders", n);
+}
+
 __attribute__((constructor)) static void quiet(void)
 {
     av_log_set_level(AV_LOG_QUIET);
 }
 
 MMS_TESTS(T(stalled_stream_spares_the_file_and_recording),
-          T(offline_writes_every_frame_to_every_file))
+          T(offline_writes_every_frame_to_every_file), T(same_settings_run_one_encoder),
+          T(different_settings_run_two_encoders), T(null_output_runs_no_encoder))

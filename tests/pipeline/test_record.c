@@ -22,6 +22,7 @@
 #include <libavutil/log.h>
 
 #include "harness.h"
+#include "io/encoder.h"
 #include "io/sink.h"
 #include "io/synth.h"
 #include "pipeline/options.h"
@@ -98,7 +99,8 @@ static void feed(struct mms_recorder *r, struct clip *c, int n, int64_t pts0, in
 
 static struct mms_sink_params params(AVRational tb)
 {
-    return (struct mms_sink_params){W, H, tb, {25, 1}, 0, NULL, NULL, NULL, NULL, NULL};
+    return (struct mms_sink_params){.width = W, .height = H, .time_base = tb,
+                                    .frame_rate = {25, 1}};
 }
 
 static struct mms_recorder *recorder(const char *dir, const char *name, int seconds,
@@ -393,6 +395,121 @@ static void recorder_start_opens_new_segment(void)
     list_segments(dir, "mms", ".mp4", &l);
     check_segments(&l, (const int[]){20, 15}, 2);
     clip_close(&c);
+}
+
+/* ------------------------------------------------------------ on a shared encoder */
+
+/* A live encoding (nothing held back, so a packet per frame sent) that the
+ * recorder shares; the recorder is fed its packets. */
+struct shared {
+    struct mms_encoder *enc;
+    struct mms_recorder *r;
+    AVPacket *pkt;
+};
+
+static int shared_open(struct shared *sh, const char *dir, int seconds, AVRational tb)
+{
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params(tb);
+    struct mms_enc_settings s;
+    memset(sh, 0, sizeof(*sh));
+    p.live = 1;
+    CHECK(mms_sink_encoding(&mms_sink_file, "x.mp4", &p, &s) == 1);
+    CHECK_MSG(mms_encoder_open(&s, "shared", &sh->enc, &err) == 0, "%s", err.msg);
+    p.encoder = sh->enc;
+    if (sh->enc)
+        CHECK_MSG(mms_recorder_create(dir, "sh", seconds, "mp4", &p, &sh->r, &err) == 0, "%s",
+                  err.msg);
+    sh->pkt = av_packet_alloc();
+    return sh->enc && sh->r && sh->pkt ? 0 : -1;
+}
+
+static void shared_close(struct shared *sh)
+{
+    mms_recorder_free(sh->r);
+    mms_encoder_free(sh->enc);
+    av_packet_free(&sh->pkt);
+}
+
+/* n frames pts pts0 + i * step through the encoder into the recorder. */
+static void feed_shared(struct shared *sh, struct clip *c, int n, int64_t pts0, int64_t step)
+{
+    struct mms_err err = {{0}};
+    for (int i = 0; i < n; i++) {
+        if (av_frame_make_writable(c->frame) < 0 ||
+            mms_synth_frame(c->synth, c->next++, c->frame, NULL, 0)) {
+            CHECK(!"cannot make a frame");
+            return;
+        }
+        c->frame->pts = pts0 + i * step;
+        CHECK_MSG(mms_encoder_send(sh->enc, c->frame, &err) == 0, "%s", err.msg);
+        while (mms_encoder_receive(sh->enc, sh->pkt, &err) == 0)
+            mms_recorder_write_packet(sh->r, sh->pkt);
+    }
+}
+
+/* The encoder is asked for a keyframe at each segment's end: 2 s segments
+ * of exactly 50 + 50 + 25 frames, each from 0 and decodable. */
+static void shared_encoder_segments_end_on_time(void)
+{
+    const char *dir = new_dir("shared-rotate");
+    struct shared sh;
+    struct clip c;
+    if (shared_open(&sh, dir, 2, (AVRational){1, 90000}) || clip_open(&c))
+        return;
+    feed_shared(&sh, &c, 125, 123456, 3600);
+    struct mms_record_status st;
+    mms_recorder_status(sh.r, &st);
+    CHECK_MSG(st.segments == 3 && st.frames == 125 && !st.errors, "%lld segments, %lld frames",
+              (long long)st.segments, (long long)st.frames);
+    mms_recorder_close(sh.r);
+    struct listing l;
+    list_segments(dir, "sh", ".mp4", &l);
+    check_segments(&l, (const int[]){50, 50, 25}, 3);
+    shared_close(&sh);
+    clip_close(&c);
+}
+
+/* Started again mid-GOP, the recording cannot begin on the packet at hand:
+ * it asks for a keyframe, which the very next frame is. */
+static void shared_encoder_start_waits_one_frame_for_a_keyframe(void)
+{
+    const char *dir = new_dir("shared-restart");
+    struct shared sh;
+    struct clip c;
+    if (shared_open(&sh, dir, 60, (AVRational){1, 25}) || clip_open(&c))
+        return;
+    feed_shared(&sh, &c, 20, 0, 1);
+    mms_recorder_request(sh.r, 0);
+    feed_shared(&sh, &c, 10, 20, 1);
+    mms_recorder_request(sh.r, 1);
+    feed_shared(&sh, &c, 15, 30, 1); /* frame 30 is no keyframe: 31 is made one */
+    struct mms_record_status st;
+    mms_recorder_status(sh.r, &st);
+    CHECK_MSG(st.segments == 2 && st.frames == 34, "%lld segments, %lld frames",
+              (long long)st.segments, (long long)st.frames);
+    mms_recorder_close(sh.r);
+    struct listing l;
+    list_segments(dir, "sh", ".mp4", &l);
+    check_segments(&l, (const int[]){20, 14}, 2);
+    shared_close(&sh);
+    clip_close(&c);
+}
+
+/* The encoder's time base is the one segment lengths are counted in. */
+static void shared_encoder_of_another_time_base_is_refused(void)
+{
+    struct shared sh;
+    struct mms_err err = {{0}};
+    struct mms_recorder *r = NULL;
+    if (shared_open(&sh, new_dir("shared-tb"), 2, (AVRational){1, 90000}))
+        return;
+    struct mms_sink_params p = params((AVRational){1, 25});
+    p.encoder = sh.enc;
+    CHECK(mms_recorder_create(new_dir("shared-tb2"), "sh", 2, "mp4", &p, &r, &err) == -EINVAL);
+    CHECK(!r);
+    CHECK_MSG(strstr(err.msg, "time base"), "%s", err.msg);
+    shared_close(&sh);
 }
 
 struct toggler {
@@ -1162,6 +1279,9 @@ static void pipeline_record_stop_start_live(void)
 }
 
 MMS_TESTS(T(recorder_rotates_on_output_time), T(recorder_writes_mkv),
+          T(shared_encoder_segments_end_on_time),
+          T(shared_encoder_start_waits_one_frame_for_a_keyframe),
+          T(shared_encoder_of_another_time_base_is_refused),
           T(recorder_never_overwrites), T(recorder_stop_finalises_segment),
           T(recorder_start_opens_new_segment), T(recorder_requests_from_another_thread),
           T(recorder_failure_stops_then_start_retries), T(recorder_makes_missing_dir),

@@ -22,8 +22,9 @@
 #define W 64
 #define H 64
 
-static const struct mms_sink_params params = {W, H, {1, 25}, {25, 1}, 1,
-                                              "test", NULL, NULL, NULL, NULL};
+static const struct mms_sink_params params = {
+    .width = W, .height = H, .time_base = {1, 25}, .frame_rate = {25, 1}, .live = 1,
+    .title = "test"};
 
 static void sleep_ms(int ms)
 {

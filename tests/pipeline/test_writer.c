@@ -137,8 +137,10 @@ static atomic_int stop_flag;
 
 static struct mms_writer *make(enum mms_writer_mode mode, int capacity, atomic_int *abort)
 {
-    struct mms_sink_params p = {W, H, {1, 25}, {25, 1}, 1, NULL, NULL, NULL,
-                                abort ? flag_set : NULL, abort};
+    struct mms_sink_params p = {.width = W, .height = H, .time_base = {1, 25},
+                                .frame_rate = {25, 1}, .live = 1,
+                                .interrupt = abort ? flag_set : NULL,
+                                .interrupt_opaque = abort};
     struct mms_sink *s = NULL;
     struct mms_writer *w = NULL;
     struct mms_err err = {{0}};
