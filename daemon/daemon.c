@@ -93,13 +93,7 @@ static void create_work(uv_work_t *w)
 /* Settings changed through the API outlive a restart of the pipeline. */
 static void apply_runtime(struct mmsd_pipe *pp)
 {
-    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
-        if (!opt->runtime)
-            continue;
-        char v[64];
-        mms_option_format(&pp->rt, opt, v, sizeof(v));
-        mms_pipeline_set(pp->p, opt->name, v, NULL);
-    }
+    mms_pipeline_update(pp->p, &pp->rt, NULL);
 }
 
 static void on_retry(uv_timer_t *t)
