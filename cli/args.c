@@ -1,11 +1,11 @@
 #include "cli/args.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "pipeline/options.h"
 
 int args_usage_error(const struct args_cmd *cmd, const char *fmt, ...)
 {
@@ -18,73 +18,105 @@ int args_usage_error(const struct args_cmd *cmd, const char *fmt, ...)
     return ARGS_EXIT_USAGE;
 }
 
-void args_print_help(const struct args_cmd *cmd)
+static void print_help(const struct args *a)
 {
+    const struct args_cmd *cmd = a->cmd;
     printf("Usage: mms %s %s\n\n%s\n\nOptions:\n", cmd->name, cmd->usage, cmd->summary);
-    const struct args_opt *o;
-    for (o = cmd->opts; o->name; o++) {
-        char left[64];
-        snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "",
-                 o->arg ? o->arg : "");
-        printf("  %-20s %s\n", left, o->help);
-    }
-    printf("  %-20s %s\n", "-h, --help", "show this help and exit");
+    mms_opt_help(a->table, stdout, "--");
+    for (const struct args_alias *al = cmd->aliases; al && al->word; al++)
+        printf("  %-26s same as --%s%s%s\n", al->word, al->name, al->value ? " " : "",
+               al->value ? al->value : "");
+    printf("  %-26s %s\n", "-h, --help", "show this help and exit");
     if (cmd->details)
         printf("\n%s\n", cmd->details);
 }
 
-static int find(const struct args_cmd *cmd, const char *name, size_t len)
+static int named(const char *const *names, const char *name)
 {
-    for (int i = 0; cmd->opts[i].name; i++)
-        if (strlen(cmd->opts[i].name) == len && !strncmp(cmd->opts[i].name, name, len))
-            return i;
-    return -1;
+    for (; names && *names; names++)
+        if (!strcmp(*names, name))
+            return 1;
+    return 0;
 }
 
-/* One "--name[=value]" word, taking the next word as the value when the
- * option wants one. Returns how many words it used, or -1 on error. */
+static void add(struct args *a, int *n, const struct mms_option *opt, size_t shift)
+{
+    if (*n == ARGS_MAX_OPTS)
+        abort(); /* the command outgrew struct args */
+    a->table[*n] = *opt;
+    a->table[*n].offset += shift;
+    a->table[*n].count_offset += shift;
+    (*n)++;
+}
+
+/* The pipeline's entries are copied whole, help and all, and moved to
+ * where the command keeps its struct mms_pipeline_opts. */
+static void build_table(struct args *a)
+{
+    const struct args_cmd *cmd = a->cmd;
+    int n = 0, wanted = 0;
+    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++)
+        if (cmd->pipeline_all || named(cmd->pipeline, opt->name))
+            add(a, &n, opt, cmd->pipeline_offset);
+    while (cmd->pipeline && cmd->pipeline[wanted])
+        wanted++;
+    if (!cmd->pipeline_all && n != wanted)
+        abort(); /* a name the pipeline table does not have */
+    for (const struct mms_option *opt = cmd->opts; opt && opt->name; opt++)
+        add(a, &n, opt, 0);
+    memset(&a->table[n], 0, sizeof(a->table[n]));
+}
+
+static const struct args_alias *find_alias(const struct args_cmd *cmd, const char *word)
+{
+    for (const struct args_alias *al = cmd->aliases; al && al->word; al++)
+        if (!strcmp(al->word, word))
+            return al;
+    return NULL;
+}
+
+/* One option word, with the next as its value when it needs one. Returns
+ * how many words it used, or -1 after a usage error. */
 static int parse_option(struct args *a, int argc, char **argv, int i)
 {
     const struct args_cmd *cmd = a->cmd;
-    const char *name = argv[i] + 2, *eq = strchr(name, '=');
-    size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    int k = find(cmd, name, len);
-    if (k < 0) {
-        args_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
-        return -1;
+    const struct args_alias *al = find_alias(cmd, argv[i]);
+    const char *value = al ? al->value : NULL;
+    char name[64];
+    if (al) {
+        snprintf(name, sizeof(name), "%s", al->name);
+    } else if (argv[i][1] != '-') {
+        return args_usage_error(cmd, "unknown option '%s'", argv[i]), -1;
+    } else {
+        const char *eq = strchr(argv[i] + 2, '=');
+        size_t len = eq ? (size_t)(eq - argv[i] - 2) : strlen(argv[i] + 2);
+        snprintf(name, sizeof(name), "%.*s", (int)len, argv[i] + 2);
+        value = eq ? eq + 1 : NULL;
     }
-    const struct args_opt *o = &cmd->opts[k];
-    if (!o->arg) {
-        if (eq) {
-            args_usage_error(cmd, "--%s takes no value", o->name);
-            return -1;
-        }
-        a->val[k] = "";
-        return 1;
+    const struct mms_option *opt = mms_opt_find(a->table, name);
+    if (!opt)
+        return args_usage_error(cmd, "unknown option '%s%s'", al ? "" : "--",
+                                al ? argv[i] : name), -1;
+    int used = 1;
+    if (opt->type == MMS_OPT_BOOL) {
+        if (value && !al)
+            return args_usage_error(cmd, "--%s takes no value", opt->name), -1;
+        value = value ? value : "yes";
+    } else if (!value) {
+        if (i + 1 >= argc)
+            return args_usage_error(cmd, "%s needs a value (%s)", argv[i], opt->arg), -1;
+        value = argv[i + 1];
+        used = 2;
     }
-    if (eq) {
-        a->val[k] = eq + 1;
-        return 1;
-    }
-    if (i + 1 >= argc) {
-        args_usage_error(cmd, "--%s needs a value (%s)", o->name, o->arg);
-        return -1;
-    }
-    a->val[k] = argv[i + 1];
-    return 2;
+    struct mms_err err = {{0}};
+    if (mms_opt_set(a->table, a->obj, opt->name, value, &err))
+        return args_usage_error(cmd, "--%s", err.msg), -1; /* the message starts with the name */
+    return used;
 }
 
-int args_parse(const struct args_cmd *cmd, int argc, char **argv, struct args *a)
+static int parse_words(struct args *a, int argc, char **argv)
 {
-    memset(a, 0, sizeof(*a));
-    a->cmd = cmd;
-    a->operands = argv + 1;
-    int nopts = 0;
-    while (cmd->opts[nopts].name)
-        nopts++;
-    if (nopts > ARGS_MAX_OPTS)
-        abort(); /* the table outgrew struct args */
-
+    const struct args_cmd *cmd = a->cmd;
     int only_operands = 0;
     for (int i = 1; i < argc;) {
         char *w = argv[i];
@@ -96,10 +128,8 @@ int args_parse(const struct args_cmd *cmd, int argc, char **argv, struct args *a
             only_operands = 1;
             i++;
         } else if (!strcmp(w, "-h") || !strcmp(w, "--help")) {
-            args_print_help(cmd);
+            print_help(a);
             return ARGS_EXIT_OK;
-        } else if (w[1] != '-') {
-            return args_usage_error(cmd, "unknown option '%s'", w);
         } else {
             int used = parse_option(a, argc, argv, i);
             if (used < 0)
@@ -109,51 +139,39 @@ int args_parse(const struct args_cmd *cmd, int argc, char **argv, struct args *a
     }
     if (a->noperands < cmd->min_operands)
         return args_usage_error(cmd, "%s arguments; usage: mms %s %s",
-                                a->noperands ? "too few" : "missing", cmd->name,
-                                cmd->usage);
+                                a->noperands ? "too few" : "missing", cmd->name, cmd->usage);
     if (cmd->max_operands >= 0 && a->noperands > cmd->max_operands)
-        return args_usage_error(cmd, "unexpected argument '%s'",
-                                a->operands[cmd->max_operands]);
+        return args_usage_error(cmd, "unexpected argument '%s'", a->operands[cmd->max_operands]);
     return -1;
 }
 
-const char *args_get(const struct args *a, const char *name)
+int args_parse(const struct args_cmd *cmd, void *obj, int argc, char **argv, struct args *a)
 {
-    int k = find(a->cmd, name, strlen(name));
-    if (k < 0)
+    memset(a, 0, sizeof(*a));
+    a->cmd = cmd;
+    a->obj = obj;
+    a->operands = argv + 1;
+    build_table(a);
+    if (mms_opt_defaults(a->table, obj)) {
+        fprintf(stderr, "mms %s: out of memory\n", cmd->name);
+        return ARGS_EXIT_FAIL;
+    }
+    int ret = parse_words(a, argc, argv);
+    if (ret != -1)
+        args_free(a);
+    return ret;
+}
+
+void args_free(struct args *a)
+{
+    if (a->obj)
+        mms_opt_free(a->table, a->obj);
+}
+
+int args_missing(const struct args *a, const char *name)
+{
+    const struct mms_option *opt = mms_opt_find(a->table, name);
+    if (!opt)
         abort(); /* asked for an option the table does not have */
-    return a->val[k];
-}
-
-bool args_flag(const struct args *a, const char *name)
-{
-    return args_get(a, name) != NULL;
-}
-
-const char *args_need(const struct args *a, const char *name)
-{
-    const char *v = args_get(a, name);
-    if (!v) {
-        int k = find(a->cmd, name, strlen(name));
-        args_usage_error(a->cmd, "missing --%s %s", name, a->cmd->opts[k].arg);
-    }
-    return v;
-}
-
-int args_int(const struct args *a, const char *name, int def, int lo, int hi, int *out)
-{
-    const char *s = args_get(a, name);
-    if (!s) {
-        *out = def;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) {
-        args_usage_error(a->cmd, "--%s: '%s' is not a number in %d..%d", name, s, lo, hi);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
+    return args_usage_error(a->cmd, "missing --%s %s", opt->name, opt->arg ? opt->arg : "");
 }

@@ -15,6 +15,7 @@
 #include "cli/args.h"
 #include "core/net.h"
 #include "io/image.h"
+#include "pipeline/options.h"
 
 struct cli_command {
     const struct args_cmd *spec;
@@ -29,12 +30,6 @@ extern const struct cli_command cli_info, cli_segment, cli_eval, cli_bench, cli_
 /* Prints "mms CMD: <message>" on stderr; returns ARGS_EXIT_FAIL. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The options every command that runs the network has. */
-#define CLI_OPT_MODEL \
-    {"model", "FILE", "model file (default: $MMS_MODEL, else the shipped mms-rt)"}
-#define CLI_OPT_THREADS {"threads", "N", "CPU threads, 0..256; 0 = all cores (default)"}
-#define CLI_OPT_PRECISION {"precision", "P", "arithmetic precision: fp32 (default)"}
-
 struct cli_net {
     char model[PATH_MAX];
     const char *precision; /* its name, for reports */
@@ -42,10 +37,12 @@ struct cli_net {
     struct mms_net *net;
 };
 
-/* Reads --model, --threads and --precision, those of them the command
- * has. `model` (may be NULL) is a path the command took some other way,
- * an operand; without either the default model is located. */
-int cli_net_options(const struct args *a, const char *model, struct cli_net *cn);
+/* The network's settings from the pipeline options a command takes
+ * (model, precision, threads, size; those it lacks are unset). `model`
+ * (may be NULL) is a path the command took some other way, an operand;
+ * without either the default model is located. */
+int cli_net_options(const struct args *a, const struct mms_pipeline_opts *o, const char *model,
+                    struct cli_net *cn);
 int cli_net_open(const char *cmd, struct cli_net *cn);
 void cli_net_close(struct cli_net *cn);
 

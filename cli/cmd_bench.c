@@ -1,6 +1,7 @@
 /* mms bench: how long mms_net_run() takes, nothing else. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,17 +14,21 @@
 #endif
 
 #include "cli/cli.h"
-#include "core/card.h"
 
-static const struct args_opt opts[] = {
-    CLI_OPT_MODEL,
-    {"size", "HxW", "network input size, e.g. 288x512 (default: the model card's)"},
-    CLI_OPT_PRECISION,
-    CLI_OPT_THREADS,
-    {"iters", "K", "timed runs, 1..100000 (default 20)"},
-    {"warmup", "W", "untimed runs first, 0..10000 (default 3)"},
-    {"json", NULL, "print one JSON object"},
-    {0},
+struct bench_opts {
+    struct mms_pipeline_opts net; /* model, size, precision, threads */
+    int iters, warmup, json;
+};
+
+#define OFF(f) offsetof(struct bench_opts, f)
+static const char *const net_options[] = {"model", "size", "precision", "threads", NULL};
+static const struct mms_option opts[] = {
+    {.name = "iters", .type = MMS_OPT_INT, .offset = OFF(iters), .def = "20", .min = 1,
+     .max = 100000, .arg = "K", .help = "timed runs, 1..100000"},
+    {.name = "warmup", .type = MMS_OPT_INT, .offset = OFF(warmup), .def = "3", .max = 10000,
+     .arg = "W", .help = "untimed runs first, 0..10000"},
+    {.name = "json", .type = MMS_OPT_BOOL, .offset = OFF(json), .help = "print one JSON object"},
+    {.name = NULL},
 };
 
 static const struct args_cmd spec = {
@@ -34,6 +39,8 @@ static const struct args_cmd spec = {
     .details = "Times mms_net_run() only (CLOCK_MONOTONIC): no decoding, resizing or\n"
                "thresholding. GFLOP/s counts 2 FLOPs per multiply-accumulate.",
     .opts = opts,
+    .pipeline = net_options,
+    .pipeline_offset = OFF(net),
     .min_operands = 0,
     .max_operands = 0,
 };
@@ -151,31 +158,14 @@ static void print_text(const struct report *r)
            1000.0 / r->s.median, gflops(r), r->ni->macs / 1e9);
 }
 
-static int parse(struct args *a, struct cli_net *cn, int *iters, int *warmup)
+static int bench(const struct args *a, const struct bench_opts *o)
 {
-    if (args_int(a, "iters", 20, 1, 100000, iters) < 0 ||
-        args_int(a, "warmup", 3, 0, 10000, warmup) < 0)
-        return ARGS_EXIT_USAGE;
-    const char *size = args_get(a, "size");
-    int ret = cli_net_options(a, NULL, cn);
-    if (ret != CLI_GO_ON)
-        return ret;
-    if (size && mms_card_parse_size(size, &cn->opts.in_h, &cn->opts.in_w) < 0)
-        return args_usage_error(a->cmd, "--size: '%s' is not HxW with both in 1..8192",
-                                size);
-    return CLI_GO_ON;
-}
-
-static int run(int argc, char **argv)
-{
-    struct args a;
     struct cli_net cn = {0};
-    int iters, warmup;
+    int iters = o->iters, warmup = o->warmup;
     double *ms = NULL;
-    int ret = args_parse(&spec, argc, argv, &a);
-    if (ret != CLI_GO_ON || (ret = parse(&a, &cn, &iters, &warmup)) != CLI_GO_ON)
-        return ret;
-    if ((ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
+    int ret;
+    if ((ret = cli_net_options(a, &o->net, NULL, &cn)) != CLI_GO_ON ||
+        (ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
         return ret;
     const struct mms_net_info *ni = mms_net_info(cn.net);
     fill_input(mms_net_input(cn.net), (size_t)3 * ni->in_h * ni->in_w);
@@ -189,7 +179,7 @@ static int run(int argc, char **argv)
         goto done;
     }
     struct report r = {&cn, ni, iters, threads_used(&cn), summarise(ms, iters)};
-    if (args_flag(&a, "json"))
+    if (o->json)
         print_json(&r);
     else
         print_text(&r);
@@ -197,6 +187,18 @@ static int run(int argc, char **argv)
 done:
     free(ms);
     cli_net_close(&cn);
+    return ret;
+}
+
+static int run(int argc, char **argv)
+{
+    struct bench_opts o = {0};
+    struct args a;
+    int ret = args_parse(&spec, &o, argc, argv, &a);
+    if (ret != CLI_GO_ON)
+        return ret;
+    ret = bench(&a, &o);
+    args_free(&a);
     return ret;
 }
 

@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +22,45 @@ enum { CTL_EXIT_UNREACHABLE = 3 };
 #define DEFAULT_URL "http://127.0.0.1:8089"
 #define TOKEN_MAX 4096
 
-static const struct args_opt opts[] = {
-    {"url", "URL", "the daemon (default: $MMSD_URL, else " DEFAULT_URL ")"},
-    {"token-file", "FILE", "bearer token: FILE's first line (default: $MMSD_TOKEN)"},
-    {"json", NULL, "print the daemon's JSON answer as is"},
-    {"timeout", "SEC", "give up after SEC seconds, connecting included (default 10)"},
-    {0},
+struct ctl_opts {
+    char *url, *token_file, *timeout;
+    int json;
+};
+
+static int timeout_ms(const char *s, unsigned *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v) || v <= 0 || v > 86400)
+        return -EINVAL;
+    *ms = (unsigned)ceil(v * 1000);
+    return 0;
+}
+
+/* Kept as written, converted once parsed: an exact number of ms. */
+static int check_timeout(const struct mms_option *opt, const char *value, void *field,
+                         struct mms_err *err)
+{
+    unsigned ms;
+    (void)field;
+    return timeout_ms(value, &ms)
+               ? mms_opt_invalid(err, opt, value, "not a number of seconds in (0, 86400]")
+               : 0;
+}
+
+#define OFF(f) offsetof(struct ctl_opts, f)
+static const struct mms_option opts[] = {
+    {.name = "url", .type = MMS_OPT_STRING, .offset = OFF(url), .arg = "URL",
+     .help = "the daemon (default: $MMSD_URL, else " DEFAULT_URL ")"},
+    {.name = "token-file", .type = MMS_OPT_STRING, .offset = OFF(token_file), .arg = "FILE",
+     .help = "bearer token: FILE's first line (default: $MMSD_TOKEN)"},
+    {.name = "json", .type = MMS_OPT_BOOL, .offset = OFF(json),
+     .help = "print the daemon's JSON answer as is"},
+    {.name = "timeout", .type = MMS_OPT_STRING, .offset = OFF(timeout), .def = "10",
+     .parse = check_timeout, .arg = "SEC",
+     .help = "give up after SEC seconds, connecting included"},
+    {.name = NULL},
 };
 
 static const struct args_cmd spec = {
@@ -564,36 +599,18 @@ static int read_token(struct ctl *c, const char *file)
     return set_token(c, line, from);
 }
 
-static int parse_timeout(const char *s, unsigned *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v) || v <= 0 || v > 86400)
-        return args_usage_error(&spec, "--timeout: '%s' is not a number of seconds in (0, 86400]",
-                                s);
-    *ms = (unsigned)ceil(v * 1000);
-    return CLI_GO_ON;
-}
-
-static int run(int argc, char **argv)
+static int ctl(const struct args *a, const struct ctl_opts *o)
 {
     struct ctl c = {0};
-    struct args a;
-    int ret = args_parse(&spec, argc, argv, &a);
-    if (ret != CLI_GO_ON)
-        return ret;
-    c.json = args_flag(&a, "json");
-    c.timeout_ms = 10000;
-    if (args_get(&a, "timeout") &&
-        (ret = parse_timeout(args_get(&a, "timeout"), &c.timeout_ms)) != CLI_GO_ON)
-        return ret;
-    if (!a.noperands)
+    int ret = CLI_GO_ON;
+    c.json = o->json;
+    timeout_ms(o->timeout, &c.timeout_ms); /* checked by its hook */
+    if (!a->noperands)
         return args_usage_error(&spec, "missing COMMAND (status, health, record, set, metrics)");
 
-    const char *cmd = a.operands[0];
-    int nargs = a.noperands - 1;
-    char **args = a.operands + 1;
+    const char *cmd = a->operands[0];
+    int nargs = a->noperands - 1;
+    char **args = a->operands + 1;
     enum { STATUS, HEALTH, RECORD, SET, METRICS } which;
     if (!strcmp(cmd, "status"))
         which = STATUS;
@@ -608,7 +625,7 @@ static int run(int argc, char **argv)
     else
         return args_usage_error(&spec, "unknown command '%s'", cmd);
 
-    const char *file = args_get(&a, "token-file"), *env = getenv("MMSD_TOKEN");
+    const char *file = o->token_file, *env = getenv("MMSD_TOKEN");
     if (file)
         ret = read_token(&c, file);
     else if (env && *env)
@@ -616,7 +633,7 @@ static int run(int argc, char **argv)
     if (ret != CLI_GO_ON)
         return ret;
 
-    const char *url = args_get(&a, "url");
+    const char *url = o->url;
     if (!url)
         url = getenv("MMSD_URL");
     c.url = url && *url ? url : DEFAULT_URL;
@@ -634,6 +651,18 @@ static int run(int argc, char **argv)
     default: ret = cmd_plain(&c, "metrics", nargs, "/metrics"); break;
     }
     mms_httpc_close(c.http);
+    return ret;
+}
+
+static int run(int argc, char **argv)
+{
+    struct ctl_opts o = {0};
+    struct args a;
+    int ret = args_parse(&spec, &o, argc, argv, &a);
+    if (ret != CLI_GO_ON)
+        return ret;
+    ret = ctl(&a, &o);
+    args_free(&a);
     return ret;
 }
 

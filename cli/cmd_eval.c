@@ -2,6 +2,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +16,25 @@
 #include "cli/cli.h"
 #include "overlay/sheet.h"
 
-static const struct args_opt opts[] = {
-    CLI_OPT_MODEL,
-    CLI_OPT_PRECISION,
-    CLI_OPT_THREADS,
-    {"images", "DIR", "the images: every .png, .jpg and .jpeg in DIR, by name"},
-    {"masks", "DIR", "the ground truth: DIR/<stem>.png per image, tool > 127"},
-    {"json", NULL, "print one JSON object instead of the table"},
-    {"sheet", "FILE", "also write a contact sheet PNG: each frame beside its prediction over the\n"
-                      "ground truth (found green, false magenta, missed yellow) and its Dice"},
-    {0},
+struct eval_opts {
+    struct mms_pipeline_opts net; /* model, precision, threads */
+    char *images, *masks, *sheet;
+    int json;
+};
+
+#define OFF(f) offsetof(struct eval_opts, f)
+static const char *const net_options[] = {"model", "precision", "threads", NULL};
+static const struct mms_option opts[] = {
+    {.name = "images", .type = MMS_OPT_STRING, .offset = OFF(images), .arg = "DIR",
+     .help = "the images: every .png, .jpg and .jpeg in DIR, by name"},
+    {.name = "masks", .type = MMS_OPT_STRING, .offset = OFF(masks), .arg = "DIR",
+     .help = "the ground truth: DIR/<stem>.png per image, tool > 127"},
+    {.name = "json", .type = MMS_OPT_BOOL, .offset = OFF(json),
+     .help = "print one JSON object instead of the table"},
+    {.name = "sheet", .type = MMS_OPT_STRING, .offset = OFF(sheet), .arg = "FILE",
+     .help = "also write a contact sheet PNG: each frame beside its prediction over the\n"
+             "ground truth (found green, false magenta, missed yellow) and its Dice"},
+    {.name = NULL},
 };
 
 static const struct args_cmd spec = {
@@ -36,6 +47,8 @@ static const struct args_cmd spec = {
                "all pixels pooled: Dice, precision and recall (1 when their denominator\n"
                "is 0: nothing predicted, or nothing to find).",
     .opts = opts,
+    .pipeline = net_options,
+    .pipeline_offset = OFF(net),
     .min_operands = 0,
     .max_operands = 0,
 };
@@ -258,21 +271,16 @@ static void print_table(const struct cli_net *cn, const struct score *s, int n)
     printf("model: %s\n", cn->model);
 }
 
-static int run(int argc, char **argv)
+static int evaluate(const struct args *a, const struct eval_opts *o)
 {
-    struct args a;
     struct cli_net cn = {0};
     struct score *s = NULL;
     struct mms_sheet *sheet = NULL;
-    int n = 0;
-    int ret = args_parse(&spec, argc, argv, &a);
-    if (ret != CLI_GO_ON)
-        return ret;
-    const char *images = args_need(&a, "images");
-    const char *masks = images ? args_need(&a, "masks") : NULL;
+    const char *images = o->images, *masks = o->masks, *sheet_path = o->sheet;
+    int n = 0, ret;
     if (!images || !masks)
-        return ARGS_EXIT_USAGE;
-    if ((ret = cli_net_options(&a, NULL, &cn)) != CLI_GO_ON)
+        return args_missing(a, images ? "masks" : "images");
+    if ((ret = cli_net_options(a, &o->net, NULL, &cn)) != CLI_GO_ON)
         return ret;
     if ((ret = list_images(images, &s, &n)) < 0)
         return cli_fail(spec.name, "%s: %s", images, strerror(-ret));
@@ -283,7 +291,6 @@ static int run(int argc, char **argv)
     if ((ret = check_masks(masks, s, n)) != CLI_GO_ON ||
         (ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
         goto done;
-    const char *sheet_path = args_get(&a, "sheet");
     /* Three frames a row of 256-pixel tiles: about 1.5k wide, a page's width. */
     if (sheet_path && mms_sheet_create(&sheet, 256, 3) < 0) {
         ret = cli_fail(spec.name, "%s", strerror(ENOMEM));
@@ -303,7 +310,7 @@ static int run(int argc, char **argv)
             goto done;
         }
     }
-    if (args_flag(&a, "json"))
+    if (o->json)
         print_json(&cn, s, n);
     else
         print_table(&cn, s, n);
@@ -312,6 +319,18 @@ done:
     mms_sheet_free(&sheet);
     cli_net_close(&cn);
     free_scores(s, n);
+    return ret;
+}
+
+static int run(int argc, char **argv)
+{
+    struct eval_opts o = {0};
+    struct args a;
+    int ret = args_parse(&spec, &o, argc, argv, &a);
+    if (ret != CLI_GO_ON)
+        return ret;
+    ret = evaluate(&a, &o);
+    args_free(&a);
     return ret;
 }
 

@@ -1,15 +1,22 @@
 /* mms info: what a model file holds and what it costs per frame. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
 
 #include "cli/cli.h"
 
-static const struct args_opt opts[] = {
-    CLI_OPT_MODEL,
-    {"json", NULL, "print one JSON object"},
-    {0},
+struct info_opts {
+    struct mms_pipeline_opts net; /* model */
+    int json;
+};
+
+#define OFF(f) offsetof(struct info_opts, f)
+static const char *const net_options[] = {"model", NULL};
+static const struct mms_option opts[] = {
+    {.name = "json", .type = MMS_OPT_BOOL, .offset = OFF(json), .help = "print one JSON object"},
+    {.name = NULL},
 };
 
 static const struct args_cmd spec = {
@@ -19,6 +26,8 @@ static const struct args_cmd spec = {
     .details = "MODEL may also be given with --model; without either, the default\n"
                "model is used ($MMS_MODEL, else the installed mms-rt).",
     .opts = opts,
+    .pipeline = net_options,
+    .pipeline_offset = OFF(net),
     .min_operands = 0,
     .max_operands = 1,
 };
@@ -68,24 +77,27 @@ static void print_text(const struct mms_net_info *ni)
 
 static int run(int argc, char **argv)
 {
+    struct info_opts o = {0};
     struct args a;
     struct cli_net cn;
-    int ret = args_parse(&spec, argc, argv, &a);
+    int ret = args_parse(&spec, &o, argc, argv, &a);
     if (ret != CLI_GO_ON)
         return ret;
-    if (a.noperands && args_get(&a, "model"))
-        return args_usage_error(&spec, "give the model once: MODEL or --model");
-    if ((ret = cli_net_options(&a, a.noperands ? a.operands[0] : NULL, &cn)) != CLI_GO_ON)
-        return ret;
-    if ((ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
-        return ret;
-    const struct mms_net_info *ni = mms_net_info(cn.net);
-    if (args_flag(&a, "json"))
-        print_json(ni);
-    else
-        print_text(ni);
-    cli_net_close(&cn);
-    return ARGS_EXIT_OK;
+    if (a.noperands && o.net.model)
+        ret = args_usage_error(&spec, "give the model once: MODEL or --model");
+    else if ((ret = cli_net_options(&a, &o.net, a.noperands ? a.operands[0] : NULL, &cn)) ==
+                 CLI_GO_ON &&
+             (ret = cli_net_open(spec.name, &cn)) == CLI_GO_ON) {
+        const struct mms_net_info *ni = mms_net_info(cn.net);
+        if (o.json)
+            print_json(ni);
+        else
+            print_text(ni);
+        cli_net_close(&cn);
+        ret = ARGS_EXIT_OK;
+    }
+    args_free(&a);
+    return ret;
 }
 
 const struct cli_command cli_info = {&spec, run};

@@ -4,7 +4,6 @@
  * daemon config line `style = outline` are the same setting.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,91 +28,39 @@ static void on_signal(int sig)
         mms_pipeline_stop(running);
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: mms run -i INPUT [-o OUTPUT]... [--window] [OPTIONS]\n\n"
-               "Segments the tools in every frame of a video and shows, records or\n"
-               "streams the annotated video.\n\nOptions:\n");
-    mms_options_help(f, "--");
-    fprintf(f, "  %-26s %s\n", "--live", "same as --mode live");
-    fprintf(f, "  %-26s %s\n", "--offline", "same as --mode offline");
-    fprintf(f, "  %-26s %s\n", "-i, -o", "short for --input, --output");
-    fprintf(f, "\nExit status: 0 done, 1 failed, 2 bad usage, %d done but the input had\n"
-               "decode errors (the outputs are complete and playable).\n",
-            EXIT_DAMAGED);
-}
+static const struct args_alias aliases[] = {
+    {"-i", "input", NULL},
+    {"-o", "output", NULL},
+    {"--live", "mode", "live"},
+    {"--offline", "mode", "offline"},
+    {0},
+};
 
-/* getopt values: table entries from OPT_TABLE up, past every ASCII short option. */
-enum { OPT_TABLE = 256, OPT_LIVE = 1000, OPT_OFFLINE, OPT_HELP };
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
-static int build_longopts(struct option *lo, int max)
-{
-    int n = 0;
-    for (const struct mms_option *opt = mms_pipeline_options; opt->name && n < max - 4; opt++)
-        lo[n++] = (struct option){opt->name,
-                                  opt->type == MMS_OPT_BOOL ? no_argument : required_argument,
-                                  NULL, OPT_TABLE + (int)(opt - mms_pipeline_options)};
-    lo[n++] = (struct option){"live", no_argument, NULL, OPT_LIVE};
-    lo[n++] = (struct option){"offline", no_argument, NULL, OPT_OFFLINE};
-    lo[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
-    lo[n] = (struct option){0};
-    return n;
-}
+static const struct args_cmd spec = {
+    .name = "run",
+    .usage = "-i INPUT [-o OUTPUT]... [--window] [OPTIONS]",
+    .summary = "segment video: a file, camera or stream to a window, files and streams",
+    .details = "Exit status: 0 done, 1 failed, 2 bad usage, " XSTR(EXIT_DAMAGED)
+               " done but the input had\n"
+               "decode errors (the outputs are complete and playable).",
+    .pipeline_all = 1,
+    .aliases = aliases,
+    .min_operands = 0,
+    .max_operands = 0,
+};
 
-/* Fills o from argv; -1 to go on, else the exit status. */
-static int parse(int argc, char **argv, struct mms_pipeline_opts *o)
+/* What the table alone cannot say: an input, and somewhere to put it. */
+static int check(const struct mms_pipeline_opts *o)
 {
-    struct option lo[64];
-    build_longopts(lo, 64);
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":i:o:h", lo, NULL)) != -1) {
-        const char *name = NULL, *val = optarg;
-        if (c == 'i')
-            name = "input";
-        else if (c == 'o')
-            name = "output";
-        else if (c == 'h' || c == OPT_HELP)
-            return usage(stdout), ARGS_EXIT_OK;
-        else if (c == OPT_LIVE || c == OPT_OFFLINE)
-            name = "mode", val = c == OPT_LIVE ? "live" : "offline";
-        else if (c >= OPT_TABLE && c < OPT_LIVE) {
-            const struct mms_option *opt = &mms_pipeline_options[c - OPT_TABLE];
-            name = opt->name;
-            if (opt->type == MMS_OPT_BOOL)
-                val = "yes";
-        } else {
-            /* getopt leaves the offending word at optind - 1, or the short
-             * option letter in optopt when the value ran off the end. */
-            const char *word = optind - 1 < argc ? argv[optind - 1] : "";
-            char shortopt[3] = {'-', (char)optopt, 0};
-            if (optopt && (optind - 1 >= argc || word[1] != '-'))
-                word = shortopt;
-            fprintf(stderr, c == ':' ? "mms run: %s needs a value\n"
-                                     : "mms run: unknown option '%s' (try --help)\n",
-                    word);
-            return ARGS_EXIT_USAGE;
-        }
-        struct mms_err err;
-        if (mms_option_set(o, name, val, &err)) {
-            fprintf(stderr, "mms run: %s\n", err.msg);
-            return ARGS_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "mms run: unexpected argument '%s'\n", argv[optind]);
-        return ARGS_EXIT_USAGE;
-    }
-    if (!o->input) {
-        fprintf(stderr, "mms run: missing -i INPUT\n");
-        return ARGS_EXIT_USAGE;
-    }
-    if (!o->noutputs && !o->window) {
-        fprintf(stderr, "mms run: nothing to do: give -o OUTPUT (or -o null) or --window\n");
-        return ARGS_EXIT_USAGE;
-    }
-    return -1;
+    if (!o->input)
+        return args_usage_error(&spec, "missing -i INPUT");
+    if (!o->noutputs && !o->window)
+        return args_usage_error(&spec,
+                                "nothing to do: give -o OUTPUT (or -o null) or --window");
+    return CLI_GO_ON;
 }
 
 static void progress(struct mms_pipeline *p, double t0, int tty)
@@ -172,13 +119,14 @@ static int recording_failed(struct mms_pipeline *p)
 
 static int run(int argc, char **argv)
 {
-    struct mms_pipeline_opts o;
+    struct mms_pipeline_opts o = {0};
     struct mms_err err = {{0}};
+    struct args a;
     int status = ARGS_EXIT_FAIL, damaged = 0;
-    if (mms_options_defaults(&o))
-        return cli_fail("run", "out of memory");
-    int rc = parse(argc, argv, &o);
-    if (rc >= 0) {
+    int rc = args_parse(&spec, &o, argc, argv, &a);
+    if (rc != CLI_GO_ON)
+        return rc;
+    if ((rc = check(&o)) != CLI_GO_ON) {
         status = rc;
         goto out;
     }
@@ -220,13 +168,8 @@ static int run(int argc, char **argv)
     running = NULL;
     mms_pipeline_destroy(p);
 out:
-    mms_options_free(&o);
+    args_free(&a);
     return status;
 }
-
-static const struct args_cmd spec = {
-    "run", "-i INPUT [-o OUTPUT]... [--window] [OPTIONS]",
-    "segment video: a file, camera or stream to a window, files and streams", NULL, NULL, 0, 0,
-};
 
 const struct cli_command cli_run = {&spec, run};

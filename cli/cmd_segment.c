@@ -1,19 +1,26 @@
 /* mms segment: still images in, tool masks (and optionally logits) out. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 
-static const struct args_opt opts[] = {
-    CLI_OPT_MODEL,
-    CLI_OPT_PRECISION,
-    CLI_OPT_THREADS,
-    {"out", "DIR", "write DIR/<stem>.png: 0/255 mask at the image's size (DIR is created)"},
-    {"raw", "DIR", "also write DIR/<stem>.f32: the logits, float32 little-endian, "
-                   "row-major, at the network output size"},
-    {0},
+struct segment_opts {
+    struct mms_pipeline_opts net; /* model, precision, threads */
+    char *out, *raw;
+};
+
+#define OFF(f) offsetof(struct segment_opts, f)
+static const char *const net_options[] = {"model", "precision", "threads", NULL};
+static const struct mms_option opts[] = {
+    {.name = "out", .type = MMS_OPT_STRING, .offset = OFF(out), .arg = "DIR",
+     .help = "write DIR/<stem>.png: 0/255 mask at the image's size (DIR is created)"},
+    {.name = "raw", .type = MMS_OPT_STRING, .offset = OFF(raw), .arg = "DIR",
+     .help = "also write DIR/<stem>.f32: the logits, float32 little-endian, row-major, at the "
+             "network output size"},
+    {.name = NULL},
 };
 
 static const struct args_cmd spec = {
@@ -23,6 +30,8 @@ static const struct args_cmd spec = {
     .details = "Each IMAGE is resized to the network input, run, and its logits resized\n"
                "back and thresholded as the model card says (core/prepost.h).",
     .opts = opts,
+    .pipeline = net_options,
+    .pipeline_offset = OFF(net),
     .min_operands = 1,
     .max_operands = -1,
 };
@@ -121,31 +130,39 @@ static int make_dir(const char *dir)
     return ret < 0 ? cli_fail(spec.name, "%s: %s", dir, strerror(-ret)) : CLI_GO_ON;
 }
 
-static int run(int argc, char **argv)
+static int segment_all(const struct args *a, const struct segment_opts *o)
 {
-    struct args a;
     struct cli_net cn;
-    int ret = args_parse(&spec, argc, argv, &a);
-    if (ret != CLI_GO_ON)
-        return ret;
-    const char *out_dir = args_need(&a, "out"), *raw_dir = args_get(&a, "raw");
-    if (!out_dir)
-        return ARGS_EXIT_USAGE;
-    if ((ret = cli_net_options(&a, NULL, &cn)) != CLI_GO_ON ||
-        (ret = check_stems(a.operands, a.noperands)) != CLI_GO_ON ||
-        (ret = make_dir(out_dir)) != CLI_GO_ON ||
-        (raw_dir && (ret = make_dir(raw_dir)) != CLI_GO_ON) ||
+    int ret;
+    if (!o->out)
+        return args_missing(a, "out");
+    if ((ret = cli_net_options(a, &o->net, NULL, &cn)) != CLI_GO_ON ||
+        (ret = check_stems(a->operands, a->noperands)) != CLI_GO_ON ||
+        (ret = make_dir(o->out)) != CLI_GO_ON ||
+        (o->raw && (ret = make_dir(o->raw)) != CLI_GO_ON) ||
         (ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
         return ret;
     ret = ARGS_EXIT_OK;
-    for (int i = 0; i < a.noperands; i++) {
+    for (int i = 0; i < a->noperands; i++) {
         struct mms_err err = {{0}};
-        if (segment_one(cn.net, a.operands[i], out_dir, raw_dir, &err) < 0) {
+        if (segment_one(cn.net, a->operands[i], o->out, o->raw, &err) < 0) {
             ret = cli_fail(spec.name, "%s", err.msg);
             break;
         }
     }
     cli_net_close(&cn);
+    return ret;
+}
+
+static int run(int argc, char **argv)
+{
+    struct segment_opts o = {0};
+    struct args a;
+    int ret = args_parse(&spec, &o, argc, argv, &a);
+    if (ret != CLI_GO_ON)
+        return ret;
+    ret = segment_all(&a, &o);
+    args_free(&a);
     return ret;
 }
 

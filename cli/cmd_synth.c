@@ -14,16 +14,93 @@
 #include "io/sink.h"
 #include "io/synth.h"
 
-static const struct args_opt opts[] = {
-    {"output", "OUT", "where the clip goes (also -o): FILE.mp4, .mkv, .ts, udp://..."},
-    {"frames", "N", "how many frames, 1..1000000 (default 250)"},
-    {"size", "WxH", "frame size, even numbers, 32..8192 (default 1280x720)"},
-    {"fps", "F", "frame rate: 25, 29.97, 30000/1001... (default 25)"},
-    {"masks", "DIR", "also write DIR/frame_NNNNN.png, each frame's true tool mask "
-                     "(0/255; DIR is created)"},
-    {"seed", "S", "picks the scene: tissue, tools and motion, 0..4294967295 (default 1)"},
-    {0},
+/* As given; the hooks check, parse() converts. */
+struct synth_args {
+    char *output, *masks, *size, *fps, *seed;
+    int frames;
 };
+
+struct synth_opts {
+    const char *out, *masks;
+    int frames, width, height;
+    AVRational rate;
+    uint32_t seed;
+};
+
+static int video_size(const char *s, int *w, int *h)
+{
+    return av_parse_video_size(w, h, s) < 0 || *w % 2 || *h % 2 || *w < 32 || *h < 32 ||
+                   *w > 8192 || *h > 8192
+               ? -EINVAL
+               : 0;
+}
+
+static int check_size(const struct mms_option *opt, const char *value, void *field,
+                      struct mms_err *err)
+{
+    int w, h;
+    (void)field;
+    return video_size(value, &w, &h)
+               ? mms_opt_invalid(err, opt, value, "not WxH with even sides in 32..8192")
+               : 0;
+}
+
+static int frame_rate(const char *s, AVRational *rate)
+{
+    return av_parse_video_rate(rate, s) < 0 || av_q2d(*rate) < 1 || av_q2d(*rate) > 240
+               ? -EINVAL
+               : 0;
+}
+
+static int check_rate(const struct mms_option *opt, const char *value, void *field,
+                      struct mms_err *err)
+{
+    AVRational r;
+    (void)field;
+    return frame_rate(value, &r) ? mms_opt_invalid(err, opt, value, "not a frame rate in 1..240")
+                                 : 0;
+}
+
+static int seed_value(const char *s, uint32_t *seed)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || errno || s[0] == '-' || v > UINT32_MAX)
+        return -EINVAL;
+    *seed = (uint32_t)v;
+    return 0;
+}
+
+static int check_seed(const struct mms_option *opt, const char *value, void *field,
+                      struct mms_err *err)
+{
+    uint32_t seed;
+    (void)field;
+    return seed_value(value, &seed)
+               ? mms_opt_invalid(err, opt, value, "not a number in 0..4294967295")
+               : 0;
+}
+
+#define OFF(f) offsetof(struct synth_args, f)
+static const struct mms_option opts[] = {
+    {.name = "output", .type = MMS_OPT_STRING, .offset = OFF(output), .arg = "OUT",
+     .help = "where the clip goes: FILE.mp4, .mkv, .ts, udp://..."},
+    {.name = "frames", .type = MMS_OPT_INT, .offset = OFF(frames), .def = "250", .min = 1,
+     .max = 1000000, .arg = "N", .help = "how many frames, 1..1000000"},
+    {.name = "size", .type = MMS_OPT_STRING, .offset = OFF(size), .def = "1280x720",
+     .parse = check_size, .arg = "WxH", .help = "frame size, even numbers, 32..8192"},
+    {.name = "fps", .type = MMS_OPT_STRING, .offset = OFF(fps), .def = "25", .parse = check_rate,
+     .arg = "F", .help = "frame rate: 25, 29.97, 30000/1001..."},
+    {.name = "masks", .type = MMS_OPT_STRING, .offset = OFF(masks), .arg = "DIR",
+     .help = "also write DIR/frame_NNNNN.png, each frame's true tool mask (0/255; DIR is "
+             "created)"},
+    {.name = "seed", .type = MMS_OPT_STRING, .offset = OFF(seed), .def = "1", .parse = check_seed,
+     .arg = "S", .help = "picks the scene: tissue, tools and motion, 0..4294967295"},
+    {.name = NULL},
+};
+
+static const struct args_alias aliases[] = {{"-o", "output", NULL}, {0}};
 
 static const struct args_cmd spec = {
     .name = "synth",
@@ -34,79 +111,22 @@ static const struct args_cmd spec = {
                "frame_N.png, counted from 0; timestamps are 0, 1, 2... in units of\n"
                "1/F s. The same seed and size give the same clip.",
     .opts = opts,
+    .aliases = aliases,
     .min_operands = 0,
     .max_operands = 0,
 };
 
-struct synth_opts {
-    const char *out, *masks;
-    int frames, width, height;
-    AVRational rate;
-    uint32_t seed;
-};
-
-/* The option table has long names only; -o, as every video tool spells
- * it, becomes --output before parsing. */
-static void short_output(int argc, char **argv)
+/* The values passed their hooks: converting them again cannot fail. */
+static int parse(const struct args *a, const struct synth_args *in, struct synth_opts *o)
 {
-    static char output[] = "--output";
-    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-        if (!strcmp(argv[i], "-o"))
-            argv[i] = output;
-}
-
-static int parse_size(const char *s, struct synth_opts *o)
-{
-    if (!s) {
-        o->width = 1280;
-        o->height = 720;
-        return 0;
-    }
-    if (av_parse_video_size(&o->width, &o->height, s) < 0 || o->width % 2 ||
-        o->height % 2 || o->width < 32 || o->height < 32 || o->width > 8192 ||
-        o->height > 8192)
-        return args_usage_error(&spec, "--size: '%s' is not WxH with even sides in 32..8192",
-                                s);
-    return 0;
-}
-
-static int parse_rate(const char *s, struct synth_opts *o)
-{
-    o->rate = (AVRational){25, 1};
-    if (s && (av_parse_video_rate(&o->rate, s) < 0 || av_q2d(o->rate) < 1 ||
-              av_q2d(o->rate) > 240))
-        return args_usage_error(&spec, "--fps: '%s' is not a frame rate in 1..240", s);
-    return 0;
-}
-
-static int parse_seed(const char *s, struct synth_opts *o)
-{
-    o->seed = 1;
-    if (!s)
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end || errno || s[0] == '-' || v > UINT32_MAX)
-        return args_usage_error(&spec, "--seed: '%s' is not a number in 0..4294967295", s);
-    o->seed = (uint32_t)v;
-    return 0;
-}
-
-static int parse(int argc, char **argv, struct synth_opts *o)
-{
-    struct args a;
-    short_output(argc, argv);
-    int ret = args_parse(&spec, argc, argv, &a);
-    if (ret != CLI_GO_ON)
-        return ret;
-    if (!(o->out = args_need(&a, "output")))
-        return ARGS_EXIT_USAGE;
-    o->masks = args_get(&a, "masks");
-    if (args_int(&a, "frames", 250, 1, 1000000, &o->frames) < 0 ||
-        parse_size(args_get(&a, "size"), o) || parse_rate(args_get(&a, "fps"), o) ||
-        parse_seed(args_get(&a, "seed"), o))
-        return ARGS_EXIT_USAGE;
+    if (!in->output)
+        return args_missing(a, "output");
+    o->out = in->output;
+    o->masks = in->masks;
+    o->frames = in->frames;
+    video_size(in->size, &o->width, &o->height);
+    frame_rate(in->fps, &o->rate);
+    seed_value(in->seed, &o->seed);
     if (!mms_sink_find(o->out))
         return args_usage_error(&spec, "cannot write '%s': give a .mp4, .mov, .mkv or .ts "
                                 "file, or a udp://, tcp://, srt://, rtmp:// or rtsp:// URL", o->out);
@@ -170,17 +190,13 @@ static int write_frame(const struct synth_opts *o, struct synth_run *r, int i,
     return mms_image_write_png(path, &r->mask, err);
 }
 
-static int run(int argc, char **argv)
+static int synthesize(const struct synth_opts *o)
 {
-    struct synth_opts o;
-    int ret = parse(argc, argv, &o);
-    if (ret != CLI_GO_ON)
-        return ret;
     struct synth_run r = {0};
     struct mms_err err = {{0}};
-    if ((ret = open_all(&o, &r, &err)) >= 0)
-        for (int i = 0; i < o.frames && ret >= 0; i++)
-            ret = write_frame(&o, &r, i, &err);
+    int ret = open_all(o, &r, &err);
+    for (int i = 0; i < o->frames && ret >= 0; i++)
+        ret = write_frame(o, &r, i, &err);
     struct mms_err close_err = {{0}};
     int closed = mms_sink_close(r.sink, &close_err);
     if (ret >= 0 && closed < 0) {
@@ -193,10 +209,24 @@ static int run(int argc, char **argv)
     mms_synth_free(r.synth);
     if (ret < 0)
         return cli_fail(spec.name, "%s", err.msg);
-    printf("%s: %d frames, %dx%d, %g fps, %d tool(s)%s%s\n", o.out, o.frames, o.width,
-           o.height, av_q2d(o.rate), tools,
-           o.masks ? ", masks in " : "", o.masks ? o.masks : "");
+    printf("%s: %d frames, %dx%d, %g fps, %d tool(s)%s%s\n", o->out, o->frames, o->width,
+           o->height, av_q2d(o->rate), tools, o->masks ? ", masks in " : "",
+           o->masks ? o->masks : "");
     return ARGS_EXIT_OK;
+}
+
+static int run(int argc, char **argv)
+{
+    struct synth_args in = {0};
+    struct synth_opts o;
+    struct args a;
+    int ret = args_parse(&spec, &in, argc, argv, &a);
+    if (ret != CLI_GO_ON)
+        return ret;
+    if ((ret = parse(&a, &in, &o)) == CLI_GO_ON)
+        ret = synthesize(&o);
+    args_free(&a);
+    return ret;
 }
 
 const struct cli_command cli_synth = {&spec, run};

@@ -25,20 +25,12 @@ int cli_fail(const char *cmd, const char *fmt, ...)
     return ARGS_EXIT_FAIL;
 }
 
-static bool has_option(const struct args_cmd *cmd, const char *name)
-{
-    for (const struct args_opt *o = cmd->opts; o->name; o++)
-        if (!strcmp(o->name, name))
-            return true;
-    return false;
-}
-
-static int net_precision(const struct args *a, struct cli_net *cn)
+/* precision is NULL for a command without the option: fp32. */
+static int net_precision(const struct args *a, const char *p, struct cli_net *cn)
 {
     cn->precision = "fp32";
-    if (!has_option(a->cmd, "precision") || !args_get(a, "precision"))
+    if (!p)
         return CLI_GO_ON;
-    const char *p = args_get(a, "precision");
     int ret = mms_precision_parse(p, &cn->opts.precision);
     if (ret == -ENOTSUP)
         return cli_fail(a->cmd->name, "precision %s is not supported by this build", p);
@@ -48,17 +40,18 @@ static int net_precision(const struct args *a, struct cli_net *cn)
     return CLI_GO_ON;
 }
 
-int cli_net_options(const struct args *a, const char *model, struct cli_net *cn)
+int cli_net_options(const struct args *a, const struct mms_pipeline_opts *o, const char *model,
+                    struct cli_net *cn)
 {
     memset(cn, 0, sizeof(*cn));
-    if (has_option(a->cmd, "threads") &&
-        args_int(a, "threads", 0, 0, 256, &cn->opts.threads) < 0)
-        return ARGS_EXIT_USAGE;
-    int ret = net_precision(a, cn);
+    cn->opts.threads = o->threads;
+    cn->opts.in_h = o->net_h;
+    cn->opts.in_w = o->net_w;
+    int ret = net_precision(a, o->precision, cn);
     if (ret != CLI_GO_ON)
         return ret;
-    if (!model && has_option(a->cmd, "model"))
-        model = args_get(a, "model");
+    if (!model)
+        model = o->model;
     if (model) {
         if ((size_t)snprintf(cn->model, sizeof(cn->model), "%s", model) >= sizeof(cn->model))
             return cli_fail(a->cmd->name, "%s: %s", model, strerror(ENAMETOOLONG));

@@ -64,8 +64,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "mms: unknown command '%s' (see 'mms --help')\n", argv[2]);
             return ARGS_EXIT_USAGE;
         }
-        /* Each command prints its own help: `mms run` builds it from the
-         * pipeline option table rather than an args table. */
+        /* Each command prints its own help, from its option table. */
         char *help_argv[] = {argv[2], "--help", NULL};
         return c->run(2, help_argv);
     }

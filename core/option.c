@@ -12,6 +12,8 @@
 #define CFIELD(obj, opt, type) ((const type *)((const char *)(obj) + (opt)->offset))
 #define COUNT(obj, opt) ((int *)((char *)(obj) + (opt)->count_offset))
 #define CCOUNT(obj, opt) ((const int *)((const char *)(obj) + (opt)->count_offset))
+/* A string field of a const struct: the pointers are const, not the chars. */
+#define CSTRS(obj, opt) ((char *const *)((const char *)(obj) + (opt)->offset))
 
 static int sep(char c)
 {
@@ -111,14 +113,11 @@ static int store_string(const struct mms_option *opt, void *obj, const char *val
     return 0;
 }
 
-int mms_opt_set(const struct mms_option *table, void *obj, const char *name, const char *value,
-                struct mms_err *err)
+static int set_one(const struct mms_option *opt, void *obj, const char *value,
+                   struct mms_err *err)
 {
-    const struct mms_option *opt = mms_opt_find(table, name);
     double num;
     int rc, i, h = 0, w = 0;
-    if (!opt)
-        return mms_err_set(err, -ENOENT, "unknown option '%s'", name);
     if (opt->type == MMS_OPT_STRINGS && *COUNT(obj, opt) >= opt->max_count)
         return mms_err_set(err, -E2BIG, "%s: at most %d", opt->name, opt->max_count);
     if (!*value)
@@ -164,6 +163,15 @@ int mms_opt_set(const struct mms_option *table, void *obj, const char *name, con
         return 0;
     }
     return -EINVAL;
+}
+
+int mms_opt_set(const struct mms_option *table, void *obj, const char *name, const char *value,
+                struct mms_err *err)
+{
+    const struct mms_option *opt = mms_opt_find(table, name);
+    if (!opt)
+        return mms_err_set(err, -ENOENT, "unknown option '%s'", name);
+    return set_one(opt, obj, value, err);
 }
 
 void mms_opt_format(const struct mms_option *opt, const void *obj, char *buf, size_t len)
@@ -221,21 +229,25 @@ int mms_opt_defaults(const struct mms_option *table, void *obj)
     return 0;
 }
 
+static void free_one(const struct mms_option *opt, void *obj)
+{
+    if (opt->type == MMS_OPT_STRING) {
+        free(*FIELD(obj, opt, char *));
+        *FIELD(obj, opt, char *) = NULL;
+    } else if (opt->type == MMS_OPT_STRINGS) {
+        int *n = COUNT(obj, opt);
+        for (int i = 0; i < *n; i++) {
+            free(FIELD(obj, opt, char *)[i]);
+            FIELD(obj, opt, char *)[i] = NULL;
+        }
+        *n = 0;
+    }
+}
+
 void mms_opt_free(const struct mms_option *table, void *obj)
 {
-    for (const struct mms_option *opt = table; opt->name; opt++) {
-        if (opt->type == MMS_OPT_STRING) {
-            free(*FIELD(obj, opt, char *));
-            *FIELD(obj, opt, char *) = NULL;
-        } else if (opt->type == MMS_OPT_STRINGS) {
-            int *n = COUNT(obj, opt);
-            for (int i = 0; i < *n; i++) {
-                free(FIELD(obj, opt, char *)[i]);
-                FIELD(obj, opt, char *)[i] = NULL;
-            }
-            *n = 0;
-        }
-    }
+    for (const struct mms_option *opt = table; opt->name; opt++)
+        free_one(opt, obj);
 }
 
 void mms_opt_help(const struct mms_option *table, FILE *f, const char *prefix)
@@ -249,4 +261,230 @@ void mms_opt_help(const struct mms_option *table, FILE *f, const char *prefix)
             fprintf(f, " [%s]", opt->def);
         fprintf(f, "%s\n", opt->runtime ? " (changeable while running)" : "");
     }
+}
+
+/* ------------------------------------------------------------ copy, equal */
+
+/* The bytes of the field, which is all a value is but for the strings it
+ * points to and a repeatable option's counter. */
+static size_t field_size(const struct mms_option *opt)
+{
+    switch (opt->type) {
+    case MMS_OPT_STRING:
+        return sizeof(char *);
+    case MMS_OPT_STRINGS:
+        return (size_t)opt->max_count * sizeof(char *);
+    case MMS_OPT_FLOAT:
+        return sizeof(float);
+    case MMS_OPT_COLOR:
+        return sizeof(uint32_t);
+    case MMS_OPT_SIZE:
+        return 2 * sizeof(int);
+    case MMS_OPT_BOOL:
+    case MMS_OPT_INT:
+    case MMS_OPT_ENUM:
+        break;
+    }
+    return sizeof(int);
+}
+
+static int copy_string(char **dst, const char *src)
+{
+    char *s = NULL;
+    if (src && !(s = strdup(src)))
+        return -ENOMEM;
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+/* All duplicated before dst is touched, so a failure leaves it whole. */
+static int copy_strings(const struct mms_option *dopt, void *dst, const struct mms_option *sopt,
+                        const void *src)
+{
+    int n = *CCOUNT(src, sopt), i = 0;
+    char *const *from = CSTRS(src, sopt);
+    char **dup;
+    if (n > dopt->max_count)
+        return -E2BIG;
+    if (!(dup = calloc((size_t)n + 1, sizeof(*dup))))
+        return -ENOMEM;
+    for (; i < n; i++)
+        if (!(dup[i] = strdup(from[i])))
+            goto fail;
+    free_one(dopt, dst);
+    memcpy(FIELD(dst, dopt, char *), dup, (size_t)n * sizeof(*dup));
+    *COUNT(dst, dopt) = n;
+    free(dup);
+    return 0;
+fail:
+    while (i--)
+        free(dup[i]);
+    free(dup);
+    return -ENOMEM;
+}
+
+int mms_opt_copy_as(const struct mms_option *dopt, void *dst, const struct mms_option *sopt,
+                    const void *src)
+{
+    if (dopt->type != sopt->type)
+        return -EINVAL;
+    if (dopt->type == MMS_OPT_STRING)
+        return copy_string(FIELD(dst, dopt, char *), *CSTRS(src, sopt));
+    if (dopt->type == MMS_OPT_STRINGS)
+        return copy_strings(dopt, dst, sopt, src);
+    memmove(FIELD(dst, dopt, void), CFIELD(src, sopt, void), field_size(dopt));
+    return 0;
+}
+
+int mms_opt_copy_one(const struct mms_option *opt, void *dst, const void *src)
+{
+    return mms_opt_copy_as(opt, dst, opt, src);
+}
+
+int mms_opt_copy(const struct mms_option *table, void *dst, const void *src)
+{
+    for (const struct mms_option *opt = table; opt->name; opt++) {
+        int rc = mms_opt_copy_one(opt, dst, src);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int same_string(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+int mms_opt_equal_one(const struct mms_option *opt, const void *a, const void *b)
+{
+    const int *ia = CFIELD(a, opt, int), *ib = CFIELD(b, opt, int);
+    switch (opt->type) {
+    case MMS_OPT_STRING:
+        return same_string(*CSTRS(a, opt), *CSTRS(b, opt));
+    case MMS_OPT_STRINGS:
+        if (*CCOUNT(a, opt) != *CCOUNT(b, opt))
+            return 0;
+        for (int i = 0; i < *CCOUNT(a, opt); i++)
+            if (!same_string(CSTRS(a, opt)[i], CSTRS(b, opt)[i]))
+                return 0;
+        return 1;
+    case MMS_OPT_FLOAT:
+        return *CFIELD(a, opt, float) == *CFIELD(b, opt, float);
+    case MMS_OPT_COLOR:
+        return *CFIELD(a, opt, uint32_t) == *CFIELD(b, opt, uint32_t);
+    case MMS_OPT_SIZE:
+        return ia[0] == ib[0] && ia[1] == ib[1];
+    case MMS_OPT_BOOL:
+    case MMS_OPT_INT:
+    case MMS_OPT_ENUM:
+        break;
+    }
+    return *ia == *ib;
+}
+
+int mms_opt_equal(const struct mms_option *table, const void *a, const void *b)
+{
+    for (const struct mms_option *opt = table; opt->name; opt++)
+        if (!mms_opt_equal_one(opt, a, b))
+            return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------ apply */
+
+/* Room for one option at its offset, and nothing else of the struct, whose
+ * size the engine does not know: a new value waits here until it is known
+ * to be good and different. */
+static void *scratch_new(const struct mms_option *opt)
+{
+    size_t end = opt->offset + field_size(opt);
+    if (opt->type == MMS_OPT_STRINGS && opt->count_offset + sizeof(int) > end)
+        end = opt->count_offset + sizeof(int);
+    return calloc(1, end);
+}
+
+static void scratch_free(const struct mms_option *opt, void *scratch)
+{
+    if (scratch)
+        free_one(opt, scratch);
+    free(scratch);
+}
+
+/* Byte by byte: a value is its field's bytes (the strings go with their
+ * pointers), so swapping needs neither a copy nor memory. */
+static void swap_value(const struct mms_option *opt, void *a, void *b)
+{
+    unsigned char *x = FIELD(a, opt, unsigned char), *y = FIELD(b, opt, unsigned char);
+    for (size_t i = 0; i < field_size(opt); i++) {
+        unsigned char t = x[i];
+        x[i] = y[i];
+        y[i] = t;
+    }
+    if (opt->type == MMS_OPT_STRINGS) {
+        int t = *COUNT(a, opt);
+        *COUNT(a, opt) = *COUNT(b, opt);
+        *COUNT(b, opt) = t;
+    }
+}
+
+/* obj takes scratch's value and the hook is told; a refusing hook gets obj
+ * its old value back. scratch ends up holding whichever value obj does not. */
+static int replace(const struct mms_option *opt, void *obj, void *scratch, void *target,
+                   struct mms_err *err)
+{
+    swap_value(opt, obj, scratch);
+    int rc = opt->apply ? opt->apply(opt, obj, target, err) : 0;
+    if (rc)
+        swap_value(opt, obj, scratch);
+    return rc;
+}
+
+int mms_opt_change(const struct mms_option *table, void *obj, const char *name,
+                   const char *value, void *target, struct mms_err *err)
+{
+    const struct mms_option *opt = mms_opt_find(table, name);
+    void *scratch;
+    int rc;
+    if (!opt)
+        return mms_err_set(err, -ENOENT, "unknown option '%s'", name);
+    if (!opt->runtime)
+        return mms_err_set(err, -EPERM, "%s cannot change while running", opt->name);
+    if (!(scratch = scratch_new(opt)))
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    if (!(rc = set_one(opt, scratch, value, err)))
+        rc = replace(opt, obj, scratch, target, err);
+    scratch_free(opt, scratch);
+    return rc;
+}
+
+int mms_opt_update(const struct mms_option *table, void *dst, const void *src, void *target,
+                   struct mms_err *err)
+{
+    for (const struct mms_option *opt = table; opt->name; opt++) {
+        if (!opt->runtime || mms_opt_equal_one(opt, dst, src))
+            continue;
+        void *scratch = scratch_new(opt);
+        int rc = scratch ? mms_opt_copy_one(opt, scratch, src) : -ENOMEM;
+        if (rc)
+            mms_err_set(err, rc, "out of memory");
+        else
+            rc = replace(opt, dst, scratch, target, err);
+        scratch_free(opt, scratch);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int mms_opt_apply(const struct mms_option *table, const void *obj, void *target,
+                  struct mms_err *err)
+{
+    for (const struct mms_option *opt = table; opt->name; opt++) {
+        int rc = opt->runtime && opt->apply ? opt->apply(opt, obj, target, err) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
 }

@@ -279,18 +279,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
 static int inherit(struct parse *p, int i)
 {
     struct mmsd_pipeline_conf *pc = &p->c->pipelines[i];
-    char buf[4096];
     for (size_t k = 0; k < NINHERITED; k++) {
         if (p->own[i] & (1u << k))
             continue;
-        mmsd_option_format(&p->c->d, mmsd_option_find(inherited[k]), buf, sizeof(buf));
-        if (!buf[0])
-            continue;
-        struct mms_err e;
-        int rc = mms_option_set(&pc->o, inherited[k], buf, &e);
+        int rc = mms_opt_copy_as(mms_option_find(inherited[k]), &pc->o,
+                                 mmsd_option_find(inherited[k]), &p->c->d);
         if (rc)
-            return refuse(p, pc->line, rc, "[pipeline %s]: [mmsd] %s", pc->name,
-                          rc == -ENOMEM ? "out of memory" : e.msg);
+            return refuse(p, pc->line, rc, "[pipeline %s]: [mmsd] %s: %s", pc->name,
+                          inherited[k], strerror(-rc));
     }
     return 0;
 }
@@ -392,25 +388,7 @@ static const char *strings_at(const struct mms_pipeline_opts *o, const struct mm
 
 int mmsd_pipeline_conf_same(const struct mmsd_pipeline_conf *a, const struct mmsd_pipeline_conf *b)
 {
-    char va[4096], vb[4096];
-    if (strcmp(a->name, b->name))
-        return 0;
-    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
-        if (opt->type == MMS_OPT_STRINGS) {
-            int n = strings_count(&a->o, opt);
-            if (n != strings_count(&b->o, opt))
-                return 0;
-            for (int i = 0; i < n; i++)
-                if (strcmp(strings_at(&a->o, opt, i), strings_at(&b->o, opt, i)))
-                    return 0;
-            continue;
-        }
-        mms_option_format(&a->o, opt, va, sizeof(va));
-        mms_option_format(&b->o, opt, vb, sizeof(vb));
-        if (strcmp(va, vb))
-            return 0;
-    }
-    return 1;
+    return !strcmp(a->name, b->name) && mms_options_equal(&a->o, &b->o);
 }
 
 /* Files are written with '_', the INI habit; the tables use '-' where the

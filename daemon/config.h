@@ -45,8 +45,8 @@ void mmsd_config_free(struct mmsd_config *c);
 
 const struct mmsd_pipeline_conf *mmsd_config_find(const struct mmsd_config *c, const char *name);
 
-/* 1 when both have the same name and every option prints the same: what a
- * reload leaves alone. */
+/* 1 when both have the same name and every option is equal: what a reload
+ * leaves alone. */
 int mmsd_pipeline_conf_same(const struct mmsd_pipeline_conf *a, const struct mmsd_pipeline_conf *b);
 
 /* The config as a file that loads back to the same config: every option,

@@ -93,13 +93,7 @@ static void create_work(uv_work_t *w)
 /* Settings changed through the API outlive a restart of the pipeline. */
 static void apply_runtime(struct mmsd_pipe *pp)
 {
-    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
-        if (!opt->runtime)
-            continue;
-        char v[64];
-        mms_option_format(&pp->rt, opt, v, sizeof(v));
-        mms_pipeline_set(pp->p, opt->name, v, NULL);
-    }
+    mms_pipeline_update(pp->p, &pp->rt, NULL);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -693,12 +687,12 @@ static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
     static const char *const restart_only[] = {"listen", "token_file"};
     for (int i = 0; i < 2; i++) {
         const struct mms_option *opt = mmsd_option_find(restart_only[i]);
-        char a[512], b[512];
-        mmsd_option_format(&d->cfg.d, opt, a, sizeof(a));
-        mmsd_option_format(&nc->d, opt, b, sizeof(b));
-        if (strcmp(a, b))
-            mmsd_warn("reload: %s changes only with a restart; still %s", opt->name,
-                      a[0] ? a : "unset");
+        char a[512];
+        if (mms_opt_equal_one(opt, &d->cfg.d, &nc->d))
+            continue;
+        mmsd_option_format(&d->cfg.d, opt, a, sizeof(a)); /* for the message alone */
+        mmsd_warn("reload: %s changes only with a restart; still %s", opt->name,
+                  a[0] ? a : "unset");
     }
     mmsd_log_set_level(nc->d.log_level);
     /* The new section comes in force, but for what needs a restart; the

@@ -22,6 +22,33 @@ static int parse_color(const struct mms_option *opt, const char *value, void *fi
                                          : 0;
 }
 
+#define LIVE(target) ((struct mms_pipeline_live *)(target))
+#define OPTS(obj) ((const struct mms_pipeline_opts *)(obj))
+
+/* The runtime options' apply hooks: each one atomic store. */
+#define APPLY(field)                                                                         \
+    static int apply_##field(const struct mms_option *opt, const void *obj, void *target,   \
+                             struct mms_err *err)                                            \
+    {                                                                                        \
+        (void)opt, (void)err;                                                                \
+        atomic_store(&LIVE(target)->field, OPTS(obj)->field);                                \
+        return 0;                                                                            \
+    }
+APPLY(style)
+APPLY(alpha)
+APPLY(color)
+APPLY(smooth)
+
+/* A struct filled by hand rather than from the defaults may hold 0, and
+ * the infer thread divides by it. */
+static int apply_every(const struct mms_option *opt, const void *obj, void *target,
+                       struct mms_err *err)
+{
+    (void)opt, (void)err;
+    atomic_store(&LIVE(target)->every, OPTS(obj)->every > 0 ? OPTS(obj)->every : 1);
+    return 0;
+}
+
 const struct mms_option mms_pipeline_options[] = {
     {.name = "input", .type = MMS_OPT_STRING, .offset = OFF(input), .arg = "URL",
      .help = "video source: file, /dev/videoN, rtsp:// srt:// udp:// rtmp://, lavfi:GRAPH"},
@@ -43,15 +70,18 @@ const struct mms_option mms_pipeline_options[] = {
     {.name = "size", .type = MMS_OPT_SIZE, .offset = OFF(net_h), .def = "0x0", .arg = "HxW",
      .help = "network input size (default: the model's)"},
     {.name = "style", .type = MMS_OPT_ENUM, .offset = OFF(style), .def = "fill",
-     .names = style_names, .runtime = 1, .arg = "S", .help = "overlay: fill, outline, mask or off"},
+     .names = style_names, .runtime = 1, .apply = apply_style, .arg = "S",
+     .help = "overlay: fill, outline, mask or off"},
     {.name = "alpha", .type = MMS_OPT_FLOAT, .offset = OFF(alpha), .def = "0.45", .max = 1,
-     .runtime = 1, .arg = "A", .help = "fill opacity, 0..1"},
+     .runtime = 1, .apply = apply_alpha, .arg = "A", .help = "fill opacity, 0..1"},
     {.name = "color", .type = MMS_OPT_COLOR, .offset = OFF(color), .def = "00ff66",
-     .parse = parse_color, .runtime = 1, .arg = "RRGGBB", .help = "overlay colour"},
+     .parse = parse_color, .runtime = 1, .apply = apply_color, .arg = "RRGGBB",
+     .help = "overlay colour"},
     {.name = "every", .type = MMS_OPT_INT, .offset = OFF(every), .def = "1", .min = 1,
-     .max = 1000, .runtime = 1, .arg = "N", .help = "run the network on every Nth frame only"},
+     .max = 1000, .runtime = 1, .apply = apply_every, .arg = "N",
+     .help = "run the network on every Nth frame only"},
     {.name = "smooth", .type = MMS_OPT_FLOAT, .offset = OFF(smooth), .def = "0", .max = 0.95,
-     .runtime = 1, .arg = "A",
+     .runtime = 1, .apply = apply_smooth, .arg = "A",
      .help = "temporal smoothing: weight of the past in the tool probability, 0..0.95 "
              "(0 = off); reset where the picture moves"},
     {.name = "mode", .type = MMS_OPT_ENUM, .offset = OFF(mode), .def = "auto",
@@ -99,6 +129,16 @@ int mms_options_defaults(struct mms_pipeline_opts *o)
 void mms_options_free(struct mms_pipeline_opts *o)
 {
     mms_opt_free(mms_pipeline_options, o);
+}
+
+int mms_options_copy(struct mms_pipeline_opts *dst, const struct mms_pipeline_opts *src)
+{
+    return mms_opt_copy(mms_pipeline_options, dst, src);
+}
+
+int mms_options_equal(const struct mms_pipeline_opts *a, const struct mms_pipeline_opts *b)
+{
+    return mms_opt_equal(mms_pipeline_options, a, b);
 }
 
 void mms_options_help(FILE *f, const char *prefix)

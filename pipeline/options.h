@@ -10,6 +10,7 @@
  * to this table and struct.
  */
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +47,16 @@ struct mms_pipeline_opts {
     char *record_format; /* "mp4" or "mkv" */
 };
 
+/* The runtime options as a running pipeline's threads read them, each on
+ * its own atomic, without a lock. The table's apply hooks write them
+ * (mms_opt_change, mms_opt_update, mms_opt_apply with this as the target),
+ * so the pipeline names no option to change one. */
+struct mms_pipeline_live {
+    atomic_int style, every;
+    _Atomic float alpha, smooth;
+    atomic_uint color;
+};
+
 extern const struct mms_option mms_pipeline_options[];
 
 /* '-' and '_' compare equal: record-dir is record_dir. */
@@ -65,6 +76,13 @@ int mms_option_set(struct mms_pipeline_opts *o, const char *name, const char *va
  * repeatable options print comma-separated. */
 void mms_option_format(const struct mms_pipeline_opts *o, const struct mms_option *opt,
                        char *buf, size_t len);
+
+/* Deep: dst (holding values, or zeroed) gets its own strings. 0 or
+ * -ENOMEM, and dst is still safe to free. */
+int mms_options_copy(struct mms_pipeline_opts *dst, const struct mms_pipeline_opts *src);
+
+/* 1 when every option is the same in a and b. */
+int mms_options_equal(const struct mms_pipeline_opts *a, const struct mms_pipeline_opts *b);
 
 /* The option list for --help. */
 void mms_options_help(FILE *f, const char *prefix);

@@ -106,11 +106,9 @@ struct mms_pipeline {
     pthread_t threads[3];
     int started;
     atomic_int stop, paused, signal, gen;
-    atomic_int style, every;
-    _Atomic float alpha, smooth_alpha;
+    struct mms_pipeline_live settings; /* the runtime options, as the threads read them */
     struct mms_smooth *smooth; /* the infer thread's alone */
     int smooth_gen;            /* the source connection it has seen */
-    atomic_uint color;
     atomic_llong decoded, inferred, dropped, written, reconnects;
     atomic_llong inference_errors;
     atomic_int inference_failing; /* the latest inference failed */
@@ -327,7 +325,7 @@ static void *decode_main(void *arg)
             break;
         }
         atomic_fetch_add(&p->decoded, 1);
-        int infer = seq % atomic_load(&p->every) == 0;
+        int infer = seq % atomic_load(&p->settings.every) == 0;
         struct job *j = &it->job;
         if (p->live && infer) {
             j = NULL;
@@ -372,7 +370,7 @@ static const float *smoothed(struct mms_pipeline *p, const struct job *j)
         mms_smooth_reset(p->smooth);
         p->smooth_gen = j->gen;
     }
-    mms_smooth_set_alpha(p->smooth, atomic_load(&p->smooth_alpha));
+    mms_smooth_set_alpha(p->smooth, atomic_load(&p->settings.smooth));
     return mms_smooth_apply(p->smooth, mms_net_logits(p->net), mms_net_input(p->net), ni->in_h,
                             ni->in_w);
 }
@@ -597,8 +595,8 @@ static void emit_no_signal(struct mms_pipeline *p, struct clock *c)
 static void compose_one(struct mms_pipeline *p, struct clock *c, struct item *it)
 {
     struct mask *m = p->live ? latest_mask(p) : mask_ref(it->mask);
-    struct mms_style st = {atomic_load(&p->style), atomic_load(&p->alpha),
-                           atomic_load(&p->color)};
+    struct mms_style st = {atomic_load(&p->settings.style), atomic_load(&p->settings.alpha),
+                           atomic_load(&p->settings.color)};
     double t0 = mms_now_ms();
     if (m)
         mms_compose(it->frame, m->data, p->info.width, &st);
@@ -730,37 +728,8 @@ static void ui_event(void *opaque, enum mms_ui_event ev)
     else if (ev == MMS_UI_PAUSE)
         atomic_store(&p->paused, !atomic_load(&p->paused));
     else if (ev == MMS_UI_NEXT_STYLE)
-        atomic_store(&p->style, (atomic_load(&p->style) + 1) % MMS_STYLE_COUNT);
-}
-
-static int copy_opts(struct mms_pipeline_opts *dst, const struct mms_pipeline_opts *src)
-{
-    *dst = *src;
-    /* Drop the borrowed string pointers first, found from the table so a new
-     * string option cannot end up owned twice. */
-    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
-        if (opt->type == MMS_OPT_STRING)
-            *(char **)((char *)dst + opt->offset) = NULL;
-        else if (opt->type == MMS_OPT_STRINGS)
-            *(int *)((char *)dst + opt->count_offset) = 0;
-    }
-    char buf[4096];
-    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
-        if (opt->type != MMS_OPT_STRING && opt->type != MMS_OPT_STRINGS)
-            continue;
-        if (opt->type == MMS_OPT_STRINGS) {
-            int n = *(const int *)((const char *)src + opt->count_offset);
-            char *const *list = (char *const *)((const char *)src + opt->offset);
-            for (int i = 0; i < n; i++)
-                if (mms_option_set(dst, opt->name, list[i], NULL))
-                    return -ENOMEM;
-            continue;
-        }
-        mms_option_format(src, opt, buf, sizeof(buf));
-        if (buf[0] && mms_option_set(dst, opt->name, buf, NULL))
-            return -ENOMEM;
-    }
-    return 0;
+        atomic_store(&p->settings.style,
+                     (atomic_load(&p->settings.style) + 1) % MMS_STYLE_COUNT);
 }
 
 static int open_net(struct mms_pipeline *p, struct mms_err *err)
@@ -1061,7 +1030,7 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     pthread_mutex_init(&p->mask_lock, NULL);
     pthread_mutex_init(&p->fps_lock, NULL);
     pthread_mutex_init(&p->err_lock, NULL);
-    if ((rc = copy_opts(&p->o, o))) {
+    if ((rc = mms_options_copy(&p->o, o))) {
         mms_err_set(err, rc, "out of memory");
         goto fail;
     }
@@ -1069,11 +1038,7 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
         rc = mms_err_set(err, -EINVAL, "no input");
         goto fail;
     }
-    atomic_store(&p->style, o->style);
-    atomic_store(&p->alpha, o->alpha);
-    atomic_store(&p->color, o->color);
-    atomic_store(&p->every, o->every > 0 ? o->every : 1);
-    atomic_store(&p->smooth_alpha, o->smooth);
+    mms_opt_apply(mms_pipeline_options, &p->o, &p->settings, NULL); /* atomic stores: cannot fail */
     if ((rc = open_net(p, err)) || (rc = open_smooth(p, err)))
         goto fail;
     struct mms_source_opts so = source_opts(p);
@@ -1289,26 +1254,13 @@ struct mms_stats *mms_pipeline_stats(struct mms_pipeline *p)
 int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value,
                      struct mms_err *err)
 {
-    const struct mms_option *opt = mms_option_find(name);
-    if (!opt)
-        return mms_err_set(err, -ENOENT, "unknown option '%s'", name);
-    if (!opt->runtime)
-        return mms_err_set(err, -EPERM, "%s cannot change while running", name);
-    struct mms_pipeline_opts tmp;
-    mms_options_defaults(&tmp);
-    int rc = mms_option_set(&tmp, name, value, err);
-    if (!rc && !strcmp(name, "style"))
-        atomic_store(&p->style, tmp.style);
-    else if (!rc && !strcmp(name, "alpha"))
-        atomic_store(&p->alpha, tmp.alpha);
-    else if (!rc && !strcmp(name, "color"))
-        atomic_store(&p->color, tmp.color);
-    else if (!rc && !strcmp(name, "every"))
-        atomic_store(&p->every, tmp.every);
-    else if (!rc && !strcmp(name, "smooth"))
-        atomic_store(&p->smooth_alpha, tmp.smooth);
-    mms_options_free(&tmp);
-    return rc;
+    return mms_opt_change(mms_pipeline_options, &p->o, name, value, &p->settings, err);
+}
+
+int mms_pipeline_update(struct mms_pipeline *p, const struct mms_pipeline_opts *o,
+                        struct mms_err *err)
+{
+    return mms_opt_update(mms_pipeline_options, &p->o, o, &p->settings, err);
 }
 
 int mms_pipeline_set_name(struct mms_pipeline *p, const char *name)

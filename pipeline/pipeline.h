@@ -109,9 +109,19 @@ void mms_pipeline_output_error(struct mms_pipeline *p, char *buf, size_t len);
 /* Any thread: why the last failed inference failed; "" if none did. */
 void mms_pipeline_inference_error(struct mms_pipeline *p, char *buf, size_t len);
 
-/* Changes a runtime option (style, alpha, color, every) while running. */
+/* Changes a runtime option (pipeline/options.h: style, alpha, color,
+ * every, smooth) while running, through the option table's apply hooks.
+ * -ENOENT unknown, -EPERM not a runtime option, -EINVAL a bad value. One
+ * thread at a time (the caller's loop); the pipeline's threads see the
+ * value with their next frame. */
 int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value,
                      struct mms_err *err);
+
+/* Takes every runtime option of o that differs from the pipeline's, as
+ * mms_pipeline_set would one by one: what a pipeline restarted after a
+ * failure needs to keep the settings changed while it ran. */
+int mms_pipeline_update(struct mms_pipeline *p, const struct mms_pipeline_opts *o,
+                        struct mms_err *err);
 
 /* Before mms_pipeline_start: the name used in recording file names (default
  * "mms"). -EINVAL unless mms_record_name_valid(name); -EBUSY once started. */

@@ -76,7 +76,36 @@ run 2 bench --size 288 && one_line_with "size"
 run 2 bench --size 288x && one_line_with "size"
 run 2 bench --precision fp64 && one_line_with "unknown precision"
 run 2 eval --images "$T" && one_line_with "missing --masks"
-run 2 info --json=yes
+run 2 info --json=yes && one_line_with "--json takes no value"
+
+# ---- one option table: pipeline options come from the pipeline's ----
+
+# The same line, help and default, wherever the option is taken.
+"$MMS" run --help >"$T/run-help" 2>&1
+for cmd in segment eval bench; do
+    run 0 $cmd --help
+    line=$(grep -- "^  --threads " "$T/out")
+    [ -n "$line" ] && grep -qxF -- "$line" "$T/run-help" ||
+        fail "mms $cmd --help: --threads is not the pipeline's: '$line'"
+done
+run 0 info --help && ! grep -q -- "--threads" "$T/out" || fail "info takes no --threads"
+# Only the pipeline options a command names: bench has no overlay.
+run 2 bench --style fill && one_line_with "unknown option '--style'"
+run 2 segment --every 2 --out "$T/o" "$T/x.png" && one_line_with "unknown option '--every'"
+# Refusals name the option as typed, dashes and all, and point to --help.
+run 2 bench --size 0x5 && one_line_with '--size="0x5": expected HxW'
+grep -qF "(see 'mms bench --help')" "$T/err" || fail "no pointer to --help: $(cat "$T/err")"
+run 2 run -i x -o null --alpha 2 && one_line_with '--alpha="2": out of range 0..1'
+run 2 run -i x -o null --window=yes && one_line_with "--window takes no value"
+run 2 run -i x && one_line_with "nothing to do"
+run 2 run -o null && one_line_with "missing -i INPUT"
+run 2 run -i && one_line_with "-i needs a value"
+run 0 run --help && grep -q -- "^  --live  *same as --mode live" "$T/out" ||
+    fail "run --help lacks --live"
+for bad in "--seed -1" "--seed 4294967296" "--fps 0" "--fps x" "--size 31x32" "--frames 0"; do
+    run 2 synth -o "$T/s.mp4" $bad && one_line_with "${bad%% *}="
+done
+[ -e "$T/s.mp4" ] && fail "synth wrote a clip despite a usage error"
 
 # ---- failures: one line, status 1 ----
 

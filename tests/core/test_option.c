@@ -47,18 +47,49 @@ static int colour_word(const struct mms_option *opt, const char *value, void *fi
     return mms_opt_invalid(err, opt, value, "expected red");
 }
 
+/* What the apply hooks saw: a stand-in for a running pipeline. */
+struct probe {
+    int calls;
+    int count;
+    char path[64];
+};
+
+/* Refuses 7, as a target that cannot take a value would. */
+static int apply_count(const struct mms_option *opt, const void *obj, void *target,
+                       struct mms_err *err)
+{
+    struct probe *pr = target;
+    const struct thing *t = obj;
+    pr->calls++;
+    if (t->count == 7)
+        return mms_err_set(err, -EBUSY, "%s: 7 is busy", opt->name);
+    pr->count = t->count;
+    return 0;
+}
+
+static int apply_path(const struct mms_option *opt, const void *obj, void *target,
+                      struct mms_err *err)
+{
+    struct probe *pr = target;
+    const struct thing *t = obj;
+    (void)opt, (void)err;
+    pr->calls++;
+    snprintf(pr->path, sizeof(pr->path), "%s", t->path ? t->path : "");
+    return 0;
+}
+
 static const char *const kinds[] = {"low", "mid", "high", NULL};
 static const char *const formats[] = {"mp4", "mkv", NULL};
 
 #define OFF(f) offsetof(struct thing, f)
 static const struct mms_option table[] = {
     {.name = "path_name", .type = MMS_OPT_STRING, .offset = OFF(path), .def = "/tmp",
-     .parse = absolute, .arg = "DIR", .help = "a directory"},
+     .parse = absolute, .runtime = 1, .apply = apply_path, .arg = "DIR", .help = "a directory"},
     {.name = "tag", .type = MMS_OPT_STRINGS, .offset = OFF(tags), .count_offset = OFF(ntags),
      .max_count = 3, .arg = "T", .help = "a tag (repeatable)"},
     {.name = "on", .type = MMS_OPT_BOOL, .offset = OFF(on), .def = "no", .help = "switch"},
     {.name = "count", .type = MMS_OPT_INT, .offset = OFF(count), .def = "5", .min = -3, .max = 10,
-     .runtime = 1, .arg = "N", .help = "a count"},
+     .runtime = 1, .apply = apply_count, .arg = "N", .help = "a count"},
     {.name = "level", .type = MMS_OPT_FLOAT, .offset = OFF(level), .def = "0.5", .max = 1,
      .arg = "L", .help = "a level"},
     {.name = "kind", .type = MMS_OPT_ENUM, .offset = OFF(kind), .def = "mid", .min = 10,
@@ -379,7 +410,272 @@ static void real_tables_messages(void)
     mmsd_options_free(&d);
 }
 
+/* ---- copy and equal ---- */
+
+/* Every option set away from its default, strings and repeats included. */
+static void filled(struct thing *t)
+{
+    memset(t, 0, sizeof(*t));
+    mms_opt_defaults(table, t);
+    static const char *const set[][2] = {
+        {"path_name", "/srv"}, {"tag", "a"}, {"tag", "b"}, {"on", "yes"},  {"count", "-2"},
+        {"level", "0.75"},     {"kind", "high"},           {"rgb", "0a0b0c"}, {"hw", "2x3"},
+        {"format", "mkv"},
+    };
+    for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+        CHECK_MSG(mms_opt_set(table, t, set[i][0], set[i][1], NULL) == 0, "%s", set[i][0]);
+}
+
+static void copy_duplicates_strings(void)
+{
+    struct thing src, dst = {.untouched = 9};
+    filled(&src);
+    CHECK(mms_opt_copy(table, &dst, &src) == 0);
+    CHECK(mms_opt_equal(table, &dst, &src));
+    CHECK(dst.path != src.path && dst.format != src.format);
+    CHECK(dst.ntags == 2 && dst.tags[0] != src.tags[0] && dst.tags[1] != src.tags[1]);
+    CHECK(dst.untouched == 9);
+    /* Each frees alone: under ASan a shared string is a double free. */
+    mms_opt_free(table, &src);
+    CHECK(!strcmp(dst.path, "/srv") && !strcmp(dst.tags[1], "b") && !strcmp(dst.format, "mkv"));
+    mms_opt_free(table, &dst);
+}
+
+/* dst's own strings go (LeakSanitizer sees any that stay), unset stays unset. */
+static void copy_replaces_what_dst_held(void)
+{
+    struct thing src = {0}, dst;
+    filled(&dst);
+    mms_opt_defaults(table, &src); /* path "/tmp", no tags, no format */
+    CHECK(mms_opt_copy(table, &dst, &src) == 0);
+    CHECK(!strcmp(dst.path, "/tmp") && dst.ntags == 0 && !dst.tags[0] && dst.format == NULL);
+    CHECK(dst.count == 5 && !dst.on && dst.hw[0] == 0);
+    CHECK(mms_opt_equal(table, &dst, &src));
+    mms_opt_free(table, &src);
+    mms_opt_free(table, &dst);
+}
+
+static void copy_one_touches_one_option(void)
+{
+    struct thing src, dst = {0};
+    filled(&src);
+    mms_opt_defaults(table, &dst);
+    CHECK(mms_opt_copy_one(mms_opt_find(table, "tag"), &dst, &src) == 0);
+    CHECK(dst.ntags == 2 && !strcmp(dst.tags[0], "a") && dst.count == 5);
+    CHECK(!mms_opt_equal(table, &dst, &src));
+    mms_opt_free(table, &src);
+    mms_opt_free(table, &dst);
+}
+
+/* Per option: equal to a copy, unequal once that option alone moves. */
+static void equal_tells_each_type_apart(void)
+{
+    static const char *const other[][2] = {
+        {"path_name", "/srx"}, {"on", "no"},   {"count", "-1"}, {"level", "0.5"},
+        {"kind", "low"},       {"rgb", "red"}, {"hw", "2x4"},   {"format", "mp4"},
+    };
+    struct thing a, b = {0};
+    filled(&a);
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        const struct mms_option *opt = mms_opt_find(table, other[i][0]);
+        CHECK(mms_opt_copy(table, &b, &a) == 0);
+        CHECK_MSG(mms_opt_equal_one(opt, &a, &b), "%s", opt->name);
+        CHECK(mms_opt_set(table, &b, opt->name, other[i][1], NULL) == 0);
+        CHECK_MSG(!mms_opt_equal_one(opt, &a, &b) && !mms_opt_equal_one(opt, &b, &a), "%s",
+                  opt->name);
+        CHECK_MSG(!mms_opt_equal(table, &a, &b), "%s", opt->name);
+    }
+    /* A size differs in either side. */
+    CHECK(mms_opt_copy(table, &b, &a) == 0 && mms_opt_set(table, &b, "hw", "3x3", NULL) == 0);
+    CHECK(!mms_opt_equal_one(mms_opt_find(table, "hw"), &a, &b));
+    mms_opt_free(table, &a);
+    mms_opt_free(table, &b);
+}
+
+static void equal_compares_repeats_in_order(void)
+{
+    const struct mms_option *tag = mms_opt_find(table, "tag");
+    struct thing a = {0}, b = {0};
+    CHECK(mms_opt_equal_one(tag, &a, &b)); /* both empty */
+    mms_opt_set(table, &a, "tag", "x", NULL);
+    CHECK(!mms_opt_equal_one(tag, &a, &b)); /* one more */
+    mms_opt_set(table, &b, "tag", "y", NULL);
+    CHECK(!mms_opt_equal_one(tag, &a, &b)); /* as many, another word */
+    mms_opt_set(table, &a, "tag", "y", NULL);
+    mms_opt_free(table, &b);
+    mms_opt_set(table, &b, "tag", "y", NULL);
+    mms_opt_set(table, &b, "tag", "x", NULL);
+    CHECK(!mms_opt_equal_one(tag, &a, &b)); /* the same words, another order */
+    mms_opt_free(table, &b);
+    mms_opt_set(table, &b, "tag", "x", NULL);
+    mms_opt_set(table, &b, "tag", "y", NULL);
+    CHECK(mms_opt_equal_one(tag, &a, &b) && a.tags[0] != b.tags[0]); /* by content */
+    mms_opt_free(table, &a);
+    mms_opt_free(table, &b);
+}
+
+static void equal_tells_unset_from_set(void)
+{
+    const struct mms_option *path = mms_opt_find(table, "path_name");
+    const struct mms_option *format = mms_opt_find(table, "format");
+    struct thing a = {0}, b = {0};
+    CHECK(mms_opt_equal_one(path, &a, &b) && mms_opt_equal_one(format, &a, &b));
+    mms_opt_set(table, &b, "format", "mp4", NULL);
+    CHECK(!mms_opt_equal_one(format, &a, &b) && !mms_opt_equal_one(format, &b, &a));
+    mms_opt_set(table, &a, "format", "mp4", NULL);
+    CHECK(mms_opt_equal_one(format, &a, &b));
+    mms_opt_free(table, &a);
+    mms_opt_free(table, &b);
+}
+
+/* One setting in two tables: the daemon's model handed to a pipeline. */
+static void copy_as_crosses_tables_of_one_type(void)
+{
+    struct mmsd_options d;
+    struct mms_pipeline_opts po;
+    mmsd_options_defaults(&d);
+    mms_options_defaults(&po);
+    mmsd_option_set(&d, "model", "/m.st", NULL);
+    CHECK(mms_opt_copy_as(mms_option_find("model"), &po, mmsd_option_find("model"), &d) == 0);
+    CHECK(po.model && po.model != d.model && !strcmp(po.model, "/m.st"));
+    /* threads is an INT in both; listen (STRING) is no INT. */
+    CHECK(mms_opt_copy_as(mms_option_find("threads"), &po, mmsd_option_find("listen"), &d) ==
+          -EINVAL);
+    CHECK(po.threads == 0);
+    mmsd_options_free(&d);
+    CHECK(!strcmp(po.model, "/m.st"));
+    mms_options_free(&po);
+}
+
+static void copy_as_refuses_more_repeats_than_fit(void)
+{
+    struct mms_pipeline_opts po;
+    struct thing t = {0};
+    mms_options_defaults(&po);
+    for (int i = 0; i < MMS_MAX_OUTPUTS; i++)
+        mms_option_set(&po, "output", "null", NULL);
+    CHECK(mms_opt_copy_as(mms_opt_find(table, "tag"), &t, mms_option_find("output"), &po) ==
+          -E2BIG);
+    CHECK(t.ntags == 0);
+    mms_options_free(&po);
+}
+
+/* ---- runtime changes ---- */
+
+static void change_stores_and_applies_once(void)
+{
+    struct thing t = {0};
+    struct probe pr = {0};
+    struct mms_err err = {{0}};
+    mms_opt_defaults(table, &t);
+    CHECK(mms_opt_change(table, &t, "count", "3", &pr, &err) == 0);
+    CHECK(pr.calls == 1 && pr.count == 3 && t.count == 3);
+    /* The same value again is applied again: the target may have moved. */
+    CHECK(mms_opt_change(table, &t, "count", "3", &pr, &err) == 0 && pr.calls == 2);
+    CHECK(mms_opt_change(table, &t, "path-name", "/new", &pr, &err) == 0);
+    CHECK(pr.calls == 3 && !strcmp(pr.path, "/new") && !strcmp(t.path, "/new"));
+    mms_opt_free(table, &t);
+}
+
+static void change_refused_applies_nothing(void)
+{
+    static const struct {
+        const char *name, *value;
+        int rc;
+        const char *msg;
+    } bad[] = {
+        {"nope", "1", -ENOENT, "unknown option 'nope'"},
+        {"on", "yes", -EPERM, "on cannot change while running"},
+        {"count", "11", -EINVAL, "count=\"11\": out of range -3..10"},
+        {"count", "", -EINVAL, "count=\"\": empty"},
+        {"path_name", "rel", -EINVAL, "path_name=\"rel\": not absolute"},
+    };
+    struct thing t = {0}, before = {0};
+    struct probe pr = {0};
+    mms_opt_defaults(table, &t);
+    memcpy(&before, &t, sizeof(t));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct mms_err err = {{0}};
+        CHECK_MSG(mms_opt_change(table, &t, bad[i].name, bad[i].value, &pr, &err) == bad[i].rc,
+                  "%s", bad[i].name);
+        CHECK_MSG(!strcmp(err.msg, bad[i].msg), "got '%s'", err.msg);
+    }
+    CHECK(pr.calls == 0 && !memcmp(&t, &before, sizeof(t)));
+    mms_opt_free(table, &t);
+}
+
+static void change_undone_when_the_hook_refuses(void)
+{
+    struct thing t = {0};
+    struct probe pr = {0};
+    struct mms_err err = {{0}};
+    mms_opt_defaults(table, &t);
+    CHECK(mms_opt_change(table, &t, "count", "7", &pr, &err) == -EBUSY);
+    CHECK(!strcmp(err.msg, "count: 7 is busy") && pr.calls == 1 && t.count == 5);
+    mms_opt_free(table, &t);
+}
+
+static void update_applies_only_what_differs(void)
+{
+    struct thing cur = {0}, want = {0};
+    struct probe pr = {0};
+    struct mms_err err = {{0}};
+    mms_opt_defaults(table, &cur);
+    mms_opt_defaults(table, &want);
+    CHECK(mms_opt_update(table, &cur, &want, &pr, &err) == 0 && pr.calls == 0);
+    mms_opt_set(table, &want, "count", "2", NULL);
+    mms_opt_set(table, &want, "level", "0.1", NULL); /* not runtime: stays */
+    CHECK(mms_opt_update(table, &cur, &want, &pr, &err) == 0);
+    CHECK(pr.calls == 1 && pr.count == 2 && cur.count == 2 && cur.level == 0.5f);
+    CHECK(cur.path != want.path && !strcmp(cur.path, "/tmp"));
+    mms_opt_set(table, &want, "count", "7", NULL);
+    CHECK(mms_opt_update(table, &cur, &want, &pr, &err) == -EBUSY && cur.count == 2);
+    mms_opt_free(table, &cur);
+    mms_opt_free(table, &want);
+}
+
+static void apply_puts_every_runtime_option_in_force(void)
+{
+    struct thing t = {0};
+    struct probe pr = {0};
+    mms_opt_defaults(table, &t);
+    CHECK(mms_opt_apply(table, &t, &pr, NULL) == 0);
+    CHECK(pr.calls == 2 && pr.count == 5 && !strcmp(pr.path, "/tmp"));
+    mms_opt_free(table, &t);
+}
+
+/* A running pipeline changes through these hooks alone: every runtime
+ * option must have one, and each must reach its own atomic. */
+static void pipeline_runtime_options_apply(void)
+{
+    static const char *const set[][2] = {
+        {"style", "mask"}, {"alpha", "0.25"}, {"color", "#abcdef"}, {"every", "3"},
+        {"smooth", "0.5"},
+    };
+    struct mms_pipeline_opts o;
+    struct mms_pipeline_live live = {0};
+    struct mms_err err = {{0}};
+    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++)
+        CHECK_MSG(!opt->runtime == !opt->apply, "%s", opt->name);
+    mms_options_defaults(&o);
+    for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+        CHECK_MSG(mms_opt_change(mms_pipeline_options, &o, set[i][0], set[i][1], &live, &err) ==
+                      0, "%s", err.msg);
+    CHECK(atomic_load(&live.style) == MMS_STYLE_MASK && atomic_load(&live.alpha) == 0.25f);
+    CHECK(atomic_load(&live.color) == 0xabcdef && atomic_load(&live.every) == 3);
+    CHECK(atomic_load(&live.smooth) == 0.5f);
+    CHECK(mms_opt_change(mms_pipeline_options, &o, "input", "x", &live, &err) == -EPERM);
+    mms_options_free(&o);
+}
+
 MMS_TESTS(T(defaults_fill_the_table_only), T(every_type_sets_and_formats),
           T(dash_and_underscore_are_one), T(refusals), T(repeatable_strings_have_a_limit),
           T(free_empties_and_repeats), T(format_truncates_and_flags_strays),
-          T(help_lists_every_option), T(real_tables_round_trip), T(real_tables_messages))
+          T(help_lists_every_option), T(real_tables_round_trip), T(real_tables_messages),
+          T(copy_duplicates_strings), T(copy_replaces_what_dst_held),
+          T(copy_one_touches_one_option), T(equal_tells_each_type_apart),
+          T(equal_compares_repeats_in_order), T(equal_tells_unset_from_set),
+          T(copy_as_crosses_tables_of_one_type), T(copy_as_refuses_more_repeats_than_fit),
+          T(change_stores_and_applies_once), T(change_refused_applies_nothing),
+          T(change_undone_when_the_hook_refuses), T(update_applies_only_what_differs),
+          T(apply_puts_every_runtime_option_in_force), T(pipeline_runtime_options_apply))
