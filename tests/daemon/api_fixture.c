@@ -57,6 +57,10 @@ int fixture_start(struct fixture *f)
     f->d.loop = &f->loop;
     f->d.ready = 1;
     f->d.scratch = malloc(sizeof(float) * MMS_STATS_RING);
+    for (struct mmsd_pipe *pp = f->d.pipes; pp && f->previews; pp = pp->next) {
+        struct mms_err e = {{0}};
+        CHECK_MSG(mmsd_preview_create(&f->loop, &pp->preview, &e) == 0, "%s", e.msg);
+    }
     struct mmsd_http_opts o = {.listen = "127.0.0.1:0", .handler = mmsd_api_handle,
                                .opaque = &f->d};
     struct mms_err err = {{0}};
@@ -83,6 +87,47 @@ void fixture_stop(struct fixture *f)
         free(pp);
     }
     free(f->d.scratch);
+}
+
+static int connect_local(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const char *s, size_t n);
+
+int fixture_open_stream(struct fixture *f, const char *path, int *fd)
+{
+    char req[512], head[4096];
+    size_t got = 0;
+    int status = -1;
+    *fd = connect_local(f->port);
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    if (*fd < 0 || send_all(*fd, req, (size_t)n))
+        goto fail;
+    while (got < sizeof(head) - 1) {
+        ssize_t r = recv(*fd, head + got, 1, 0);
+        if (r <= 0)
+            goto fail;
+        head[++got] = 0;
+        if (got >= 4 && !memcmp(head + got - 4, "\r\n\r\n", 4))
+            break;
+    }
+    head[got] = 0;
+    if (sscanf(head, "HTTP/1.%*d %d", &status) == 1)
+        return status;
+fail:
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    return -1;
 }
 
 static int send_all(int fd, const char *s, size_t n)

@@ -19,6 +19,7 @@ struct fixture {
     uv_async_t wake;
     pthread_t thread;
     int port;
+    int previews; /* set before fixture_start: every pipeline gets a preview */
 };
 
 /* Before fixture_start: a pipeline named `name`, in `state`. */
@@ -26,6 +27,10 @@ struct mmsd_pipe *fixture_add_pipe(struct fixture *f, const char *name, enum mms
 int fixture_start(struct fixture *f);
 /* Stops the loop, frees the pipelines (and their previews). */
 void fixture_stop(struct fixture *f);
+
+/* A GET that stays open (a preview stream): its status, the socket left
+ * open in *fd (-1 when none came). */
+int fixture_open_stream(struct fixture *f, const char *path, int *fd);
 
 /* One request (body NULL for none); the status, or -1 when none came, and
  * the body (malloc'd, NUL-terminated) in *out. */
