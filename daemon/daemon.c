@@ -95,7 +95,9 @@ static void resync(struct mmsd_pipe *pp)
     /* A member shows its encoder's trouble as its own. */
     memset(pp->down, 0, sizeof(pp->down));
     for (int i = 0; i < c.noutputs && i < MMSD_OUTPUT_KEYS; i++) {
-        pp->down[i] = c.outputs[i].state != MMS_WRITER_UP;
+        pp->down[i] = c.outputs[i].state == MMS_WRITER_FAILED  ? 2
+                     : c.outputs[i].state == MMS_WRITER_STALLED ? 1
+                                                                : 0;
         snprintf(pp->down_why[i], sizeof(pp->down_why[i]), "%s", c.outputs[i].reason);
         pp->down_ms[i] = c.outputs[i].reason_ms;
     }
@@ -109,7 +111,7 @@ static void output_event(struct mmsd_pipe *pp, const struct mms_pipeline_event *
     if (k < 0)
         return;
     if (ev->type == MMS_EVENT_OUTPUT_DOWN) {
-        pp->down[k] = 1;
+        pp->down[k] = ev->closed ? 2 : 1;
         pp->down_ms[k] = mms_now_ms();
         snprintf(pp->down_why[k], sizeof(pp->down_why[k]), "%s", ev->reason);
         if (ev->closed)
@@ -120,8 +122,11 @@ static void output_event(struct mmsd_pipe *pp, const struct mms_pipeline_event *
     }
     if (!pp->down[k])
         return;
+    if (pp->down[k] == 2)
+        mmsd_notice("pipeline %s: an output is open again: %s", pp->conf.name, ev->name);
+    else
+        mmsd_notice("pipeline %s: %s takes frames again", pp->conf.name, ev->name);
     pp->down[k] = 0;
-    mmsd_notice("pipeline %s: %s takes frames again", pp->conf.name, ev->name);
     if (!latest_down(pp))
         mmsd_notice("pipeline %s: every output takes frames again", pp->conf.name);
 }

@@ -67,7 +67,8 @@ struct mmsd_pipe {
     int inference_failing;
     char infer_err[512];
     char rec_error[256];                /* the recording failed; "" once a segment opens */
-    int down[MMSD_OUTPUT_KEYS];         /* an output (or a shared encoder) is down */
+    int down[MMSD_OUTPUT_KEYS];         /* an output (or shared encoder) is down: 1 stalled,
+                                           2 failed and closed */
     char down_why[MMSD_OUTPUT_KEYS][512];
     double down_ms[MMSD_OUTPUT_KEYS];
 };
