@@ -7,6 +7,7 @@
 
 #include "core/locate.h"
 #include "core/net.h"
+#include "daemon/events.h"
 #include "daemon/internal.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
@@ -14,6 +15,7 @@
 
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS 30000
+/* How often the systemd STATUS= line is looked at (pipelines come and go). */
 #define STATS_MS 1000
 /* Health: frames must have been written this recently. Live pipelines
  * write NO SIGNAL frames while their source is down, so silence longer
@@ -48,6 +50,145 @@ static void set_state(struct mmsd_pipe *pp, enum mmsd_pipe_state s)
     pp->state = s;
 }
 
+/* ------------------------------------------------------------ events */
+
+static void status_line(struct mmsd *d);
+
+/* A new pipeline starts with a clean slate. */
+static void events_reset(struct mmsd_pipe *pp)
+{
+    pp->signal = 1;
+    pp->inference_failing = 0;
+    pp->infer_err[0] = pp->rec_error[0] = 0;
+    memset(pp->down, 0, sizeof(pp->down));
+}
+
+static int output_key(const struct mms_pipeline_event *ev)
+{
+    int key = ev->encoder ? MMS_PIPELINE_MAX_OUTPUTS + ev->output : ev->output;
+    return key >= 0 && key < MMSD_OUTPUT_KEYS ? key : -1;
+}
+
+/* Why the output that went down last is down; NULL when none is. */
+static const char *latest_down(const struct mmsd_pipe *pp)
+{
+    int best = -1;
+    for (int k = 0; k < MMSD_OUTPUT_KEYS; k++)
+        if (pp->down[k] && (best < 0 || pp->down_ms[k] >= pp->down_ms[best]))
+            best = k;
+    return best < 0 ? NULL : pp->down_why[best];
+}
+
+/* Events were lost (the queue was full): what holds now, from the pipeline. */
+static void resync(struct mmsd_pipe *pp)
+{
+    if (!pp->p)
+        return;
+    struct mms_pipeline_counters c;
+    struct mms_record_status rec;
+    mms_pipeline_counters(pp->p, &c);
+    mms_pipeline_record_status(pp->p, &rec);
+    pp->signal = c.signal;
+    pp->inference_failing = c.inference_failing;
+    mms_pipeline_inference_error(pp->p, pp->infer_err, sizeof(pp->infer_err));
+    snprintf(pp->rec_error, sizeof(pp->rec_error), "%s", rec.error);
+    /* A member shows its encoder's trouble as its own. */
+    memset(pp->down, 0, sizeof(pp->down));
+    for (int i = 0; i < c.noutputs && i < MMSD_OUTPUT_KEYS; i++) {
+        pp->down[i] = c.outputs[i].state == MMS_WRITER_FAILED  ? 2
+                     : c.outputs[i].state == MMS_WRITER_STALLED ? 1
+                                                                : 0;
+        snprintf(pp->down_why[i], sizeof(pp->down_why[i]), "%s", c.outputs[i].reason);
+        pp->down_ms[i] = c.outputs[i].reason_ms;
+    }
+    if (pp->state == MMSD_PIPE_RUNNING || pp->state == MMSD_PIPE_NO_SIGNAL)
+        set_state(pp, pp->signal ? MMSD_PIPE_RUNNING : MMSD_PIPE_NO_SIGNAL);
+}
+
+static void output_event(struct mmsd_pipe *pp, const struct mms_pipeline_event *ev)
+{
+    int k = output_key(ev);
+    if (k < 0)
+        return;
+    if (ev->type == MMS_EVENT_OUTPUT_DOWN) {
+        pp->down[k] = ev->closed ? 2 : 1;
+        pp->down_ms[k] = mms_now_ms();
+        snprintf(pp->down_why[k], sizeof(pp->down_why[k]), "%s", ev->reason);
+        if (ev->closed)
+            mmsd_err("pipeline %s: an output failed: %s", pp->conf.name, ev->reason);
+        else
+            mmsd_warn("pipeline %s: an output stalled: %s", pp->conf.name, ev->reason);
+        return;
+    }
+    if (!pp->down[k])
+        return;
+    if (pp->down[k] == 2)
+        mmsd_notice("pipeline %s: an output is open again: %s", pp->conf.name, ev->name);
+    else
+        mmsd_notice("pipeline %s: %s takes frames again", pp->conf.name, ev->name);
+    pp->down[k] = 0;
+    if (!latest_down(pp))
+        mmsd_notice("pipeline %s: every output takes frames again", pp->conf.name);
+}
+
+/* Loop thread: what a pipeline thread said happened. NULL: some events
+ * were lost. */
+static void handle_event(void *arg, const struct mms_pipeline_event *ev)
+{
+    struct mmsd_pipe *pp = arg;
+    const char *name = pp->conf.name;
+    int running = pp->state == MMSD_PIPE_RUNNING || pp->state == MMSD_PIPE_NO_SIGNAL;
+    if (!ev) {
+        mmsd_warn("pipeline %s: events were lost; reading its state instead", name);
+        resync(pp);
+        return;
+    }
+    mmsd_debug("pipeline %s: event %s", name, mms_pipeline_event_name(ev->type));
+    switch (ev->type) {
+    case MMS_EVENT_SIGNAL_LOST:
+        pp->signal = 0;
+        mmsd_warn("pipeline %s: no signal from %s; reconnecting", name, pp->conf.o.input);
+        if (running)
+            set_state(pp, MMSD_PIPE_NO_SIGNAL);
+        break;
+    case MMS_EVENT_SIGNAL_BACK:
+        pp->signal = 1;
+        mmsd_notice("pipeline %s: signal is back (%lld reconnects so far)", name,
+                    (long long)ev->count);
+        if (running)
+            set_state(pp, MMSD_PIPE_RUNNING);
+        break;
+    case MMS_EVENT_OUTPUT_DOWN:
+    case MMS_EVENT_OUTPUT_UP:
+        output_event(pp, ev);
+        break;
+    case MMS_EVENT_SEGMENT_OPENED:
+        pp->rec_error[0] = 0;
+        mmsd_info("pipeline %s: recording to %s", name, ev->file);
+        break;
+    case MMS_EVENT_SEGMENT_CLOSED:
+        mmsd_info("pipeline %s: recorded %s", name, ev->file);
+        break;
+    case MMS_EVENT_RECORDING_FAILED:
+        snprintf(pp->rec_error, sizeof(pp->rec_error), "%s", ev->reason);
+        mmsd_err("pipeline %s: recording failed: %s", name, ev->reason);
+        break;
+    case MMS_EVENT_INFERENCE_FAILED:
+        pp->inference_failing = 1;
+        snprintf(pp->infer_err, sizeof(pp->infer_err), "%s", ev->reason);
+        mmsd_err("pipeline %s: inference failed (frames keep the last good mask): %s", name,
+                 ev->reason);
+        break;
+    case MMS_EVENT_INFERENCE_BACK:
+        pp->inference_failing = 0;
+        mmsd_notice("pipeline %s: inference works again (%lld failures in all)", name,
+                    (long long)ev->count);
+        break;
+    }
+    if (pp->d->ready && !pp->d->stopping)
+        status_line(pp->d);
+}
+
 /* ------------------------------------------------------------ pipes */
 
 static void pipe_start(struct mmsd_pipe *pp);
@@ -59,6 +200,7 @@ static void on_frame(void *opaque, const AVFrame *f, const struct mms_frame_meta
 {
     struct mmsd_pipe *pp = opaque;
     (void)m;
+    atomic_store(&pp->last_frame_ms, (long long)mms_now_ms());
     if (pp->preview)
         mmsd_preview_frame(pp->preview, f);
 }
@@ -69,6 +211,13 @@ static void on_finished(void *opaque)
     uv_async_send(&pp->finished);
 }
 
+/* A pipeline thread: on to the loop (handle_event). */
+static void on_event(void *opaque, const struct mms_pipeline_event *ev)
+{
+    struct mmsd_pipe *pp = opaque;
+    mmsd_events_push(pp->events, ev);
+}
+
 static void create_work(uv_work_t *w)
 {
     struct mmsd_pipe *pp = w->data;
@@ -76,7 +225,8 @@ static void create_work(uv_work_t *w)
     pp->work_p = NULL;
     int rc = mms_pipeline_create(&pp->conf.o, &p, &pp->work_err);
     if (!rc) {
-        struct mms_pipeline_hooks h = {on_frame, on_finished, pp};
+        struct mms_pipeline_hooks h = {
+            .frame = on_frame, .finished = on_finished, .event = on_event, .opaque = pp};
         mms_pipeline_set_hooks(p, &h);
         rc = mms_pipeline_set_name(p, pp->conf.name);
         if (rc)
@@ -112,13 +262,7 @@ static void create_done(uv_work_t *w, int status)
         pp->attempts = 0;
         mms_backoff_reset(&pp->backoff);
         pp->error[0] = 0;
-        pp->last_progress_ms = mms_now_ms();
-        pp->last_signal = 1;
-        /* A new pipeline counts from 0. */
-        pp->last_written = pp->last_reconnects = pp->last_rec_errors = 0;
-        pp->last_sink_errors = pp->last_sink_reopens = pp->last_sink_stalls = 0;
-        pp->last_inference_errors = 0;
-        pp->last_sinks_down = pp->inference_burst = 0;
+        atomic_store(&pp->last_frame_ms, (long long)mms_now_ms());
         apply_runtime(pp);
         if (pp->stop_requested) {
             pipe_stop(pp);
@@ -130,6 +274,12 @@ static void create_done(uv_work_t *w, int status)
         mmsd_notice("pipeline %s: running: %s, %dx%d at %.2f fps, %s, model %s", pp->conf.name,
                     pp->conf.o.input, c.width, c.height, c.frame_rate,
                     c.live ? "live" : "offline", pp->model);
+        /* What happened while it started, then what holds now: a record
+         * directory that could not be made is only in the status. */
+        mmsd_events_drain(pp->events);
+        resync(pp);
+        if (pp->rec_error[0])
+            mmsd_err("pipeline %s: recording failed: %s", pp->conf.name, pp->rec_error);
         return;
     }
     if (pp->stop_requested) {
@@ -151,6 +301,7 @@ static void pipe_start(struct mmsd_pipe *pp)
 {
     if (pp->stop_requested || pp->busy)
         return;
+    events_reset(pp);
     pp->busy = 1;
     pp->work.data = pp;
     set_state(pp, pp->attempts ? MMSD_PIPE_CONNECTING : MMSD_PIPE_STARTING);
@@ -274,6 +425,7 @@ static void handle_closed(uv_handle_t *h)
         pipe_free(pp);
 }
 
+/* The preview's and the event queue's. */
 static void preview_closed(void *arg)
 {
     struct mmsd_pipe *pp = arg;
@@ -289,9 +441,10 @@ static void pipe_release(struct mmsd_pipe *pp)
         free(pp->pending);
         pp->pending = NULL;
     }
-    pp->open_handles = pp->preview ? 3 : 2;
+    pp->open_handles = pp->preview ? 4 : 3;
     uv_close((uv_handle_t *)&pp->retry, handle_closed);
     uv_close((uv_handle_t *)&pp->finished, handle_closed);
+    mmsd_events_close(pp->events, preview_closed, pp);
     if (pp->preview)
         mmsd_preview_close(pp->preview, preview_closed, pp);
 }
@@ -299,9 +452,11 @@ static void pipe_release(struct mmsd_pipe *pp)
 /* Takes the conf's contents (the struct itself is the caller's). */
 static struct mmsd_pipe *pipe_new(struct mmsd *d, struct mmsd_pipeline_conf *conf)
 {
+    struct mms_err err;
     struct mmsd_pipe *pp = calloc(1, sizeof(*pp));
-    if (!pp) {
-        mmsd_err("pipeline %s: out of memory", conf->name);
+    if (!pp || mmsd_events_create(d->loop, handle_event, pp, &pp->events, &err)) {
+        mmsd_err("pipeline %s: %s", conf->name, pp ? err.msg : "out of memory");
+        free(pp);
         free(conf->name);
         mms_options_free(&conf->o);
         return NULL;
@@ -323,7 +478,6 @@ static struct mmsd_pipe *pipe_new(struct mmsd *d, struct mmsd_pipeline_conf *con
     uv_async_init(d->loop, &pp->finished, on_finished_async);
     pp->retry.data = pp;
     pp->finished.data = pp;
-    struct mms_err err;
     /* Without a preview the pipeline still runs; only the browser misses it. */
     if (mmsd_preview_create(d->loop, &pp->preview, &err))
         mmsd_err("pipeline %s: no preview: %s", pp->conf.name, err.msg);
@@ -359,6 +513,9 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mm
         mms_pipeline_inference_error(pp->p, v->infer_err, sizeof(v->infer_err));
         for (int s = 0; s < MMS_STAGE_COUNT && latency; s++)
             mms_stats_summary(mms_pipeline_stats(pp->p), s, &v->lat[s], d->scratch);
+        /* Reading the counters may have been what noticed a stall: its
+         * event is queued now, and this answer should know it. */
+        mmsd_events_drain(pp->events);
     }
     switch (pp->state) {
     case MMSD_PIPE_STARTING:
@@ -378,18 +535,19 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mm
         break;
     case MMSD_PIPE_RUNNING:
     case MMSD_PIPE_NO_SIGNAL:
-        if (!v->c.signal)
+        if (!pp->signal)
             add_reason(v, "no signal: the source is lost, reconnecting%s", "");
-        else if (mms_now_ms() - pp->last_progress_ms > IDLE_MS)
+        else if (mms_now_ms() - atomic_load(&pp->last_frame_ms) > IDLE_MS)
             add_reason(v, "no frames written for over %s s", "3");
         break;
     }
-    if (v->rec.error[0])
-        add_reason(v, "recording failed: %s", v->rec.error);
-    if (v->c.sinks_down)
-        add_reason(v, "an output is down: %s", v->out_err);
-    if (v->have && v->c.inference_failing)
-        add_reason(v, "inference is failing: %s", v->infer_err);
+    if (v->have && pp->rec_error[0])
+        add_reason(v, "recording failed: %s", pp->rec_error);
+    const char *down = latest_down(pp);
+    if (v->have && down)
+        add_reason(v, "an output is down: %s", down);
+    if (v->have && pp->inference_failing)
+        add_reason(v, "inference is failing: %s", pp->infer_err);
     v->healthy = v->nreasons == 0;
 }
 
@@ -424,83 +582,6 @@ int mmsd_pipe_set(struct mmsd_pipe *pp, const char *const *keys, const char *con
 
 /* ------------------------------------------------------------ timers */
 
-/* Once per burst: the first failure is logged with its reason, and the
- * first success after it says how many there were. */
-static void sample_inference(struct mmsd_pipe *pp, const struct mms_pipeline_counters *c)
-{
-    int64_t n = c->inference_errors - pp->last_inference_errors;
-    if (n && !pp->inference_burst) {
-        char why[512];
-        mms_pipeline_inference_error(pp->p, why, sizeof(why));
-        mmsd_err("pipeline %s: inference failed (frames keep the last good mask): %s",
-                 pp->conf.name, why);
-        pp->inference_burst = 1;
-    } else if (pp->inference_burst && !c->inference_failing) {
-        mmsd_notice("pipeline %s: inference works again (%lld failures in all)",
-                    pp->conf.name, (long long)c->inference_errors);
-        pp->inference_burst = 0;
-    }
-    pp->last_inference_errors = c->inference_errors;
-}
-
-static void sample(struct mmsd_pipe *pp)
-{
-    struct mms_pipeline_counters c;
-    struct mms_record_status rec;
-    mms_pipeline_counters(pp->p, &c);
-    mms_pipeline_record_status(pp->p, &rec);
-    if (c.written != pp->last_written) {
-        pp->last_written = c.written;
-        pp->last_progress_ms = mms_now_ms();
-    }
-    if (c.signal != pp->last_signal) {
-        if (c.signal)
-            mmsd_notice("pipeline %s: signal is back", pp->conf.name);
-        else
-            mmsd_warn("pipeline %s: no signal from %s; reconnecting", pp->conf.name,
-                      pp->conf.o.input);
-        pp->last_signal = c.signal;
-    }
-    if (c.sink_errors != pp->last_sink_errors) {
-        char why[512];
-        mms_pipeline_output_error(pp->p, why, sizeof(why));
-        mmsd_err("pipeline %s: an output failed: %s", pp->conf.name, why);
-        pp->last_sink_errors = c.sink_errors;
-    }
-    if (c.sink_stalls != pp->last_sink_stalls) {
-        char why[512];
-        mms_pipeline_output_error(pp->p, why, sizeof(why));
-        mmsd_warn("pipeline %s: an output stalled: %s", pp->conf.name, why);
-        pp->last_sink_stalls = c.sink_stalls;
-    }
-    if (c.sink_reopens != pp->last_sink_reopens) {
-        mmsd_notice("pipeline %s: an output is open again", pp->conf.name);
-        pp->last_sink_reopens = c.sink_reopens;
-    }
-    if (!c.sinks_down && pp->last_sinks_down)
-        mmsd_notice("pipeline %s: every output takes frames again", pp->conf.name);
-    pp->last_sinks_down = c.sinks_down;
-    sample_inference(pp, &c);
-    if (c.reconnects != pp->last_reconnects) {
-        mmsd_info("pipeline %s: reconnected (%lld so far)", pp->conf.name,
-                  (long long)c.reconnects);
-        pp->last_reconnects = c.reconnects;
-    }
-    if (pp->state == MMSD_PIPE_RUNNING || pp->state == MMSD_PIPE_NO_SIGNAL)
-        set_state(pp, c.signal ? MMSD_PIPE_RUNNING : MMSD_PIPE_NO_SIGNAL);
-    if (strcmp(rec.file, pp->last_rec_file)) {
-        if (rec.file[0])
-            mmsd_info("pipeline %s: recording to %s", pp->conf.name, rec.file);
-        else
-            mmsd_info("pipeline %s: recording stopped", pp->conf.name);
-        snprintf(pp->last_rec_file, sizeof(pp->last_rec_file), "%s", rec.file);
-    }
-    if (rec.errors != pp->last_rec_errors) {
-        mmsd_err("pipeline %s: recording failed: %s", pp->conf.name, rec.error);
-        pp->last_rec_errors = rec.errors;
-    }
-}
-
 static void status_line(struct mmsd *d)
 {
     char line[400];
@@ -521,9 +602,6 @@ static void status_line(struct mmsd *d)
 static void on_stats(uv_timer_t *t)
 {
     struct mmsd *d = t->data;
-    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
-        if (pp->p && !pp->busy)
-            sample(pp);
     if (d->ready && !d->stopping)
         status_line(d);
 }
@@ -532,7 +610,8 @@ static void on_watchdog(uv_timer_t *t)
 {
     struct mmsd *d = t->data;
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next) {
-        if (pp->p && !pp->waited && !pp->busy && mms_now_ms() - pp->last_progress_ms > STALL_MS) {
+        if (pp->p && !pp->waited && !pp->busy &&
+            mms_now_ms() - atomic_load(&pp->last_frame_ms) > STALL_MS) {
             mmsd_err("pipeline %s: no frame for %d s; withholding the watchdog", pp->conf.name,
                      STALL_MS / 1000);
             return;

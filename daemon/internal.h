@@ -5,8 +5,11 @@
  * What the daemon's rooms share: the event loop's state (daemon.c), read by
  * the API (api.c), the metrics (metrics.c) and the status page (page.c).
  * Everything here lives on the loop thread; the pipelines' own threads only
- * reach it through uv_async handles.
+ * reach it through uv_async handles (their events through daemon/events.h)
+ * and last_frame_ms.
  */
+
+#include <stdatomic.h>
 
 #include <uv.h>
 
@@ -15,7 +18,11 @@
 #include "daemon/http.h"
 #include "pipeline/pipeline.h"
 
+struct mmsd_events;
 struct mmsd_preview;
+
+/* The outputs, then the shared encoders (mms_pipeline_event.encoder). */
+#define MMSD_OUTPUT_KEYS (2 * MMS_PIPELINE_MAX_OUTPUTS)
 
 enum mmsd_pipe_state {
     MMSD_PIPE_STARTING,   /* opening model, source and sinks for the first time */
@@ -53,14 +60,17 @@ struct mmsd_pipe {
     struct mms_backoff backoff;         /* between start attempts */
     uv_async_t finished;
     struct mmsd_preview *preview;
-    /* Sampled by the stats timer, for health and for logging changes. */
-    int64_t last_written, last_reconnects, last_rec_errors;
-    int64_t last_sink_errors, last_sink_reopens, last_sink_stalls, last_inference_errors;
-    int last_sinks_down;
-    int inference_burst; /* failures were logged; the next quiet sample ends the burst */
-    double last_progress_ms;
-    int last_signal;
-    char last_rec_file[1024];
+    struct mmsd_events *events;         /* the pipeline's, from its threads */
+    atomic_llong last_frame_ms;         /* compose thread: the last frame written */
+    /* What the events said: the health and the logs come from these. */
+    int signal;
+    int inference_failing;
+    char infer_err[512];
+    char rec_error[256];                /* the recording failed; "" once a segment opens */
+    int down[MMSD_OUTPUT_KEYS];         /* an output (or shared encoder) is down: 1 stalled,
+                                           2 failed and closed */
+    char down_why[MMSD_OUTPUT_KEYS][512];
+    double down_ms[MMSD_OUTPUT_KEYS];
 };
 
 struct mmsd {

@@ -22,8 +22,19 @@ struct mmsd_preview {
     uv_async_t async;
     uv_timer_t tick;
     /* Compose thread only. */
-    struct mms_jpeg *enc;
     double last_ms;
+    /* The frame to encode next: a one-slot mailbox from the compose thread
+     * to the encoder thread, so a slow JPEG never holds up the outputs. */
+    pthread_mutex_t mail_lock;
+    pthread_cond_t mail_cond;
+    AVFrame *mail;
+    int quit, held;
+    atomic_llong encoded;
+    pthread_t thread;
+    int started;
+    /* The encoder thread's (the loop's before it starts and after it ends). */
+    struct mms_jpeg *enc;
+    AVFrame *work;
     /* The newest JPEG, handed from the compose thread to the loop. */
     pthread_mutex_t lock;
     uint8_t *jpeg;
@@ -116,48 +127,33 @@ fail:
     return rc;
 }
 
-int mmsd_preview_create(uv_loop_t *loop, struct mmsd_preview **out, struct mms_err *err)
+static void stop_encoder(struct mmsd_preview *pv)
 {
-    struct mmsd_preview *pv = calloc(1, sizeof(*pv));
-    int rc;
-    if (!pv)
-        return mms_err_set(err, -ENOMEM, "out of memory");
-    if ((rc = mms_jpeg_create(PREVIEW_MAX_W, PREVIEW_QUALITY, &pv->enc, err)) ||
-        (rc = make_placeholder(pv, err)))
-        goto fail;
-    if ((rc = uv_async_init(loop, &pv->async, on_async))) {
-        mms_err_set(err, rc, "preview: %s", uv_strerror(rc));
-        goto fail;
-    }
-    pthread_mutex_init(&pv->lock, NULL);
-    pv->async.data = pv;
-    uv_timer_init(loop, &pv->tick);
-    pv->tick.data = pv;
-    uv_timer_start(&pv->tick, on_tick, 1000, 1000);
-    uv_unref((uv_handle_t *)&pv->tick);
-    pv->handles_open = 2;
-    pv->last_ms = -1e9;
-    *out = pv;
-    return 0;
-fail:
-    mms_jpeg_free(pv->enc);
-    free(pv->placeholder);
-    free(pv);
-    return rc;
+    if (!pv->started)
+        return;
+    pthread_mutex_lock(&pv->mail_lock);
+    pv->quit = 1;
+    pthread_cond_signal(&pv->mail_cond);
+    pthread_mutex_unlock(&pv->mail_lock);
+    pthread_join(pv->thread, NULL);
+    pv->started = 0;
 }
 
-void mmsd_preview_frame(struct mmsd_preview *pv, const AVFrame *f)
+static void free_parts(struct mmsd_preview *pv)
 {
-    double now = mms_now_ms();
-    double interval = atomic_load(&pv->nviewers) ? WATCHED_INTERVAL_MS : IDLE_INTERVAL_MS;
-    if (now - pv->last_ms < interval)
-        return;
-    pv->last_ms = now;
-    const uint8_t *data;
-    size_t len;
-    struct mms_err err;
-    if (mms_jpeg_encode(pv->enc, f, &data, &len, &err))
-        return; /* a preview frame lost is not worth a log line per frame */
+    mms_jpeg_free(pv->enc);
+    av_frame_free(&pv->mail);
+    av_frame_free(&pv->work);
+    pthread_cond_destroy(&pv->mail_cond);
+    pthread_mutex_destroy(&pv->mail_lock);
+    pthread_mutex_destroy(&pv->lock);
+    free(pv->jpeg);
+    free(pv->placeholder);
+    free(pv);
+}
+
+static void publish(struct mmsd_preview *pv, const uint8_t *data, size_t len)
+{
     pthread_mutex_lock(&pv->lock);
     if (len > pv->cap) {
         uint8_t *b = realloc(pv->jpeg, len);
@@ -175,6 +171,104 @@ void mmsd_preview_frame(struct mmsd_preview *pv, const AVFrame *f)
     uv_async_send(&pv->async);
 }
 
+/* Takes the newest frame from the mailbox; 0 once asked to quit. */
+static int take(struct mmsd_preview *pv)
+{
+    pthread_mutex_lock(&pv->mail_lock);
+    while (!pv->quit && (pv->held || !pv->mail->data[0]))
+        pthread_cond_wait(&pv->mail_cond, &pv->mail_lock);
+    int quit = pv->quit;
+    if (!quit)
+        av_frame_move_ref(pv->work, pv->mail);
+    pthread_mutex_unlock(&pv->mail_lock);
+    return !quit;
+}
+
+static void *encoder_main(void *arg)
+{
+    struct mmsd_preview *pv = arg;
+    while (take(pv)) {
+        const uint8_t *data;
+        size_t len;
+        struct mms_err err;
+        int rc = mms_jpeg_encode(pv->enc, pv->work, &data, &len, &err);
+        av_frame_unref(pv->work);
+        atomic_fetch_add(&pv->encoded, 1);
+        if (!rc) /* a preview frame lost is not worth a log line per frame */
+            publish(pv, data, len);
+    }
+    return NULL;
+}
+
+int mmsd_preview_create(uv_loop_t *loop, struct mmsd_preview **out, struct mms_err *err)
+{
+    struct mmsd_preview *pv = calloc(1, sizeof(*pv));
+    int rc;
+    if (!pv)
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    pthread_mutex_init(&pv->lock, NULL);
+    pthread_mutex_init(&pv->mail_lock, NULL);
+    pthread_cond_init(&pv->mail_cond, NULL);
+    if (!(pv->mail = av_frame_alloc()) || !(pv->work = av_frame_alloc())) {
+        rc = mms_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = mms_jpeg_create(PREVIEW_MAX_W, PREVIEW_QUALITY, &pv->enc, err)) ||
+        (rc = make_placeholder(pv, err)))
+        goto fail;
+    if ((rc = -pthread_create(&pv->thread, NULL, encoder_main, pv))) {
+        mms_err_set(err, rc, "preview: cannot start a thread: %s", strerror(-rc));
+        goto fail;
+    }
+    pv->started = 1;
+    if ((rc = uv_async_init(loop, &pv->async, on_async))) {
+        mms_err_set(err, rc, "preview: %s", uv_strerror(rc));
+        goto fail;
+    }
+    pv->async.data = pv;
+    uv_timer_init(loop, &pv->tick);
+    pv->tick.data = pv;
+    uv_timer_start(&pv->tick, on_tick, 1000, 1000);
+    uv_unref((uv_handle_t *)&pv->tick);
+    pv->handles_open = 2;
+    pv->last_ms = -1e9;
+    *out = pv;
+    return 0;
+fail:
+    stop_encoder(pv);
+    free_parts(pv);
+    return rc;
+}
+
+/* Only a reference into the mailbox: the newest frame replaces one the
+ * encoder has not taken yet. The lock is held for a pointer swap at most. */
+void mmsd_preview_frame(struct mmsd_preview *pv, const AVFrame *f)
+{
+    double now = mms_now_ms();
+    double interval = atomic_load(&pv->nviewers) ? WATCHED_INTERVAL_MS : IDLE_INTERVAL_MS;
+    if (now - pv->last_ms < interval)
+        return;
+    pv->last_ms = now;
+    pthread_mutex_lock(&pv->mail_lock);
+    av_frame_unref(pv->mail);
+    if (av_frame_ref(pv->mail, f) == 0)
+        pthread_cond_signal(&pv->mail_cond);
+    pthread_mutex_unlock(&pv->mail_lock);
+}
+
+void mmsd_preview_hold(struct mmsd_preview *pv, int held)
+{
+    pthread_mutex_lock(&pv->mail_lock);
+    pv->held = held;
+    pthread_cond_signal(&pv->mail_cond);
+    pthread_mutex_unlock(&pv->mail_lock);
+}
+
+int64_t mmsd_preview_encoded(const struct mmsd_preview *pv)
+{
+    return atomic_load(&((struct mmsd_preview *)pv)->encoded);
+}
+
 /* Freed once its handle and every viewer's stream are gone: a stream's
  * close callback arrives later than the end asked for it. */
 static void maybe_free(struct mmsd_preview *pv)
@@ -183,11 +277,7 @@ static void maybe_free(struct mmsd_preview *pv)
         return;
     void (*done)(void *) = pv->done;
     void *arg = pv->done_arg;
-    mms_jpeg_free(pv->enc);
-    pthread_mutex_destroy(&pv->lock);
-    free(pv->jpeg);
-    free(pv->placeholder);
-    free(pv);
+    free_parts(pv);
     if (done)
         done(arg);
 }
@@ -257,6 +347,9 @@ static void closed(uv_handle_t *h)
 
 void mmsd_preview_close(struct mmsd_preview *pv, void (*done)(void *arg), void *arg)
 {
+    /* The pipeline's threads are joined: no frame comes any more, and the
+     * encode in progress, if any, is the last wait. */
+    stop_encoder(pv);
     pv->closing = 1;
     pv->done = done;
     pv->done_arg = arg;

@@ -57,6 +57,13 @@ struct mask {
     int bbox[4];     /* x0, y0, x1, y1 inclusive; x0 < 0 when empty */
 };
 
+/* What an output's or encoder's writer tells the owner through. */
+struct out_ref {
+    struct mms_pipeline *p;
+    int index, encoder;
+    char name[256];
+};
+
 /* The network's view of one frame. */
 struct job {
     uint8_t *rgb;    /* net_w x net_h packed RGB */
@@ -91,6 +98,7 @@ struct mms_pipeline {
      * members and take its packets, not frames. */
     struct mms_writer *encoders[MMS_PIPELINE_MAX_OUTPUTS];
     int nencoders, encoders_started;
+    struct out_ref out_refs[MMS_PIPELINE_MAX_OUTPUTS], enc_refs[MMS_PIPELINE_MAX_OUTPUTS];
     int member[MMS_PIPELINE_MAX_OUTPUTS]; /* writers[i] takes an encoder's packets */
     int live;
     struct mms_stats stats;
@@ -128,6 +136,57 @@ struct mms_pipeline {
     atomic_llong decode_errors;
     int64_t decode_errors_before; /* decode thread: of closed connections */
 };
+
+/* ------------------------------------------------------------ events */
+
+static const char *const event_names[] = {
+    "signal-lost",      "signal-back",      "output-down",
+    "output-up",        "segment-opened",   "segment-closed",
+    "recording-failed", "inference-failed", "inference-back",
+};
+
+const char *mms_pipeline_event_name(enum mms_pipeline_event_type t)
+{
+    return (unsigned)t < sizeof(event_names) / sizeof(event_names[0]) ? event_names[t] : "?";
+}
+
+static void emit(struct mms_pipeline *p, enum mms_pipeline_event_type type, const char *reason,
+                 int64_t count)
+{
+    struct mms_pipeline_event ev = {.type = type, .name = "", .reason = reason ? reason : "",
+                                    .file = "", .count = count};
+    if (p->hooks.event)
+        p->hooks.event(p->hooks.opaque, &ev);
+}
+
+static void output_event(void *opaque, enum mms_writer_state state, const char *reason)
+{
+    struct out_ref *r = opaque;
+    struct mms_pipeline *p = r->p;
+    struct mms_pipeline_event ev = {
+        .type = state == MMS_WRITER_UP ? MMS_EVENT_OUTPUT_UP : MMS_EVENT_OUTPUT_DOWN,
+        .output = r->index,
+        .encoder = r->encoder,
+        .closed = state == MMS_WRITER_FAILED,
+        .name = r->name,
+        .reason = reason,
+        .file = "",
+    };
+    if (p->hooks.event)
+        p->hooks.event(p->hooks.opaque, &ev);
+}
+
+static void record_event(void *opaque, enum mms_record_event e, const char *file,
+                         const char *reason)
+{
+    struct mms_pipeline *p = opaque;
+    static const enum mms_pipeline_event_type types[] = {
+        MMS_EVENT_SEGMENT_OPENED, MMS_EVENT_SEGMENT_CLOSED, MMS_EVENT_RECORDING_FAILED};
+    struct mms_pipeline_event ev = {.type = types[e], .name = "recording", .reason = reason,
+                                    .file = file};
+    if (p->hooks.event)
+        p->hooks.event(p->hooks.opaque, &ev);
+}
 
 /* ------------------------------------------------------------ masks */
 
@@ -259,6 +318,7 @@ static int reconnect(struct mms_pipeline *p)
     mms_source_close(p->src);
     p->src = NULL;
     atomic_store(&p->signal, 0);
+    emit(p, MMS_EVENT_SIGNAL_LOST, NULL, 0);
     struct mms_backoff backoff;
     mms_backoff_init(&backoff, RECONNECT_MIN_MS, RECONNECT_MAX_MS);
     while (!atomic_load(&p->stop)) {
@@ -271,9 +331,10 @@ static int reconnect(struct mms_pipeline *p)
         struct mms_source_opts so = source_opts(p);
         struct mms_err err;
         if (!mms_source_open(p->o.input, &so, &p->src, &err)) {
-            atomic_fetch_add(&p->reconnects, 1);
+            int64_t n = atomic_fetch_add(&p->reconnects, 1) + 1;
             atomic_fetch_add(&p->gen, 1);
             atomic_store(&p->signal, 1);
+            emit(p, MMS_EVENT_SIGNAL_BACK, NULL, n);
             return 0;
         }
     }
@@ -383,7 +444,10 @@ static void inference_failed(struct mms_pipeline *p, const char *why)
     snprintf(p->infer_err, sizeof(p->infer_err), "%s", why);
     pthread_mutex_unlock(&p->err_lock);
     atomic_fetch_add(&p->inference_errors, 1);
-    atomic_store(&p->inference_failing, 1);
+    /* Once per burst: a network failing on every frame must not flood
+     * whoever listens. */
+    if (!atomic_exchange(&p->inference_failing, 1))
+        emit(p, MMS_EVENT_INFERENCE_FAILED, why, 0);
 }
 
 static int run_net(struct mms_pipeline *p, struct mms_err *err)
@@ -423,7 +487,8 @@ static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
     ms[MMS_STAGE_INFER] = t2 - t1;
     ms[MMS_STAGE_POSTPROCESS] = t3 - t2;
     atomic_fetch_add(&p->inferred, 1);
-    atomic_store(&p->inference_failing, 0);
+    if (atomic_exchange(&p->inference_failing, 0))
+        emit(p, MMS_EVENT_INFERENCE_BACK, NULL, atomic_load(&p->inference_errors));
     return m;
 }
 
@@ -785,6 +850,14 @@ static struct mms_sink_params sink_params(struct mms_pipeline *p, atomic_int *ab
 
 enum output_kind { OUT_FILE, OUT_STREAM, OUT_WINDOW, OUT_RECORDING };
 
+static struct out_ref *out_ref(struct mms_pipeline *p, int index, int encoder, const char *name)
+{
+    struct out_ref *r = encoder ? &p->enc_refs[index] : &p->out_refs[index];
+    *r = (struct out_ref){p, index, encoder, ""};
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    return r;
+}
+
 static int backlog(const struct mms_pipeline *p)
 {
     double fps = p->info.frame_rate.num ? av_q2d(p->info.frame_rate) : 25;
@@ -801,7 +874,8 @@ static int backlog(const struct mms_pipeline *p)
 static struct mms_writer_opts writer_opts(struct mms_pipeline *p, enum output_kind kind,
                                           const char *name, int packets)
 {
-    struct mms_writer_opts o = {name, MMS_WRITER_LATEST, 1, NULL, &p->stop};
+    struct mms_writer_opts o = {name, MMS_WRITER_LATEST, 1, NULL, &p->stop, output_event,
+                                out_ref(p, p->nwriters, 0, name)};
     if (kind == OUT_STREAM)
         o.abort = &p->writer_abort[p->nwriters];
     if (kind == OUT_WINDOW)
@@ -860,7 +934,8 @@ static int open_encoders(struct mms_pipeline *p, const struct enc_plan *plan,
         int rc = mms_encoder_open(&plan->s[g], name, &enc, err);
         if (rc)
             return rc;
-        struct mms_writer_opts o = {name, MMS_WRITER_LATEST, 1, NULL, &p->stop};
+        struct mms_writer_opts o = {name, MMS_WRITER_LATEST, 1, NULL, &p->stop, output_event,
+                                    out_ref(p, g, 1, name)};
         if (!p->live) {
             o.mode = MMS_WRITER_BLOCK;
             o.capacity = OFFLINE_BACKLOG;
@@ -941,6 +1016,7 @@ static int open_recorder(struct mms_pipeline *p, int g, struct mms_err *err)
     if (rc)
         return rc;
     struct mms_writer_opts wo = writer_opts(p, OUT_RECORDING, "recording", g >= 0);
+    mms_recorder_set_events(p->rec, record_event, p);
     if ((rc = mms_writer_create_recorder(p->rec, &wo, &p->writers[p->nwriters])))
         return mms_err_set(err, rc, "out of memory");
     return add_writer(p, g, err);

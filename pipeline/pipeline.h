@@ -127,6 +127,35 @@ int mms_pipeline_update(struct mms_pipeline *p, const struct mms_pipeline_opts *
  * "mms"). -EINVAL unless mms_record_name_valid(name); -EBUSY once started. */
 int mms_pipeline_set_name(struct mms_pipeline *p, const char *name);
 
+/* What happened, as it happens (mms_pipeline_hooks.event). */
+enum mms_pipeline_event_type {
+    MMS_EVENT_SIGNAL_LOST,      /* the live source failed; it is being reopened */
+    MMS_EVENT_SIGNAL_BACK,      /* it is open again; count: reconnects so far */
+    MMS_EVENT_OUTPUT_DOWN,      /* an output stalled or failed (reason; closed) */
+    MMS_EVENT_OUTPUT_UP,        /* it takes frames again */
+    MMS_EVENT_SEGMENT_OPENED,   /* the recording opened `file` */
+    MMS_EVENT_SEGMENT_CLOSED,   /* ... and finalised it */
+    MMS_EVENT_RECORDING_FAILED, /* recording stopped (reason; file, "" if none was open) */
+    MMS_EVENT_INFERENCE_FAILED, /* the first failure of a burst (reason) */
+    MMS_EVENT_INFERENCE_BACK,   /* the first success after; count: failures in all */
+};
+
+struct mms_pipeline_event {
+    enum mms_pipeline_event_type type;
+    /* OUTPUT_*: the output's index in mms_pipeline_counters.outputs, or,
+     * with encoder set, the index of a shared encoder: its outputs are as
+     * down as it is. */
+    int output, encoder;
+    int closed;         /* OUTPUT_DOWN: it failed and was closed (a network one is
+                           being reopened); 0: it stalled */
+    const char *name;   /* OUTPUT_*: the output's name; else "" */
+    const char *reason; /* why, for the failures and OUTPUT_DOWN; else "" */
+    const char *file;   /* SEGMENT_*, RECORDING_FAILED; else "" */
+    int64_t count;
+};
+
+const char *mms_pipeline_event_name(enum mms_pipeline_event_type t);
+
 struct mms_pipeline_hooks {
     /* Compose thread, after the frame is handed to the outputs, for every
      * frame written (NO SIGNAL placeholders too). Must return quickly; the
@@ -136,6 +165,13 @@ struct mms_pipeline_hooks {
      * frame (end of input, failure or stop); the recording is finalised by
      * then. */
     void (*finished)(void *opaque);
+    /* From the thread where it happened (decode, infer, an output's writer,
+     * the recording's, or one reading mms_pipeline_counters when that is
+     * what notices a stall), before `finished`; one output's or the
+     * recording's events come in order. ev and its strings are only
+     * borrowed. Must not block nor call back into the pipeline: hand it
+     * on to a thread of your own. */
+    void (*event)(void *opaque, const struct mms_pipeline_event *ev);
     void *opaque;
 };
 /* Before mms_pipeline_start only; NULL removes them. */

@@ -36,6 +36,8 @@ struct mms_recorder {
     int64_t first_pts;   /* of the open segment */
     int64_t last_pts;    /* AV_NOPTS_VALUE before the first frame */
     char path[1024];     /* of the open segment */
+    mms_record_event_fn event;
+    void *event_opaque;
 
     /* Requests: stored, then counted, so the writer that sees a new count
      * reads a value at least that new. */
@@ -87,6 +89,12 @@ static void keep_tail(char *dst, size_t len, const char *msg)
     memcpy(dst + 3, msg + n - (len - 4), len - 3);
 }
 
+static void emit(struct mms_recorder *r, enum mms_record_event ev, const char *reason)
+{
+    if (r->event)
+        r->event(r->event_opaque, ev, r->path, reason);
+}
+
 /* Records a failure and turns recording off; what was written stays. */
 static void fail(struct mms_recorder *r, const char *msg)
 {
@@ -104,6 +112,7 @@ static void fail(struct mms_recorder *r, const char *msg)
     r->file[0] = 0;
     keep_tail(r->error, sizeof(r->error), msg);
     pthread_mutex_unlock(&r->lock);
+    emit(r, MMS_RECORD_FAILED, msg);
     r->path[0] = 0;
 }
 
@@ -121,6 +130,7 @@ static int finish_segment(struct mms_recorder *r)
     r->bytes_done += size;
     r->file[0] = 0;
     pthread_mutex_unlock(&r->lock);
+    emit(r, MMS_RECORD_CLOSED, "");
     r->path[0] = 0;
     return 0;
 }
@@ -243,6 +253,7 @@ static int open_segment(struct mms_recorder *r, int64_t pts)
     r->error[0] = 0;
     snprintf(r->file, sizeof(r->file), "%s", r->path);
     pthread_mutex_unlock(&r->lock);
+    emit(r, MMS_RECORD_OPENED, "");
     return 0;
 }
 
@@ -443,6 +454,12 @@ int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
 fail:
     mms_recorder_free(r);
     return rc;
+}
+
+void mms_recorder_set_events(struct mms_recorder *r, mms_record_event_fn fn, void *opaque)
+{
+    r->event = fn;
+    r->event_opaque = opaque;
 }
 
 void mms_recorder_close(struct mms_recorder *r)

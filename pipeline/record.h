@@ -67,6 +67,20 @@ int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
  * a name that could not be a file name. */
 int mms_recorder_set_name(struct mms_recorder *r, const char *name, struct mms_err *err);
 
+enum mms_record_event {
+    MMS_RECORD_OPENED, /* a segment: file */
+    MMS_RECORD_CLOSED, /* it is finalised: file */
+    MMS_RECORD_FAILED, /* recording stopped: reason, file ("" if none was open) */
+};
+typedef void (*mms_record_event_fn)(void *opaque, enum mms_record_event ev, const char *file,
+                                    const char *reason);
+
+/* Before the first write: fn hears of each segment and failure as it
+ * happens, on the thread that writes (or closes) the recorder; the strings
+ * are borrowed. A failure found by mms_recorder_create is only in the
+ * status. NULL: none. */
+void mms_recorder_set_events(struct mms_recorder *r, mms_record_event_fn fn, void *opaque);
+
 /* The writer thread only. Opens, rotates or closes segments as needed and
  * writes `f` (borrowed; pts in the time base given at creation). Never
  * fails: see the status for what went wrong. */

@@ -29,6 +29,8 @@ struct mms_writer {
     char name[256];
     enum mms_writer_mode mode;
     atomic_int *abort, *stop;
+    void (*event)(void *opaque, enum mms_writer_state state, const char *reason);
+    void *event_opaque;
 
     /* What it writes: a sink (with its reopen), the recorder, or an
      * encoder whose packets go to its members. */
@@ -70,18 +72,29 @@ static void set_reason(struct mms_writer *w, const char *msg)
     w->reason_ms = mms_now_ms();
 }
 
+/* Under the lock, so the owner hears the changes in the order they were
+ * made. The reason is set first. */
+static void set_state(struct mms_writer *w, enum mms_writer_state s)
+{
+    if (w->state == s)
+        return;
+    w->state = s;
+    if (w->event)
+        w->event(w->event_opaque, s, s == MMS_WRITER_UP ? "" : w->reason);
+}
+
 /* Under the lock: a write that has gone on too long is a stall, found by
  * whoever looks first (the sender, or a status request). */
 static void notice_stall(struct mms_writer *w, double now)
 {
     if (w->state != MMS_WRITER_UP || !w->busy_since || now - w->busy_since < MMS_WRITER_STALL_MS)
         return;
-    w->state = MMS_WRITER_STALLED;
     w->stalls++;
     char msg[256];
     snprintf(msg, sizeof(msg), "%.200s: has taken no frame for %.1f s; its frames are dropped",
              w->name, (now - w->busy_since) / 1000);
     set_reason(w, msg);
+    set_state(w, MMS_WRITER_STALLED);
 }
 
 static int stopping(const struct mms_writer *w)
@@ -108,8 +121,8 @@ static void poll_reopen(struct mms_writer *w)
     pthread_mutex_lock(&w->lock);
     if (rc > 0) {
         w->sink = s;
-        w->state = MMS_WRITER_UP;
         w->reopens++;
+        set_state(w, MMS_WRITER_UP);
         /* A new receiver can start only on a keyframe: ask for one now
          * rather than leave it a second without a picture. */
         if (w->upstream) {
@@ -138,12 +151,12 @@ static void end_write(struct mms_writer *w, int rc, const struct mms_err *err)
     if (!rc) {
         w->written++;
         if (w->state == MMS_WRITER_STALLED)
-            w->state = MMS_WRITER_UP;
+            set_state(w, MMS_WRITER_UP);
     } else {
         w->dropped++;
         w->errors++;
-        w->state = MMS_WRITER_FAILED;
         set_reason(w, err->msg);
+        set_state(w, MMS_WRITER_FAILED);
     }
     pthread_mutex_unlock(&w->lock);
     if (rc) {
@@ -217,8 +230,8 @@ static void encode_slot(struct mms_writer *w, const struct slot *s)
     if (!rc && (rc = fan_out(w, &err))) {
         pthread_mutex_lock(&w->lock);
         w->errors++;
-        w->state = MMS_WRITER_FAILED;
         set_reason(w, err.msg);
+        set_state(w, MMS_WRITER_FAILED);
         pthread_mutex_unlock(&w->lock);
     }
     w->enc_failed = rc != 0;
@@ -303,6 +316,8 @@ static int create(const struct mms_writer_opts *o, struct mms_writer **out)
     w->mode = o->mode;
     w->abort = o->abort;
     w->stop = o->stop;
+    w->event = o->event;
+    w->event_opaque = o->event_opaque;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->ended_cond, NULL);
     int cap = o->mode == MMS_WRITER_LATEST || o->capacity < 1 ? 1 : o->capacity;

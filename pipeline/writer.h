@@ -70,6 +70,12 @@ struct mms_writer_opts {
      * dropped: a stopping pipeline does not wait on a stalled output.
      * NULL: it always waits. */
     atomic_int *stop;
+    /* Each change of state, with its reason ("" when up), called under the
+     * writer's lock so that they come in order: from the writer thread, or
+     * from a sender or status reader that noticed a stall. Must not block
+     * nor call into the writer. NULL: none. */
+    void (*event)(void *opaque, enum mms_writer_state state, const char *reason);
+    void *event_opaque;
 };
 
 struct mms_writer_status {

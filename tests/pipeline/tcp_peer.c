@@ -20,7 +20,7 @@ struct tcp_peer {
     int conns[MAX_CONNS];
     int nconns;
     pthread_t thread;
-    atomic_int stop, reading, accepted;
+    atomic_int stop, reading, accepted, serves;
     atomic_llong bytes;
 };
 
@@ -49,7 +49,7 @@ static void take_connection(struct tcp_peer *p)
     int fd = accept(p->listener, NULL, NULL);
     if (fd < 0)
         return;
-    if (p->serve && atomic_load(&p->accepted) == 0) {
+    if (p->serve && atomic_load(&p->accepted) < atomic_load(&p->serves)) {
         atomic_fetch_add(&p->accepted, 1);
         serve_file(p->serve, fd);
         return;
@@ -113,6 +113,7 @@ int tcp_peer_start(int rcvbuf, const char *serve, struct tcp_peer **out)
     if (!p)
         return -ENOMEM;
     p->serve = serve;
+    atomic_store(&p->serves, 1);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     p->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     /* Set on the listener, so accepted sockets start with it: the window
@@ -131,6 +132,11 @@ int tcp_peer_start(int rcvbuf, const char *serve, struct tcp_peer **out)
     p->port = ntohs(a.sin_port);
     *out = p;
     return 0;
+}
+
+void tcp_peer_serve(struct tcp_peer *p, int n)
+{
+    atomic_store(&p->serves, n);
 }
 
 int tcp_peer_port(const struct tcp_peer *p)

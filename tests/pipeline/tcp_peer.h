@@ -18,6 +18,9 @@ struct tcp_peer;
 /* rcvbuf: SO_RCVBUF of the accepted sockets (0: the system's), so that a
  * peer that does not read fills up within seconds. serve: NULL or a file. */
 int tcp_peer_start(int rcvbuf, const char *serve, struct tcp_peer **out);
+/* Before the first connection: the file goes down the first n (default 1)
+ * connections, each then closed, so a source sees it end n times. */
+void tcp_peer_serve(struct tcp_peer *p, int n);
 int tcp_peer_port(const struct tcp_peer *p);
 /* Reads (and counts) what arrives from now on, or stops reading. */
 void tcp_peer_read(struct tcp_peer *p, int on);

@@ -1092,7 +1092,8 @@ static void pipeline_hooks_see_every_frame(void)
     if (!p)
         return;
     struct hook_counts h = {0};
-    mms_pipeline_set_hooks(p, &(struct mms_pipeline_hooks){on_frame, on_finished, &h});
+    mms_pipeline_set_hooks(p, &(struct mms_pipeline_hooks){
+                                  .frame = on_frame, .finished = on_finished, .opaque = &h});
     run_to_end(p);
     struct mms_pipeline_counters c;
     mms_pipeline_counters(p, &c);
@@ -1118,7 +1119,8 @@ static void pipeline_name_fixed_once_started(void)
     struct hook_counts h = {0};
     CHECK(mms_pipeline_start(p, &err) == 0);
     CHECK(mms_pipeline_set_name(p, "late") == -EBUSY);
-    mms_pipeline_set_hooks(p, &(struct mms_pipeline_hooks){on_frame, on_finished, &h});
+    mms_pipeline_set_hooks(p, &(struct mms_pipeline_hooks){
+                                  .frame = on_frame, .finished = on_finished, .opaque = &h});
     CHECK(mms_pipeline_wait(p, NULL, &err) == 0);
     CHECK(!atomic_load(&h.frames) && !atomic_load(&h.finished));
     mms_pipeline_destroy(p);
