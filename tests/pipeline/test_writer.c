@@ -145,7 +145,7 @@ static struct mms_writer *make(enum mms_writer_mode mode, int capacity, atomic_i
     struct mms_writer *w = NULL;
     struct mms_err err = {{0}};
     CHECK_MSG(mms_sink_open(&gated_driver, "gated", &p, &s, &err) == 0, "%s", err.msg);
-    struct mms_writer_opts o = {"gated", mode, capacity, abort, &stop_flag};
+    struct mms_writer_opts o = {"gated", mode, capacity, abort, &stop_flag, NULL, NULL};
     CHECK(mms_writer_create_sink(s, NULL, &o, &w) == 0 && w);
     CHECK(mms_writer_start(w) == 0);
     return w;
