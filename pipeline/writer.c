@@ -410,8 +410,10 @@ int mms_writer_create_recorder(struct mms_recorder *rec, const struct mms_writer
                                struct mms_writer **out)
 {
     int rc = create(o, out);
-    if (!rc)
+    if (!rc) {
         (*out)->rec = rec;
+        (*out)->takes_events = 0; /* no sink to ask: no need to poll */
+    }
     return rc;
 }
 
