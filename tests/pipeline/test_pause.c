@@ -114,6 +114,9 @@ static void live_pause_goes_to_every_output(void)
     CHECK(wait_written(p, 5, 5000));
     CHECK_EQ(mms_pipeline_pause(p, 1), 0);
     CHECK(wait_paused(p, WIN, 1, 2000));
+    /* null is asked on its own thread, maybe a little later. */
+    for (int t = 0; t < 2000 && counters(p).outputs[NUL].controls_pending; t += 10)
+        sleep_ms(10);
     struct mms_pipeline_counters a = counters(p);
     CHECK_EQ(a.paused, 1);
     CHECK_EQ(a.outputs[NUL].paused, 0);
