@@ -84,6 +84,11 @@ int mms_sink_write_packet(struct mms_sink *s, const AVPacket *pkt, struct mms_er
     return s->driver->write_packet(s, pkt, err);
 }
 
+int mms_sink_control(struct mms_sink *s, int request, void *data, struct mms_err *err)
+{
+    return s->driver->control ? s->driver->control(s, request, data, err) : -ENOTSUP;
+}
+
 int mms_sink_encoding(const struct mms_sink_driver *driver, const char *url,
                       const struct mms_sink_params *p, struct mms_enc_settings *s)
 {

@@ -15,6 +15,13 @@
  * instead of frames and only muxes them.
  * After a failed open(), neither write() nor close() is called; close()
  * always releases everything open() took, even after a failed write().
+ *
+ * Whatever else a sink does is asked through control(), as mpv asks its
+ * vo_driver: pause, redraw, and the events its user caused (a window
+ * closed, a key pressed). The caller forwards each request to every sink
+ * and reacts to the events, whatever the sink; a sink that does not
+ * handle a request says -ENOTSUP. control() runs on the thread that
+ * writes, between writes, whether or not frames are coming.
  */
 
 #include <stdint.h>
@@ -26,11 +33,26 @@
 #include "core/error.h"
 #include "io/encoder.h"
 
-/* What the window reports back to the pipeline. */
-enum mms_ui_event {
-    MMS_UI_QUIT,         /* q, Esc, window closed */
-    MMS_UI_PAUSE,        /* space: toggles */
-    MMS_UI_NEXT_STYLE,   /* o: cycles the overlay style */
+/* Requests to control(), with what `data` is for each. */
+enum mms_sink_ctrl {
+    /* Keep showing the frame shown now: frames written meanwhile are
+     * taken and not shown. Again while paused: nothing changes. NULL. */
+    MMS_SINK_CTRL_PAUSE,
+    /* Show each frame written again. Not paused: nothing changes. NULL. */
+    MMS_SINK_CTRL_RESUME,
+    /* Show the frame shown last again (after something drew over it), or
+     * black before the first. NULL. */
+    MMS_SINK_CTRL_REDRAW,
+    /* unsigned *: set to the MMS_SINK_EVENT_* bits of what happened since
+     * the last check, 0 for nothing; each event is reported once. */
+    MMS_SINK_CTRL_CHECK_EVENTS,
+};
+
+/* What a sink's user did, from MMS_SINK_CTRL_CHECK_EVENTS. */
+enum mms_sink_event {
+    MMS_SINK_EVENT_CLOSED = 1 << 0,     /* closed by the user: q, Esc, the close button */
+    MMS_SINK_EVENT_PAUSE = 1 << 1,      /* pause toggled (space); twice is no change */
+    MMS_SINK_EVENT_NEXT_STYLE = 1 << 2, /* the next overlay style asked for (o) */
 };
 
 struct mms_sink_params {
@@ -39,8 +61,6 @@ struct mms_sink_params {
     AVRational frame_rate; /* nominal; {0,1} when unknown (25 is assumed) */
     int live;              /* low-latency encoding, no B-frames */
     const char *title;     /* window title */
-    void (*ui_event)(void *opaque, enum mms_ui_event ev);
-    void *ui_opaque;
     /* Polled while a network output waits on its peer (opening, writing,
      * finishing): nonzero gives up at once, as the network timeout would.
      * Any thread may set what it reads; files never wait on it. NULL:
@@ -78,6 +98,10 @@ struct mms_sink_driver {
      * network peer comes back, while a file opened again would be
      * truncated. */
     int reopen;
+    /* Shows each frame as it comes (a screen): it is given the latest
+     * frame, never a backlog, and offline the frames are paced to the
+     * source's rate so that they can be watched. */
+    int realtime;
     int (*open)(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
                 struct mms_err *err);
     int (*write)(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
@@ -85,6 +109,10 @@ struct mms_sink_driver {
     /* Opened on params->encoder: one of its packets (borrowed), in its
      * time base. NULL: the driver cannot share an encoder. */
     int (*write_packet)(struct mms_sink *s, const AVPacket *pkt, struct mms_err *err);
+    /* One request (enum mms_sink_ctrl) with its data: 0, -ENOTSUP for a
+     * request it does not handle, or another negative errno with err set,
+     * which is a failure like a failed write. NULL: it handles none. */
+    int (*control)(struct mms_sink *s, int request, void *data, struct mms_err *err);
     int (*close)(struct mms_sink *s, struct mms_err *err);
 };
 
@@ -108,6 +136,8 @@ int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
 int mms_sink_write(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
                    struct mms_err *err);
 int mms_sink_write_packet(struct mms_sink *s, const AVPacket *pkt, struct mms_err *err);
+/* driver->control, or -ENOTSUP for a driver without one. */
+int mms_sink_control(struct mms_sink *s, int request, void *data, struct mms_err *err);
 /* The encoding `url` would get from `driver` (NULL: mms_sink_find) with
  * `p`: 1 with *s set, 0 when it does not encode. */
 int mms_sink_encoding(const struct mms_sink_driver *driver, const char *url,

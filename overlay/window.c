@@ -26,8 +26,11 @@ struct window {
     int w, h;
     int fullscreen;
     SDL_YUV_CONVERSION_MODE yuv_mode;
-    void (*ui_event)(void *opaque, enum mms_ui_event ev);
-    void *ui_opaque;
+    /* Paused, the texture is the frozen frame: writes leave it alone. */
+    int paused;
+    int have_frame;              /* the texture holds a frame */
+    struct mms_frame_meta meta;  /* of the frame shown, for a redraw */
+    unsigned events;             /* MMS_SINK_EVENT_* not yet checked */
     SDL_Rect rects[MAX_RECTS];
     int nrects;
 };
@@ -114,8 +117,6 @@ static int window_open(struct mms_sink *s, const char *url, const struct mms_sin
     wd->video_up = 1;
     wd->w = p->width;
     wd->h = p->height;
-    wd->ui_event = p->ui_event;
-    wd->ui_opaque = p->ui_opaque;
 
     int ww, wh;
     initial_size(p->width, p->height, &ww, &wh);
@@ -151,27 +152,22 @@ fail:
     return ret;
 }
 
-static void emit(struct window *wd, enum mms_ui_event ev)
-{
-    if (wd->ui_event)
-        wd->ui_event(wd->ui_opaque, ev);
-}
-
 static void on_key(struct window *wd, const SDL_KeyboardEvent *k)
 {
     switch (k->keysym.sym) {
     case SDLK_q:
     case SDLK_ESCAPE:
-        emit(wd, MMS_UI_QUIT);
+        wd->events |= MMS_SINK_EVENT_CLOSED;
         break;
     case SDLK_SPACE:
-        /* A held key must not flicker pause on and off. */
+        /* A held key must not flicker pause on and off; two presses
+         * between checks are no change. */
         if (!k->repeat)
-            emit(wd, MMS_UI_PAUSE);
+            wd->events ^= MMS_SINK_EVENT_PAUSE;
         break;
     case SDLK_o:
         if (!k->repeat)
-            emit(wd, MMS_UI_NEXT_STYLE);
+            wd->events |= MMS_SINK_EVENT_NEXT_STYLE;
         break;
     case SDLK_f:
         if (!k->repeat) {
@@ -185,15 +181,23 @@ static void on_key(struct window *wd, const SDL_KeyboardEvent *k)
     }
 }
 
-static void poll_events(struct window *wd)
+/* 1 when the window must be drawn again: uncovered or resized, which
+ * matters while paused, when no frame comes to draw it. */
+static int poll_events(struct window *wd)
 {
     SDL_Event ev;
+    int damaged = 0;
     while (SDL_PollEvent(&ev)) {
-        if (ev.type == SDL_QUIT)
-            emit(wd, MMS_UI_QUIT);
+        if (ev.type == SDL_QUIT ||
+            (ev.type == SDL_WINDOWEVENT && ev.window.event == SDL_WINDOWEVENT_CLOSE))
+            wd->events |= MMS_SINK_EVENT_CLOSED;
         else if (ev.type == SDL_KEYDOWN)
             on_key(wd, &ev.key);
+        else if (ev.type == SDL_WINDOWEVENT && (ev.window.event == SDL_WINDOWEVENT_EXPOSED ||
+                                                ev.window.event == SDL_WINDOWEVENT_SIZE_CHANGED))
+            damaged = 1;
     }
+    return damaged;
 }
 
 /* SDL converts to RGB itself; it must use the frame's own matrix. The
@@ -292,6 +296,11 @@ static int draw_hud(struct window *wd, const SDL_Rect *pic, const struct mms_fra
     if (SDL_SetRenderDrawBlendMode(wd->ren, SDL_BLENDMODE_BLEND) < 0 ||
         hud_text(wd, pic->x + HUD_MARGIN * s, pic->y + HUD_MARGIN * s, s, line, 0xffffff) < 0)
         return -1;
+    if (wd->paused) {
+        int by = pic->y + pic->h - (MMS_FONT_H + HUD_MARGIN) * s;
+        if (hud_text(wd, pic->x + HUD_MARGIN * s, by, s, "PAUSED", 0xffcc00) < 0)
+            return -1;
+    }
     if (m->no_signal) {
         static const char msg[] = "NO SIGNAL";
         int big = 4 * s, tw = text_width(msg, big);
@@ -302,6 +311,28 @@ static int draw_hud(struct window *wd, const SDL_Rect *pic, const struct mms_fra
     return 0;
 }
 
+/* The texture (the frame shown last, or black before the first) and
+ * the HUD of that frame. */
+static int render(struct window *wd, struct mms_err *err)
+{
+    int ow, oh;
+    if (SDL_GetRendererOutputSize(wd->ren, &ow, &oh) < 0)
+        goto sdl_fail;
+    SDL_Rect pic = letterbox(wd->w, wd->h, ow, oh);
+    if (SDL_SetRenderDrawColor(wd->ren, 0, 0, 0, 255) < 0 || SDL_RenderClear(wd->ren) < 0)
+        goto sdl_fail;
+    if (wd->have_frame && (SDL_RenderCopy(wd->ren, wd->tex, NULL, &pic) < 0 ||
+                           draw_hud(wd, &pic, &wd->meta) < 0))
+        goto sdl_fail;
+    SDL_RenderPresent(wd->ren);
+    return 0;
+
+sdl_fail:
+    return mms_err_set(err, -EIO, "window: %s", SDL_GetError());
+}
+
+/* Paused, the frame is taken and not shown: the frozen one is drawn again
+ * (the HUD's numbers stay those of the frozen frame). */
 static int window_write(struct mms_sink *s, const AVFrame *f, const struct mms_frame_meta *m,
                         struct mms_err *err)
 {
@@ -309,27 +340,41 @@ static int window_write(struct mms_sink *s, const AVFrame *f, const struct mms_f
     if (f->format != AV_PIX_FMT_YUV420P || f->width != wd->w || f->height != wd->h)
         return mms_err_set(err, -EINVAL, "window: got a %dx%d frame, opened for %dx%d YUV420P",
                            f->width, f->height, wd->w, wd->h);
-    /* Every write, so the keys work while paused (the same frame again). */
-    poll_events(wd);
-    set_yuv_mode(wd, f);
+    if (!wd->paused) {
+        set_yuv_mode(wd, f);
+        if (SDL_UpdateYUVTexture(wd->tex, NULL, f->data[0], f->linesize[0], f->data[1],
+                                 f->linesize[1], f->data[2], f->linesize[2]) < 0)
+            return mms_err_set(err, -EIO, "window: %s", SDL_GetError());
+        wd->have_frame = 1;
+        wd->meta = *m;
+    }
+    return render(wd, err);
+}
 
-    if (SDL_UpdateYUVTexture(wd->tex, NULL, f->data[0], f->linesize[0], f->data[1],
-                             f->linesize[1], f->data[2], f->linesize[2]) < 0)
-        goto sdl_fail;
-    int ow, oh;
-    if (SDL_GetRendererOutputSize(wd->ren, &ow, &oh) < 0)
-        goto sdl_fail;
-    SDL_Rect pic = letterbox(wd->w, wd->h, ow, oh);
-    if (SDL_SetRenderDrawColor(wd->ren, 0, 0, 0, 255) < 0 || SDL_RenderClear(wd->ren) < 0 ||
-        SDL_RenderCopy(wd->ren, wd->tex, NULL, &pic) < 0)
-        goto sdl_fail;
-    if (m && draw_hud(wd, &pic, m) < 0)
-        goto sdl_fail;
-    SDL_RenderPresent(wd->ren);
-    return 0;
-
-sdl_fail:
-    return mms_err_set(err, -EIO, "window: %s", SDL_GetError());
+static int window_control(struct mms_sink *s, int request, void *data, struct mms_err *err)
+{
+    struct window *wd = s->priv;
+    switch (request) {
+    case MMS_SINK_CTRL_PAUSE:
+    case MMS_SINK_CTRL_RESUME:
+        if (wd->paused == (request == MMS_SINK_CTRL_PAUSE))
+            return 0;
+        wd->paused = request == MMS_SINK_CTRL_PAUSE;
+        /* At once, so that PAUSED shows (or goes) even with no frame coming. */
+        return render(wd, err);
+    case MMS_SINK_CTRL_REDRAW:
+        return render(wd, err);
+    case MMS_SINK_CTRL_CHECK_EVENTS:
+        if (!data)
+            return mms_err_set(err, -EINVAL, "window: nowhere to put the events");
+        if (poll_events(wd) && render(wd, err) < 0)
+            return -EIO;
+        *(unsigned *)data = wd->events;
+        wd->events = 0;
+        return 0;
+    default:
+        return -ENOTSUP;
+    }
 }
 
 static int window_close(struct mms_sink *s, struct mms_err *err)
@@ -343,7 +388,9 @@ const struct mms_sink_driver mms_sink_window = {
     .name = "window",
     .probe = NULL,
     .priv_size = sizeof(struct window),
+    .realtime = 1,
     .open = window_open,
     .write = window_write,
+    .control = window_control,
     .close = window_close,
 };

@@ -3,12 +3,16 @@
 
 /*
  * The SDL2 window, a sink driver (io/sink.h): shows each frame written,
- * paced by the caller, with a HUD (fps, inference ms, mask age). Keys:
- * space pauses, o cycles the overlay style, f toggles fullscreen, q or Esc
- * quits; the window is resizable and keeps the video's aspect ratio.
- * Frames are drawn and keys read on the thread that writes (in a pipeline,
- * the window's own writer); open and close may happen on another, never at
- * the same time.
+ * paced by the caller, with a HUD (fps, inference ms, mask age). It owns
+ * its pause: paused (MMS_SINK_CTRL_PAUSE), it keeps showing the frozen
+ * frame, marked PAUSED, while frames are still written, and draws it again
+ * when uncovered. Keys come back as events (MMS_SINK_CTRL_CHECK_EVENTS):
+ * space toggles pause, o asks for the next overlay style, q or Esc and the
+ * close button close it; f toggles fullscreen by itself. The window is
+ * resizable and keeps the video's aspect ratio. Frames are drawn and keys
+ * read on the thread that writes and controls (in a pipeline, the window's
+ * own writer); open and close may happen on another, never at the same
+ * time.
  */
 
 #include "io/sink.h"

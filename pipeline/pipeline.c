@@ -21,7 +21,7 @@
 #include "io/sink.h"
 #include "io/source.h"
 #include "overlay/compose.h"
-#include "overlay/window.h"
+#include "overlay/window.h" /* the sink the `window` option opens */
 #include "pipeline/queue.h"
 #include "pipeline/reopen.h"
 #include "pipeline/testing.h"
@@ -92,7 +92,8 @@ struct mms_pipeline {
     /* Every output on its own writer: the sinks, the window, the recording. */
     struct mms_writer *writers[MMS_PIPELINE_MAX_OUTPUTS];
     atomic_int writer_abort[MMS_PIPELINE_MAX_OUTPUTS]; /* read by a sink's interrupt */
-    int nwriters, window; /* index of the window's writer, or -1 */
+    int nwriters;
+    int paced; /* an output shows frames as they come: offline, keep the source's rate */
     int writers_started;
     /* One writer per distinct encoding; the outputs that use it are its
      * members and take its packets, not frames. */
@@ -115,6 +116,7 @@ struct mms_pipeline {
     int started;
     atomic_int stop, paused, signal, gen;
     struct mms_pipeline_live settings; /* the runtime options, as the threads read them */
+    pthread_mutex_t pause_lock; /* a pause and its requests to the outputs, in order */
     struct mms_smooth *smooth; /* the infer thread's alone */
     int smooth_gen;            /* the source connection it has seen */
     atomic_llong decoded, inferred, dropped, written, reconnects;
@@ -128,7 +130,7 @@ struct mms_pipeline {
     pthread_mutex_t err_lock;
     char infer_err[512]; /* the last inference failure, under err_lock */
     int thread_rc;
-    AVFrame *no_signal, *frozen;
+    AVFrame *no_signal;
     struct mms_recorder *rec; /* NULL without record_dir */
     struct mms_pipeline_hooks hooks;
     /* The source's count is the decode thread's plain variable and starts
@@ -563,17 +565,15 @@ static void write_meta(struct mms_pipeline *p, const struct item *it, int64_t pt
     fprintf(p->meta, "}}\n");
 }
 
-/* Compose only draws: each output gets a reference on its own writer,
- * the window the frozen frame while paused. */
-static void hand_off(struct mms_pipeline *p, const AVFrame *f, const AVFrame *window_frame,
-                     const struct mms_frame_meta *meta)
+/* Compose only draws: each output gets a reference on its own writer
+ * (one paused keeps its frozen frame itself). */
+static void hand_off(struct mms_pipeline *p, const AVFrame *f, const struct mms_frame_meta *meta)
 {
     for (int i = 0; i < p->nencoders; i++)
         mms_writer_send(p->encoders[i], f, meta);
     for (int i = 0; i < p->nwriters; i++)
         if (!p->member[i])
-            mms_writer_send(p->writers[i], i == p->window && window_frame ? window_frame : f,
-                            meta);
+            mms_writer_send(p->writers[i], f, meta);
     if (p->hooks.frame)
         p->hooks.frame(p->hooks.opaque, f, meta);
 }
@@ -590,10 +590,11 @@ struct clock {
     int64_t fps_n;
 };
 
-/* Offline with a window: frames leave at the source's rate. */
+/* Offline with an output that shows frames as they come: frames leave at
+ * the source's rate. */
 static void pace(struct mms_pipeline *p, struct clock *c, int64_t pts, AVRational tb)
 {
-    if (p->live || p->window < 0)
+    if (p->live || !p->paced)
         return;
     double due = c->start_wall + ticks_ms(pts - c->first_pts, tb);
     double now = mms_now_ms();
@@ -653,7 +654,7 @@ static void emit_no_signal(struct mms_pipeline *p, struct clock *c)
     p->no_signal->pts = c->last_out;
     c->resync = 1;
     struct mms_frame_meta meta = {.no_signal = 1, .mask_age_ms = -1};
-    hand_off(p, p->no_signal, NULL, &meta);
+    hand_off(p, p->no_signal, &meta);
     count_written(p, c);
 }
 
@@ -677,16 +678,12 @@ static void compose_one(struct mms_pipeline *p, struct clock *c, struct item *it
     it->frame->pts = pts;
     c->last_out = pts;
     c->have = 1;
-    if (atomic_load(&p->paused) && p->frozen && !p->frozen->data[0])
-        av_frame_ref(p->frozen, it->frame);
-    if (!atomic_load(&p->paused))
-        av_frame_unref(p->frozen);
     pthread_mutex_lock(&p->fps_lock);
     double fps = p->fps;
     pthread_mutex_unlock(&p->fps_lock);
     struct mms_frame_meta meta = {fps, m ? m->infer_ms : 0, age, 0};
     t1 = mms_now_ms();
-    hand_off(p, it->frame, p->frozen->data[0] ? p->frozen : NULL, &meta);
+    hand_off(p, it->frame, &meta);
     double t2 = mms_now_ms();
     it->ms[MMS_STAGE_OUTPUT] = t2 - t1;
     it->ms[MMS_STAGE_TOTAL] = t2 - it->t_start;
@@ -704,24 +701,26 @@ static void compose_one(struct mms_pipeline *p, struct clock *c, struct item *it
     count_written(p, c);
 }
 
-static int window_up(struct mms_pipeline *p)
+/* Whether an output that is up has taken the pause, or is about to be
+ * asked: offline, the frames wait for it. */
+static int pause_taken(struct mms_pipeline *p)
 {
-    if (p->window < 0)
-        return 0;
-    struct mms_writer_status st;
-    mms_writer_status(p->writers[p->window], &st);
-    return st.state != MMS_WRITER_FAILED;
+    for (int i = 0; i < p->nwriters; i++) {
+        struct mms_writer_status st;
+        mms_writer_status(p->writers[i], &st);
+        if ((st.paused || st.controls_pending) && st.state != MMS_WRITER_FAILED)
+            return 1;
+    }
+    return 0;
 }
 
-/* Offline pause: hold this frame on screen until resumed or stopped. The
- * window keeps getting it, since its keys are read as it draws. */
-static void hold(struct mms_pipeline *p, struct item *it)
+/* Offline, a pause stops the frames where they are until resumed or
+ * stopped, while an output shows it; one that failed, or none that takes
+ * a pause, cannot keep a file from being finished. */
+static void wait_resumed(struct mms_pipeline *p)
 {
-    while (atomic_load(&p->paused) && !atomic_load(&p->stop) && window_up(p)) {
-        struct mms_frame_meta meta = {0};
-        mms_writer_send(p->writers[p->window], it->frame, &meta);
+    while (atomic_load(&p->paused) && !atomic_load(&p->stop) && pause_taken(p))
         nanosleep(&(struct timespec){0, 30000000L}, NULL);
-    }
 }
 
 /* While the source is silent the sinks still get frames at the nominal
@@ -770,9 +769,9 @@ static void *compose_main(void *arg)
         struct item *it = v;
         c.last_frame_ms = mms_now_ms();
         compose_one(p, &c, it);
-        if (!p->live)
-            hold(p, it);
         recycle_item(p, it);
+        if (!p->live)
+            wait_resumed(p);
     }
     /* Every output written out (the recording finalised by its writer) before
      * `finished` is announced. */
@@ -785,14 +784,29 @@ static void *compose_main(void *arg)
 
 /* ------------------------------------------------------------ setup */
 
-static void ui_event(void *opaque, enum mms_ui_event ev)
+/* on: 1 pause, 0 resume, -1 toggle. Every output is asked; those that
+ * show frames keep their own frozen frame. Under the lock, so that the
+ * requests reach each writer in the order the pause changed. */
+static void set_paused(struct mms_pipeline *p, int on)
+{
+    pthread_mutex_lock(&p->pause_lock);
+    if (on < 0)
+        on = !atomic_load(&p->paused);
+    atomic_store(&p->paused, on);
+    for (int i = 0; i < p->nwriters; i++)
+        mms_writer_control(p->writers[i], on ? MMS_SINK_CTRL_PAUSE : MMS_SINK_CTRL_RESUME);
+    pthread_mutex_unlock(&p->pause_lock);
+}
+
+/* What an output's user did, whichever output it was (a writer thread). */
+static void on_events(void *opaque, unsigned ev)
 {
     struct mms_pipeline *p = opaque;
-    if (ev == MMS_UI_QUIT)
+    if (ev & MMS_SINK_EVENT_CLOSED)
         mms_pipeline_stop(p);
-    else if (ev == MMS_UI_PAUSE)
-        atomic_store(&p->paused, !atomic_load(&p->paused));
-    else if (ev == MMS_UI_NEXT_STYLE)
+    if (ev & MMS_SINK_EVENT_PAUSE)
+        set_paused(p, -1);
+    if (ev & MMS_SINK_EVENT_NEXT_STYLE)
         atomic_store(&p->settings.style,
                      (atomic_load(&p->settings.style) + 1) % MMS_STYLE_COUNT);
 }
@@ -840,15 +854,13 @@ static struct mms_sink_params sink_params(struct mms_pipeline *p, atomic_int *ab
         .frame_rate = p->info.frame_rate,
         .live = p->live,
         .title = "mmsd",
-        .ui_event = ui_event,
-        .ui_opaque = p,
         .interrupt = abort ? writer_aborted : NULL,
         .interrupt_opaque = abort,
         .encoder = enc,
     };
 }
 
-enum output_kind { OUT_FILE, OUT_STREAM, OUT_WINDOW, OUT_RECORDING };
+enum output_kind { OUT_FILE, OUT_STREAM, OUT_DISPLAY, OUT_RECORDING };
 
 static struct out_ref *out_ref(struct mms_pipeline *p, int index, int encoder, const char *name)
 {
@@ -866,19 +878,22 @@ static int backlog(const struct mms_pipeline *p)
 }
 
 /* The live/offline policy for outputs, in one place. Offline, every output
- * but the window gets every frame, the pipeline going at the pace of the
- * slowest. Live, streams and the window show the latest frame, while files
+ * but a display (a sink that shows frames as they come, the window) gets
+ * every frame, the pipeline going at the pace of the slowest. Live,
+ * streams and displays show the latest frame, while files
  * and the recording keep every frame up to a backlog and then drop. An
  * output on a shared encoder takes packets, which cannot be replaced by a
  * newer one: a live stream keeps a few and then drops to a keyframe. */
 static struct mms_writer_opts writer_opts(struct mms_pipeline *p, enum output_kind kind,
                                           const char *name, int packets)
 {
-    struct mms_writer_opts o = {name, MMS_WRITER_LATEST, 1, NULL, &p->stop, output_event,
-                                out_ref(p, p->nwriters, 0, name)};
+    struct mms_writer_opts o = {.name = name, .mode = MMS_WRITER_LATEST, .capacity = 1,
+                                .stop = &p->stop, .event = output_event,
+                                .event_opaque = out_ref(p, p->nwriters, 0, name),
+                                .on_events = on_events, .opaque = p};
     if (kind == OUT_STREAM)
         o.abort = &p->writer_abort[p->nwriters];
-    if (kind == OUT_WINDOW)
+    if (kind == OUT_DISPLAY)
         return o;
     if (!p->live) {
         o.mode = MMS_WRITER_BLOCK;
@@ -934,8 +949,9 @@ static int open_encoders(struct mms_pipeline *p, const struct enc_plan *plan,
         int rc = mms_encoder_open(&plan->s[g], name, &enc, err);
         if (rc)
             return rc;
-        struct mms_writer_opts o = {name, MMS_WRITER_LATEST, 1, NULL, &p->stop, output_event,
-                                    out_ref(p, g, 1, name)};
+        struct mms_writer_opts o = {.name = name, .mode = MMS_WRITER_LATEST, .capacity = 1,
+                                    .stop = &p->stop, .event = output_event,
+                                    .event_opaque = out_ref(p, g, 1, name)};
         if (!p->live) {
             o.mode = MMS_WRITER_BLOCK;
             o.capacity = OFFLINE_BACKLOG;
@@ -972,7 +988,7 @@ static int add_writer(struct mms_pipeline *p, int g, struct mms_err *err)
 
 static enum output_kind kind_of(const struct mms_sink_driver *d)
 {
-    return d == &mms_sink_window ? OUT_WINDOW : d && d->reopen ? OUT_STREAM : OUT_FILE;
+    return d && d->realtime ? OUT_DISPLAY : d && d->reopen ? OUT_STREAM : OUT_FILE;
 }
 
 /* Opens `url` (with `drv`, or the driver its name asks for) on a writer of
@@ -994,8 +1010,8 @@ static int open_output(struct mms_pipeline *p, const struct mms_sink_driver *drv
         goto fail;
     if ((rc = mms_writer_create_sink(s, r, &wo, &p->writers[p->nwriters])))
         goto fail;
-    if (kind == OUT_WINDOW)
-        p->window = p->nwriters;
+    if (kind == OUT_DISPLAY)
+        p->paced = 1;
     return add_writer(p, g, err);
 fail:
     mms_reopen_free(r);
@@ -1078,9 +1094,7 @@ static int alloc_buffers(struct mms_pipeline *p)
     for (int i = 0; i < NMASKS; i++)
         if (!(p->masks[i].data = calloc(1, mask)))
             return -ENOMEM;
-    p->no_signal = av_frame_alloc();
-    p->frozen = av_frame_alloc();
-    if (!p->no_signal || !p->frozen)
+    if (!(p->no_signal = av_frame_alloc()))
         return -ENOMEM;
     p->no_signal->format = AV_PIX_FMT_YUV420P;
     p->no_signal->width = p->info.width;
@@ -1101,8 +1115,8 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     struct mms_pipeline *p = calloc(1, sizeof(*p));
     if (!p)
         return mms_err_set(err, -ENOMEM, "out of memory");
-    p->window = -1;
     mms_stats_init(&p->stats);
+    pthread_mutex_init(&p->pause_lock, NULL);
     pthread_mutex_init(&p->mask_lock, NULL);
     pthread_mutex_init(&p->fps_lock, NULL);
     pthread_mutex_init(&p->err_lock, NULL);
@@ -1239,7 +1253,6 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
     for (int i = 0; i < NMASKS; i++)
         free(p->masks[i].data);
     av_frame_free(&p->no_signal);
-    av_frame_free(&p->frozen);
     mms_queue_destroy(p->free_items);
     mms_queue_destroy(p->free_jobs);
     mms_queue_destroy(p->to_infer);
@@ -1250,6 +1263,7 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
     pthread_mutex_destroy(&p->mask_lock);
     pthread_mutex_destroy(&p->fps_lock);
     pthread_mutex_destroy(&p->err_lock);
+    pthread_mutex_destroy(&p->pause_lock);
     free(p);
 }
 
@@ -1312,6 +1326,7 @@ void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters 
     c->signal = atomic_load(&p->signal);
     c->live = p->live;
     c->finished = atomic_load(&p->finished);
+    c->paused = atomic_load(&p->paused);
     c->width = p->info.width;
     c->height = p->info.height;
     c->frame_rate = p->info.frame_rate.num ? av_q2d(p->info.frame_rate) : 0;
@@ -1337,6 +1352,12 @@ int mms_pipeline_update(struct mms_pipeline *p, const struct mms_pipeline_opts *
                         struct mms_err *err)
 {
     return mms_opt_update(mms_pipeline_options, &p->o, o, &p->settings, err);
+}
+
+int mms_pipeline_pause(struct mms_pipeline *p, int on)
+{
+    set_paused(p, !!on);
+    return 0;
 }
 
 int mms_pipeline_set_name(struct mms_pipeline *p, const char *name)

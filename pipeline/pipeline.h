@@ -77,6 +77,7 @@ struct mms_pipeline_counters {
     int signal;     /* the source is delivering frames */
     int live;       /* running in live mode */
     int finished;   /* all threads are done */
+    int paused;     /* paused (mms_pipeline_pause, or a key in the window) */
     double fps;     /* frames written per second, recent */
     int64_t frames_expected; /* from the source's duration, 0 if unknown */
     int width, height;
@@ -122,6 +123,14 @@ int mms_pipeline_set(struct mms_pipeline *p, const char *name, const char *value
  * failure needs to keep the settings changed while it ran. */
 int mms_pipeline_update(struct mms_pipeline *p, const struct mms_pipeline_opts *o,
                         struct mms_err *err);
+
+/* Pauses (on) or resumes the outputs that take it, from any thread: the
+ * request goes to every output's control() (io/sink.h), and those that
+ * show frames (the window) keep showing the frame of the moment while
+ * the rest go on. Offline, the frames also wait while such an output is
+ * paused, so none is skipped unseen. The window's space key does the same
+ * as a toggle. Always 0. */
+int mms_pipeline_pause(struct mms_pipeline *p, int on);
 
 /* Before mms_pipeline_start: the name used in recording file names (default
  * "mms"). -EINVAL unless mms_record_name_valid(name); -EBUSY once started. */

@@ -431,8 +431,6 @@ int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
     /* The window's callbacks mean nothing to a file, which is finished
      * whatever happens. */
     r->params.title = NULL;
-    r->params.ui_event = NULL;
-    r->params.ui_opaque = NULL;
     r->params.interrupt = NULL;
     r->params.interrupt_opaque = NULL;
     r->seg_ticks = av_rescale_q(segment_seconds, (AVRational){1, 1}, p->time_base);

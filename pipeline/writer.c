@@ -15,6 +15,9 @@
  * looks whether it should still wait. */
 #define REOPEN_POLL_MS 100
 #define STOP_POLL_MS 100
+/* How often a sink that reports events is asked for them when no frame
+ * comes (a paused pipeline): a key press answered within a frame. */
+#define EVENT_POLL_MS 30
 
 /* A frame handed on, with what the window shows beside it; or a packet
  * of a shared encoder, and whether packets were lost just before it. */
@@ -47,6 +50,9 @@ struct mms_writer {
     struct mms_writer *upstream;
     int gap;      /* the sender's: the last packet was dropped */
     int wait_key; /* the writer thread's: packets are lost, resume at a keyframe */
+    void (*on_events)(void *opaque, unsigned events);
+    void *opaque;
+    int takes_events; /* the writer thread's: the sink has not said -ENOTSUP */
 
     struct slot *slots;
     int nslots;
@@ -62,6 +68,8 @@ struct mms_writer {
     enum mms_writer_state state;
     double busy_since;        /* when the write in progress began; 0: none */
     int64_t written, dropped, errors, reopens, stalls;
+    unsigned controls; /* bit (1 << MMS_SINK_CTRL_*): requests to give the sink */
+    int paused;
     char reason[512];
     double reason_ms;
 };
@@ -142,8 +150,23 @@ static void begin_write(struct mms_writer *w)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* rc: of the write; a failure closes the sink, and a network one is armed
- * to be opened again. */
+/* A failed write or control: counted, the sink closed, and a network one
+ * armed to be opened again. */
+static void sink_failed(struct mms_writer *w, const struct mms_err *err)
+{
+    pthread_mutex_lock(&w->lock);
+    w->errors++;
+    w->paused = 0;
+    set_reason(w, err->msg);
+    set_state(w, MMS_WRITER_FAILED);
+    pthread_mutex_unlock(&w->lock);
+    mms_sink_close(w->sink, NULL);
+    w->sink = NULL;
+    if (w->reopen)
+        mms_reopen_arm(w->reopen, mms_now_ms());
+}
+
+/* rc: of the write. */
 static void end_write(struct mms_writer *w, int rc, const struct mms_err *err)
 {
     pthread_mutex_lock(&w->lock);
@@ -154,17 +177,55 @@ static void end_write(struct mms_writer *w, int rc, const struct mms_err *err)
             set_state(w, MMS_WRITER_UP);
     } else {
         w->dropped++;
-        w->errors++;
-        set_reason(w, err->msg);
-        set_state(w, MMS_WRITER_FAILED);
     }
     pthread_mutex_unlock(&w->lock);
-    if (rc) {
-        mms_sink_close(w->sink, NULL);
-        w->sink = NULL;
-        if (w->reopen)
-            mms_reopen_arm(w->reopen, mms_now_ms());
+    if (rc)
+        sink_failed(w, err);
+}
+
+/* The requests asked for since the last time, to the sink; a closed sink
+ * has nothing to pause or draw, so they are let go. */
+static void give_controls(struct mms_writer *w)
+{
+    static const int order[] = {MMS_SINK_CTRL_RESUME, MMS_SINK_CTRL_PAUSE,
+                                MMS_SINK_CTRL_REDRAW};
+    pthread_mutex_lock(&w->lock);
+    unsigned todo = w->controls;
+    w->controls = 0;
+    pthread_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && w->sink; i++) {
+        if (!(todo & 1u << order[i]))
+            continue;
+        struct mms_err err = {{0}};
+        int rc = mms_sink_control(w->sink, order[i], NULL, &err);
+        if (rc == -ENOTSUP)
+            continue;
+        if (rc < 0) {
+            sink_failed(w, &err);
+            return;
+        }
+        pthread_mutex_lock(&w->lock);
+        if (order[i] != MMS_SINK_CTRL_REDRAW)
+            w->paused = order[i] == MMS_SINK_CTRL_PAUSE;
+        pthread_mutex_unlock(&w->lock);
     }
+}
+
+/* What the sink's user did, passed on; a sink that reports none is not
+ * asked again. */
+static void check_events(struct mms_writer *w)
+{
+    if (!w->sink || !w->takes_events)
+        return;
+    struct mms_err err = {{0}};
+    unsigned ev = 0;
+    int rc = mms_sink_control(w->sink, MMS_SINK_CTRL_CHECK_EVENTS, &ev, &err);
+    if (rc == -ENOTSUP)
+        w->takes_events = 0;
+    else if (rc < 0)
+        sink_failed(w, &err);
+    else if (ev)
+        w->on_events(w->opaque, ev);
 }
 
 /* A member: muxes one packet, or drops it until a keyframe once packets
@@ -279,17 +340,21 @@ static void *writer_main(void *arg)
     struct mms_writer *w = arg;
     for (;;) {
         void *v;
-        int rc = mms_queue_pop(w->queue, &v, w->reopen ? REOPEN_POLL_MS : -1);
+        /* Never without a timeout: requests must reach the sink, and its
+         * events be read, while no frame comes. */
+        int rc = mms_queue_pop(w->queue, &v, w->takes_events ? EVENT_POLL_MS : REOPEN_POLL_MS);
         if (rc == -EPIPE)
             break;
         poll_reopen(w);
-        if (rc)
-            continue;
-        struct slot *s = v;
-        write_slot(w, s);
-        av_frame_unref(s->frame);
-        av_packet_unref(s->pkt);
-        mms_queue_push(w->free, s);
+        give_controls(w);
+        if (!rc) {
+            struct slot *s = v;
+            write_slot(w, s);
+            av_frame_unref(s->frame);
+            av_packet_unref(s->pkt);
+            mms_queue_push(w->free, s);
+        }
+        check_events(w);
     }
     if (w->enc)
         finish_encoder(w);
@@ -318,6 +383,9 @@ static int create(const struct mms_writer_opts *o, struct mms_writer **out)
     w->stop = o->stop;
     w->event = o->event;
     w->event_opaque = o->event_opaque;
+    w->on_events = o->on_events;
+    w->opaque = o->opaque;
+    w->takes_events = o->on_events != NULL;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->ended_cond, NULL);
     int cap = o->mode == MMS_WRITER_LATEST || o->capacity < 1 ? 1 : o->capacity;
@@ -357,8 +425,10 @@ int mms_writer_create_recorder(struct mms_recorder *rec, const struct mms_writer
                                struct mms_writer **out)
 {
     int rc = create(o, out);
-    if (!rc)
+    if (!rc) {
         (*out)->rec = rec;
+        (*out)->takes_events = 0; /* no sink to ask: no need to poll */
+    }
     return rc;
 }
 
@@ -450,6 +520,21 @@ void mms_writer_send(struct mms_writer *w, const AVFrame *f, const struct mms_fr
     }
 }
 
+int mms_writer_control(struct mms_writer *w, int request)
+{
+    if (request != MMS_SINK_CTRL_PAUSE && request != MMS_SINK_CTRL_RESUME &&
+        request != MMS_SINK_CTRL_REDRAW)
+        return -EINVAL;
+    pthread_mutex_lock(&w->lock);
+    if (request == MMS_SINK_CTRL_PAUSE)
+        w->controls &= ~(1u << MMS_SINK_CTRL_RESUME);
+    else if (request == MMS_SINK_CTRL_RESUME)
+        w->controls &= ~(1u << MMS_SINK_CTRL_PAUSE);
+    w->controls |= 1u << request;
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
 /* The encoder's thread, to a member. A packet that finds no room is lost,
  * and so are the member's next ones up to a keyframe (the member's thread
  * sees the gap). LATEST means nothing for packets: they all count. */
@@ -504,6 +589,8 @@ void mms_writer_status(struct mms_writer *w, struct mms_writer_status *st)
     st->errors = w->errors;
     st->reopens = w->reopens;
     st->stalls = w->stalls;
+    st->paused = w->paused;
+    st->controls_pending = w->controls != 0;
     snprintf(st->reason, sizeof(st->reason), "%s", w->reason);
     st->reason_ms = w->reason_ms;
     pthread_mutex_unlock(&w->lock);

@@ -32,6 +32,14 @@
  * given a mms_reopen, is opened again (off the writer thread, with
  * backoff) and is up again once it is; any other stays closed. The
  * recorder never fails here: its own status says why it stopped.
+ *
+ * Requests to the sink (io/sink.h control(): pause, resume, redraw) are
+ * handed to the writer thread, which gives them to the sink before its
+ * next write, or within a poll period when no frame comes. A sink that
+ * says -ENOTSUP simply does not do it; any other failure is counted and
+ * closes the sink, as a failed write does. After each write, and on each
+ * poll, the writer thread asks the sink for its events (a window closed,
+ * a key pressed) and passes them on.
  */
 
 #include <stdatomic.h>
@@ -76,6 +84,10 @@ struct mms_writer_opts {
      * nor call into the writer. NULL: none. */
     void (*event)(void *opaque, enum mms_writer_state state, const char *reason);
     void *event_opaque;
+    /* Writer thread: the MMS_SINK_EVENT_* bits its sink reported. NULL:
+     * the sink is never asked for events. */
+    void (*on_events)(void *opaque, unsigned events);
+    void *opaque;
 };
 
 struct mms_writer_status {
@@ -86,6 +98,8 @@ struct mms_writer_status {
     int64_t errors;    /* failed writes (each closed the sink) */
     int64_t reopens;   /* network sinks opened again after one */
     int64_t stalls;    /* times it was found stalled */
+    int paused;        /* its sink took MMS_SINK_CTRL_PAUSE and shows a frozen frame */
+    int controls_pending; /* requests not yet given to the sink */
     char reason[512];  /* why it is or last was down; "" if it never was */
     double reason_ms;  /* when that reason was set (mms_now_ms); 0 if never */
 };
@@ -123,6 +137,11 @@ int mms_writer_start(struct mms_writer *w);
  * draw on it afterwards) with a copy of `m`. BLOCK waits for room; the
  * others never wait. Also notices a stall. */
 void mms_writer_send(struct mms_writer *w, const AVFrame *f, const struct mms_frame_meta *m);
+
+/* Any thread: asks for MMS_SINK_CTRL_PAUSE, _RESUME or _REDRAW (a pause
+ * replaces a resume not yet given, and the other way round); 0, or -EINVAL
+ * for another request. */
+int mms_writer_control(struct mms_writer *w, int request);
 
 /* Any thread. */
 void mms_writer_status(struct mms_writer *w, struct mms_writer_status *st);

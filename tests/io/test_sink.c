@@ -305,6 +305,33 @@ static void test_null(void)
     clip_close(&c);
 }
 
+/* A file and null handle no control() request: each is -ENOTSUP, touches
+ * no data, and the sink still writes afterwards. */
+static void test_controls_not_supported(void)
+{
+    static const int requests[] = {MMS_SINK_CTRL_PAUSE, MMS_SINK_CTRL_RESUME,
+                                   MMS_SINK_CTRL_REDRAW, MMS_SINK_CTRL_CHECK_EVENTS, 1000};
+    const char *urls[] = {"null", path_in_tmp("controls.mkv")};
+    for (int u = 0; u < 2; u++) {
+        struct clip c;
+        struct mms_sink *sink = NULL;
+        struct mms_err err = {{0}};
+        struct mms_sink_params p = params((AVRational){1, 25});
+        CHECK(clip_open(&c, W, H) == 0);
+        CHECK_MSG(mms_sink_open(NULL, urls[u], &p, &sink, &err) == 0, "%s", err.msg);
+        for (size_t i = 0; sink && i < sizeof(requests) / sizeof(requests[0]); i++) {
+            unsigned ev = 12345;
+            CHECK_EQ(mms_sink_control(sink, requests[i], &ev, &err), -ENOTSUP);
+            CHECK_EQ(ev, 12345);
+        }
+        CHECK(!sink || !sink->driver->realtime);
+        for (int i = 0; sink && i < 3; i++)
+            CHECK(clip_write(&c, sink, i, i, &err) == 0);
+        CHECK(mms_sink_close(sink, &err) == 0);
+        clip_close(&c);
+    }
+}
+
 static void test_refusals(void)
 {
     struct mms_sink *sink = (struct mms_sink *)1;
@@ -715,7 +742,8 @@ static void test_reopen_flags(void)
 }
 
 MMS_TESTS(T(test_mp4), T(test_mkv), T(test_ts), T(test_timestamps), T(test_killed),
-          T(test_partial), T(test_find), T(test_null), T(test_refusals), T(test_full_disk),
+          T(test_partial), T(test_find), T(test_null), T(test_controls_not_supported),
+          T(test_refusals), T(test_full_disk),
           T(test_udp), T(test_tcp_stalled_receiver), T(test_speed), T(test_reopen_flags),
           T(test_two_sinks_on_one_encoder), T(test_shared_sink_takes_no_frames),
           T(test_own_encoder_sink_takes_no_packets), T(test_null_has_no_encoding),

@@ -24,13 +24,18 @@
 
 static int quit;
 
-static void on_ui(void *opaque, enum mms_ui_event ev)
+/* What the user did since the last frame, as a pipeline would ask. */
+static int check_events(struct mms_sink *sink, struct mms_err *err)
 {
-    (void)opaque;
-    static const char *names[] = {"quit", "pause", "next-style"};
-    printf("ui event: %s\n", names[ev]);
-    if (ev == MMS_UI_QUIT)
+    unsigned ev = 0;
+    int rc = mms_sink_window.control(sink, MMS_SINK_CTRL_CHECK_EVENTS, &ev, err);
+    if (ev & MMS_SINK_EVENT_CLOSED)
         quit = 1;
+    if (ev)
+        printf("events: %s%s%s\n", ev & MMS_SINK_EVENT_CLOSED ? " closed" : "",
+               ev & MMS_SINK_EVENT_PAUSE ? " pause" : "",
+               ev & MMS_SINK_EVENT_NEXT_STYLE ? " next-style" : "");
+    return rc;
 }
 
 static int touch(const char *path)
@@ -80,7 +85,7 @@ int main(int argc, char **argv)
     }
     struct mms_sink_params p = {
         .width = W, .height = H, .time_base = {1, FPS}, .frame_rate = {FPS, 1},
-        .title = "mms window demo", .ui_event = on_ui,
+        .title = "mms window demo",
     };
     if (mms_sink_window.open(&sink, NULL, &p, &err) < 0) {
         fprintf(stderr, "window_demo: %s\n", err.msg);
@@ -91,7 +96,8 @@ int main(int argc, char **argv)
         struct mms_frame_meta m = {.fps = FPS, .infer_ms = 19.6, .mask_age_ms = 40,
                                    .no_signal = 0};
         frame->pts = i;
-        if (mms_sink_window.write(&sink, frame, &m, &err) < 0) {
+        if (mms_sink_window.write(&sink, frame, &m, &err) < 0 ||
+            check_events(&sink, &err) < 0) {
             fprintf(stderr, "window_demo: %s\n", err.msg);
             mms_sink_window.close(&sink, &err);
             goto fail;

@@ -145,7 +145,8 @@ static struct mms_writer *make(enum mms_writer_mode mode, int capacity, atomic_i
     struct mms_writer *w = NULL;
     struct mms_err err = {{0}};
     CHECK_MSG(mms_sink_open(&gated_driver, "gated", &p, &s, &err) == 0, "%s", err.msg);
-    struct mms_writer_opts o = {"gated", mode, capacity, abort, &stop_flag, NULL, NULL};
+    struct mms_writer_opts o = {.name = "gated", .mode = mode, .capacity = capacity,
+                                .abort = abort, .stop = &stop_flag};
     CHECK(mms_writer_create_sink(s, NULL, &o, &w) == 0 && w);
     CHECK(mms_writer_start(w) == 0);
     return w;
@@ -407,8 +408,252 @@ static void drain_waits_for_a_file(void)
     av_frame_free(&f);
 }
 
+/* ------------------------------------------------------------ control */
+
+/* A sink that takes control(): what it was asked, events to report once,
+ * and a request to fail. */
+static struct ctl {
+    pthread_mutex_t lock;
+    int asked[4];      /* per MMS_SINK_CTRL_* */
+    unsigned events;   /* reported at the next check */
+    int fail_request;  /* this request fails with -EIO; -1: none */
+    int closed;
+    unsigned got;      /* what on_events passed on */
+    int calls;
+} ctl = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, -1, 0, 0, 0};
+
+static int ctl_open(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
+                    struct mms_err *err)
+{
+    (void)s, (void)url, (void)p, (void)err;
+    return 0;
+}
+
+static int ctl_write(struct mms_sink *s, const AVFrame *f, const struct mms_frame_meta *m,
+                     struct mms_err *err)
+{
+    (void)s, (void)f, (void)m, (void)err;
+    return 0;
+}
+
+static int ctl_control(struct mms_sink *s, int request, void *data, struct mms_err *err)
+{
+    (void)s;
+    pthread_mutex_lock(&ctl.lock);
+    int fail = request == ctl.fail_request;
+    if (request >= 0 && request < 4)
+        ctl.asked[request]++;
+    if (request == MMS_SINK_CTRL_CHECK_EVENTS) {
+        *(unsigned *)data = ctl.events;
+        ctl.events = 0;
+    }
+    pthread_mutex_unlock(&ctl.lock);
+    return fail ? mms_err_set(err, -EIO, "ctl: the display went away") : 0;
+}
+
+static int ctl_close(struct mms_sink *s, struct mms_err *err)
+{
+    (void)s, (void)err;
+    pthread_mutex_lock(&ctl.lock);
+    ctl.closed++;
+    pthread_mutex_unlock(&ctl.lock);
+    return 0;
+}
+
+static const struct mms_sink_driver ctl_driver = {
+    .name = "ctl",
+    .open = ctl_open,
+    .write = ctl_write,
+    .control = ctl_control,
+    .close = ctl_close,
+};
+
+static void ctl_events(void *opaque, unsigned ev)
+{
+    (void)opaque;
+    pthread_mutex_lock(&ctl.lock);
+    ctl.got |= ev;
+    ctl.calls++;
+    pthread_mutex_unlock(&ctl.lock);
+}
+
+static int ctl_read(const int *field)
+{
+    pthread_mutex_lock(&ctl.lock);
+    int v = *field;
+    pthread_mutex_unlock(&ctl.lock);
+    return v;
+}
+
+/* A LATEST writer on `drv` (events passed to ctl_events), started. */
+static struct mms_writer *make_ctl(const struct mms_sink_driver *drv)
+{
+    pthread_mutex_lock(&ctl.lock);
+    memset(ctl.asked, 0, sizeof(ctl.asked));
+    ctl.events = ctl.got = 0;
+    ctl.fail_request = -1;
+    ctl.closed = ctl.calls = 0;
+    pthread_mutex_unlock(&ctl.lock);
+    gate_reset(1);
+    struct mms_sink_params p = {.width = W, .height = H, .time_base = {1, 25},
+                                .frame_rate = {25, 1}, .live = 1};
+    struct mms_sink *s = NULL;
+    struct mms_writer *w = NULL;
+    struct mms_err err = {{0}};
+    CHECK_MSG(mms_sink_open(drv, drv->name, &p, &s, &err) == 0, "%s", err.msg);
+    struct mms_writer_opts o = {.name = drv->name, .mode = MMS_WRITER_LATEST, .capacity = 1,
+                                .stop = &stop_flag, .on_events = ctl_events};
+    CHECK(mms_writer_create_sink(s, NULL, &o, &w) == 0 && w);
+    CHECK(mms_writer_start(w) == 0);
+    return w;
+}
+
+/* With no frame coming, a pause still reaches the sink, and the status
+ * says it took it; a resume undoes it. */
+static void a_pause_reaches_the_sink_without_frames(void)
+{
+    struct mms_writer *w = make_ctl(&ctl_driver);
+    CHECK_EQ(mms_writer_control(w, MMS_SINK_CTRL_PAUSE), 0);
+    for (int i = 0; i < 100 && !status(w).paused; i++)
+        sleep_ms(10);
+    CHECK_EQ(ctl_read(&ctl.asked[MMS_SINK_CTRL_PAUSE]), 1);
+    struct mms_writer_status st = status(w);
+    CHECK_EQ(st.paused, 1);
+    CHECK_EQ(st.controls_pending, 0);
+    CHECK_EQ(mms_writer_control(w, MMS_SINK_CTRL_RESUME), 0);
+    for (int i = 0; i < 100 && status(w).paused; i++)
+        sleep_ms(10);
+    CHECK_EQ(ctl_read(&ctl.asked[MMS_SINK_CTRL_RESUME]), 1);
+    CHECK_EQ(status(w).paused, 0);
+    CHECK_EQ(status(w).errors, 0);
+    mms_writer_free(w);
+}
+
+/* A pause then a resume before the writer looks: only the resume goes. */
+static void a_resume_replaces_a_pause_not_yet_given(void)
+{
+    struct mms_writer *w = NULL;
+    struct mms_writer_opts o = {.name = "ctl", .mode = MMS_WRITER_LATEST, .capacity = 1,
+                                .stop = &stop_flag};
+    struct mms_sink_params p = {.width = W, .height = H, .time_base = {1, 25}};
+    struct mms_sink *s = NULL;
+    struct mms_err err = {{0}};
+    CHECK(mms_sink_open(&ctl_driver, "ctl", &p, &s, &err) == 0);
+    CHECK(mms_writer_create_sink(s, NULL, &o, &w) == 0);
+    pthread_mutex_lock(&ctl.lock);
+    memset(ctl.asked, 0, sizeof(ctl.asked));
+    pthread_mutex_unlock(&ctl.lock);
+    /* Not started: both requests wait for the thread. */
+    CHECK_EQ(mms_writer_control(w, MMS_SINK_CTRL_PAUSE), 0);
+    CHECK_EQ(mms_writer_control(w, MMS_SINK_CTRL_RESUME), 0);
+    CHECK_EQ(status(w).controls_pending, 1);
+    CHECK(mms_writer_start(w) == 0);
+    for (int i = 0; i < 100 && status(w).controls_pending; i++)
+        sleep_ms(10);
+    CHECK_EQ(ctl_read(&ctl.asked[MMS_SINK_CTRL_PAUSE]), 0);
+    CHECK_EQ(ctl_read(&ctl.asked[MMS_SINK_CTRL_RESUME]), 1);
+    CHECK_EQ(status(w).paused, 0);
+    mms_writer_free(w);
+}
+
+/* Only pause, resume and redraw are requests a writer passes on. */
+static void other_requests_are_refused(void)
+{
+    struct mms_writer *w = make_ctl(&ctl_driver);
+    CHECK_EQ(mms_writer_control(w, MMS_SINK_CTRL_CHECK_EVENTS), -EINVAL);
+    CHECK_EQ(mms_writer_control(w, -1), -EINVAL);
+    CHECK_EQ(mms_writer_control(w, 99), -EINVAL);
+    CHECK_EQ(mms_writer_control(w, MMS_SINK_CTRL_REDRAW), 0);
+    for (int i = 0; i < 100 && !ctl_read(&ctl.asked[MMS_SINK_CTRL_REDRAW]); i++)
+        sleep_ms(10);
+    CHECK_EQ(ctl_read(&ctl.asked[MMS_SINK_CTRL_REDRAW]), 1);
+    CHECK_EQ(status(w).paused, 0);
+    mms_writer_free(w);
+}
+
+/* A sink without control() is asked and says -ENOTSUP: not paused, and
+ * not an error. */
+static void a_sink_without_control_is_not_paused(void)
+{
+    struct mms_writer *w = make_ctl(&gated_driver);
+    CHECK_EQ(mms_writer_control(w, MMS_SINK_CTRL_PAUSE), 0);
+    for (int i = 0; i < 100 && status(w).controls_pending; i++)
+        sleep_ms(10);
+    struct mms_writer_status st = status(w);
+    CHECK_EQ(st.controls_pending, 0);
+    CHECK_EQ(st.paused, 0);
+    CHECK_EQ(st.errors, 0);
+    CHECK_EQ(st.state, MMS_WRITER_UP);
+    AVFrame *f = frame();
+    send_pts(w, f, 1);
+    for (int i = 0; i < 100 && status(w).written < 1; i++)
+        sleep_ms(10);
+    CHECK_EQ(status(w).written, 1);
+    av_frame_free(&f);
+    mms_writer_free(w);
+}
+
+/* A control that fails is a failure like a write's: counted, the sink
+ * closed, the reason kept. */
+static void a_failed_control_closes_the_output(void)
+{
+    struct mms_writer *w = make_ctl(&ctl_driver);
+    pthread_mutex_lock(&ctl.lock);
+    ctl.fail_request = MMS_SINK_CTRL_PAUSE;
+    pthread_mutex_unlock(&ctl.lock);
+    CHECK_EQ(mms_writer_control(w, MMS_SINK_CTRL_PAUSE), 0);
+    for (int i = 0; i < 100 && status(w).state == MMS_WRITER_UP; i++)
+        sleep_ms(10);
+    struct mms_writer_status st = status(w);
+    CHECK_EQ(st.state, MMS_WRITER_FAILED);
+    CHECK_EQ(st.errors, 1);
+    CHECK_EQ(st.paused, 0);
+    CHECK_MSG(strstr(st.reason, "display went away") != NULL, "%s", st.reason);
+    CHECK_EQ(ctl_read(&ctl.closed), 1);
+    mms_writer_free(w);
+    CHECK_EQ(ctl_read(&ctl.closed), 1); /* not closed twice */
+}
+
+/* The sink's events reach on_events once each, frames or not. */
+static void events_are_passed_on_once(void)
+{
+    struct mms_writer *w = make_ctl(&ctl_driver);
+    pthread_mutex_lock(&ctl.lock);
+    ctl.events = MMS_SINK_EVENT_PAUSE | MMS_SINK_EVENT_CLOSED;
+    pthread_mutex_unlock(&ctl.lock);
+    for (int i = 0; i < 100 && !ctl_read(&ctl.calls); i++)
+        sleep_ms(10);
+    sleep_ms(100); /* a few more checks: nothing new */
+    CHECK_EQ(ctl_read(&ctl.calls), 1);
+    pthread_mutex_lock(&ctl.lock);
+    unsigned got = ctl.got;
+    pthread_mutex_unlock(&ctl.lock);
+    CHECK_EQ(got, MMS_SINK_EVENT_PAUSE | MMS_SINK_EVENT_CLOSED);
+    CHECK(ctl_read(&ctl.asked[MMS_SINK_CTRL_CHECK_EVENTS]) > 2);
+    mms_writer_free(w);
+}
+
+/* A sink without control() reports no events, and that is no error. */
+static void a_sink_without_control_reports_no_events(void)
+{
+    struct mms_writer *w = make_ctl(&gated_driver);
+    AVFrame *f = frame();
+    for (int i = 0; i < 3; i++) {
+        send_pts(w, f, i);
+        sleep_ms(60);
+    }
+    CHECK_EQ(ctl_read(&ctl.calls), 0);
+    CHECK_EQ(status(w).errors, 0);
+    CHECK_EQ(status(w).written, 3);
+    av_frame_free(&f);
+    mms_writer_free(w);
+}
+
 MMS_TESTS(T(latest_keeps_only_the_newest), T(drop_keeps_a_backlog_in_order),
           T(block_waits_and_loses_nothing), T(block_gives_up_when_stopping),
           T(a_stuck_write_is_a_stall_until_it_returns),
           T(a_failed_write_closes_the_output), T(drain_cuts_off_a_stuck_output),
-          T(drain_waits_for_a_file))
+          T(drain_waits_for_a_file), T(a_pause_reaches_the_sink_without_frames),
+          T(a_resume_replaces_a_pause_not_yet_given), T(other_requests_are_refused),
+          T(a_sink_without_control_is_not_paused), T(a_failed_control_closes_the_output),
+          T(events_are_passed_on_once), T(a_sink_without_control_reports_no_events))

@@ -1,0 +1,238 @@
+/* Pause through the pipeline (pipeline/pipeline.h), with a real window
+ * under Xvfb (tests/xvfb_run.sh) beside a null output: a pause reaches
+ * every output's control(), the window takes it (its status says paused)
+ * and null says -ENOTSUP, which is no error; live, frames still reach both
+ * while paused. The window's space key and close button act on the
+ * pipeline through its events. Offline, the frames wait while the window
+ * is paused, and nothing holds a file when no output takes the pause. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <SDL.h>
+
+#include "harness.h"
+#include "pipeline/options.h"
+#include "pipeline/pipeline.h"
+
+/* Outputs in order: null, then the window. */
+#define NUL 0
+#define WIN 1
+
+static void sleep_ms(int ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+static struct mms_pipeline *start(const char *mode, int window, int seconds)
+{
+    char model[1024], input[128];
+    struct mms_pipeline_opts o;
+    struct mms_pipeline *p = NULL;
+    struct mms_err err = {{0}};
+    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
+    snprintf(input, sizeof(input), "lavfi:testsrc2=size=160x96:rate=25:duration=%d", seconds);
+    CHECK(mms_options_defaults(&o) == 0);
+    int rc = mms_option_set(&o, "input", input, &err);
+    rc = rc ? rc : mms_option_set(&o, "model", model, &err);
+    rc = rc ? rc : mms_option_set(&o, "size", "64x128", &err);
+    rc = rc ? rc : mms_option_set(&o, "threads", "1", &err);
+    rc = rc ? rc : mms_option_set(&o, "mode", mode, &err);
+    rc = rc ? rc : mms_option_set(&o, "output", "null", &err);
+    rc = rc ? rc : mms_option_set(&o, "window", window ? "yes" : "no", &err);
+    rc = rc ? rc : mms_pipeline_create(&o, &p, &err);
+    rc = rc ? rc : mms_pipeline_start(p, &err);
+    mms_options_free(&o);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc) {
+        mms_pipeline_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+static struct mms_pipeline_counters counters(struct mms_pipeline *p)
+{
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    return c;
+}
+
+/* Up to ms for output i's paused to be `want`. */
+static int wait_paused(struct mms_pipeline *p, int i, int want, int ms)
+{
+    for (int t = 0; t < ms && counters(p).outputs[i].paused != want; t += 10)
+        sleep_ms(10);
+    return counters(p).outputs[i].paused == want;
+}
+
+static int wait_finished(struct mms_pipeline *p, int ms)
+{
+    for (int t = 0; t < ms && !counters(p).finished; t += 10)
+        sleep_ms(10);
+    return counters(p).finished;
+}
+
+static int wait_written(struct mms_pipeline *p, int64_t n, int ms)
+{
+    for (int t = 0; t < ms && counters(p).written < n; t += 10)
+        sleep_ms(10);
+    return counters(p).written >= n;
+}
+
+static void finish(struct mms_pipeline *p)
+{
+    if (!p)
+        return;
+    mms_pipeline_stop(p);
+    struct mms_err err = {{0}};
+    CHECK_MSG(mms_pipeline_wait(p, NULL, &err) == 0, "%s", err.msg);
+    mms_pipeline_destroy(p);
+}
+
+static void push(SDL_Event e)
+{
+    CHECK(SDL_PushEvent(&e) == 1);
+}
+
+static void space(void)
+{
+    SDL_Event e = {0};
+    e.type = SDL_KEYDOWN;
+    e.key.state = SDL_PRESSED;
+    e.key.keysym.sym = SDLK_SPACE;
+    push(e);
+}
+
+/* Live: the window takes the pause, null does not and is not failed by
+ * it, and frames keep reaching both; a resume undoes it. */
+static void live_pause_goes_to_every_output(void)
+{
+    struct mms_pipeline *p = start("live", 1, 30);
+    if (!p)
+        return;
+    CHECK(wait_written(p, 5, 5000));
+    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
+    CHECK(wait_paused(p, WIN, 1, 2000));
+    /* null is asked on its own thread, maybe a little later. */
+    for (int t = 0; t < 2000 && counters(p).outputs[NUL].controls_pending; t += 10)
+        sleep_ms(10);
+    struct mms_pipeline_counters a = counters(p);
+    CHECK_EQ(a.paused, 1);
+    CHECK_EQ(a.outputs[NUL].paused, 0);
+    CHECK_EQ(a.outputs[NUL].controls_pending, 0);
+    sleep_ms(400);
+    struct mms_pipeline_counters b = counters(p);
+    CHECK_MSG(b.outputs[WIN].written > a.outputs[WIN].written,
+              "the paused window took no frames: %lld then %lld",
+              (long long)a.outputs[WIN].written, (long long)b.outputs[WIN].written);
+    CHECK(b.outputs[NUL].written > a.outputs[NUL].written);
+    CHECK_EQ(b.sink_errors, 0);
+    CHECK_EQ(b.sinks_down, 0);
+    CHECK_EQ(mms_pipeline_pause(p, 0), 0);
+    CHECK(wait_paused(p, WIN, 0, 2000));
+    CHECK_EQ(counters(p).paused, 0);
+    finish(p);
+}
+
+/* Without a window nothing takes the pause: no output says paused. */
+static void no_output_takes_a_pause_without_a_window(void)
+{
+    struct mms_pipeline *p = start("live", 0, 30);
+    if (!p)
+        return;
+    CHECK(wait_written(p, 5, 5000));
+    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
+    sleep_ms(300);
+    struct mms_pipeline_counters c = counters(p);
+    CHECK_EQ(c.paused, 1);
+    CHECK_EQ(c.noutputs, 1);
+    CHECK_EQ(c.outputs[NUL].paused, 0);
+    CHECK_EQ(c.outputs[NUL].controls_pending, 0);
+    CHECK_EQ(c.sink_errors, 0);
+    finish(p);
+}
+
+/* The window's space key pauses the pipeline, and again resumes it. */
+static void the_space_key_toggles_the_pause(void)
+{
+    struct mms_pipeline *p = start("live", 1, 30);
+    if (!p)
+        return;
+    CHECK(wait_written(p, 5, 5000));
+    space();
+    CHECK(wait_paused(p, WIN, 1, 2000));
+    CHECK_EQ(counters(p).paused, 1);
+    space();
+    CHECK(wait_paused(p, WIN, 0, 2000));
+    CHECK_EQ(counters(p).paused, 0);
+    finish(p);
+}
+
+/* Closing the window stops the pipeline, whatever sink it was. */
+static void closing_the_window_stops_the_pipeline(void)
+{
+    struct mms_pipeline *p = start("live", 1, 30);
+    if (!p)
+        return;
+    CHECK(wait_written(p, 5, 5000));
+    push((SDL_Event){.type = SDL_QUIT});
+    CHECK_MSG(wait_finished(p, 3000), "still running after the window was closed");
+    finish(p);
+}
+
+/* Offline, the frames wait while the window is paused, and go on to the
+ * end once resumed. */
+static void offline_pause_holds_the_frames(void)
+{
+    struct mms_pipeline *p = start("offline", 1, 4);
+    if (!p)
+        return;
+    CHECK(wait_written(p, 3, 5000));
+    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
+    CHECK(wait_paused(p, WIN, 1, 2000));
+    sleep_ms(200); /* the frame in hand goes out */
+    int64_t before = counters(p).written;
+    sleep_ms(600);
+    CHECK_EQ(counters(p).written, before);
+    CHECK_EQ(counters(p).finished, 0);
+    CHECK_EQ(mms_pipeline_pause(p, 0), 0);
+    CHECK_MSG(wait_finished(p, 20000), "not finished after the resume: %lld written",
+              (long long)counters(p).written);
+    CHECK_EQ(counters(p).written, 100);
+    finish(p);
+}
+
+/* Offline with no output that takes a pause, a pause holds nothing: the
+ * file is finished. */
+static void offline_pause_without_a_window_holds_nothing(void)
+{
+    struct mms_pipeline *p = start("offline", 0, 4);
+    if (!p)
+        return;
+    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
+    CHECK_MSG(wait_finished(p, 20000), "held by a pause no output took: %lld written",
+              (long long)counters(p).written);
+    CHECK_EQ(counters(p).written, 100);
+    finish(p);
+}
+
+/* Offline and paused, closing the window still ends the run. */
+static void closing_the_window_ends_an_offline_pause(void)
+{
+    struct mms_pipeline *p = start("offline", 1, 4);
+    if (!p)
+        return;
+    CHECK(wait_written(p, 3, 5000));
+    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
+    CHECK(wait_paused(p, WIN, 1, 2000));
+    push((SDL_Event){.type = SDL_QUIT});
+    CHECK_MSG(wait_finished(p, 3000), "still held after the window was closed");
+    CHECK(counters(p).written < 100);
+    finish(p);
+}
+
+MMS_TESTS(T(live_pause_goes_to_every_output), T(no_output_takes_a_pause_without_a_window),
+          T(the_space_key_toggles_the_pause), T(closing_the_window_stops_the_pipeline),
+          T(offline_pause_holds_the_frames), T(offline_pause_without_a_window_holds_nothing),
+          T(closing_the_window_ends_an_offline_pause))
