@@ -12,34 +12,13 @@
 #include <libavutil/log.h>
 
 #include "harness.h"
-#include "pipeline/options.h"
-#include "pipeline/pipeline.h"
+#include "fixture.h"
 #include "pipeline/testing.h"
 #include "tcp_peer.h"
 
-static void sleep_ms(int ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
-}
-
 static struct mms_pipeline *create(const char *input, const char *mode, const char *output)
 {
-    char model[1024];
-    struct mms_pipeline_opts o;
-    struct mms_pipeline *p = NULL;
-    struct mms_err err = {{0}};
-    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
-    CHECK(mms_options_defaults(&o) == 0);
-    int rc = mms_option_set(&o, "input", input, &err);
-    rc = rc ? rc : mms_option_set(&o, "model", model, &err);
-    rc = rc ? rc : mms_option_set(&o, "size", "64x128", &err);
-    rc = rc ? rc : mms_option_set(&o, "threads", "1", &err);
-    rc = rc ? rc : mms_option_set(&o, "mode", mode, &err);
-    rc = rc ? rc : mms_option_set(&o, "output", output, &err);
-    rc = rc ? rc : mms_pipeline_create(&o, &p, &err);
-    mms_options_free(&o);
-    CHECK_MSG(rc == 0, "%s: %s", input, err.msg);
-    return p;
+    return fixture_create(input, mode, (const char *const[]){"output", output, NULL});
 }
 
 /* Two seconds of MPEG-TS, for a peer to serve. */
@@ -69,10 +48,10 @@ static void stop_during_a_reconnect_returns_at_once(void)
     struct mms_err err = {{0}};
     if (p && mms_pipeline_start(p, &err) == 0) {
         for (int i = 0; i < 200 && tcp_peer_accepted(peer) < 2; i++)
-            sleep_ms(50);
+            fixture_sleep_ms(50);
         CHECK_MSG(tcp_peer_accepted(peer) >= 2, "no reconnect: %d connections",
                   tcp_peer_accepted(peer));
-        sleep_ms(300); /* well into the open */
+        fixture_sleep_ms(300); /* well into the open */
         struct mms_pipeline_counters c;
         mms_pipeline_counters(p, &c);
         CHECK_MSG(!c.signal && c.reconnects == 0 && c.decoded > 0,
@@ -108,7 +87,7 @@ static void stop_with_a_stalled_output_returns_soon(void)
             mms_pipeline_counters(p, &c);
             if (c.outputs[0].state == MMS_WRITER_STALLED)
                 break;
-            sleep_ms(100);
+            fixture_sleep_ms(100);
         }
         CHECK_MSG(c.outputs[0].state == MMS_WRITER_STALLED, "the stream is %d, not stalled",
                   c.outputs[0].state);

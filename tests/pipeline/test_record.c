@@ -21,6 +21,7 @@
 #include <libavutil/frame.h>
 #include <libavutil/log.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "io/encoder.h"
 #include "io/sink.h"
@@ -901,18 +902,11 @@ static void record_format_option(void)
 
 /* ------------------------------------------------------------ in a pipeline */
 
-/* Options for a quick run: the shipped model at a small size, one thread. */
+/* Options for a quick run: the fixture's small model. */
 static void quick_opts(struct mms_pipeline_opts *o, const char *input, const char *mode)
 {
-    char model[1024];
-    struct mms_err err;
-    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
-    CHECK(mms_options_defaults(o) == 0);
-    CHECK_MSG(mms_option_set(o, "input", input, &err) == 0, "%s", err.msg);
-    CHECK(mms_option_set(o, "model", model, &err) == 0);
-    CHECK(mms_option_set(o, "size", "64x128", &err) == 0);
-    CHECK(mms_option_set(o, "threads", "1", &err) == 0);
-    CHECK(mms_option_set(o, "mode", mode, &err) == 0);
+    struct mms_err err = {{0}};
+    CHECK_MSG(fixture_options(o, input, mode, NULL, &err) == 0, "%s", err.msg);
 }
 
 static struct mms_pipeline *create(const struct mms_pipeline_opts *o)
