@@ -11,14 +11,8 @@ PY=${PYTHON:-/usr/bin/python3}
 # The default model must come from the tree under test, not the caller.
 unset MMS_MODEL
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/mms-cli-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+. "$(dirname "$0")/../lib.sh"
+lib_start cli
 
 # run STATUS ARGS...: runs mms, output in $T/out and $T/err, and checks
 # the exit status.
@@ -235,8 +229,4 @@ else
     echo "note: ../shared/data not found; skipping the real-data evaluation"
 fi
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed" >&2
-    exit 1
-fi
-echo "cli: all checks passed"
+finish cli

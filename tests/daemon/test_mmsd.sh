@@ -11,14 +11,8 @@ BUILD=${MMS_BUILD_DIR:?MMS_BUILD_DIR must name the build directory}
 MMSD=$BUILD/mmsd
 EXAMPLE=$SRC/systemd/mmsd.conf.example
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/mms-mmsd-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+. "$(dirname "$0")/../lib.sh"
+lib_start mmsd
 
 # run STATUS ARGS...: output in $T/out and $T/err.
 run() {
@@ -101,8 +95,4 @@ run 2 -c "$T/missing.conf" --print-config && grep -qx "$T/missing.conf: No such 
     fail "missing file: $(cat "$T/err")"
 run 2 -c "$T/missing.conf" || fail "missing file without --print-config"
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed" >&2
-    exit 1
-fi
-echo "mmsd: all checks passed"
+finish mmsd
