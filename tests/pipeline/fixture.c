@@ -1,6 +1,7 @@
 #include "fixture.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "harness.h"
@@ -37,4 +38,26 @@ struct mms_pipeline *fixture_create(const char *input, const char *mode, const c
 void fixture_sleep_ms(int ms)
 {
     nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+const char *fixture_ts_clip(void)
+{
+    static char path[512];
+    char cmd[1024];
+    snprintf(path, sizeof(path), "%s/served.ts", mms_test_tmpdir());
+    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -f lavfi -i "
+             "testsrc2=size=160x120:rate=25 -frames:v 50 -c:v mpeg2video -f mpegts '%s'", path);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    return path;
+}
+
+struct mms_pipeline *fixture_start(struct mms_pipeline *p)
+{
+    struct mms_err err = {{0}};
+    if (p && mms_pipeline_start(p, &err)) {
+        CHECK_MSG(0, "start: %s", err.msg);
+        mms_pipeline_destroy(p);
+        p = NULL;
+    }
+    return p;
 }

@@ -22,6 +22,12 @@ int fixture_options(struct mms_pipeline_opts *o, const char *input, const char *
  * or NULL after a CHECK failure that names the input. */
 struct mms_pipeline *fixture_create(const char *input, const char *mode, const char *const *set);
 
+/* p started; or, after a CHECK failure, destroyed and NULL. NULL: NULL. */
+struct mms_pipeline *fixture_start(struct mms_pipeline *p);
+
+/* Two seconds of MPEG-TS in the test's directory, for a peer to serve. */
+const char *fixture_ts_clip(void);
+
 void fixture_sleep_ms(int ms);
 
 #endif

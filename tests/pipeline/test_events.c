@@ -131,29 +131,16 @@ static void finish(struct mms_pipeline *p, int stop)
     pthread_mutex_unlock(&the_log.lock);
 }
 
-/* Two seconds of MPEG-TS, for a peer to serve. */
-static const char *ts_clip(void)
-{
-    static char path[512];
-    char cmd[1024];
-    snprintf(path, sizeof(path), "%s/served.ts", mms_test_tmpdir());
-    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -f lavfi -i "
-             "testsrc2=size=160x120:rate=25 -frames:v 50 -c:v mpeg2video -f mpegts '%s'", path);
-    CHECK_MSG(system(cmd) == 0, "%s", cmd);
-    return path;
-}
-
 /* The peer sends the clip down two connections, then answers a third with
  * silence: the source is lost, back, and lost again, in that order. */
 static void a_source_that_ends_is_lost_and_back(void)
 {
     struct tcp_peer *peer = NULL;
-    CHECK(tcp_peer_start(0, ts_clip(), &peer) == 0);
+    CHECK(tcp_peer_start(0, fixture_ts_clip(), &peer) == 0);
     if (!peer)
         return;
     tcp_peer_serve(peer, 2);
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     struct mms_pipeline *p = create(url, "live", "null", NULL);
     if (p && !start(p)) {
         CHECK_MSG(wait_for(MMS_EVENT_SIGNAL_LOST, 2, 20000), "%d lost, %d back",
@@ -199,8 +186,7 @@ static void a_stalled_output_goes_down_and_up(void)
     CHECK(tcp_peer_start(4096, NULL, &peer) == 0);
     if (!peer)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     struct mms_pipeline *p = create("lavfi:testsrc2=size=640x360:rate=25", "live", url, NULL);
     if (p && !start(p)) {
         CHECK_MSG(wait_for(MMS_EVENT_OUTPUT_DOWN, 1, 15000), "never down");

@@ -44,14 +44,7 @@ static struct mms_pipeline *create(const char *input, const char *mode,
         set[k++] = "output";
         set[k++] = outputs[i];
     }
-    struct mms_pipeline *p = fixture_create(input, mode, set);
-    struct mms_err err = {{0}};
-    if (p && mms_pipeline_start(p, &err)) {
-        CHECK_MSG(0, "start: %s", err.msg);
-        mms_pipeline_destroy(p);
-        p = NULL;
-    }
-    return p;
+    return fixture_start(fixture_create(input, mode, set));
 }
 
 /* What a video file holds, by ffprobe: its frames and the largest step
@@ -179,8 +172,7 @@ static void stalled_stream_spares_the_file_and_recording(void)
     CHECK(tcp_peer_start(4096, NULL, &peer) == 0);
     if (!peer)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     const char *file = tmp_path("beside.mkv"), *rec = tmp_path("rec");
     const char *outputs[] = {url, file};
     struct mms_pipeline *p =

@@ -22,15 +22,8 @@ static struct mms_pipeline *start(const char *mode, int window, int seconds)
 {
     char input[128];
     snprintf(input, sizeof(input), "lavfi:testsrc2=size=160x96:rate=25:duration=%d", seconds);
-    struct mms_pipeline *p = fixture_create(
-        input, mode, (const char *const[]){"output", "null", "window", window ? "yes" : "no", NULL});
-    struct mms_err err = {{0}};
-    if (p && mms_pipeline_start(p, &err)) {
-        CHECK_MSG(0, "start: %s", err.msg);
-        mms_pipeline_destroy(p);
-        p = NULL;
-    }
-    return p;
+    return fixture_start(fixture_create(
+        input, mode, (const char *const[]){"output", "null", "window", window ? "yes" : "no", NULL}));
 }
 
 static struct mms_pipeline_counters counters(struct mms_pipeline *p)
@@ -86,16 +79,26 @@ static void space(void)
     push(e);
 }
 
+/* A run with the window, paused once n frames are out and the window
+ * says it is; NULL if it did not start. */
+static struct mms_pipeline *start_paused(const char *mode, int seconds, int n)
+{
+    struct mms_pipeline *p = start(mode, 1, seconds);
+    if (!p)
+        return NULL;
+    CHECK(wait_written(p, n, 5000));
+    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
+    CHECK(wait_paused(p, WIN, 1, 2000));
+    return p;
+}
+
 /* Live: the window takes the pause, null does not and is not failed by
  * it, and frames keep reaching both; a resume undoes it. */
 static void live_pause_goes_to_every_output(void)
 {
-    struct mms_pipeline *p = start("live", 1, 30);
+    struct mms_pipeline *p = start_paused("live", 30, 5);
     if (!p)
         return;
-    CHECK(wait_written(p, 5, 5000));
-    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
-    CHECK(wait_paused(p, WIN, 1, 2000));
     /* null is asked on its own thread, maybe a little later. */
     for (int t = 0; t < 2000 && counters(p).outputs[NUL].controls_pending; t += 10)
         fixture_sleep_ms(10);
@@ -167,12 +170,9 @@ static void closing_the_window_stops_the_pipeline(void)
  * end once resumed. */
 static void offline_pause_holds_the_frames(void)
 {
-    struct mms_pipeline *p = start("offline", 1, 4);
+    struct mms_pipeline *p = start_paused("offline", 4, 3);
     if (!p)
         return;
-    CHECK(wait_written(p, 3, 5000));
-    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
-    CHECK(wait_paused(p, WIN, 1, 2000));
     fixture_sleep_ms(200); /* the frame in hand goes out */
     int64_t before = counters(p).written;
     fixture_sleep_ms(600);
@@ -202,12 +202,9 @@ static void offline_pause_without_a_window_holds_nothing(void)
 /* Offline and paused, closing the window still ends the run. */
 static void closing_the_window_ends_an_offline_pause(void)
 {
-    struct mms_pipeline *p = start("offline", 1, 4);
+    struct mms_pipeline *p = start_paused("offline", 4, 3);
     if (!p)
         return;
-    CHECK(wait_written(p, 3, 5000));
-    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
-    CHECK(wait_paused(p, WIN, 1, 2000));
     push((SDL_Event){.type = SDL_QUIT});
     CHECK_MSG(wait_finished(p, 3000), "still held after the window was closed");
     CHECK(counters(p).written < 100);

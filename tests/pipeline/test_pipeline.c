@@ -21,29 +21,16 @@ static struct mms_pipeline *create(const char *input, const char *mode, const ch
     return fixture_create(input, mode, (const char *const[]){"output", output, NULL});
 }
 
-/* Two seconds of MPEG-TS, for a peer to serve. */
-static const char *ts_clip(void)
-{
-    static char path[512];
-    char cmd[1024];
-    snprintf(path, sizeof(path), "%s/served.ts", mms_test_tmpdir());
-    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -f lavfi -i "
-             "testsrc2=size=160x120:rate=25 -frames:v 50 -c:v mpeg2video -f mpegts '%s'", path);
-    CHECK_MSG(system(cmd) == 0, "%s", cmd);
-    return path;
-}
-
 /* The source ends, and the reconnect finds a peer that accepts and never
  * sends: opening it would wait out the 5 s network timeout. A stop then
  * returns at once. */
 static void stop_during_a_reconnect_returns_at_once(void)
 {
     struct tcp_peer *peer = NULL;
-    CHECK(tcp_peer_start(0, ts_clip(), &peer) == 0);
+    CHECK(tcp_peer_start(0, fixture_ts_clip(), &peer) == 0);
     if (!peer)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     struct mms_pipeline *p = create(url, "live", "null");
     struct mms_err err = {{0}};
     if (p && mms_pipeline_start(p, &err) == 0) {
@@ -77,8 +64,7 @@ static void stop_with_a_stalled_output_returns_soon(void)
     CHECK(tcp_peer_start(4096, NULL, &peer) == 0);
     if (!peer)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     struct mms_pipeline *p = create("lavfi:testsrc2=size=640x360:rate=25", "live", url);
     struct mms_err err = {{0}};
     if (p && mms_pipeline_start(p, &err) == 0) {
