@@ -43,6 +43,27 @@ finish() {
     exit 0
 }
 
+# check_exit STATUS CMD [ARGS...]: runs CMD, its output in $T/out and
+# $T/err; 0 if it exited STATUS, else a failed check.
+check_exit() {
+    _want=$1
+    shift
+    "$@" >"$T/out" 2>"$T/err"
+    _got=$?
+    _cmd=${1##*/}
+    shift
+    [ "$_got" -eq "$_want" ] && return 0
+    fail "$_cmd $* exited $_got, expected $_want; stderr: $(head -c 300 "$T/err")"
+    return 1
+}
+
+# The stderr of the last check_exit is exactly one line containing $1.
+one_line_with() {
+    _n=$(wc -l <"$T/err")
+    [ "$_n" -eq 1 ] || fail "expected one line on stderr, got $_n: $(cat "$T/err")"
+    grep -qF -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"
+}
+
 # cannot REASON: the test cannot run here: a skip, unless under CI=true or
 # after checks already failed.
 cannot() {

@@ -27,25 +27,11 @@ start_stub() {
     port=$(cat "$T/$name.port")
 }
 
-# run STATUS ARGS...: runs `mms ctl ARGS`, output in $T/out and $T/err, and
-# checks the exit status.
+# run STATUS ARGS...: `mms ctl ARGS` by check_exit.
 run() {
-    want=$1
+    _st=$1
     shift
-    "$MMS" ctl "$@" >"$T/out" 2>"$T/err"
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "mms ctl $* exited $got, expected $want; stderr: $(cat "$T/err")"
-        return 1
-    fi
-    return 0
-}
-
-# The stderr of the last run is exactly one line containing $1.
-one_line_with() {
-    n=$(wc -l <"$T/err")
-    [ "$n" -eq 1 ] || fail "expected one line on stderr, got $n: $(cat "$T/err")"
-    grep -qF -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"
+    check_exit "$_st" "$MMS" ctl "$@"
 }
 
 out_has() { # out_has TEXT: a line of stdout contains TEXT

@@ -14,25 +14,11 @@ unset MMS_MODEL
 . "$(dirname "$0")/../lib.sh"
 lib_start cli
 
-# run STATUS ARGS...: runs mms, output in $T/out and $T/err, and checks
-# the exit status.
+# run STATUS ARGS...: `mms ARGS` by check_exit.
 run() {
-    want=$1
+    _st=$1
     shift
-    "$MMS" "$@" >"$T/out" 2>"$T/err"
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "mms $* exited $got, expected $want; stderr: $(cat "$T/err")"
-        return 1
-    fi
-    return 0
-}
-
-# The stderr of the last run is exactly one line containing $1.
-one_line_with() {
-    n=$(wc -l <"$T/err")
-    [ "$n" -eq 1 ] || fail "expected one line on stderr, got $n: $(cat "$T/err")"
-    grep -q -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"
+    check_exit "$_st" "$MMS" "$@"
 }
 
 # json_get FILE EXPR: prints the Python expression EXPR over the JSON object d.

@@ -14,14 +14,11 @@ EXAMPLE=$SRC/systemd/mmsd.conf.example
 . "$(dirname "$0")/../lib.sh"
 lib_start mmsd
 
-# run STATUS ARGS...: output in $T/out and $T/err.
+# run STATUS ARGS...: `mmsd ARGS` by check_exit.
 run() {
-    want=$1
+    _st=$1
     shift
-    "$MMSD" "$@" >"$T/out" 2>"$T/err"
-    got=$?
-    [ "$got" -eq "$want" ] || fail "mmsd $*: exit $got, want $want ($(head -c 300 "$T/err"))"
-    [ "$got" -eq "$want" ]
+    check_exit "$_st" "$MMSD" "$@"
 }
 
 # refused FILE-TEXT LINE WANT: the file is refused with one line on stderr
