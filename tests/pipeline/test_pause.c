@@ -7,7 +7,6 @@
  * is paused, and nothing holds a file when no output takes the pause. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <SDL.h>
 

@@ -5,9 +5,7 @@
  * encoders and sockets on 127.0.0.1; under ASan these also show that the
  * source is not freed under a thread that reads it. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libavutil/log.h>
 
