@@ -1,29 +1,17 @@
-# Helpers shared by tests/cli/test_ctl*.sh (sourced): a temporary directory
-# $T, stubs of mmsd (tests/cli/fake_mmsd.py) killed on exit, checks that
-# count failures and go on; finish() turns the count into the exit status.
+# Helpers shared by tests/cli/test_ctl*.sh (sourced), on tests/lib.sh's:
+# stubs of mmsd (tests/cli/fake_mmsd.py) killed on exit, mms ctl run and
+# what it printed and sent checked.
 # Env: MMS_BIN (the binary), MMS_SOURCE_DIR (source root), PYTHON.
 
 set -u
+. "$MMS_SOURCE_DIR/tests/lib.sh"
 MMS=${MMS_BIN:?MMS_BIN must name the mms binary}
 SRC=${MMS_SOURCE_DIR:?MMS_SOURCE_DIR must name the source root}
 PY=${PYTHON:-python3}
 # The caller's daemon must not be the one under test.
 unset MMSD_URL MMSD_TOKEN
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/mms-ctl-XXXXXX") || exit 1
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+lib_start ctl
 
 # start_stub NAME [ARGS]: starts a stub logging to $T/NAME.log; sets $port.
 start_stub() {
@@ -31,38 +19,19 @@ start_stub() {
     shift
     "$PY" "$SRC/tests/cli/fake_mmsd.py" --port-file "$T/$name.port" --log "$T/$name.log" \
         "$@" 2>"$T/$name.stderr" &
-    pids="$pids $!"
-    i=0
-    while [ ! -s "$T/$name.port" ]; do
-        i=$((i + 1))
-        if [ $i -gt 100 ]; then
-            echo "FAIL: stub $name did not start: $(cat "$T/$name.stderr")" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
+    spawned $!
+    if ! wait_for "$T/$name.port" 100 $!; then
+        echo "FAIL: stub $name did not start: $(cat "$T/$name.stderr")" >&2
+        exit 1
+    fi
     port=$(cat "$T/$name.port")
 }
 
-# run STATUS ARGS...: runs `mms ctl ARGS`, output in $T/out and $T/err, and
-# checks the exit status.
+# run STATUS ARGS...: `mms ctl ARGS` by check_exit.
 run() {
-    want=$1
+    _st=$1
     shift
-    "$MMS" ctl "$@" >"$T/out" 2>"$T/err"
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "mms ctl $* exited $got, expected $want; stderr: $(cat "$T/err")"
-        return 1
-    fi
-    return 0
-}
-
-# The stderr of the last run is exactly one line containing $1.
-one_line_with() {
-    n=$(wc -l <"$T/err")
-    [ "$n" -eq 1 ] || fail "expected one line on stderr, got $n: $(cat "$T/err")"
-    grep -qF -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"
+    check_exit "$_st" "$MMS" ctl "$@"
 }
 
 out_has() { # out_has TEXT: a line of stdout contains TEXT
@@ -100,14 +69,4 @@ ms() { date +%s%N | cut -c1-13; }
 free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
-}
-
-# finish: the exit status of the whole script.
-finish() {
-    if [ "$failures" -ne 0 ]; then
-        echo "$failures check(s) failed" >&2
-        exit 1
-    fi
-    echo "all $1 checks passed"
-    exit 0
 }

@@ -11,34 +11,14 @@ PY=${PYTHON:-/usr/bin/python3}
 # The default model must come from the tree under test, not the caller.
 unset MMS_MODEL
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/mms-cli-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-failures=0
+. "$(dirname "$0")/../lib.sh"
+lib_start cli
 
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-# run STATUS ARGS...: runs mms, output in $T/out and $T/err, and checks
-# the exit status.
+# run STATUS ARGS...: `mms ARGS` by check_exit.
 run() {
-    want=$1
+    _st=$1
     shift
-    "$MMS" "$@" >"$T/out" 2>"$T/err"
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "mms $* exited $got, expected $want; stderr: $(cat "$T/err")"
-        return 1
-    fi
-    return 0
-}
-
-# The stderr of the last run is exactly one line containing $1.
-one_line_with() {
-    n=$(wc -l <"$T/err")
-    [ "$n" -eq 1 ] || fail "expected one line on stderr, got $n: $(cat "$T/err")"
-    grep -q -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"
+    check_exit "$_st" "$MMS" "$@"
 }
 
 # json_get FILE EXPR: prints the Python expression EXPR over the JSON object d.
@@ -235,8 +215,4 @@ else
     echo "note: ../shared/data not found; skipping the real-data evaluation"
 fi
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed" >&2
-    exit 1
-fi
-echo "cli: all checks passed"
+finish cli

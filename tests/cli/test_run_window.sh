@@ -5,27 +5,11 @@
 set -u
 : "${MMS_BIN:?}"
 PY=${PYTHON:-/usr/bin/python3}
-T=$(mktemp -d)
-XPID=
-trap '[ -n "$XPID" ] && kill $XPID 2>/dev/null; kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+. "$(dirname "$0")/../lib.sh"
+lib_start run-window
 cd "$T"
-for tool in Xvfb xwd ffmpeg; do
-    if ! command -v $tool >/dev/null; then
-        [ "${CI:-}" = true ] && { echo "FAIL: $tool missing" >&2; exit 1; }
-        echo "SKIP: $tool missing"
-        exit 0
-    fi
-done
-for n in 80 81 82 83 84 85 86 87 88 89; do
-    [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] && continue
-    Xvfb :$n -screen 0 1024x768x24 -nolisten tcp >/dev/null 2>&1 &
-    XPID=$!
-    sleep 1
-    kill -0 $XPID 2>/dev/null && break
-    XPID=
-done
-[ -n "$XPID" ] || { echo "FAIL: Xvfb did not start" >&2; exit 1; }
-export DISPLAY=:$n
+need xwd ffmpeg
+need_xvfb 80 1024x768x24
 
 "$MMS_BIN" synth -o clip.mkv --frames 125 --size 640x360 >/dev/null || exit 1
 # Random weights with centred logits: a mask with plenty of tool on any
@@ -41,11 +25,13 @@ ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" SDL_RENDER_DRIVER=software \
     "$MMS_BIN" run -i clip.mkv --window -o null --style fill --alpha 1 --color 00ff66 \
     --model "$T/rand.safetensors" 2>run.log &
 pid=$!
+spawned $pid
 sleep 3
 xwd -root -silent >shot.xwd
 ffmpeg -v error -y -i shot.xwd shot.png
 wait $pid
 rc=$?
+reaped $pid
 [ $rc -eq 0 ] || { echo "FAIL: mms run --window exit $rc: $(tail -1 run.log)" >&2; exit 1; }
 "$PY" - shot.png <<'PYEOF'
 import subprocess, sys

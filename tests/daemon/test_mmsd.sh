@@ -11,23 +11,14 @@ BUILD=${MMS_BUILD_DIR:?MMS_BUILD_DIR must name the build directory}
 MMSD=$BUILD/mmsd
 EXAMPLE=$SRC/systemd/mmsd.conf.example
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/mms-mmsd-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-failures=0
+. "$(dirname "$0")/../lib.sh"
+lib_start mmsd
 
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-# run STATUS ARGS...: output in $T/out and $T/err.
+# run STATUS ARGS...: `mmsd ARGS` by check_exit.
 run() {
-    want=$1
+    _st=$1
     shift
-    "$MMSD" "$@" >"$T/out" 2>"$T/err"
-    got=$?
-    [ "$got" -eq "$want" ] || fail "mmsd $*: exit $got, want $want ($(head -c 300 "$T/err"))"
-    [ "$got" -eq "$want" ]
+    check_exit "$_st" "$MMSD" "$@"
 }
 
 # refused FILE-TEXT LINE WANT: the file is refused with one line on stderr
@@ -101,8 +92,4 @@ run 2 -c "$T/missing.conf" --print-config && grep -qx "$T/missing.conf: No such 
     fail "missing file: $(cat "$T/err")"
 run 2 -c "$T/missing.conf" || fail "missing file without --print-config"
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed" >&2
-    exit 1
-fi
-echo "mmsd: all checks passed"
+finish mmsd

@@ -21,22 +21,32 @@ static struct mms_enc_settings base(void)
         .max_rate = 500000, .bit_rate = 500000};
 }
 
-static AVFrame *gray(void)
+static AVFrame *frame(int w, int h)
 {
     AVFrame *f = av_frame_alloc();
     f->format = AV_PIX_FMT_YUV420P;
-    f->width = W;
-    f->height = H;
+    f->width = w;
+    f->height = h;
     if (av_frame_get_buffer(f, 0) < 0)
         av_frame_free(&f);
     return f;
+}
+
+/* The encoder of base(), or NULL after a failed check. */
+static struct mms_encoder *open_base(void)
+{
+    struct mms_enc_settings s = base();
+    struct mms_encoder *e = NULL;
+    struct mms_err err = {{0}};
+    CHECK_MSG(mms_encoder_open(&s, "enc", &e, &err) == 0, "%s", err.msg);
+    return e;
 }
 
 /* Sends frames pts 0..n-1, a picture that moves; keyflags[i] says which
  * packets came out as keyframes. Returns the packets received. */
 static int encode_n(struct mms_encoder *e, int n, int *keyflags, int64_t *pts)
 {
-    AVFrame *f = gray();
+    AVFrame *f = frame(W, H);
     AVPacket *pkt = av_packet_alloc();
     struct mms_err err = {{0}};
     int got = 0;
@@ -95,10 +105,7 @@ static void any_other_setting_does_not(void)
 
 static void a_packet_per_frame_in_order(void)
 {
-    struct mms_enc_settings s = base();
-    struct mms_encoder *e = NULL;
-    struct mms_err err = {{0}};
-    CHECK_MSG(mms_encoder_open(&s, "enc", &e, &err) == 0, "%s", err.msg);
+    struct mms_encoder *e = open_base();
     if (!e)
         return;
     int key[60];
@@ -118,10 +125,7 @@ static void a_packet_per_frame_in_order(void)
 
 static void a_keyframe_comes_where_asked(void)
 {
-    struct mms_enc_settings s = base();
-    struct mms_encoder *e = NULL;
-    struct mms_err err = {{0}};
-    CHECK_MSG(mms_encoder_open(&s, "enc", &e, &err) == 0, "%s", err.msg);
+    struct mms_encoder *e = open_base();
     if (!e)
         return;
     mms_encoder_key_at(e, 30);
@@ -136,10 +140,7 @@ static void a_keyframe_comes_where_asked(void)
 
 static void the_next_frame_leaves_a_time_in_place(void)
 {
-    struct mms_enc_settings s = base();
-    struct mms_encoder *e = NULL;
-    struct mms_err err = {{0}};
-    CHECK_MSG(mms_encoder_open(&s, "enc", &e, &err) == 0, "%s", err.msg);
+    struct mms_encoder *e = open_base();
     if (!e)
         return;
     mms_encoder_key_at(e, 12);
@@ -165,11 +166,9 @@ static void odd_sizes_are_refused(void)
 
 static void frames_that_do_not_fit_are_refused(void)
 {
-    struct mms_enc_settings s = base();
-    struct mms_encoder *e = NULL;
+    struct mms_encoder *e = open_base();
     struct mms_err err = {{0}};
-    CHECK_MSG(mms_encoder_open(&s, "enc", &e, &err) == 0, "%s", err.msg);
-    AVFrame *f = gray();
+    AVFrame *f = frame(W, H);
     if (!e || !f)
         return;
     f->pts = 5;
@@ -178,11 +177,10 @@ static void frames_that_do_not_fit_are_refused(void)
     f->pts = 4;
     CHECK(mms_encoder_send(e, f, &err) == AVERROR(EINVAL)); /* and goes back */
     CHECK_MSG(strstr(err.msg, "not after"), "%s", err.msg);
-    AVFrame *small = av_frame_alloc();
-    small->format = AV_PIX_FMT_YUV420P;
-    small->width = W / 2;
-    small->height = H / 2;
-    CHECK(av_frame_get_buffer(small, 0) == 0);
+    AVFrame *small = frame(W / 2, H / 2);
+    CHECK(small);
+    if (!small)
+        return;
     small->pts = 6;
     CHECK(mms_encoder_send(e, small, &err) == AVERROR(EINVAL));
     f->pts = 6; /* the encoder goes on */

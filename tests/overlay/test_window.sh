@@ -12,42 +12,8 @@ DEMO=$BUILD/tests/window_demo
 # The demo's rectangle, 160x92 pixels, shown unscaled.
 RECT_PIXELS=14720
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/mms-window-XXXXXX") || exit 1
-XPID=
-DPID=
-cleanup() {
-    [ -n "$DPID" ] && kill "$DPID" 2>/dev/null
-    [ -n "$XPID" ] && kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-finish() {
-    if [ "$failures" -ne 0 ]; then
-        echo "$failures check(s) failed" >&2
-        exit 1
-    fi
-    echo "window: all checks passed"
-    exit 0
-}
-
-# A missing tool or X server is a skip on a workstation, a failure in CI.
-cannot() {
-    if [ "${CI:-}" = true ]; then
-        fail "$* (CI=true needs it)"
-        finish
-    fi
-    [ "$failures" -eq 0 ] || finish
-    echo "SKIP: $*"
-    exit 0
-}
+. "$(dirname "$0")/../lib.sh"
+lib_start window
 
 [ -x "$DEMO" ] || { echo "FAIL: $DEMO is not built" >&2; exit 1; }
 
@@ -62,33 +28,8 @@ grep -q "no display: cannot open a window" "$T/err" ||
 
 # ---- under Xvfb ----
 
-for tool in Xvfb xwd ffmpeg; do
-    command -v $tool >/dev/null || cannot "$tool is not installed"
-done
-
-# An X server on the first free display of :90..:99, ready when a
-# screenshot of it succeeds.
-start_xvfb() {
-    for n in 90 91 92 93 94 95 96 97 98 99; do
-        [ -e "/tmp/.X$n-lock" ] || [ -e "/tmp/.X11-unix/X$n" ] && continue
-        Xvfb ":$n" -screen 0 800x600x24 -nolisten tcp >"$T/xvfb.log" 2>&1 &
-        XPID=$!
-        i=0
-        while [ $i -lt 100 ] && kill -0 "$XPID" 2>/dev/null; do
-            if xwd -root -display ":$n" -silent >/dev/null 2>&1; then
-                XDISPLAY=":$n"
-                return 0
-            fi
-            sleep 0.1
-            i=$((i + 1))
-        done
-        kill "$XPID" 2>/dev/null
-        wait "$XPID" 2>/dev/null
-        XPID=
-    done
-    return 1
-}
-start_xvfb || cannot "Xvfb would not start on :90..:99: $(tail -n 3 "$T/xvfb.log" 2>/dev/null)"
+need xwd ffmpeg
+need_xvfb 90 800x600x24
 
 # show LABEL [VAR=VALUE...]: runs the demo on the X server with the given
 # environment, screenshots it while it shows, and checks the picture.
@@ -96,9 +37,10 @@ show() {
     label=$1
     shift
     rm -f "$T/ready" "$T/shot.xwd" "$T/shot.rgb"
-    env -u WAYLAND_DISPLAY DISPLAY="$XDISPLAY" SDL_VIDEODRIVER=x11 "$@" \
+    env -u WAYLAND_DISPLAY DISPLAY="$DISPLAY" SDL_VIDEODRIVER=x11 "$@" \
         "$DEMO" 5 "$T/ready" >"$T/demo.out" 2>"$T/demo.err" &
     DPID=$!
+    spawned $DPID
     i=0
     while [ ! -e "$T/ready" ] && [ $i -lt 300 ] && kill -0 "$DPID" 2>/dev/null; do
         sleep 0.1
@@ -107,13 +49,13 @@ show() {
     if [ -e "$T/ready" ]; then
         # A few more frames, so the screenshot is not of a half-drawn window.
         sleep 0.5
-        xwd -root -display "$XDISPLAY" -silent >"$T/shot.xwd" || fail "$label: xwd failed"
+        xwd -root -display "$DISPLAY" -silent >"$T/shot.xwd" || fail "$label: xwd failed"
     else
         fail "$label: the window never showed: $(cat "$T/demo.err")"
     fi
     wait "$DPID"
     rc=$?
-    DPID=
+    reaped $DPID
     [ "$rc" -eq 0 ] || fail "$label: window_demo exited $rc: $(cat "$T/demo.err")"
     [ -s "$T/shot.xwd" ] || return
     if ! ffmpeg -nostdin -v error -y -i "$T/shot.xwd" -f rawvideo -pix_fmt rgb24 \
@@ -156,4 +98,4 @@ cat "${MMS_SOURCE_DIR:-.}/tests/lsan.supp" >"$T/lsan.supp" 2>/dev/null
 echo "leak:libdbus-1.so" >>"$T/lsan.supp"
 show "software renderer" SDL_RENDER_DRIVER=software SDL_FRAMEBUFFER_ACCELERATION=0 \
     LSAN_OPTIONS="suppressions=$T/lsan.supp:print_suppressions=0"
-finish
+finish window

@@ -16,6 +16,7 @@
 
 struct tcp_peer {
     int listener, port, rcvbuf;
+    char url[32];
     const char *serve;
     int conns[MAX_CONNS];
     int nconns;
@@ -130,6 +131,7 @@ int tcp_peer_start(int rcvbuf, const char *serve, struct tcp_peer **out)
         return -errno;
     }
     p->port = ntohs(a.sin_port);
+    snprintf(p->url, sizeof(p->url), "tcp://127.0.0.1:%d", p->port);
     *out = p;
     return 0;
 }
@@ -139,9 +141,9 @@ void tcp_peer_serve(struct tcp_peer *p, int n)
     atomic_store(&p->serves, n);
 }
 
-int tcp_peer_port(const struct tcp_peer *p)
+const char *tcp_peer_url(const struct tcp_peer *p)
 {
-    return p->port;
+    return p->url;
 }
 
 void tcp_peer_read(struct tcp_peer *p, int on)

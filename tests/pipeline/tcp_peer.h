@@ -21,7 +21,7 @@ int tcp_peer_start(int rcvbuf, const char *serve, struct tcp_peer **out);
 /* Before the first connection: the file goes down the first n (default 1)
  * connections, each then closed, so a source sees it end n times. */
 void tcp_peer_serve(struct tcp_peer *p, int n);
-int tcp_peer_port(const struct tcp_peer *p);
+const char *tcp_peer_url(const struct tcp_peer *p); /* tcp://127.0.0.1:PORT */
 /* Reads (and counts) what arrives from now on, or stops reading. */
 void tcp_peer_read(struct tcp_peer *p, int on);
 int64_t tcp_peer_bytes(struct tcp_peer *p);

@@ -7,16 +7,13 @@
  * encodes. */
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libavutil/log.h>
 
 #include "harness.h"
-#include "pipeline/options.h"
-#include "pipeline/pipeline.h"
+#include "fixture.h"
 #include "pipeline/testing.h"
 #include "tcp_peer.h"
 
@@ -91,41 +88,20 @@ static int count_of(enum mms_pipeline_event_type t)
     return events(t, t, s, MAX_EVENTS);
 }
 
-static void sleep_ms(int ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
-}
-
 /* Until `t` has been heard n times, at most `ms`; 1 if it was. */
 static int wait_for(enum mms_pipeline_event_type t, int n, int ms)
 {
     for (int i = 0; i < ms / 50 && count_of(t) < n; i++)
-        sleep_ms(50);
+        fixture_sleep_ms(50);
     return count_of(t) >= n;
 }
 
-/* The shipped model at a small size; hooks on the log. record_dir: NULL
- * for none. */
+/* The fixture's pipeline; hooks on the log. record_dir: NULL for none. */
 static struct mms_pipeline *create(const char *input, const char *mode, const char *output,
                                    const char *record_dir)
 {
-    char model[1024];
-    struct mms_pipeline_opts o;
-    struct mms_pipeline *p = NULL;
-    struct mms_err err = {{0}};
-    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
-    CHECK(mms_options_defaults(&o) == 0);
-    int rc = mms_option_set(&o, "input", input, &err);
-    rc = rc ? rc : mms_option_set(&o, "model", model, &err);
-    rc = rc ? rc : mms_option_set(&o, "size", "64x128", &err);
-    rc = rc ? rc : mms_option_set(&o, "threads", "1", &err);
-    rc = rc ? rc : mms_option_set(&o, "mode", mode, &err);
-    rc = rc ? rc : mms_option_set(&o, "output", output, &err);
-    if (!rc && record_dir)
-        rc = mms_option_set(&o, "record_dir", record_dir, &err);
-    rc = rc ? rc : mms_pipeline_create(&o, &p, &err);
-    mms_options_free(&o);
-    CHECK_MSG(rc == 0, "%s: %s", input, err.msg);
+    struct mms_pipeline *p = fixture_create(
+        input, mode, (const char *const[]){"output", output, "record_dir", record_dir, NULL});
     log_reset();
     struct mms_pipeline_hooks h = {.finished = on_finished, .event = on_event, .opaque = &the_log};
     if (p)
@@ -153,29 +129,16 @@ static void finish(struct mms_pipeline *p, int stop)
     pthread_mutex_unlock(&the_log.lock);
 }
 
-/* Two seconds of MPEG-TS, for a peer to serve. */
-static const char *ts_clip(void)
-{
-    static char path[512];
-    char cmd[1024];
-    snprintf(path, sizeof(path), "%s/served.ts", mms_test_tmpdir());
-    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -f lavfi -i "
-             "testsrc2=size=160x120:rate=25 -frames:v 50 -c:v mpeg2video -f mpegts '%s'", path);
-    CHECK_MSG(system(cmd) == 0, "%s", cmd);
-    return path;
-}
-
 /* The peer sends the clip down two connections, then answers a third with
  * silence: the source is lost, back, and lost again, in that order. */
 static void a_source_that_ends_is_lost_and_back(void)
 {
     struct tcp_peer *peer = NULL;
-    CHECK(tcp_peer_start(0, ts_clip(), &peer) == 0);
+    CHECK(tcp_peer_start(0, fixture_ts_clip(), &peer) == 0);
     if (!peer)
         return;
     tcp_peer_serve(peer, 2);
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     struct mms_pipeline *p = create(url, "live", "null", NULL);
     if (p && !start(p)) {
         CHECK_MSG(wait_for(MMS_EVENT_SIGNAL_LOST, 2, 20000), "%d lost, %d back",
@@ -221,14 +184,13 @@ static void a_stalled_output_goes_down_and_up(void)
     CHECK(tcp_peer_start(4096, NULL, &peer) == 0);
     if (!peer)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     struct mms_pipeline *p = create("lavfi:testsrc2=size=640x360:rate=25", "live", url, NULL);
     if (p && !start(p)) {
         CHECK_MSG(wait_for(MMS_EVENT_OUTPUT_DOWN, 1, 15000), "never down");
         tcp_peer_read(peer, 1);
         CHECK_MSG(wait_for(MMS_EVENT_OUTPUT_UP, 1, 10000), "never up again");
-        sleep_ms(500); /* nothing more follows while it reads */
+        fixture_sleep_ms(500); /* nothing more follows while it reads */
         struct seen s[MAX_EVENTS];
         int n = events(MMS_EVENT_OUTPUT_DOWN, MMS_EVENT_OUTPUT_UP, s, MAX_EVENTS);
         CHECK_EQ(n, 2);

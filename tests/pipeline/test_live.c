@@ -8,8 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "pipeline/options.h"
-#include "pipeline/pipeline.h"
+#include "fixture.h"
 
 /* 2 s at 25 fps. */
 #define FRAMES 50
@@ -34,30 +33,17 @@ struct run {
     struct mms_pipeline_counters c;
 };
 
-/* The shipped model at a small size, so inference keeps up and only the
- * pacing decides the time. */
+/* The fixture's small model keeps up, so only the pacing decides the
+ * time. */
 static int run(const char *input, const char *mode, struct run *r)
 {
-    char model[1024];
-    struct mms_pipeline_opts o;
-    struct mms_pipeline *p = NULL;
     struct mms_err err = {{0}};
     memset(r, 0, sizeof(*r));
-    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
-    CHECK(mms_options_defaults(&o) == 0);
-    int rc = mms_option_set(&o, "input", input, &err);
-    rc = rc ? rc : mms_option_set(&o, "model", model, &err);
-    rc = rc ? rc : mms_option_set(&o, "size", "64x128", &err);
-    rc = rc ? rc : mms_option_set(&o, "threads", "1", &err);
-    rc = rc ? rc : mms_option_set(&o, "mode", mode, &err);
-    rc = rc ? rc : mms_option_set(&o, "output", "null", &err);
-    rc = rc ? rc : mms_pipeline_create(&o, &p, &err);
-    mms_options_free(&o);
-    CHECK_MSG(rc == 0, "%s: %s", input, err.msg);
-    if (rc)
-        return rc;
+    struct mms_pipeline *p = fixture_create(input, mode, (const char *const[]){"output", "null", NULL});
+    if (!p)
+        return -1;
     double t0 = mms_now_ms();
-    rc = mms_pipeline_start(p, &err);
+    int rc = mms_pipeline_start(p, &err);
     rc = rc ? rc : mms_pipeline_wait(p, NULL, &err);
     r->seconds = (mms_now_ms() - t0) / 1000;
     CHECK_MSG(rc == 0, "%s: %s", input, err.msg);

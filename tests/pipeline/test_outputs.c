@@ -10,13 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libavutil/log.h>
 
 #include "harness.h"
-#include "pipeline/options.h"
-#include "pipeline/pipeline.h"
+#include "fixture.h"
 #include "tcp_peer.h"
 
 /* Long enough for the stream to stall (the receiver's window is a few
@@ -24,11 +22,6 @@
  * second stall. */
 #define STALL_SECONDS 20
 #define FPS 25
-
-static void sleep_ms(int ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
-}
 
 static char *tmp_path(const char *name)
 {
@@ -39,35 +32,18 @@ static char *tmp_path(const char *name)
     return p;
 }
 
-/* The shipped model at a small size, so that inference is cheap and the
- * outputs decide what happens. */
+/* The fixture's pipeline with n outputs and a recording (record_dir: NULL
+ * for none), started. */
 static struct mms_pipeline *create(const char *input, const char *mode,
                                    const char *const *outputs, int n, const char *record_dir)
 {
-    char model[1024];
-    struct mms_pipeline_opts o;
-    struct mms_pipeline *p = NULL;
-    struct mms_err err = {{0}};
-    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
-    CHECK(mms_options_defaults(&o) == 0);
-    int rc = mms_option_set(&o, "input", input, &err);
-    rc = rc ? rc : mms_option_set(&o, "model", model, &err);
-    rc = rc ? rc : mms_option_set(&o, "size", "64x128", &err);
-    rc = rc ? rc : mms_option_set(&o, "threads", "1", &err);
-    rc = rc ? rc : mms_option_set(&o, "mode", mode, &err);
-    for (int i = 0; i < n && !rc; i++)
-        rc = mms_option_set(&o, "output", outputs[i], &err);
-    if (record_dir && !rc)
-        rc = mms_option_set(&o, "record_dir", record_dir, &err);
-    rc = rc ? rc : mms_pipeline_create(&o, &p, &err);
-    mms_options_free(&o);
-    CHECK_MSG(rc == 0, "%s: %s", input, err.msg);
-    if (p && mms_pipeline_start(p, &err)) {
-        CHECK_MSG(0, "start: %s", err.msg);
-        mms_pipeline_destroy(p);
-        p = NULL;
+    const char *set[2 * 8 + 3] = {"record_dir", record_dir};
+    int k = 2;
+    for (int i = 0; i < n && i < 8; i++) {
+        set[k++] = "output";
+        set[k++] = outputs[i];
     }
-    return p;
+    return fixture_start(fixture_create(input, mode, set));
 }
 
 /* What a video file holds, by ffprobe: its frames and the largest step
@@ -162,7 +138,7 @@ static int watch_stall(struct mms_pipeline *p)
         CHECK_MSG(c.outputs[1].state == MMS_WRITER_UP && c.outputs[2].state == MMS_WRITER_UP,
                   "at %.1f s: file %d, recording %d", i / 10.0, c.outputs[1].state,
                   c.outputs[2].state);
-        sleep_ms(100);
+        fixture_sleep_ms(100);
     }
     return down;
 }
@@ -174,10 +150,10 @@ static int watch_recovery(struct mms_pipeline *p, struct tcp_peer *peer)
     double t0 = mms_now_ms();
     tcp_peer_read(peer, 1);
     while (mms_now_ms() - t0 < 20000 && output(p, 0).state != MMS_WRITER_UP)
-        sleep_ms(100);
+        fixture_sleep_ms(100);
     printf("     up %.1f s after the receiver read again\n", (mms_now_ms() - t0) / 1000);
     int64_t written = output(p, 0).written, bytes = tcp_peer_bytes(peer);
-    sleep_ms(2000);
+    fixture_sleep_ms(2000);
     struct mms_pipeline_counters c;
     mms_pipeline_counters(p, &c);
     int64_t more = c.outputs[0].written - written, got = tcp_peer_bytes(peer) - bytes;
@@ -195,8 +171,7 @@ static void stalled_stream_spares_the_file_and_recording(void)
     CHECK(tcp_peer_start(4096, NULL, &peer) == 0);
     if (!peer)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     const char *file = tmp_path("beside.mkv"), *rec = tmp_path("rec");
     const char *outputs[] = {url, file};
     struct mms_pipeline *p =

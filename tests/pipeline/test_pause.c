@@ -7,48 +7,22 @@
  * is paused, and nothing holds a file when no output takes the pause. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <SDL.h>
 
 #include "harness.h"
-#include "pipeline/options.h"
-#include "pipeline/pipeline.h"
+#include "fixture.h"
 
 /* Outputs in order: null, then the window. */
 #define NUL 0
 #define WIN 1
 
-static void sleep_ms(int ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
-}
-
 static struct mms_pipeline *start(const char *mode, int window, int seconds)
 {
-    char model[1024], input[128];
-    struct mms_pipeline_opts o;
-    struct mms_pipeline *p = NULL;
-    struct mms_err err = {{0}};
-    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
+    char input[128];
     snprintf(input, sizeof(input), "lavfi:testsrc2=size=160x96:rate=25:duration=%d", seconds);
-    CHECK(mms_options_defaults(&o) == 0);
-    int rc = mms_option_set(&o, "input", input, &err);
-    rc = rc ? rc : mms_option_set(&o, "model", model, &err);
-    rc = rc ? rc : mms_option_set(&o, "size", "64x128", &err);
-    rc = rc ? rc : mms_option_set(&o, "threads", "1", &err);
-    rc = rc ? rc : mms_option_set(&o, "mode", mode, &err);
-    rc = rc ? rc : mms_option_set(&o, "output", "null", &err);
-    rc = rc ? rc : mms_option_set(&o, "window", window ? "yes" : "no", &err);
-    rc = rc ? rc : mms_pipeline_create(&o, &p, &err);
-    rc = rc ? rc : mms_pipeline_start(p, &err);
-    mms_options_free(&o);
-    CHECK_MSG(rc == 0, "%s", err.msg);
-    if (rc) {
-        mms_pipeline_destroy(p);
-        return NULL;
-    }
-    return p;
+    return fixture_start(fixture_create(
+        input, mode, (const char *const[]){"output", "null", "window", window ? "yes" : "no", NULL}));
 }
 
 static struct mms_pipeline_counters counters(struct mms_pipeline *p)
@@ -62,21 +36,21 @@ static struct mms_pipeline_counters counters(struct mms_pipeline *p)
 static int wait_paused(struct mms_pipeline *p, int i, int want, int ms)
 {
     for (int t = 0; t < ms && counters(p).outputs[i].paused != want; t += 10)
-        sleep_ms(10);
+        fixture_sleep_ms(10);
     return counters(p).outputs[i].paused == want;
 }
 
 static int wait_finished(struct mms_pipeline *p, int ms)
 {
     for (int t = 0; t < ms && !counters(p).finished; t += 10)
-        sleep_ms(10);
+        fixture_sleep_ms(10);
     return counters(p).finished;
 }
 
 static int wait_written(struct mms_pipeline *p, int64_t n, int ms)
 {
     for (int t = 0; t < ms && counters(p).written < n; t += 10)
-        sleep_ms(10);
+        fixture_sleep_ms(10);
     return counters(p).written >= n;
 }
 
@@ -104,24 +78,34 @@ static void space(void)
     push(e);
 }
 
+/* A run with the window, paused once n frames are out and the window
+ * says it is; NULL if it did not start. */
+static struct mms_pipeline *start_paused(const char *mode, int seconds, int n)
+{
+    struct mms_pipeline *p = start(mode, 1, seconds);
+    if (!p)
+        return NULL;
+    CHECK(wait_written(p, n, 5000));
+    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
+    CHECK(wait_paused(p, WIN, 1, 2000));
+    return p;
+}
+
 /* Live: the window takes the pause, null does not and is not failed by
  * it, and frames keep reaching both; a resume undoes it. */
 static void live_pause_goes_to_every_output(void)
 {
-    struct mms_pipeline *p = start("live", 1, 30);
+    struct mms_pipeline *p = start_paused("live", 30, 5);
     if (!p)
         return;
-    CHECK(wait_written(p, 5, 5000));
-    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
-    CHECK(wait_paused(p, WIN, 1, 2000));
     /* null is asked on its own thread, maybe a little later. */
     for (int t = 0; t < 2000 && counters(p).outputs[NUL].controls_pending; t += 10)
-        sleep_ms(10);
+        fixture_sleep_ms(10);
     struct mms_pipeline_counters a = counters(p);
     CHECK_EQ(a.paused, 1);
     CHECK_EQ(a.outputs[NUL].paused, 0);
     CHECK_EQ(a.outputs[NUL].controls_pending, 0);
-    sleep_ms(400);
+    fixture_sleep_ms(400);
     struct mms_pipeline_counters b = counters(p);
     CHECK_MSG(b.outputs[WIN].written > a.outputs[WIN].written,
               "the paused window took no frames: %lld then %lld",
@@ -143,7 +127,7 @@ static void no_output_takes_a_pause_without_a_window(void)
         return;
     CHECK(wait_written(p, 5, 5000));
     CHECK_EQ(mms_pipeline_pause(p, 1), 0);
-    sleep_ms(300);
+    fixture_sleep_ms(300);
     struct mms_pipeline_counters c = counters(p);
     CHECK_EQ(c.paused, 1);
     CHECK_EQ(c.noutputs, 1);
@@ -185,15 +169,12 @@ static void closing_the_window_stops_the_pipeline(void)
  * end once resumed. */
 static void offline_pause_holds_the_frames(void)
 {
-    struct mms_pipeline *p = start("offline", 1, 4);
+    struct mms_pipeline *p = start_paused("offline", 4, 3);
     if (!p)
         return;
-    CHECK(wait_written(p, 3, 5000));
-    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
-    CHECK(wait_paused(p, WIN, 1, 2000));
-    sleep_ms(200); /* the frame in hand goes out */
+    fixture_sleep_ms(200); /* the frame in hand goes out */
     int64_t before = counters(p).written;
-    sleep_ms(600);
+    fixture_sleep_ms(600);
     CHECK_EQ(counters(p).written, before);
     CHECK_EQ(counters(p).finished, 0);
     CHECK_EQ(mms_pipeline_pause(p, 0), 0);
@@ -220,12 +201,9 @@ static void offline_pause_without_a_window_holds_nothing(void)
 /* Offline and paused, closing the window still ends the run. */
 static void closing_the_window_ends_an_offline_pause(void)
 {
-    struct mms_pipeline *p = start("offline", 1, 4);
+    struct mms_pipeline *p = start_paused("offline", 4, 3);
     if (!p)
         return;
-    CHECK(wait_written(p, 3, 5000));
-    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
-    CHECK(wait_paused(p, WIN, 1, 2000));
     push((SDL_Event){.type = SDL_QUIT});
     CHECK_MSG(wait_finished(p, 3000), "still held after the window was closed");
     CHECK(counters(p).written < 100);

@@ -5,53 +5,18 @@
  * encoders and sockets on 127.0.0.1; under ASan these also show that the
  * source is not freed under a thread that reads it. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libavutil/log.h>
 
 #include "harness.h"
-#include "pipeline/options.h"
-#include "pipeline/pipeline.h"
+#include "fixture.h"
 #include "pipeline/testing.h"
 #include "tcp_peer.h"
 
-static void sleep_ms(int ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
-}
-
 static struct mms_pipeline *create(const char *input, const char *mode, const char *output)
 {
-    char model[1024];
-    struct mms_pipeline_opts o;
-    struct mms_pipeline *p = NULL;
-    struct mms_err err = {{0}};
-    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
-    CHECK(mms_options_defaults(&o) == 0);
-    int rc = mms_option_set(&o, "input", input, &err);
-    rc = rc ? rc : mms_option_set(&o, "model", model, &err);
-    rc = rc ? rc : mms_option_set(&o, "size", "64x128", &err);
-    rc = rc ? rc : mms_option_set(&o, "threads", "1", &err);
-    rc = rc ? rc : mms_option_set(&o, "mode", mode, &err);
-    rc = rc ? rc : mms_option_set(&o, "output", output, &err);
-    rc = rc ? rc : mms_pipeline_create(&o, &p, &err);
-    mms_options_free(&o);
-    CHECK_MSG(rc == 0, "%s: %s", input, err.msg);
-    return p;
-}
-
-/* Two seconds of MPEG-TS, for a peer to serve. */
-static const char *ts_clip(void)
-{
-    static char path[512];
-    char cmd[1024];
-    snprintf(path, sizeof(path), "%s/served.ts", mms_test_tmpdir());
-    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -f lavfi -i "
-             "testsrc2=size=160x120:rate=25 -frames:v 50 -c:v mpeg2video -f mpegts '%s'", path);
-    CHECK_MSG(system(cmd) == 0, "%s", cmd);
-    return path;
+    return fixture_create(input, mode, (const char *const[]){"output", output, NULL});
 }
 
 /* The source ends, and the reconnect finds a peer that accepts and never
@@ -60,19 +25,18 @@ static const char *ts_clip(void)
 static void stop_during_a_reconnect_returns_at_once(void)
 {
     struct tcp_peer *peer = NULL;
-    CHECK(tcp_peer_start(0, ts_clip(), &peer) == 0);
+    CHECK(tcp_peer_start(0, fixture_ts_clip(), &peer) == 0);
     if (!peer)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     struct mms_pipeline *p = create(url, "live", "null");
     struct mms_err err = {{0}};
     if (p && mms_pipeline_start(p, &err) == 0) {
         for (int i = 0; i < 200 && tcp_peer_accepted(peer) < 2; i++)
-            sleep_ms(50);
+            fixture_sleep_ms(50);
         CHECK_MSG(tcp_peer_accepted(peer) >= 2, "no reconnect: %d connections",
                   tcp_peer_accepted(peer));
-        sleep_ms(300); /* well into the open */
+        fixture_sleep_ms(300); /* well into the open */
         struct mms_pipeline_counters c;
         mms_pipeline_counters(p, &c);
         CHECK_MSG(!c.signal && c.reconnects == 0 && c.decoded > 0,
@@ -98,8 +62,7 @@ static void stop_with_a_stalled_output_returns_soon(void)
     CHECK(tcp_peer_start(4096, NULL, &peer) == 0);
     if (!peer)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tcp_peer_port(peer));
+    const char *url = tcp_peer_url(peer);
     struct mms_pipeline *p = create("lavfi:testsrc2=size=640x360:rate=25", "live", url);
     struct mms_err err = {{0}};
     if (p && mms_pipeline_start(p, &err) == 0) {
@@ -108,7 +71,7 @@ static void stop_with_a_stalled_output_returns_soon(void)
             mms_pipeline_counters(p, &c);
             if (c.outputs[0].state == MMS_WRITER_STALLED)
                 break;
-            sleep_ms(100);
+            fixture_sleep_ms(100);
         }
         CHECK_MSG(c.outputs[0].state == MMS_WRITER_STALLED, "the stream is %d, not stalled",
                   c.outputs[0].state);

@@ -21,6 +21,7 @@
 #include <libavutil/frame.h>
 #include <libavutil/log.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "io/encoder.h"
 #include "io/sink.h"
@@ -448,6 +449,26 @@ static void feed_shared(struct shared *sh, struct clip *c, int n, int64_t pts0, 
     }
 }
 
+/* The recorder counted n segments of these lengths, and once closed its
+ * files hold them. Closes sh; the status from before the close. */
+static struct mms_record_status shared_check(struct shared *sh, const char *dir,
+                                             const int *lengths, int n)
+{
+    int frames = 0;
+    for (int i = 0; i < n; i++)
+        frames += lengths[i];
+    struct mms_record_status st;
+    mms_recorder_status(sh->r, &st);
+    CHECK_MSG(st.segments == n && st.frames == frames, "%lld segments, %lld frames",
+              (long long)st.segments, (long long)st.frames);
+    mms_recorder_close(sh->r);
+    struct listing l;
+    list_segments(dir, "sh", ".mp4", &l);
+    check_segments(&l, lengths, n);
+    shared_close(sh);
+    return st;
+}
+
 /* The encoder is asked for a keyframe at each segment's end: 2 s segments
  * of exactly 50 + 50 + 25 frames, each from 0 and decodable. */
 static void shared_encoder_segments_end_on_time(void)
@@ -458,15 +479,7 @@ static void shared_encoder_segments_end_on_time(void)
     if (shared_open(&sh, dir, 2, (AVRational){1, 90000}) || clip_open(&c))
         return;
     feed_shared(&sh, &c, 125, 123456, 3600);
-    struct mms_record_status st;
-    mms_recorder_status(sh.r, &st);
-    CHECK_MSG(st.segments == 3 && st.frames == 125 && !st.errors, "%lld segments, %lld frames",
-              (long long)st.segments, (long long)st.frames);
-    mms_recorder_close(sh.r);
-    struct listing l;
-    list_segments(dir, "sh", ".mp4", &l);
-    check_segments(&l, (const int[]){50, 50, 25}, 3);
-    shared_close(&sh);
+    CHECK_EQ(shared_check(&sh, dir, (const int[]){50, 50, 25}, 3).errors, 0);
     clip_close(&c);
 }
 
@@ -484,15 +497,7 @@ static void shared_encoder_start_waits_one_frame_for_a_keyframe(void)
     feed_shared(&sh, &c, 10, 20, 1);
     mms_recorder_request(sh.r, 1);
     feed_shared(&sh, &c, 15, 30, 1); /* frame 30 is no keyframe: 31 is made one */
-    struct mms_record_status st;
-    mms_recorder_status(sh.r, &st);
-    CHECK_MSG(st.segments == 2 && st.frames == 34, "%lld segments, %lld frames",
-              (long long)st.segments, (long long)st.frames);
-    mms_recorder_close(sh.r);
-    struct listing l;
-    list_segments(dir, "sh", ".mp4", &l);
-    check_segments(&l, (const int[]){20, 14}, 2);
-    shared_close(&sh);
+    shared_check(&sh, dir, (const int[]){20, 14}, 2);
     clip_close(&c);
 }
 
@@ -901,18 +906,11 @@ static void record_format_option(void)
 
 /* ------------------------------------------------------------ in a pipeline */
 
-/* Options for a quick run: the shipped model at a small size, one thread. */
+/* Options for a quick run: the fixture's small model. */
 static void quick_opts(struct mms_pipeline_opts *o, const char *input, const char *mode)
 {
-    char model[1024];
-    struct mms_err err;
-    snprintf(model, sizeof(model), "%s/models/mms-rt.safetensors", mms_test_srcdir());
-    CHECK(mms_options_defaults(o) == 0);
-    CHECK_MSG(mms_option_set(o, "input", input, &err) == 0, "%s", err.msg);
-    CHECK(mms_option_set(o, "model", model, &err) == 0);
-    CHECK(mms_option_set(o, "size", "64x128", &err) == 0);
-    CHECK(mms_option_set(o, "threads", "1", &err) == 0);
-    CHECK(mms_option_set(o, "mode", mode, &err) == 0);
+    struct mms_err err = {{0}};
+    CHECK_MSG(fixture_options(o, input, mode, NULL, &err) == 0, "%s", err.msg);
 }
 
 static struct mms_pipeline *create(const struct mms_pipeline_opts *o)

@@ -10,29 +10,11 @@
 set -u
 : "${MMS_BIN:?}"
 PY=${PYTHON:-/usr/bin/python3}
-T=$(mktemp -d)
-XPID=
-RPID=
-MPID=
-trap 'for p in $MPID $RPID $XPID; do kill $p 2>/dev/null; done; rm -rf "$T"' EXIT
+. "$(dirname "$0")/../lib.sh"
+lib_start window-stall
 cd "$T"
-for tool in Xvfb xwd ffmpeg; do
-    if ! command -v $tool >/dev/null; then
-        [ "${CI:-}" = true ] && { echo "FAIL: $tool missing" >&2; exit 1; }
-        echo "SKIP: $tool missing"
-        exit 0
-    fi
-done
-for n in 90 91 92 93 94 95 96 97 98 99; do
-    [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] && continue
-    Xvfb :$n -screen 0 1400x900x24 -nolisten tcp >/dev/null 2>&1 &
-    XPID=$!
-    sleep 1
-    kill -0 $XPID 2>/dev/null && break
-    XPID=
-done
-[ -n "$XPID" ] || { echo "FAIL: Xvfb did not start" >&2; exit 1; }
-export DISPLAY=:$n
+need xwd ffmpeg
+need_xvfb 90 1400x900x24
 
 # The receiver: accepts every connection, reads nothing, a small window.
 # Its output goes nowhere, so that nothing it leaves behind holds the test's.
@@ -50,9 +32,8 @@ held = []
 while True:
     held.append(ls.accept()[0])
 PYEOF
-RPID=$!
-for i in $(seq 50); do [ -s port ] && break; sleep 0.1; done
-[ -s port ] || { echo "FAIL: the receiver did not start" >&2; exit 1; }
+spawned $!
+wait_for port 50 || { echo "FAIL: the receiver did not start" >&2; exit 1; }
 
 # Leak checking is off as in tests/cli/test_run_window.sh: the X11/GL
 # libraries SDL loads and unloads leave what no suppression can name.
@@ -60,6 +41,7 @@ ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" SDL_RENDER_DRIVER=software \
     "$MMS_BIN" run -i lavfi:testsrc2=size=1280x720:rate=25 --live --window \
     -o "tcp://127.0.0.1:$(cat port)" --size 64x128 --threads 1 2>run.log &
 MPID=$!
+spawned $MPID
 sleep 3
 for i in $(seq 16); do
     xwd -root -silent >"shot$i.xwd"
@@ -68,7 +50,7 @@ done
 kill -INT $MPID
 wait $MPID
 echo "mms run: exit $? ($(tail -1 run.log))"
-MPID=
+reaped $MPID
 "$PY" - <<'PYEOF'
 import subprocess
 import numpy as np

@@ -12,33 +12,8 @@ BUILD=${MMS_BUILD_DIR:?MMS_BUILD_DIR must name the build directory}
 MMSD=$BUILD/mmsd
 UNITS=$SRC/systemd
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/mms-units-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-finish() {
-    if [ "$failures" -ne 0 ]; then
-        echo "$failures check(s) failed" >&2
-        exit 1
-    fi
-    echo "units: all checks passed"
-    exit 0
-}
-
-cannot() {
-    if [ "${CI:-}" = true ]; then
-        fail "$* (CI=true needs it)"
-        finish
-    fi
-    [ "$failures" -eq 0 ] || finish
-    echo "SKIP: $*"
-    exit 0
-}
+. "$(dirname "$0")/../lib.sh"
+lib_start units
 
 # ---- required lines, in both units ----
 
@@ -97,7 +72,7 @@ cmp -s "$T/single" "$T/template" ||
 # ---- systemd-analyze verify ----
 
 command -v systemd-analyze >/dev/null 2>&1 || cannot "systemd-analyze not found"
-[ -x "$MMSD" ] || { fail "$MMSD is not built"; finish; }
+[ -x "$MMSD" ] || { fail "$MMSD is not built"; finish units; }
 
 # verify UNIT-PATH: status 0 and nothing said about our units. verify
 # exits 0 on unknown keys, so its warnings count too; lines about the
@@ -146,4 +121,4 @@ else
     fail "cmake --install failed: $(tail -3 "$T/install.out")"
 fi
 
-finish
+finish units
