@@ -14,6 +14,7 @@
 #include <libswscale/swscale.h>
 
 #include "io/av_common.h"
+#include "io/tsan.h"
 
 /* Plane rows start on this boundary: what SIMD code (swscale, the
  * overlay, the encoders) reads fastest. */
@@ -408,6 +409,7 @@ static int deliver(struct mms_source *s, AVFrame *out, struct mms_err *err)
         ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
         goto done;
     }
+    mms_tsan_buffer_acquire(out->buf[0]); /* see io/tsan.h */
     for (int i = 0; i < 3; i++) {
         out->data[i] = out->buf[0]->data + s->plane_offset[i];
         out->linesize[i] = s->linesize[i];

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "io/tsan.h"
 #include "pipeline/queue.h"
 #include "pipeline/stats.h"
 
@@ -350,6 +351,7 @@ static void *writer_main(void *arg)
         if (!rc) {
             struct slot *s = v;
             write_slot(w, s);
+            mms_tsan_frame_release(s->frame); /* see io/tsan.h */
             av_frame_unref(s->frame);
             av_packet_unref(s->pkt);
             mms_queue_push(w->free, s);
