@@ -23,6 +23,21 @@
 #define STALL_SECONDS 20
 #define FPS 25
 
+/* Under ThreadSanitizer the per-pixel stages are instrumented (upscaling
+ * the mask and drawing it on a 720p frame take ~0.5 s each on two loaded
+ * cores), so the pipeline composes two or three frames a second instead of
+ * 25 and the rest are dropped before any output sees them. There the file,
+ * the recording and the recovered stream are held to what the compose
+ * stage handed on, and a hole may be as long as a few composed frames,
+ * still well under the 5 s network timeout a stalled stream used to cost. */
+#ifdef __SANITIZE_THREAD__
+#define SLOW_BUILD 1
+#define MAX_GAP 2.5
+#else
+#define SLOW_BUILD 0
+#define MAX_GAP 0.5
+#endif
+
 static char *tmp_path(const char *name)
 {
     static char buf[8][512];
@@ -102,8 +117,8 @@ static struct mms_writer_status output(struct mms_pipeline *p, int i)
     return c.outputs[i];
 }
 
-/* A file beside the stream: >= 95 % of the source's frames, no hole over
- * half a second. */
+/* A file beside the stream: >= 95 % of the source's frames (of those
+ * composed under TSan), no hole over MAX_GAP. */
 static void check_whole(const char *what, const char *path, int64_t decoded)
 {
     if (!path)
@@ -113,7 +128,7 @@ static void check_whole(const char *what, const char *path, int64_t decoded)
            (long long)decoded, r.max_gap);
     CHECK_MSG(r.frames >= 0.95 * decoded, "%s holds %d of %lld frames", what, r.frames,
               (long long)decoded);
-    CHECK_MSG(r.max_gap <= 0.5, "%s has a hole of %.3f s", what, r.max_gap);
+    CHECK_MSG(r.max_gap <= MAX_GAP, "%s has a hole of %.3f s", what, r.max_gap);
 }
 
 /* Phase 1: the receiver takes nothing for STALL_SECONDS; 1 when the stream
@@ -152,17 +167,23 @@ static int watch_recovery(struct mms_pipeline *p, struct tcp_peer *peer)
     while (mms_now_ms() - t0 < 20000 && output(p, 0).state != MMS_WRITER_UP)
         fixture_sleep_ms(100);
     printf("     up %.1f s after the receiver read again\n", (mms_now_ms() - t0) / 1000);
-    int64_t written = output(p, 0).written, bytes = tcp_peer_bytes(peer);
-    fixture_sleep_ms(2000);
     struct mms_pipeline_counters c;
     mms_pipeline_counters(p, &c);
+    int64_t written = c.outputs[0].written, composed = c.written;
+    int64_t bytes = tcp_peer_bytes(peer);
+    fixture_sleep_ms(2000);
+    mms_pipeline_counters(p, &c);
     int64_t more = c.outputs[0].written - written, got = tcp_peer_bytes(peer) - bytes;
-    printf("     then %lld frames, %lld bytes in 2 s\n", (long long)more, (long long)got);
+    composed = c.written - composed;
+    /* Under TSan: half of what was composed meanwhile, and at least one. */
+    int64_t want = SLOW_BUILD ? (composed / 2 > 1 ? composed / 2 : 1) : FPS;
+    printf("     then %lld frames (of %lld composed), %lld bytes in 2 s\n", (long long)more,
+           (long long)composed, (long long)got);
     CHECK_MSG(c.sinks_down == 0 && c.outputs[0].state == MMS_WRITER_UP, "%d down, stream %d",
               c.sinks_down, c.outputs[0].state);
-    CHECK_MSG(more >= FPS && got > 10000, "%lld frames, %lld bytes in 2 s", (long long)more,
+    CHECK_MSG(more >= want && got > 10000, "%lld frames, %lld bytes in 2 s", (long long)more,
               (long long)got);
-    return c.sinks_down == 0 && more >= FPS;
+    return c.sinks_down == 0 && more >= want;
 }
 
 static void stalled_stream_spares_the_file_and_recording(void)
@@ -204,8 +225,9 @@ static void stalled_stream_spares_the_file_and_recording(void)
            (long long)c.outputs[1].dropped, (long long)c.outputs[2].dropped);
     mms_pipeline_destroy(p);
     tcp_peer_stop(peer);
-    check_whole("file", file, c.decoded);
-    check_whole("recording", recording_in(rec), c.decoded);
+    int64_t expect = SLOW_BUILD ? c.written : c.decoded;
+    check_whole("file", file, expect);
+    check_whole("recording", recording_in(rec), expect);
 }
 
 /* Offline, nothing is dropped: every frame of the input reaches every file
