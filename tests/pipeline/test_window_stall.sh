@@ -42,7 +42,16 @@ ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" SDL_RENDER_DRIVER=software \
     -o "tcp://127.0.0.1:$(cat port)" --size 64x128 --threads 1 2>run.log &
 MPID=$!
 spawned $MPID
-sleep 3
+# The first picture can take seconds under a sanitizer on a loaded machine:
+# wait (up to 30 s) for the test pattern's colours on screen, then 2 s more.
+for i in $(seq 60); do
+    xwd -root -silent >shot0.xwd
+    levels=$(ffmpeg -v error -i shot0.xwd -f rawvideo -pix_fmt gray - |
+             "$PY" -c 'import sys; print(len(set(sys.stdin.buffer.read())))')
+    [ "${levels:-0}" -gt 32 ] && break
+    sleep 0.5
+done
+sleep 2
 for i in $(seq 16); do
     xwd -root -silent >"shot$i.xwd"
     sleep 1
