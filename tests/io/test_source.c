@@ -454,8 +454,12 @@ static void test_udp_interrupt(void)
         CHECK(pthread_create(&t, NULL, interrupt_later, &in) == 0);
         while ((ret = mms_source_read(s, f, &err)) == 0)
             got++;
-        double late = now() - in.at;
+        /* in.at is read after the join, which orders it after the
+         * interrupter's write; the source's flag is a relaxed atomic that
+         * publishes nothing else. */
+        double done = now();
         pthread_join(t, NULL);
+        double late = done - in.at;
         CHECK_MSG(ret == AVERROR_EXIT, "%d: %s", ret, err.msg);
         CHECK_MSG(late < 1.5, "returned %.2f s after the interrupt", late);
         /* And stays interrupted. */
@@ -685,8 +689,9 @@ static void test_realtime_interrupt(void)
     pthread_t t;
     CHECK(pthread_create(&t, NULL, interrupt_later, &in) == 0);
     int ret = mms_source_read(s, f, &err); /* due 0.5 s after the first */
-    double late = now() - in.at;
+    double done = now(); /* in.at after the join, as in test_udp_interrupt */
     pthread_join(t, NULL);
+    double late = done - in.at;
     CHECK_MSG(late < 0.15, "the wait went on %.3f s after the interrupt (ret %d)", late, ret);
     CHECK(mms_source_read(s, f, &err) == AVERROR_EXIT);
     av_frame_free(&f);
