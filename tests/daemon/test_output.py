@@ -28,6 +28,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mmsd_harness import (MODEL, Api, Daemon, Feeder, check, ffprobe_frames, finish,  # noqa: E402
                           free_port, metric, wait_for)
 
+# Under ThreadSanitizer (tests/CMakeLists.txt sets MMS_SANITIZE) mmsd
+# composes a few 720p frames a second, not 25: the stalled() checks hold
+# the stream and the recording to what was composed, as
+# tests/pipeline/test_outputs.c does, and allow a hole of 2.5 s (still half
+# the 5 s network timeout a stalled stream used to cost the recording).
+SLOW = os.environ.get("MMS_SANITIZE") == "thread"
+
 
 class Receiver:
     """Accepts one connection on 127.0.0.1:port and keeps what arrives."""
@@ -232,15 +239,19 @@ def stalled():
         holder.reading = True
         back = wait_for(lambda: counters(api)["down"] == 0 and
                         api.req("GET", "/healthz")[0] == 200, 20)
+        c0 = written(api)
         w0, b0 = cam_json(api).get("outputs", [{}])[0].get("written", 0), holder.bytes
         time.sleep(2)
         w1 = cam_json(api).get("outputs", [{}])[0].get("written", 0)
-        check(back and w1 - w0 >= 25 and holder.bytes - b0 > 10000,
-              "reading again, the output is up and flowing: +%d frames, +%d bytes in 2 s"
-              % (w1 - w0, holder.bytes - b0))
+        composed = written(api) - c0
+        want = max(1, composed // 2) if SLOW else 25
+        check(back and w1 - w0 >= want and holder.bytes - b0 > 10000,
+              "reading again, the output is up and flowing: +%d frames (of %d composed), "
+              "+%d bytes in 2 s" % (w1 - w0, composed, holder.bytes - b0))
         st, _, body = api.req("GET", "/metrics")
         text = body.decode() if st == 200 else ""
-        decoded = metric(text, "mmsd_frames_total", pipeline="cam", stage="decoded") or 0
+        decoded = metric(text, "mmsd_frames_total", pipeline="cam",
+                         stage="written" if SLOW else "decoded") or 0
         dropped = metric(text, "mmsd_output_frames_total", pipeline="cam",
                          output="tcp://127.0.0.1:%d" % oport, result="dropped") or 0
         check(dropped > 0 and metric(text, "mmsd_output_stalls_total", pipeline="cam") >= 1,
@@ -257,7 +268,7 @@ def stalled():
     files = glob.glob(os.path.join(rec, "*.mp4"))
     t = packet_times(files[0]) if len(files) == 1 else []
     gap = max((b - a for a, b in zip(t, t[1:])), default=99)
-    check(len(t) >= 0.95 * decoded and gap <= 0.5,
+    check(len(t) >= 0.95 * decoded and gap <= (2.5 if SLOW else 0.5),
           "the recording holds %d of %d frames, largest step %.3f s" % (len(t), decoded, gap))
     log = d.text()
     check("an output stalled" in log, "the log says the output stalled")
