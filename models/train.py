@@ -257,9 +257,13 @@ class Run:
         order: endovis15's 80 training frames would otherwise outweigh
         cataract's 18 more than four to one."""
         folders = sorted(set(self.train.folders))
+        w = self.folder_weights(folders)
         out = []
         for _ in range(n):
-            f = folders[int(torch.randint(len(folders), (1,), generator=self.gen))]
+            if w is None:
+                f = folders[int(torch.randint(len(folders), (1,), generator=self.gen))]
+            else:
+                f = folders[int(torch.multinomial(w, 1, generator=self.gen))]
             perm = self.perms.get(f)
             if perm is None or perm.numel() == 0:
                 idx = torch.tensor([i for i, g in enumerate(self.train.folders) if g == f])
@@ -267,6 +271,24 @@ class Run:
             out.append(int(perm[0]))
             self.perms[f] = perm[1:]
         return torch.tensor(out)
+
+    def folder_weights(self, folders):
+        """--folder-weights as a tensor over folders, or None for the uniform
+        draw (kept as torch.randint so that earlier runs reproduce)."""
+        if not self.args.folder_weights:
+            return None
+        w = {f: 1.0 for f in folders}
+        for item in self.args.folder_weights.split(","):
+            name, _, val = item.partition("=")
+            if name not in w:
+                sys.exit(f"train.py: --folder-weights: {name!r} is not a labeled folder of this run")
+            try:
+                w[name] = float(val)
+            except ValueError:
+                sys.exit(f"train.py: --folder-weights: {item!r} is not FOLDER=WEIGHT")
+            if not w[name] > 0:
+                sys.exit(f"train.py: --folder-weights: {name}: weight must be > 0")
+        return torch.tensor([w[f] for f in folders], dtype=torch.float64)
 
     def norm(self, x01):
         x = data.normalize(x01.to(self.dev), MEAN, STD)
@@ -457,6 +479,9 @@ def parser():
                     help="validation input HxW; also the exported card's mms.input (default: the model input 288x512)")
     ap.add_argument("--iters", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=4, help="labeled frames per iteration")
+    ap.add_argument("--folder-weights", default="",
+                    help="with --balance 1: relative draw weights of folders, e.g. cataract=2 "
+                         "(others 1): a per-folder loss weight by sampling")
     ap.add_argument("--balance", type=int, default=0, choices=[0, 1],
                     help="draw each labeled frame's folder uniformly, then a frame of it (1), "
                          "or frames uniformly over all folders (0)")

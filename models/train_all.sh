@@ -23,6 +23,7 @@ N_LO3=${N_LO3:-5000}
 N_HI3=${N_HI3:-600}
 N_C3=${N_C3:-1000}
 N_FT3=${N_FT3:-1500}
+N_FT4=${N_FT4:-1200}
 
 run() { # name args...
     name=$1
@@ -91,6 +92,18 @@ for s in $stages; do
             # shellcheck disable=SC2086
             run ft3-$aug --mode sup $L3 --size 288x512 --iters $N_FT3 --batch 4 --lr 3e-4 \
                 --seed 0 --aug $aug --init out/train/sup3/ckpt_last.pt
+        done
+        ;;
+    ft4)
+        # Cataract, one measure at a time: ft3-medium continued at half the
+        # learning rate, as is (the control) and with cataract frames drawn
+        # twice as often as each other folder's (a per-folder loss weight).
+        for v in ${FT4:-ctl cat2}; do
+            fw=""
+            [ "$v" = cat2 ] && fw="--folder-weights cataract=2"
+            # shellcheck disable=SC2086
+            run ft4-$v --mode sup $L3 $fw --size 288x512 --iters $N_FT4 --batch 4 --lr 1.5e-4 \
+                --seed 1 --aug medium --init out/train/ft3-medium/ckpt_last.pt --threads ${T:-2}
         done
         ;;
     cmp3)

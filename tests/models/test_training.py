@@ -296,10 +296,10 @@ class Split(unittest.TestCase):
 class Balance(unittest.TestCase):
     """--balance 1 draws each folder equally often, whatever its size."""
 
-    def draw(self, balance, n=3000):
+    def draw(self, balance, n=3000, weights=""):
         import train
         r = train.Run.__new__(train.Run)
-        r.args = type("A", (), {"balance": balance})()
+        r.args = type("A", (), {"balance": balance, "folder_weights": weights})()
         r.train = _Sized(["big"] * 80 + ["small"] * 10)
         r.perm, r.perms = torch.empty(0, dtype=torch.long), {}
         r.gen = torch.Generator().manual_seed(0)
@@ -312,10 +312,22 @@ class Balance(unittest.TestCase):
     def test_unbalanced_draws_frames_equally(self):
         self.assertAlmostEqual(self.draw(0), 10 / 90, delta=0.03)
 
+    def test_folder_weight_draws_a_folder_more_often(self):
+        self.assertAlmostEqual(self.draw(1, weights="small=3"), 0.75, delta=0.05)
+
+    def test_folder_weight_of_an_unknown_folder_is_refused(self):
+        with self.assertRaises(SystemExit):
+            self.draw(1, weights="nosuch=2")
+
+    def test_folder_weight_must_be_positive(self):
+        for bad in ("small=0", "small=-1", "small=x", "small"):
+            with self.assertRaises(SystemExit):
+                self.draw(1, weights=bad)
+
     def test_balanced_visits_every_frame_of_a_folder(self):
         import train
         r = train.Run.__new__(train.Run)
-        r.args = type("A", (), {"balance": 1})()
+        r.args = type("A", (), {"balance": 1, "folder_weights": ""})()
         r.train = _Sized(["a"] * 7 + ["b"] * 3)
         r.perms, r.gen = {}, torch.Generator().manual_seed(1)
         seen = set(r.labeled_idx(200).tolist())
