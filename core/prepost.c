@@ -128,17 +128,11 @@ static void hfill_rgb(const void *src, int row, const struct lin *tab, int n,
     }
 }
 
-void mms_pre_rgb24(const uint8_t *rgb, int w, int h, int stride, float *dst,
-                   int dh, int dw, const float mean[3], const float std[3])
+/* Resizes any source whose rows `fill` reads as RGB on the 0..255 scale. */
+static void pre_resize(hfill_fn fill, const void *src, int w, int h, float *dst, int dh,
+                       int dw, const float mean[3], const float std[3])
 {
-    if (w <= 0 || h <= 0 || dw <= 0 || dh <= 0)
-        return;
-    if (w == dw && h == dh) {
-        pre_copy(rgb, w, h, stride, dst, mean, std);
-        return;
-    }
     size_t plane = (size_t)dw * dh;
-    struct rgb_src src = {rgb, stride};
     struct lin tab[TILE];
     struct rows rows;
     for (int x0 = 0; x0 < dw; x0 += TILE) {
@@ -148,7 +142,7 @@ void mms_pre_rgb24(const uint8_t *rgb, int w, int h, int stride, float *dst,
         for (int y = 0; y < dh; y++) {
             struct lin ly = lin_at(y, h, dh);
             float (*r0)[TILE], (*r1)[TILE];
-            rows_get(&rows, &ly, hfill_rgb, &src, tab, n, &r0, &r1);
+            rows_get(&rows, &ly, fill, src, tab, n, &r0, &r1);
             for (int c = 0; c < 3; c++) {
                 float *o = dst + c * plane + (size_t)y * dw + x0;
                 for (int i = 0; i < n; i++)
@@ -157,6 +151,155 @@ void mms_pre_rgb24(const uint8_t *rgb, int w, int h, int stride, float *dst,
             }
         }
     }
+}
+
+void mms_pre_rgb24(const uint8_t *rgb, int w, int h, int stride, float *dst,
+                   int dh, int dw, const float mean[3], const float std[3])
+{
+    if (w <= 0 || h <= 0 || dw <= 0 || dh <= 0)
+        return;
+    if (w == dw && h == dh) {
+        pre_copy(rgb, w, h, stride, dst, mean, std);
+        return;
+    }
+    struct rgb_src src = {rgb, stride};
+    pre_resize(hfill_rgb, &src, w, h, dst, dh, dw, mean, std);
+}
+
+/* The widest chroma row the one-pass path blends on the stack. */
+#define CHROMA_MAX 8192
+
+struct yuv_src {
+    const struct mms_yuv *f;
+    struct mms_yuv_lut lut;
+    int subx, suby, cw, ch;
+    /* One luma row's chroma, blended vertically, in quarters (0..1020). */
+    uint16_t *cu, *cv;
+    struct yuv_cols *cols;
+};
+
+static void blend_chroma_row(const struct yuv_src *s, int row, int c0, int c1)
+{
+    const struct mms_yuv *f = s->f;
+    int y0, y1, fy;
+    mms_yuv_taps(row, s->suby, f->site_y, s->ch, &y0, &y1, &fy);
+    int nv12 = f->layout == MMS_YUV_NV12, step = nv12 ? 2 : 1;
+    const uint8_t *u0 = f->plane[1] + (long)y0 * f->stride[1];
+    const uint8_t *u1 = f->plane[1] + (long)y1 * f->stride[1];
+    const uint8_t *v0 = nv12 ? u0 + 1 : f->plane[2] + (long)y0 * f->stride[2];
+    const uint8_t *v1 = nv12 ? u1 + 1 : f->plane[2] + (long)y1 * f->stride[2];
+    for (int j = c0; j <= c1; j++) {
+        s->cu[j] = (uint16_t)(u0[j * step] * (4 - fy) + u1[j * step] * fy);
+        s->cv[j] = (uint16_t)(v0[j * step] * (4 - fy) + v1[j * step] * fy);
+    }
+}
+
+static void hfill_yuv_any(const void *src, int row, const struct lin *tab, int n,
+                          float (*out)[TILE])
+{
+    const struct yuv_src *s = src;
+    for (int i = 0; i < n; i++) {
+        uint8_t a[3], b[3];
+        mms_yuv_pixel(s->f, &s->lut, tab[i].i0, row, a);
+        mms_yuv_pixel(s->f, &s->lut, tab[i].i1, row, b);
+        for (int c = 0; c < 3; c++)
+            out[c][i] = (float)a[c] * tab[i].l0 + (float)b[c] * tab[i].l1;
+    }
+}
+
+/* Where the two source pixels of each output column of a tile read their
+ * luma and chroma: the same for every row of the tile. */
+struct yuv_tap {
+    int x, c0, c1, fx;
+};
+
+struct yuv_cols {
+    int n, key_i0, key_last;
+    float key_l1;
+    struct yuv_tap tap[TILE][2];
+};
+
+static void yuv_cols_update(const struct yuv_src *s, struct yuv_cols *t, const struct lin *tab,
+                            int n)
+{
+    if (t->n == n && t->key_i0 == tab[0].i0 && t->key_l1 == tab[0].l1 &&
+        t->key_last == tab[n - 1].i1)
+        return;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            int x = k ? tab[i].i1 : tab[i].i0;
+            t->tap[i][k].x = x;
+            mms_yuv_taps(x, s->subx, s->f->site_x, s->cw, &t->tap[i][k].c0, &t->tap[i][k].c1,
+                         &t->tap[i][k].fx);
+        }
+    t->n = n;
+    t->key_i0 = tab[0].i0;
+    t->key_l1 = tab[0].l1;
+    t->key_last = tab[n - 1].i1;
+}
+
+/* mms_yuv_pixel on a row whose chroma blend_chroma_row made: the same
+ * arithmetic, the vertical half of it done once per row. */
+static inline void row_pixel(const struct yuv_src *s, const uint8_t *yrow, int x, int c0,
+                             int c1, int fx, float rgb[3])
+{
+    int U = (s->cu[c0] * (4 - fx) + s->cu[c1] * fx + 8) >> 4;
+    int V = (s->cv[c0] * (4 - fx) + s->cv[c1] * fx + 8) >> 4;
+    int32_t ly = s->lut.y[yrow[x]];
+    rgb[0] = mms_yuv_clamp(ly + s->lut.rv[V]);
+    rgb[1] = mms_yuv_clamp(ly + s->lut.gu[U] + s->lut.gv[V]);
+    rgb[2] = mms_yuv_clamp(ly + s->lut.bu[U]);
+}
+
+/* Converts only the source pixels the tile's output columns read: at 720p
+ * to 288x512 that is fewer conversions than the frame has pixels. */
+static void hfill_yuv(const void *src, int row, const struct lin *tab, int n,
+                      float (*out)[TILE])
+{
+    const struct yuv_src *s = src;
+    yuv_cols_update(s, s->cols, tab, n);
+    int c0 = s->cols->tap[0][0].c0, c1 = s->cols->tap[n - 1][1].c1;
+    blend_chroma_row(s, row, c0, c1);
+    const uint8_t *yrow = s->f->plane[0] + (long)row * s->f->stride[0];
+    for (int i = 0; i < n; i++) {
+        float a[3], b[3];
+        const struct yuv_tap *ta = &s->cols->tap[i][0], *tb = &s->cols->tap[i][1];
+        row_pixel(s, yrow, ta->x, ta->c0, ta->c1, ta->fx, a);
+        row_pixel(s, yrow, tb->x, tb->c0, tb->c1, tb->fx, b);
+        for (int c = 0; c < 3; c++)
+            out[c][i] = a[c] * tab[i].l0 + b[c] * tab[i].l1;
+    }
+}
+
+void mms_pre_yuv(const struct mms_yuv *f, float *dst, int dh, int dw, const float mean[3],
+                 const float std[3])
+{
+    if (f->w <= 0 || f->h <= 0 || dw <= 0 || dh <= 0)
+        return;
+    uint16_t cu[CHROMA_MAX], cv[CHROMA_MAX];
+    struct yuv_cols cols = {.n = -1};
+    struct yuv_src src = {.f = f, .cu = cu, .cv = cv, .cols = &cols};
+    mms_yuv_lut_init(&src.lut, f->matrix, f->full_range);
+    src.subx = f->layout != MMS_YUV_444P;
+    src.suby = f->layout == MMS_YUV_420P || f->layout == MMS_YUV_NV12;
+    src.cw = (f->w + src.subx) >> src.subx;
+    src.ch = (f->h + src.suby) >> src.suby;
+    if (f->w == dw && f->h == dh) {
+        size_t plane = (size_t)dw * dh;
+        for (int y = 0; y < dh; y++)
+            for (int x = 0; x < dw; x++) {
+                uint8_t px[3];
+                mms_yuv_pixel(f, &src.lut, x, y, px);
+                for (int c = 0; c < 3; c++)
+                    dst[c * plane + (size_t)y * dw + x] = normalise(px[c], mean[c], std[c]);
+            }
+        return;
+    }
+    if (src.cw <= CHROMA_MAX) {
+        pre_resize(hfill_yuv, &src, f->w, f->h, dst, dh, dw, mean, std);
+        return;
+    }
+    pre_resize(hfill_yuv_any, &src, f->w, f->h, dst, dh, dw, mean, std);
 }
 
 /* ---- resize and post ---- */

@@ -18,8 +18,16 @@
 
 #include <stdint.h>
 
+#include "core/yuv.h"
+
 void mms_pre_rgb24(const uint8_t *rgb, int w, int h, int stride, float *dst,
                    int dh, int dw, const float mean[3], const float std[3]);
+
+/* The same from a Y'CbCr frame in one pass: each source pixel the resize
+ * reads is converted as core/yuv.h says, so the result equals
+ * mms_yuv_to_rgb24() followed by mms_pre_rgb24(). */
+void mms_pre_yuv(const struct mms_yuv *f, float *dst, int dh, int dw, const float mean[3],
+                 const float std[3]);
 
 void mms_post_mask(const float *logits, int lh, int lw, uint8_t *mask, int w,
                    int h, int stride, float threshold);

@@ -7,6 +7,7 @@
 
 #include <libavformat/avio.h>
 #include <libavutil/error.h>
+#include <libavutil/pixfmt.h>
 #include <libavutil/time.h>
 
 const char *mms_av_reason(int ret, char *buf, size_t len)
@@ -95,4 +96,56 @@ int mms_av_wait_error(struct mms_av_wait *w, int ret, const char *what, const ch
         return mms_err_set(err, AVERROR(ETIMEDOUT), "%s: %s for %.1f s", what, idle,
                            w->timeout_us / 1e6);
     return mms_err_set(err, ret, "%s: %s", what, mms_av_reason(ret, why, sizeof(why)));
+}
+
+static int yuv_layout(enum AVPixelFormat f, enum mms_yuv_layout *l, int *full)
+{
+    *full = 0;
+    switch (f) {
+    case AV_PIX_FMT_YUVJ420P: *full = 1; /* fall through */
+    case AV_PIX_FMT_YUV420P: *l = MMS_YUV_420P; return 0;
+    case AV_PIX_FMT_YUVJ422P: *full = 1; /* fall through */
+    case AV_PIX_FMT_YUV422P: *l = MMS_YUV_422P; return 0;
+    case AV_PIX_FMT_YUVJ444P: *full = 1; /* fall through */
+    case AV_PIX_FMT_YUV444P: *l = MMS_YUV_444P; return 0;
+    case AV_PIX_FMT_NV12: *l = MMS_YUV_NV12; return 0;
+    default: return -ENOTSUP;
+    }
+}
+
+static enum mms_yuv_matrix yuv_matrix(enum AVColorSpace cs)
+{
+    switch (cs) {
+    case AVCOL_SPC_BT709: return MMS_YUV_BT709;
+    case AVCOL_SPC_FCC: return MMS_YUV_FCC;
+    case AVCOL_SPC_SMPTE240M: return MMS_YUV_SMPTE240M;
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL: return MMS_YUV_BT2020;
+    default: return MMS_YUV_BT601;
+    }
+}
+
+int mms_av_frame_yuv(const AVFrame *f, struct mms_yuv *y)
+{
+    int full;
+    if (f->width < 1 || f->height < 1 || yuv_layout(f->format, &y->layout, &full))
+        return -ENOTSUP;
+    for (int i = 0; i < 3; i++) {
+        y->plane[i] = f->data[i];
+        y->stride[i] = f->linesize[i];
+    }
+    y->w = f->width;
+    y->h = f->height;
+    y->matrix = yuv_matrix(f->colorspace);
+    y->full_range = full || f->color_range == AVCOL_RANGE_JPEG;
+    /* Unspecified: JPEG's centred chroma for full range (JPEG), else what
+     * MPEG-2 and later default to (left). */
+    switch (f->chroma_location) {
+    case AVCHROMA_LOC_CENTER: y->site_x = 1; y->site_y = 1; break;
+    case AVCHROMA_LOC_TOPLEFT: y->site_x = 0; y->site_y = 0; break;
+    case AVCHROMA_LOC_TOP: y->site_x = 1; y->site_y = 0; break;
+    case AVCHROMA_LOC_LEFT: y->site_x = 0; y->site_y = 1; break;
+    default: y->site_x = y->full_range; y->site_y = 1; break;
+    }
+    return 0;
 }

@@ -13,8 +13,10 @@
 #include <stdint.h>
 
 #include <libavutil/dict.h>
+#include <libavutil/frame.h>
 
 #include "core/error.h"
+#include "core/yuv.h"
 
 /* How long a network peer may keep a blocking call waiting, by default. */
 #define MMS_AV_NET_TIMEOUT_US 5000000
@@ -34,6 +36,11 @@ int mms_av_is_network(const char *url);
  * or write that waits on a socket ends at the protocol level, below the
  * (de)muxer. 0 or AVERROR(ENOMEM). */
 int mms_av_set_rw_timeout(AVDictionary **opts, int64_t timeout_us);
+
+/* Describes a decoded frame for core/yuv.h: its planes, chroma layout,
+ * matrix (BT.601 when unspecified) and range (the "J" formats are full
+ * range). -ENOTSUP for a pixel format core/yuv.h has no layout for. */
+int mms_av_frame_yuv(const AVFrame *f, struct mms_yuv *y);
 
 /* The guard. FFmpeg calls mms_av_wait_cb on the thread in the blocking
  * call; `interrupt` may read state any thread sets (a stop flag), and its

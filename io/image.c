@@ -231,6 +231,33 @@ static void copy_rows(const AVFrame *frame, struct mms_image *img)
                frame->data[0] + (ptrdiff_t)y * frame->linesize[0], row);
 }
 
+static int from_frame(const char *path, const AVFrame *frame, struct mms_image *img,
+                      struct mms_err *err)
+{
+    struct mms_yuv yuv;
+    /* An exact copy where possible: a gray mask must read back bit for bit. */
+    if (frame->format == av_fmt(img->fmt))
+        copy_rows(frame, img);
+    else if (img->fmt == MMS_IMAGE_RGB24 && !mms_av_frame_yuv(frame, &yuv))
+        mms_yuv_to_rgb24(&yuv, img->data, img->stride); /* the one convention */
+    else
+        return convert(path, frame, img, err);
+    return 0;
+}
+
+int mms_image_from_frame(const AVFrame *frame, enum mms_image_fmt fmt, struct mms_image *img,
+                         struct mms_err *err)
+{
+    if (!img->data || img->w != frame->width || img->h != frame->height || img->fmt != fmt) {
+        mms_image_free(img);
+        int ret = mms_image_alloc(img, frame->width, frame->height, fmt);
+        if (ret < 0)
+            return mms_err_set(err, ret, "frame %dx%d: cannot hold it as an image",
+                               frame->width, frame->height);
+    }
+    return from_frame("frame", frame, img, err);
+}
+
 int mms_image_read(const char *path, enum mms_image_fmt fmt, struct mms_image *img,
                    struct mms_err *err)
 {
@@ -250,10 +277,7 @@ int mms_image_read(const char *path, enum mms_image_fmt fmt, struct mms_image *i
         mms_err_set(err, ret, "%s: out of memory", path);
         goto fail;
     }
-    /* An exact copy where possible: a gray mask must read back bit for bit. */
-    if (frame->format == av_fmt(fmt))
-        copy_rows(frame, img);
-    else if ((ret = convert(path, frame, img, err)) < 0)
+    if ((ret = from_frame(path, frame, img, err)) < 0)
         goto fail;
     av_frame_free(&frame);
     av_packet_free(&pkt);

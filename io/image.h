@@ -38,6 +38,13 @@ void mms_image_free(struct mms_image *img);
 int mms_image_read(const char *path, enum mms_image_fmt fmt, struct mms_image *img,
                    struct mms_err *err);
 
+/* Converts a decoded frame (any pixel format, its colorspace and range
+ * honoured; Y'CbCr as core/yuv.h says) into `img`, reusing its pixels
+ * when it already has the frame's size and `fmt`, else reallocating. */
+struct AVFrame;
+int mms_image_from_frame(const struct AVFrame *frame, enum mms_image_fmt fmt,
+                         struct mms_image *img, struct mms_err *err);
+
 /* Writes `img` as an 8-bit PNG (gray or RGB, as img->fmt). */
 int mms_image_write_png(const char *path, const struct mms_image *img,
                         struct mms_err *err);

@@ -379,6 +379,7 @@ static int convert(struct mms_source *s, const AVFrame *src, AVFrame *dst,
         av_image_copy(dst->data, dst->linesize, (const uint8_t **)src->data, src->linesize,
                       AV_PIX_FMT_YUV420P, dst->width, dst->height);
         dst->color_range = src->color_range;
+        dst->chroma_location = src->chroma_location;
         return 0;
     }
     if (!s->sws || s->sws_w != src->width || s->sws_h != src->height ||
@@ -396,6 +397,7 @@ static int convert(struct mms_source *s, const AVFrame *src, AVFrame *dst,
     sws_scale(s->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
               dst->data, dst->linesize);
     dst->color_range = AVCOL_RANGE_MPEG;
+    dst->chroma_location = AVCHROMA_LOC_UNSPECIFIED; /* swscale's own siting */
     return 0;
 }
 

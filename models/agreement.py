@@ -5,7 +5,8 @@
 
 Segments every image with `mms segment` (the C engine) and with the PyTorch
 definition (mmsnet.preprocess -> network -> mmsnet.postprocess), both from the
-same decoded pixels (ffmpeg's decoder, which is the engine's), and prints the
+same decoded pixels (ffmpeg's decoder, which is the engine's, and yuv.py's
+conversion, which is core/yuv.h's), and prints the
 share of mask pixels on which they agree, per folder and overall. Exit status
 1 when the overall agreement is below --min (default 99.9 %).
 """
@@ -20,19 +21,18 @@ import numpy as np
 import torch
 
 import mmsnet
+import yuv
 from reference import load
 
 
-def decode(path, gray=False):
+def decode_mask(path):
     probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                             "stream=width,height", "-of", "csv=p=0", path],
                            capture_output=True, text=True, check=True).stdout.strip()
     w, h = (int(v) for v in probe.split(",")[:2])
-    # The same conversion io/image.c makes (bicubic, accurate rounding).
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-sws_flags", "bicubic+accurate_rnd",
-                          "-f", "rawvideo", "-pix_fmt",
-                          "gray" if gray else "rgb24", "-"], capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape((h, w) if gray else (h, w, 3))
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt",
+                          "gray", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(h, w)
 
 
 def main():
@@ -57,12 +57,12 @@ def main():
             subprocess.run([args.mms, "segment", "--model", args.model, "--threads", "2",
                             "--out", out] + imgs, check=True, stdout=subprocess.DEVNULL)
             for path in imgs:
-                rgb = torch.from_numpy(decode(path).copy())
+                rgb = torch.from_numpy(yuv.decode(path).copy())
                 with torch.no_grad():
                     logits = model(mmsnet.preprocess(rgb, hw, mean, std))
                 ref = mmsnet.postprocess(logits, rgb.shape[:2], thr).numpy()
                 stem = os.path.splitext(os.path.basename(path))[0]
-                c = decode(os.path.join(out, stem + ".png"), gray=True) > 127
+                c = decode_mask(os.path.join(out, stem + ".png")) > 127
                 a += int((c == ref).sum())
                 t += ref.size
         print(f"{d}: {len(imgs)} images, masks agree on {100.0 * a / t:.4f} % of pixels")

@@ -14,12 +14,12 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
-#include <libswscale/swscale.h>
 
 #include "core/net.h"
 #include "core/smooth.h"
 #include "io/source.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/preprocess.h"
 #include "pipeline/queue.h"
 #include "pipeline/writer.h"
 
@@ -52,7 +52,7 @@ struct out_ref {
 
 /* The network's view of one frame. */
 struct job {
-    uint8_t *rgb;    /* net_w x net_h packed RGB */
+    float *input;    /* the network's input, 3 x net_h x net_w */
     int64_t pts;
     int gen;
     int skip;        /* offline --every: reuse the previous mask */
@@ -96,7 +96,7 @@ struct mms_pipeline {
     pthread_mutex_t mask_lock;
     struct mask *latest;          /* live: the newest mask */
     struct mms_queue *free_items, *free_jobs, *to_infer, *to_compose;
-    struct SwsContext *sws;
+    struct mms_preprocess pre; /* the decode thread's */
 
     pthread_t threads[3];
     int started;

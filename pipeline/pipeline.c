@@ -11,7 +11,6 @@
 
 #include <libavutil/imgutils.h>
 #include <libavutil/mathematics.h>
-#include <libswscale/swscale.h>
 
 #include "core/backoff.h"
 #include "core/locate.h"
@@ -114,17 +113,12 @@ static void recycle_item(struct mms_pipeline *p, struct item *it)
     mms_queue_push(p->free_items, it);
 }
 
-static int to_rgb(struct mms_pipeline *p, const AVFrame *f, struct job *j)
+static int to_input(struct mms_pipeline *p, const AVFrame *f, struct job *j)
 {
     const struct mms_net_info *ni = mms_net_info(p->net);
-    p->sws = sws_getCachedContext(p->sws, f->width, f->height, f->format, ni->in_w,
-                                  ni->in_h, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
-    if (!p->sws)
-        return -ENOMEM;
-    uint8_t *dst[4] = {j->rgb};
-    int stride[4] = {ni->in_w * 3};
-    sws_scale(p->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, stride);
-    return 0;
+    struct mms_err err;
+    return mms_preprocess_frame(&p->pre, f, j->input, ni->in_h, ni->in_w, ni->mean, ni->std,
+                                &err);
 }
 
 /* The source's interrupt callback: a stop ends any wait on the network,
@@ -238,7 +232,7 @@ static void *decode_main(void *arg)
             j->pts = it->frame->pts;
             j->gen = it->gen;
             double t = mms_now_ms();
-            if (infer && to_rgb(p, it->frame, j))
+            if (infer && to_input(p, it->frame, j))
                 j->skip = 1;
             j->pre_ms = mms_now_ms() - t;
         }
@@ -303,8 +297,7 @@ static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
     const struct mms_net_info *ni = mms_net_info(p->net);
     struct mms_err err;
     double t0 = mms_now_ms();
-    mms_pre_rgb24(j->rgb, ni->in_w, ni->in_h, ni->in_w * 3, mms_net_input(p->net), ni->in_h,
-                  ni->in_w, ni->mean, ni->std);
+    memcpy(mms_net_input(p->net), j->input, (size_t)3 * ni->in_h * ni->in_w * sizeof(float));
     double t1 = mms_now_ms();
     if (run_net(p, &err)) {
         inference_failed(p, err.msg);
@@ -651,7 +644,7 @@ static int open_smooth(struct mms_pipeline *p, struct mms_err *err)
 static int alloc_buffers(struct mms_pipeline *p)
 {
     const struct mms_net_info *ni = mms_net_info(p->net);
-    size_t rgb = (size_t)ni->in_w * ni->in_h * 3, mask = (size_t)p->info.width * p->info.height;
+    size_t in = (size_t)ni->in_w * ni->in_h * 3 * sizeof(float), mask = (size_t)p->info.width * p->info.height;
     int rc = mms_queue_create(NITEMS, &p->free_items);
     rc = rc ? rc : mms_queue_create(NJOBS, &p->free_jobs);
     rc = rc ? rc : mms_queue_create(p->live ? 1 : QUEUE_CAP, &p->to_infer);
@@ -660,13 +653,13 @@ static int alloc_buffers(struct mms_pipeline *p)
         return rc;
     for (int i = 0; i < NITEMS; i++) {
         struct item *it = &p->items[i];
-        if (!(it->frame = av_frame_alloc()) || !(it->job.rgb = malloc(rgb)))
+        if (!(it->frame = av_frame_alloc()) || !(it->job.input = malloc(in)))
             return -ENOMEM;
         it->job.item = it;
         mms_queue_push(p->free_items, it);
     }
     for (int i = 0; i < NJOBS; i++) {
-        if (!(p->jobs[i].rgb = malloc(rgb)))
+        if (!(p->jobs[i].input = malloc(in)))
             return -ENOMEM;
         mms_queue_push(p->free_jobs, &p->jobs[i]);
     }
@@ -825,10 +818,10 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
     mms_smooth_free(&p->smooth);
     for (int i = 0; i < NITEMS; i++) {
         av_frame_free(&p->items[i].frame);
-        free(p->items[i].job.rgb);
+        free(p->items[i].job.input);
     }
     for (int i = 0; i < NJOBS; i++)
-        free(p->jobs[i].rgb);
+        free(p->jobs[i].input);
     for (int i = 0; i < NMASKS; i++)
         free(p->masks[i].data);
     av_frame_free(&p->no_signal);
@@ -836,7 +829,7 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
     mms_queue_destroy(p->free_jobs);
     mms_queue_destroy(p->to_infer);
     mms_queue_destroy(p->to_compose);
-    sws_freeContext(p->sws);
+    mms_preprocess_free(&p->pre);
     mms_options_free(&p->o);
     mms_stats_destroy(&p->stats);
     pthread_mutex_destroy(&p->mask_lock);
