@@ -14,10 +14,11 @@
 #endif
 
 #include "cli/cli.h"
+#include "core/cpu.h"
 
 struct bench_opts {
     struct mms_pipeline_opts net; /* model, size, precision, threads */
-    int iters, warmup, json;
+    int iters, warmup, json, layers;
 };
 
 #define OFF(f) offsetof(struct bench_opts, f)
@@ -28,16 +29,22 @@ static const struct mms_option opts[] = {
     {.name = "warmup", .type = MMS_OPT_INT, .offset = OFF(warmup), .def = "3", .max = 10000,
      .arg = "W", .help = "untimed runs first, 0..10000"},
     {.name = "json", .type = MMS_OPT_BOOL, .offset = OFF(json), .help = "print one JSON object"},
+    {.name = "layers", .type = MMS_OPT_BOOL, .offset = OFF(layers),
+     .help = "also time each step: shape, oneDNN implementation, GFLOP/s"},
     {.name = NULL},
 };
 
 static const struct args_cmd spec = {
     .name = "bench",
     .usage = "[--model FILE] [--size HxW] [--precision P] [--threads N] [--iters K] "
-             "[--warmup W] [--json]",
+             "[--warmup W] [--layers] [--json]",
     .summary = "time the network alone on a fixed pseudo-random input",
     .details = "Times mms_net_run() only (CLOCK_MONOTONIC): no decoding, resizing or\n"
-               "thresholding. GFLOP/s counts 2 FLOPs per multiply-accumulate.",
+               "thresholding. GFLOP/s counts 2 FLOPs per multiply-accumulate. The CPU's\n"
+               "name and ISA flags are printed with the figures: compare ratios measured\n"
+               "in one run on one machine, not figures from different machines.\n"
+               "--layers runs the timed runs again, waiting after each step, and gives\n"
+               "each step's mean time (these runs are slower than the plain ones).",
     .opts = opts,
     .pipeline = net_options,
     .pipeline_offset = OFF(net),
@@ -120,11 +127,49 @@ struct report {
     const struct mms_net_info *ni;
     int iters, threads;
     struct stats s;
+    struct mms_cpu cpu;
+    double *layer_ms; /* mean per step, or NULL without --layers */
 };
 
 static double gflops(const struct report *r)
 {
     return 2.0 * (double)r->ni->macs / (r->s.median * 1e6);
+}
+
+static double layer_gflops(const struct mms_net_layer *l, double ms)
+{
+    return l->macs && ms > 0 ? 2.0 * (double)l->macs / (ms * 1e6) : 0;
+}
+
+static struct json_object *json_layers(const struct report *r)
+{
+    struct json_object *a = json_object_new_array();
+    for (int i = 0; i < mms_net_layers(r->cn->net); i++) {
+        struct mms_net_layer l;
+        mms_net_layer(r->cn->net, i, &l);
+        struct json_object *o = json_object_new_object();
+        char shape[48];
+        snprintf(shape, sizeof(shape), "%dx%dx%d", l.c, l.h, l.w);
+        json_object_object_add(o, "name", json_object_new_string(l.name));
+        json_object_object_add(o, "op", json_object_new_string(l.op));
+        json_object_object_add(o, "shape", json_object_new_string(shape));
+        json_object_object_add(o, "impl", json_object_new_string(l.impl));
+        json_object_object_add(o, "ms", cli_json_num(r->layer_ms[i], 4));
+        json_object_object_add(o, "macs", json_object_new_int64(l.macs));
+        json_object_object_add(o, "gflops", cli_json_num(layer_gflops(&l, r->layer_ms[i]), 2));
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
+static struct json_object *json_cpu(const struct mms_cpu *c)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(c->name));
+    json_object_object_add(o, "flags", json_object_new_string(c->flags));
+    json_object_object_add(o, "onednn_isa", json_object_new_string(c->isa));
+    json_object_object_add(o, "cpus", json_object_new_int(c->cores));
+    return o;
 }
 
 static void print_json(const struct report *r)
@@ -144,6 +189,9 @@ static void print_json(const struct report *r)
     json_object_object_add(o, "fps", cli_json_num(1000.0 / r->s.median, 2));
     json_object_object_add(o, "gflops", cli_json_num(gflops(r), 2));
     json_object_object_add(o, "macs", json_object_new_int64(r->ni->macs));
+    json_object_object_add(o, "cpu", json_cpu(&r->cpu));
+    if (r->layer_ms)
+        json_object_object_add(o, "layers", json_layers(r));
     cli_json_print(o);
 }
 
@@ -156,6 +204,46 @@ static void print_text(const struct report *r)
            r->s.p90, r->s.min, r->iters);
     printf("rate       %.2f fps, %.2f GFLOP/s (%.3f GMAC per frame)\n",
            1000.0 / r->s.median, gflops(r), r->ni->macs / 1e9);
+    printf("cpu        %s, %d CPUs; %s; oneDNN ISA %s\n", r->cpu.name, r->cpu.cores,
+           r->cpu.flags, r->cpu.isa);
+    if (!r->layer_ms)
+        return;
+    double total = 0;
+    for (int i = 0; i < mms_net_layers(r->cn->net); i++)
+        total += r->layer_ms[i];
+    printf("\n%4s %-34s %-8s %-14s %8s %6s %7s  %s\n", "#", "step", "op", "output", "ms", "%",
+           "GFLOP/s", "implementation");
+    for (int i = 0; i < mms_net_layers(r->cn->net); i++) {
+        struct mms_net_layer l;
+        char shape[48];
+        mms_net_layer(r->cn->net, i, &l);
+        snprintf(shape, sizeof(shape), "%dx%dx%d", l.c, l.h, l.w);
+        char rate[16] = "-";
+        if (l.macs)
+            snprintf(rate, sizeof(rate), "%.1f", layer_gflops(&l, r->layer_ms[i]));
+        printf("%4d %-34.34s %-8s %-14s %8.3f %6.1f %7s  %s\n", i, l.name, l.op, shape,
+               r->layer_ms[i], total > 0 ? 100.0 * r->layer_ms[i] / total : 0, rate, l.impl);
+    }
+    printf("%4s %-34s %-8s %-14s %8.3f\n", "", "all steps, waiting after each", "", "", total);
+}
+
+/* Mean time of each step over `iters` profiled runs. */
+static int time_layers(struct mms_net *net, int iters, double **out, struct mms_err *err)
+{
+    int n = mms_net_layers(net), ret = 0;
+    double *ms = calloc(n ? n : 1, sizeof(*ms));
+    if (!ms)
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    for (int i = 0; i < iters && !ret; i++)
+        ret = mms_net_run_profiled(net, ms, err);
+    for (int i = 0; i < n; i++)
+        ms[i] /= iters;
+    if (ret < 0) {
+        free(ms);
+        return ret;
+    }
+    *out = ms;
+    return 0;
 }
 
 static int bench(const struct args *a, const struct bench_opts *o)
@@ -178,11 +266,18 @@ static int bench(const struct args *a, const struct bench_opts *o)
         ret = cli_fail(spec.name, "%s", err.msg);
         goto done;
     }
-    struct report r = {&cn, ni, iters, threads_used(&cn), summarise(ms, iters)};
+    struct report r = {.cn = &cn, .ni = ni, .iters = iters, .threads = threads_used(&cn),
+                       .s = summarise(ms, iters)};
+    mms_cpu_probe(&r.cpu);
+    if (o->layers && time_layers(cn.net, iters, &r.layer_ms, &err) < 0) {
+        ret = cli_fail(spec.name, "%s", err.msg);
+        goto done;
+    }
     if (o->json)
         print_json(&r);
     else
         print_text(&r);
+    free(r.layer_ms);
     ret = ARGS_EXIT_OK;
 done:
     free(ms);

@@ -21,6 +21,10 @@ struct step {
     dnnl_primitive_desc_t pd;
     int nargs;
     dnnl_exec_arg_t args[8];
+    /* the graph node it computes (or moves data for) */
+    const char *op;
+    int oc, oh, ow;     /* its output */
+    int64_t macs;       /* the convolution's multiply-accumulates; 0 otherwise */
     /* STEP_UPSAMPLE */
     const float *src;
     float *dst;
@@ -575,6 +579,40 @@ static int preferred_block(struct mms_exec *e)
     return 1;
 }
 
+static const char *op_name(const struct mms_node *n)
+{
+    static const char *const names[] = {
+        [MMS_OP_INPUT] = "input", [MMS_OP_CONV] = "conv", [MMS_OP_BN] = "bn",
+        [MMS_OP_ACT] = "act", [MMS_OP_POOL] = "pool", [MMS_OP_UPSAMPLE] = "upsample",
+        [MMS_OP_CONCAT] = "concat", [MMS_OP_ADD] = "add", [MMS_OP_SLICE] = "slice",
+        [MMS_OP_COPY] = "copy",
+    };
+    return (unsigned)n->op < sizeof(names) / sizeof(names[0]) ? names[n->op] : "?";
+}
+
+/* What `mms bench --layers` reports of the steps node n became: a
+ * reorder around a convolution is named "reorder", the convolution
+ * itself carries the node's cost. */
+static void describe_steps(struct mms_exec *e, struct mms_graph *g, const struct mms_node *n,
+                           int first)
+{
+    const struct mms_tensor_shape *sh = mms_graph_shape(g, n->out);
+    for (int i = first; i < e->nsteps; i++) {
+        struct step *s = &e->steps[i];
+        dnnl_primitive_kind_t kind = dnnl_undefined_primitive;
+        if (s->pd)
+            dnnl_primitive_desc_query(s->pd, dnnl_query_primitive_kind, 0, &kind);
+        s->op = kind == dnnl_reorder ? "reorder" : op_name(n);
+        s->oc = sh->c;
+        s->oh = sh->h;
+        s->ow = sh->w;
+        if (n->op == MMS_OP_CONV && kind == dnnl_convolution) {
+            const struct mms_conv *c = &n->u.conv;
+            s->macs = (int64_t)sh->c * sh->h * sh->w * (c->ic / c->groups) * c->kh * c->kw;
+        }
+    }
+}
+
 static int alloc_buffers(struct mms_exec *e)
 {
     e->arena = e->arena_bytes ? own_buf(e, e->arena_bytes) : NULL;
@@ -614,8 +652,10 @@ int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_
     }
     for (int i = 0; i < mms_graph_nnodes(g); i++) {
         const struct mms_node *n = mms_graph_node(g, i);
+        int first = e->nsteps;
         if (!n->dead && (rc = emit_node(e, g, n, err)))
             goto fail;
+        describe_steps(e, g, n, first);
     }
     if (e->scratch_bytes) {
         dnnl_memory_desc_t smd;
@@ -715,6 +755,15 @@ const char *mms_exec_step_name(const struct mms_exec *e, int i, const char **imp
     if (impl)
         *impl = e->steps[i].impl ? e->steps[i].impl : "";
     return e->steps[i].name;
+}
+
+void mms_exec_step_info(const struct mms_exec *e, int i, struct mms_exec_step *info)
+{
+    const struct step *s = &e->steps[i];
+    *info = (struct mms_exec_step){
+        .name = s->name, .impl = s->impl ? s->impl : "", .op = s->op ? s->op : "",
+        .c = s->oc, .h = s->oh, .w = s->ow, .macs = s->macs,
+    };
 }
 
 void mms_exec_dump(const struct mms_exec *e, FILE *f)

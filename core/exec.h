@@ -11,6 +11,7 @@
  * allocates nothing.
  */
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/error.h"
@@ -37,6 +38,15 @@ int mms_exec_run(struct mms_exec *e, struct mms_err *err);
 int mms_exec_run_profiled(struct mms_exec *e, double *step_ms, struct mms_err *err);
 
 int mms_exec_steps(const struct mms_exec *e);
+
+struct mms_exec_step {
+    const char *name; /* the graph node's */
+    const char *impl; /* oneDNN's implementation, or the engine's kernel */
+    const char *op;   /* conv, pool, upsample, concat, add, act, copy, reorder */
+    int c, h, w;      /* the node's output */
+    int64_t macs;     /* convolutions: multiply-accumulates per run */
+};
+void mms_exec_step_info(const struct mms_exec *e, int i, struct mms_exec_step *info);
 const char *mms_exec_step_name(const struct mms_exec *e, int i, const char **impl);
 size_t mms_exec_arena_bytes(const struct mms_exec *e);
 /* One line per step: kind, node name, oneDNN implementation. */

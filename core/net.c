@@ -122,3 +122,17 @@ int mms_net_run(struct mms_net *n, struct mms_err *err)
 {
     return mms_exec_run(n->exec, err);
 }
+
+int mms_net_layers(const struct mms_net *n) { return mms_exec_steps(n->exec); }
+
+void mms_net_layer(const struct mms_net *n, int i, struct mms_net_layer *l)
+{
+    struct mms_exec_step s;
+    mms_exec_step_info(n->exec, i, &s);
+    *l = (struct mms_net_layer){s.name, s.impl, s.op, s.c, s.h, s.w, s.macs};
+}
+
+int mms_net_run_profiled(struct mms_net *n, double *ms, struct mms_err *err)
+{
+    return mms_exec_run_profiled(n->exec, ms, err);
+}

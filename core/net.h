@@ -55,4 +55,16 @@ int mms_net_run(struct mms_net *n, struct mms_err *err);
 /* out_h x out_w floats, valid until the next run. */
 const float *mms_net_logits(const struct mms_net *n);
 
+/* Where the time goes (`mms bench --layers`): the steps one run executes,
+ * and a run that adds each step's wall time to ms[i] (mms_net_layers()
+ * entries), waiting for each step to finish. */
+struct mms_net_layer {
+    const char *name, *impl, *op;
+    int c, h, w;
+    int64_t macs;
+};
+int mms_net_layers(const struct mms_net *n);
+void mms_net_layer(const struct mms_net *n, int i, struct mms_net_layer *l);
+int mms_net_run_profiled(struct mms_net *n, double *ms, struct mms_err *err);
+
 #endif

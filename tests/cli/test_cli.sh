@@ -195,8 +195,34 @@ for k in ("model", "arch", "size", "precision", "threads", "iters", "median_ms",
     assert k in d, k
 assert d["median_ms"] > 0 and d["min_ms"] <= d["median_ms"] <= d["p90_ms"]
 assert d["iters"] == 2 and d["precision"] == "fp32" and d["threads"] >= 1
+# the machine the figures belong to
+assert d["cpu"]["name"] and d["cpu"]["onednn_isa"] and d["cpu"]["cpus"] >= 1
+assert "layers" not in d
 EOF
 fi
+
+# --layers: every step with its shape and implementation, the convolutions'
+# work adding up to the network's.
+if run 0 bench --iters 2 --warmup 1 --size 64x128 --layers --json; then
+    cp "$T/out" "$T/layers.json"
+    "$PY" - "$T/layers.json" <<'EOF' || fail "bench --layers: $(head -c 600 "$T/layers.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+L = d["layers"]
+assert len(L) > 10, len(L)
+assert all(l["impl"] and l["op"] and l["ms"] >= 0 for l in L)
+convs = [l for l in L if l["op"] == "conv"]
+assert convs and all(l["macs"] > 0 for l in convs)
+assert sum(l["macs"] for l in L) == d["macs"], (sum(l["macs"] for l in L), d["macs"])
+assert all(l["macs"] == 0 for l in L if l["op"] != "conv")
+c, h, w = (int(v) for v in L[-1]["shape"].split("x"))
+assert (c, h, w) == (1, 64, 128), L[-1]["shape"]
+EOF
+fi
+run 0 bench --iters 1 --warmup 0 --size 64x128 --layers &&
+    grep -q "implementation" "$T/out" && grep -q "^cpu " "$T/out" ||
+    fail "bench --layers text: $(head -c 400 "$T/out")"
+run 2 bench --layers=maybe
 
 # ---- real data, when this checkout has it ----
 

@@ -1,0 +1,22 @@
+#ifndef MMS_CPU_H
+#define MMS_CPU_H
+
+/*
+ * The machine a speed figure was measured on: every benchmark prints it,
+ * since figures from different CPUs are not comparable, only ratios
+ * measured in one run. Also what precisions this CPU runs natively.
+ */
+
+struct mms_cpu {
+    char name[128];  /* /proc/cpuinfo's model name, or "unknown" */
+    char flags[192]; /* the ISA extensions that matter to oneDNN, space-separated */
+    const char *isa; /* oneDNN's effective ISA ("avx2", "avx512_core_amx", ...) */
+    int cores;       /* online logical CPUs */
+    int bf16;        /* native bf16 convolutions: AVX512-BF16 or AMX */
+    int amx;
+    int vnni;        /* int8 dot products: AVX512-VNNI, AVX-VNNI or AMX */
+};
+
+void mms_cpu_probe(struct mms_cpu *c);
+
+#endif
