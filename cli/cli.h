@@ -23,7 +23,7 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_info, cli_segment, cli_eval, cli_bench, cli_run, cli_synth,
-    cli_ctl;
+    cli_ctl, cli_calibrate;
 
 #define CLI_GO_ON (-1)
 

@@ -32,10 +32,9 @@ static int net_precision(const struct args *a, const char *p, struct cli_net *cn
     if (!p)
         return CLI_GO_ON;
     int ret = mms_precision_parse(p, &cn->opts.precision);
-    if (ret == -ENOTSUP)
-        return cli_fail(a->cmd->name, "precision %s is not supported by this build", p);
     if (ret < 0)
-        return args_usage_error(a->cmd, "unknown precision '%s' (known: fp32)", p);
+        return args_usage_error(a->cmd, "unknown precision '%s' (known: fp32, bf16, int8, auto)",
+                                p);
     cn->precision = p;
     return CLI_GO_ON;
 }

@@ -15,7 +15,8 @@
 
 
 static const struct cli_command *const commands[] = {
-    &cli_run, &cli_info, &cli_segment, &cli_eval, &cli_bench, &cli_synth, &cli_ctl, NULL,
+    &cli_run, &cli_info, &cli_segment, &cli_eval, &cli_bench, &cli_calibrate, &cli_synth,
+    &cli_ctl, NULL,
 };
 
 static void print_help(FILE *f)

@@ -2,6 +2,7 @@
 #include "core/plan.h"
 
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 
-enum step_kind { STEP_PRIM, STEP_UPSAMPLE };
+enum step_kind { STEP_PRIM, STEP_UPSAMPLE, STEP_UPSAMPLE_S8, STEP_UPSAMPLE_U8 };
 
 struct step {
     enum step_kind kind;
@@ -26,8 +27,8 @@ struct step {
     int oc, oh, ow;     /* its output */
     int64_t macs;       /* the convolution's multiply-accumulates; 0 otherwise */
     /* STEP_UPSAMPLE */
-    const float *src;
-    float *dst;
+    const void *src;
+    void *dst;
     int cblocks, block, h, w;
 };
 
@@ -50,6 +51,20 @@ struct mms_exec {
     struct mms_place *pl;
     int ntensors;
     int pref_block;
+    int in_t, out_t;
+    /* int8 (NULL in fp32): which tensors are s8 nhwc, their scales (real
+     * value = scale x stored value), and each tensor's converted copy in
+     * the other type, made once where a reader needs it. */
+    unsigned char *q;
+    float *scale;
+    void **cvt;
+    dnnl_memory_desc_t *cvt_md;
+    /* Calibration: after step mark_step[i] - 1, tensor mark_tensor[i] is
+     * complete (mark_step 0: before the first step). */
+    int *mark_step, *mark_tensor;
+    int nmarks;
+    const float **obs_ptr;
+    size_t *obs_n;
 };
 
 #define DNNL_TRY(call, what)                                                     \
@@ -117,12 +132,29 @@ static dnnl_format_tag_t block_tag(int block)
     return block == 16 ? dnnl_nChw16c : block == 8 ? dnnl_nChw8c : dnnl_nchw;
 }
 
+/* q[t]: 0 f32, Q_S8, or Q_U8 (a tensor that cannot be negative: twice
+ * the resolution). */
+enum { Q_F32, Q_S8, Q_U8 };
+
+static int is_q(const struct mms_exec *e, int t)
+{
+    return e->q && e->q[t];
+}
+
+static dnnl_data_type_t q_type(const struct mms_exec *e, int t)
+{
+    return e->q[t] == Q_U8 ? dnnl_u8 : dnnl_s8;
+}
+
 static void tensor_md(const struct mms_exec *e, const struct mms_graph *g, int t,
                       dnnl_memory_desc_t *md)
 {
     const struct mms_tensor_shape *s = mms_graph_shape(g, t);
     dnnl_dims_t dims = {1, s->c, s->h, s->w};
-    dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, block_tag(e->pl[t].block));
+    if (is_q(e, t))
+        dnnl_memory_desc_init_by_tag(md, 4, dims, q_type(e, t), dnnl_nhwc);
+    else
+        dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, block_tag(e->pl[t].block));
 }
 
 /* With N=1 and a channel-outer layout, channels [off, off + c) of a buffer
@@ -171,12 +203,23 @@ fail:
     return rc;
 }
 
-static int make_attr(dnnl_primitive_attr_t *attr, const struct mms_conv *c)
+/* int8 scaling of a primitive: per output channel (n > 1) or one value,
+ * and the sum post-op's scale. */
+struct qattr {
+    const float *oscale;
+    int n;
+    float sum;
+};
+
+static int make_attr_q(dnnl_primitive_attr_t *attr, const struct mms_conv *c,
+                       const struct qattr *qa)
 {
     dnnl_post_ops_t po = NULL;
     if (dnnl_primitive_attr_create(attr) != dnnl_success)
         return -ENOMEM;
     dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user);
+    if (qa && qa->oscale)
+        dnnl_primitive_attr_set_output_scales(*attr, qa->n, qa->n > 1 ? 1 << 1 : 0, qa->oscale);
     if (!c || !c->npost)
         return 0;
     if (dnnl_post_ops_create(&po) != dnnl_success)
@@ -184,7 +227,7 @@ static int make_attr(dnnl_primitive_attr_t *attr, const struct mms_conv *c)
     for (int i = 0; i < c->npost; i++) {
         const struct mms_postop *p = &c->post[i];
         if (p->kind == MMS_POSTOP_SUM)
-            dnnl_post_ops_append_sum(po, 1.f);
+            dnnl_post_ops_append_sum(po, qa ? qa->sum : 1.f);
         else
             dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu,
                                          p->act == MMS_ACT_LEAKY ? p->alpha : 0.f, 0.f);
@@ -194,14 +237,23 @@ static int make_attr(dnnl_primitive_attr_t *attr, const struct mms_conv *c)
     return 0;
 }
 
-/* dst <- src, any layouts (also a copy into a concat slice). */
-static int emit_reorder(struct mms_exec *e, const char *name, const dnnl_memory_desc_t *smd,
-                        void *sp, const dnnl_memory_desc_t *dmd, void *dp, struct mms_err *err)
+static int make_attr(dnnl_primitive_attr_t *attr, const struct mms_conv *c)
+{
+    return make_attr_q(attr, c, NULL);
+}
+
+/* dst <- scale x src, any layouts and types (also a copy into a concat
+ * slice); scale 1 is a plain copy. */
+static int emit_reorder_scaled(struct mms_exec *e, const char *name,
+                               const dnnl_memory_desc_t *smd, void *sp,
+                               const dnnl_memory_desc_t *dmd, void *dp, float scale,
+                               struct mms_err *err)
 {
     int rc;
     dnnl_primitive_desc_t pd;
     dnnl_primitive_attr_t attr;
-    if (make_attr(&attr, NULL))
+    struct qattr qa = {&scale, 1, 1.f};
+    if (make_attr_q(&attr, NULL, scale != 1.f ? &qa : NULL))
         return mms_err_set(err, -ENOMEM, "out of memory");
     dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, smd, e->engine, dmd,
                                                           e->engine, attr);
@@ -219,18 +271,76 @@ static int emit_reorder(struct mms_exec *e, const char *name, const dnnl_memory_
     return rc;
 }
 
+static int emit_reorder(struct mms_exec *e, const char *name, const dnnl_memory_desc_t *smd,
+                        void *sp, const dnnl_memory_desc_t *dmd, void *dp, struct mms_err *err)
+{
+    return emit_reorder_scaled(e, name, smd, sp, dmd, dp, 1.f, err);
+}
+
+/* The scale that takes tensor t's stored values to real ones. */
+static float real_scale(const struct mms_exec *e, int t)
+{
+    return is_q(e, t) ? e->scale[t] : 1.f;
+}
+
+/* Tensor t as a reader that wants s8 (want_q) or f32 sees it: in place
+ * when it already is, else a copy converted once, at the first reader
+ * (the copy is private, so later readers find it intact). */
+static int tensor_as(struct mms_exec *e, struct mms_graph *g, const char *name, int t,
+                     int want_q, dnnl_memory_desc_t *md, void **p, struct mms_err *err)
+{
+    if (!e->q || is_q(e, t) == want_q) {
+        tensor_md(e, g, t, md);
+        *p = tensor_ptr(e, g, t);
+        return 0;
+    }
+    if (!e->cvt[t]) {
+        const struct mms_tensor_shape *s = mms_graph_shape(g, t);
+        dnnl_memory_desc_t smd, dmd;
+        tensor_md(e, g, t, &smd);
+        dnnl_memory_desc_init_by_tag(&dmd, 4, (dnnl_dims_t){1, s->c, s->h, s->w},
+                                     want_q ? dnnl_s8 : dnnl_f32,
+                                     want_q ? dnnl_nhwc : block_tag(e->pref_block));
+        void *buf = own_buf(e, dnnl_memory_desc_get_size(&dmd));
+        if (!buf)
+            return mms_err_set(err, -ENOMEM, "out of memory");
+        /* to s8: real / scale[t]; to f32: stored x scale[t] */
+        float sc = want_q ? 1.f / e->scale[t] : e->scale[t];
+        int rc = emit_reorder_scaled(e, name, &smd, tensor_ptr(e, g, t), &dmd, buf, sc, err);
+        if (rc)
+            return rc;
+        e->cvt[t] = buf;
+        e->cvt_md[t] = dmd;
+    }
+    *md = e->cvt_md[t];
+    *p = e->cvt[t];
+    return 0;
+}
+
+/* How one convolution is quantised: s8 weights with a scale per output
+ * channel (max |w| / 127), the bias in accumulator units, and output
+ * scales that take the s32 accumulator to the destination's scale. */
+struct conv_q {
+    float *wscale; /* oc */
+    float *oscale; /* oc */
+    float *bias;   /* oc */
+    int8_t *w;     /* quantised weights, oihw / goihw */
+    float sum;     /* the sum post-op's scale */
+};
+
 static int conv_pd(struct mms_exec *e, const struct mms_node *n,
                    const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
-                   dnnl_primitive_desc_t *pd)
+                   const struct conv_q *cq, dnnl_primitive_desc_t *pd)
 {
     const struct mms_conv *c = &n->u.conv;
+    dnnl_data_type_t wdt = cq ? dnnl_s8 : dnnl_f32;
     dnnl_memory_desc_t wmd, bmd;
     dnnl_dims_t wd5 = {c->groups, c->oc / c->groups, c->ic / c->groups, c->kh, c->kw};
     dnnl_dims_t wd4 = {c->oc, c->ic, c->kh, c->kw};
     if (c->groups > 1)
-        dnnl_memory_desc_init_by_tag(&wmd, 5, wd5, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&wmd, 5, wd5, wdt, dnnl_format_tag_any);
     else
-        dnnl_memory_desc_init_by_tag(&wmd, 4, wd4, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&wmd, 4, wd4, wdt, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bmd, 1, (dnnl_dims_t){c->oc}, dnnl_f32, dnnl_a);
     dnnl_convolution_desc_t cd;
     dnnl_dims_t strides = {c->sh, c->sw}, pad = {c->ph, c->pw};
@@ -239,7 +349,8 @@ static int conv_pd(struct mms_exec *e, const struct mms_node *n,
                                            strides, pad, pad) != dnnl_success)
         return -EINVAL;
     dnnl_primitive_attr_t attr;
-    if (make_attr(&attr, c))
+    struct qattr qa = {cq ? cq->oscale : NULL, c->oc, cq ? cq->sum : 1.f};
+    if (make_attr_q(&attr, c, cq ? &qa : NULL))
         return -ENOMEM;
     dnnl_status_t st = dnnl_primitive_desc_create(pd, &cd, attr, e->engine, NULL);
     dnnl_primitive_attr_destroy(attr);
@@ -253,24 +364,26 @@ static int is_ref(dnnl_primitive_desc_t pd)
     return !strncmp(impl, "ref", 3);
 }
 
-/* Weights go to the layout the primitive asked for, once, at load. */
+/* Weights go to the layout the primitive asked for, once, at load (for
+ * s8, the reorder also computes the compensation the kernel needs). */
 static dnnl_memory_t conv_weights(struct mms_exec *e, const struct mms_node *n,
-                                  dnnl_primitive_desc_t pd)
+                                  dnnl_primitive_desc_t pd, const struct conv_q *cq)
 {
     const struct mms_conv *c = &n->u.conv;
+    dnnl_data_type_t wdt = cq ? dnnl_s8 : dnnl_f32;
     dnnl_memory_desc_t umd;
     if (c->groups > 1)
         dnnl_memory_desc_init_by_tag(
             &umd, 5,
             (dnnl_dims_t){c->groups, c->oc / c->groups, c->ic / c->groups, c->kh, c->kw},
-            dnnl_f32, dnnl_goihw);
+            wdt, dnnl_goihw);
     else
         dnnl_memory_desc_init_by_tag(&umd, 4, (dnnl_dims_t){c->oc, c->ic, c->kh, c->kw},
-                                     dnnl_f32, dnnl_oihw);
+                                     wdt, dnnl_oihw);
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     void *buf = own_buf(e, dnnl_memory_desc_get_size(wmd));
     dnnl_memory_t user = NULL, w = buf ? own_mem(e, wmd, buf) : NULL;
-    if (!w || !(user = own_mem(e, &umd, c->w)))
+    if (!w || !(user = own_mem(e, &umd, cq ? (void *)cq->w : (void *)c->w)))
         return NULL;
     dnnl_primitive_desc_t rpd;
     dnnl_primitive_t r;
@@ -287,6 +400,59 @@ static dnnl_memory_t conv_weights(struct mms_exec *e, const struct mms_node *n,
     return st == dnnl_success ? w : NULL;
 }
 
+static void conv_q_free(struct conv_q *cq)
+{
+    free(cq->wscale);
+    free(cq->oscale);
+    free(cq->bias);
+    free(cq->w);
+}
+
+static int conv_quantise(const struct mms_exec *e, const struct mms_node *n, float s_in,
+                         struct conv_q *cq)
+{
+    const struct mms_conv *c = &n->u.conv;
+    size_t per = (size_t)c->ic / c->groups * c->kh * c->kw;
+    float s_out = e->scale[n->out];
+    cq->wscale = malloc(c->oc * sizeof(float));
+    cq->oscale = malloc(c->oc * sizeof(float));
+    cq->bias = malloc(c->oc * sizeof(float));
+    cq->w = malloc((size_t)c->oc * per);
+    if (!cq->wscale || !cq->oscale || !cq->bias || !cq->w)
+        return -ENOMEM;
+    for (int o = 0; o < c->oc; o++) {
+        const float *w = c->w + o * per;
+        float m = 0;
+        for (size_t i = 0; i < per; i++)
+            m = fmaxf(m, fabsf(w[i]));
+        float sw = m > 0 ? m / 127.f : 1.f;
+        for (size_t i = 0; i < per; i++)
+            cq->w[o * per + i] = (int8_t)lrintf(fminf(fmaxf(w[i] / sw, -127.f), 127.f));
+        cq->wscale[o] = sw;
+        cq->oscale[o] = s_in * sw / s_out;
+        cq->bias[o] = c->b[o] / (s_in * sw);
+    }
+    return 0;
+}
+
+/* The residual a sum post-op adds must be in the destination, in its type
+ * and scale; when the planner put the output on top of it, it already is. */
+static int place_residual(struct mms_exec *e, struct mms_graph *g, const char *name, int sum,
+                          const dnnl_memory_desc_t *dmd, void *dp, int out, float *sum_scale,
+                          struct mms_err *err)
+{
+    dnnl_memory_desc_t bmd;
+    tensor_md(e, g, sum, &bmd);
+    void *bp = tensor_ptr(e, g, sum);
+    float to_out = real_scale(e, sum) / real_scale(e, out);
+    *sum_scale = 1.f;
+    if (bp == dp && dnnl_memory_desc_equal(&bmd, dmd)) {
+        *sum_scale = to_out;
+        return 0;
+    }
+    return emit_reorder_scaled(e, name, &bmd, bp, dmd, dp, to_out, err);
+}
+
 static int emit_conv(struct mms_exec *e, struct mms_graph *g, const struct mms_node *n,
                      struct mms_err *err)
 {
@@ -294,34 +460,48 @@ static int emit_conv(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     const struct mms_conv *c = &n->u.conv;
     dnnl_memory_desc_t smd, dmd, any_s, any_d;
     dnnl_primitive_desc_t pd = NULL;
-    int rc, sum = -1;
-    tensor_md(e, g, n->in[0], &smd);
+    struct conv_q cqs = {0}, *cq = NULL;
+    int rc, sum = -1, q = is_q(e, n->out);
+    void *sp, *dp = tensor_ptr(e, g, n->out);
+    if ((rc = tensor_as(e, g, name, n->in[0], q, &smd, &sp, err)))
+        return rc;
     tensor_md(e, g, n->out, &dmd);
     for (int i = 0; i < c->npost; i++)
         if (c->post[i].kind == MMS_POSTOP_SUM)
             sum = c->post[i].tensor;
+    if (q) {
+        cq = &cqs;
+        if (conv_quantise(e, n, e->scale[n->in[0]], cq))
+            goto fail_oom;
+        /* Known before the primitive exists: the sum scale is an attribute. */
+        cq->sum = 1.f;
+        if (sum >= 0 && tensor_ptr(e, g, sum) == dp)
+            cq->sum = real_scale(e, sum) / real_scale(e, n->out);
+    }
 
     int fallback = 0;
-    if (conv_pd(e, n, &smd, &dmd, &pd) || is_ref(pd)) {
+    if (conv_pd(e, n, &smd, &dmd, cq, &pd) || (!q && is_ref(pd))) {
         if (pd)
             dnnl_primitive_desc_destroy(pd);
         pd = NULL;
         const struct mms_tensor_shape *si = mms_graph_shape(g, n->in[0]);
         const struct mms_tensor_shape *so = mms_graph_shape(g, n->out);
-        dnnl_memory_desc_init_by_tag(&any_s, 4, (dnnl_dims_t){1, si->c, si->h, si->w},
-                                     dnnl_f32, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&any_d, 4, (dnnl_dims_t){1, so->c, so->h, so->w},
-                                     dnnl_f32, dnnl_format_tag_any);
-        if (conv_pd(e, n, &any_s, &any_d, &pd))
-            return mms_err_set(err, -EINVAL, "%s: no oneDNN convolution for this shape", name);
+        dnnl_data_type_t dt = q ? dnnl_s8 : dnnl_f32;
+        dnnl_memory_desc_init_by_tag(&any_s, 4, (dnnl_dims_t){1, si->c, si->h, si->w}, dt,
+                                     dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&any_d, 4, (dnnl_dims_t){1, so->c, so->h, so->w}, dt,
+                                     dnnl_format_tag_any);
+        if (conv_pd(e, n, &any_s, &any_d, cq, &pd)) {
+            rc = mms_err_set(err, -EINVAL, "%s: no oneDNN convolution for this shape", name);
+            goto fail;
+        }
         fallback = 1;
     }
     const dnnl_memory_desc_t *psrc = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *pdst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    void *sp = tensor_ptr(e, g, n->in[0]), *dp = tensor_ptr(e, g, n->out);
     void *tsrc = sp, *tdst = dp;
     dnnl_memory_desc_t psrc_copy = *psrc, pdst_copy = *pdst;
-    dnnl_memory_t w = conv_weights(e, n, pd);
+    dnnl_memory_t w = conv_weights(e, n, pd, cq);
     if (!w) {
         rc = mms_err_set(err, -ENOMEM, "%s: cannot prepare weights", name);
         goto fail;
@@ -337,12 +517,13 @@ static int emit_conv(struct mms_exec *e, struct mms_graph *g, const struct mms_n
             goto fail_oom;
     }
     if (sum >= 0) {
-        dnnl_memory_desc_t bmd;
-        tensor_md(e, g, sum, &bmd);
-        void *bp = tensor_ptr(e, g, sum);
-        if (bp != tdst || !dnnl_memory_desc_equal(&bmd, &pdst_copy))
-            if ((rc = emit_reorder(e, name, &bmd, bp, &pdst_copy, tdst, err)))
-                goto fail;
+        float sum_scale;
+        if ((rc = place_residual(e, g, name, sum, &pdst_copy, tdst, n->out, &sum_scale, err)))
+            goto fail;
+        if (q && sum_scale != cq->sum) {
+            rc = mms_err_set(err, -EINVAL, "%s: residual placed unlike planned", name);
+            goto fail;
+        }
     }
     dnnl_memory_desc_t bias_md;
     dnnl_memory_desc_init_by_tag(&bias_md, 1, (dnnl_dims_t){c->oc}, dnnl_f32, dnnl_a);
@@ -350,7 +531,7 @@ static int emit_conv(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     float *bias = own_buf(e, c->oc * sizeof(float));
     if (!bias)
         goto fail_oom;
-    memcpy(bias, c->b, c->oc * sizeof(float));
+    memcpy(bias, cq ? cq->bias : c->b, c->oc * sizeof(float));
     dnnl_memory_t mb = own_mem(e, &bias_md, bias);
     if (!ms || !md || !mb)
         goto fail_oom;
@@ -360,12 +541,14 @@ static int emit_conv(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     pd = NULL;
     if (rc)
         goto fail;
+    conv_q_free(&cqs);
     if (tdst != dp)
         return emit_reorder(e, name, &pdst_copy, tdst, &dmd, dp, err);
     return 0;
 fail_oom:
     rc = mms_err_set(err, -ENOMEM, "%s: out of memory", name);
 fail:
+    conv_q_free(&cqs);
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     return rc;
@@ -401,7 +584,11 @@ static int emit_pool(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     const struct mms_tensor_shape *si = mms_graph_shape(g, n->in[0]);
     const struct mms_tensor_shape *so = mms_graph_shape(g, n->out);
     dnnl_memory_desc_t smd, dmd;
-    tensor_md(e, g, n->in[0], &smd);
+    void *sp;
+    /* s8 pools keep their input's scale (choose_types) */
+    int rc = tensor_as(e, g, n->name, n->in[0], is_q(e, n->out), &smd, &sp, err);
+    if (rc)
+        return rc;
     tensor_md(e, g, n->out, &dmd);
     /* PyTorch sizes the output (ceil_mode); oneDNN wants the right padding
      * that yields that size. */
@@ -415,7 +602,7 @@ static int emit_pool(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &smd, &dmd, s, k,
                                           dil, pl, pr) != dnnl_success)
         return mms_err_set(err, -EINVAL, "%s: pooling not supported by oneDNN", n->name);
-    dnnl_memory_t m[] = {tensor_mem(e, g, n->in[0]), tensor_mem(e, g, n->out)};
+    dnnl_memory_t m[] = {own_mem(e, &smd, sp), tensor_mem(e, g, n->out)};
     return emit_simple(e, n->name, &pdsc, m, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST}, 2, err);
 }
 
@@ -423,7 +610,10 @@ static int emit_act(struct mms_exec *e, struct mms_graph *g, const struct mms_no
                     struct mms_err *err)
 {
     dnnl_memory_desc_t smd, dmd;
-    tensor_md(e, g, n->in[0], &smd);
+    void *sp;
+    int rc = tensor_as(e, g, n->name, n->in[0], 0, &smd, &sp, err);
+    if (rc)
+        return rc;
     tensor_md(e, g, n->out, &dmd);
     if (!dnnl_memory_desc_equal(&smd, &dmd))
         return mms_err_set(err, -EINVAL, "%s: activation across layouts", n->name);
@@ -431,7 +621,7 @@ static int emit_act(struct mms_exec *e, struct mms_graph *g, const struct mms_no
     if (dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, dnnl_eltwise_relu, &smd,
                                        n->u.act.alpha, 0.f) != dnnl_success)
         return mms_err_set(err, -EINVAL, "%s: eltwise not supported", n->name);
-    dnnl_memory_t m[] = {tensor_mem(e, g, n->in[0]), tensor_mem(e, g, n->out)};
+    dnnl_memory_t m[] = {own_mem(e, &smd, sp), tensor_mem(e, g, n->out)};
     return emit_simple(e, n->name, &d, m, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST}, 2, err);
 }
 
@@ -439,14 +629,16 @@ static int emit_add(struct mms_exec *e, struct mms_graph *g, const struct mms_no
                     struct mms_err *err)
 {
     dnnl_memory_desc_t a, b, d;
-    tensor_md(e, g, n->in[0], &a);
-    tensor_md(e, g, n->in[1], &b);
+    void *ap, *bp;
+    int rc = tensor_as(e, g, n->name, n->in[0], 0, &a, &ap, err);
+    rc = rc ? rc : tensor_as(e, g, n->name, n->in[1], 0, &b, &bp, err);
+    if (rc)
+        return rc;
     tensor_md(e, g, n->out, &d);
     dnnl_binary_desc_t bd;
     if (dnnl_binary_desc_init(&bd, dnnl_binary_add, &a, &b, &d) != dnnl_success)
         return mms_err_set(err, -EINVAL, "%s: binary add not supported", n->name);
-    dnnl_memory_t m[] = {tensor_mem(e, g, n->in[0]), tensor_mem(e, g, n->in[1]),
-                         tensor_mem(e, g, n->out)};
+    dnnl_memory_t m[] = {own_mem(e, &a, ap), own_mem(e, &b, bp), tensor_mem(e, g, n->out)};
     return emit_simple(e, n->name, &bd, m,
                        (int[]){DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST}, 3, err);
 }
@@ -455,30 +647,56 @@ static int emit_add(struct mms_exec *e, struct mms_graph *g, const struct mms_no
 static int emit_copy_into(struct mms_exec *e, struct mms_graph *g, const char *name, int t,
                           int dst, struct mms_err *err)
 {
-    if (tensor_ptr(e, g, t) == tensor_ptr(e, g, dst) && e->pl[t].block == e->pl[dst].block)
-        return 0;
     dnnl_memory_desc_t smd, dmd;
-    tensor_md(e, g, t, &smd);
+    void *sp;
+    int rc = tensor_as(e, g, name, t, is_q(e, dst), &smd, &sp, err);
+    if (rc)
+        return rc;
     tensor_md(e, g, dst, &dmd);
-    return emit_reorder(e, name, &smd, tensor_ptr(e, g, t), &dmd, tensor_ptr(e, g, dst), err);
+    if (sp == tensor_ptr(e, g, dst) && dnnl_memory_desc_equal(&smd, &dmd))
+        return 0;
+    return emit_reorder(e, name, &smd, sp, &dmd, tensor_ptr(e, g, dst), err);
+}
+
+/* Channels [off, off + c) of an h x w tensor with `total` channels, in the
+ * layout of `ref` (channel-outer: a contiguous run; nhwc: strided). */
+static void slice_md(const struct mms_exec *e, int ref, int total, int c, int h, int w,
+                     dnnl_memory_desc_t *md)
+{
+    if (is_q(e, ref))
+        dnnl_memory_desc_init_by_strides(md, 4, (dnnl_dims_t){1, c, h, w}, q_type(e, ref),
+                                         (dnnl_dims_t){(dnnl_dim_t)h * w * total, 1,
+                                                       (dnnl_dim_t)w * total, total});
+    else
+        dnnl_memory_desc_init_by_tag(md, 4, (dnnl_dims_t){1, c, h, w}, dnnl_f32,
+                                     block_tag(e->pl[ref].block));
+}
+
+/* Where channel `off` of tensor t starts. */
+static void *channel_ptr(const struct mms_exec *e, struct mms_graph *g, int t, int off)
+{
+    const struct mms_tensor_shape *s = mms_graph_shape(g, t);
+    if (is_q(e, t))
+        return (int8_t *)tensor_ptr(e, g, t) + off;
+    return tensor_ptr(e, g, t) + (size_t)off * s->h * s->w;
 }
 
 static int emit_concat(struct mms_exec *e, struct mms_graph *g, const struct mms_node *n,
                        struct mms_err *err)
 {
-    int off = 0;
+    int off = 0, total = mms_graph_shape(g, n->out)->c;
     for (int j = 0; j < n->nin; j++) {
         int t = n->in[j];
         const struct mms_tensor_shape *s = mms_graph_shape(g, t);
         if (e->pl[t].parent != n->out || e->pl[t].off != off) {
-            /* The slice of the output this input fills: same layout as the
-             * output, `off` channels in. */
+            /* The slice of the output this input fills, scaled from the
+             * input's scale to the output's. */
             dnnl_memory_desc_t smd, dmd;
             tensor_md(e, g, t, &smd);
-            dnnl_memory_desc_init_by_tag(&dmd, 4, (dnnl_dims_t){1, s->c, s->h, s->w},
-                                         dnnl_f32, block_tag(e->pl[n->out].block));
-            float *dp = tensor_ptr(e, g, n->out) + (size_t)off * s->h * s->w;
-            int rc = emit_reorder(e, n->name, &smd, tensor_ptr(e, g, t), &dmd, dp, err);
+            slice_md(e, n->out, total, s->c, s->h, s->w, &dmd);
+            int rc = emit_reorder_scaled(e, n->name, &smd, tensor_ptr(e, g, t), &dmd,
+                                         channel_ptr(e, g, n->out, off),
+                                         real_scale(e, t) / real_scale(e, n->out), err);
             if (rc)
                 return rc;
         }
@@ -487,34 +705,65 @@ static int emit_concat(struct mms_exec *e, struct mms_graph *g, const struct mms
     return 0;
 }
 
+/* An s8 piece of a split is a copy: nhwc channel ranges are strided. */
+static int emit_slice_q(struct mms_exec *e, struct mms_graph *g, const struct mms_node *n,
+                        struct mms_err *err)
+{
+    const struct mms_tensor_shape *s = mms_graph_shape(g, n->out);
+    int total = mms_graph_shape(g, n->in[0])->c;
+    dnnl_memory_desc_t smd, dmd;
+    void *sp;
+    int rc = tensor_as(e, g, n->name, n->in[0], 1, &smd, &sp, err);
+    if (rc)
+        return rc;
+    dnnl_memory_desc_init_by_strides(&smd, 4, (dnnl_dims_t){1, s->c, s->h, s->w},
+                                     smd.data_type,
+                                     (dnnl_dims_t){(dnnl_dim_t)s->h * s->w * total, 1,
+                                                   (dnnl_dim_t)s->w * total, total});
+    tensor_md(e, g, n->out, &dmd);
+    return emit_reorder_scaled(e, n->name, &smd, (int8_t *)sp + n->u.slice.off, &dmd,
+                               tensor_ptr(e, g, n->out), e->scale[n->in[0]] / e->scale[n->out],
+                               err);
+}
+
 static int emit_upsample(struct mms_exec *e, struct mms_graph *g, const struct mms_node *n,
                          struct mms_err *err)
 {
-    int src = n->in[0];
+    int src = n->in[0], q = is_q(e, n->out);
     const struct mms_tensor_shape *si = mms_graph_shape(g, src);
-    int block = e->pl[n->out].block;
-    const float *sp = tensor_ptr(e, g, src);
-    if (e->pl[src].block != block) {
-        /* The kernel works in one layout: bring the input to the output's. */
-        dnnl_memory_desc_t smd, tmd;
-        tensor_md(e, g, src, &smd);
+    int block = q ? si->c : e->pl[n->out].block;
+    dnnl_memory_desc_t smd, tmd;
+    void *sp;
+    int rc = tensor_as(e, g, n->name, src, q, &smd, &sp, err);
+    if (rc)
+        return rc;
+    if (q)
+        tmd = smd;
+    else
         dnnl_memory_desc_init_by_tag(&tmd, 4, (dnnl_dims_t){1, si->c, si->h, si->w}, dnnl_f32,
                                      block_tag(block));
+    if (!dnnl_memory_desc_equal(&smd, &tmd)) {
+        /* The kernel works in one layout: bring the input to the output's. */
         float *tmp = own_buf(e, dnnl_memory_desc_get_size(&tmd));
-        int rc = tmp ? emit_reorder(e, n->name, &smd, (void *)sp, &tmd, tmp, err)
-                     : mms_err_set(err, -ENOMEM, "out of memory");
+        rc = tmp ? emit_reorder(e, n->name, &smd, sp, &tmd, tmp, err)
+                 : mms_err_set(err, -ENOMEM, "out of memory");
         if (rc)
             return rc;
         sp = tmp;
     }
-    struct step *s = new_step(e, STEP_UPSAMPLE, n->name);
+    int u8 = q && smd.data_type == dnnl_u8;
+    struct step *s = new_step(e, !q ? STEP_UPSAMPLE : u8 ? STEP_UPSAMPLE_U8 : STEP_UPSAMPLE_S8,
+                              n->name);
     if (!s)
         return mms_err_set(err, -ENOMEM, "out of memory");
-    s->impl = "mms:upsample2_align_corners";
+    s->impl = !q ? "mms:upsample2_align_corners"
+              : u8 ? "mms:upsample2_align_corners_u8"
+                   : "mms:upsample2_align_corners_s8";
     s->src = sp;
     s->dst = tensor_ptr(e, g, n->out);
+    /* nhwc is the blocked layout with one block of all channels */
     s->block = block;
-    s->cblocks = (si->c + block - 1) / block;
+    s->cblocks = q ? 1 : (si->c + block - 1) / block;
     s->h = si->h;
     s->w = si->w;
     return 0;
@@ -539,6 +788,7 @@ static int emit_node(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     case MMS_OP_COPY:
         return emit_copy_into(e, g, n->name, n->in[0], n->out, err);
     case MMS_OP_SLICE:
+        return is_q(e, n->out) ? emit_slice_q(e, g, n, err) : 0;
     case MMS_OP_INPUT:
         return 0;
     case MMS_OP_BN:
@@ -630,6 +880,90 @@ static int alloc_buffers(struct mms_exec *e)
     return 0;
 }
 
+/* A convolution whose output cannot be negative, or hardly: a ReLU, or a
+ * leaky ReLU so gentle that its negative side lies within a step or two
+ * of zero, ends it and no residual is added (the residual is added before
+ * the activation and can be negative). Such outputs are u8. */
+static int conv_nonnegative(const struct mms_conv *c)
+{
+    if (!c->npost)
+        return 0;
+    for (int i = 0; i < c->npost; i++)
+        if (c->post[i].kind == MMS_POSTOP_SUM)
+            return 0;
+    const struct mms_postop *last = &c->post[c->npost - 1];
+    return last->kind == MMS_POSTOP_ACT &&
+           (last->act == MMS_ACT_RELU || (last->act == MMS_ACT_LEAKY && last->alpha <= 0.05f));
+}
+
+/* Which tensors are int8 in int8 mode: the outputs of convolutions, except
+ * the first (it reads the image) and the heads (fewer than 8 channels:
+ * the logits), and what pooling, upsampling, splitting and concatenation
+ * make of int8 tensors alone. Activations and adds stand alone only where
+ * fusion failed; they stay f32. A pass-through op keeps its input's type
+ * and scale; every other tensor's scale is its calibrated range / 127
+ * (s8) or / 255 (u8). */
+static int choose_types(struct mms_exec *e, struct mms_graph *g, const float *absmax)
+{
+    int nt = e->ntensors;
+    e->q = calloc(nt, 1);
+    e->scale = calloc(nt, sizeof(float));
+    e->cvt = calloc(nt, sizeof(void *));
+    e->cvt_md = calloc(nt, sizeof(dnnl_memory_desc_t));
+    if (!e->q || !e->scale || !e->cvt || !e->cvt_md)
+        return -ENOMEM;
+    for (int t = 0; t < nt; t++)
+        e->scale[t] = absmax[t] > 0 && isfinite(absmax[t]) ? absmax[t] / 127.f : 1.f;
+    for (int i = 0; i < mms_graph_nnodes(g); i++) {
+        const struct mms_node *n = mms_graph_node(g, i);
+        int o = n->out, q = 0;
+        if (n->dead || o == e->out_t)
+            continue;
+        switch (n->op) {
+        case MMS_OP_CONV:
+            if (n->in[0] != e->in_t && n->u.conv.oc >= 8 && absmax[o] > 0)
+                q = conv_nonnegative(&n->u.conv) ? Q_U8 : Q_S8;
+            break;
+        case MMS_OP_POOL:
+        case MMS_OP_UPSAMPLE:
+        case MMS_OP_COPY:
+        case MMS_OP_SLICE:
+            q = e->q[n->in[0]];
+            if (q)
+                e->scale[o] = e->scale[n->in[0]];
+            break;
+        case MMS_OP_CONCAT:
+            q = absmax[o] > 0 ? Q_U8 : Q_F32;
+            for (int j = 0; j < n->nin && q; j++)
+                q = !e->q[n->in[j]] ? Q_F32 : e->q[n->in[j]] == Q_S8 ? Q_S8 : q;
+            break;
+        default:
+            break;
+        }
+        e->q[o] = (unsigned char)q;
+        if (q == Q_U8 && n->op != MMS_OP_POOL && n->op != MMS_OP_UPSAMPLE &&
+            n->op != MMS_OP_COPY && n->op != MMS_OP_SLICE)
+            e->scale[o] = absmax[o] / 255.f;
+    }
+    return 0;
+}
+
+/* Where tensor t's own channels lie in its root buffer (channel-outer
+ * layouts hold them as one run), padding channels of a blocked layout
+ * included (zeros): what calibration reads. */
+static void observe_region(struct mms_exec *e, struct mms_graph *g, int t)
+{
+    const struct mms_place *p = &e->pl[t];
+    const struct mms_tensor_shape *s = mms_graph_shape(g, t);
+    e->obs_ptr[t] = NULL;
+    e->obs_n[t] = 0;
+    if (e->pl[p->root].last < 0 || !e->pl[p->root].base || !p->block)
+        return;
+    size_t c = ((size_t)s->c + p->block - 1) / p->block * p->block;
+    e->obs_ptr[t] = tensor_ptr(e, g, t);
+    e->obs_n[t] = c * s->h * s->w;
+}
+
 int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_opts *o,
                     struct mms_exec **pe, struct mms_err *err)
 {
@@ -645,17 +979,43 @@ int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_
              "stream creation");
     e->ntensors = mms_graph_ntensors(g);
     e->pref_block = preferred_block(e);
-    if ((rc = mms_plan_build(g, in, out, e->pref_block, &e->pl, &e->arena_bytes)) ||
+    e->in_t = in;
+    e->out_t = out;
+    if (o && o->absmax) {
+        if (o->nabsmax != e->ntensors) {
+            rc = mms_err_set(err, -EINVAL,
+                             "int8 calibration covers %d tensors, the network has %d "
+                             "(calibrated for another network?)",
+                             o->nabsmax, e->ntensors);
+            goto fail;
+        }
+        if ((rc = choose_types(e, g, o->absmax))) {
+            mms_err_set(err, rc, "out of memory");
+            goto fail;
+        }
+    }
+    e->mark_step = malloc(sizeof(int) * (mms_graph_nnodes(g) + 1));
+    e->mark_tensor = malloc(sizeof(int) * (mms_graph_nnodes(g) + 1));
+    e->obs_ptr = calloc(e->ntensors, sizeof(*e->obs_ptr));
+    e->obs_n = calloc(e->ntensors, sizeof(*e->obs_n));
+    if (!e->mark_step || !e->mark_tensor || !e->obs_ptr || !e->obs_n ||
+        (rc = mms_plan_build(g, in, out, e->pref_block, e->q, &e->pl, &e->arena_bytes)) ||
         (rc = alloc_buffers(e))) {
-        mms_err_set(err, rc, "out of memory planning buffers");
+        mms_err_set(err, rc ? rc : -ENOMEM, "out of memory planning buffers");
         goto fail;
     }
+    for (int t = 0; t < e->ntensors; t++)
+        observe_region(e, g, t);
     for (int i = 0; i < mms_graph_nnodes(g); i++) {
         const struct mms_node *n = mms_graph_node(g, i);
         int first = e->nsteps;
-        if (!n->dead && (rc = emit_node(e, g, n, err)))
+        if (n->dead)
+            continue;
+        if ((rc = emit_node(e, g, n, err)))
             goto fail;
         describe_steps(e, g, n, first);
+        e->mark_step[e->nmarks] = e->nsteps;
+        e->mark_tensor[e->nmarks++] = n->out;
     }
     if (e->scratch_bytes) {
         dnnl_memory_desc_t smd;
@@ -704,12 +1064,21 @@ void mms_exec_destroy(struct mms_exec *e)
     free(e->mems);
     free(e->bufs);
     free(e->pl);
+    free(e->q);
+    free(e->scale);
+    free(e->cvt);
+    free(e->cvt_md);
+    free(e->mark_step);
+    free(e->mark_tensor);
+    free(e->obs_ptr);
+    free(e->obs_n);
     free(e);
 }
 
 float *mms_exec_input(struct mms_exec *e) { return e->in; }
 const float *mms_exec_output(const struct mms_exec *e) { return e->out; }
 int mms_exec_steps(const struct mms_exec *e) { return e->nsteps; }
+int mms_exec_tensors(const struct mms_exec *e) { return e->ntensors; }
 size_t mms_exec_arena_bytes(const struct mms_exec *e) { return e->arena_bytes; }
 
 static double now_ms(void)
@@ -730,6 +1099,10 @@ int mms_exec_run_profiled(struct mms_exec *e, double *step_ms, struct mms_err *e
         double t0 = step_ms ? now_ms() : 0;
         if (s->kind == STEP_UPSAMPLE) {
             mms_kernel_upsample2(s->src, s->dst, s->cblocks, s->block, s->h, s->w);
+        } else if (s->kind == STEP_UPSAMPLE_S8) {
+            mms_kernel_upsample2_s8(s->src, s->dst, s->block, s->h, s->w);
+        } else if (s->kind == STEP_UPSAMPLE_U8) {
+            mms_kernel_upsample2_u8(s->src, s->dst, s->block, s->h, s->w);
         } else {
             dnnl_status_t st = dnnl_primitive_execute(s->prim, e->stream, s->nargs, s->args);
             if (st != dnnl_success)
@@ -748,6 +1121,40 @@ int mms_exec_run_profiled(struct mms_exec *e, double *step_ms, struct mms_err *e
 int mms_exec_run(struct mms_exec *e, struct mms_err *err)
 {
     return mms_exec_run_profiled(e, NULL, err);
+}
+
+static void observe(const struct mms_exec *e, int t, mms_exec_observer fn, void *ctx)
+{
+    if (e->obs_ptr[t])
+        fn(ctx, t, e->obs_ptr[t], e->obs_n[t]);
+}
+
+int mms_exec_run_observed(struct mms_exec *e, mms_exec_observer fn, void *ctx,
+                          struct mms_err *err)
+{
+    if (e->q)
+        return mms_err_set(err, -EINVAL, "an int8 network cannot be observed");
+    if (omp_get_max_threads() != e->threads)
+        omp_set_num_threads(e->threads);
+    observe(e, e->in_t, fn, ctx);
+    int m = 0;
+    for (int i = 0; i <= e->nsteps; i++) {
+        dnnl_stream_wait(e->stream);
+        for (; m < e->nmarks && e->mark_step[m] == i; m++)
+            observe(e, e->mark_tensor[m], fn, ctx);
+        if (i == e->nsteps)
+            break;
+        struct step *s = &e->steps[i];
+        if (s->kind == STEP_UPSAMPLE) {
+            mms_kernel_upsample2(s->src, s->dst, s->cblocks, s->block, s->h, s->w);
+        } else {
+            dnnl_status_t st = dnnl_primitive_execute(s->prim, e->stream, s->nargs, s->args);
+            if (st != dnnl_success)
+                return mms_err_set(err, -EIO, "%s: oneDNN execution failed (status %d)",
+                                   s->name, (int)st);
+        }
+    }
+    return 0;
 }
 
 const char *mms_exec_step_name(const struct mms_exec *e, int i, const char **impl)

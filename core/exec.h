@@ -21,6 +21,10 @@ struct mms_exec;
 
 struct mms_exec_opts {
     int threads; /* 0: OpenMP's default */
+    /* int8: every graph tensor's calibrated max |x| (mms_exec_run_observed
+     * on fp32 runs); NULL: fp32. */
+    const float *absmax;
+    int nabsmax;
 };
 
 /* Takes ownership of nothing: the graph must outlive only this call
@@ -36,6 +40,14 @@ int mms_exec_run(struct mms_exec *e, struct mms_err *err);
 /* Like mms_exec_run(), adding each step's wall time to step_ms[i]
  * (mms_exec_steps() entries): where the time goes, for `mms bench --profile`. */
 int mms_exec_run_profiled(struct mms_exec *e, double *step_ms, struct mms_err *err);
+
+/* Calibration: runs the (fp32) network, calling fn with each graph
+ * tensor once it is complete: its buffer, n floats, in whatever layout it
+ * has (a view's root buffer: the values are a superset). */
+typedef void (*mms_exec_observer)(void *ctx, int tensor, const float *data, size_t n);
+int mms_exec_run_observed(struct mms_exec *e, mms_exec_observer fn, void *ctx,
+                          struct mms_err *err);
+int mms_exec_tensors(const struct mms_exec *e);
 
 int mms_exec_steps(const struct mms_exec *e);
 
@@ -61,5 +73,8 @@ int mms_graph_fuse(struct mms_graph *g, struct mms_err *err);
  * layout with `block` channels innermost (1 = nchw). */
 void mms_kernel_upsample2(const float *src, float *dst, int cblocks, int block, int h,
                           int w);
+/* The same on s8 nhwc (c channels innermost), rounded to nearest. */
+void mms_kernel_upsample2_s8(const int8_t *src, int8_t *dst, int c, int h, int w);
+void mms_kernel_upsample2_u8(const uint8_t *src, uint8_t *dst, int c, int h, int w);
 
 #endif

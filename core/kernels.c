@@ -1,5 +1,8 @@
 #include "core/exec.h"
 
+#include <math.h>
+#include <stddef.h>
+
 /*
  * Bilinear x2 with align_corners=True: output pixel o samples the input at
  * o * (in - 1) / (out - 1). oneDNN's resampling only has half-pixel centres,
@@ -40,3 +43,38 @@ void mms_kernel_upsample2(const float *src, float *dst, int cblocks, int block, 
         }
     }
 }
+
+/* The int8 versions in fixed point: weights in 1/256, the four-tap blend
+ * in 1/65536, rounded half up (floor of x + 0.5); the result of blending
+ * values within the type's range stays within it. */
+#define UPSAMPLE_INT(NAME, T)                                                                  \
+    void NAME(const T *src, T *dst, int c, int h, int w)                                       \
+    {                                                                                          \
+        const int oh = 2 * h, ow = 2 * w;                                                      \
+        _Pragma("omp parallel for schedule(static)")                                          \
+        for (int oy = 0; oy < oh; oy++) {                                                      \
+            /* oy * (h - 1) / (oh - 1) exactly, as a whole part and 1/256ths */               \
+            long ny = (long)oy * (h - 1) * 256 / (oh > 1 ? oh - 1 : 1);                        \
+            int y0 = (int)(ny >> 8), wy = (int)(ny & 255);                                     \
+            int y1 = y0 + 1 < h ? y0 + 1 : h - 1;                                              \
+            const T *r0 = src + (size_t)y0 * w * c, *r1 = src + (size_t)y1 * w * c;            \
+            T *o = dst + (size_t)oy * ow * c;                                                  \
+            for (int ox = 0; ox < ow; ox++) {                                                  \
+                long nx = (long)ox * (w - 1) * 256 / (ow > 1 ? ow - 1 : 1);                    \
+                int x0 = (int)(nx >> 8), wx = (int)(nx & 255);                                 \
+                int x1 = x0 + 1 < w ? x0 + 1 : w - 1;                                          \
+                const T *a = r0 + (size_t)x0 * c, *b = r0 + (size_t)x1 * c;                    \
+                const T *cc = r1 + (size_t)x0 * c, *d = r1 + (size_t)x1 * c;                   \
+                T *out = o + (size_t)ox * c;                                                   \
+                int w00 = (256 - wx) * (256 - wy), w01 = wx * (256 - wy);                      \
+                int w10 = (256 - wx) * wy, w11 = wx * wy;                                      \
+                for (int l = 0; l < c; l++) {                                                  \
+                    int v = a[l] * w00 + b[l] * w01 + cc[l] * w10 + d[l] * w11 + 32768;        \
+                    out[l] = (T)(v >> 16);                                                     \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+UPSAMPLE_INT(mms_kernel_upsample2_s8, int8_t)
+UPSAMPLE_INT(mms_kernel_upsample2_u8, uint8_t)

@@ -1,6 +1,7 @@
 #include "core/net.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,13 +17,79 @@ struct mms_net {
 
 int mms_precision_parse(const char *s, enum mms_precision *p)
 {
-    if (!strcmp(s, "fp32")) {
-        *p = MMS_PREC_FP32;
+    static const struct {
+        const char *name;
+        enum mms_precision p;
+    } names[] = {{"fp32", MMS_PREC_FP32}, {"bf16", MMS_PREC_BF16}, {"int8", MMS_PREC_INT8},
+                 {"auto", MMS_PREC_AUTO}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(s, names[i].name)) {
+            *p = names[i].p;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* The calibration in the file, if any: NULL and *why set when absent or
+ * unusable. */
+static const float *int8_table(const struct mms_model *m, int *n, int *passed, char *why,
+                               size_t len)
+{
+    const struct mms_tensor *t = mms_model_find(m, MMS_INT8_TENSOR);
+    const char *check = mms_model_meta(m, MMS_INT8_CHECK);
+    *passed = check && !strncmp(check, "passed", 6);
+    if (!t) {
+        snprintf(why, len, "the model file has no int8 calibration (mms calibrate makes one)");
+        return NULL;
+    }
+    if (t->dtype != MMS_DTYPE_F32 || t->ndim != 1 || t->numel < 1 || t->numel > 1 << 20) {
+        snprintf(why, len, "%s: expected a 1-D F32 tensor", MMS_INT8_TENSOR);
+        return NULL;
+    }
+    *n = (int)t->numel;
+    return t->data;
+}
+
+/* What to compute in, and why, for the precision asked. */
+static int resolve_precision(struct mms_net *n, const struct mms_model *m,
+                             enum mms_precision want, struct mms_exec_opts *eo,
+                             struct mms_err *err)
+{
+    struct mms_net_info *i = &n->info;
+    char why[160] = "";
+    int passed = 0;
+    const float *absmax = int8_table(m, &eo->nabsmax, &passed, why, sizeof(why));
+    i->int8_calibrated = absmax && passed;
+    i->precision = "fp32";
+    switch (want) {
+    case MMS_PREC_FP32:
+        snprintf(i->precision_why, sizeof(i->precision_why), "asked for");
+        return 0;
+    case MMS_PREC_BF16:
+        snprintf(i->precision_why, sizeof(i->precision_why),
+                 "bf16 asked for, but this engine has no bf16 path yet: fp32");
+        return 0;
+    case MMS_PREC_INT8:
+        if (!absmax)
+            return mms_err_set(err, -EINVAL, "int8: %s", why);
+        eo->absmax = absmax;
+        i->precision = "int8";
+        snprintf(i->precision_why, sizeof(i->precision_why), "asked for%s",
+                 passed ? "" : " (its calibration failed the accuracy check)");
+        return 0;
+    case MMS_PREC_AUTO:
+        if (absmax && passed) {
+            eo->absmax = absmax;
+            i->precision = "int8";
+            snprintf(i->precision_why, sizeof(i->precision_why),
+                     "auto: the file carries an int8 calibration that passed its check");
+        } else {
+            snprintf(i->precision_why, sizeof(i->precision_why), "auto: %s",
+                     absmax ? "the int8 calibration failed its accuracy check" : why);
+        }
         return 0;
     }
-    if (!strcmp(s, "bf16") || !strcmp(s, "int8"))
-        return -ENOTSUP;
-    return -EINVAL;
+    return mms_err_set(err, -EINVAL, "unknown precision %d", (int)want);
 }
 
 static int check_size(const struct mms_card *card, int h, int w, struct mms_err *err)
@@ -36,8 +103,8 @@ static int check_size(const struct mms_card *card, int h, int w, struct mms_err 
     return 0;
 }
 
-static int compile(struct mms_net *n, const struct mms_model *m, int h, int w, int threads,
-                   struct mms_err *err)
+static int compile(struct mms_net *n, const struct mms_model *m, int h, int w,
+                   const struct mms_net_opts *o, struct mms_err *err)
 {
     int rc;
     struct mms_graph *g = mms_graph_new(m);
@@ -58,7 +125,9 @@ static int compile(struct mms_net *n, const struct mms_model *m, int h, int w, i
     n->info.out_w = s->w;
     if ((rc = mms_graph_fuse(g, err)))
         goto fail;
-    struct mms_exec_opts eo = {.threads = threads};
+    struct mms_exec_opts eo = {.threads = o->threads};
+    if ((rc = resolve_precision(n, m, o->precision, &eo, err)))
+        goto fail;
     rc = mms_exec_create(g, in, out, &eo, &n->exec, err);
 fail:
     mms_graph_free(g);
@@ -80,7 +149,7 @@ int mms_net_open(const char *path, const struct mms_net_opts *opts, struct mms_n
         goto fail;
     int h = o.in_h ? o.in_h : n->card.in_h, w = o.in_w ? o.in_w : n->card.in_w;
     if ((rc = check_size(&n->card, h, w, err)) ||
-        (rc = compile(n, m, h, w, o.threads, err)))
+        (rc = compile(n, m, h, w, &o, err)))
         goto fail;
     struct mms_net_info *i = &n->info;
     i->path = n->path;
@@ -135,4 +204,12 @@ void mms_net_layer(const struct mms_net *n, int i, struct mms_net_layer *l)
 int mms_net_run_profiled(struct mms_net *n, double *ms, struct mms_err *err)
 {
     return mms_exec_run_profiled(n->exec, ms, err);
+}
+
+int mms_net_tensors(const struct mms_net *n) { return mms_exec_tensors(n->exec); }
+
+int mms_net_observe(struct mms_net *n, void (*fn)(void *ctx, int t, const float *v, size_t n),
+                    void *ctx, struct mms_err *err)
+{
+    return mms_exec_run_observed(n->exec, fn, ctx, err);
 }

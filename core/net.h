@@ -11,12 +11,20 @@
  * nothing. One net is used by one thread at a time.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/card.h"
 #include "core/error.h"
 
-enum mms_precision { MMS_PREC_FP32 };
+/* What a net computes in. AUTO: int8 when the model file carries an int8
+ * calibration that passed its accuracy check, else fp32. BF16 is not
+ * implemented yet: asking for it runs fp32 and says why. */
+enum mms_precision { MMS_PREC_FP32, MMS_PREC_BF16, MMS_PREC_INT8, MMS_PREC_AUTO };
+
+/* The tensor and card keys `mms calibrate` adds to a model file. */
+#define MMS_INT8_TENSOR "int8.absmax"
+#define MMS_INT8_CHECK "int8.check" /* "passed: ..." or "failed: ..." */
 
 struct mms_net_opts {
     enum mms_precision precision;
@@ -36,12 +44,15 @@ struct mms_net_info {
     int primitives;   /* oneDNN primitives + engine kernels per frame */
     float mean[3], std[3];
     float threshold;
+    const char *precision;  /* what it runs in: "fp32" or "int8" */
+    char precision_why[192]; /* how that was chosen */
+    int int8_calibrated;    /* the file carries a calibration that passed */
 };
 
 struct mms_net;
 
-/* Parses a precision name ("fp32"); -EINVAL for an unknown one, -ENOTSUP
- * for a known one this build cannot run. */
+/* Parses a precision name (fp32, bf16, int8, auto); -EINVAL for an
+ * unknown one. */
 int mms_precision_parse(const char *s, enum mms_precision *p);
 
 int mms_net_open(const char *path, const struct mms_net_opts *opts,
@@ -54,6 +65,13 @@ float *mms_net_input(struct mms_net *n);
 int mms_net_run(struct mms_net *n, struct mms_err *err);
 /* out_h x out_w floats, valid until the next run. */
 const float *mms_net_logits(const struct mms_net *n);
+
+/* Calibration (fp32 nets only): runs the net on its input, calling fn with
+ * every tensor of the compiled graph once it is complete (tensor index,
+ * its values, count); mms_net_tensors() of them. */
+int mms_net_tensors(const struct mms_net *n);
+int mms_net_observe(struct mms_net *n, void (*fn)(void *ctx, int t, const float *v, size_t n),
+                    void *ctx, struct mms_err *err);
 
 /* Where the time goes (`mms bench --layers`): the steps one run executes,
  * and a run that adds each step's wall time to ms[i] (mms_net_layers()

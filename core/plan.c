@@ -66,10 +66,12 @@ static int region_dead_after(struct mms_place *pl, struct mms_graph *g, int r, i
  * output becomes an alias of b, or b's whole buffer moves into the output's
  * place (when the output is a concat slice). */
 static void alias_residual(struct mms_place *pl, struct mms_graph *g, int i, int b, int in,
-                           int out)
+                           int out, const unsigned char *q)
 {
     const struct mms_node *n = mms_graph_node(g, i);
     int o = n->out, ob, oo;
+    if (q && q[o] != q[b])
+        return;
     int rb = root_of(pl, b, &ob), ro = root_of(pl, o, &oo);
     int c = mms_graph_shape(g, o)->c, io;
     if (rb == root_of(pl, in, &io) || rb == root_of(pl, out, &io) || b == n->in[0] || rb == ro ||
@@ -80,6 +82,8 @@ static void alias_residual(struct mms_place *pl, struct mms_graph *g, int i, int
         pl[o].off = 0;
         return;
     }
+    if (q && q[o])
+        return;
     const struct mms_node *rp = mms_graph_node(g, mms_graph_shape(g, rb)->producer);
     if (ob == 0 && mms_graph_shape(g, rb)->c == c && is_writer(rp)) {
         pl[rb].parent = o;
@@ -87,12 +91,16 @@ static void alias_residual(struct mms_place *pl, struct mms_graph *g, int i, int
     }
 }
 
-static void place_views(struct mms_place *pl, struct mms_graph *g, int in, int out)
+static void place_views(struct mms_place *pl, struct mms_graph *g, int in, int out,
+                        const unsigned char *q)
 {
     for (int i = 0; i < mms_graph_nnodes(g); i++) {
         struct mms_node *n = mms_graph_node(g, i);
         if (n->dead)
             continue;
+        if (q && (q[n->out] || (n->nin && q[n->in[0]])) &&
+            (n->op == MMS_OP_SLICE || n->op == MMS_OP_CONCAT))
+            continue; /* copied by the executor */
         if (n->op == MMS_OP_SLICE) {
             pl[n->out].parent = n->in[0];
             pl[n->out].off = n->u.slice.off;
@@ -105,7 +113,8 @@ static void place_views(struct mms_place *pl, struct mms_graph *g, int in, int o
                 for (int k = 0; k < j; k++)
                     dup |= n->in[k] == t;
                 /* A tensor can live in one place only; the others get copied. */
-                if (t != in && t != out && is_writer(p) && pl[t].parent < 0 && !dup) {
+                if (t != in && t != out && is_writer(p) && pl[t].parent < 0 && !dup &&
+                    !(q && q[t])) {
                     pl[t].parent = n->out;
                     pl[t].off = off;
                 }
@@ -121,12 +130,12 @@ static void place_views(struct mms_place *pl, struct mms_graph *g, int in, int o
             continue;
         for (int j = 0; j < n->u.conv.npost; j++)
             if (n->u.conv.post[j].kind == MMS_POSTOP_SUM)
-                alias_residual(pl, g, i, n->u.conv.post[j].tensor, in, out);
+                alias_residual(pl, g, i, n->u.conv.post[j].tensor, in, out, q);
     }
 }
 
 static void choose_layouts(struct mms_place *pl, struct mms_graph *g, int in, int out,
-                           int pref_block)
+                           int pref_block, const unsigned char *q)
 {
     int nt = mms_graph_ntensors(g);
     for (int t = 0; t < nt; t++) {
@@ -135,6 +144,10 @@ static void choose_layouts(struct mms_place *pl, struct mms_graph *g, int in, in
     }
     for (int t = 0; t < nt; t++) {
         int b = pref_block, r = pl[t].root;
+        if (q && q[r]) {
+            pl[r].block = 0;
+            continue;
+        }
         if (mms_graph_shape(g, t)->c % b || pl[t].abs_off % b || r == pl[in].root ||
             r == pl[out].root)
             pl[r].block = 1;
@@ -193,8 +206,9 @@ static int plan_arena(struct mms_place *pl, struct mms_graph *g, int in, int out
         if (pl[t].root != t || pl[t].last < 0)
             continue;
         const struct mms_tensor_shape *s = mms_graph_shape(g, t);
-        int b = pl[t].block, c = (s->c + b - 1) / b * b;
-        pl[t].bytes = ((size_t)c * s->h * s->w * sizeof(float) + MMS_PLAN_ALIGN - 1) /
+        int b = pl[t].block ? pl[t].block : 1, c = (s->c + b - 1) / b * b;
+        size_t elem = pl[t].block ? sizeof(float) : 1;
+        pl[t].bytes = ((size_t)c * s->h * s->w * elem + MMS_PLAN_ALIGN - 1) /
                       MMS_PLAN_ALIGN * MMS_PLAN_ALIGN;
         pl[t].private_buf = t == pl[in].root || t == pl[out].root;
         if (!pl[t].private_buf)
@@ -226,7 +240,7 @@ static int plan_arena(struct mms_place *pl, struct mms_graph *g, int in, int out
 }
 
 int mms_plan_build(struct mms_graph *g, int in, int out, int pref_block,
-                   struct mms_place **out_pl, size_t *arena_bytes)
+                   const unsigned char *int8, struct mms_place **out_pl, size_t *arena_bytes)
 {
     int nt = mms_graph_ntensors(g);
     struct mms_place *pl = calloc(nt, sizeof(*pl));
@@ -234,8 +248,8 @@ int mms_plan_build(struct mms_graph *g, int in, int out, int pref_block,
         return -ENOMEM;
     for (int t = 0; t < nt; t++)
         pl[t].parent = -1;
-    place_views(pl, g, in, out);
-    choose_layouts(pl, g, in, out, pref_block);
+    place_views(pl, g, in, out, int8);
+    choose_layouts(pl, g, in, out, pref_block, int8);
     live_ranges(pl, g);
     int rc = plan_arena(pl, g, in, out, arena_bytes);
     if (rc) {

@@ -24,15 +24,18 @@ struct mms_place {
     int root;        /* the tensor whose buffer holds this one */
     int abs_off;     /* channel offset in the root */
     int first, last; /* roots: live range in node positions (last -1: unused) */
-    int block;       /* layout: 1 (nchw), 8 or 16 channels innermost */
+    int block;       /* layout: 1 (nchw), 8 or 16 channels innermost; 0: int8 nhwc */
     size_t bytes;    /* roots: buffer size */
     size_t arena_off;
     int private_buf; /* roots: the network input or output, outside the arena */
     float *base;     /* roots: filled in by the executor */
 };
 
-/* One entry per graph tensor, owned by the caller (free()). */
+/* One entry per graph tensor, owned by the caller (free()). int8: NULL, or
+ * one flag per tensor: that tensor is s8 in nhwc, a layout in which a
+ * channel range is strided, so it is never a view nor viewed into (the
+ * exception: a residual accumulated in place, same shape and type). */
 int mms_plan_build(struct mms_graph *g, int in, int out, int pref_block,
-                   struct mms_place **pl, size_t *arena_bytes);
+                   const unsigned char *int8, struct mms_place **pl, size_t *arena_bytes);
 
 #endif

@@ -252,7 +252,7 @@ static void exec_views_and_upsample(int block)
     struct mms_err err;
     struct mms_exec *e = NULL;
     CHECK(mms_graph_fuse(g, &err) == 0);
-    int rc = mms_exec_create(g, in, out, &(struct mms_exec_opts){1}, &e, &err);
+    int rc = mms_exec_create(g, in, out, &(struct mms_exec_opts){.threads = 1}, &e, &err);
     CHECK_MSG(rc == 0, "%s", err.msg);
     if (!rc) {
         float *x = mms_exec_input(e);

@@ -201,8 +201,11 @@ static void precision_names(void)
 {
     enum mms_precision p;
     CHECK(mms_precision_parse("fp32", &p) == 0 && p == MMS_PREC_FP32);
-    CHECK(mms_precision_parse("bf16", &p) == -ENOTSUP);
+    CHECK(mms_precision_parse("bf16", &p) == 0 && p == MMS_PREC_BF16);
+    CHECK(mms_precision_parse("int8", &p) == 0 && p == MMS_PREC_INT8);
+    CHECK(mms_precision_parse("auto", &p) == 0 && p == MMS_PREC_AUTO);
     CHECK(mms_precision_parse("fp64", &p) == -EINVAL);
+    CHECK(mms_precision_parse("INT8", &p) == -EINVAL);
     CHECK(mms_precision_parse("", &p) == -EINVAL);
 }
 

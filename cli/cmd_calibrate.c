@@ -1,0 +1,255 @@
+/* mms calibrate: post-training int8 quantisation of a model file. */
+#include <errno.h>
+#include <stdint.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/model.h"
+#include "core/prepost.h"
+#include "core/model_write.h"
+
+/* Int8 masks must agree with fp32 this well on the calibration frames for
+ * the file to say its calibration passed (and `--precision auto` to pick
+ * it): mean per-image Dice, and the worst single image. */
+#define CHECK_MEAN_DICE 0.98
+#define CHECK_MIN_DICE 0.90
+
+struct calibrate_opts {
+    struct mms_pipeline_opts net; /* model, threads, size */
+    char *out;
+    float percentile;
+};
+
+#define OFF(f) offsetof(struct calibrate_opts, f)
+static const char *const net_options[] = {"model", "threads", NULL};
+static const struct mms_option opts[] = {
+    {.name = "out", .type = MMS_OPT_STRING, .offset = OFF(out), .arg = "FILE",
+     .help = "the calibrated model file to write (required; not the model itself)"},
+    {.name = "percentile", .type = MMS_OPT_FLOAT, .offset = OFF(percentile), .def = "99.999",
+     .min = 50, .max = 100, .arg = "P",
+     .help = "each tensor's range: the P-th percentile of |x| over all its values in all "
+             "frames (100: the largest)"},
+    {.name = NULL},
+};
+
+static const struct args_cmd spec = {
+    .name = "calibrate",
+    .usage = "[--model FILE] [--threads N] --out FILE IMAGE...",
+    .summary = "calibrate a model for int8 on sample frames",
+    .details =
+        "Runs the model in fp32 on every IMAGE and records each tensor's largest\n"
+        "magnitude. The int8 engine quantises activations per tensor, symmetric s8,\n"
+        "scale = max |x| / 127 over the frames; weights per output channel,\n"
+        "max |w| / 127, at load; the first convolution (it reads the image) and the\n"
+        "heads (fewer than 8 output channels) stay fp32. Then the int8 network runs\n"
+        "on the same frames and its masks are compared with fp32's: the file says\n"
+        "whether they agreed (mean Dice >= 0.98, none below 0.90), and only a\n"
+        "calibration that passed is chosen by --precision auto. Use frames like the\n"
+        "ones the model will see, and never the frames you validate on.",
+    .opts = opts,
+    .pipeline = net_options,
+    .pipeline_offset = OFF(net),
+    .min_operands = 1,
+    .max_operands = -1,
+};
+
+#define BINS 4096
+
+/* Two passes over the frames: the largest |x| of each tensor, then a
+ * histogram of |x| on [0, largest] from which the percentile is read. */
+struct range {
+    float *absmax;
+    uint64_t *hist; /* n x BINS; NULL in the first pass */
+    int n;
+};
+
+static void record(void *ctx, int t, const float *v, size_t n)
+{
+    struct range *r = ctx;
+    float m = r->absmax[t];
+    if (!r->hist) {
+        for (size_t i = 0; i < n; i++)
+            m = fmaxf(m, fabsf(v[i])); /* NaN stays out: fmaxf returns the other */
+        r->absmax[t] = m;
+        return;
+    }
+    uint64_t *h = r->hist + (size_t)t * BINS;
+    float k = m > 0 ? BINS / m : 0;
+    for (size_t i = 0; i < n; i++) {
+        float a = fabsf(v[i]) * k;
+        h[a < BINS ? (int)a : BINS - 1]++; /* NaN counts in bin 0 */
+    }
+}
+
+/* The upper edge of the bin where the percentile falls. */
+static void apply_percentile(struct range *r, double pct)
+{
+    for (int t = 0; t < r->n; t++) {
+        const uint64_t *h = r->hist + (size_t)t * BINS;
+        uint64_t total = 0, run = 0;
+        for (int b = 0; b < BINS; b++)
+            total += h[b];
+        if (!total || pct >= 100)
+            continue;
+        uint64_t want = (uint64_t)ceil(total * pct / 100.0);
+        int b = 0;
+        for (; b < BINS - 1 && (run += h[b]) < want; b++)
+            ;
+        r->absmax[t] = r->absmax[t] * (b + 1) / BINS;
+    }
+}
+
+static int observe_all(struct mms_net *net, char **images, int n, struct range *r,
+                       struct mms_err *err)
+{
+    const struct mms_net_info *ni = mms_net_info(net);
+    for (int i = 0; i < n; i++) {
+        struct mms_image rgb;
+        int ret = mms_image_read(images[i], MMS_IMAGE_RGB24, &rgb, err);
+        if (ret < 0)
+            return ret;
+        mms_pre_rgb24(rgb.data, rgb.w, rgb.h, rgb.stride, mms_net_input(net), ni->in_h,
+                      ni->in_w, ni->mean, ni->std);
+        mms_image_free(&rgb);
+        if ((ret = mms_net_observe(net, record, r, err)) < 0)
+            return ret;
+    }
+    return 0;
+}
+
+static double dice(const struct mms_image *a, const struct mms_image *b)
+{
+    long inter = 0, sa = 0, sb = 0;
+    for (int y = 0; y < a->h; y++)
+        for (int x = 0; x < a->w; x++) {
+            int pa = a->data[y * a->stride + x] != 0, pb = b->data[y * b->stride + x] != 0;
+            inter += pa && pb;
+            sa += pa;
+            sb += pb;
+        }
+    return sa + sb ? 2.0 * inter / (sa + sb) : 1.0;
+}
+
+/* Int8 against fp32 masks, frame by frame. */
+static int check(struct mms_net *f32, struct mms_net *i8, char **images, int n, double *mean,
+                 double *worst, struct mms_err *err)
+{
+    double sum = 0;
+    *worst = 1;
+    for (int i = 0; i < n; i++) {
+        struct mms_image rgb, ma = {0}, mb = {0};
+        int ret = mms_image_read(images[i], MMS_IMAGE_RGB24, &rgb, err);
+        if (ret < 0)
+            return ret;
+        ret = cli_segment_frame(f32, &rgb, &ma, err);
+        ret = ret < 0 ? ret : cli_segment_frame(i8, &rgb, &mb, err);
+        if (ret >= 0) {
+            double d = dice(&ma, &mb);
+            sum += d;
+            *worst = d < *worst ? d : *worst;
+        }
+        mms_image_free(&rgb);
+        mms_image_free(&ma);
+        mms_image_free(&mb);
+        if (ret < 0)
+            return ret;
+    }
+    *mean = sum / n;
+    return 0;
+}
+
+static int write_file(const char *model, const char *out, const struct range *r, int frames,
+                      const char *verdict, struct mms_err *err)
+{
+    struct mms_model *m;
+    char nf[32];
+    int ret = mms_model_open(model, &m, err);
+    if (ret < 0)
+        return ret;
+    snprintf(nf, sizeof(nf), "%d", frames);
+    const char *meta[] = {
+        "int8.method",
+        "activations: per tensor, symmetric s8, range / 127, range the given percentile of |x| "
+        "over the calibration frames; "
+        "weights: per output channel, max |w| / 127; first convolution and heads fp32",
+        "int8.frames", nf, MMS_INT8_CHECK, verdict, NULL};
+    ret = mms_model_write_with(m, out, MMS_INT8_TENSOR, r->absmax, r->n, meta, err);
+    mms_model_close(m);
+    return ret;
+}
+
+static int open_int8(const char *path, int threads, struct mms_net **net, struct mms_err *err)
+{
+    struct mms_net_opts o = {.precision = MMS_PREC_INT8, .threads = threads};
+    return mms_net_open(path, &o, net, err);
+}
+
+static int calibrate(const struct args *a, const struct calibrate_opts *o)
+{
+    struct cli_net cn = {0};
+    struct mms_net *i8 = NULL;
+    struct range r = {0};
+    struct mms_err err = {{0}};
+    char verdict[160];
+    double mean = 0, worst = 0;
+    int ret;
+    if (!o->out)
+        return args_missing(a, "out");
+    if ((ret = cli_net_options(a, &o->net, NULL, &cn)) != CLI_GO_ON)
+        return ret;
+    if (!strcmp(cn.model, o->out))
+        return cli_fail(spec.name, "--out %s would overwrite the model it reads", o->out);
+    cn.opts.precision = MMS_PREC_FP32;
+    if ((ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
+        return ret;
+    r.n = mms_net_tensors(cn.net);
+    if (!(r.absmax = calloc(r.n, sizeof(float)))) {
+        ret = cli_fail(spec.name, "%s", strerror(ENOMEM));
+        goto done;
+    }
+    /* Written twice: the check needs an int8 net, which loads from a file. */
+    if (observe_all(cn.net, a->operands, a->noperands, &r, &err) < 0 ||
+        !(r.hist = calloc((size_t)r.n * BINS, sizeof(uint64_t))) ||
+        observe_all(cn.net, a->operands, a->noperands, &r, &err) < 0 ||
+        (apply_percentile(&r, o->percentile), 0) ||
+        write_file(cn.model, o->out, &r, a->noperands, "unchecked", &err) < 0 ||
+        open_int8(o->out, cn.opts.threads, &i8, &err) < 0 ||
+        check(cn.net, i8, a->operands, a->noperands, &mean, &worst, &err) < 0) {
+        ret = cli_fail(spec.name, "%s", err.msg);
+        goto done;
+    }
+    int passed = mean >= CHECK_MEAN_DICE && worst >= CHECK_MIN_DICE;
+    snprintf(verdict, sizeof(verdict),
+             "%s: int8 vs fp32 masks, mean Dice %.4f, lowest %.4f, over %d frames",
+             passed ? "passed" : "failed", mean, worst, a->noperands);
+    if (write_file(cn.model, o->out, &r, a->noperands, verdict, &err) < 0) {
+        ret = cli_fail(spec.name, "%s", err.msg);
+        goto done;
+    }
+    printf("%s: %d tensors calibrated on %d frames; %s\n", o->out, r.n, a->noperands, verdict);
+    ret = passed ? ARGS_EXIT_OK : ARGS_EXIT_FAIL;
+done:
+    mms_net_close(i8);
+    free(r.absmax);
+    free(r.hist);
+    cli_net_close(&cn);
+    return ret;
+}
+
+static int run(int argc, char **argv)
+{
+    struct calibrate_opts o = {0};
+    struct args a;
+    int ret = args_parse(&spec, &o, argc, argv, &a);
+    if (ret != CLI_GO_ON)
+        return ret;
+    ret = calibrate(&a, &o);
+    args_free(&a);
+    return ret;
+}
+
+const struct cli_command cli_calibrate = {&spec, run};
