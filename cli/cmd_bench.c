@@ -180,7 +180,8 @@ static void print_json(const struct report *r)
     json_object_object_add(o, "model", json_object_new_string(r->cn->model));
     json_object_object_add(o, "arch", json_object_new_string(r->ni->arch));
     json_object_object_add(o, "size", json_object_new_string(size));
-    json_object_object_add(o, "precision", json_object_new_string(r->cn->precision));
+    json_object_object_add(o, "precision", json_object_new_string(r->ni->precision));
+    json_object_object_add(o, "precision_asked", json_object_new_string(r->cn->precision));
     json_object_object_add(o, "threads", json_object_new_int(r->threads));
     json_object_object_add(o, "iters", json_object_new_int(r->iters));
     json_object_object_add(o, "median_ms", cli_json_num(r->s.median, 3));
@@ -198,8 +199,8 @@ static void print_json(const struct report *r)
 static void print_text(const struct report *r)
 {
     printf("model      %s (%s)\n", r->cn->model, r->ni->arch);
-    printf("input      %dx%d, %s, %d thread%s\n", r->ni->in_h, r->ni->in_w,
-           r->cn->precision, r->threads, r->threads == 1 ? "" : "s");
+    printf("input      %dx%d, %s (%s), %d thread%s\n", r->ni->in_h, r->ni->in_w,
+           r->ni->precision, r->ni->precision_why, r->threads, r->threads == 1 ? "" : "s");
     printf("time       median %.3f ms  p90 %.3f ms  min %.3f ms  (%d runs)\n", r->s.median,
            r->s.p90, r->s.min, r->iters);
     printf("rate       %.2f fps, %.2f GFLOP/s (%.3f GMAC per frame)\n",

@@ -44,33 +44,37 @@ void mms_kernel_upsample2(const float *src, float *dst, int cblocks, int block, 
     }
 }
 
-/* The int8 versions in fixed point: weights in 1/256, the four-tap blend
- * in 1/65536, rounded half up (floor of x + 0.5); the result of blending
- * values within the type's range stays within it. */
+/* The int8 versions in fixed point: positions rounded to 1/2048 of a
+ * pixel, the four-tap blend in 1/2^22 (255 x 2^22 fits an int), rounded
+ * half up (floor of x + 0.5). A blend of values within the type's range
+ * stays within it. */
+#define UP_BITS 11
+#define UP_ONE (1 << UP_BITS)
 #define UPSAMPLE_INT(NAME, T)                                                                  \
     void NAME(const T *src, T *dst, int c, int h, int w)                                       \
     {                                                                                          \
         const int oh = 2 * h, ow = 2 * w;                                                      \
+        const long dy = oh > 1 ? oh - 1 : 1, dx = ow > 1 ? ow - 1 : 1;                         \
         _Pragma("omp parallel for schedule(static)")                                          \
         for (int oy = 0; oy < oh; oy++) {                                                      \
-            /* oy * (h - 1) / (oh - 1) exactly, as a whole part and 1/256ths */               \
-            long ny = (long)oy * (h - 1) * 256 / (oh > 1 ? oh - 1 : 1);                        \
-            int y0 = (int)(ny >> 8), wy = (int)(ny & 255);                                     \
+            long ny = ((long)oy * (h - 1) * UP_ONE * 2 + dy) / (2 * dy);                       \
+            int y0 = (int)(ny >> UP_BITS), wy = (int)(ny & (UP_ONE - 1));                      \
             int y1 = y0 + 1 < h ? y0 + 1 : h - 1;                                              \
             const T *r0 = src + (size_t)y0 * w * c, *r1 = src + (size_t)y1 * w * c;            \
             T *o = dst + (size_t)oy * ow * c;                                                  \
             for (int ox = 0; ox < ow; ox++) {                                                  \
-                long nx = (long)ox * (w - 1) * 256 / (ow > 1 ? ow - 1 : 1);                    \
-                int x0 = (int)(nx >> 8), wx = (int)(nx & 255);                                 \
+                long nx = ((long)ox * (w - 1) * UP_ONE * 2 + dx) / (2 * dx);                   \
+                int x0 = (int)(nx >> UP_BITS), wx = (int)(nx & (UP_ONE - 1));                  \
                 int x1 = x0 + 1 < w ? x0 + 1 : w - 1;                                          \
                 const T *a = r0 + (size_t)x0 * c, *b = r0 + (size_t)x1 * c;                    \
                 const T *cc = r1 + (size_t)x0 * c, *d = r1 + (size_t)x1 * c;                   \
                 T *out = o + (size_t)ox * c;                                                   \
-                int w00 = (256 - wx) * (256 - wy), w01 = wx * (256 - wy);                      \
-                int w10 = (256 - wx) * wy, w11 = wx * wy;                                      \
+                int w00 = (UP_ONE - wx) * (UP_ONE - wy), w01 = wx * (UP_ONE - wy);             \
+                int w10 = (UP_ONE - wx) * wy, w11 = wx * wy;                                   \
                 for (int l = 0; l < c; l++) {                                                  \
-                    int v = a[l] * w00 + b[l] * w01 + cc[l] * w10 + d[l] * w11 + 32768;        \
-                    out[l] = (T)(v >> 16);                                                     \
+                    int v = a[l] * w00 + b[l] * w01 + cc[l] * w10 + d[l] * w11 +               \
+                            (1 << (2 * UP_BITS - 1));                                          \
+                    out[l] = (T)(v >> (2 * UP_BITS));                                          \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \

@@ -52,8 +52,9 @@ static struct json_object *header(const struct mms_model *m, const char *name, i
                                entry(t->dtype_name, t->shape, t->ndim, off, off + t->nbytes));
         off += t->nbytes;
     }
-    json_object_object_add(h, name, entry("F32", &n, 1, off, off + (uint64_t)n * 4));
-    *data_size = off + (uint64_t)n * 4;
+    if (n >= 0)
+        json_object_object_add(h, name, entry("F32", &n, 1, off, off + (uint64_t)n * 4));
+    *data_size = off + (uint64_t)(n > 0 ? n : 0) * 4;
     return h;
 }
 
@@ -79,7 +80,7 @@ static int write_body(FILE *f, const struct mms_model *m, const char *name, cons
         if (strcmp(t->name, name))
             rc = write_all(f, t->data, t->nbytes);
     }
-    return rc ? rc : write_all(f, data, (size_t)n * sizeof(float));
+    return rc || n <= 0 ? rc : write_all(f, data, (size_t)n * sizeof(float));
 }
 
 int mms_model_write_with(const struct mms_model *m, const char *path, const char *name,

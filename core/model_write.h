@@ -13,7 +13,8 @@
 #include "core/error.h"
 #include "core/model.h"
 
-/* meta: key, value pairs, NULL-terminated; NULL for none. */
+/* meta: key, value pairs, NULL-terminated; NULL for none. n < 0: the
+ * tensor `name` is left out (removed), data unused. */
 int mms_model_write_with(const struct mms_model *m, const char *path, const char *name,
                          const float *data, int64_t n, const char *const *meta,
                          struct mms_err *err);

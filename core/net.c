@@ -1,6 +1,8 @@
 #include "core/net.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +48,15 @@ static const float *int8_table(const struct mms_model *m, int *n, int *passed, c
         snprintf(why, len, "%s: expected a 1-D F32 tensor", MMS_INT8_TENSOR);
         return NULL;
     }
+    const float *v = t->data;
+    for (int64_t i = 0; i < t->numel; i++)
+        if (!isfinite(v[i]) || v[i] < 0) {
+            snprintf(why, len, "%s: value %" PRId64 " is %g, not a range", MMS_INT8_TENSOR, i,
+                     v[i]);
+            return NULL;
+        }
     *n = (int)t->numel;
-    return t->data;
+    return v;
 }
 
 /* What to compute in, and why, for the precision asked. */

@@ -159,6 +159,12 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
     add_str(o, "mode", mode);
     add_str(o, "effective_mode", effective_mode(&v));
     add_str(o, "model", pp->model);
+    if (v.have && v.c.precision) {
+        struct json_object *pr = json_object_new_object();
+        add_str(pr, "used", v.c.precision);
+        add_str(pr, "why", v.c.precision_why);
+        json_object_object_add(o, "precision", pr);
+    }
     struct json_object *src = json_object_new_object();
     add_int(src, "width", v.c.width);
     add_int(src, "height", v.c.height);

@@ -622,10 +622,15 @@ static void on_watchdog(uv_timer_t *t)
 
 /* ------------------------------------------------------------ warm-up */
 
-static int warm_one(const char *model, int threads, struct mms_err *err)
+static int warm_one(const char *model, int threads, const char *precision,
+                    struct mms_err *err)
 {
     struct mms_net *net;
-    struct mms_net_opts no = {.precision = MMS_PREC_FP32, .threads = threads};
+    struct mms_net_opts no = {.threads = threads};
+    if (!precision)
+        precision = "auto";
+    if (mms_precision_parse(precision, &no.precision))
+        return mms_err_set(err, -EINVAL, "precision %s: unknown", precision);
     mmsd_notify("STATUS=loading model %s", model);
     int rc = mms_net_open(model, &no, &net, err);
     if (rc)
@@ -649,7 +654,7 @@ static void warm_work(uv_work_t *w)
         if (!m && (rc = mms_locate_default_model(def, sizeof(def))))
             mms_err_set(&d->warm_err, rc, "%s", def);
         if (!rc)
-            rc = warm_one(m ? m : def, d->cfg.d.threads, &d->warm_err);
+            rc = warm_one(m ? m : def, d->cfg.d.threads, NULL, &d->warm_err);
     }
     for (struct mmsd_pipe *pp = d->pipes; pp && !rc; pp = pp->next) {
         int seen = 0;
@@ -661,7 +666,7 @@ static void warm_work(uv_work_t *w)
             rc = mms_err_set(&d->warm_err, -ENOENT, "pipeline %s: %s", pp->conf.name, def);
             break;
         }
-        rc = warm_one(pp->model, pp->conf.o.threads, &d->warm_err);
+        rc = warm_one(pp->model, pp->conf.o.threads, pp->conf.o.precision, &d->warm_err);
         if (ndone < 64)
             done[ndone++] = pp->model;
     }

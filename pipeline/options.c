@@ -63,8 +63,10 @@ const struct mms_option mms_pipeline_options[] = {
      .help = "show the annotated video in a window"},
     {.name = "model", .type = MMS_OPT_STRING, .offset = OFF(model), .arg = "FILE",
      .help = "model file (default: $MMS_MODEL, else the shipped mms-rt)"},
-    {.name = "precision", .type = MMS_OPT_STRING, .offset = OFF(precision), .def = "fp32",
-     .arg = "P", .help = "arithmetic precision: fp32"},
+    {.name = "precision", .type = MMS_OPT_STRING, .offset = OFF(precision), .def = "auto",
+     .arg = "P", .names = (const char *const[]){"fp32", "bf16", "int8", "auto", NULL},
+     .help = "fp32, bf16 (runs fp32 for now), int8 (a model from mms calibrate) or auto "
+             "(int8 if the model's calibration passed, else fp32)"},
     {.name = "threads", .type = MMS_OPT_INT, .offset = OFF(threads), .def = "0", .max = 256,
      .arg = "N", .help = "inference threads; 0 = all cores"},
     {.name = "size", .type = MMS_OPT_SIZE, .offset = OFF(net_h), .def = "0x0", .arg = "HxW",

@@ -619,9 +619,10 @@ static int open_net(struct mms_pipeline *p, struct mms_err *err)
 {
     char model[4096];
     struct mms_net_opts no = {.threads = p->o.threads, .in_h = p->o.net_h, .in_w = p->o.net_w};
-    int rc = mms_precision_parse(p->o.precision ? p->o.precision : "fp32", &no.precision);
+    int rc = mms_precision_parse(p->o.precision ? p->o.precision : "auto", &no.precision);
     if (rc)
-        return mms_err_set(err, rc, "precision '%s' is not supported (fp32 is)", p->o.precision);
+        return mms_err_set(err, rc, "precision '%s': unknown (fp32, bf16, int8 or auto)",
+                           p->o.precision);
     if (p->o.model)
         snprintf(model, sizeof(model), "%s", p->o.model);
     else if ((rc = mms_locate_default_model(model, sizeof(model))))
@@ -894,6 +895,8 @@ void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters 
     c->reconnects = atomic_load(&p->reconnects);
     c->inference_errors = atomic_load(&p->inference_errors);
     c->inference_failing = atomic_load(&p->inference_failing);
+    c->precision = mms_net_info(p->net)->precision;
+    c->precision_why = mms_net_info(p->net)->precision_why;
     output_counters(p, c);
     c->signal = atomic_load(&p->signal);
     c->live = p->live;

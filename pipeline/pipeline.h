@@ -82,6 +82,8 @@ struct mms_pipeline_counters {
     int64_t frames_expected; /* from the source's duration, 0 if unknown */
     int width, height;
     double frame_rate;
+    const char *precision;   /* what the network runs in: "fp32" or "int8" */
+    const char *precision_why; /* how that was chosen; both live as long as p */
 };
 
 /* Opens the model, the source and the sinks; starts nothing. On failure

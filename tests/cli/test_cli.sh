@@ -54,7 +54,7 @@ run 2 bench --threads many && one_line_with "threads"
 run 2 bench --iters 0
 run 2 bench --size 288 && one_line_with "size"
 run 2 bench --size 288x && one_line_with "size"
-run 2 bench --precision fp64 && one_line_with "unknown precision"
+run 2 bench --precision fp64 && one_line_with "fp32, bf16, int8 or auto"
 run 2 eval --images "$T" && one_line_with "missing --masks"
 run 2 info --json=yes && one_line_with "--json takes no value"
 
@@ -194,7 +194,9 @@ for k in ("model", "arch", "size", "precision", "threads", "iters", "median_ms",
           "min_ms", "fps", "gflops", "macs"):
     assert k in d, k
 assert d["median_ms"] > 0 and d["min_ms"] <= d["median_ms"] <= d["p90_ms"]
-assert d["iters"] == 2 and d["precision"] == "fp32" and d["threads"] >= 1
+assert d["iters"] == 2 and d["threads"] >= 1
+# what ran: auto takes the shipped model's int8 calibration
+assert d["precision"] == "int8" and d["precision_asked"] == "auto", d
 # the machine the figures belong to
 assert d["cpu"]["name"] and d["cpu"]["onednn_isa"] and d["cpu"]["cpus"] >= 1
 assert "layers" not in d
@@ -223,6 +225,32 @@ run 0 bench --iters 1 --warmup 0 --size 64x128 --layers &&
     grep -q "implementation" "$T/out" && grep -q "^cpu " "$T/out" ||
     fail "bench --layers text: $(head -c 400 "$T/out")"
 run 2 bench --layers=maybe
+
+# ---- calibrate ----
+
+# The frames the check runs on decide pass or fail; either way the file
+# carries the calibration and says which it was.
+"$MMS" calibrate --threads 2 --out "$T/cal.safetensors" "$T/set/img/one.png" \
+    "$T/set/img/two.jpg" "$T/b.jpg" >"$T/out" 2>"$T/err"
+st=$?
+[ $st -eq 0 ] || [ $st -eq 1 ] || fail "calibrate exited $st: $(cat "$T/err")"
+grep -q "tensors calibrated on 3 frames; \(passed\|failed\)" "$T/out" ||
+    fail "calibrate said: $(cat "$T/out" "$T/err")"
+if run 0 info "$T/cal.safetensors" --precision int8 --json; then
+    json_get "$T/out" 'd["precision"]' | grep -qx int8 || fail "calibrated file: $(cat "$T/out")"
+fi
+if [ $st -eq 0 ]; then
+    run 0 info "$T/cal.safetensors" --json && json_get "$T/out" 'd["precision"]' |
+        grep -qx int8 || fail "auto did not take a calibration that passed"
+fi
+run 2 calibrate "$T/a.png" && one_line_with "missing --out"
+run 2 calibrate --out "$T/x.safetensors" && one_line_with "IMAGE"
+run 1 calibrate --model "$T/cal.safetensors" --out "$T/cal.safetensors" "$T/a.png" &&
+    one_line_with "overwrite"
+run 1 calibrate --out "$T/y.safetensors" "$T/nonexistent.png" && one_line_with "nonexistent.png"
+[ ! -e "$T/y.safetensors" ] || fail "a failed calibration left a file behind"
+run 2 calibrate --percentile 101 --out "$T/z.safetensors" "$T/a.png" && one_line_with "percentile"
+run 2 info --precision int4 && one_line_with "int4"
 
 # ---- real data, when this checkout has it ----
 

@@ -302,7 +302,7 @@ static const char *sample(const char *name)
 {
     static const char *const s[][2] = {
         {"input", "rtsp://cam/1"},   {"input-option", "k=v"}, {"output", "a.mp4"},
-        {"window", "yes"},           {"model", "/m.st"},      {"precision", "fp16"},
+        {"window", "yes"},           {"model", "/m.st"},      {"precision", "int8"},
         {"threads", "3"},            {"size", "64x128"},      {"style", "mask"},
         {"alpha", "0.25"},           {"color", "#abcdef"},    {"every", "3"}, {"smooth", "0.5"},
         {"mode", "offline"},         {"meta", "/m.jsonl"},    {"record-dir", "/r"},

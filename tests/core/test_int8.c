@@ -1,0 +1,357 @@
+/*
+ * int8: calibration (observing every tensor of an fp32 run), the model
+ * file that carries it, how a precision is chosen, and the int8 network
+ * against fp32 on a real frame.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/exec.h"
+#include "core/model.h"
+#include "core/model_write.h"
+#include "core/net.h"
+#include "core/prepost.h"
+#include "harness.h"
+#include "io/image.h"
+
+static const char *shipped(void)
+{
+    static char path[512];
+    snprintf(path, sizeof(path), "%s/models/mms-rt.safetensors", mms_test_srcdir());
+    return path;
+}
+
+static const char *tmp(const char *name)
+{
+    static char path[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof(path[k]), "%s/%s", mms_test_tmpdir(), name);
+    return path[k];
+}
+
+/* The shipped model rewritten: its calibration replaced by `absmax` (n
+ * values; n < 0: none) and int8.check set to `check` (NULL: kept). */
+static const char *variant(const char *name, const float *absmax, int n, const char *check)
+{
+    struct mms_model *m = NULL;
+    struct mms_err err = {{0}};
+    const char *out = tmp(name);
+    const char *meta[] = {MMS_INT8_CHECK, check, NULL};
+    int rc = mms_model_open(shipped(), &m, &err);
+    rc = rc ? rc
+            : mms_model_write_with(m, out, MMS_INT8_TENSOR, absmax, n, check ? meta : NULL,
+                                   &err);
+    mms_model_close(m);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    return out;
+}
+
+static int open_net(const char *path, enum mms_precision p, int h, int w, struct mms_net **n,
+                    struct mms_err *err)
+{
+    struct mms_net_opts o = {.precision = p, .threads = 1, .in_h = h, .in_w = w};
+    return mms_net_open(path, &o, n, err);
+}
+
+static void fill_input(struct mms_net *n)
+{
+    const struct mms_net_info *ni = mms_net_info(n);
+    float *x = mms_net_input(n);
+    uint32_t r = 12345;
+    for (size_t i = 0; i < (size_t)3 * ni->in_h * ni->in_w; i++) {
+        r = r * 1664525u + 1013904223u;
+        x[i] = (float)(r >> 8) / (float)(1u << 24) * 4.f - 2.f;
+    }
+}
+
+struct obs {
+    float *absmax;
+    int n, calls, bad;
+};
+
+static void record(void *ctx, int t, const float *v, size_t n)
+{
+    struct obs *o = ctx;
+    o->calls++;
+    if (t < 0 || t >= o->n) {
+        o->bad++;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        o->absmax[t] = fmaxf(o->absmax[t], fabsf(v[i]));
+}
+
+static void observing_sees_every_tensor_once(void)
+{
+    struct mms_net *n = NULL;
+    struct mms_err err = {{0}};
+    if (open_net(shipped(), MMS_PREC_FP32, 64, 128, &n, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    fill_input(n);
+    struct obs o = {calloc(mms_net_tensors(n), sizeof(float)), mms_net_tensors(n), 0, 0};
+    CHECK(mms_net_observe(n, record, &o, &err) == 0);
+    CHECK_EQ(o.bad, 0);
+    CHECK(o.calls > 20 && o.calls <= o.n);
+    CHECK_MSG(fabsf(o.absmax[0] - 2.f) < 0.01f, "input tensor max %g", o.absmax[0]);
+    int positive = 0;
+    for (int t = 0; t < o.n; t++)
+        positive += o.absmax[t] > 0 && isfinite(o.absmax[t]);
+    CHECK(positive > 20);
+    free(o.absmax);
+    mms_net_close(n);
+}
+
+static void an_int8_net_cannot_be_observed(void)
+{
+    struct mms_net *n = NULL;
+    struct mms_err err = {{0}};
+    if (open_net(shipped(), MMS_PREC_INT8, 64, 128, &n, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    struct obs o = {0};
+    CHECK(mms_net_observe(n, record, &o, &err) == -EINVAL);
+    CHECK_EQ(o.calls, 0);
+    mms_net_close(n);
+}
+
+static void int8_without_calibration_is_refused(void)
+{
+    const char *plain = variant("plain.safetensors", NULL, -1, NULL);
+    struct mms_net *n = NULL;
+    struct mms_err err = {{0}};
+    CHECK(open_net(plain, MMS_PREC_INT8, 64, 128, &n, &err) == -EINVAL);
+    CHECK_MSG(strstr(err.msg, "no int8 calibration"), "%s", err.msg);
+    CHECK(n == NULL);
+}
+
+static const char *chosen(const char *path, enum mms_precision p, char *why, size_t len)
+{
+    struct mms_net *n = NULL;
+    struct mms_err err = {{0}};
+    if (open_net(path, p, 64, 128, &n, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return "";
+    }
+    const char *used = mms_net_info(n)->precision;
+    snprintf(why, len, "%s", mms_net_info(n)->precision_why);
+    mms_net_close(n);
+    return used;
+}
+
+static void auto_takes_a_calibration_that_passed(void)
+{
+    char why[256];
+    CHECK_STR_EQ(chosen(shipped(), MMS_PREC_AUTO, why, sizeof(why)), "int8");
+}
+
+static void auto_leaves_a_failed_calibration(void)
+{
+    struct mms_model *m = NULL;
+    struct mms_err err = {{0}};
+    CHECK(mms_model_open(shipped(), &m, &err) == 0);
+    const struct mms_tensor *t = m ? mms_model_find(m, MMS_INT8_TENSOR) : NULL;
+    CHECK(t != NULL);
+    if (t) {
+        const char *failed = variant("failed.safetensors", t->data, (int)t->numel,
+                                     "failed: int8 vs fp32 masks, mean Dice 0.5");
+        char why[256];
+        CHECK_STR_EQ(chosen(failed, MMS_PREC_AUTO, why, sizeof(why)), "fp32");
+        CHECK_MSG(strstr(why, "failed"), "%s", why);
+        /* asked for outright, it still runs, and says so */
+        CHECK_STR_EQ(chosen(failed, MMS_PREC_INT8, why, sizeof(why)), "int8");
+        CHECK_MSG(strstr(why, "failed"), "%s", why);
+    }
+    mms_model_close(m);
+}
+
+static void auto_without_calibration_runs_fp32(void)
+{
+    const char *plain = variant("plain2.safetensors", NULL, -1, NULL);
+    char why[256];
+    CHECK_STR_EQ(chosen(plain, MMS_PREC_AUTO, why, sizeof(why)), "fp32");
+    CHECK_MSG(strstr(why, "no int8 calibration"), "%s", why);
+}
+
+static void bf16_runs_fp32_and_says_why(void)
+{
+    char why[256];
+    CHECK_STR_EQ(chosen(shipped(), MMS_PREC_BF16, why, sizeof(why)), "fp32");
+    CHECK_MSG(strstr(why, "bf16"), "%s", why);
+}
+
+static void a_calibration_of_another_network_is_refused(void)
+{
+    float few[5] = {1, 1, 1, 1, 1};
+    const char *other = variant("other.safetensors", few, 5, "passed: test");
+    struct mms_net *n = NULL;
+    struct mms_err err = {{0}};
+    CHECK(open_net(other, MMS_PREC_INT8, 64, 128, &n, &err) == -EINVAL);
+    CHECK_MSG(strstr(err.msg, "covers 5 tensors"), "%s", err.msg);
+}
+
+static void an_empty_calibration_is_refused(void)
+{
+    const char *empty = variant("empty.safetensors", NULL, 0, "passed: test");
+    struct mms_net *n = NULL;
+    struct mms_err err = {{0}};
+    CHECK(open_net(empty, MMS_PREC_INT8, 64, 128, &n, &err) == -EINVAL);
+    CHECK_MSG(strstr(err.msg, "1-D F32"), "%s", err.msg);
+}
+
+static void a_calibration_with_nan_is_refused(void)
+{
+    struct mms_model *m = NULL;
+    struct mms_err err = {{0}};
+    CHECK(mms_model_open(shipped(), &m, &err) == 0);
+    const struct mms_tensor *t = m ? mms_model_find(m, MMS_INT8_TENSOR) : NULL;
+    if (t) {
+        float *v = malloc(t->nbytes);
+        memcpy(v, t->data, t->nbytes);
+        v[t->numel / 2] = NAN;
+        const char *bad = variant("nan-cal.safetensors", v, (int)t->numel, "passed: test");
+        struct mms_net *n = NULL;
+        CHECK(open_net(bad, MMS_PREC_INT8, 64, 128, &n, &err) == -EINVAL);
+        CHECK_MSG(strstr(err.msg, "not a range"), "%s", err.msg);
+        char why[256];
+        CHECK_STR_EQ(chosen(bad, MMS_PREC_AUTO, why, sizeof(why)), "fp32");
+        free(v);
+    }
+    mms_model_close(m);
+}
+
+static double mask_dice(const float *a, const float *b, size_t n)
+{
+    long inter = 0, sa = 0, sb = 0;
+    for (size_t i = 0; i < n; i++) {
+        inter += a[i] > 0 && b[i] > 0;
+        sa += a[i] > 0;
+        sb += b[i] > 0;
+    }
+    return sa + sb ? 2.0 * inter / (sa + sb) : 1.0;
+}
+
+/* A validation frame of Cholec80 at the model's own size: the int8 mask
+ * is the fp32 mask but for edge pixels. */
+static void int8_agrees_with_fp32_on_a_real_frame(void)
+{
+    char img[1024];
+    snprintf(img, sizeof(img), "%s/../shared/data/labeled/cholec80-v01/image/video01_000017.png",
+             mms_test_srcdir());
+    struct mms_image rgb = {0};
+    struct mms_err err = {{0}};
+    struct mms_net *f = NULL, *q = NULL;
+    if (mms_image_read(img, MMS_IMAGE_RGB24, &rgb, &err)) {
+        CHECK_MSG(0, "%s (../shared/data is part of the project's environment)", err.msg);
+        return;
+    }
+    if (open_net(shipped(), MMS_PREC_FP32, 0, 0, &f, &err) ||
+        open_net(shipped(), MMS_PREC_INT8, 0, 0, &q, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        goto done;
+    }
+    const struct mms_net_info *ni = mms_net_info(f);
+    size_t len = (size_t)ni->out_h * ni->out_w;
+    float *lf = malloc(len * sizeof(float));
+    struct mms_net *nets[2] = {f, q};
+    for (int i = 0; i < 2; i++) {
+        mms_pre_rgb24(rgb.data, rgb.w, rgb.h, rgb.stride, mms_net_input(nets[i]), ni->in_h,
+                      ni->in_w, ni->mean, ni->std);
+        CHECK(mms_net_run(nets[i], &err) == 0);
+    }
+    memcpy(lf, mms_net_logits(f), len * sizeof(float));
+    double d = mask_dice(lf, mms_net_logits(q), len);
+    CHECK_MSG(d >= 0.97, "int8 vs fp32 mask Dice %.4f", d);
+    double maxdiff = 0;
+    for (size_t i = 0; i < len; i++)
+        maxdiff = fmax(maxdiff, fabs(lf[i] - mms_net_logits(q)[i]));
+    CHECK_MSG(maxdiff > 0, "int8 logits equal fp32's bit for bit: is int8 running at all?");
+    free(lf);
+done:
+    mms_net_close(f);
+    mms_net_close(q);
+    mms_image_free(&rgb);
+}
+
+static void int8_upsampling_rounds_like_float(void)
+{
+    enum { C = 5, H = 3, W = 4 };
+    int8_t s[H * W * C], so[4 * H * W * C];
+    uint8_t u[H * W * C], uo[4 * H * W * C];
+    float f[H * W * C], fo[4 * H * W * C];
+    for (int i = 0; i < H * W * C; i++) {
+        s[i] = (int8_t)((i * 37) % 255 - 127);
+        u[i] = (uint8_t)((i * 53) % 256);
+    }
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < H * W * C; i++)
+            f[i] = k ? u[i] : s[i];
+        mms_kernel_upsample2(f, fo, 1, C, H, W); /* nhwc: one block of all channels */
+        if (k)
+            mms_kernel_upsample2_u8(u, uo, C, H, W);
+        else
+            mms_kernel_upsample2_s8(s, so, C, H, W);
+        int bad = 0;
+        for (int i = 0; i < 4 * H * W * C; i++)
+            bad += fabsf((k ? uo[i] : so[i]) - fo[i]) > 0.6f;
+        /* positions in 1/2048ths, then rounding: within rounding and a hair */
+        CHECK_MSG(bad == 0, "%s: %d values off by more than rounding", k ? "u8" : "s8", bad);
+    }
+}
+
+static void written_model_keeps_tensors_and_metadata(void)
+{
+    float extra[3] = {1.5f, -2.f, 3.f};
+    struct mms_model *a = NULL, *b = NULL;
+    struct mms_err err = {{0}};
+    const char *out = variant("kept.safetensors", extra, 3, "passed: kept");
+    CHECK(mms_model_open(shipped(), &a, &err) == 0);
+    CHECK(mms_model_open(out, &b, &err) == 0);
+    if (!a || !b)
+        goto done;
+    int same = 1;
+    for (size_t i = 0; i < mms_model_count(a); i++) {
+        const struct mms_tensor *t = mms_model_at(a, i);
+        if (!strcmp(t->name, MMS_INT8_TENSOR))
+            continue;
+        const struct mms_tensor *u = mms_model_find(b, t->name);
+        same &= u && u->nbytes == t->nbytes && !memcmp(u->data, t->data, t->nbytes);
+    }
+    CHECK(same);
+    const struct mms_tensor *x = mms_model_find(b, MMS_INT8_TENSOR);
+    CHECK(x && x->numel == 3 && !memcmp(x->data, extra, sizeof(extra)));
+    CHECK_STR_EQ(mms_model_meta(b, MMS_INT8_CHECK), "passed: kept");
+    CHECK_STR_EQ(mms_model_meta(b, "mms.arch"), mms_model_meta(a, "mms.arch"));
+done:
+    mms_model_close(a);
+    mms_model_close(b);
+}
+
+static void failed_write_leaves_nothing(void)
+{
+    struct mms_model *m = NULL;
+    struct mms_err err = {{0}};
+    float v = 1;
+    CHECK(mms_model_open(shipped(), &m, &err) == 0);
+    const char *out = tmp("no-such-dir/x.safetensors");
+    CHECK(mms_model_write_with(m, out, "x", &v, 1, NULL, &err) < 0);
+    CHECK(access(out, F_OK) != 0);
+    CHECK(err.msg[0] != 0);
+    mms_model_close(m);
+}
+
+MMS_TESTS(T(observing_sees_every_tensor_once), T(an_int8_net_cannot_be_observed),
+          T(int8_without_calibration_is_refused), T(auto_takes_a_calibration_that_passed),
+          T(auto_leaves_a_failed_calibration), T(auto_without_calibration_runs_fp32),
+          T(bf16_runs_fp32_and_says_why), T(a_calibration_of_another_network_is_refused),
+          T(an_empty_calibration_is_refused), T(a_calibration_with_nan_is_refused), T(int8_agrees_with_fp32_on_a_real_frame),
+          T(int8_upsampling_rounds_like_float), T(written_model_keeps_tensors_and_metadata),
+          T(failed_write_leaves_nothing))
