@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/exec.h"
 #include "core/model.h"
 
@@ -59,6 +60,25 @@ static const float *int8_table(const struct mms_model *m, int *n, int *passed, c
     return v;
 }
 
+/* Whether int8 was measured faster than fp32 where it was calibrated, if
+ * that was this CPU's ISA; 0 with *why set when it was not. Elsewhere the
+ * measurement says nothing, and int8 is taken on trust. */
+static int int8_pays(const struct mms_model *m, char *why, size_t len)
+{
+    const char *speed = mms_model_meta(m, MMS_INT8_SPEED), *colon;
+    struct mms_cpu cpu;
+    if (!speed || !(colon = strrchr(speed, ':')))
+        return 1;
+    mms_cpu_probe(&cpu);
+    double ratio = atof(colon + 1);
+    if ((size_t)(colon - speed) != strlen(cpu.isa) || strncmp(speed, cpu.isa, colon - speed) ||
+        ratio >= 1.05)
+        return 1;
+    snprintf(why, len, "auto: int8 measured %.2fx as fast as fp32 on this ISA (%s): fp32",
+             ratio, cpu.isa);
+    return 0;
+}
+
 /* What to compute in, and why, for the precision asked. */
 static int resolve_precision(struct mms_net *n, const struct mms_model *m,
                              enum mms_precision want, struct mms_exec_opts *eo,
@@ -87,6 +107,8 @@ static int resolve_precision(struct mms_net *n, const struct mms_model *m,
                  passed ? "" : " (its calibration failed the accuracy check)");
         return 0;
     case MMS_PREC_AUTO:
+        if (absmax && passed && !int8_pays(m, i->precision_why, sizeof(i->precision_why)))
+            return 0;
         if (absmax && passed) {
             eo->absmax = absmax;
             i->precision = "int8";

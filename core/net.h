@@ -18,13 +18,15 @@
 #include "core/error.h"
 
 /* What a net computes in. AUTO: int8 when the model file carries an int8
- * calibration that passed its accuracy check, else fp32. BF16 is not
+ * calibration that passed its accuracy check (unless it was measured no
+ * faster than fp32 on this CPU's ISA), else fp32. BF16 is not
  * implemented yet: asking for it runs fp32 and says why. */
 enum mms_precision { MMS_PREC_FP32, MMS_PREC_BF16, MMS_PREC_INT8, MMS_PREC_AUTO };
 
 /* The tensor and card keys `mms calibrate` adds to a model file. */
 #define MMS_INT8_TENSOR "int8.absmax"
 #define MMS_INT8_CHECK "int8.check" /* "passed: ..." or "failed: ..." */
+#define MMS_INT8_SPEED "int8.speed" /* "ISA:RATIO": int8 was RATIO x as fast as fp32 there */
 
 struct mms_net_opts {
     enum mms_precision precision;

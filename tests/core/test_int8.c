@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/cpu.h"
 #include "core/exec.h"
 #include "core/model.h"
 #include "core/model_write.h"
@@ -179,6 +180,45 @@ static void auto_without_calibration_runs_fp32(void)
     char why[256];
     CHECK_STR_EQ(chosen(plain, MMS_PREC_AUTO, why, sizeof(why)), "fp32");
     CHECK_MSG(strstr(why, "no int8 calibration"), "%s", why);
+}
+
+/* The shipped model with its calibration and int8.speed set to `speed`. */
+static const char *with_speed(const char *name, const char *speed)
+{
+    struct mms_model *m = NULL;
+    struct mms_err err = {{0}};
+    const char *out = tmp(name);
+    const char *meta[] = {MMS_INT8_SPEED, speed, NULL};
+    int rc = mms_model_open(shipped(), &m, &err);
+    const struct mms_tensor *t = rc ? NULL : mms_model_find(m, MMS_INT8_TENSOR);
+    CHECK(t != NULL);
+    if (t)
+        rc = mms_model_write_with(m, out, MMS_INT8_TENSOR, t->data, (int)t->numel, meta, &err);
+    mms_model_close(m);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    return out;
+}
+
+static void auto_keeps_fp32_where_int8_was_slower(void)
+{
+    struct mms_cpu cpu;
+    char speed[64], why[256];
+    mms_cpu_probe(&cpu);
+    snprintf(speed, sizeof(speed), "%s:0.90", cpu.isa);
+    CHECK_STR_EQ(chosen(with_speed("slow.safetensors", speed), MMS_PREC_AUTO, why, sizeof(why)),
+                 "fp32");
+    CHECK_MSG(strstr(why, "0.90x"), "%s", why);
+    snprintf(speed, sizeof(speed), "%s:1.60", cpu.isa);
+    CHECK_STR_EQ(chosen(with_speed("fast.safetensors", speed), MMS_PREC_AUTO, why, sizeof(why)),
+                 "int8");
+}
+
+static void a_speed_from_another_isa_says_nothing(void)
+{
+    char why[256];
+    CHECK_STR_EQ(chosen(with_speed("other-isa.safetensors", "some_future_isa:0.50"),
+                        MMS_PREC_AUTO, why, sizeof(why)),
+                 "int8");
 }
 
 static void bf16_runs_fp32_and_says_why(void)
@@ -351,7 +391,8 @@ static void failed_write_leaves_nothing(void)
 MMS_TESTS(T(observing_sees_every_tensor_once), T(an_int8_net_cannot_be_observed),
           T(int8_without_calibration_is_refused), T(auto_takes_a_calibration_that_passed),
           T(auto_leaves_a_failed_calibration), T(auto_without_calibration_runs_fp32),
-          T(bf16_runs_fp32_and_says_why), T(a_calibration_of_another_network_is_refused),
+          T(bf16_runs_fp32_and_says_why), T(auto_keeps_fp32_where_int8_was_slower),
+          T(a_speed_from_another_isa_says_nothing), T(a_calibration_of_another_network_is_refused),
           T(an_empty_calibration_is_refused), T(a_calibration_with_nan_is_refused), T(int8_agrees_with_fp32_on_a_real_frame),
           T(int8_upsampling_rounds_like_float), T(written_model_keeps_tensors_and_metadata),
           T(failed_write_leaves_nothing))
