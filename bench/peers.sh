@@ -201,7 +201,7 @@ log "timing: $size, $threads threads, $warmup warm-up + $iters timed runs per ro
 # load average of the minute before timing, and warns when it is high.
 cp /proc/loadavg "$work/loadavg" 2>/dev/null
 
-step mmsd fp32 "$mms" bench --model "$model" --threads "$threads" --iters "$iters" --warmup "$warmup" --json
+step mmsd fp32 "$mms" bench --model "$model" --precision fp32 --threads "$threads" --iters "$iters" --warmup "$warmup" --json
 if [ "$(cat "$work/01.rc")" -ne 0 ]; then
     cat "$work/01.err" >&2
     report
