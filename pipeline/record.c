@@ -70,10 +70,11 @@ int mms_record_name_valid(const char *name)
     return 1;
 }
 
+/* lstat: a link put in place of a segment is not ours to measure. */
 static int64_t file_size(const char *path)
 {
     struct stat st;
-    return path[0] && !stat(path, &st) ? (int64_t)st.st_size : 0;
+    return path[0] && !lstat(path, &st) ? (int64_t)st.st_size : 0;
 }
 
 /* The reason comes last in a message ("PATH: cannot write: No space left
@@ -135,9 +136,13 @@ static int finish_segment(struct mms_recorder *r)
     return 0;
 }
 
-/* Claims a free name: O_EXCL, so a file that exists, ours or anyone's, is
- * never opened for writing. */
-static int claim_path(struct mms_recorder *r, struct mms_err *err)
+/* Claims a free name and returns the new file's descriptor, which the
+ * segment is written through: O_EXCL, so a file that exists, ours or
+ * anyone's, is never opened for writing, and no later open by name, so a
+ * link swapped in under the name (by whoever else can write to the
+ * directory) is never followed. O_NOFOLLOW says so even to a reader who
+ * forgets that O_EXCL already refuses links. */
+static int claim_path(struct mms_recorder *r, int *fd_out, struct mms_err *err)
 {
     char name[MMS_RECORD_NAME_MAX + 1], stamp[32];
     struct tm tm;
@@ -157,9 +162,9 @@ static int claim_path(struct mms_recorder *r, struct mms_err *err)
             return mms_err_set(err, -ENAMETOOLONG, "%s: the recording path is too long",
                                r->dir);
         }
-        int fd = open(r->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        int fd = open(r->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd >= 0) {
-            close(fd);
+            *fd_out = fd;
             return 0;
         }
         if (errno != EEXIST) {
@@ -172,6 +177,18 @@ static int claim_path(struct mms_recorder *r, struct mms_err *err)
     r->path[0] = 0;
     return mms_err_set(err, -EEXIST, "%s: %d files named %s-%s already", r->dir, MAX_SUFFIX,
                        name, stamp);
+}
+
+/* A segment that never opened: empty or a header at most, nothing to
+ * play. Removed only while its name is still our file, not whatever was
+ * put there since. */
+static void discard(const char *path, int fd)
+{
+    struct stat mine, now;
+    if (!fstat(fd, &mine) && !lstat(path, &now) && mine.st_dev == now.st_dev &&
+        mine.st_ino == now.st_ino)
+        unlink(path);
+    close(fd);
 }
 
 /* mkdir -p: the missing parts of `dir`, each DIR_MODE, the last exactly
@@ -239,9 +256,11 @@ static int open_segment(struct mms_recorder *r, int64_t pts)
         return rc;
     }
     r->make_dir = 0;
-    rc = claim_path(r, &err);
-    if (!rc && (rc = mms_sink_open(&mms_sink_file, r->path, &r->params, &r->sink, &err)) < 0)
-        unlink(r->path); /* ours, empty or a header at most: nothing to play */
+    int fd = -1;
+    rc = claim_path(r, &fd, &err);
+    if (!rc && (rc = mms_sink_open_fd(&mms_sink_file, r->path, fd, &r->params, &r->sink,
+                                      &err)) < 0)
+        discard(r->path, fd);
     if (rc < 0) {
         r->path[0] = 0;
         fail(r, err.msg);

@@ -5,7 +5,10 @@
  * Continuous recording of a pipeline's annotated video into a directory,
  * as consecutive segment files DIR/NAME-YYYYmmddTHHMMSSZ.mp4 (UTC, when
  * the segment opened; "-2", "-3", ... before the extension when that name
- * is taken; an existing file is never overwritten). Each segment is a file
+ * is taken; an existing file is never overwritten). A segment is written
+ * through the descriptor that created its file (io/sink.h open_fd), never
+ * reopened by name: a link someone puts in its place leads nowhere. Each
+ * segment is a file
  * sink of its own (io/sink.h), with timestamps from 0 so it plays on its
  * own, starting on a keyframe: fed frames, each segment has a fresh
  * encoder; fed the packets of an encoder shared with other outputs

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -346,6 +348,146 @@ static void recorder_never_overwrites(void)
     mms_recorder_free(r);
     CHECK(all_planted_kept(dir, file) == 60);
     CHECK_MSG(probe_frames(file) == 10, "%s", file);
+    clip_close(&c);
+}
+
+/* A file outside the record directory that a planted link points at. */
+static const char *outside_file(const char *name)
+{
+    const char *path = tmp_path(name);
+    FILE *f = fopen(path, "w");
+    CHECK(f && fputs("keep", f) >= 0 && fclose(f) == 0);
+    return path;
+}
+
+static int still_kept(const char *path)
+{
+    char buf[16] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    return !strcmp(buf, "keep");
+}
+
+/* Links to `target` at every name the next segment may take (each second
+ * around now, suffixes up to 3): the recorder skips them all, writes its
+ * segment beside them, and the file they point at stays as it was. */
+static void recorder_skips_links_planted_at_segment_names(void)
+{
+    const char *dir = new_dir("planted"), *target = outside_file("planted-target.mp4");
+    time_t now = time(NULL);
+    for (int s = -1; s < 30; s++)
+        for (int n = 1; n <= 3; n++) {
+            time_t t = now + s;
+            struct tm tm;
+            char stamp[32], link[768], sfx[16] = "";
+            strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&t, &tm));
+            if (n > 1)
+                snprintf(sfx, sizeof(sfx), "-%d", n);
+            snprintf(link, sizeof(link), "%s/mms-%s%s.mp4", dir, stamp, sfx);
+            CHECK(symlink(target, link) == 0);
+        }
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        return;
+    feed(r, &c, 10, 0, 1);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    size_t n = strlen(st.file);
+    CHECK_MSG(!st.errors && n > 6 && !strcmp(st.file + n - 6, "-4.mp4"), "segment '%s', '%s'",
+              st.file, st.error);
+    char file[1024];
+    snprintf(file, sizeof(file), "%s", st.file);
+    mms_recorder_free(r);
+    struct stat sb;
+    CHECK_MSG(!lstat(file, &sb) && S_ISREG(sb.st_mode), "%s is not a plain file", file);
+    CHECK_MSG(probe_frames(file) == 10, "%s", file);
+    CHECK_MSG(still_kept(target), "%s, outside the directory, was written", target);
+    clip_close(&c);
+}
+
+/* Replaces each segment file the moment it is made with a link to a file
+ * outside the directory, as someone else who may write in the directory
+ * could: between the recorder making the file and writing it. */
+struct swapper {
+    const char *dir, *target;
+    int fd; /* inotify */
+    atomic_int stop, swapped;
+};
+
+static void swap_created(struct swapper *sw, const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 4 || strcmp(name + n - 4, ".mp4"))
+        return;
+    char path[768], tmp[800];
+    snprintf(path, sizeof(path), "%s/%s", sw->dir, name);
+    snprintf(tmp, sizeof(tmp), "%s/.swap", sw->dir);
+    unlink(tmp);
+    if (!symlink(sw->target, tmp) && !rename(tmp, path))
+        atomic_fetch_add(&sw->swapped, 1);
+}
+
+static void *swapper_main(void *arg)
+{
+    struct swapper *sw = arg;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    while (!atomic_load(&sw->stop)) {
+        struct pollfd pfd = {sw->fd, POLLIN, 0};
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        ssize_t len = read(sw->fd, buf, sizeof(buf));
+        for (ssize_t at = 0; at < len;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(buf + at);
+            if (ev->len && (ev->mask & IN_CREATE))
+                swap_created(sw, ev->name);
+            at += (ssize_t)sizeof(*ev) + ev->len;
+        }
+    }
+    return NULL;
+}
+
+/* Ten segments, each swapped for a link as soon as it appears: every
+ * frame still goes into the file the recorder made (gone from the
+ * directory now), none through the link, and the file outside is left
+ * as it was. */
+static void recorder_never_writes_through_a_swapped_in_link(void)
+{
+    const char *dir = new_dir("swapped"), *target = outside_file("swapped-target.mp4");
+    struct swapper sw = {.dir = dir, .target = target, .fd = inotify_init1(IN_CLOEXEC)};
+    CHECK(sw.fd >= 0 && inotify_add_watch(sw.fd, dir, IN_CREATE) >= 0);
+    struct clip c;
+    struct mms_recorder *r = recorder(dir, "mms", 60, "mp4", (AVRational){1, 25});
+    pthread_t th;
+    if (!r || clip_open(&c) || pthread_create(&th, NULL, swapper_main, &sw)) {
+        CHECK(!"cannot start");
+        return;
+    }
+    for (int i = 0; i < 10; i++) {
+        CHECK(mms_recorder_request(r, 1) == 0);
+        feed(r, &c, 5, i * 10, 1);
+        CHECK(mms_recorder_request(r, 0) == 0);
+        feed(r, &c, 1, i * 10 + 5, 1); /* the stop finalises the segment */
+    }
+    for (int i = 0; i < 40 && atomic_load(&sw.swapped) < 10; i++)
+        sleep_ms(50);
+    atomic_store(&sw.stop, 1);
+    pthread_join(th, NULL);
+    close(sw.fd);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    mms_recorder_free(r);
+    printf("     %d of 10 segments swapped for a link\n", atomic_load(&sw.swapped));
+    CHECK_MSG(atomic_load(&sw.swapped) >= 5, "only %d segments were swapped",
+              atomic_load(&sw.swapped));
+    CHECK_MSG(st.segments == 10 && st.frames == 50 && !st.errors,
+              "segments %lld frames %lld errors %lld: %s", (long long)st.segments,
+              (long long)st.frames, (long long)st.errors, st.error);
+    CHECK_MSG(still_kept(target), "%s, outside the directory, was written (%lld bytes)",
+              target, (long long)size_of(target));
     clip_close(&c);
 }
 
@@ -1282,7 +1424,9 @@ MMS_TESTS(T(recorder_rotates_on_output_time), T(recorder_writes_mkv),
           T(shared_encoder_segments_end_on_time),
           T(shared_encoder_start_waits_one_frame_for_a_keyframe),
           T(shared_encoder_of_another_time_base_is_refused),
-          T(recorder_never_overwrites), T(recorder_stop_finalises_segment),
+          T(recorder_never_overwrites), T(recorder_skips_links_planted_at_segment_names),
+          T(recorder_never_writes_through_a_swapped_in_link),
+          T(recorder_stop_finalises_segment),
           T(recorder_start_opens_new_segment), T(recorder_requests_from_another_thread),
           T(recorder_failure_stops_then_start_retries), T(recorder_makes_missing_dir),
           T(recorder_unmakeable_dir_fails_then_start_makes_it),
