@@ -24,8 +24,8 @@
  * directory full of files from one second, which is a bug, not a clash. */
 #define MAX_SUFFIX 1000
 /* After a failure, recording is tried again this long after it, then
- * twice as long after each further one, up to the most; as long as the
- * most without a failure starts the series again. */
+ * twice as long after each further one, up to the most; recording for as
+ * long as the most without a failure starts the series again. */
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS 30000
 
