@@ -127,6 +127,12 @@ int mms_card_parse(const struct mms_model *m, struct mms_card *card, struct mms_
     if (mms_card_parse_size(s, &c.in_h, &c.in_w) < 0)
         return mms_err_set(err, -EINVAL,
                            "metadata mms.input=\"%.64s\": expected HxW, each in 1..8192", s);
+    if (c.in_h > MMS_CARD_MAX_SIDE || c.in_w > MMS_CARD_MAX_SIDE ||
+        (long long)c.in_h * c.in_w > MMS_CARD_MAX_PIXELS)
+        return mms_err_set(err, -EINVAL,
+                           "metadata mms.input=\"%.64s\": larger than a model may ask for "
+                           "(at most %d per side and %d pixels in all)",
+                           s, MMS_CARD_MAX_SIDE, MMS_CARD_MAX_PIXELS);
     int k = c.arch->input_multiple > 0 ? c.arch->input_multiple : 1;
     if (c.in_h % k || c.in_w % k)
         return mms_err_set(err, -EINVAL,

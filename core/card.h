@@ -19,6 +19,14 @@
 #include "core/error.h"
 #include "core/model.h"
 
+/* The largest network input a model card may ask for, per side and in
+ * all: compiling a network sizes every buffer by it (a card asking for
+ * 8192x8192 took 23 s and 8.6 GB before the first frame). The shipped
+ * models take 288x512, the paper's 352x352; --size may still ask for more
+ * (core/net.h), as the user's own choice. */
+#define MMS_CARD_MAX_SIDE 4096
+#define MMS_CARD_MAX_PIXELS (2048 * 2048)
+
 struct mms_card {
     const struct mms_arch *arch;
     int in_h, in_w;

@@ -500,6 +500,20 @@ static void add_reason(struct mmsd_pipe_view *v, const char *fmt, const char *ar
         snprintf(v->reasons[v->nreasons++], sizeof(v->reasons[0]), fmt, arg);
 }
 
+/* Why the recording failed, and when it is tried again by itself. */
+static void rec_reason(struct mmsd_pipe_view *v, const char *why)
+{
+    char line[400];
+    long s = (long)((v->rec.retry_in_ms + 999) / 1000);
+    if (!v->rec.retrying)
+        snprintf(line, sizeof(line), "%s", why);
+    else if (s > 0)
+        snprintf(line, sizeof(line), "%s; retrying in %ld s", why, s);
+    else
+        snprintf(line, sizeof(line), "%s; retrying now", why);
+    add_reason(v, "recording failed: %s", line);
+}
+
 void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mmsd_pipe_view *v)
 {
     memset(v, 0, sizeof(*v));
@@ -542,7 +556,7 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mm
         break;
     }
     if (v->have && pp->rec_error[0])
-        add_reason(v, "recording failed: %s", pp->rec_error);
+        rec_reason(v, pp->rec_error);
     const char *down = latest_down(pp);
     if (v->have && down)
         add_reason(v, "an output is down: %s", down);

@@ -51,6 +51,7 @@ static double g_rec_segments(const struct mmsd_pipe_view *v) { return (double)v-
 static double g_rec_errors(const struct mmsd_pipe_view *v) { return (double)v->rec.errors; }
 static double g_rec_bytes(const struct mmsd_pipe_view *v) { return (double)v->rec.bytes; }
 static double g_rec_failed(const struct mmsd_pipe_view *v) { return v->rec.error[0] != 0; }
+static double g_rec_retrying(const struct mmsd_pipe_view *v) { return v->rec.retrying; }
 static double g_viewers(const struct mmsd_pipe_view *v)
 {
     return v->pipe->preview ? mmsd_preview_viewers(v->pipe->preview) : 0;
@@ -181,6 +182,8 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
                                                    "the last good mask)."},
         {"mmsd_recording", "gauge", "1 while recording."},
         {"mmsd_recording_failed", "gauge", "1 when the last recording attempt failed."},
+        {"mmsd_recording_retrying", "gauge", "1 while a failed recording waits to be tried "
+                                             "again by itself."},
         {"mmsd_recording_segments_total", "counter", "Recording segments opened."},
         {"mmsd_recording_errors_total", "counter", "Recording failures (full disk, ...)."},
         {"mmsd_recording_bytes", "gauge", "Bytes recorded so far."},
@@ -190,7 +193,7 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
                                   g_decode_errors, g_output_errors, g_output_reopens,
                                   g_outputs_down, g_output_stalls, g_encoders,
                                   g_inference_errors,
-                                  g_recording, g_rec_failed,
+                                  g_recording, g_rec_failed, g_rec_retrying,
                                   g_rec_segments, g_rec_errors, g_rec_bytes,    g_viewers};
     _Static_assert(sizeof(fams) / sizeof(fams[0]) == sizeof(gets) / sizeof(gets[0]),
                    "a getter per family");

@@ -37,9 +37,10 @@ static void sink_free(struct mms_sink *s)
     free(s);
 }
 
-int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
-                  const struct mms_sink_params *p, struct mms_sink **out,
-                  struct mms_err *err)
+/* fd < 0: the driver opens `url` itself. */
+static int sink_open(const struct mms_sink_driver *driver, const char *url, int fd,
+                     const struct mms_sink_params *p, struct mms_sink **out,
+                     struct mms_err *err)
 {
     *out = NULL;
     if (!driver && !(driver = mms_sink_find(url)))
@@ -53,6 +54,9 @@ int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
     if (p->encoder && !driver->write_packet)
         return mms_err_set(err, AVERROR(EINVAL), "%s: a %s output cannot share an encoder",
                            url, driver->name);
+    if (fd >= 0 && !driver->open_fd)
+        return mms_err_set(err, AVERROR(EINVAL), "%s: a %s output cannot write to an open "
+                           "file", url, driver->name);
     struct mms_sink *s = calloc(1, sizeof(*s));
     int ret;
     if (!s || !(s->url = strdup(url)) ||
@@ -61,13 +65,31 @@ int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
         goto fail;
     }
     s->driver = driver;
-    if ((ret = driver->open(s, url, p, err)) < 0)
+    ret = fd >= 0 ? driver->open_fd(s, url, fd, p, err) : driver->open(s, url, p, err);
+    if (ret < 0)
         goto fail;
     *out = s;
     return 0;
 fail:
     sink_free(s);
     return ret;
+}
+
+int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
+                  const struct mms_sink_params *p, struct mms_sink **out,
+                  struct mms_err *err)
+{
+    return sink_open(driver, url, -1, p, out, err);
+}
+
+int mms_sink_open_fd(const struct mms_sink_driver *driver, const char *url, int fd,
+                     const struct mms_sink_params *p, struct mms_sink **out,
+                     struct mms_err *err)
+{
+    *out = NULL;
+    if (fd < 0)
+        return mms_err_set(err, AVERROR(EBADF), "%s: no file to write to", url);
+    return sink_open(driver, url, fd, p, out, err);
 }
 
 int mms_sink_write(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,

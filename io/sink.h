@@ -104,6 +104,14 @@ struct mms_sink_driver {
     int realtime;
     int (*open)(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
                 struct mms_err *err);
+    /* Like open(), but writes through `fd`, a file the caller created and
+     * opened for writing, and never opens a path: whatever is put under
+     * the file's name afterwards (a symlink to a file elsewhere) is never
+     * followed. `url` names it in messages and picks the container by its
+     * extension. On success the sink owns fd (close() closes it); on
+     * failure the caller still does. NULL: the driver opens only by URL. */
+    int (*open_fd)(struct mms_sink *s, const char *url, int fd, const struct mms_sink_params *p,
+                   struct mms_err *err);
     int (*write)(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
                  struct mms_err *err);
     /* Opened on params->encoder: one of its packets (borrowed), in its
@@ -122,7 +130,7 @@ struct mms_sink {
     char *url;
 };
 
-extern const struct mms_sink_driver mms_sink_file;   /* .mp4 (fragmented), .mkv, .ts */
+extern const struct mms_sink_driver mms_sink_file;   /* .mp4 (fragmented), .mkv, .ts; open_fd */
 extern const struct mms_sink_driver mms_sink_stream; /* udp:// tcp:// srt:// rtmp:// rtsp:// */
 extern const struct mms_sink_driver mms_sink_null;   /* "null" */
 
@@ -133,6 +141,11 @@ const struct mms_sink_driver *mms_sink_find(const char *url);
 int mms_sink_open(const struct mms_sink_driver *driver, const char *url,
                   const struct mms_sink_params *p, struct mms_sink **out,
                   struct mms_err *err);
+/* Opens `driver` on the file behind `fd` (driver->open_fd: the sink owns
+ * fd on success only). AVERROR(EINVAL) for a driver that cannot. */
+int mms_sink_open_fd(const struct mms_sink_driver *driver, const char *url, int fd,
+                     const struct mms_sink_params *p, struct mms_sink **out,
+                     struct mms_err *err);
 int mms_sink_write(struct mms_sink *s, const AVFrame *frame, const struct mms_frame_meta *m,
                    struct mms_err *err);
 int mms_sink_write_packet(struct mms_sink *s, const AVPacket *pkt, struct mms_err *err);

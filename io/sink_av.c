@@ -7,6 +7,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -24,6 +26,16 @@
 /* The least socket send buffer a tcp:// stream gets (the kernel doubles
  * what it is asked for). */
 #define MIN_SEND_BUFFER 65536
+/* The buffer of a muxer writing to a caller's descriptor: FFmpeg's own
+ * for files. */
+#define FD_IO_BUFFER 32768
+
+/* FFmpeg 7 (libavformat 61) made the buffer a write callback gets const. */
+#if LIBAVFORMAT_VERSION_MAJOR >= 61
+#define FD_WRITE_BUF const uint8_t
+#else
+#define FD_WRITE_BUF uint8_t
+#endif
 
 struct av_sink {
     AVFormatContext *oc;
@@ -32,6 +44,9 @@ struct av_sink {
     struct mms_encoder *enc; /* ours, or the shared one packets come from */
     int shared;              /* enc is not ours: write_packet only */
     int network;
+    /* The caller's file (open_fd), written through oc->pb, our own
+     * AVIOContext; -1 when FFmpeg opened the URL. Ours once open. */
+    int fd;
     /* Network outputs: the caller's interrupt and a deadline per call. */
     struct mms_av_wait wait;
     int header_done;
@@ -242,12 +257,84 @@ static int muxer_options(const struct target *t, AVDictionary **opts)
     return ret < 0 ? AVERROR(ENOMEM) : 0;
 }
 
+/* ---- writing through a caller's descriptor ---- */
+
+static int fd_write(void *opaque, FD_WRITE_BUF *buf, int size)
+{
+    struct av_sink *a = opaque;
+    int done = 0;
+    while (done < size) {
+        ssize_t n = write(a->fd, buf + done, (size_t)(size - done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return AVERROR(errno);
+        if (n == 0)
+            return AVERROR(EIO); /* a regular file never takes nothing */
+        done += (int)n;
+    }
+    return size;
+}
+
+/* Matroska goes back to fill in sizes, cues and the duration. */
+static int64_t fd_seek(void *opaque, int64_t offset, int whence)
+{
+    struct av_sink *a = opaque;
+    if (whence & AVSEEK_SIZE) {
+        struct stat st;
+        return fstat(a->fd, &st) ? AVERROR(errno) : (int64_t)st.st_size;
+    }
+    off_t at = lseek(a->fd, (off_t)offset, whence & ~AVSEEK_FORCE);
+    return at < 0 ? AVERROR(errno) : (int64_t)at;
+}
+
+static int open_fd_io(struct av_sink *a, const char *url, struct mms_err *err)
+{
+    uint8_t *buf = av_malloc(FD_IO_BUFFER);
+    AVIOContext *pb = buf ? avio_alloc_context(buf, FD_IO_BUFFER, 1, a, NULL, fd_write, fd_seek)
+                          : NULL;
+    if (!pb) {
+        av_free(buf);
+        return mms_err_set(err, AVERROR(ENOMEM), "%s: out of memory", url);
+    }
+    a->oc->pb = pb;
+    a->oc->flags |= AVFMT_FLAG_CUSTOM_IO;
+    return 0;
+}
+
+/* Our AVIOContext and its buffer (which FFmpeg may have replaced),
+ * flushed first when asked to; the descriptor stays open. */
+static int close_fd_io(struct av_sink *a, int flush)
+{
+    AVIOContext *pb = a->oc->pb;
+    int ret = 0;
+    if (!pb)
+        return 0;
+    if (flush) {
+        avio_flush(pb);
+        ret = pb->error;
+    }
+    av_freep(&pb->buffer);
+    avio_context_free(&a->oc->pb);
+    return ret;
+}
+
+static int uses_fd(const struct av_sink *a)
+{
+    return a->oc && (a->oc->flags & AVFMT_FLAG_CUSTOM_IO);
+}
+
+/* ---- opening, continued ---- */
+
 static int open_output(struct av_sink *a, const char *url, const struct target *t,
                        struct mms_err *err)
 {
     AVDictionary *opts = NULL;
     int ret = 0;
-    if (!(a->oc->oformat->flags & AVFMT_NOFILE)) {
+    if (a->fd >= 0) {
+        if ((ret = open_fd_io(a, url, err)) < 0)
+            return ret;
+    } else if (!(a->oc->oformat->flags & AVFMT_NOFILE)) {
         if (t->network) {
             /* 7 TS packets: what fits in one Ethernet frame. */
             if (!strcmp(t->muxer, "mpegts") && mms_av_has_prefix(url, "udp://"))
@@ -281,9 +368,13 @@ static int open_output(struct av_sink *a, const char *url, const struct target *
     return 0;
 }
 
+/* Releases everything but a caller's descriptor: av_close() closes that
+ * once the sink owns it, and after a failed open it stays the caller's. */
 static void teardown(struct av_sink *a)
 {
-    if (a->oc && !(a->oc->oformat->flags & AVFMT_NOFILE))
+    if (uses_fd(a))
+        close_fd_io(a, 0);
+    else if (a->oc && !(a->oc->oformat->flags & AVFMT_NOFILE))
         avio_closep(&a->oc->pb);
     avformat_free_context(a->oc);
     a->oc = NULL;
@@ -293,10 +384,12 @@ static void teardown(struct av_sink *a)
     av_packet_free(&a->pkt);
 }
 
-static int av_open(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
+/* fd: the caller's file to write through, or -1 to open url. */
+static int av_open(struct mms_sink *s, const char *url, int fd, const struct mms_sink_params *p,
                    const struct target *t, struct mms_err *err)
 {
     struct av_sink *a = s->priv;
+    a->fd = fd;
     if (p->time_base.num < 1 || p->time_base.den < 1)
         return mms_err_set(err, AVERROR(EINVAL), "%s: bad time base %d/%d", url,
                            p->time_base.num, p->time_base.den);
@@ -336,17 +429,30 @@ static int av_open(struct mms_sink *s, const char *url, const struct mms_sink_pa
     return 0;
 fail:
     teardown(a);
+    a->fd = -1; /* still the caller's */
     return ret;
 }
 
-static int file_open(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
-                     struct mms_err *err)
+static int file_open_on(struct mms_sink *s, const char *url, int fd,
+                        const struct mms_sink_params *p, struct mms_err *err)
 {
     struct target t;
     if (!file_target(url, p, &t))
         return mms_err_set(err, AVERROR(EINVAL), "%s: not a .mp4, .mov, .mkv or .ts file",
                            url);
-    return av_open(s, url, p, &t, err);
+    return av_open(s, url, fd, p, &t, err);
+}
+
+static int file_open(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
+                     struct mms_err *err)
+{
+    return file_open_on(s, url, -1, p, err);
+}
+
+static int file_open_fd(struct mms_sink *s, const char *url, int fd,
+                        const struct mms_sink_params *p, struct mms_err *err)
+{
+    return file_open_on(s, url, fd, p, err);
 }
 
 static int stream_open(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
@@ -356,7 +462,7 @@ static int stream_open(struct mms_sink *s, const char *url, const struct mms_sin
     if (!stream_target(url, p, &t))
         return mms_err_set(err, AVERROR(EINVAL), "%s: not a udp, srt, rtmp or rtsp URL",
                            url);
-    return av_open(s, url, p, &t, err);
+    return av_open(s, url, -1, p, &t, err);
 }
 
 /* ---- writing ---- */
@@ -449,11 +555,18 @@ static int av_close(struct mms_sink *s, struct mms_err *err)
         if (tr < 0 && ret >= 0)
             ret = io_error(a, tr, s->url, "cannot finish the output", err);
     }
-    if (a->oc && !(a->oc->oformat->flags & AVFMT_NOFILE)) {
-        int cl = avio_closep(&a->oc->pb);
-        if (cl < 0 && ret >= 0 && !a->failed)
-            ret = io_error(a, cl, s->url, "cannot finish the output", err);
+    int cl = 0;
+    if (uses_fd(a)) {
+        cl = close_fd_io(a, !a->failed);
+        /* Where a delayed write error shows (NFS, a full quota). */
+        if (close(a->fd) && !cl)
+            cl = AVERROR(errno);
+        a->fd = -1;
+    } else if (a->oc && !(a->oc->oformat->flags & AVFMT_NOFILE)) {
+        cl = avio_closep(&a->oc->pb);
     }
+    if (cl < 0 && ret >= 0 && !a->failed)
+        ret = io_error(a, cl, s->url, "cannot finish the output", err);
     teardown(a);
     return ret;
 }
@@ -464,6 +577,7 @@ const struct mms_sink_driver mms_sink_file = {
     .encoding = file_encoding,
     .priv_size = sizeof(struct av_sink),
     .open = file_open,
+    .open_fd = file_open_fd,
     .write = av_write,
     .write_packet = av_write_packet,
     .close = av_close,

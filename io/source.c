@@ -300,6 +300,54 @@ fail:
     return ret;
 }
 
+/* ---- a cut Matroska file ---- */
+
+#define EBML_ID_HEADER 0x1A45DFA3u
+#define MKV_ID_SEGMENT 0x18538067u
+
+/* An EBML variable-length number of at most `max` bytes: an element ID
+ * keeps its length marker, a size loses it. -1 for what is not one,
+ * -2 for a size of all ones ("unknown"). */
+static int64_t ebml_num(AVIOContext *pb, int max, int is_id)
+{
+    int first = avio_r8(pb);
+    int len = 1;
+    while (len <= max && !(first & (0x100 >> len)))
+        len++;
+    if (avio_feof(pb) || len > max)
+        return -1;
+    uint64_t v = is_id ? (unsigned)first : (unsigned)first & (0xFFu >> len);
+    uint64_t ones = 0xFFu >> len;
+    for (int i = 1; i < len; i++) {
+        int b = avio_r8(pb);
+        v = v << 8 | (unsigned)b;
+        ones = ones << 8 | 0xFF;
+    }
+    if (avio_feof(pb))
+        return -1;
+    return !is_id && v == ones ? -2 : (int64_t)v;
+}
+
+/* Matroska files say how long their Segment is (FFmpeg's muxer and
+ * mkvmerge fill it in as they finish), and the demuxer takes a file that
+ * ends short of it for a plain end, where a cut MP4 fails. 1 when the file
+ * is shorter than its Segment says. A Segment of unknown size (a stream
+ * written to a pipe, a recording killed before its end) says nothing. */
+static int matroska_cut(AVFormatContext *fc)
+{
+    AVIOContext *pb = fc->pb;
+    if (!pb || !(pb->seekable & AVIO_SEEKABLE_NORMAL) || !strstr(fc->iformat->name, "matroska"))
+        return 0;
+    int64_t file = avio_size(pb);
+    if (file <= 0 || avio_seek(pb, 0, SEEK_SET) < 0 || ebml_num(pb, 4, 1) != EBML_ID_HEADER)
+        return 0;
+    int64_t header = ebml_num(pb, 8, 0);
+    if (header < 0 || avio_skip(pb, header) < 0 || ebml_num(pb, 4, 1) != MKV_ID_SEGMENT)
+        return 0;
+    int64_t size = ebml_num(pb, 8, 0);
+    return size >= 0 && avio_tell(pb) + size > file;
+}
+
 /* ---- reading ---- */
 
 /* The next packet of our stream into s->pkt; AVERROR_EOF at the end. */
@@ -321,8 +369,13 @@ static int read_packet(struct mms_source *s, struct mms_err *err)
             av_usleep(2000);
             continue;
         }
-        if (ret == AVERROR_EOF)
+        if (ret == AVERROR_EOF) {
+            /* The demuxer is done with the file: reading its head again
+             * disturbs nothing. */
+            if (!s->info.live && matroska_cut(s->fc))
+                s->decode_errors++;
             return ret;
+        }
         if (s->info.live || mms_av_wait_stopped(&s->wait) || ret == AVERROR_EXIT)
             return blocked_error(s, ret, s->fc->url, err);
         /* A damaged file: what could be read is all there is. */

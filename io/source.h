@@ -9,7 +9,9 @@
  * Frames come from the source's own buffer pool, never the decoder's
  * reference frames, so composing in place cannot corrupt later decoding;
  * in steady state reading allocates nothing. Packets that fail to decode
- * are counted and skipped: a damaged file still plays to its end.
+ * are counted and skipped: a damaged file still plays to its end. A file
+ * that ends early counts too: a cut MP4 fails to read, and a Matroska file
+ * shorter than the Segment size in its header counts one error at its end.
  */
 
 #include <stdint.h>

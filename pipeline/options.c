@@ -57,8 +57,8 @@ const struct mms_option mms_pipeline_options[] = {
      .help = "demuxer/device option, e.g. video_size=1280x720 (repeatable)"},
     {.name = "output", .type = MMS_OPT_STRINGS, .offset = OFF(outputs),
      .count_offset = OFF(noutputs), .max_count = MMS_MAX_OUTPUTS, .arg = "URL",
-     .help = "file (.mp4 .mkv .ts), stream (udp:// tcp:// srt:// rtmp:// rtsp://, reopened "
-             "after a failure) or null (repeatable)"},
+     .help = "file (.mp4 .mkv .ts), stream (udp:// tcp:// srt:// rtmp:// rtsp://, opened "
+             "and reopened after a failure in the background) or null (repeatable)"},
     {.name = "window", .type = MMS_OPT_BOOL, .offset = OFF(window), .def = "no",
      .help = "show the annotated video in a window"},
     {.name = "model", .type = MMS_OPT_STRING, .offset = OFF(model), .arg = "FILE",
@@ -95,7 +95,7 @@ const struct mms_option mms_pipeline_options[] = {
      .help = "write one JSON line per frame (pts, mask pts, tool fraction, box, stage ms)"},
     {.name = "record-dir", .type = MMS_OPT_STRING, .offset = OFF(record_dir), .arg = "DIR",
      .help = "mmsd: record continuously into DIR (made, mode 0750, when missing), one file "
-             "per segment"},
+             "per segment; a failure is retried by itself"},
     {.name = "segment-seconds", .type = MMS_OPT_INT, .offset = OFF(segment_seconds),
      .def = "600", .min = 1, .max = 86400, .arg = "N",
      .help = "mmsd: length of one recording segment, seconds"},

@@ -257,21 +257,26 @@ static enum output_kind kind_of(const struct mms_sink_driver *d)
 }
 
 /* Opens `url` (with `drv`, or the driver its name asks for) on a writer of
- * its own, on encoder `g` (-1: none); a network output also gets what
- * reopens it. */
+ * its own, on encoder `g` (-1: none). A network output is opened by what
+ * reopens it after a failure, on a thread of its own from the writer's
+ * start: a receiver not there yet (a display still booting, a server
+ * down) is an output down and retried, while the recording and the other
+ * outputs go on. */
 static int open_output(struct mms_pipeline *p, const struct mms_sink_driver *drv,
                        const char *url, int g, struct mms_err *err)
 {
-    enum output_kind kind = kind_of(drv ? drv : mms_sink_find(url));
+    if (!drv)
+        drv = mms_sink_find(url);
+    enum output_kind kind = kind_of(drv);
     struct mms_writer_opts wo = writer_opts(p, kind, url, g >= 0);
     struct mms_sink_params sp =
         sink_params(p, wo.abort, g >= 0 ? mms_writer_encoder(p->encoders[g]) : NULL);
     struct mms_sink *s = NULL;
     struct mms_reopen *r = NULL;
-    int rc = mms_sink_open(drv, url, &sp, &s, err);
-    if (rc)
+    int rc;
+    if (!(drv && drv->reopen) && (rc = mms_sink_open(drv, url, &sp, &s, err)))
         return rc;
-    if (s->driver->reopen && (rc = mms_reopen_create(s->driver, url, &sp, &r)))
+    if (drv && drv->reopen && (rc = mms_reopen_create(drv, url, &sp, &r)))
         goto fail;
     if ((rc = mms_writer_create_sink(s, r, &wo, &p->writers[p->nwriters])))
         goto fail;

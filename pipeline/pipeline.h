@@ -30,7 +30,10 @@
  * of about 2 s and then drop (counted per output). Offline, every output
  * but the window gets every frame and the slowest sets the pace. An
  * output in one write for over a second is reported down (stalled) until
- * it takes frames again; a failed network output is reopened with backoff.
+ * it takes frames again; a failed network output is reopened with backoff,
+ * and a network output is first opened the same way, on a thread of its
+ * own once the pipeline starts, so that a receiver not there yet is an
+ * output down, never a pipeline that cannot start or a late recording.
  * Outputs that want the same encoding (io/encoder.h; all of them live,
  * offline the files and the recording) share one encoder: each frame is
  * encoded once per encoding and the packets go to each output's writer,
@@ -86,8 +89,9 @@ struct mms_pipeline_counters {
     const char *precision_why; /* how that was chosen; both live as long as p */
 };
 
-/* Opens the model, the source and the sinks; starts nothing. On failure
- * nothing is left open and err says which part failed. */
+/* Opens the model, the source and the file outputs (network outputs open
+ * once started); starts nothing. On failure nothing is left open and err
+ * says which part failed. */
 int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline **out,
                         struct mms_err *err);
 int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err);

@@ -13,6 +13,9 @@
 
 #include <libavutil/mathematics.h>
 
+#include "core/backoff.h"
+#include "pipeline/stats.h"
+
 #define DEFAULT_FPS 25
 /* A record directory the recorder makes itself: owner and group, as
  * systemd's StateDirectory= makes /var/lib/mmsd. */
@@ -20,6 +23,11 @@
 /* Suffixes tried when a segment's name is taken: more would mean a
  * directory full of files from one second, which is a bug, not a clash. */
 #define MAX_SUFFIX 1000
+/* After a failure, recording is tried again this long after it, then
+ * twice as long after each further one, up to the most; recording for as
+ * long as the most without a failure starts the series again. */
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 30000
 
 struct mms_recorder {
     char *dir;
@@ -38,6 +46,9 @@ struct mms_recorder {
     char path[1024];     /* of the open segment */
     mms_record_event_fn event;
     void *event_opaque;
+    struct mms_backoff backoff; /* between automatic retries; min 0: none */
+    uint64_t retry_max_ms;
+    double good_since_ms; /* recording without a failure since; 0: not recording */
 
     /* Requests: stored, then counted, so the writer that sees a new count
      * reads a value at least that new. */
@@ -51,6 +62,7 @@ struct mms_recorder {
     int on;              /* in effect: written by the writer only */
     unsigned seen;       /* the request count `on` reflects */
     int64_t segments, errors, bytes_done;
+    double retry_ms;     /* when the next automatic attempt is due; 0: none */
     char file[1024];
     char error[256];
 };
@@ -70,10 +82,11 @@ int mms_record_name_valid(const char *name)
     return 1;
 }
 
+/* lstat: a link put in place of a segment is not ours to measure. */
 static int64_t file_size(const char *path)
 {
     struct stat st;
-    return path[0] && !stat(path, &st) ? (int64_t)st.st_size : 0;
+    return path[0] && !lstat(path, &st) ? (int64_t)st.st_size : 0;
 }
 
 /* The reason comes last in a message ("PATH: cannot write: No space left
@@ -95,7 +108,8 @@ static void emit(struct mms_recorder *r, enum mms_record_event ev, const char *r
         r->event(r->event_opaque, ev, r->path, reason);
 }
 
-/* Records a failure and turns recording off; what was written stays. */
+/* Records a failure and turns recording off until the retry the backoff
+ * says (none when retries are off); what was written stays. */
 static void fail(struct mms_recorder *r, const char *msg)
 {
     if (r->sink) {
@@ -105,10 +119,13 @@ static void fail(struct mms_recorder *r, const char *msg)
         r->sink = NULL;
     }
     int64_t size = file_size(r->path);
+    uint64_t wait = mms_backoff_next(&r->backoff);
+    r->good_since_ms = 0;
     pthread_mutex_lock(&r->lock);
     r->bytes_done += size;
     r->errors++;
     r->on = 0;
+    r->retry_ms = wait ? mms_now_ms() + (double)wait : 0;
     r->file[0] = 0;
     keep_tail(r->error, sizeof(r->error), msg);
     pthread_mutex_unlock(&r->lock);
@@ -135,9 +152,13 @@ static int finish_segment(struct mms_recorder *r)
     return 0;
 }
 
-/* Claims a free name: O_EXCL, so a file that exists, ours or anyone's, is
- * never opened for writing. */
-static int claim_path(struct mms_recorder *r, struct mms_err *err)
+/* Claims a free name and returns the new file's descriptor, which the
+ * segment is written through: O_EXCL, so a file that exists, ours or
+ * anyone's, is never opened for writing, and no later open by name, so a
+ * link swapped in under the name (by whoever else can write to the
+ * directory) is never followed. O_NOFOLLOW says so even to a reader who
+ * forgets that O_EXCL already refuses links. */
+static int claim_path(struct mms_recorder *r, int *fd_out, struct mms_err *err)
 {
     char name[MMS_RECORD_NAME_MAX + 1], stamp[32];
     struct tm tm;
@@ -157,9 +178,9 @@ static int claim_path(struct mms_recorder *r, struct mms_err *err)
             return mms_err_set(err, -ENAMETOOLONG, "%s: the recording path is too long",
                                r->dir);
         }
-        int fd = open(r->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        int fd = open(r->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd >= 0) {
-            close(fd);
+            *fd_out = fd;
             return 0;
         }
         if (errno != EEXIST) {
@@ -172,6 +193,18 @@ static int claim_path(struct mms_recorder *r, struct mms_err *err)
     r->path[0] = 0;
     return mms_err_set(err, -EEXIST, "%s: %d files named %s-%s already", r->dir, MAX_SUFFIX,
                        name, stamp);
+}
+
+/* A segment that never opened: empty or a header at most, nothing to
+ * play. Removed only while its name is still our file, not whatever was
+ * put there since. */
+static void discard(const char *path, int fd)
+{
+    struct stat mine, now;
+    if (!fstat(fd, &mine) && !lstat(path, &now) && mine.st_dev == now.st_dev &&
+        mine.st_ino == now.st_ino)
+        unlink(path);
+    close(fd);
 }
 
 /* mkdir -p: the missing parts of `dir`, each DIR_MODE, the last exactly
@@ -239,15 +272,19 @@ static int open_segment(struct mms_recorder *r, int64_t pts)
         return rc;
     }
     r->make_dir = 0;
-    rc = claim_path(r, &err);
-    if (!rc && (rc = mms_sink_open(&mms_sink_file, r->path, &r->params, &r->sink, &err)) < 0)
-        unlink(r->path); /* ours, empty or a header at most: nothing to play */
+    int fd = -1;
+    rc = claim_path(r, &fd, &err);
+    if (!rc && (rc = mms_sink_open_fd(&mms_sink_file, r->path, fd, &r->params, &r->sink,
+                                      &err)) < 0)
+        discard(r->path, fd);
     if (rc < 0) {
         r->path[0] = 0;
         fail(r, err.msg);
         return rc;
     }
     r->first_pts = pts;
+    if (!r->good_since_ms)
+        r->good_since_ms = mms_now_ms();
     pthread_mutex_lock(&r->lock);
     r->segments++;
     r->error[0] = 0;
@@ -257,7 +294,8 @@ static int open_segment(struct mms_recorder *r, int64_t pts)
     return 0;
 }
 
-/* Takes in a start or stop asked for since the last frame. */
+/* Takes in a start or stop asked for since the last frame; either ends
+ * the wait for an automatic retry, and a start begins a new series. */
 static void apply_request(struct mms_recorder *r)
 {
     unsigned s = atomic_load(&r->seq);
@@ -267,11 +305,43 @@ static void apply_request(struct mms_recorder *r)
     pthread_mutex_lock(&r->lock);
     r->seen = s;
     r->on = want;
+    r->retry_ms = 0;
     pthread_mutex_unlock(&r->lock);
     if (!want && r->sink)
         finish_segment(r);
-    if (want && !r->sink)
+    if (want && !r->sink) {
         r->make_dir = 1;
+        mms_backoff_reset(&r->backoff);
+    }
+}
+
+/* Off after a failure: on again once its retry is due. A failure while
+ * the directory was being made leaves make_dir set, so the retry makes it
+ * too; one later on (a disk unmounted) does not, as a start would not. */
+static int retry_due(struct mms_recorder *r)
+{
+    if (r->on)
+        return 1;
+    double now = mms_now_ms();
+    pthread_mutex_lock(&r->lock);
+    int due = r->retry_ms > 0 && now >= r->retry_ms;
+    if (due) {
+        r->on = 1;
+        r->retry_ms = 0;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return due;
+}
+
+/* A written frame: as long as the longest wait without a failure means
+ * the trouble is over, and the next one starts from the shortest. */
+static void count_good(struct mms_recorder *r)
+{
+    if (r->good_since_ms && mms_now_ms() - r->good_since_ms >= (double)r->retry_max_ms) {
+        mms_backoff_reset(&r->backoff);
+        r->good_since_ms = mms_now_ms();
+    }
+    atomic_fetch_add(&r->frames, 1);
 }
 
 void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m)
@@ -279,7 +349,7 @@ void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct m
     if (atomic_load(&r->closed))
         return;
     apply_request(r);
-    if (!r->on)
+    if (!retry_due(r))
         return;
     int64_t pts = f->pts;
     if (pts == AV_NOPTS_VALUE)
@@ -305,7 +375,7 @@ void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct m
         return;
     }
     r->last_pts = pts;
-    atomic_fetch_add(&r->frames, 1);
+    count_good(r);
 }
 
 /* A shared encoder's packet (params.encoder): segments start on keyframes,
@@ -316,7 +386,7 @@ void mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt)
     if (atomic_load(&r->closed))
         return;
     apply_request(r);
-    if (!r->on)
+    if (!retry_due(r))
         return;
     struct mms_encoder *enc = r->params.encoder;
     int key = pkt->flags & AV_PKT_FLAG_KEY;
@@ -348,7 +418,7 @@ void mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt)
         return;
     }
     r->last_pts = pkt->pts;
-    atomic_fetch_add(&r->frames, 1);
+    count_good(r);
 }
 
 int mms_recorder_request(struct mms_recorder *r, int on)
@@ -372,6 +442,12 @@ void mms_recorder_status(struct mms_recorder *r, struct mms_record_status *st)
         st->recording = atomic_load(&r->seq) != r->seen ? atomic_load(&r->want) : r->on;
     st->segments = r->segments;
     st->errors = r->errors;
+    /* A start or stop asked for and not yet taken in ends the wait. */
+    if (!atomic_load(&r->closed) && atomic_load(&r->seq) == r->seen && r->retry_ms > 0) {
+        double left = r->retry_ms - mms_now_ms();
+        st->retrying = 1;
+        st->retry_in_ms = left > 0 ? (int64_t)(left + 0.5) : 0;
+    }
     st->bytes = r->bytes_done;
     snprintf(st->file, sizeof(st->file), "%s", r->file);
     snprintf(st->error, sizeof(st->error), "%s", r->error);
@@ -442,16 +518,33 @@ int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
     r->last_pts = AV_NOPTS_VALUE;
     r->on = 1;
     atomic_store(&r->want, 1);
+    mms_recorder_set_retry(r, RETRY_MIN_MS, RETRY_MAX_MS);
     /* Now, so that a directory that cannot be had shows in the status at
-     * once; it stops the recording alone, like a full disk. */
+     * once; it stops the recording alone, like a full disk, and its retry
+     * tries to make it again. */
     struct mms_err derr;
-    if (prepare_dir(dir, &derr) < 0)
+    if (prepare_dir(dir, &derr) < 0) {
+        r->make_dir = 1;
         fail(r, derr.msg);
+    }
     *out = r;
     return 0;
 fail:
     mms_recorder_free(r);
     return rc;
+}
+
+void mms_recorder_set_retry(struct mms_recorder *r, unsigned min_ms, unsigned max_ms)
+{
+    if (max_ms < min_ms)
+        max_ms = min_ms;
+    /* min_ms 0 leaves the backoff zeroed: its waits are 0, no retry. */
+    mms_backoff_init(&r->backoff, min_ms, max_ms);
+    r->retry_max_ms = max_ms;
+    pthread_mutex_lock(&r->lock);
+    if (!min_ms)
+        r->retry_ms = 0;
+    pthread_mutex_unlock(&r->lock);
 }
 
 void mms_recorder_set_events(struct mms_recorder *r, mms_record_event_fn fn, void *opaque)
@@ -469,6 +562,7 @@ void mms_recorder_close(struct mms_recorder *r)
     pthread_mutex_lock(&r->lock);
     atomic_store(&r->closed, 1);
     r->on = 0;
+    r->retry_ms = 0;
     pthread_mutex_unlock(&r->lock);
 }
 

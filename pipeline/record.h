@@ -5,7 +5,10 @@
  * Continuous recording of a pipeline's annotated video into a directory,
  * as consecutive segment files DIR/NAME-YYYYmmddTHHMMSSZ.mp4 (UTC, when
  * the segment opened; "-2", "-3", ... before the extension when that name
- * is taken; an existing file is never overwritten). Each segment is a file
+ * is taken; an existing file is never overwritten). A segment is written
+ * through the descriptor that created its file (io/sink.h open_fd), never
+ * reopened by name: a link someone puts in its place leads nowhere. Each
+ * segment is a file
  * sink of its own (io/sink.h), with timestamps from 0 so it plays on its
  * own, starting on a keyframe: fed frames, each segment has a fresh
  * encoder; fed the packets of an encoder shared with other outputs
@@ -18,10 +21,14 @@
  * start, stop and status from any thread. A failure (disk full, file too large, the
  * directory gone or impossible to make) never reaches the writer: the
  * segment is finalised as far as it goes, the error is kept for the
- * status, and recording turns off until it is asked for again, so the
- * rest of the pipeline goes on. Only a start makes a missing directory:
- * one that vanishes while recording (an unmounted disk) is not made
- * again on whatever lies beneath.
+ * status, and recording turns off, so the rest of the pipeline goes on.
+ * It is tried again by itself (a new segment), 1 s after the failure and
+ * then 2, 4, ... up to 30 s after each further one; 30 s of recording
+ * without a failure start the series again. A start asked for tries at
+ * once, a stop ends the retries. Only a start, or the retry
+ * of a start that could not make it, makes a missing directory: one that
+ * vanishes while recording (an unmounted disk) is not made again on
+ * whatever lies beneath.
  */
 
 #include <stdint.h>
@@ -39,6 +46,9 @@ struct mms_record_status {
     int64_t errors;     /* failures so far */
     int64_t frames;     /* frames written, all segments */
     int64_t bytes;      /* bytes of finished + current segments, best effort (stat), may be 0 */
+    int retrying;       /* off after a failure, to be tried again by itself */
+    int64_t retry_in_ms; /* retrying: the next attempt is due in this long (0: with the next
+                            frame) */
     char file[1024];    /* the open segment, "" if none */
     char error[256];    /* the last failure, "" if none or cleared by a successful restart */
 };
@@ -58,10 +68,16 @@ struct mms_recorder;
  * in p->time_base. With p->encoder (which must outlive the recorder), it
  * takes that encoder's packets (mms_recorder_write_packet) instead. Recording is on, unless the directory cannot be made
  * or written: then the recorder starts as after a failure (the reason in
- * the status, recording off), and a start makes the directory again. */
+ * the status, recording off, retrying), and its retry or a start makes
+ * the directory again. */
 int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
                         const char *format, const struct mms_sink_params *p,
                         struct mms_recorder **out, struct mms_err *err);
+
+/* Before the first write: the wait before an automatic retry after a
+ * failure, doubling up to max_ms (default 1000, 30000); min_ms 0: no
+ * automatic retry, only a start tries again. */
+void mms_recorder_set_retry(struct mms_recorder *r, unsigned min_ms, unsigned max_ms);
 
 /* Renames the files of segments opened from now on; -EINVAL (err set) for
  * a name that could not be a file name. */

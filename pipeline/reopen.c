@@ -56,6 +56,16 @@ void mms_reopen_arm(struct mms_reopen *r, double now_ms)
     r->err.msg[0] = 0;
 }
 
+void mms_reopen_start(struct mms_reopen *r, double now_ms)
+{
+    if (r->state != IDLE)
+        return;
+    r->state = WAITING;
+    r->wait_ms = 0;
+    r->due_ms = now_ms;
+    r->err.msg[0] = 0;
+}
+
 static void *attempt(void *opaque)
 {
     struct mms_reopen *r = opaque;

@@ -19,6 +19,9 @@
 /* How often a sink that reports events is asked for them when no frame
  * comes (a paused pipeline): a key press answered within a frame. */
 #define EVENT_POLL_MS 30
+/* How often a sink being opened for the first time is looked at by a
+ * writer that waits for it. */
+#define FIRST_OPEN_POLL_MS 10
 
 /* A frame handed on, with what the window shows beside it; or a packet
  * of a shared encoder, and whether packets were lost just before it. */
@@ -130,7 +133,7 @@ static void poll_reopen(struct mms_writer *w)
     pthread_mutex_lock(&w->lock);
     if (rc > 0) {
         w->sink = s;
-        w->reopens++;
+        w->reopens += w->state != MMS_WRITER_UP; /* not a first open that worked */
         set_state(w, MMS_WRITER_UP);
         /* A new receiver can start only on a keyframe: ask for one now
          * rather than leave it a second without a picture. */
@@ -140,8 +143,26 @@ static void poll_reopen(struct mms_writer *w)
         }
     } else if (rc < 0) {
         set_reason(w, mms_reopen_error(w->reopen));
+        /* The first open failed: down from now on, as after a failed write. */
+        if (w->state == MMS_WRITER_UP) {
+            w->errors++;
+            set_state(w, MMS_WRITER_FAILED);
+        }
     }
     pthread_mutex_unlock(&w->lock);
+}
+
+/* Offline every output gets every frame: one still connecting for the
+ * first time is a slow output, waited for like any other, not one that is
+ * down. Once that attempt has failed it is down, and waits for nobody. */
+static void await_first_open(struct mms_writer *w)
+{
+    if (w->mode != MMS_WRITER_BLOCK || !w->reopen)
+        return;
+    while (!w->sink && !mms_reopen_attempts(w->reopen) && !stopping(w)) {
+        nanosleep(&(struct timespec){0, FIRST_OPEN_POLL_MS * 1000000L}, NULL);
+        poll_reopen(w);
+    }
 }
 
 static void begin_write(struct mms_writer *w)
@@ -247,6 +268,7 @@ static void write_packet_slot(struct mms_writer *w, const struct slot *s)
         end_write(w, 0, NULL);
         return;
     }
+    await_first_open(w);
     if (!w->sink) {
         w->wait_key = 1;
         count_dropped(w);
@@ -327,6 +349,7 @@ static void write_slot(struct mms_writer *w, const struct slot *s)
         end_write(w, 0, NULL);
         return;
     }
+    await_first_open(w);
     if (!w->sink) {
         count_dropped(w);
         return;
@@ -339,6 +362,7 @@ static void write_slot(struct mms_writer *w, const struct slot *s)
 static void *writer_main(void *arg)
 {
     struct mms_writer *w = arg;
+    poll_reopen(w); /* a sink not open yet: its first attempt, now */
     for (;;) {
         void *v;
         /* Never without a timeout: requests must reach the sink, and its
@@ -415,12 +439,16 @@ static int create(const struct mms_writer_opts *o, struct mms_writer **out)
 int mms_writer_create_sink(struct mms_sink *s, struct mms_reopen *r,
                            const struct mms_writer_opts *o, struct mms_writer **out)
 {
+    if (!s && !r)
+        return -EINVAL;
     int rc = create(o, out);
-    if (!rc) {
-        (*out)->sink = s;
-        (*out)->reopen = r;
-    }
-    return rc;
+    if (rc)
+        return rc;
+    (*out)->sink = s;
+    (*out)->reopen = r;
+    if (!s)
+        mms_reopen_start(r, mms_now_ms());
+    return 0;
 }
 
 int mms_writer_create_recorder(struct mms_recorder *rec, const struct mms_writer_opts *o,

@@ -30,7 +30,9 @@
  * is reported down (mms_writer_status) and drops only its own frames until
  * that write returns. A write that fails closes the sink: a network sink,
  * given a mms_reopen, is opened again (off the writer thread, with
- * backoff) and is up again once it is; any other stays closed. The
+ * backoff) and is up again once it is; any other stays closed. A network
+ * sink may also be first opened that way, so that a receiver not there
+ * yet is an output down, not a pipeline that cannot start. The
  * recorder never fails here: its own status says why it stopped.
  *
  * Requests to the sink (io/sink.h control(): pause, resume, redraw) are
@@ -95,7 +97,7 @@ struct mms_writer_status {
     enum mms_writer_state state;
     int64_t written;   /* frames the output took */
     int64_t dropped;   /* frames it did not: replaced, queue full, or it was closed */
-    int64_t errors;    /* failed writes (each closed the sink) */
+    int64_t errors;    /* failed writes (each closed the sink), and a failed first open */
     int64_t reopens;   /* network sinks opened again after one */
     int64_t stalls;    /* times it was found stalled */
     int paused;        /* its sink took MMS_SINK_CTRL_PAUSE and shows a frozen frame */
@@ -107,7 +109,12 @@ struct mms_writer_status {
 struct mms_writer;
 
 /* A writer for sink `s` (and `r`, to reopen it after a failure; NULL for
- * none): on success the writer owns both. Starts no thread yet. */
+ * none): on success the writer owns both. Starts no thread yet. With `s`
+ * NULL, `r` opens the sink, its first attempt as soon as the writer runs:
+ * the output is up until that attempt fails, then down and retried as
+ * after a failed write; frames that come before it is open are dropped,
+ * except in BLOCK mode, which waits for the first attempt to end.
+ * -EINVAL when both are NULL. */
 int mms_writer_create_sink(struct mms_sink *s, struct mms_reopen *r,
                            const struct mms_writer_opts *o, struct mms_writer **out);
 /* A writer for `rec`, which stays the caller's; the writer thread

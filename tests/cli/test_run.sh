@@ -125,6 +125,13 @@ head -c $((size / 2)) long.ts >cut.ts
 "$MMS_BIN" run -i cut.ts -o cut.mp4 2>/dev/null
 n=$(frames cut.mp4)
 [ "${n:-0}" -gt 20 ] || fail "truncated input gave $n frames"
+# A Matroska file cut short of its declared size: damaged, exit 3, as a cut MP4.
+"$MMS_BIN" synth -o long.mkv --frames 100 --size 320x180 >/dev/null
+head -c $(($(stat -c %s long.mkv) / 2)) long.mkv >cut.mkv
+"$MMS_BIN" run -i cut.mkv -o cutmkv.mp4 2>cutmkv.log
+rc=$?
+n=$(frames cutmkv.mp4)
+[ $rc -eq 3 ] && [ "${n:-0}" -gt 20 ] || fail "truncated mkv: exit $rc, $n frames: $(tail -1 cutmkv.log)"
 head -c 5000 /dev/urandom >junk.mp4
 "$MMS_BIN" run -i junk.mp4 -o x.mp4 2>junk.log
 rc=$?

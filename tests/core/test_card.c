@@ -126,6 +126,30 @@ static void test_input_not_multiple_refused(void)
     expect_refused("mms.input", "288x500", "multiples of 32");
 }
 
+/* A card may not make the engine compile a huge network: beyond 4096 a
+ * side or 2048x2048 pixels in all, it is refused before anything is
+ * allocated, saying the bound. */
+static void test_huge_input_refused(void)
+{
+    expect_refused("mms.input", "8192x8192", "larger than a model may ask for");
+    expect_refused("mms.input", "8192x8192", "at most 4096 per side");
+    expect_refused("mms.input", "4128x512", "4128x512");
+    expect_refused("mms.input", "512x4128", "at most 4096 per side");
+    expect_refused("mms.input", "2080x2080", "4194304 pixels");
+    expect_refused("mms.input", "4096x1056", "larger than a model may ask for");
+}
+
+/* Up to the bounds, exactly, a card is taken. */
+static void test_largest_input_accepted(void)
+{
+    static const char *const ok[] = {"2048x2048", "4096x1024", "1024x4096", "32x4096"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct mms_card card;
+        struct mms_err err = {{0}};
+        CHECK_MSG(card_with("mms.input", ok[i], &card, &err) == 0, "%s: %s", ok[i], err.msg);
+    }
+}
+
 static void test_bad_mean_refused(void)
 {
     expect_refused("mms.mean", "0.5,0.5", "mms.mean=\"0.5,0.5\"");
@@ -189,7 +213,8 @@ static void test_parse_size(void)
 MMS_TESTS(T(test_valid_card_parses), T(test_spaces_after_commas_accepted),
           T(test_missing_arch_refused), T(test_missing_threshold_refused),
           T(test_unknown_arch_lists_known), T(test_bad_input_refused),
-          T(test_input_not_multiple_refused), T(test_bad_mean_refused),
+          T(test_input_not_multiple_refused), T(test_huge_input_refused),
+          T(test_largest_input_accepted), T(test_bad_mean_refused),
           T(test_mean_out_of_range_refused), T(test_zero_std_refused),
           T(test_threshold_out_of_range_refused), T(test_unknown_mms_key_refused),
           T(test_non_mms_key_ignored), T(test_parse_size))

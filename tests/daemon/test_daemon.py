@@ -311,7 +311,9 @@ def run_token_daemon(tmp):
 
 def run_full_disk(tmp):
     """A recording that hits a full disk (here: a file-size limit, EFBIG)
-    stops with the error in health and metrics; frames and preview go on."""
+    stops with the error in health and metrics, which say it is retried;
+    frames and preview go on, and the retry records into a new segment
+    (the limit is per file, so a new one has room)."""
     import resource
     rec = os.path.join(tmp, "rec-full")
     os.mkdir(rec)
@@ -332,14 +334,27 @@ def run_full_disk(tmp):
         failed = wait_for(lambda: (api.json("GET", "/api/v1/pipelines/cam")[1] or {})
                           .get("recording", {}).get("error"), 90)
         check(failed, "the recording fails at the size limit: %s" % failed)
-        st, h = api.json("GET", "/healthz")
-        check(st == 503 and any("recording failed" in r for r in h["reasons"]),
-              "full disk: /healthz 503 says recording failed: %s" % (h and h["reasons"]))
-        m = api.req("GET", "/metrics")[2].decode()
-        check(metric(m, "mmsd_recording_failed", pipeline="cam") == 1
-              and (metric(m, "mmsd_recording_errors_total", pipeline="cam") or 0) >= 1
-              and metric(m, "mmsd_recording", pipeline="cam") == 0,
-              "full disk: mmsd_recording_failed 1, errors_total >= 1, recording 0")
+
+        def health_says_retrying():
+            st, h = api.json("GET", "/healthz")
+            return st == 503 and [r for r in h["reasons"]
+                                  if "recording failed" in r and "retrying" in r]
+        said = wait_for(health_says_retrying, 30, step=0.1)
+        check(said, "full disk: /healthz 503 says recording failed, retrying: %s" % said)
+
+        def metrics_say_retrying():
+            m = api.req("GET", "/metrics")[2].decode()
+            return (metric(m, "mmsd_recording_failed", pipeline="cam") == 1
+                    and metric(m, "mmsd_recording_retrying", pipeline="cam") == 1
+                    and (metric(m, "mmsd_recording_errors_total", pipeline="cam") or 0) >= 1
+                    and metric(m, "mmsd_recording", pipeline="cam") == 0)
+        check(wait_for(metrics_say_retrying, 30, step=0.1),
+              "full disk: mmsd_recording_failed 1, retrying 1, errors_total >= 1, recording 0")
+        resumed = wait_for(lambda: len([f for f in os.listdir(rec) if f.endswith(".mp4")]) >= 2
+                           and (api.json("GET", "/api/v1/pipelines/cam")[1] or {})
+                           .get("recording", {}).get("segments", 0) >= 2, 30)
+        check(resumed, "full disk: the retry records into a new segment: %s"
+              % sorted(os.listdir(rec)))
         w1 = api.json("GET", "/api/v1/pipelines/cam")[1]["stats"]["written"]
         time.sleep(1.5)
         w2 = api.json("GET", "/api/v1/pipelines/cam")[1]["stats"]["written"]
@@ -403,7 +418,7 @@ def run_first_run(tmp):
 
         p = pipe("blocked")
         r = p.get("recording", {})
-        check(not r.get("recording") and r.get("errors") == 1
+        check(not r.get("recording") and r.get("errors", 0) >= 1
               and blocked in (r.get("error") or "") and "Not a directory" in r.get("error"),
               "unmakeable record_dir: the API's recording says why: %s" % r)
         w1 = p.get("stats", {}).get("written", 0)
@@ -413,16 +428,19 @@ def run_first_run(tmp):
         st, h = api.json("GET", "/healthz")
         reasons = (h or {}).get("reasons", [])
         check(st == 503 and any(x.startswith("blocked: recording failed:")
-                                and "Not a directory" in x for x in reasons)
+                                and "Not a directory" in x and "retrying" in x for x in reasons)
               and not any(x.startswith("made:") for x in reasons),
-              "unmakeable record_dir: /healthz 503 names the recording: %s" % reasons)
+              "unmakeable record_dir: /healthz 503 names the recording, retried: %s" % reasons)
         m = api.req("GET", "/metrics")[2].decode()
         check(metric(m, "mmsd_recording_failed", pipeline="blocked") == 1
               and metric(m, "mmsd_recording", pipeline="blocked") == 0
-              and metric(m, "mmsd_recording_errors_total", pipeline="blocked") == 1
+              and metric(m, "mmsd_recording_retrying", pipeline="blocked") == 1
+              and (metric(m, "mmsd_recording_errors_total", pipeline="blocked") or 0) >= 1
               and metric(m, "mmsd_recording_failed", pipeline="made") == 0
+              and metric(m, "mmsd_recording_retrying", pipeline="made") == 0
               and metric(m, "mmsd_recording", pipeline="made") == 1,
-              "unmakeable record_dir: mmsd_recording_failed 1, recording 0 (made: 0, 1)")
+              "unmakeable record_dir: mmsd_recording_failed 1, retrying 1, recording 0 "
+              "(made: 0, 0, 1)")
         check("pipeline blocked: recording failed" in d.text(), "the failure is logged")
 
         os.unlink(blocker)

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -401,6 +403,120 @@ static void test_full_disk(void)
     clip_close(&c);
 }
 
+/* ---- writing through a descriptor (open_fd) ---- */
+
+/* A new file's descriptor, its name then pointed elsewhere: a link to
+ * `target` takes its place, as someone else who can write in the
+ * directory could put one there. */
+static int fd_then_link(const char *path, const char *target)
+{
+    FILE *f = fopen(target, "w");
+    CHECK(f && fputs("keep", f) >= 0 && fclose(f) == 0);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    CHECK_MSG(fd >= 0, "%s: %s", path, strerror(errno));
+    CHECK(unlink(path) == 0 && symlink(target, path) == 0);
+    return fd;
+}
+
+static int kept(const char *path)
+{
+    char buf[16] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    return !strcmp(buf, "keep");
+}
+
+/* Each container (Matroska seeks back to finish) goes into the file the
+ * descriptor holds, whole and playable; the link now at its name, and the
+ * file it points to, are never touched. */
+static void test_fd_writes_through_the_descriptor(void)
+{
+    static const char *const names[] = {"fd.mp4", "fd.mkv", "fd.ts"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char target[64];
+        snprintf(target, sizeof(target), "fd-target-%zu", i);
+        const char *path = path_in_tmp(names[i]), *outside = path_in_tmp(target);
+        int fd = fd_then_link(path, outside);
+        int keep = dup(fd);
+        struct clip c;
+        struct mms_sink *sink = NULL;
+        struct mms_err err = {{0}};
+        struct mms_sink_params p = params((AVRational){1, 25});
+        int ret = clip_open(&c, W, H);
+        if (!ret)
+            ret = mms_sink_open_fd(NULL, path, fd, &p, &sink, &err);
+        CHECK_MSG(ret == 0 && sink && sink->driver == &mms_sink_file, "%s: %s", names[i],
+                  err.msg);
+        for (int k = 0; !ret && k < 30; k++)
+            ret = clip_write(&c, sink, k, k, &err);
+        CHECK_MSG(mms_sink_close(sink, &err) == 0 && !ret, "%s: %s", names[i], err.msg);
+        CHECK_MSG(fcntl(fd, F_GETFD) == -1 && errno == EBADF, "%s: the sink left fd open",
+                  names[i]);
+        CHECK_MSG(kept(outside), "%s: the file behind the link was written", names[i]);
+        char via[64];
+        snprintf(via, sizeof(via), "/proc/self/fd/%d", keep);
+        static struct readout r;
+        read_back(via, &r);
+        CHECK_MSG(r.n == 30 && r.end == AVERROR_EOF, "%s: %d frames in the file", names[i],
+                  r.n);
+        close(keep);
+        clip_close(&c);
+    }
+}
+
+/* A failed open leaves the descriptor to the caller, open and with
+ * nothing written: a driver that writes no file, a name of no container,
+ * no descriptor at all. */
+static void test_fd_refusals_leave_the_descriptor(void)
+{
+    const char *path = path_in_tmp("refused-fd.bin");
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    struct mms_sink *sink = (struct mms_sink *)1;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    CHECK_EQ(mms_sink_open_fd(&mms_sink_stream, "udp://127.0.0.1:9", fd, &p, &sink, &err),
+             AVERROR(EINVAL));
+    CHECK_MSG(!sink && strstr(err.msg, "open file"), "%s", err.msg);
+    sink = (struct mms_sink *)1;
+    CHECK_EQ(mms_sink_open_fd(&mms_sink_file, "out.avi", fd, &p, &sink, &err), AVERROR(EINVAL));
+    CHECK_MSG(!sink && strstr(err.msg, "out.avi"), "%s", err.msg);
+    sink = (struct mms_sink *)1;
+    CHECK_EQ(mms_sink_open_fd(NULL, "none.mp4", -1, &p, &sink, &err), AVERROR(EBADF));
+    CHECK(!sink);
+    struct stat st;
+    CHECK_MSG(fcntl(fd, F_GETFD) != -1, "a refused open closed the caller's descriptor");
+    CHECK(fstat(fd, &st) == 0 && st.st_size == 0);
+    close(fd);
+}
+
+/* A descriptor on a full disk: the write that fails says so, as a file
+ * opened by name would. */
+static void test_fd_full_disk(void)
+{
+    int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    CHECK(clip_open(&c, W, H) == 0);
+    int ret = mms_sink_open_fd(NULL, "full.ts", fd, &p, &sink, &err);
+    if (ret == 0) {
+        for (int i = 0; i < 60 && ret >= 0; i++)
+            ret = clip_write(&c, sink, i, i, &err);
+        CHECK_MSG(ret < 0, "60 frames written to a full disk");
+        mms_sink_close(sink, NULL);
+    } else {
+        close(fd);
+    }
+    CHECK_MSG(strstr(err.msg, "full.ts") && strstr(err.msg, "No space"), "%s", err.msg);
+    clip_close(&c);
+}
+
 /* Whether some socket is bound to UDP `port` (a listener is ready). */
 static int udp_bound(int port)
 {
@@ -743,7 +859,8 @@ static void test_reopen_flags(void)
 
 MMS_TESTS(T(test_mp4), T(test_mkv), T(test_ts), T(test_timestamps), T(test_killed),
           T(test_partial), T(test_find), T(test_null), T(test_controls_not_supported),
-          T(test_refusals), T(test_full_disk),
+          T(test_refusals), T(test_full_disk), T(test_fd_writes_through_the_descriptor),
+          T(test_fd_refusals_leave_the_descriptor), T(test_fd_full_disk),
           T(test_udp), T(test_tcp_stalled_receiver), T(test_speed), T(test_reopen_flags),
           T(test_two_sinks_on_one_encoder), T(test_shared_sink_takes_no_frames),
           T(test_own_encoder_sink_takes_no_packets), T(test_null_has_no_encoding),

@@ -314,6 +314,41 @@ static void test_truncated(void)
         check_truncated(mp4, "cut.mp4", 100);
 }
 
+/* A Matroska file cut short of the Segment size it declares (a copy or a
+ * download that stopped): it plays up to the cut, and the cut counts as a
+ * decode error, as a cut MP4's failing read does. The whole file counts
+ * none. */
+static void test_truncated_mkv_is_damaged(void)
+{
+    static struct readout r;
+    const char *mkv = make_clip("whole.mkv", "testsrc=size=160x120:rate=25",
+                                "-frames:v 100 -c:v libx264 -g 25");
+    if (!mkv)
+        return;
+    CHECK_MSG(read_all(mkv, NULL, &r) == 0, "%s", r.msg);
+    CHECK_MSG(r.n == 100 && r.errors == 0, "whole: %d frames, %lld errors", r.n,
+              (long long)r.errors);
+    check_truncated(mkv, "cut.mkv", 100);
+    CHECK_MSG(read_all(path_in_tmp("cut.mkv"), NULL, &r) == 0, "%s", r.msg);
+    CHECK_MSG(r.errors == 1, "cut: %lld decode errors", (long long)r.errors);
+}
+
+/* A Matroska stream written to a pipe has a Segment of unknown size: it
+ * ends where it ends, with no error counted. */
+static void test_mkv_of_unknown_size_is_whole(void)
+{
+    static struct readout r;
+    char *mkv = path_in_tmp("piped.mkv"), cmd[1024];
+    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -f lavfi -i "
+             "testsrc=size=160x120:rate=25 -frames:v 60 -c:v libx264 -g 25 -f matroska - "
+             "> '%s'", mkv);
+    if (sh(cmd))
+        return;
+    CHECK_MSG(read_all(mkv, NULL, &r) == 0, "%s", r.msg);
+    CHECK_MSG(r.n == 60 && r.errors == 0 && r.end == AVERROR_EOF, "%d frames, %lld errors",
+              r.n, (long long)r.errors);
+}
+
 /* Garbage in the middle: errors are counted, the rest still plays. */
 static void test_damaged(void)
 {
@@ -706,7 +741,8 @@ __attribute__((constructor)) static void quiet(void)
 }
 
 MMS_TESTS(T(test_file), T(test_pixels), T(test_formats), T(test_lavfi), T(test_options),
-          T(test_missing), T(test_corrupt), T(test_truncated), T(test_damaged),
+          T(test_missing), T(test_corrupt), T(test_truncated),
+          T(test_truncated_mkv_is_damaged), T(test_mkv_of_unknown_size_is_whole), T(test_damaged),
           T(test_udp_timeout), T(test_udp_interrupt), T(test_open_interrupted_by_callback),
           T(test_realtime_file),
           T(test_realtime_lavfi), T(test_realtime_clock_jumps),

@@ -5,11 +5,15 @@
  * hole; once the receiver reads again the stream is up and flowing. And
  * offline, every file output still gets every frame. Real sockets on
  * 127.0.0.1, real encodes, ffprobe on what was written. */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <libavutil/log.h>
 
@@ -230,6 +234,72 @@ static void stalled_stream_spares_the_file_and_recording(void)
     check_whole("recording", recording_in(rec), expect);
 }
 
+/* A port on 127.0.0.1 nobody listens on: bound, then closed. */
+static int closed_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+        !getsockname(fd, (struct sockaddr *)&a, &len))
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    CHECK(port > 0);
+    return port;
+}
+
+/* Streams whose receivers are not there when the pipeline starts (a
+ * display still booting, a media server down): the pipeline starts all
+ * the same, records from the first frame, and reports each stream down
+ * with why, retrying it (the reason is renewed by each failed attempt). */
+static void streams_down_at_start_spare_the_recording(void)
+{
+    char rtmp[64], tcp[64];
+    snprintf(rtmp, sizeof(rtmp), "rtmp://127.0.0.1:%d/live/or1", closed_port());
+    snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", closed_port());
+    const char *rec = tmp_path("down-at-start"), *outputs[] = {rtmp, tcp};
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=320x240:rate=25", "live", outputs, 2, rec);
+    if (!p)
+        return;
+    double first[2] = {0, 0};
+    for (int i = 0; i < 30 && (!first[0] || !first[1]); i++) {
+        fixture_sleep_ms(100);
+        for (int k = 0; k < 2; k++)
+            if (!first[k] && output(p, k).state == MMS_WRITER_FAILED)
+                first[k] = output(p, k).reason_ms;
+    }
+    fixture_sleep_ms(2500); /* the retries 1 and 2 s after the first failure */
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    struct mms_record_status st;
+    mms_pipeline_record_status(p, &st);
+    for (int k = 0; k < 2; k++) {
+        const struct mms_writer_status *o = &c.outputs[k];
+        CHECK_MSG(o->state == MMS_WRITER_FAILED && o->errors == 1 && o->written == 0 &&
+                      strstr(o->reason, "127.0.0.1"),
+                  "%s: state %d, %lld errors, %lld written, reason '%s'", outputs[k], o->state,
+                  (long long)o->errors, (long long)o->written, o->reason);
+        CHECK_MSG(first[k] > 0 && o->reason_ms > first[k] + 500,
+                  "%s: not retried (first failure at %.0f, latest at %.0f)", outputs[k],
+                  first[k], o->reason_ms);
+    }
+    CHECK_MSG(c.sinks_down == 2 && c.outputs[2].state == MMS_WRITER_UP, "%d down", c.sinks_down);
+    CHECK_MSG(st.recording && st.segments == 1 && !st.errors && st.frames > 50,
+              "recording %d, %lld segments, %lld frames: %s", st.recording,
+              (long long)st.segments, (long long)st.frames, st.error);
+    mms_pipeline_stop(p);
+    /* Still down at the end: the run says which, as for any output lost. */
+    struct mms_err err = {{0}};
+    CHECK_MSG(mms_pipeline_wait(p, NULL, &err) < 0 && strstr(err.msg, "refused"), "%s",
+              err.msg);
+    mms_pipeline_counters(p, &c);
+    mms_pipeline_destroy(p);
+    check_whole("recording", recording_in(rec), SLOW_BUILD ? c.written : c.decoded);
+}
+
 /* Offline, nothing is dropped: every frame of the input reaches every file
  * output, however the encoders keep up. */
 static void offline_writes_every_frame_to_every_file(void)
@@ -318,5 +388,6 @@ __attribute__((constructor)) static void quiet(void)
 }
 
 MMS_TESTS(T(stalled_stream_spares_the_file_and_recording),
+          T(streams_down_at_start_spare_the_recording),
           T(offline_writes_every_frame_to_every_file), T(same_settings_run_one_encoder),
           T(different_settings_run_two_encoders), T(null_output_runs_no_encoder))

@@ -115,6 +115,39 @@ static void test_nothing_before_the_first_second(void)
     mms_reopen_free(r);
 }
 
+/* Never opened yet: the first attempt is due at once, and after it fails
+ * the next comes a second later, as after a failed write. */
+static void test_first_open_is_due_at_once(void)
+{
+    int port = 0;
+    CHECK(tcp_socket(&port, 0) == 0);
+    struct mms_reopen *r = make(port);
+    struct mms_sink *s = NULL;
+    mms_reopen_start(r, 10000);
+    CHECK_MSG(settle(r, 10000, &s) == 0 && !s && mms_reopen_attempts(r) == 1,
+              "no attempt at once: %d attempts", mms_reopen_attempts(r));
+    CHECK_MSG(strstr(mms_reopen_error(r), "127.0.0.1"), "error: %s", mms_reopen_error(r));
+    CHECK(mms_reopen_backoff_ms(r) == 1000);
+    CHECK(settle_within(r, 10999, &s, 200) == -1 && mms_reopen_attempts(r) == 1);
+    CHECK(settle(r, 11000, &s) == 0 && mms_reopen_attempts(r) == 2);
+    mms_reopen_free(r);
+}
+
+/* A peer that is there: the first attempt opens it at once. */
+static void test_first_open_to_a_listener(void)
+{
+    int port = 0, fd = tcp_socket(&port, 1);
+    CHECK(fd >= 0);
+    struct mms_reopen *r = make(port);
+    struct mms_sink *s = NULL;
+    mms_reopen_start(r, 0);
+    CHECK(settle(r, 0, &s) == 1 && s && mms_reopen_attempts(r) == 1);
+    CHECK(!*mms_reopen_error(r));
+    mms_sink_close(s, NULL);
+    mms_reopen_free(r);
+    close(fd);
+}
+
 static void test_refused_attempts_back_off_to_30s(void)
 {
     int port = 0;
@@ -213,6 +246,7 @@ static void test_arm_while_waiting_keeps_the_schedule(void)
     mms_reopen_free(r);
 }
 
-MMS_TESTS(T(test_nothing_before_the_first_second),
+MMS_TESTS(T(test_first_open_is_due_at_once), T(test_first_open_to_a_listener),
+          T(test_nothing_before_the_first_second),
           T(test_refused_attempts_back_off_to_30s), T(test_listener_back_gets_a_working_sink),
           T(test_free_during_an_attempt), T(test_arm_while_waiting_keeps_the_schedule))

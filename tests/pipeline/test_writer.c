@@ -408,6 +408,203 @@ static void drain_waits_for_a_file(void)
     av_frame_free(&f);
 }
 
+/* ------------------------------------------------------------ first open */
+
+/* A network sink whose peer is not there yet: its open is refused
+ * `refuse` times (-1: always), each after `open_ms`; it counts what it
+ * writes. Opened by a mms_reopen, as the pipeline opens streams. */
+static struct late {
+    pthread_mutex_t lock;
+    int refuse, open_ms, opens, refused, written;
+} late = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0};
+
+static void late_reset(int refuse, int open_ms)
+{
+    pthread_mutex_lock(&late.lock);
+    late.refuse = refuse;
+    late.open_ms = open_ms;
+    late.opens = late.refused = late.written = 0;
+    pthread_mutex_unlock(&late.lock);
+}
+
+static int late_read(const int *v)
+{
+    pthread_mutex_lock(&late.lock);
+    int n = *v;
+    pthread_mutex_unlock(&late.lock);
+    return n;
+}
+
+static int late_open(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
+                     struct mms_err *err)
+{
+    (void)s;
+    (void)p;
+    sleep_ms(late_read(&late.open_ms));
+    pthread_mutex_lock(&late.lock);
+    late.opens++;
+    int refuse = late.refuse != 0;
+    if (refuse) {
+        late.refused++;
+        if (late.refuse > 0)
+            late.refuse--;
+    }
+    pthread_mutex_unlock(&late.lock);
+    return refuse ? mms_err_set(err, AVERROR(ECONNREFUSED), "%s: Connection refused", url) : 0;
+}
+
+static int late_write(struct mms_sink *s, const AVFrame *f, const struct mms_frame_meta *m,
+                      struct mms_err *err)
+{
+    (void)s;
+    (void)f;
+    (void)m;
+    (void)err;
+    pthread_mutex_lock(&late.lock);
+    late.written++;
+    pthread_mutex_unlock(&late.lock);
+    return 0;
+}
+
+static const struct mms_sink_driver late_driver = {
+    .name = "late",
+    .reopen = 1,
+    .open = late_open,
+    .write = late_write,
+};
+
+/* A writer whose sink is not open yet: its reopen opens it, started. */
+static struct mms_writer *make_unopened(enum mms_writer_mode mode)
+{
+    struct mms_sink_params p = {.width = W, .height = H, .time_base = {1, 25},
+                                .frame_rate = {25, 1}, .live = 1};
+    struct mms_reopen *r = NULL;
+    struct mms_writer *w = NULL;
+    struct mms_writer_opts o = {.name = "late://display", .mode = mode, .capacity = 4,
+                                .stop = &stop_flag};
+    CHECK(mms_reopen_create(&late_driver, "late://display", &p, &r) == 0);
+    CHECK(mms_writer_create_sink(NULL, r, &o, &w) == 0 && w);
+    CHECK(mms_writer_start(w) == 0);
+    return w;
+}
+
+/* Sends a frame every 20 ms until `until(w)` or ms have passed; 1 if it held. */
+static int send_until(struct mms_writer *w, AVFrame *f, int (*until)(struct mms_writer *),
+                      int ms)
+{
+    static int64_t pts;
+    for (int i = 0; i < ms / 20; i++) {
+        if (until(w))
+            return 1;
+        send_pts(w, f, pts++);
+        sleep_ms(20);
+    }
+    return until(w);
+}
+
+static int is_up_and_writing(struct mms_writer *w)
+{
+    struct mms_writer_status st = status(w);
+    return st.state == MMS_WRITER_UP && st.written > 0;
+}
+
+static int is_failed(struct mms_writer *w)
+{
+    return status(w).state == MMS_WRITER_FAILED;
+}
+
+/* No writer without a sink or what opens one. */
+static void a_writer_needs_a_sink_or_a_reopen(void)
+{
+    struct mms_writer *w = (struct mms_writer *)1;
+    struct mms_writer_opts o = {.name = "none", .mode = MMS_WRITER_LATEST, .capacity = 1};
+    CHECK_EQ(mms_writer_create_sink(NULL, NULL, &o, &w), -EINVAL);
+}
+
+/* A receiver that is there: the first open is tried at once, not a
+ * backoff later, and frames flow with no failure counted. */
+static void an_unopened_sink_is_opened_at_once(void)
+{
+    late_reset(0, 0);
+    AVFrame *f = frame();
+    double t0 = mms_now_ms();
+    struct mms_writer *w = make_unopened(MMS_WRITER_LATEST);
+    CHECK_MSG(send_until(w, f, is_up_and_writing, 2000), "never took frames");
+    double took = mms_now_ms() - t0;
+    struct mms_writer_status st = status(w);
+    CHECK_MSG(took < 800, "first frame written %.0f ms after the start", took);
+    CHECK_MSG(st.errors == 0 && st.reopens == 0 && !st.reason[0] && late_read(&late.opens) == 1,
+              "%lld errors, %lld reopens, %d opens, reason '%s'", (long long)st.errors,
+              (long long)st.reopens, late_read(&late.opens), st.reason);
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
+/* A receiver not there at the start: the output is down with the reason,
+ * drops its frames, and is retried with backoff until it opens (the
+ * third attempt, about 1 s and 2 s after the first). */
+static void a_sink_down_at_start_is_down_then_retried(void)
+{
+    late_reset(2, 0);
+    AVFrame *f = frame();
+    struct mms_writer *w = make_unopened(MMS_WRITER_LATEST);
+    CHECK_MSG(send_until(w, f, is_failed, 1000), "never reported down");
+    struct mms_writer_status st = status(w);
+    CHECK_MSG(st.errors == 1 && strstr(st.reason, "late://display") &&
+                  strstr(st.reason, "refused") && st.written == 0,
+              "%lld errors, %lld written, reason '%s'", (long long)st.errors,
+              (long long)st.written, st.reason);
+    double t0 = mms_now_ms();
+    CHECK_MSG(send_until(w, f, is_up_and_writing, 6000), "never opened");
+    double took = mms_now_ms() - t0;
+    st = status(w);
+    CHECK_MSG(took > 2000 && took < 5000, "up %.0f ms after it was seen down", took);
+    CHECK_MSG(late_read(&late.opens) == 3 && st.reopens == 1 && st.errors == 1 && st.dropped > 0,
+              "%d opens, %lld reopens, %lld errors, %lld dropped", late_read(&late.opens),
+              (long long)st.reopens, (long long)st.errors, (long long)st.dropped);
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
+/* Offline (BLOCK), a sink still opening for the first time is a slow
+ * output: the frames wait for it and none is lost. */
+static void block_waits_for_the_first_open(void)
+{
+    late_reset(0, 300);
+    AVFrame *f = frame();
+    struct mms_writer *w = make_unopened(MMS_WRITER_BLOCK);
+    for (int i = 0; i < 10; i++)
+        send_pts(w, f, i);
+    mms_writers_drain(&w, 1, 1000);
+    struct mms_writer_status st = status(w);
+    CHECK_MSG(st.written == 10 && st.dropped == 0 && late_read(&late.written) == 10,
+              "%lld written, %lld dropped", (long long)st.written, (long long)st.dropped);
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
+/* ... but once that first open has failed, the output is down and offline
+ * frames go on without it: none waits on the retries. */
+static void block_does_not_wait_once_the_first_open_failed(void)
+{
+    late_reset(-1, 100);
+    AVFrame *f = frame();
+    struct mms_writer *w = make_unopened(MMS_WRITER_BLOCK);
+    double t0 = mms_now_ms();
+    for (int i = 0; i < 20; i++)
+        send_pts(w, f, i);
+    mms_writers_drain(&w, 1, 1000);
+    double took = mms_now_ms() - t0;
+    struct mms_writer_status st = status(w);
+    CHECK_MSG(took < 900, "20 frames took %.0f ms", took);
+    CHECK_MSG(st.state == MMS_WRITER_FAILED && st.written == 0 && st.dropped == 20 &&
+                  late_read(&late.opens) == 1,
+              "state %d, %lld written, %lld dropped, %d opens", st.state, (long long)st.written,
+              (long long)st.dropped, late_read(&late.opens));
+    mms_writer_free(w);
+    av_frame_free(&f);
+}
+
 /* ------------------------------------------------------------ control */
 
 /* A sink that takes control(): what it was asked, events to report once,
@@ -653,7 +850,10 @@ MMS_TESTS(T(latest_keeps_only_the_newest), T(drop_keeps_a_backlog_in_order),
           T(block_waits_and_loses_nothing), T(block_gives_up_when_stopping),
           T(a_stuck_write_is_a_stall_until_it_returns),
           T(a_failed_write_closes_the_output), T(drain_cuts_off_a_stuck_output),
-          T(drain_waits_for_a_file), T(a_pause_reaches_the_sink_without_frames),
+          T(drain_waits_for_a_file), T(a_writer_needs_a_sink_or_a_reopen),
+          T(an_unopened_sink_is_opened_at_once), T(a_sink_down_at_start_is_down_then_retried),
+          T(block_waits_for_the_first_open), T(block_does_not_wait_once_the_first_open_failed),
+          T(a_pause_reaches_the_sink_without_frames),
           T(a_resume_replaces_a_pause_not_yet_given), T(other_requests_are_refused),
           T(a_sink_without_control_is_not_paused), T(a_failed_control_closes_the_output),
           T(events_are_passed_on_once), T(a_sink_without_control_reports_no_events))
