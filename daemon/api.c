@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "core/redact.h"
 #include "daemon/internal.h"
 #include "daemon/preview.h"
 
@@ -57,6 +58,15 @@ static int not_allowed(struct mmsd_http_response *res, const char *allow)
 static void add_str(struct json_object *o, const char *k, const char *v)
 {
     json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+/* A source's or output's URL, as core/redact.h shows it. */
+static void add_url(struct json_object *o, const char *k, const char *url)
+{
+    char shown[1024];
+    if (url)
+        mms_redact_url(url, shown, sizeof(shown));
+    add_str(o, k, url ? shown : NULL);
 }
 
 static void add_int(struct json_object *o, const char *k, int64_t v)
@@ -153,7 +163,7 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
     for (int i = 0; i < v.nreasons; i++)
         json_object_array_add(reasons, json_object_new_string(v.reasons[i]));
     json_object_object_add(o, "reasons", reasons);
-    add_str(o, "input", pp->conf.o.input);
+    add_url(o, "input", pp->conf.o.input);
     char mode[16];
     mms_option_format(&pp->conf.o, mms_option_find("mode"), mode, sizeof(mode));
     add_str(o, "mode", mode);
@@ -323,8 +333,11 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
                           mmsd_pipe_state_name(pp->state));
     struct mms_err err;
     int rc = mms_pipeline_record(pp->p, on, &err);
-    if (rc)
-        return send_error(res, 409, "%s", err.msg);
+    if (rc) {
+        char why[sizeof(err.msg)];
+        mms_redact_text(err.msg, why, sizeof(why));
+        return send_error(res, 409, "%s", why);
+    }
     struct mmsd_pipe_view v;
     mmsd_pipe_view(d, pp, 0, &v);
     /* Applied with the next frame: report what was asked. */

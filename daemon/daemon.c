@@ -7,6 +7,7 @@
 
 #include "core/locate.h"
 #include "core/net.h"
+#include "core/redact.h"
 #include "daemon/events.h"
 #include "daemon/internal.h"
 #include "daemon/log.h"
@@ -494,10 +495,35 @@ static void pipe_append(struct mmsd *d, struct mmsd_pipe *pp)
 
 /* ------------------------------------------------------------ views */
 
+/* Errors repeat the URLs of sources and outputs, passwords and stream keys
+ * included, and /healthz is open to all (core/redact.h). */
 static void add_reason(struct mmsd_pipe_view *v, const char *fmt, const char *arg)
 {
-    if (v->nreasons < MMSD_MAX_REASONS)
-        snprintf(v->reasons[v->nreasons++], sizeof(v->reasons[0]), fmt, arg);
+    char raw[sizeof(v->reasons[0]) * 2];
+    if (v->nreasons == MMSD_MAX_REASONS)
+        return;
+    snprintf(raw, sizeof(raw), fmt, arg);
+    mms_redact_text(raw, v->reasons[v->nreasons++], sizeof(v->reasons[0]));
+}
+
+static void redact_in_place(char *s, size_t size)
+{
+    char tmp[1024];
+    mms_redact_text(s, tmp, sizeof(tmp) < size ? sizeof(tmp) : size);
+    memcpy(s, tmp, strlen(tmp) + 1);
+}
+
+/* What the pipeline says of its outputs, as the API, metrics and page may
+ * show it. */
+static void view_redact(struct mmsd_pipe_view *v)
+{
+    redact_in_place(v->rec.error, sizeof(v->rec.error));
+    redact_in_place(v->out_err, sizeof(v->out_err));
+    redact_in_place(v->infer_err, sizeof(v->infer_err));
+    for (int i = 0; i < v->c.noutputs && i < MMS_PIPELINE_MAX_OUTPUTS; i++) {
+        redact_in_place(v->c.outputs[i].name, sizeof(v->c.outputs[i].name));
+        redact_in_place(v->c.outputs[i].reason, sizeof(v->c.outputs[i].reason));
+    }
 }
 
 void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mmsd_pipe_view *v)
@@ -513,6 +539,7 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mm
         mms_pipeline_inference_error(pp->p, v->infer_err, sizeof(v->infer_err));
         for (int s = 0; s < MMS_STAGE_COUNT && latency; s++)
             mms_stats_summary(mms_pipeline_stats(pp->p), s, &v->lat[s], d->scratch);
+        view_redact(v);
         /* Reading the counters may have been what noticed a stall: its
          * event is queued now, and this answer should know it. */
         mmsd_events_drain(pp->events);

@@ -169,6 +169,95 @@ static void recording_without_record_dir_is_refused(void)
     fixture_stop(&fx);
 }
 
+/* ---- secrets in URLs (core/redact.h): made up, never printed ---- */
+
+#define CAM_PW "CamPassw0rd"
+#define RTMP_KEY "live_1234_abcdef"
+
+static void start_with(const char *input, const char *error)
+{
+    memset(&fx, 0, sizeof(fx));
+    struct mmsd_pipe *pp = fixture_add_pipe(&fx, "cam1", MMSD_PIPE_CONNECTING);
+    mms_option_set(&pp->conf.o, "input", input, NULL);
+    snprintf(pp->error, sizeof(pp->error), "%s", error);
+    CHECK(fixture_start(&fx) == 0);
+}
+
+/* JSON as sent, '/' unescaped, for searching. */
+static const char *text_of(struct json_object *o)
+{
+    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* The raw answer to a GET, for searching. */
+static char *get_text(const char *path, int *status)
+{
+    char *out;
+    size_t len;
+    *status = fixture_request(&fx, "GET", path, NULL, &out, &len);
+    return out ? out : strdup("");
+}
+
+/* /healthz needs no token, and FFmpeg's error repeats the URL. */
+static void healthz_hides_credentials(void)
+{
+    start_with("rtsp://admin:" CAM_PW "@10.0.0.5/stream1",
+               "rtsp://admin:" CAM_PW "@10.0.0.5/stream1: Connection refused");
+    int status;
+    char *body = get_text("/healthz", &status);
+    CHECK_EQ(status, 503);
+    CHECK_MSG(!strstr(body, CAM_PW), "the password is in /healthz");
+    CHECK_MSG(strstr(body, "cam1: cannot start: rtsp://***@10.0.0.5/stream1: Connection refused"),
+              "the reason lost more than the password");
+    free(body);
+    fixture_stop(&fx);
+}
+
+static void status_hides_credentials(void)
+{
+    start_with("rtsp://admin:" CAM_PW "@10.0.0.5/stream1",
+               "rtmp://h/app/" RTMP_KEY ": Connection refused");
+    int status;
+    struct json_object *o = get_json("GET", "/api/v1/pipelines/cam1", NULL, &status);
+    const char *all = text_of(o);
+    CHECK_EQ(status, 200);
+    CHECK_MSG(!strstr(all, CAM_PW) && !strstr(all, RTMP_KEY), "a secret is in the status");
+    CHECK_STR_EQ(str_at(o, "input"), "rtsp://***@10.0.0.5/stream1");
+    CHECK_MSG(strstr(all, "cannot start: rtmp://h/app/***: Connection refused"), "reasons");
+    json_object_put(o);
+    fixture_stop(&fx);
+}
+
+static void status_page_hides_credentials(void)
+{
+    start_with("rtmp://h/app/" RTMP_KEY, "");
+    int status;
+    char *body = get_text("/", &status);
+    CHECK_EQ(status, 200);
+    CHECK_MSG(!strstr(body, RTMP_KEY), "the stream key is on the page");
+    CHECK(strstr(body, "rtmp://h/app/***"));
+    free(body);
+    fixture_stop(&fx);
+}
+
+/* What holds no secret is shown whole. */
+static void plain_urls_are_shown_whole(void)
+{
+    start_with("rtsp://10.0.0.5:554/stream1?tcp", "rtsp://10.0.0.5:554/stream1?tcp: refused");
+    int status;
+    struct json_object *o = get_json("GET", "/api/v1/pipelines/cam1", NULL, &status);
+    CHECK_STR_EQ(str_at(o, "input"), "rtsp://10.0.0.5:554/stream1?tcp");
+    CHECK_MSG(strstr(text_of(o), "cannot start: rtsp://10.0.0.5:554/stream1?tcp: refused"),
+              "reasons");
+    json_object_put(o);
+    char *page = get_text("/", &status);
+    CHECK(strstr(page, "rtsp://10.0.0.5:554/stream1?tcp"));
+    free(page);
+    fixture_stop(&fx);
+}
+
 MMS_TESTS(T(status_is_json), T(healthz_is_unhealthy_with_reasons), T(settings_change),
           T(bad_json_is_refused), T(unknown_setting_is_refused), T(startup_setting_is_refused),
-          T(unknown_paths_and_methods), T(recording_without_record_dir_is_refused))
+          T(unknown_paths_and_methods), T(recording_without_record_dir_is_refused),
+          T(healthz_hides_credentials), T(status_hides_credentials),
+          T(status_page_hides_credentials), T(plain_urls_are_shown_whole))
