@@ -193,7 +193,8 @@ def run_main_daemon(tmp, rec, d, api, feeder, notify, base, port, uport):
           "oversized header 431")
     check(raw(b"PATCH /api/v1/pipelines/cam HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n")[:12]
           == b"HTTP/1.1 413", "oversized body 413")
-    st, r = api.json("PATCH", "/api/v1/pipelines/cam", "{not json")
+    st, r = api.json("PATCH", "/api/v1/pipelines/cam", "{not json",
+                     headers={"Content-Type": "application/json"})
     check(st == 400, "malformed JSON 400")
     st, _, _ = api.req("DELETE", "/api/v1/pipelines/cam")
     check(st == 405, "DELETE 405")
