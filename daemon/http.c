@@ -484,6 +484,7 @@ static int req_deny(const struct mmsd_http *h, const http_parser *p,
 {
     const char *host = mmsd_http_req_header(r, "Host");
     const char *origin = mmsd_http_req_header(r, "Origin");
+    const char *type = mmsd_http_req_header(r, "Content-Type");
     bool body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length);
     if (h->check_host && host && !host_allowed(h, host, strlen(host)))
         return 421;
@@ -491,7 +492,7 @@ static int req_deny(const struct mmsd_http *h, const http_parser *p,
         return 401;
     if (h->check_host && origin && unsafe_method(p->method) && !origin_allowed(origin, host))
         return 403;
-    if (h->body_type && body && !body_type_ok(h->body_type, mmsd_http_req_header(r, "Content-Type")))
+    if (h->body_type && body && !body_type_ok(h->body_type, type))
         return 415;
     return 0;
 }

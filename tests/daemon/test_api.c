@@ -362,7 +362,8 @@ static void junk_after_json_is_refused(void)
 {
     start();
     float before = fx.d.pipes->rt.alpha;
-    static const char *const bodies[] = {"{\"alpha\": 0.1} x", "{\"alpha\": 0.1}{\"style\": \"mask\"}",
+    static const char *const bodies[] = {"{\"alpha\": 0.1} x",
+                                         "{\"alpha\": 0.1}{\"style\": \"mask\"}",
                                          "{\"alpha\": 0.1}]", "{\"alpha\": 0.1"};
     for (size_t i = 0; i < sizeof(bodies) / sizeof(*bodies); i++) {
         int status;
