@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "core/redact.h"
 #include "daemon/internal.h"
 #include "daemon/preview.h"
 
@@ -57,6 +58,15 @@ static int not_allowed(struct mmsd_http_response *res, const char *allow)
 static void add_str(struct json_object *o, const char *k, const char *v)
 {
     json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+/* A source's or output's URL, as core/redact.h shows it. */
+static void add_url(struct json_object *o, const char *k, const char *url)
+{
+    char shown[1024];
+    if (url)
+        mms_redact_url(url, shown, sizeof(shown));
+    add_str(o, k, url ? shown : NULL);
 }
 
 static void add_int(struct json_object *o, const char *k, int64_t v)
@@ -153,7 +163,7 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
     for (int i = 0; i < v.nreasons; i++)
         json_object_array_add(reasons, json_object_new_string(v.reasons[i]));
     json_object_object_add(o, "reasons", reasons);
-    add_str(o, "input", pp->conf.o.input);
+    add_url(o, "input", pp->conf.o.input);
     char mode[16];
     mms_option_format(&pp->conf.o, mms_option_find("mode"), mode, sizeof(mode));
     add_str(o, "mode", mode);
@@ -209,6 +219,12 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
 
 /* ------------------------------------------------------------ routes */
 
+/* HEAD is GET without the body, which the server leaves out. */
+static int is_get(const char *method)
+{
+    return !strcmp(method, "GET") || !strcmp(method, "HEAD");
+}
+
 static int healthz(struct mmsd *d, struct mmsd_http_response *res)
 {
     struct json_object *o = json_object_new_object(), *reasons = json_object_new_array(),
@@ -248,20 +264,46 @@ static int list_pipelines(struct mmsd *d, struct mmsd_http_response *res)
     return send_json(res, 200, o);
 }
 
+/* The body as one JSON value and nothing after it but blanks; NULL with
+ * *why otherwise. */
+static struct json_object *parse_whole(const char *body, size_t len, const char **why)
+{
+    struct json_tokener *tok = json_tokener_new();
+    if (!tok) {
+        *why = "out of memory";
+        return NULL;
+    }
+    struct json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+    enum json_tokener_error e = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (!o) {
+        *why = e == json_tokener_continue ? "it ends too soon" : json_tokener_error_desc(e);
+        return NULL;
+    }
+    if (end + strspn(body + end, " \t\r\n") != len) {
+        json_object_put(o);
+        *why = "there is more after the JSON value";
+        return NULL;
+    }
+    return o;
+}
+
 /* A JSON object whose values are strings, numbers or booleans. */
 static int parse_body_object(const struct mmsd_http_request *req, struct mmsd_http_response *res,
                              struct json_object **out)
 {
     size_t len;
-    const char *body = mmsd_http_req_body(req, &len);
-    enum json_tokener_error jerr;
+    const char *body = mmsd_http_req_body(req, &len), *why;
     *out = NULL;
     if (!len)
         return send_error(res, 400, "a JSON object is required in the body"), -1;
-    struct json_object *o = json_tokener_parse_verbose(body, &jerr);
+    /* A parser that stops at a NUL would act on half of what was sent. */
+    if (memchr(body, '\0', len))
+        return send_error(res, 400, "the body is not JSON: it holds a NUL byte"), -1;
+    struct json_object *o = parse_whole(body, len, &why);
     if (!o)
-        return send_error(res, 400, "the body is not JSON: %s", json_tokener_error_desc(jerr)),
-               -1;
+        return send_error(res, 400, "the body is not JSON: %s", why), -1;
     if (!json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         return send_error(res, 400, "the body must be a JSON object"), -1;
@@ -329,8 +371,11 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
                           mmsd_pipe_state_name(pp->state));
     struct mms_err err;
     int rc = mms_pipeline_record(pp->p, on, &err);
-    if (rc)
-        return send_error(res, 409, "%s", err.msg);
+    if (rc) {
+        char why[sizeof(err.msg)];
+        mms_redact_text(err.msg, why, sizeof(why));
+        return send_error(res, 409, "%s", why);
+    }
     struct mmsd_pipe_view v;
     mmsd_pipe_view(d, pp, 0, &v);
     /* Applied with the next frame: report what was asked. */
@@ -354,11 +399,11 @@ static int pipeline_route(struct mmsd *d, const char *method, const char *rest,
     if (!pp)
         return send_error(res, 404, "no pipeline '%s'", name);
     if (!slash) {
-        if (!strcmp(method, "GET"))
+        if (is_get(method))
             return send_json(res, 200, pipe_json(d, pp));
         if (!strcmp(method, "PATCH"))
             return patch_pipeline(pp, req, res);
-        return not_allowed(res, "GET, PATCH");
+        return not_allowed(res, "GET, HEAD, PATCH");
     }
     if (!strcmp(slash, "/recording")) {
         if (!strcmp(method, "POST"))
@@ -382,8 +427,8 @@ static int preview_route(struct mmsd *d, const char *method, const char *file,
     struct mmsd_pipe *pp = mmsd_find_pipe(d, name);
     if (!pp)
         return send_error(res, 404, "no pipeline '%s'", name);
-    if (strcmp(method, "GET"))
-        return not_allowed(res, "GET");
+    if (!is_get(method))
+        return not_allowed(res, "GET, HEAD");
     if (!pp->preview)
         return send_error(res, 503, "pipeline '%s' has no preview", name);
     int rc = stream ? mmsd_preview_serve(pp->preview, res) : mmsd_preview_snapshot(pp->preview, res);
@@ -399,18 +444,35 @@ int mmsd_api_handle(void *opaque, const struct mmsd_http_request *req,
 {
     struct mmsd *d = opaque;
     const char *method = mmsd_http_req_method(req), *path = mmsd_http_req_path(req);
-    int get = !strcmp(method, "GET");
+    int get = is_get(method);
     if (!strcmp(path, "/healthz"))
-        return get ? healthz(d, res) : not_allowed(res, "GET");
+        return get ? healthz(d, res) : not_allowed(res, "GET, HEAD");
     if (!strcmp(path, "/metrics"))
-        return get ? mmsd_metrics_write(d, res) : not_allowed(res, "GET");
+        return get ? mmsd_metrics_write(d, res) : not_allowed(res, "GET, HEAD");
     if (!strcmp(path, "/") || !strcmp(path, "/index.html"))
-        return get ? mmsd_page_write(d, res) : not_allowed(res, "GET");
+        return get ? mmsd_page_write(d, res) : not_allowed(res, "GET, HEAD");
     if (!strcmp(path, API_PREFIX) || !strcmp(path, API_PREFIX "/"))
-        return get ? list_pipelines(d, res) : not_allowed(res, "GET");
+        return get ? list_pipelines(d, res) : not_allowed(res, "GET, HEAD");
     if (!strncmp(path, API_PREFIX "/", strlen(API_PREFIX "/")))
         return pipeline_route(d, method, path + strlen(API_PREFIX "/"), req, res);
     if (!strncmp(path, PREVIEW_PREFIX, strlen(PREVIEW_PREFIX)))
         return preview_route(d, method, path + strlen(PREVIEW_PREFIX), res);
     return send_error(res, 404, "not found: %s", path);
+}
+
+void mmsd_api_http_opts(struct mmsd *d, struct mmsd_http_opts *o)
+{
+    static const char *const open_paths[] = {"/healthz", NULL};
+    *o = (struct mmsd_http_opts){
+        .listen = d->cfg.d.listen,
+        .handler = mmsd_api_handle,
+        .opaque = d,
+        .token = d->token,
+        .open_paths = open_paths,
+        /* Loopback with no token is the default set-up: what keeps other
+         * sites' pages out is the browser's Host, Origin and Content-Type. */
+        .check_host = 1,
+        .allowed_hosts = d->cfg.d.allowed_hosts,
+        .body_type = "application/json",
+    };
 }

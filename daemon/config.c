@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/redact.h"
+
 enum section { SEC_NONE, SEC_MMSD, SEC_PIPELINE };
 
 /* [mmsd] keys that a pipeline takes when its own section sets none. */
@@ -444,9 +446,22 @@ static void print_mmsd(const struct mmsd_options *d, FILE *f)
     }
 }
 
+/* A value as a printed config may show it: URLs redacted (core/redact.h),
+ * and an input option KEY=VALUE hidden when it names a secret ("passphrase=",
+ * "headers=Authorization: ..."). */
+static const char *shown(const struct mms_option *opt, const char *value, char *buf, size_t len)
+{
+    const char *eq = strchr(value, '=');
+    if (!strcmp(opt->name, "input-option") && eq && mms_redact_secret_key(value, strlen(value)))
+        snprintf(buf, len, "%.*s=***", (int)(eq - value), value);
+    else
+        mms_redact_url(value, buf, len);
+    return buf;
+}
+
 static void print_pipeline(const struct mmsd_pipeline_conf *pc, FILE *f)
 {
-    char buf[4096];
+    char buf[4096], val[4096];
     fprintf(f, "\n[pipeline %s]\n", pc->name);
     for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++) {
         const char *def = is_inherited(opt->name) ? "the [mmsd] value" : opt->def;
@@ -456,13 +471,14 @@ static void print_pipeline(const struct mmsd_pipeline_conf *pc, FILE *f)
             print_entry(f, opt->name, opt->help, def, note, NULL);
             for (int i = 0; i < n; i++)
                 fprintf(f, "%s = %s\n", file_key(opt->name, buf, sizeof(buf)),
-                        strings_at(&pc->o, opt, i));
+                        shown(opt, strings_at(&pc->o, opt, i), val, sizeof(val)));
             if (!n)
                 print_unset(f, opt->name, opt->arg);
             continue;
         }
         mms_option_format(&pc->o, opt, buf, sizeof(buf));
-        print_entry(f, opt->name, opt->help, def, note, buf[0] ? buf : NULL);
+        print_entry(f, opt->name, opt->help, def, note,
+                    buf[0] ? shown(opt, buf, val, sizeof(val)) : NULL);
         if (!buf[0])
             print_unset(f, opt->name, opt->arg);
     }

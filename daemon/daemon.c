@@ -7,6 +7,7 @@
 
 #include "core/locate.h"
 #include "core/net.h"
+#include "core/redact.h"
 #include "daemon/events.h"
 #include "daemon/internal.h"
 #include "daemon/log.h"
@@ -494,10 +495,35 @@ static void pipe_append(struct mmsd *d, struct mmsd_pipe *pp)
 
 /* ------------------------------------------------------------ views */
 
+/* Errors repeat the URLs of sources and outputs, passwords and stream keys
+ * included, and /healthz is open to all (core/redact.h). */
 static void add_reason(struct mmsd_pipe_view *v, const char *fmt, const char *arg)
 {
-    if (v->nreasons < MMSD_MAX_REASONS)
-        snprintf(v->reasons[v->nreasons++], sizeof(v->reasons[0]), fmt, arg);
+    char raw[sizeof(v->reasons[0]) * 2];
+    if (v->nreasons == MMSD_MAX_REASONS)
+        return;
+    snprintf(raw, sizeof(raw), fmt, arg);
+    mms_redact_text(raw, v->reasons[v->nreasons++], sizeof(v->reasons[0]));
+}
+
+static void redact_in_place(char *s, size_t size)
+{
+    char tmp[1024];
+    mms_redact_text(s, tmp, sizeof(tmp) < size ? sizeof(tmp) : size);
+    memcpy(s, tmp, strlen(tmp) + 1);
+}
+
+/* What the pipeline says of its outputs, as the API, metrics and page may
+ * show it. */
+static void view_redact(struct mmsd_pipe_view *v)
+{
+    redact_in_place(v->rec.error, sizeof(v->rec.error));
+    redact_in_place(v->out_err, sizeof(v->out_err));
+    redact_in_place(v->infer_err, sizeof(v->infer_err));
+    for (int i = 0; i < v->c.noutputs && i < MMS_PIPELINE_MAX_OUTPUTS; i++) {
+        redact_in_place(v->c.outputs[i].name, sizeof(v->c.outputs[i].name));
+        redact_in_place(v->c.outputs[i].reason, sizeof(v->c.outputs[i].reason));
+    }
 }
 
 /* Why the recording failed, and when it is tried again by itself. */
@@ -527,6 +553,7 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pp, int latency, struct mm
         mms_pipeline_inference_error(pp->p, v->infer_err, sizeof(v->infer_err));
         for (int s = 0; s < MMS_STAGE_COUNT && latency; s++)
             mms_stats_summary(mms_pipeline_stats(pp->p), s, &v->lat[s], d->scratch);
+        view_redact(v);
         /* Reading the counters may have been what noticed a stall: its
          * event is queued now, and this answer should know it. */
         mmsd_events_drain(pp->events);
@@ -782,8 +809,8 @@ static void conf_drop(struct mmsd_pipeline_conf *c)
 
 static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
 {
-    static const char *const restart_only[] = {"listen", "token_file"};
-    for (int i = 0; i < 2; i++) {
+    static const char *const restart_only[] = {"listen", "token_file", "allowed_hosts"};
+    for (int i = 0; i < 3; i++) {
         const struct mms_option *opt = mmsd_option_find(restart_only[i]);
         char a[512];
         if (mms_opt_equal_one(opt, &d->cfg.d, &nc->d))
@@ -800,6 +827,7 @@ static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
     nc->d = old;
     SWAP(d->cfg.d.listen, nc->d.listen);
     SWAP(d->cfg.d.token_file, nc->d.token_file);
+    SWAP(d->cfg.d.allowed_hosts, nc->d.allowed_hosts);
 }
 
 /* SIGHUP: pipelines added, removed or changed; the unchanged ones are not
@@ -878,23 +906,47 @@ static void on_signal(uv_signal_t *s, int signum)
     shutdown_daemon(d);
 }
 
+/* The whole file, less the line end: a token is never cut short. */
 static int read_token(const char *path, char **out, struct mms_err *err)
 {
+    char *buf = NULL;
     FILE *f = fopen(path, "r");
+    int rc = 0;
     if (!f)
         return mms_err_set(err, -errno, "token_file %s: %s", path, strerror(errno));
-    char line[512] = "";
-    int ok = fgets(line, sizeof(line), f) != NULL;
+    /* Room for the longest token, its line end and some blanks. */
+    const size_t size = MMSD_HTTP_TOKEN_MAX + 64;
+    if (!(buf = malloc(size + 1))) {
+        rc = mms_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    size_t n = fread(buf, 1, size, f);
+    if (ferror(f)) {
+        rc = mms_err_set(err, -EIO, "token_file %s: cannot read it", path);
+        goto fail;
+    }
+    int whole = n < size;
+    while (n && strchr("\r\n \t", buf[n - 1]))
+        n--;
+    buf[n] = '\0';
+    if (!n)
+        rc = mms_err_set(err, -EINVAL, "token_file %s: empty", path);
+    else if (!whole || n > MMSD_HTTP_TOKEN_MAX)
+        rc = mms_err_set(err, -EINVAL, "token_file %s: the token is longer than %d characters",
+                         path, MMSD_HTTP_TOKEN_MAX);
+    else if (strlen(buf) != n || strcspn(buf, " \t\r\n") != n)
+        rc = mms_err_set(err, -EINVAL,
+                         "token_file %s: the token has a blank, a line break or a NUL inside",
+                         path);
+    if (rc)
+        goto fail;
     fclose(f);
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
-                 line[n - 1] == '\t'))
-        line[--n] = 0;
-    if (!ok || !n)
-        return mms_err_set(err, -EINVAL, "token_file %s: empty", path);
-    if (!(*out = strdup(line)))
-        return mms_err_set(err, -ENOMEM, "out of memory");
+    *out = buf;
     return 0;
+fail:
+    fclose(f);
+    free(buf);
+    return rc;
 }
 
 static int start_http(struct mmsd *d, struct mms_err *err)
@@ -910,14 +962,8 @@ static int start_http(struct mmsd *d, struct mms_err *err)
                            "listen %s is not a loopback address: set token_file, so that "
                            "nobody else on the network can control the pipelines",
                            d->cfg.d.listen);
-    static const char *const open_paths[] = {"/healthz", NULL};
-    struct mmsd_http_opts ho = {
-        .listen = d->cfg.d.listen,
-        .handler = mmsd_api_handle,
-        .opaque = d,
-        .token = d->token,
-        .open_paths = open_paths,
-    };
+    struct mmsd_http_opts ho;
+    mmsd_api_http_opts(d, &ho);
     return mmsd_http_create(d->loop, &ho, &d->http, err);
 }
 

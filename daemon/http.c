@@ -20,6 +20,7 @@
 #define DEF_MAX_HEADER (8u << 10)
 #define DEF_MAX_BODY (64u << 10)
 #define DEF_TIMEOUT_MS 10000u
+#define DEF_HEADER_TIMEOUT_MS 5000u
 #define DEF_MAX_CONNS 64u
 #define DEF_STREAM_QUEUED (1u << 20)
 #define READ_BUF (16u << 10)
@@ -55,6 +56,7 @@ struct mmsd_http_request {
     const struct sockaddr *peer;
     enum { P_URL, P_FIELD, P_VALUE } part;
     int error; /* the status to answer when a parser callback refused */
+    int deny;  /* the status to answer in place of the handler (401, 403, 415, 421) */
     enum auth auth;
     bool keep_alive, is_head, http10;
 };
@@ -92,6 +94,8 @@ struct conn {
     struct sockaddr_storage peer;
     enum state state;
     int open_handles;
+    uint64_t since; /* uv_now when it began to wait for its request */
+    bool admitted;  /* the request in progress passed every check */
     bool closing, reading, reject, eof, shut, has_stream;
     size_t queued; /* bytes handed to uv_write whose callback has not run */
     size_t dropped_bytes;
@@ -123,12 +127,16 @@ struct mmsd_http {
     char *token;
     size_t token_len;
     char **open_paths;
+    bool check_host;
+    char *allowed_hosts;
+    char *body_type;
     size_t max_header, max_body, stream_max;
-    unsigned timeout_ms, max_conns;
+    unsigned header_ms, timeout_ms, max_conns;
 };
 
 static void conn_parse(struct conn *c);
 static void conn_close(struct conn *c);
+static void timer_start(struct conn *c, unsigned ms);
 
 /* ---- buffers ---- */
 
@@ -206,7 +214,7 @@ static void req_reset(struct mmsd_http_request *r)
     buf_free(&r->body); /* bodies are rare; an idle connection keeps none */
     r->method = NULL;
     r->part = P_URL;
-    r->error = 0;
+    r->error = r->deny = 0;
     r->auth = AUTH_OK;
     r->keep_alive = r->is_head = r->http10 = false;
 }
@@ -326,29 +334,37 @@ static bool token_equal(const char *given, size_t glen, const char *secret, size
     return diff == 0;
 }
 
+/* The percent-decoded value [v, v + n) against the secret, in time that
+ * depends only on the lengths. */
+static bool decoded_equal(const char *v, size_t n, const char *secret, size_t slen)
+{
+    volatile unsigned char diff = 0;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++, len++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch == '%' && i + 2 < n && isxdigit((unsigned char)v[i + 1]) &&
+            isxdigit((unsigned char)v[i + 2])) {
+            char hex[3] = {v[i + 1], v[i + 2], 0};
+            ch = (unsigned char)strtol(hex, NULL, 16);
+            i += 2;
+        }
+        diff |= len < slen ? ch ^ (unsigned char)secret[len] : 1;
+    }
+    return diff == 0 && len == slen;
+}
+
 /* RFC 6750 2.3: access_token=TOKEN in the query, for what a browser fetches
  * by itself (an <img> of a preview) where no header can be added. Tokens
  * are [A-Za-z0-9+/=._~-]; '+' and '/' may come percent-encoded. */
 static enum auth query_token(const struct mmsd_http *h, const char *q)
 {
     static const char key[] = "access_token=";
+    const size_t klen = sizeof(key) - 1;
     for (const char *p = q; *p;) {
         size_t n = strcspn(p, "&");
-        if (n > sizeof(key) - 1 && !strncmp(p, key, sizeof(key) - 1)) {
-            char tok[512];
-            size_t len = 0;
-            for (const char *c = p + sizeof(key) - 1; c < p + n && len < sizeof(tok) - 1; c++) {
-                if (*c == '%' && c + 2 < p + n && isxdigit((unsigned char)c[1]) &&
-                    isxdigit((unsigned char)c[2])) {
-                    char hex[3] = {c[1], c[2], 0};
-                    tok[len++] = (char)strtol(hex, NULL, 16);
-                    c += 2;
-                } else {
-                    tok[len++] = *c;
-                }
-            }
-            return token_equal(tok, len, h->token, h->token_len) ? AUTH_OK : AUTH_BAD;
-        }
+        if (n > klen && !strncmp(p, key, klen))
+            return decoded_equal(p + klen, n - klen, h->token, h->token_len) ? AUTH_OK
+                                                                             : AUTH_BAD;
         p += n + (p[n] == '&');
     }
     return AUTH_MISSING;
@@ -372,6 +388,115 @@ static enum auth req_auth(const struct mmsd_http *h, const struct mmsd_http_requ
     return token_equal(v, strlen(v), h->token, h->token_len) ? AUTH_OK : AUTH_BAD;
 }
 
+/* ---- what browsers may not do (mmsd_http_opts.check_host) ---- */
+
+static bool is_ip_literal(const char *host, size_t n)
+{
+    char buf[64];
+    unsigned char addr[sizeof(struct in6_addr)];
+    bool v6 = n > 2 && host[0] == '[' && host[n - 1] == ']';
+    if (v6) {
+        host++;
+        n -= 2;
+    }
+    if (n >= sizeof(buf))
+        return false;
+    memcpy(buf, host, n);
+    buf[n] = '\0';
+    return inet_pton(v6 ? AF_INET6 : AF_INET, buf, addr) == 1;
+}
+
+/* The host of "name", "name:port", "[v6]" or "[v6]:port" in *n; NULL when
+ * malformed. */
+static const char *host_part(const char *v, size_t len, size_t *n)
+{
+    const char *end = v + len, *colon;
+    if (*v == '[') {
+        const char *rb = memchr(v, ']', len);
+        if (!rb)
+            return NULL;
+        colon = rb + 1 < end ? rb + 1 : NULL;
+        if (colon && *colon != ':')
+            return NULL;
+    } else {
+        colon = memchr(v, ':', len);
+    }
+    *n = colon ? (size_t)(colon - v) : len;
+    size_t digits = colon ? (size_t)(end - colon - 1) : 0;
+    if (!*n || (colon && (!digits || digits > 5 || strspn(colon + 1, "0123456789") < digits)))
+        return NULL;
+    return v;
+}
+
+/* One of the names separated by commas or blanks in list. */
+static bool in_list(const char *list, const char *name, size_t n)
+{
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == n && len && !strncasecmp(p, name, n))
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/* Host as sent, "name[:port]": no name an attacker's page can have. */
+static bool host_allowed(const struct mmsd_http *h, const char *v, size_t len)
+{
+    size_t n;
+    const char *host = host_part(v, len, &n);
+    return host && (is_ip_literal(host, n) || (n == 9 && !strncasecmp(host, "localhost", 9)) ||
+                    in_list(h->allowed_hosts, host, n));
+}
+
+/* A state change must come from the page mmsd served: the Origin is the
+ * Host it was sent to ("null", from a sandbox or a file, is no origin). */
+static bool origin_allowed(const char *origin, const char *host)
+{
+    const char *auth = strstr(origin, "://");
+    if (!host || !auth)
+        return false;
+    size_t slen = (size_t)(auth - origin);
+    bool web = (slen == 4 && !strncasecmp(origin, "http", 4)) ||
+               (slen == 5 && !strncasecmp(origin, "https", 5));
+    return web && !strcasecmp(auth + 3, host);
+}
+
+static bool unsafe_method(enum http_method m)
+{
+    return m == HTTP_POST || m == HTTP_PUT || m == HTTP_PATCH || m == HTTP_DELETE;
+}
+
+static bool body_type_ok(const char *want, const char *got)
+{
+    if (!got)
+        return false;
+    size_t n = strcspn(got, "; \t");
+    return n == strlen(want) && !strncasecmp(got, want, n);
+}
+
+/* The status that answers in place of the handler, 0 for none: a foreign
+ * Host first (nothing is said to it), then the token, then what only a
+ * client with the token may hear of. */
+static int req_deny(const struct mmsd_http *h, const http_parser *p,
+                    const struct mmsd_http_request *r)
+{
+    const char *host = mmsd_http_req_header(r, "Host");
+    const char *origin = mmsd_http_req_header(r, "Origin");
+    const char *type = mmsd_http_req_header(r, "Content-Type");
+    bool body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length);
+    if (h->check_host && host && !host_allowed(h, host, strlen(host)))
+        return 421;
+    if (r->auth != AUTH_OK)
+        return 401;
+    if (h->check_host && origin && unsafe_method(p->method) && !origin_allowed(origin, host))
+        return 403;
+    if (h->body_type && body && !body_type_ok(h->body_type, type))
+        return 415;
+    return 0;
+}
+
 static int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned n);
 
 /* curl and others hold a body back until told to go on. */
@@ -379,8 +504,7 @@ static void req_continue(struct conn *c, const http_parser *p)
 {
     const char *e = mmsd_http_req_header(&c->req, "Expect");
     bool body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length);
-    if (!e || strcasecmp(e, "100-continue") || !body || c->req.http10 ||
-        c->req.auth != AUTH_OK)
+    if (!e || strcasecmp(e, "100-continue") || !body || c->req.http10 || c->req.deny)
         return;
     static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
@@ -403,6 +527,11 @@ static int on_headers_complete(http_parser *p)
     r->is_head = p->method == HTTP_HEAD;
     r->http10 = p->http_minor == 0;
     r->auth = req_auth(c->h, r);
+    r->deny = req_deny(c->h, p, r);
+    c->admitted = !r->deny;
+    /* The head came in time; a body has the read timeout. */
+    if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length))
+        timer_start(c, c->h->timeout_ms);
     req_continue(c, p);
     return 0;
 }
@@ -573,7 +702,12 @@ static void res_error(struct mmsd_http_response *res, int status, enum auth auth
     res_free(res);
     *res = (struct mmsd_http_response){.c = res->c, .status = status};
     mmsd_http_res_content_type(res, "application/json");
-    mmsd_http_res_printf(res, "{\"error\":\"%s\"}\n", reason(status));
+    mmsd_http_res_printf(res, "{\"error\":\"%s\"}\n",
+                         status == 421   ? "this server does not answer to that Host name"
+                         : status == 403 ? "a request from another site's page may not change "
+                                           "anything"
+                         : status == 415 ? "the body's Content-Type is not the one expected"
+                                         : reason(status));
     if (status == 401)
         mmsd_http_res_header(res, "WWW-Authenticate",
                              auth == AUTH_BAD ? "Bearer realm=\"mmsd\", error=\"invalid_token\""
@@ -730,7 +864,9 @@ static void conn_finish(struct conn *c)
 static void conn_enter_read(struct conn *c)
 {
     c->state = S_READ;
-    timer_start(c, c->h->timeout_ms);
+    c->since = uv_now(c->h->loop);
+    c->admitted = false;
+    timer_start(c, c->h->header_ms);
     conn_read_update(c);
 }
 
@@ -748,8 +884,8 @@ static void conn_refuse(struct conn *c, int status)
 
 static int call_handler(struct conn *c, struct mmsd_http_response *res)
 {
-    if (c->req.auth != AUTH_OK) {
-        res_error(res, 401, c->req.auth);
+    if (c->req.deny) {
+        res_error(res, c->req.deny, c->req.auth);
         return 0;
     }
     int rc = c->h->handler(c->h->opaque, &c->req, res);
@@ -949,11 +1085,29 @@ static struct conn *conn_new(struct mmsd_http *h)
     return c;
 }
 
+/* The connection that has waited longest for a request to be let in: it
+ * sent none, part of one, or one that was refused. Streams, admitted
+ * requests and answers being sent are never taken. */
+static struct conn *oldest_waiting(struct mmsd_http *h)
+{
+    struct conn *old = NULL;
+    for (struct conn *c = h->conns; c; c = c->next)
+        if (!c->closing && !c->reject && c->state == S_READ && !c->admitted &&
+            (!old || c->since < old->since))
+            old = c;
+    return old;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct mmsd_http *h = server->data;
     if (status < 0 || h->closing)
         return;
+    /* Held idle sockets must not lock out a client with the token: the
+     * newcomer may be that client, the longest waiting are not. */
+    struct conn *old = h->nactive >= h->max_conns ? oldest_waiting(h) : NULL;
+    if (old)
+        conn_close(old);
     /* Without memory the client stays in the backlog; nothing better to do. */
     struct conn *c = conn_new(h);
     if (!c)
@@ -1072,12 +1226,28 @@ fail:
 /* A token with blanks could never match: the header's are trimmed. */
 static bool token_ok(const char *t)
 {
-    if (!*t)
+    if (!*t || strlen(t) > MMSD_HTTP_TOKEN_MAX)
         return false;
     for (; *t; t++)
         if ((unsigned char)*t <= ' ' || (unsigned char)*t >= 127)
             return false;
     return true;
+}
+
+int mmsd_http_check_hosts(const char *list, struct mms_err *err)
+{
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, ", \t");
+        size_t n = strcspn(p, ", \t");
+        size_t ok = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._");
+        if (ok < n)
+            return mms_err_set(err, -EINVAL,
+                               "allowed host '%.*s': a host name (letters, digits, '-', '.', "
+                               "'_'), without a port",
+                               (int)(n > 200 ? 200 : n), p);
+        p += n;
+    }
+    return 0;
 }
 
 static void server_free(struct mmsd_http *h)
@@ -1087,6 +1257,8 @@ static void server_free(struct mmsd_http *h)
             free(*p);
     free(h->open_paths);
     free(h->token);
+    free(h->allowed_hosts);
+    free(h->body_type);
     free(h);
 }
 
@@ -1104,6 +1276,11 @@ static int copy_auth(struct mmsd_http *h, const struct mmsd_http_opts *o)
     if (o->token && !(h->token = strdup(o->token)))
         return -ENOMEM;
     h->token_len = o->token ? strlen(o->token) : 0;
+    h->check_host = o->check_host;
+    if (o->allowed_hosts && !(h->allowed_hosts = strdup(o->allowed_hosts)))
+        return -ENOMEM;
+    if (o->body_type && !(h->body_type = strdup(o->body_type)))
+        return -ENOMEM;
     return 0;
 }
 
@@ -1112,6 +1289,9 @@ static void copy_limits(struct mmsd_http *h, const struct mmsd_http_opts *o)
     h->max_header = o->max_header_bytes ? o->max_header_bytes : DEF_MAX_HEADER;
     h->max_body = o->max_body_bytes ? o->max_body_bytes : DEF_MAX_BODY;
     h->timeout_ms = o->read_timeout_ms ? o->read_timeout_ms : DEF_TIMEOUT_MS;
+    h->header_ms = o->header_timeout_ms ? o->header_timeout_ms : DEF_HEADER_TIMEOUT_MS;
+    if (h->header_ms > h->timeout_ms)
+        h->header_ms = h->timeout_ms;
     h->max_conns = o->max_connections ? o->max_connections : DEF_MAX_CONNS;
     h->stream_max = o->stream_max_queued ? o->stream_max_queued : DEF_STREAM_QUEUED;
 }
@@ -1175,7 +1355,10 @@ int mmsd_http_create(uv_loop_t *loop, const struct mmsd_http_opts *o, struct mms
         return mms_err_set(err, -EINVAL, "http: listen address and handler are required");
     if (o->token && !token_ok(o->token))
         return mms_err_set(err, -EINVAL,
-                           "http: the token is empty or has spaces or control characters");
+                           "http: the token is empty, longer than %d characters, or has spaces "
+                           "or control characters", MMSD_HTTP_TOKEN_MAX);
+    if ((rc = mmsd_http_check_hosts(o->allowed_hosts, err)) < 0)
+        return rc;
     if ((rc = mmsd_listen_parse(o->listen, &ss, err)) < 0)
         return rc;
     struct mmsd_http *h = calloc(1, sizeof(*h));

@@ -29,6 +29,9 @@ struct mmsd_http_stream;   /* valid until its close callback returns */
 typedef int (*mmsd_http_handler)(void *opaque, const struct mmsd_http_request *req,
                                  struct mmsd_http_response *res);
 
+/* The longest token a client can send: it must fit in a request's head. */
+#define MMSD_HTTP_TOKEN_MAX 4096
+
 struct mmsd_http_opts {
     const char *listen; /* "127.0.0.1:8089", "[::1]:8089": daemon/listen.h; port 0 = any free */
     mmsd_http_handler handler;
@@ -37,15 +40,41 @@ struct mmsd_http_opts {
      * NULL-terminated) needs "Authorization: Bearer <token>", else 401. */
     const char *token;
     const char *const *open_paths;
+    /* A browser sends requests for whatever page it shows: a page whose
+     * name an attacker re-points at 127.0.0.1 (DNS rebinding), or a form
+     * posted from another site. When check_host is set, a request whose
+     * Host is not an IP address, localhost or a name in allowed_hosts
+     * (separated by commas or blanks; case-insensitive, any port) gets
+     * 421, and a POST, PUT, PATCH or DELETE with an Origin other than the
+     * Host it was sent to gets 403. A request without Host passes: no
+     * browser sends one. */
+    int check_host;
+    const char *allowed_hosts;
+    /* When set, a request with a body must say Content-Type: body_type
+     * (parameters aside), else 415: browsers send other sites' forms as
+     * text/plain or form data, never as application/json. */
+    const char *body_type;
     /* Limits; 0 takes the default in brackets. */
     size_t max_header_bytes;  /* [8 KiB] request line and headers, else 431 */
     size_t max_body_bytes;    /* [64 KiB] else 413 */
-    unsigned read_timeout_ms; /* [10 s] to receive a whole request, to wait for the
-                                 next one, and for a stalled write to progress */
-    unsigned max_connections; /* [64] beyond it a client gets 503 */
+    unsigned header_timeout_ms; /* [5 s, at most read_timeout_ms] to receive the request
+                                   line and headers, from the connection or the end of
+                                   the previous answer */
+    unsigned read_timeout_ms; /* [10 s] to receive a body once its headers are in, and
+                                 for a stalled write to progress */
+    /* [64] Beyond it, a new client takes the place of the connection that
+     * has waited longest for a request to be let in (no request, part of
+     * one, or one refused): held idle sockets cannot lock out a client
+     * with the token. Only when every connection is busy with an admitted
+     * request or a stream does a new client get 503. */
+    unsigned max_connections;
     size_t stream_max_queued; /* [1 MiB] a stream's unsent bytes beyond which
                                  parts are dropped */
 };
+
+/* 0 when every name in an allowed_hosts list is a host name (letters,
+ * digits, '-', '.', '_'; no port), else -EINVAL with err saying which. */
+int mmsd_http_check_hosts(const char *list, struct mms_err *err);
 
 /* Binds and listens; options are copied. */
 int mmsd_http_create(uv_loop_t *loop, const struct mmsd_http_opts *o, struct mmsd_http **out,

@@ -121,6 +121,9 @@ int mmsd_pipe_set(struct mmsd_pipe *pipe, const char *const *keys, const char *c
 /* The HTTP handler (api.c). */
 int mmsd_api_handle(void *opaque, const struct mmsd_http_request *req,
                     struct mmsd_http_response *res);
+/* The server's options for the API: the handler, the token, what is open
+ * without it and what browsers may not do. */
+void mmsd_api_http_opts(struct mmsd *d, struct mmsd_http_opts *o);
 
 /* Prometheus text exposition (metrics.c). */
 int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res);

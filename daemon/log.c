@@ -7,6 +7,8 @@
 
 #include <libavutil/log.h>
 
+#include "core/redact.h"
+
 static atomic_int max_level = MMSD_LOG_INFO;
 
 void mmsd_log_set_level(int level)
@@ -23,13 +25,17 @@ void mmsd_log(int level, const char *fmt, ...)
 {
     if (!mmsd_log_enabled(level))
         return;
-    char line[1024];
+    char raw[2048], line[1024];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     if (n < 0)
         return;
+    /* Sources and outputs are URLs that may hold passwords and stream
+     * keys, and FFmpeg's messages repeat them: no line shows one
+     * (core/redact.h). Redacted whole, so no URL is cut before. */
+    mms_redact_text(raw, line, sizeof(line));
     /* A message is one journal entry: newlines inside it would split it. */
     for (char *c = line; *c; c++)
         if (*c == '\n' || *c == '\r')

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/redact.h"
 #include "core/version.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
@@ -68,7 +69,9 @@ int main(int argc, char **argv)
     struct mmsd_config cfg;
     struct mms_err err;
     if (mmsd_config_load(&cfg, path, &err)) {
-        fprintf(stderr, "%s\n", err.msg); /* FILE:LINE: first, as compilers do */
+        char shown[sizeof(err.msg)];
+        mms_redact_text(err.msg, shown, sizeof(shown)); /* a refused value may be a URL */
+        fprintf(stderr, "%s\n", shown); /* FILE:LINE: first, as compilers do */
         return 2;
     }
     if (print) {

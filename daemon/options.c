@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/http.h"
+
 #define OFF(f) offsetof(struct mmsd_options, f)
 
 static const char *const level_names[] = {"err", "warning", "notice", "info", "debug", NULL};
@@ -17,6 +19,13 @@ static int check_listen(const struct mms_option *opt, const char *value, void *f
     struct sockaddr_storage ss;
     (void)opt, (void)field;
     return mmsd_listen_parse(value, &ss, err);
+}
+
+static int check_hosts(const struct mms_option *opt, const char *value, void *field,
+                       struct mms_err *err)
+{
+    (void)opt, (void)field;
+    return mmsd_http_check_hosts(value, err);
 }
 
 const struct mms_option mmsd_option_table[] = {
@@ -34,7 +43,12 @@ const struct mms_option mmsd_option_table[] = {
      .help = "least important message logged: err, warning, notice, info or debug"},
     {.name = "token_file", .type = MMS_OPT_STRING, .offset = OFF(token_file),
      .arg = "FILE",
-     .help = "file holding the bearer token the HTTP API requires (all but /healthz)"},
+     .help = "file holding the bearer token the HTTP API requires (all but /healthz), "
+             "up to 4096 characters"},
+    {.name = "allowed_hosts", .type = MMS_OPT_STRING, .offset = OFF(allowed_hosts),
+     .parse = check_hosts, .arg = "NAMES",
+     .help = "host names the API answers to besides IP addresses and localhost, separated "
+             "by commas (a browser's Host; any other gets 421)"},
     {.name = NULL},
 };
 

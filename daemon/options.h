@@ -34,6 +34,7 @@ struct mmsd_options {
     int threads;      /* default for pipelines that set none */
     int log_level;    /* enum mmsd_log_level */
     char *token_file; /* bearer token, required off loopback; NULL: none */
+    char *allowed_hosts; /* Host names the API answers to (daemon/http.h); NULL: none */
 };
 
 extern const struct mms_option mmsd_option_table[];

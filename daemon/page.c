@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/redact.h"
 #include "daemon/internal.h"
 
 static const char page_head[] =
@@ -70,6 +71,8 @@ static void escaped(struct mmsd_http_response *res, const char *s)
 static void card(struct mmsd_http_response *res, const struct mmsd_pipe *pp)
 {
     const char *n = pp->conf.name; /* [A-Za-z0-9._-]: safe in HTML and URLs */
+    char input[1024];
+    mms_redact_url(pp->conf.o.input ? pp->conf.o.input : "", input, sizeof(input));
     mmsd_http_res_printf(res,
                          "<div class=\"card\" id=\"card-%s\">\n"
                          "<img id=\"preview-%s\" src=\"/preview/%s.mjpeg\" alt=\"%s preview\">\n"
@@ -77,7 +80,7 @@ static void card(struct mmsd_http_response *res, const struct mmsd_pipe *pp)
                          "<div class=\"reasons\"></div>\n<table>\n"
                          "<tr><td>input</td><td>",
                          n, n, n, n, n, mmsd_pipe_state_name(pp->state));
-    escaped(res, pp->conf.o.input);
+    escaped(res, input);
     mmsd_http_res_printf(res, "</td></tr>\n<tr><td>model</td><td>");
     escaped(res, pp->model);
     mmsd_http_res_printf(res,

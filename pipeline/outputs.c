@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/redact.h"
 #include "io/encoder.h"
 #include "io/sink.h"
 #include "overlay/compose.h"
@@ -131,7 +132,7 @@ static struct out_ref *out_ref(struct mms_pipeline *p, int index, int encoder, c
 {
     struct out_ref *r = encoder ? &p->enc_refs[index] : &p->out_refs[index];
     *r = (struct out_ref){p, index, encoder, ""};
-    snprintf(r->name, sizeof(r->name), "%s", name);
+    mms_redact_url(name, r->name, sizeof(r->name)); /* events show it */
     return r;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/redact.h"
 #include "io/tsan.h"
 #include "pipeline/queue.h"
 #include "pipeline/stats.h"
@@ -403,7 +404,8 @@ static int create(const struct mms_writer_opts *o, struct mms_writer **out)
     struct mms_writer *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
-    snprintf(w->name, sizeof(w->name), "%s", o->name ? o->name : "output");
+    /* The name is shown (status, events, messages): a URL's secrets are not. */
+    mms_redact_url(o->name ? o->name : "output", w->name, sizeof(w->name));
     w->mode = o->mode;
     w->abort = o->abort;
     w->stop = o->stop;

@@ -307,7 +307,7 @@ static const char *sample(const char *name)
         {"alpha", "0.25"},           {"color", "#abcdef"},    {"every", "3"}, {"smooth", "0.5"},
         {"mode", "offline"},         {"meta", "/m.jsonl"},    {"record-dir", "/r"},
         {"segment-seconds", "7"},    {"record-format", "mkv"}, {"listen", "[::1]:9"},
-        {"log_level", "debug"},      {"token_file", "/t"},
+        {"log_level", "debug"},      {"token_file", "/t"},    {"allowed_hosts", "or1.lan"},
     };
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
         if (!strcmp(s[i][0], name))

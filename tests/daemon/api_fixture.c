@@ -61,8 +61,9 @@ int fixture_start(struct fixture *f)
         struct mms_err e = {{0}};
         CHECK_MSG(mmsd_preview_create(&f->loop, &pp->preview, &e) == 0, "%s", e.msg);
     }
-    struct mmsd_http_opts o = {.listen = "127.0.0.1:0", .handler = mmsd_api_handle,
-                               .opaque = &f->d};
+    struct mmsd_http_opts o;
+    mmsd_api_http_opts(&f->d, &o); /* as mmsd serves it */
+    o.listen = "127.0.0.1:0";
     struct mms_err err = {{0}};
     int rc = mmsd_http_create(&f->loop, &o, &f->d.http, &err);
     CHECK_MSG(rc == 0, "%s", err.msg);
@@ -109,7 +110,8 @@ int fixture_open_stream(struct fixture *f, const char *path, int *fd)
     size_t got = 0;
     int status = -1;
     *fd = connect_local(f->port);
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", path,
+                     f->port);
     if (*fd < 0 || send_all(*fd, req, (size_t)n))
         goto fail;
     while (got < sizeof(head) - 1) {
@@ -142,8 +144,9 @@ static int send_all(int fd, const char *s, size_t n)
     return 0;
 }
 
-int fixture_request(struct fixture *f, const char *method, const char *path, const char *body,
-                    char **out, size_t *len)
+int fixture_request_raw(struct fixture *f, const char *method, const char *path,
+                        const char *headers, const char *body, size_t blen, char **out,
+                        size_t *len)
 {
     *out = NULL;
     *len = 0;
@@ -155,12 +158,13 @@ int fixture_request(struct fixture *f, const char *method, const char *path, con
             close(fd);
         return -1;
     }
-    char head[1024];
-    size_t blen = body ? strlen(body) : 0;
+    char head[2048], host[64] = "";
+    headers = headers ? headers : "";
+    if (!strcasestr(headers, "Host:"))
+        snprintf(host, sizeof(host), "Host: 127.0.0.1:%d\r\n", f->port);
     int n = snprintf(head, sizeof(head),
-                     "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %zu\r\n"
-                     "%s\r\n",
-                     method, path, blen, body ? "Content-Type: application/json\r\n" : "");
+                     "%s %s HTTP/1.1\r\n%sConnection: close\r\nContent-Length: %zu\r\n%s\r\n",
+                     method, path, host, blen, headers);
     char *buf = NULL;
     size_t cap = 0, got = 0;
     if (!send_all(fd, head, (size_t)n) && !send_all(fd, body ? body : "", blen)) {
@@ -180,8 +184,17 @@ int fixture_request(struct fixture *f, const char *method, const char *path, con
         free(buf);
         return -1;
     }
+    snprintf(f->head, sizeof(f->head), "%.*s", (int)(sep + 4 - buf), buf);
     *len = got - (size_t)(sep + 4 - buf);
     memmove(buf, sep + 4, *len + 1);
     *out = buf;
     return status;
+}
+
+int fixture_request(struct fixture *f, const char *method, const char *path, const char *body,
+                    char **out, size_t *len)
+{
+    return fixture_request_raw(f, method, path,
+                               body ? "Content-Type: application/json\r\n" : NULL, body,
+                               body ? strlen(body) : 0, out, len);
 }

@@ -20,6 +20,7 @@ struct fixture {
     pthread_t thread;
     int port;
     int previews; /* set before fixture_start: every pipeline gets a preview */
+    char head[4096]; /* the last answer's status line and headers */
 };
 
 /* Before fixture_start: a pipeline named `name`, in `state`. */
@@ -36,5 +37,11 @@ int fixture_open_stream(struct fixture *f, const char *path, int *fd);
  * the body (malloc'd, NUL-terminated) in *out. */
 int fixture_request(struct fixture *f, const char *method, const char *path, const char *body,
                     char **out, size_t *len);
+
+/* The same with the head lines `headers` (each ending in CRLF; a Host
+ * line replaces the fixture's own) and blen bytes of body. */
+int fixture_request_raw(struct fixture *f, const char *method, const char *path,
+                        const char *headers, const char *body, size_t blen, char **out,
+                        size_t *len);
 
 #endif

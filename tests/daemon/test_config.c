@@ -239,6 +239,60 @@ out:
     mmsd_config_free(&c);
 }
 
+/* --print-config shows no secret of a URL or an input option
+ * (core/redact.h), and what it prints still loads. Made-up secrets. */
+static void print_config_hides_secrets(void)
+{
+    struct mmsd_config c, again;
+    struct mms_err err;
+    static char out[32768];
+    int rc = load("[pipeline a]\ninput = rtsp://admin:CamPassw0rd@10.0.0.5/s1\n"
+                  "input_option = passphrase=Sup3rSecret1\n"
+                  "input_option = headers=Authorization: Bearer t0k3nValue\n"
+                  "output = rtmp://live.example.com/app/live_1234_abcdef\n"
+                  "output = srt://h:9000?mode=caller&passphrase=Sup3rSecret2\n",
+                  &c, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc)
+        return;
+    CHECK(print_to(&c, "secret.conf", out, sizeof(out)) == 0);
+    static const char *const secrets[] = {"CamPassw0rd", "Sup3rSecret", "t0k3nValue",
+                                          "live_1234_abcdef"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(*secrets); i++)
+        CHECK_MSG(!strstr(out, secrets[i]), "secret %zu is printed", i);
+    CHECK(strstr(out, "\ninput = rtsp://***@10.0.0.5/s1\n"));
+    CHECK(strstr(out, "\ninput_option = passphrase=***\n"));
+    CHECK(strstr(out, "\ninput_option = headers=***\n"));
+    CHECK(strstr(out, "\noutput = rtmp://live.example.com/app/***\n"));
+    CHECK(strstr(out, "\noutput = srt://h:9000?mode=caller&passphrase=***\n"));
+    rc = load(out, &again, &err);
+    CHECK_MSG(rc == 0, "the printed config does not load: %s", err.msg);
+    if (!rc)
+        mmsd_config_free(&again);
+    mmsd_config_free(&c);
+}
+
+/* Values without secrets print as they were written. */
+static void print_config_keeps_plain_values(void)
+{
+    struct mmsd_config c;
+    struct mms_err err;
+    static char out[32768];
+    int rc = load("[pipeline a]\ninput = rtsp://10.0.0.5:554/s1\n"
+                  "input_option = rtsp_transport=tcp\n"
+                  "output = srt://h:9000?mode=caller&latency=200\noutput = /var/lib/x.mp4\n",
+                  &c, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc)
+        return;
+    CHECK(print_to(&c, "plain.conf", out, sizeof(out)) == 0);
+    CHECK(strstr(out, "\ninput = rtsp://10.0.0.5:554/s1\n"));
+    CHECK(strstr(out, "\ninput_option = rtsp_transport=tcp\n"));
+    CHECK(strstr(out, "\noutput = srt://h:9000?mode=caller&latency=200\n"));
+    CHECK(strstr(out, "\noutput = /var/lib/x.mp4\n"));
+    mmsd_config_free(&c);
+}
+
 static void same_sees_every_difference(void)
 {
     struct mmsd_config c;
@@ -401,7 +455,8 @@ static void missing_file(void)
 
 MMS_TESTS(T(minimal_config), T(full_config_two_pipelines), T(mmsd_defaults_inherited),
           T(no_mmsd_section_means_defaults), T(hyphens_and_underscores),
-          T(print_config_round_trips), T(same_sees_every_difference),
+          T(print_config_round_trips), T(print_config_hides_secrets),
+          T(print_config_keeps_plain_values), T(same_sees_every_difference),
           T(option_table_values), T(option_table_refusals), T(unknown_keys), T(bad_values),
           T(bad_listen), T(unknown_and_bad_sections), T(duplicates), T(pipeline_without_input),
           T(key_outside_sections), T(malformed_lines), T(missing_file))

@@ -157,7 +157,7 @@ def run_main_daemon(tmp, rec, d, api, feeder, notify, base, port, uport):
     check(st == 200 and jpg[:2] == b"\xff\xd8" and hd.get("Content-Type") == "image/jpeg",
           "/preview/cam.jpg is a JPEG")
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"GET /preview/cam.mjpeg HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /preview/cam.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port)
     buf = b""
     end = time.time() + 5
     while buf.count(b"--mmsdframe") < 3 and time.time() < end:
@@ -193,7 +193,8 @@ def run_main_daemon(tmp, rec, d, api, feeder, notify, base, port, uport):
           "oversized header 431")
     check(raw(b"PATCH /api/v1/pipelines/cam HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n")[:12]
           == b"HTTP/1.1 413", "oversized body 413")
-    st, r = api.json("PATCH", "/api/v1/pipelines/cam", "{not json")
+    st, r = api.json("PATCH", "/api/v1/pipelines/cam", "{not json",
+                     headers={"Content-Type": "application/json"})
     check(st == 400, "malformed JSON 400")
     st, _, _ = api.req("DELETE", "/api/v1/pipelines/cam")
     check(st == 405, "DELETE 405")

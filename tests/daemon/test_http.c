@@ -390,6 +390,13 @@ static int status_of(int port, const char *raw)
     return status;
 }
 
+/* A handler for servers no request reaches. */
+static int never(void *o, const struct mmsd_http_request *q, struct mmsd_http_response *r)
+{
+    (void)o, (void)q, (void)r;
+    return 0;
+}
+
 /* ---- tests ---- */
 
 static void get_200_with_body(void)
@@ -736,6 +743,7 @@ static void bearer_token(void)
     srv_stop(&s);
 }
 
+/* Every slot busy with a stream: nobody is put out, the newcomer gets 503. */
 static void max_connections_503(void)
 {
     struct srv s = {0};
@@ -745,12 +753,9 @@ static void max_connections_503(void)
     struct resp r;
     CHECK(cli_open(&a, s.port) == 0);
     CHECK(cli_open(&b, s.port) == 0);
-    cli_sends(&a, "GET /hello HTTP/1.1\r\n\r\n");
-    cli_sends(&b, "GET /hello HTTP/1.1\r\n\r\n");
-    CHECK(cli_response(&a, &r) == 0 && r.status == 200);
-    free(r.body);
-    CHECK(cli_response(&b, &r) == 0 && r.status == 200);
-    free(r.body);
+    cli_sends(&a, "GET /stream HTTP/1.1\r\n\r\n");
+    cli_sends(&b, "GET /stream HTTP/1.1\r\n\r\n");
+    CHECK(cli_fill(&a, 3000) > 0 && cli_fill(&b, 3000) > 0);
     CHECK(cli_open(&c, s.port) == 0);
     cli_sends(&c, "GET /hello HTTP/1.1\r\n\r\n");
     CHECK(cli_response(&c, &r) == 0 && r.status == 503);
@@ -768,6 +773,398 @@ static void max_connections_503(void)
     CHECK(status == 200);
     cli_close(&b);
     srv_stop(&s);
+}
+
+/* ---- held sockets and the client with the token (issue 14, finding 5) ---- */
+
+#define HELD 64 /* the default max_connections */
+static const char authed_req[] = "GET /hello HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n";
+
+/* HELD sockets from 127.0.0.1, each sending `first` (may be ""); then
+ * rounds requests with the token: how many got 200. */
+static int authed_ok_while_held(const char *first, int rounds)
+{
+    struct srv s = {0};
+    static struct cli held[HELD];
+    if (srv_start(&s, (struct mmsd_http_opts){.token = "s3cret"}) < 0)
+        return -1;
+    for (int i = 0; i < HELD; i++) {
+        CHECK(cli_open(&held[i], s.port) == 0);
+        cli_sends(&held[i], first);
+    }
+    sleep_ms(300); /* accepted and read by now */
+    int ok = 0;
+    for (int i = 0; i < rounds; i++)
+        ok += status_of(s.port, authed_req) == 200;
+    for (int i = 0; i < HELD; i++)
+        cli_close(&held[i]);
+    srv_stop(&s);
+    return ok;
+}
+
+static void idle_sockets_do_not_lock_out_the_token(void)
+{
+    int ok = authed_ok_while_held("", 20);
+    CHECK_MSG(ok == 20, "%d of 20 requests with the token got 200", ok);
+}
+
+static void half_sent_requests_do_not_lock_out_the_token(void)
+{
+    int ok = authed_ok_while_held("GET /hello HTTP/1.1\r\nX-Slow: ", 20);
+    CHECK_MSG(ok == 20, "%d of 20 requests with the token got 200", ok);
+}
+
+/* A socket whose requests were refused (401) holds no slot either. */
+static void refused_clients_do_not_lock_out_the_token(void)
+{
+    int ok = authed_ok_while_held("GET /hello HTTP/1.1\r\n\r\n", 20);
+    CHECK_MSG(ok == 20, "%d of 20 requests with the token got 200", ok);
+}
+
+/* The newcomer takes the place of the connection waiting longest; the
+ * others stay usable. */
+static void the_longest_waiting_goes_first(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){.max_connections = 2}) < 0)
+        return;
+    struct cli a, b;
+    struct resp r;
+    CHECK(cli_open(&a, s.port) == 0);
+    sleep_ms(50);
+    CHECK(cli_open(&b, s.port) == 0);
+    sleep_ms(50);
+    CHECK(status_of(s.port, "GET /hello HTTP/1.1\r\n\r\n") == 200);
+    CHECK(cli_wait_closed(&a, 2000) >= 0);
+    cli_sends(&b, "GET /hello HTTP/1.1\r\n\r\n");
+    CHECK(cli_response(&b, &r) == 0 && r.status == 200);
+    free(r.body);
+    cli_close(&a);
+    cli_close(&b);
+    srv_stop(&s);
+}
+
+/* A request let in (its headers, with the token, are in) is never put
+ * out for a newcomer, even while its body is still coming. */
+static void admitted_requests_are_kept(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){.max_connections = 1, .token = "s3cret"}) < 0)
+        return;
+    struct cli a;
+    struct resp r;
+    CHECK(cli_open(&a, s.port) == 0);
+    cli_sends(&a, "POST /echo HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n"
+                  "Content-Length: 4\r\n\r\npi");
+    sleep_ms(100);
+    CHECK(status_of(s.port, authed_req) == 503);
+    cli_sends(&a, "ng");
+    CHECK(cli_response(&a, &r) == 0 && r.status == 200 && !strcmp(r.body, "ping"));
+    free(r.body);
+    cli_close(&a);
+    srv_stop(&s);
+}
+
+/* Silent connections go after the header timeout, a body has the read
+ * timeout. */
+static void header_timeout(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){.header_timeout_ms = 300,
+                                              .read_timeout_ms = 5000}) < 0)
+        return;
+    struct cli c;
+    struct resp r;
+    CHECK(cli_open(&c, s.port) == 0);
+    double t = cli_wait_closed(&c, 3000);
+    CHECK_MSG(t >= 250 && t < 2000, "silent: closed after %.0f ms", t);
+    cli_close(&c);
+    CHECK(cli_open(&c, s.port) == 0);
+    cli_sends(&c, "POST /echo HTTP/1.1\r\nContent-Length: 4\r\n\r\n");
+    sleep_ms(800);
+    cli_sends(&c, "ping");
+    CHECK(cli_response(&c, &r) == 0 && r.status == 200 && !strcmp(r.body, "ping"));
+    free(r.body);
+    cli_close(&c);
+    srv_stop(&s);
+}
+
+/* As mmsd runs it: a connection that says nothing is gone in about 5 s,
+ * half the read timeout. */
+static void default_header_timeout_is_5s(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    struct cli c;
+    CHECK(cli_open(&c, s.port) == 0);
+    double t = cli_wait_closed(&c, 9000);
+    CHECK_MSG(t >= 4800 && t < 6500, "closed after %.0f ms", t);
+    cli_close(&c);
+    srv_stop(&s);
+}
+
+/* ---- tokens of any length (finding 7) ---- */
+
+static char *make_token(size_t n)
+{
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    char *t = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        t[i] = chars[(i * 7 + i / 62) % 62];
+    t[n] = '\0';
+    return t;
+}
+
+/* GET /hello with `len` characters of token in the header or the query. */
+static int with_token(int port, const char *tok, size_t len, bool query)
+{
+    char *req = malloc(len + 128);
+    if (query)
+        sprintf(req, "GET /hello?access_token=%.*s HTTP/1.1\r\n\r\n", (int)len, tok);
+    else
+        sprintf(req, "GET /hello HTTP/1.1\r\nAuthorization: Bearer %.*s\r\n\r\n", (int)len, tok);
+    int status = status_of(port, req);
+    free(req);
+    return status;
+}
+
+/* All of a long token counts, in the header and in the query; the first
+ * 511 characters (where it used to be cut) do not pass. */
+static void long_token_counts_whole(void)
+{
+    struct srv s = {0};
+    char *tok = make_token(3000);
+    if (srv_start(&s, (struct mmsd_http_opts){.token = tok}) < 0) {
+        free(tok);
+        return;
+    }
+    for (int q = 0; q < 2; q++) {
+        CHECK_MSG(with_token(s.port, tok, 3000, q) == 200, "whole token, query %d", q);
+        CHECK_MSG(with_token(s.port, tok, 511, q) == 401, "511 characters, query %d", q);
+        CHECK_MSG(with_token(s.port, tok, 2999, q) == 401, "all but one, query %d", q);
+    }
+    free(tok);
+    srv_stop(&s);
+}
+
+/* The longest token a request can carry is taken; one more character is
+ * refused at start, with a message that does not show it. */
+static void token_length_limit(void)
+{
+    char *tok = make_token(MMSD_HTTP_TOKEN_MAX + 1);
+    struct srv s = {0};
+    tok[MMSD_HTTP_TOKEN_MAX] = '\0';
+    if (srv_start(&s, (struct mmsd_http_opts){.token = tok}) == 0) {
+        CHECK(with_token(s.port, tok, MMSD_HTTP_TOKEN_MAX, false) == 200);
+        CHECK(with_token(s.port, tok, MMSD_HTTP_TOKEN_MAX, true) == 200);
+        srv_stop(&s);
+    } else {
+        CHECK_MSG(0, "a token of %d characters is refused", MMSD_HTTP_TOKEN_MAX);
+    }
+    tok[MMSD_HTTP_TOKEN_MAX] = 'x';
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct mmsd_http *h = NULL;
+    struct mms_err err = {{0}};
+    CHECK(mmsd_http_create(&loop,
+                           &(struct mmsd_http_opts){.listen = "127.0.0.1:0", .handler = never,
+                                                    .token = tok},
+                           &h, &err) == -EINVAL);
+    CHECK(strstr(err.msg, "longer than 4096") && !strstr(err.msg, tok + 4000));
+    CHECK(uv_loop_close(&loop) == 0);
+    free(tok);
+}
+
+/* ---- browsers (finding 2): Host, Origin, Content-Type ---- */
+
+static int host_status(int port, const char *host)
+{
+    char req[512];
+    snprintf(req, sizeof(req), "GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", host);
+    return status_of(port, req);
+}
+
+static const struct mmsd_http_opts browser_opts = {
+    .check_host = 1, .allowed_hosts = "mmsd.example, or2.example", .body_type = "application/json"};
+
+static void foreign_host_is_421(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, browser_opts) < 0)
+        return;
+    static const char *const bad[] = {"attacker-rebind.example", "attacker.example:8089",
+                                      "localhost.attacker.example", "mmsd.example.attacker",
+                                      "127.0.0.1.nip.io", "127.0.0.1:x", "[::1", "[::1]x",
+                                      "mmsd.example:", "0x7f.1", ""};
+    struct resp r;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        CHECK_MSG(host_status(s.port, bad[i]) == 421, "'%s'", bad[i]);
+    CHECK(request(s.port, "GET /hello HTTP/1.1\r\nHost: evil.example\r\n\r\n", &r) == 421);
+    CHECK(!strstr(r.body, "hello"));
+    free(r.body);
+    srv_stop(&s);
+}
+
+/* Addresses (no page can have one for a name), localhost and the
+ * configured names, with or without a port; and no Host at all. */
+static void own_host_passes(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, browser_opts) < 0)
+        return;
+    char self[64];
+    snprintf(self, sizeof(self), "127.0.0.1:%d", s.port);
+    const char *const good[] = {self, "127.0.0.1", "localhost", "LocalHost:1", "[::1]:8089",
+                                "[::1]", "192.168.1.10:8089", "mmsd.example", "MMSD.example:80",
+                                "or2.example"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+        CHECK_MSG(host_status(s.port, good[i]) == 200, "'%s'", good[i]);
+    CHECK(status_of(s.port, "GET /hello HTTP/1.0\r\n\r\n") == 200);
+    srv_stop(&s);
+}
+
+/* Without check_host the server takes any Host (test clients, proxies). */
+static void host_check_is_opt_in(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    CHECK(host_status(s.port, "attacker-rebind.example") == 200);
+    srv_stop(&s);
+}
+
+/* A foreign Host says nothing else, not even that a token is missing. */
+static void foreign_host_comes_before_the_token(void)
+{
+    struct mmsd_http_opts o = browser_opts;
+    o.token = "s3cret";
+    struct srv s = {0};
+    if (srv_start(&s, o) < 0)
+        return;
+    CHECK(host_status(s.port, "evil.example") == 421);
+    CHECK(status_of(s.port, "GET /hello HTTP/1.1\r\nHost: evil.example\r\n"
+                            "Authorization: Bearer s3cret\r\n\r\n") == 421);
+    CHECK(host_status(s.port, "localhost") == 401);
+    srv_stop(&s);
+}
+
+static int origin_status(int port, const char *method, const char *host, const char *origin)
+{
+    char req[512];
+    snprintf(req, sizeof(req),
+             "%s /echo HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nContent-Type: application/json\r\n"
+             "Content-Length: 2\r\n\r\n{}",
+             method, host, origin);
+    return status_of(port, req);
+}
+
+static void cross_origin_change_is_403(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, browser_opts) < 0)
+        return;
+    char self[64], other_port[64], local[64];
+    snprintf(self, sizeof(self), "127.0.0.1:%d", s.port);
+    snprintf(other_port, sizeof(other_port), "http://127.0.0.1:%d", s.port + 1);
+    snprintf(local, sizeof(local), "http://localhost:%d", s.port);
+    const char *const origins[] = {"http://evil.example", "null", other_port, local,
+                                   "http://127.0.0.1", "ftp://127.0.0.1", "127.0.0.1"};
+    for (size_t i = 0; i < sizeof(origins) / sizeof(*origins); i++)
+        CHECK_MSG(origin_status(s.port, "POST", self, origins[i]) == 403, "'%s'", origins[i]);
+    static const char *const methods[] = {"PUT", "PATCH", "DELETE"};
+    for (size_t i = 0; i < 3; i++)
+        CHECK_MSG(origin_status(s.port, methods[i], self, "http://evil.example") == 403, "%s",
+                  methods[i]);
+    srv_stop(&s);
+}
+
+/* The page mmsd served, over http or a TLS proxy; tools without Origin;
+ * reads, which another site's page cannot see the answer to. */
+static void same_origin_change_passes(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, browser_opts) < 0)
+        return;
+    char self[64], origin[80], tls[80];
+    snprintf(self, sizeof(self), "127.0.0.1:%d", s.port);
+    snprintf(origin, sizeof(origin), "http://%s", self);
+    snprintf(tls, sizeof(tls), "HTTPS://%s", self);
+    CHECK(origin_status(s.port, "POST", self, origin) == 200);
+    CHECK(origin_status(s.port, "POST", self, tls) == 200);
+    CHECK(origin_status(s.port, "POST", "MMSD.example", "http://mmsd.example") == 200);
+    CHECK(status_of(s.port, "POST /echo HTTP/1.1\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 2\r\n\r\n{}") == 200);
+    CHECK(status_of(s.port, "GET /hello HTTP/1.1\r\nOrigin: http://evil.example\r\n\r\n") ==
+          200);
+    srv_stop(&s);
+}
+
+static int typed_status(int port, const char *type_line)
+{
+    char req[512];
+    snprintf(req, sizeof(req), "POST /echo HTTP/1.1\r\n%sContent-Length: 2\r\n\r\n{}",
+             type_line);
+    return status_of(port, req);
+}
+
+static void other_body_types_are_415(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, browser_opts) < 0)
+        return;
+    static const char *const bad[] = {"Content-Type: text/plain\r\n",
+                                      "Content-Type: application/x-www-form-urlencoded\r\n",
+                                      "Content-Type: application/jsonx\r\n",
+                                      "Content-Type: json\r\n", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        CHECK_MSG(typed_status(s.port, bad[i]) == 415, "'%s'", bad[i]);
+    CHECK(status_of(s.port, "POST /echo HTTP/1.1\r\nContent-Type: text/plain\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n") == 415);
+    /* Refused, the connection still serves the next request. */
+    struct cli c;
+    struct resp r;
+    CHECK(cli_open(&c, s.port) == 0);
+    cli_sends(&c, "POST /echo HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}");
+    CHECK(cli_response(&c, &r) == 0 && r.status == 415);
+    free(r.body);
+    cli_sends(&c, "GET /hello HTTP/1.1\r\n\r\n");
+    CHECK(cli_response(&c, &r) == 0 && r.status == 200);
+    free(r.body);
+    cli_close(&c);
+    srv_stop(&s);
+}
+
+static void json_bodies_pass(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, browser_opts) < 0)
+        return;
+    CHECK(typed_status(s.port, "Content-Type: application/json\r\n") == 200);
+    CHECK(typed_status(s.port, "Content-Type: Application/JSON; charset=utf-8\r\n") == 200);
+    CHECK(status_of(s.port, "POST /echo HTTP/1.1\r\nContent-Length: 0\r\n\r\n") == 200);
+    CHECK(status_of(s.port, "POST /echo HTTP/1.1\r\n\r\n") == 200);
+    srv_stop(&s);
+}
+
+static void allowed_hosts_are_checked(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    static const char *const bad[] = {"or1.example:8089", "*.example", "or1/x", "a b@c"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        struct mmsd_http *h = NULL;
+        struct mms_err err = {{0}};
+        CHECK_MSG(mmsd_http_create(&loop,
+                                   &(struct mmsd_http_opts){.listen = "127.0.0.1:0",
+                                                            .handler = never,
+                                                            .allowed_hosts = bad[i]},
+                                   &h, &err) == -EINVAL, "'%s'", bad[i]);
+        CHECK(strstr(err.msg, "allowed host"));
+    }
+    CHECK(mmsd_http_check_hosts("or1.example, OR2,or_3.lan  x-4", NULL) == 0);
+    CHECK(mmsd_http_check_hosts("", NULL) == 0 && mmsd_http_check_hosts(NULL, NULL) == 0);
+    CHECK(uv_loop_close(&loop) == 0);
 }
 
 /* Counts whole multipart parts after the response head. */
@@ -890,12 +1287,6 @@ static void ipv6_loopback(void)
     srv_stop(&s);
 }
 
-static int never(void *o, const struct mmsd_http_request *q, struct mmsd_http_response *r)
-{
-    (void)o, (void)q, (void)r;
-    return 0;
-}
-
 static void listen_errors(void)
 {
     uv_loop_t loop;
@@ -996,6 +1387,15 @@ static void fuzz_survives(void)
 MMS_TESTS(T(get_200_with_body), T(handler_404_and_500), T(request_fields), T(post_body_echoed),
           T(keep_alive_and_head), T(pipelined_in_order), T(malformed_is_400),
           T(header_too_large_is_431), T(body_too_large_is_413), T(slow_client_times_out),
-          T(bearer_token), T(query_token), T(max_connections_503), T(streaming_parts),
+          T(bearer_token), T(query_token), T(max_connections_503),
+          T(idle_sockets_do_not_lock_out_the_token),
+          T(half_sent_requests_do_not_lock_out_the_token),
+          T(refused_clients_do_not_lock_out_the_token), T(the_longest_waiting_goes_first),
+          T(admitted_requests_are_kept), T(header_timeout), T(default_header_timeout_is_5s),
+          T(long_token_counts_whole), T(token_length_limit), T(foreign_host_is_421),
+          T(own_host_passes), T(host_check_is_opt_in), T(foreign_host_comes_before_the_token),
+          T(cross_origin_change_is_403), T(same_origin_change_passes),
+          T(other_body_types_are_415), T(json_bodies_pass), T(allowed_hosts_are_checked),
+          T(streaming_parts),
           T(slow_stream_client_drops_parts), T(ipv6_loopback), T(listen_errors), T(close_from_handler),
           T(fuzz_survives))

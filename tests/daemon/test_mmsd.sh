@@ -32,9 +32,9 @@ refused() {
     [ ! -s "$T/out" ] || fail "a refused config printed something on stdout"
 }
 
-KEYS="listen model threads log_level token_file input input_option output window model
-precision threads size style alpha color every mode meta record_dir segment_seconds
-record_format"
+KEYS="listen model threads log_level token_file allowed_hosts input input_option output
+window model precision threads size style alpha color every mode meta record_dir
+segment_seconds record_format"
 
 [ -x "$MMSD" ] || { echo "FAIL: $MMSD is not built" >&2; exit 1; }
 
