@@ -94,6 +94,8 @@ static struct json_object *recording_json(const struct mmsd_pipe_view *v)
     add_int(r, "bytes", v->rec.bytes);
     add_int(r, "errors", v->rec.errors);
     add_str(r, "error", v->rec.error);
+    json_object_object_add(r, "retrying", json_object_new_boolean(v->rec.retrying));
+    add_int(r, "retry_in_ms", v->rec.retry_in_ms);
     return r;
 }
 

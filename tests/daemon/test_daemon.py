@@ -351,6 +351,11 @@ def run_full_disk(tmp):
                     and metric(m, "mmsd_recording", pipeline="cam") == 0)
         check(wait_for(metrics_say_retrying, 30, step=0.1),
               "full disk: mmsd_recording_failed 1, retrying 1, errors_total >= 1, recording 0")
+        def api_says_retrying():
+            r = (api.json("GET", "/api/v1/pipelines/cam")[1] or {}).get("recording", {})
+            return r.get("retrying") is True and r.get("retry_in_ms", -1) >= 0
+        check(wait_for(api_says_retrying, 30, step=0.05),
+              "full disk: the API's recording says retrying, with retry_in_ms")
         resumed = wait_for(lambda: len([f for f in os.listdir(rec) if f.endswith(".mp4")]) >= 2
                            and (api.json("GET", "/api/v1/pipelines/cam")[1] or {})
                            .get("recording", {}).get("segments", 0) >= 2, 30)
