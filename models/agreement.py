@@ -54,7 +54,8 @@ def main():
                       if f.lower().endswith((".png", ".jpg", ".jpeg")))
         a = t = 0
         with tempfile.TemporaryDirectory() as out:
-            subprocess.run([args.mms, "segment", "--model", args.model, "--threads", "2",
+            subprocess.run([args.mms, "segment", "--model", args.model, "--precision", "fp32",
+                            "--threads", "2",
                             "--out", out] + imgs, check=True, stdout=subprocess.DEVNULL)
             for path in imgs:
                 rgb = torch.from_numpy(yuv.decode(path).copy())
