@@ -239,9 +239,12 @@ grep -q "tensors calibrated on 3 frames; \(passed\|failed\)" "$T/out" ||
 if run 0 info "$T/cal.safetensors" --precision int8 --json; then
     json_get "$T/out" 'd["precision"]' | grep -qx int8 || fail "calibrated file: $(cat "$T/out")"
 fi
+# A calibration that passed is auto's choice, unless int8 was timed no
+# faster than fp32 here (on a busy machine it can be): then the reason says so.
 if [ $st -eq 0 ]; then
-    run 0 info "$T/cal.safetensors" --json && json_get "$T/out" 'd["precision"]' |
-        grep -qx int8 || fail "auto did not take a calibration that passed"
+    run 0 info "$T/cal.safetensors" --json &&
+        json_get "$T/out" 'd["precision"] == "int8" or "measured" in d["precision_why"]' |
+        grep -qx True || fail "auto did not take a calibration that passed: $(cat "$T/out")"
 fi
 run 2 calibrate "$T/a.png" && one_line_with "missing --out"
 run 2 calibrate --out "$T/x.safetensors" && one_line_with "IMAGE"
