@@ -463,14 +463,25 @@ static void print_mmsd(const struct mmsd_options *d, FILE *f)
 
 /* A value as a printed config may show it: URLs redacted (core/redact.h),
  * and an input option KEY=VALUE hidden when it names a secret ("passphrase=",
- * "headers=Authorization: ..."). */
+ * "headers=Authorization: ..."). KEY and VALUE are redacted apart, so that
+ * the printed config prints the same again. */
 static const char *shown(const struct mms_option *opt, const char *value, char *buf, size_t len)
 {
     const char *eq = strchr(value, '=');
-    if (!strcmp(opt->name, "input-option") && eq && mms_redact_secret_key(value, strlen(value)))
-        snprintf(buf, len, "%.*s=***", (int)(eq - value), value);
-    else
+    if (strcmp(opt->name, "input-option") || !eq) {
         mms_redact_url(value, buf, len);
+        return buf;
+    }
+    char key[1024];
+    snprintf(key, sizeof(key), "%.*s", (int)(eq - value), value);
+    mms_redact_url(key, buf, len);
+    size_t n = strlen(buf);
+    if (mms_redact_secret_key(value, strlen(value)))
+        snprintf(buf + n, len - n, "=***");
+    else if (n + 2 < len) {
+        buf[n++] = '=';
+        mms_redact_url(eq + 1, buf + n, len - n);
+    }
     return buf;
 }
 
