@@ -1,7 +1,8 @@
 /* mmsd's INI config file through mmsd_config_load. What loads must print
- * (mmsd --print-config) as a file that loads back, to the same config when
- * nothing was redacted (a secret in a URL prints as ***, core/redact.h),
- * and that prints the same again. */
+ * (mmsd --print-config) as a file that loads back to the same config and
+ * prints the same again. A config with secrets prints them as "***"
+ * (core/redact.h): it need not load back the same, nor load at all, but
+ * if it loads it must print the same again. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,13 +38,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     size_t len1, len2;
     char *text = print(&c, &len1);
+    int redacted = strstr(text, "***") != NULL;
     memset(&err, 0, sizeof(err));
     rc = mmsd_config_load(&back, fuzz_file((const uint8_t *)text, len1), &err);
+    if (rc && redacted) {
+        /* "***" may be longer than the secret it hides (a line too long),
+         * and is no value to load back anyway. */
+        free(text);
+        mmsd_config_free(&c);
+        return 0;
+    }
     if (rc)
         fuzz_fail("the printed config does not load: %s\n--- printed:\n%s", err.msg, text);
     if (back.npipelines != c.npipelines)
         fuzz_fail("%d pipelines loaded, %d after printing", c.npipelines, back.npipelines);
-    for (int i = 0; i < c.npipelines && !strstr(text, "***"); i++)
+    for (int i = 0; i < c.npipelines && !redacted; i++)
         if (!mmsd_pipeline_conf_same(&c.pipelines[i], &back.pipelines[i]))
             fuzz_fail("pipeline '%s' changed through printing\n--- printed:\n%s",
                       c.pipelines[i].name, text);
