@@ -198,7 +198,13 @@ void mms_opt_format(const struct mms_option *opt, const void *obj, char *buf, si
         snprintf(buf, len, "%d", *(const int *)p);
         break;
     case MMS_OPT_FLOAT:
-        snprintf(buf, len, "%g", *(const float *)p);
+        /* The shortest that parses back (as parse_number does) to the same
+         * float: %g alone prints 0.8555555 as 0.855555, another value. */
+        for (int prec = 6; prec <= 9; prec++) {
+            snprintf(buf, len, "%.*g", prec, *(const float *)p);
+            if ((float)strtod(buf, NULL) == *(const float *)p)
+                break;
+        }
         break;
     case MMS_OPT_ENUM:
         v = *(const int *)p - (int)opt->min;

@@ -331,8 +331,10 @@ static int patch_pipeline(struct mmsd_pipe *pp, const struct mmsd_http_request *
         enum json_type t = json_object_get_type(val);
         if (t != json_type_string && t != json_type_int && t != json_type_double &&
             t != json_type_boolean) {
+            /* key is o's: answer before letting go of it. */
+            int rc = send_error(res, 400, "%s: the value must be a string or a number", key);
             json_object_put(o);
-            return send_error(res, 400, "%s: the value must be a string or a number", key);
+            return rc;
         }
         keys[n] = key;
         values[n++] = json_object_get_string(val);

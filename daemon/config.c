@@ -18,6 +18,7 @@ struct parse {
     struct mmsd_config *c;
     FILE *f;
     int line; /* the line inih is parsing */
+    int max_line; /* the longest line read_line takes */
     int read_errno;
     enum section sec;
     int mmsd_line; /* of the [mmsd] header; 0: none yet */
@@ -183,6 +184,7 @@ static char *read_line(char *str, int num, void *stream)
         return NULL;
     }
     p->line++;
+    p->max_line = num - 3;
     size_t n = strlen(str);
     if (n == (size_t)num - 1 && str[n - 1] != '\n') {
         int ch = getc(p->f);
@@ -263,6 +265,19 @@ static int on_key(void *user, const char *section, const char *name, const char 
 {
     struct parse *p = user;
     (void)section; /* scan_header keeps the section, with what inih does not know */
+    /* inih reads "key =;x" as ";x" but "key = ;x", as a printed config
+     * writes it, as a comment: such a value would not load back. */
+    if (p->sec != SEC_NONE && value[0] == ';') {
+        refuse(p, p->line, -EINVAL, "%s: a value may not start with ';' (after a blank, ';' "
+                                    "starts a comment)", name);
+        return 0;
+    }
+    /* A printed config writes "key = value": that line must load too. */
+    if (p->sec != SEC_NONE && strlen(name) + 3 + strlen(value) > (size_t)p->max_line) {
+        refuse(p, p->line, -EINVAL, "%s: value too long (\"%s = VALUE\" must fit in %d "
+                                    "characters)", name, name, p->max_line);
+        return 0;
+    }
     switch (p->sec) {
     case SEC_NONE:
         refuse(p, p->line, -EINVAL, "'%s' is outside any section ([mmsd] or [pipeline NAME])",
@@ -448,14 +463,25 @@ static void print_mmsd(const struct mmsd_options *d, FILE *f)
 
 /* A value as a printed config may show it: URLs redacted (core/redact.h),
  * and an input option KEY=VALUE hidden when it names a secret ("passphrase=",
- * "headers=Authorization: ..."). */
+ * "headers=Authorization: ..."). KEY and VALUE are redacted apart, so that
+ * the printed config prints the same again. */
 static const char *shown(const struct mms_option *opt, const char *value, char *buf, size_t len)
 {
     const char *eq = strchr(value, '=');
-    if (!strcmp(opt->name, "input-option") && eq && mms_redact_secret_key(value, strlen(value)))
-        snprintf(buf, len, "%.*s=***", (int)(eq - value), value);
-    else
+    if (strcmp(opt->name, "input-option") || !eq) {
         mms_redact_url(value, buf, len);
+        return buf;
+    }
+    char key[1024];
+    snprintf(key, sizeof(key), "%.*s", (int)(eq - value), value);
+    mms_redact_url(key, buf, len);
+    size_t n = strlen(buf);
+    if (mms_redact_secret_key(value, strlen(value)))
+        snprintf(buf + n, len - n, "=***");
+    else if (n + 2 < len) {
+        buf[n++] = '=';
+        mms_redact_url(eq + 1, buf + n, len - n);
+    }
     return buf;
 }
 
