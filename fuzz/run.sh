@@ -26,7 +26,8 @@ start=$(date +%s)
 if ! command -v clang >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         echo "== installing clang (libFuzzer)" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang >/dev/null
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
     else
         echo "fuzz/run.sh: needs clang (apt-get install clang)" >&2
         exit 1
