@@ -7,7 +7,7 @@
  * (io/image.c MAX_SIDE) are untouched. */
 #include <libavcodec/avcodec.h>
 
-#define FUZZ_MAX_PIXELS (2048 * 2048)
+#define FUZZ_MAX_PIXELS (1024 * 1024)
 
 int __real_avcodec_open2(AVCodecContext *ctx, const AVCodec *codec, AVDictionary **options);
 int __wrap_avcodec_open2(AVCodecContext *ctx, const AVCodec *codec, AVDictionary **options);

@@ -37,6 +37,8 @@ static int read_request(int fd)
     size_t got = 0;
     while (got < sizeof(buf) - 1) {
         ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+        if (n < 0 && errno == EINTR) /* libFuzzer's SIGALRM */
+            continue;
         if (n <= 0)
             return -1;
         got += (size_t)n;
@@ -72,14 +74,17 @@ static void *serve(void *arg)
         if (!read_request(fd)) {
             for (size_t off = 0; off < n;) {
                 ssize_t w = send(fd, a + off, n - off, MSG_NOSIGNAL);
+                if (w < 0 && errno == EINTR)
+                    continue;
                 if (w <= 0)
                     break;
                 off += (size_t)w;
             }
             shutdown(fd, SHUT_WR);
             char sink[4096];
-            while (recv(fd, sink, sizeof(sink), 0) > 0) /* until the client closes */
-                ;
+            ssize_t r;
+            while ((r = recv(fd, sink, sizeof(sink), 0)) > 0 || (r < 0 && errno == EINTR))
+                ; /* until the client closes */
         }
         close(fd);
         pthread_mutex_lock(&lock);

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -128,13 +127,21 @@ void fuzz_http_reset(void)
 
 char *fuzz_http_exchange(int server, const void *req, size_t len, size_t *out_len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ports[server])};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* The kernel completes a loopback connect from the backlog. */
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+    /* The kernel completes a loopback connect from the backlog, without
+     * the loop; non-blocking, since libFuzzer's SIGALRM (-timeout) would
+     * interrupt a blocking one. */
+    if (fd < 0 || (connect(fd, (struct sockaddr *)&a, sizeof(a)) && errno != EINPROGRESS))
         fuzz_fail("connect: %s", strerror(errno));
-    fcntl(fd, F_SETFL, O_NONBLOCK);
+    struct pollfd w = {.fd = fd, .events = POLLOUT};
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    while (poll(&w, 1, 10000) < 0 && errno == EINTR)
+        ;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr)
+        fuzz_fail("connect: %s", strerror(soerr));
     size_t sent = 0, got = 0, cap = 4096;
     char *buf = malloc(cap);
     int shut = 0;
@@ -144,7 +151,7 @@ char *fuzz_http_exchange(int server, const void *req, size_t len, size_t *out_le
             ssize_t n = send(fd, (const char *)req + sent, len - sent, MSG_NOSIGNAL);
             if (n > 0)
                 sent += (size_t)n;
-            else if (errno != EAGAIN)
+            else if (errno != EAGAIN && errno != EINTR)
                 shut = 1; /* the server closed on us: read what it said */
         }
         if (!shut && sent == len) {
@@ -159,7 +166,7 @@ char *fuzz_http_exchange(int server, const void *req, size_t len, size_t *out_le
             got += (size_t)n;
             continue;
         }
-        if (n == 0 || errno != EAGAIN)
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
             break;
         /* Nothing yet: sleep until the client socket or the loop has news. */
         struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN},

@@ -26,7 +26,8 @@ start=$(date +%s)
 if ! command -v clang >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         echo "== installing clang (libFuzzer)" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang >/dev/null
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
     else
         echo "fuzz/run.sh: needs clang (apt-get install clang)" >&2
         exit 1
@@ -74,6 +75,7 @@ for t in $targets; do
     mkdir -p "$corpus"
     cp fuzz/corpus/"$t"/* "$corpus"/
     log=$art/fuzz.log
+    t0=$(date +%s)
     # shellcheck disable=SC2086
     if ! "$bin" $flags -max_total_time="$secs" -print_final_stats=1 \
         -artifact_prefix="$art/" "$corpus" >"$log" 2>&1; then
@@ -85,11 +87,11 @@ for t in $targets; do
     new=$(sed -n 's/^stat::new_units_added: *//p' "$log")
     cov0=$(sed -n 's/.*INITED cov: \([0-9]*\).*/\1/p' "$log" | head -n1)
     cov1=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' "$log" | tail -n1)
-    took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log")
-    printf '%-9s %6s %10s %8s %16s %6s  %s\n' "$t" "${took:-?}" "${execs:-?}" "${rate:-?}" \
+    took=$(($(date +%s) - t0))
+    printf '%-9s %6s %10s %8s %16s %6s  %s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" \
         "${cov0:-?} -> ${cov1:-?}" "${new:-?}" "$result"
     # Every run adds a line: the figures docs/reliability.md adds up.
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "${took:-?}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$took" \
         "${execs:-?}" "${cov0:-?}->${cov1:-?}" "${new:-?}" "$result" >>out/fuzz/history.tsv
     if [ "${MMS_FUZZ_MERGE:-0}" = 1 ] && [ "$result" = ok ]; then
         # shellcheck disable=SC2086

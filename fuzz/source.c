@@ -1,8 +1,8 @@
 /* A video file's first frames through the source (io/source.h): probing,
  * the decoder, the frame pool, the timestamps and the cut-Matroska check,
  * on the containers mmsd is given (MP4/MOV, Matroska/WebM, MPEG-TS, FLV,
- * raw H.264/HEVC, AVI). Up to 5 frames, pictures up to 1920x1080; a file
- * whose header asks for more is opened but not read. */
+ * raw H.264/HEVC, AVI). Up to 5 frames; decoders refuse pictures over
+ * 1 Mpx (fuzz/av_limits.c). */
 #include <libavutil/avutil.h>
 #include <libavutil/log.h>
 #include <string.h>
@@ -40,31 +40,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                   info->height, info->format ? info->format : "(null)",
                   info->codec ? info->codec : "(null)", info->time_base.num,
                   info->time_base.den);
-    if ((long long)info->width * info->height <= 1920 * 1080) {
-        AVFrame *f = av_frame_alloc();
-        for (int i = 0; i < 5; i++) {
-            memset(&err, 0, sizeof(err));
-            rc = mms_source_read(s, f, &err);
-            if (rc) {
-                if (rc != AVERROR_EOF)
-                    fuzz_check_err(rc, err.msg, "mms_source_read");
-                break;
-            }
-            if (f->width != info->width || f->height != info->height ||
-                f->format != AV_PIX_FMT_YUV420P || f->pts == AV_NOPTS_VALUE)
-                fuzz_fail("frame %d: %dx%d format %d pts %lld, source %dx%d", i, f->width,
-                          f->height, f->format, (long long)f->pts, info->width, info->height);
-            /* The last byte of each plane's last row, inside its buffer. */
-            volatile uint8_t x = 0;
-            x ^= f->data[0][(size_t)f->linesize[0] * (f->height - 1) + f->width - 1];
-            x ^= f->data[1][(size_t)f->linesize[1] * ((f->height + 1) / 2 - 1) +
-                            (f->width + 1) / 2 - 1];
-            x ^= f->data[2][(size_t)f->linesize[2] * ((f->height + 1) / 2 - 1) +
-                            (f->width + 1) / 2 - 1];
-            (void)x;
+    AVFrame *f = av_frame_alloc();
+    for (int i = 0; i < 5; i++) {
+        memset(&err, 0, sizeof(err));
+        rc = mms_source_read(s, f, &err);
+        if (rc) {
+            if (rc != AVERROR_EOF)
+                fuzz_check_err(rc, err.msg, "mms_source_read");
+            break;
         }
-        av_frame_free(&f);
+        if (f->width != info->width || f->height != info->height ||
+            f->format != AV_PIX_FMT_YUV420P || f->pts == AV_NOPTS_VALUE)
+            fuzz_fail("frame %d: %dx%d format %d pts %lld, source %dx%d", i, f->width,
+                      f->height, f->format, (long long)f->pts, info->width, info->height);
+        /* The last byte of each plane's last row, inside its buffer. */
+        volatile uint8_t x = 0;
+        x ^= f->data[0][(size_t)f->linesize[0] * (f->height - 1) + f->width - 1];
+        x ^= f->data[1][(size_t)f->linesize[1] * ((f->height + 1) / 2 - 1) +
+                        (f->width + 1) / 2 - 1];
+        x ^= f->data[2][(size_t)f->linesize[2] * ((f->height + 1) / 2 - 1) +
+                        (f->width + 1) / 2 - 1];
+        (void)x;
     }
+    av_frame_free(&f);
     mms_source_close(s);
     return 0;
 }
