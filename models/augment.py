@@ -42,7 +42,13 @@ MEDIUM = dict(STRONG,
               brightness=0.2, contrast=0.2, saturation=0.2, hue=0.03,
               grey=0.05, blur_sigma=(0.1, 1.0), grid_prob=0.2)
 
-PRESETS = {"strong": STRONG, "medium": MEDIUM}
+# MEDIUM with zoom-ins up to 2x that can reach the frame's edges (a shift of
+# up to 0.35 of the frame): more views, at twice the resolution, of what the
+# cataract errors are made of - the retractor hooks at the edge, which the
+# labels leave out, and the thin distal ends of the instruments.
+ZOOM = dict(MEDIUM, scale=(0.8, 2.0), translate=0.35)
+
+PRESETS = {"strong": STRONG, "medium": MEDIUM, "zoom": ZOOM}
 
 
 def _u(gen, n, lo, hi):

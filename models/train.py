@@ -509,9 +509,10 @@ def parser():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this checkpoint (.pt of train.py, or a .safetensors)")
     ap.add_argument("--resume", action="store_true", help="continue --out's ckpt_last.pt")
-    ap.add_argument("--aug", choices=["strong", "medium", "none"], default="strong",
+    ap.add_argument("--aug", choices=["strong", "medium", "zoom", "none"], default="strong",
                     help="augmentation of the labeled views: strong (the MMS paper's), medium "
-                         "(lighter, augment.MEDIUM), none (for debugging only); the unlabeled "
+                         "(lighter, augment.MEDIUM), zoom (medium with 2x zoom-ins reaching "
+                         "the edges, augment.ZOOM), none (for debugging only); the unlabeled "
                          "views of MMS always get strong")
     ap.add_argument("--composite", action="store_true",
                     help="tool compositing: paste labeled tools onto unlabeled backgrounds")

@@ -24,6 +24,7 @@ N_HI3=${N_HI3:-600}
 N_C3=${N_C3:-1000}
 N_FT3=${N_FT3:-1500}
 N_FT4=${N_FT4:-1200}
+N_FT5=${N_FT5:-1000}
 
 run() { # name args...
     name=$1
@@ -104,6 +105,17 @@ for s in $stages; do
             # shellcheck disable=SC2086
             run ft4-$v --mode sup $L3 $fw --size 288x512 --iters $N_FT4 --batch 4 --lr 1.5e-4 \
                 --seed 1 --aug medium --init out/train/ft3-medium/ckpt_last.pt --threads ${T:-2}
+        done
+        ;;
+    ft5)
+        # ft4-cat2 continued at a lower learning rate, as is (the control)
+        # and with zoom-ins to 2x that reach the frame's edges (augment.ZOOM).
+        for v in ${FT5:-ctl zoom}; do
+            aug=medium
+            [ "$v" = zoom ] && aug=zoom
+            run ft5-$v --mode sup $L3 --folder-weights cataract=2 --size 288x512 --iters $N_FT5 \
+                --batch 4 --lr 1e-4 --seed 2 --aug $aug --init out/train/ft4-cat2/ckpt_last.pt \
+                --threads ${T:-2}
         done
         ;;
     cmp3)
