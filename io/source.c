@@ -229,6 +229,9 @@ static int open_decoder(struct mms_source *s, const char *url, struct mms_err *e
      * decoder's own complaints go one log level down (errors become
      * warnings), leaving the level itself to the program. */
     s->dec->log_level_offset = AV_LOG_WARNING - AV_LOG_ERROR;
+    /* Twice 8K: a header that says more is damage, refused before the
+     * decoder allocates frames for it. */
+    s->dec->max_pixels = 64 << 20;
     if ((ret = avcodec_open2(s->dec, codec, NULL)) < 0)
         return mms_err_set(err, ret, "%s: cannot open the %s decoder: %s", url,
                            codec->name, mms_av_reason(ret, why, sizeof(why)));
