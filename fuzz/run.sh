@@ -68,6 +68,7 @@ for t in $targets; do
         # shellcheck disable=SC2086
         if ! "$bin" $flags "fuzz/regress/$t"/* >"$art/regress.log" 2>&1; then
             result="REGRESSION (see $art/regress.log)"
+            tail -n 30 "$art/regress.log" >&2
             fail=1
         fi
     fi
@@ -80,6 +81,7 @@ for t in $targets; do
     if ! "$bin" $flags -max_total_time="$secs" -print_final_stats=1 \
         -artifact_prefix="$art/" "$corpus" >"$log" 2>&1; then
         result="FAILED: $(grep -m1 -E '^(SUMMARY|==[0-9]+==ERROR)' "$log" || echo 'see log'); input and log in $art/"
+        tail -n 40 "$log" >&2
         fail=1
     fi
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

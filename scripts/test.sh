@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds mmsd twice (optimised, and with AddressSanitizer + UBSan) and runs
-# the whole test suite on both. This is the README's test command and all
-# that CI runs.
+# the whole test suite on both, then every fuzz target briefly (replaying
+# the inputs of the bugs found so far first). This is the README's test
+# command and all that CI runs. MMS_FUZZ_SECONDS=0 leaves the fuzzing out.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -18,4 +19,9 @@ for variant in release asan; do
     echo "== $variant: tests" >&2
     ctest --test-dir "$dir" --output-on-failure -j1
 done
-echo "== all tests passed (release and asan)" >&2
+fuzz=${MMS_FUZZ_SECONDS:-20}
+if [ "$fuzz" != 0 ]; then
+    echo "== fuzz: every target ${fuzz} s" >&2
+    MMS_FUZZ_BUILD=build-test-fuzz ./fuzz/run.sh "$fuzz"
+fi
+echo "== all tests passed (release and asan; fuzz ${fuzz} s per target)" >&2
