@@ -73,12 +73,15 @@ cmp -s "$T/single" "$T/template" ||
 
 command -v systemd-analyze >/dev/null 2>&1 || cannot "systemd-analyze not found"
 [ -x "$MMSD" ] || { fail "$MMSD is not built"; finish units; }
+[ -f "$BUILD/man/man1/mmsd.1" ] || fail "$BUILD/man/man1/mmsd.1 is not built (help2man missing?)"
 
 # verify UNIT-PATH: status 0 and nothing said about our units. verify
 # exits 0 on unknown keys, so its warnings count too; lines about the
 # host's own units are not ours to judge.
+# Documentation=man:mmsd(1) is checked with man(1): the page built here
+# (help2man, from --help) comes first.
 verify() {
-    (cd "$T" && systemd-analyze verify "$1") >"$T/verify.out" 2>&1
+    (cd "$T" && MANPATH="$BUILD/man:" systemd-analyze verify "$1") >"$T/verify.out" 2>&1
     rc=$?
     ours=$(grep -e mmsd "$T/verify.out")
     [ "$rc" -eq 0 ] && [ -z "$ours" ]
