@@ -109,18 +109,22 @@ class Browser:
                 return m.get("result", {})
             self.events.append(m)
 
-    def page(self, url="about:blank"):
+    def page(self, url="about:blank", init_script=None):
+        """A new tab showing url; init_script runs in every document it
+        loads, before the page's own scripts."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget",
                             {"targetId": target, "flatten": True})["sessionId"]
-        return Page(self, session, url)
+        return Page(self, session, url, init_script)
 
 
 class Page:
-    def __init__(self, browser, session, url):
+    def __init__(self, browser, session, url, init_script=None):
         self.b, self.s = browser, session
         for m in ("Page.enable", "Runtime.enable"):
             self.call(m)
+        if init_script:
+            self.call("Page.addScriptToEvaluateOnNewDocument", {"source": init_script})
         self.call("Emulation.setDeviceMetricsOverride",
                   {"width": browser.width, "height": browser.height, "deviceScaleFactor": 1,
                    "mobile": False})
