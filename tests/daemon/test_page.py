@@ -135,7 +135,7 @@ def use_page(b, port, api, tmp, shot):
           "a click on outline: the API reports style outline")
     pressed = ("[...document.querySelectorAll(%s)].filter(b => b.getAttribute('aria-pressed')"
                " === 'true').map(b => b.dataset.style).join()" % q(card_sel("cam", "button.style")))
-    page.wait(pressed + " === 'outline'", 3)
+    page.wait(pressed + " === 'outline'", 5)
     check(page.eval(pressed) == "outline", "only outline shows pressed (%s)" % page.eval(pressed))
     check(text(page, card_sel("cam", ".msg")) == "cam: style outline",
           "the change is announced in the card's status region")
@@ -168,16 +168,16 @@ def use_page(b, port, api, tmp, shot):
     page.key("Enter")
     check(wait_for(lambda: api_recording(api, "cam") is False, 5),
           "Enter on 'Stop recording': the API reports the recording off")
-    check(page.wait("document.activeElement.textContent === 'Start recording'", 3) and
+    check(page.wait("document.activeElement.textContent === 'Start recording'", 5) and
           text(page, card_sel("cam", ".msg")) == "cam: recording stopped",
           "the button now offers to start, the stop is announced (%s)"
           % text(page, card_sel("cam", ".msg")))
     page.key("Enter")
     check(wait_for(lambda: api_recording(api, "cam") is True, 5),
           "Enter on 'Start recording': the API reports the recording on")
-    check(page.wait("document.activeElement.textContent === 'Stop recording'", 3) and
+    check(page.wait("document.activeElement.textContent === 'Stop recording'", 5) and
           page.wait("document.querySelector(%s).textContent.startsWith('on')"
-                    % q(card_sel("cam", ".rec")), 3),
+                    % q(card_sel("cam", ".rec")), 5),
           "the button offers to stop again, the table says on")
     check(page.eval("window.__csp.length === 0 && document.getElementById('conn').textContent"
                     " === ''"), "no CSP violation, no connection error: %s"
@@ -279,6 +279,9 @@ def main():
               "mmsd gone: the header says the numbers are not updated")
     except CdpError as e:
         check(False, "the browser session: %s" % e)
+        if b:
+            with open(os.path.join(b.profile, "chromium.log"), errors="replace") as f:
+                print("".join(f.readlines()[-5:]))
     finally:
         if b:
             b.close()
