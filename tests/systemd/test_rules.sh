@@ -39,33 +39,36 @@ for a in MmsdPipelineDown MmsdNoSignal MmsdFpsBelowSource MmsdOutputDown MmsdRec
     echo "$alerts" | grep -qx "$a" || fail "no alert $a"
 done
 
-# mutate MODE ALERT: the rules with ALERT never firing (never) or without
-# its for: (nofor), on stdout. A rule runs from its "- alert:" line to the
-# next one.
-mutate() {
-    "$PY" - "$RULES" "$1" "$2" <<'EOF'
-import re, sys
-text = open(sys.argv[1]).read()
-mode, name = sys.argv[2], sys.argv[3]
-parts = re.split(r'(?m)^(?=      - alert: )', text)
-out = []
-hit = 0
-for p in parts:
-    if re.match(r'      - alert: %s\n' % re.escape(name), p):
-        hit += 1
-        if mode == "never":
-            p, n = re.subn(r'(?ms)^        expr: .*?(?=^        for:)',
-                           '        expr: vector(0) > 1\n', p)
-        else:
-            p, n = re.subn(r'(?m)^        for: .*\n', '', p)
-        hit += n
-    out.append(p)
-if hit != 2:
-    sys.exit("cannot mutate %s of %s" % (mode, name))
-sys.stdout.write("".join(out))
+# The broken copies, T/ALERT-never and T/ALERT-nofor, each with the unit
+# tests beside it: ALERT never firing, or without its for:. A rule runs
+# from its "- alert:" line to the next one.
+# shellcheck disable=SC2086
+"$PY" - "$RULES" "$TESTS" "$T" $alerts <<'EOF' || fail "could not make the broken copies"
+import os, re, shutil, sys
+rules, tests, tmp, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+parts = re.split(r'(?m)^(?=      - alert: )', open(rules).read())
+for name in names:
+    for mode in ("never", "nofor"):
+        out, hit = [], 0
+        for p in parts:
+            if re.match(r'      - alert: %s\n' % re.escape(name), p):
+                if mode == "never":
+                    p, n = re.subn(r'(?ms)^        expr: .*?(?=^        for:)',
+                                   '        expr: vector(0) > 1\n', p)
+                else:
+                    p, n = re.subn(r'(?m)^        for: .*\n', '', p)
+                hit += 1 + n
+            out.append(p)
+        if hit != 2:
+            sys.exit("cannot make %s %s" % (name, mode))
+        d = os.path.join(tmp, "%s-%s" % (name, mode))
+        os.mkdir(d)
+        shutil.copy(tests, d)
+        with open(os.path.join(d, "mmsd.rules.yml"), "w") as f:
+            f.write("".join(out))
 EOF
-}
 
+# All copies tested at once: promtool spends most of a run starting up.
 n=0
 for a in $alerts; do
     n=$((n + 1))
@@ -76,12 +79,20 @@ for a in $alerts; do
     grep -q "alertname: $a\$" "$TESTS" || fail "$a is not tested"
     for mode in never nofor; do
         d=$T/$a-$mode
-        mkdir -p "$d"
-        cp "$TESTS" "$d/"
-        mutate $mode "$a" >"$d/mmsd.rules.yml" || { fail "mutating $a ($mode)"; continue; }
-        promtool check rules "$d/mmsd.rules.yml" >/dev/null 2>&1 ||
-            fail "the $mode copy for $a is no valid rule file"
-        if (cd "$d" && promtool test rules mmsd.rules.test.yml) >"$d/out" 2>&1; then
+        [ -f "$d/mmsd.rules.yml" ] || continue
+        (cd "$d" && { promtool check rules mmsd.rules.yml >check.out 2>&1; echo $? >check.rc
+                      promtool test rules mmsd.rules.test.yml >out 2>&1; echo $? >rc; }) &
+    done
+done
+wait
+for a in $alerts; do
+    for mode in never nofor; do
+        d=$T/$a-$mode
+        if [ ! -f "$d/rc" ]; then
+            fail "$a $mode: no broken copy tested"
+        elif [ "$(cat "$d/check.rc")" != 0 ]; then
+            fail "the $mode copy for $a is no valid rule file: $(cat "$d/check.out")"
+        elif [ "$(cat "$d/rc")" = 0 ]; then
             fail "$a $mode: the unit tests pass although the rule is broken"
         elif ! grep -q "alertname: $a," "$d/out"; then
             cat "$d/out" >&2
