@@ -246,6 +246,8 @@ def main():
     if failures:
         print("--- mmsd log (key redacted) ---\n" + log.replace(key, "<KEY>")[-3000:])
         print("--- nginx log ---\n" + nginx.text()[-3000:])
+    if not failures:  # kept for a look when something failed
+        shutil.rmtree(tmp, ignore_errors=True)
     return finish("fanout")
 
 

@@ -156,6 +156,8 @@ def main():
         print("--- mmsd log ---\n" + log[-2000:])
         with open(os.path.join(tmp, "prometheus.log")) as f:
             print("--- prometheus log ---\n" + f.read()[-2000:])
+    if not failures:  # kept for a look when something failed
+        shutil.rmtree(tmp, ignore_errors=True)
     return finish("prometheus")
 
 
