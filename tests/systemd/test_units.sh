@@ -107,11 +107,13 @@ if [ ! -e /usr/bin/mmsd ]; then
     verify "$T/nobin/mmsd@test.service" && fail "verify accepted a missing binary in the template"
 fi
 
-# `cmake --install` puts the units, the sysusers.d entry and the example
+# `cmake --install` puts the units, the sysusers.d entry and the examples
 # where systemd and an admin look for them, under any prefix.
 if cmake --install "$MMS_BUILD_DIR" --prefix "$T/inst" >"$T/install.out" 2>&1; then
     for f in lib/systemd/system/mmsd.service lib/systemd/system/mmsd@.service \
         lib/sysusers.d/mmsd.conf share/doc/mmsd/mmsd.conf.example bin/mmsd bin/mms \
+        share/doc/mmsd/mmsd.rules.yml share/doc/mmsd/prometheus.yml.example \
+        share/doc/mmsd/nginx-rtmp.conf.example \
         share/mmsd/models/mms-rt.safetensors; do
         [ -f "$T/inst/$f" ] || fail "cmake --install did not install $f"
     done
