@@ -274,7 +274,7 @@ build_deb() {
 }
 
 lint_deb() {
-    lintian -I --no-tag-display-limit "$workdir"/deb/mmsd_*_amd64.deb 2>&1 |
+    lintian -I --tag-display-limit 0 "$workdir"/deb/mmsd_*_amd64.deb 2>&1 |
         grep -v '^running with root privileges' || true
 }
 
