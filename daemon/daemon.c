@@ -847,7 +847,7 @@ static void reload(struct mmsd *d)
         return;
     }
     reload_daemon_options(d, &nc);
-    int added = 0, removed = 0, changed = 0;
+    int added = 0, removed = 0, changed = 0, refused = 0;
     struct mmsd_pipe *next;
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = next) {
         next = pp->next;
@@ -871,6 +871,15 @@ static void reload(struct mmsd *d)
             free(c->name);
             mms_options_free(&c->o);
             memset(c, 0, sizeof(*c));
+        } else if (mms_pipeline_check_model(&c->o, &err)) {
+            /* Restarted, it could not start again: a camera left
+             * unrecorded for a typo or a half-copied file. */
+            mmsd_err("reload: pipeline %s: cannot load its model: %s; it keeps running as it "
+                     "was", pp->conf.name, err.msg);
+            refused++;
+            free(c->name);
+            mms_options_free(&c->o);
+            memset(c, 0, sizeof(*c));
         } else {
             mmsd_notice("pipeline %s: changed by reload; restarting it", pp->conf.name);
             changed++;
@@ -890,8 +899,8 @@ static void reload(struct mmsd *d)
         pipe_start(pp);
     }
     mmsd_config_free(&nc);
-    mmsd_notice("reloaded %s: %d added, %d removed, %d changed", d->config_path, added, removed,
-                changed);
+    mmsd_notice("reloaded %s: %d added, %d removed, %d changed, %d refused", d->config_path,
+                added, removed, changed, refused);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -615,19 +615,36 @@ static void *compose_main(void *arg)
 
 /* ------------------------------------------------------------ setup */
 
+/* The model file and the engine's options that o asks for. */
+static int net_params(const struct mms_pipeline_opts *o, char *model, size_t len,
+                      struct mms_net_opts *no, struct mms_err *err)
+{
+    *no = (struct mms_net_opts){.threads = o->threads, .in_h = o->net_h, .in_w = o->net_w};
+    int rc = mms_precision_parse(o->precision ? o->precision : "auto", &no->precision);
+    if (rc)
+        return mms_err_set(err, rc, "precision '%s': unknown (fp32, bf16, int8 or auto)",
+                           o->precision);
+    if (o->model)
+        snprintf(model, len, "%s", o->model);
+    else if ((rc = mms_locate_default_model(model, len)))
+        return mms_err_set(err, rc, "%s", model);
+    return 0;
+}
+
 static int open_net(struct mms_pipeline *p, struct mms_err *err)
 {
     char model[4096];
-    struct mms_net_opts no = {.threads = p->o.threads, .in_h = p->o.net_h, .in_w = p->o.net_w};
-    int rc = mms_precision_parse(p->o.precision ? p->o.precision : "auto", &no.precision);
-    if (rc)
-        return mms_err_set(err, rc, "precision '%s': unknown (fp32, bf16, int8 or auto)",
-                           p->o.precision);
-    if (p->o.model)
-        snprintf(model, sizeof(model), "%s", p->o.model);
-    else if ((rc = mms_locate_default_model(model, sizeof(model))))
-        return mms_err_set(err, rc, "%s", model);
-    return mms_net_open(model, &no, &p->net, err);
+    struct mms_net_opts no;
+    int rc = net_params(&p->o, model, sizeof(model), &no, err);
+    return rc ? rc : mms_net_open(model, &no, &p->net, err);
+}
+
+int mms_pipeline_check_model(const struct mms_pipeline_opts *o, struct mms_err *err)
+{
+    char model[4096];
+    struct mms_net_opts no;
+    int rc = net_params(o, model, sizeof(model), &no, err);
+    return rc ? rc : mms_net_check(model, &no, err);
 }
 
 /* A brightness change of a tenth of the range is motion: above the
