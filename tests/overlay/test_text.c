@@ -669,6 +669,70 @@ static void test_corrupt_font(void)
     CHECK(mms_text_freetype());
 }
 
+/* The window's text (coverage, drawn through SDL) is the frame's: on
+ * black, a frame pixel's luma is black plus the coverage's share of the
+ * way to white, at the same place. */
+static void test_coverage_matches_frame(void)
+{
+    static const char *fonts[] = {NULL, MMS_FONT_BUILTIN};
+    for (int fo = 0; fo < 2; fo++) {
+        use_font(fonts[fo]);
+        int w = 200, h = 60, bad = 0, lit = 0;
+        AVFrame *f = make_frame(w, h, 0);
+        mms_fill_frame(f, 0x000000);
+        mms_draw_text(f, 7, 9, 20, "Agj \xc3\xa9?\n|x", 0xffffff);
+        uint8_t *cov = malloc((size_t)(w + 3) * h);
+        memset(cov, 0x5a, (size_t)(w + 3) * h); /* zeroed by the call */
+        CHECK_EQ(mms_text_coverage(cov, w, h, w + 3, 7, 9, 20, "Agj \xc3\xa9?\n|x"), 0);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int a = cov[y * (w + 3) + x];
+                int want = BLACK_Y + ((WHITE_Y - BLACK_Y) * a + 127) / 255;
+                bad += abs(*px(f, 0, x, y) - want) > 1;
+                lit += a > 0;
+            }
+        CHECK_MSG(bad == 0 && lit > 100, "%s: %d pixels differ, %d lit",
+                  fonts[fo] ? fonts[fo] : "FreeType", bad, lit);
+        /* Clipped to the buffer, whatever the position. */
+        static const int pos[] = {INT_MIN, -1000, -5, 0, 150, 199, 1000, INT_MAX};
+        for (size_t i = 0; i < sizeof(pos) / sizeof(*pos); i++)
+            for (size_t j = 0; j < sizeof(pos) / sizeof(*pos); j++)
+                CHECK_EQ(mms_text_coverage(cov, w, h, w, pos[i], pos[j], 40, HUD), 0);
+        free(cov);
+        free_frame(&f);
+    }
+    use_font(NULL);
+}
+
+/* Chroma is subsampled 2x2: each sample takes the colour by the mean
+ * coverage of its four luma pixels, so edges are neither fringed nor
+ * jagged. Red on black, against the coverage. */
+static void test_chroma_edges(void)
+{
+    use_font(NULL);
+    int w = 160, h = 48, bad = 0, partial = 0;
+    AVFrame *f = make_frame(w, h, 0);
+    mms_fill_frame(f, 0x000000);
+    mms_draw_text(f, 9, 11, 24, "Sow/", 0xff0000);
+    uint8_t *cov = malloc((size_t)w * h), ycc[3];
+    mms_rgb_to_ycbcr(0xff0000, ycc);
+    CHECK_EQ(mms_text_coverage(cov, w, h, w, 9, 11, 24, "Sow/"), 0);
+    for (int y = 0; y < h / 2; y++)
+        for (int x = 0; x < w / 2; x++) {
+            int sum = cov[2 * y * w + 2 * x] + cov[2 * y * w + 2 * x + 1] +
+                      cov[(2 * y + 1) * w + 2 * x] + cov[(2 * y + 1) * w + 2 * x + 1];
+            int a = (sum + 2) / 4;
+            for (int p = 1; p <= 2; p++) {
+                int want = (128 * (255 - a) + ycc[p] * a + 127) / 255;
+                bad += abs(*px(f, p, x, y) - want) > 1;
+            }
+            partial += a > 0 && a < 255;
+        }
+    CHECK_MSG(bad == 0 && partial > 20, "%d chroma samples off, %d partly covered", bad, partial);
+    free(cov);
+    free_frame(&f);
+}
+
 /* ---- threads ---- */
 
 struct worker {
@@ -764,12 +828,35 @@ static void bench(const char *font, int w, int h)
     free_frame(&f);
 }
 
+/* The window's share of the work: the line's coverage (then SDL's). */
+static void bench_coverage(int h)
+{
+    use_font(NULL);
+    int size = mms_text_px(h, 30), tw, th, pad = mms_text_pad(size);
+    mms_text_extent(size, HUD, &tw, &th);
+    int w = tw + 2 * pad, bh = th + 2 * pad, n = 200;
+    uint8_t *cov = malloc((size_t)w * bh);
+    double best = 1e9, sum = 0;
+    for (int r = 0; r < n; r++) {
+        double t0 = now_ms();
+        mms_text_coverage(cov, w, bh, w, pad, pad, size, HUD);
+        double dt = now_ms() - t0;
+        sum += dt;
+        best = dt < best ? dt : best;
+    }
+    printf("HUD coverage for a %dp window, px %d (%dx%d): %.3f ms mean, %.3f ms best of %d\n", h,
+           size, w, bh, sum / n, best, n);
+    free(cov);
+}
+
 static void test_speed_hud(void)
 {
     bench(NULL, 1280, 720);
     bench(NULL, 3840, 2160);
     bench(MMS_FONT_BUILTIN, 1280, 720);
     bench(MMS_FONT_BUILTIN, 3840, 2160);
+    bench_coverage(720);
+    bench_coverage(2160);
     use_font(NULL);
 }
 
@@ -785,4 +872,4 @@ static void test_shutdown(void)
 MMS_TESTS(T(test_bitmap_glyphs), T(test_bitmap_draws), T(test_default_font),
           T(test_antialiased), T(test_scales_like_reference), T(test_box), T(test_clipping),
           T(test_non_ascii), T(test_cache_overflow), T(test_missing_font), T(test_corrupt_font),
-          T(test_threads), T(test_speed_hud), T(test_shutdown))
+          T(test_coverage_matches_frame), T(test_chroma_edges), T(test_threads), T(test_speed_hud), T(test_shutdown))
