@@ -51,9 +51,8 @@ const struct mms_option mmsd_option_table[] = {
      .help = "host names the API answers to besides IP addresses and localhost, separated "
              "by commas (a browser's Host; any other gets 421)"},
     {.name = "font", .type = MMS_OPT_STRING, .offset = OFF(font), .arg = "FILE",
-     .help = "TrueType font for text drawn on video, the NO SIGNAL card and the window's HUD "
-             "(default: $MMS_FONT, else " MMS_FONT_DEFAULT "); builtin: the 8x8 bitmap "
-             "font, which is also what a font that does not load falls back to"},
+     .help = "TrueType font for text on video (default: $MMS_FONT, else " MMS_FONT_DEFAULT
+             "); builtin: the 8x8 bitmap font, also the fallback"},
     {.name = NULL},
 };
 
