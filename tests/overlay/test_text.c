@@ -822,7 +822,7 @@ static void bench(const char *font, int w, int h)
     }
     int tw, th;
     mms_text_extent(size, HUD, &tw, &th);
-    printf("HUD %-8s %4dx%-4d px %3d (box %dx%d): first %.3f ms, then %.3f ms mean, %.3f ms "
+    printf("HUD %-8s %4dx%-4d px %3d (text %dx%d): first %.3f ms, then %.3f ms mean, %.3f ms "
            "best of %d\n",
            font ? font : "FreeType", w, h, size, tw, th, cold, sum / n, best, n);
     free_frame(&f);
