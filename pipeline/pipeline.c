@@ -20,6 +20,7 @@
 #include "io/sink.h"
 #include "io/source.h"
 #include "overlay/compose.h"
+#include "overlay/text.h"
 #include "pipeline/queue.h"
 #include "pipeline/reopen.h"
 #include "pipeline/testing.h"
@@ -692,9 +693,11 @@ static int alloc_buffers(struct mms_pipeline *p)
     if (av_frame_get_buffer(p->no_signal, 0) < 0)
         return -ENOMEM;
     mms_fill_frame(p->no_signal, 0x303030);
-    int scale = p->info.height >= 480 ? 4 : 2;
-    mms_draw_text(p->no_signal, p->info.width / 2 - 9 * 4 * scale, p->info.height / 2 - 4 * scale,
-                  scale, "NO SIGNAL", 0xffffff);
+    /* A tenth of the picture's height, centred: the same card at any size. */
+    int px = mms_text_px(p->info.height, 10), tw, th;
+    mms_text_extent(px, "NO SIGNAL", &tw, &th);
+    mms_draw_text(p->no_signal, (p->info.width - tw) / 2, (p->info.height - th) / 2, px,
+                  "NO SIGNAL", 0xffffff);
     return 0;
 }
 
