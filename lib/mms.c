@@ -32,7 +32,7 @@ struct mms_engine {
 
 /* The public error is the engine's one line, copied: the engine keeps its
  * own struct so that the public one can stay fixed while it changes. */
-static int fail(struct mms_error *err, const struct mms_err *e, int code)
+static int from_engine(struct mms_error *err, const struct mms_err *e, int code)
 {
     if (err)
         snprintf(err->msg, sizeof(err->msg), "%s", e->msg[0] ? e->msg : strerror(-code));
@@ -100,7 +100,7 @@ MMS_API int mms_open(const char *path, const struct mms_options *opts, struct mm
         goto fail;
     }
     if ((ret = mms_net_open(path, &no, &m->net, &e)) < 0) {
-        fail(err, &e, ret);
+        from_engine(err, &e, ret);
         goto fail;
     }
     const struct mms_net_info *ni = mms_net_info(m->net);
@@ -233,7 +233,7 @@ MMS_API int mms_run(struct mms_engine *e, const struct mms_frame *f, struct mms_
     /* A failed run may have left the output half written. */
     e->ran = 0;
     if ((ret = mms_net_run(e->net, &me)) < 0)
-        return fail(err, &me, ret);
+        return from_engine(err, &me, ret);
     e->ran = 1;
     return 0;
 }
