@@ -102,6 +102,7 @@ client() { LD_LIBRARY_PATH="$LIBDIR" "$T/mms_client" "$@"; }
 DATA="$SRC/../shared/data/labeled"
 PNG="$DATA/cholec80-v01/image"
 JPG="$DATA/endovis15/image"
+real=1
 if [ -d "$PNG" ] && [ -d "$JPG" ]; then
     png=$(find "$PNG" -name '*.png' | sort | head -n 1)
     jpg=$(find "$JPG" -name '*.jpg' | sort | head -n 1)
@@ -111,6 +112,7 @@ elif [ "${CI:-}" = true ]; then
     finish lib_pkgconfig
 else
     echo "note: ../shared/data not found; synthetic frames instead"
+    real=0
     png="$T/synth.png" jpg="$T/synth.jpg"
     ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=640x360 -frames:v 1 "$png" &&
         ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=640x480 -frames:v 1 \
@@ -156,7 +158,7 @@ same() {
     # A mask that is all one value would compare equal for the wrong reason
     # as easily; the real frames have tools in them.
     n=$(tail -c +16 "$T/client.pgm" | tr -d '\000' | wc -c)
-    [ "$n" -gt 0 ] || fail "$label: an empty mask"
+    [ "$n" -gt 0 ] || [ "$real" = 0 ] || fail "$label: an empty mask"
     echo "ok: $label ($(sed -n 's/^precision //p' "$T/out"))"
 }
 
