@@ -1,4 +1,6 @@
-/* mms segment: still images in, tool masks (and optionally logits) out. */
+/* mms segment: still images in, tool masks (and optionally logits) out.
+ * It runs through libmms's public API (include/mms/mms.h), so what the
+ * library gives a frame is what `mms segment` writes for it. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -6,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "mms/mms.h"
 
 struct segment_opts {
     struct mms_pipeline_opts net; /* model, precision, threads */
@@ -93,16 +96,24 @@ static int write_f32(const char *path, const float *v, size_t n, struct mms_err 
     return 0;
 }
 
-static int segment_one(struct mms_net *net, const char *image, const char *out_dir,
+static int segment_one(struct mms_engine *eng, const char *image, const char *out_dir,
                        const char *raw_dir, struct mms_err *err)
 {
     struct mms_image rgb = {0}, mask = {0};
+    struct mms_error e = {{0}};
     char path[PATH_MAX];
     int ret;
     if ((ret = mms_image_read(image, MMS_IMAGE_RGB24, &rgb, err)) < 0)
         goto fail;
-    if ((ret = cli_segment_frame(net, &rgb, &mask, err)) < 0) {
-        mms_err_prefix(err, "%s: ", image);
+    struct mms_frame f = {.format = MMS_FRAME_RGB24, .width = rgb.w, .height = rgb.h,
+                          .data = {rgb.data}, .stride = {rgb.stride}};
+    if ((ret = mms_image_alloc(&mask, rgb.w, rgb.h, MMS_IMAGE_GRAY8)) < 0) {
+        mms_err_set(err, ret, "%s: out of memory", image);
+        goto fail;
+    }
+    if ((ret = mms_run(eng, &f, &e)) < 0 ||
+        (ret = mms_mask(eng, mask.data, mask.w, mask.h, mask.stride, &e)) < 0) {
+        mms_err_set(err, ret, "%s: %s", image, e.msg);
         goto fail;
     }
     if ((ret = out_path(path, sizeof(path), out_dir, image, ".png")) < 0 ||
@@ -110,9 +121,9 @@ static int segment_one(struct mms_net *net, const char *image, const char *out_d
         goto fail;
     printf("%s -> %s\n", image, path);
     if (raw_dir) {
-        const struct mms_net_info *ni = mms_net_info(net);
+        const struct mms_info *mi = mms_info(eng);
         if ((ret = out_path(path, sizeof(path), raw_dir, image, ".f32")) < 0 ||
-            (ret = write_f32(path, mms_net_logits(net), (size_t)ni->out_h * ni->out_w,
+            (ret = write_f32(path, mms_logits(eng), (size_t)mi->out_height * mi->out_width,
                              err)) < 0)
             goto fail;
     }
@@ -124,6 +135,20 @@ fail:
     return ret;
 }
 
+/* The command's options, checked and named as every command has them,
+ * into the library's. */
+static int engine_open(const struct cli_net *cn, struct mms_engine **eng)
+{
+    static const int precisions[] = {
+        [MMS_PREC_FP32] = MMS_PRECISION_FP32, [MMS_PREC_BF16] = MMS_PRECISION_BF16,
+        [MMS_PREC_INT8] = MMS_PRECISION_INT8, [MMS_PREC_AUTO] = MMS_PRECISION_AUTO};
+    struct mms_options o = {.precision = precisions[cn->opts.precision],
+                            .threads = cn->opts.threads};
+    struct mms_error e = {{0}};
+    int ret = mms_open(cn->model, &o, eng, &e);
+    return ret < 0 ? cli_fail(spec.name, "%s", e.msg[0] ? e.msg : strerror(-ret)) : CLI_GO_ON;
+}
+
 static int make_dir(const char *dir)
 {
     int ret = cli_mkdirs(dir);
@@ -133,6 +158,7 @@ static int make_dir(const char *dir)
 static int segment_all(const struct args *a, const struct segment_opts *o)
 {
     struct cli_net cn;
+    struct mms_engine *eng = NULL;
     int ret;
     if (!o->out)
         return args_missing(a, "out");
@@ -140,17 +166,17 @@ static int segment_all(const struct args *a, const struct segment_opts *o)
         (ret = check_stems(a->operands, a->noperands)) != CLI_GO_ON ||
         (ret = make_dir(o->out)) != CLI_GO_ON ||
         (o->raw && (ret = make_dir(o->raw)) != CLI_GO_ON) ||
-        (ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)
+        (ret = engine_open(&cn, &eng)) != CLI_GO_ON)
         return ret;
     ret = ARGS_EXIT_OK;
     for (int i = 0; i < a->noperands; i++) {
         struct mms_err err = {{0}};
-        if (segment_one(cn.net, a->operands[i], o->out, o->raw, &err) < 0) {
+        if (segment_one(eng, a->operands[i], o->out, o->raw, &err) < 0) {
             ret = cli_fail(spec.name, "%s", err.msg);
             break;
         }
     }
-    cli_net_close(&cn);
+    mms_close(eng);
     return ret;
 }
 

@@ -12,6 +12,7 @@
 #include "core/locate.h"
 #include "core/prepost.h"
 #include "core/version.h"
+#include "mms/mms.h"
 
 
 static const struct cli_command *const commands[] = {
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
         return ARGS_EXIT_OK;
     }
     if (!strcmp(name, "--version")) {
-        printf("mms %s\n", MMS_VERSION);
+        printf("mms %s (libmms %s)\n", MMS_VERSION, mms_version());
         return ARGS_EXIT_OK;
     }
     if (!strcmp(name, "help") && argc == 2) {

@@ -9,6 +9,7 @@
 #include "core/version.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "mms/mms.h"
 
 enum { OPT_PRINT_CONFIG = 256, OPT_VERSION };
 
@@ -51,7 +52,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case OPT_VERSION:
-            printf("mmsd %s\n", MMS_VERSION);
+            /* libmms's own, as the loader found it: a mismatch shows here. */
+            printf("mmsd %s (libmms %s)\n", MMS_VERSION, mms_version());
             return 0;
         case ':':
             fprintf(stderr, "mmsd: %s needs a value (try --help)\n", argv[optind - 1]);

@@ -1,0 +1,175 @@
+#ifndef MMS_MMS_H
+#define MMS_MMS_H
+
+/*
+ * libmms: mmsd's surgical tool segmentation engine as a C library.
+ *
+ *     struct mms_engine *e;
+ *     struct mms_error err;
+ *     if (mms_open(NULL, NULL, &e, &err) < 0)         // the shipped model
+ *         die(err.msg);
+ *     struct mms_frame f = {.format = MMS_FRAME_RGB24, .width = w, .height = h,
+ *                           .data = {rgb}, .stride = {3 * w}};
+ *     if (mms_run(e, &f, &err) < 0 ||
+ *         mms_mask(e, mask, w, h, w, &err) < 0)        // 0/255, w x h
+ *         die(err.msg);
+ *     mms_close(e);
+ *
+ * A frame of any size is resized to the network's input and normalised as
+ * the model file says; the logits come back at the network's resolution
+ * and the mask at any size asked for, thresholded as the model file says.
+ * These are the same steps, in the same code, as `mms segment` and mmsd:
+ * the same frame gives the same mask.
+ *
+ * Conventions: functions that can fail return 0 or a negative errno
+ * (-ENOENT: no such model file, -EINVAL: a malformed model file or bad
+ * argument, -ENOMEM) and, when `err` is not NULL, write one line saying
+ * why into it. The library never prints. The caller owns what it
+ * allocates; what the library returns stays the library's.
+ *
+ * Threads: an engine is used by one thread at a time; engines are
+ * independent, so several threads may each run their own.
+ *
+ * ABI: the shared library's soname is libmms.so.MMS_ABI_VERSION. Structs
+ * the caller fills (mms_options, mms_frame) change only with that number;
+ * mms_info, which the library owns, may grow at its end.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library is built with hidden visibility: only what is marked is
+ * exported. */
+#if defined(__GNUC__)
+#define MMS_API __attribute__((visibility("default")))
+#else
+#define MMS_API
+#endif
+
+/* The soname's major version (libmms.so.0). */
+#define MMS_ABI_VERSION 0
+
+/* The library's version, "MAJOR.MINOR.PATCH" (mmsd's release). */
+MMS_API const char *mms_version(void);
+
+struct mms_error {
+    char msg[512];
+};
+
+/* What the network computes in. AUTO: int8 when the model file carries an
+ * int8 calibration that passed its accuracy check and int8 was not
+ * measured slower than fp32 on this CPU, else fp32. BF16 is not
+ * implemented: it runs fp32 and mms_info() says so. */
+enum {
+    MMS_PRECISION_AUTO = 0,
+    MMS_PRECISION_FP32 = 1,
+    MMS_PRECISION_INT8 = 2,
+    MMS_PRECISION_BF16 = 3,
+};
+
+/* Zero-initialise, then set what differs from the defaults. */
+struct mms_options {
+    int precision;     /* MMS_PRECISION_*; 0: AUTO */
+    int threads;       /* OpenMP threads for each run; 0: all cores */
+    int height, width; /* network input; 0, 0: the size in the model file
+                        * (multiples of the network's stride, at most 8192) */
+};
+
+struct mms_engine;
+
+/* Opens a model file (safetensors, as models/ ships and `mms calibrate`
+ * writes) and compiles the network for this CPU. path NULL: the shipped
+ * model, found as `mms` finds it ($MMS_MODEL, else the installed data
+ * directory). opts NULL: all defaults. */
+MMS_API int mms_open(const char *path, const struct mms_options *opts, struct mms_engine **out,
+                     struct mms_error *err);
+/* NULL is a no-op. */
+MMS_API void mms_close(struct mms_engine *e);
+
+struct mms_info {
+    const char *path;          /* the model file opened */
+    const char *arch;          /* "mms-rt", "res2net-unet" */
+    int in_height, in_width;   /* the network input */
+    int out_height, out_width; /* the logits */
+    int precision;             /* what runs: MMS_PRECISION_FP32 or MMS_PRECISION_INT8 */
+    const char *precision_why; /* how that was chosen, one line */
+    float threshold;           /* tool where sigmoid(logit) > threshold */
+};
+
+/* Owned by the engine, valid until mms_close(). */
+MMS_API const struct mms_info *mms_info(const struct mms_engine *e);
+
+/* Pixel layouts (8 bits a sample). YUV420P: Y, Cb, Cr planes, chroma
+ * halved both ways ((w + 1) / 2 x (h + 1) / 2); NV12: Y, then Cb Cr
+ * interleaved at 4:2:0; YUV422P: chroma halved horizontally; YUV444P. */
+enum {
+    MMS_FRAME_RGB24 = 1, /* packed R, G, B in data[0] */
+    MMS_FRAME_YUV420P = 2,
+    MMS_FRAME_NV12 = 3,
+    MMS_FRAME_YUV422P = 4,
+    MMS_FRAME_YUV444P = 5,
+};
+
+/* Y'CbCr matrices (as ITU-T H.273 names them). */
+enum {
+    MMS_COLOR_BT601 = 0, /* also what a frame that says nothing gets */
+    MMS_COLOR_BT709 = 1,
+    MMS_COLOR_BT2020 = 2,
+    MMS_COLOR_SMPTE240M = 3,
+    MMS_COLOR_FCC = 4,
+};
+
+/* Where subsampled chroma sits. LEFT: co-sited with the even luma columns,
+ * midway between rows (MPEG-2, H.264, HEVC's default); CENTER: midway both
+ * ways (JPEG, MPEG-1). */
+enum {
+    MMS_CHROMA_LEFT = 0,
+    MMS_CHROMA_CENTER = 1,
+};
+
+/* One frame, the caller's pixels; zero-initialise it. Sizes 1..16384;
+ * strides are positive byte counts of a row, at least its width's worth. */
+struct mms_frame {
+    int format; /* MMS_FRAME_* */
+    int width, height;
+    const uint8_t *data[3];
+    int stride[3];
+    /* Y'CbCr only: */
+    int colorspace; /* MMS_COLOR_* */
+    int full_range; /* 0: limited (Y 16..235), 1: full (0..255, JPEG) */
+    int chroma_loc; /* MMS_CHROMA_* */
+};
+
+/* Runs the network on one frame. The frame is read during the call only. */
+MMS_API int mms_run(struct mms_engine *e, const struct mms_frame *f, struct mms_error *err);
+
+/* The last run's logits: out_height x out_width floats, row-major; valid
+ * until the next run or mms_close(). NULL before the first successful run. */
+MMS_API const float *mms_logits(const struct mms_engine *e);
+
+/* The last run's mask at width x height (the frame's size gives what
+ * `mms segment` writes): the logits resized bilinearly, 255 where the tool
+ * probability exceeds the model's threshold, else 0; `stride` bytes a row.
+ * -EINVAL before the first run or for a bad size. */
+MMS_API int mms_mask(const struct mms_engine *e, uint8_t *mask, int width, int height, int stride,
+                     struct mms_error *err);
+
+/* Runs n frames in order. The engine has no batched kernels: this is the
+ * loop over mms_run() a caller would write, kept here for one call per
+ * batch. Where `logits` is not NULL, frame i's logits are written at
+ * logits + i * out_height * out_width; where `masks` is not NULL, frame
+ * i's mask at its own size (stride = width) into masks[i]. Stops at the
+ * first failing frame ("frame I: ..." in err); mms_logits() then holds the
+ * last frame that ran. */
+MMS_API int mms_run_batch(struct mms_engine *e, const struct mms_frame *frames, int n,
+                          float *logits, uint8_t *const *masks, struct mms_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
