@@ -21,7 +21,9 @@ for p in libmms0 libmms-dev; do
 done
 ok "$(dpkg-query -W -f='${Package} ${Version}, ' mmsd libmms0 libmms-dev)installed"
 # The library as the programs and pkg-config users find it.
-ldd /usr/bin/mmsd | grep -q 'libmms.so.0 => /usr/lib/x86_64-linux-gnu/' || fail "mmsd does not load the packaged libmms.so.0"
+# (/lib is /usr/lib on Debian 12: the loader may name either.)
+ldd /usr/bin/mmsd | grep -Eq 'libmms\.so\.0 => (/usr)?/lib/x86_64-linux-gnu/libmms\.so\.0 ' ||
+    fail "mmsd does not load the packaged libmms.so.0: $(ldd /usr/bin/mmsd | grep -i mms)"
 [ -f /usr/include/mms/mms.h ] && [ -f /usr/lib/x86_64-linux-gnu/pkgconfig/mms.pc ] || fail "libmms-dev: header or mms.pc missing"
 ok "mmsd loads the packaged libmms.so.0; mms.h and mms.pc in place"
 
