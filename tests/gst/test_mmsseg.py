@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """mmsseg, the GStreamer element, in gst-launch-1.0 pipelines.
 
-- gst-inspect-1.0 lists it with its properties;
+- gst-inspect-1.0 lists it with its properties, from the build tree and
+  as cmake --install puts it (with the installed libmms.so.0);
 - filesrc ! decodebin ! videoconvert ! I420 ! mmsseg style=mask ! filesink:
   every frame's tool fraction and box equal to `mms run --style mask --meta`
   on the same file (both decode it with libavcodec, so the same frames);
@@ -13,7 +14,7 @@
   (GLib refuses the value: the property keeps 1);
 - the meta, read by an application (tests/gst/test_meta.c).
 
-Env: MMS_BUILD_DIR, MMS_SOURCE_DIR, MMS_BIN, MMS_GST_PLUGIN_DIR,
+Env: MMS_BUILD_DIR, MMS_SOURCE_DIR, MMS_BIN, CMAKE, MMS_GST_PLUGIN_DIR,
 MMS_GST_META_CHECK, MMS_GST_PRELOAD (the ASan runtime for gst-launch when
 the plugin is sanitized). The video comes from ../shared/data, required
 under CI=true.
@@ -29,6 +30,7 @@ import numpy as np
 
 SRC = os.environ["MMS_SOURCE_DIR"]
 MMS = os.environ["MMS_BIN"]
+BUILD = os.environ["MMS_BUILD_DIR"]
 PLUGIN_DIR = os.environ["MMS_GST_PLUGIN_DIR"]
 META_CHECK = os.environ["MMS_GST_META_CHECK"]
 PRELOAD = os.environ.get("MMS_GST_PRELOAD", "")
@@ -273,6 +275,43 @@ def check_refusals(clip):
     print("ok: bad models and property values refused")
 
 
+def check_installed():
+    """The plugin as cmake --install puts it: under lib*/gstreamer-1.0,
+    loading the installed libmms.so.0, not the build tree's."""
+    root = os.path.join(T, "root")
+    env = dict(os.environ, DESTDIR=root)
+    p = subprocess.run([os.environ.get("CMAKE", "cmake"), "--install", BUILD], env=env,
+                       capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        fail(f"cmake --install exited {p.returncode}: {p.stderr[-400:]}")
+        return
+    plugins = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+               if f == "libgstmms.so" and d.endswith("/gstreamer-1.0")]
+    libs = [d for d, _, fs in os.walk(root) for f in fs if f == "libmms.so.0"]
+    if len(plugins) != 1 or len(libs) != 1:
+        fail(f"the install has plugins {plugins} and libmms.so.0 in {libs}")
+        return
+    if os.path.dirname(os.path.dirname(plugins[0])) != libs[0]:
+        fail(f"{plugins[0]} is not in gstreamer-1.0 beside {libs[0]}/libmms.so.0")
+    dyn = subprocess.run(["readelf", "-d", plugins[0]], capture_output=True, text=True).stdout
+    if BUILD in dyn or "libmms.so.0" not in dyn:
+        fail("the installed plugin reaches into the build tree or does not need libmms.so.0")
+    env = gst_env()
+    env["GST_PLUGIN_PATH"] = os.path.dirname(plugins[0])
+    env["LD_LIBRARY_PATH"] = libs[0]
+    p = subprocess.run(["gst-inspect-1.0", "mmsseg"], env=env, capture_output=True, text=True,
+                       timeout=120)
+    if p.returncode != 0 or plugins[0] not in p.stdout:
+        fail(f"gst-inspect-1.0 does not find the installed plugin: {p.stderr[-300:]}")
+    p = subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=2", "!",
+                        "video/x-raw,format=I420,width=64,height=48", "!", "mmsseg", "!",
+                        "fakesink"], env=env, capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        fail(f"a pipeline with the installed plugin exited {p.returncode}: {p.stderr[-400:]}")
+    else:
+        print("ok: the installed plugin loads and runs")
+
+
 def run_meta_check(video):
     # Sanitized itself (not preloaded), and it leaves GStreamer with
     # gst_deinit(), so its leaks are checked.
@@ -293,6 +332,7 @@ def main():
                 fail(f"{tool} is needed")
                 return
         check_inspect()
+        check_installed()
         if not os.path.exists(VIDEO):
             if os.environ.get("CI") == "true":
                 fail(f"{VIDEO} is missing (CI=true needs ../shared/data)")
