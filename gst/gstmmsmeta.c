@@ -35,15 +35,17 @@ static void mask_meta_free(GstMeta *meta, GstBuffer *buffer)
     gst_clear_buffer(&m->mask);
 }
 
-/* A copy of the frame (whole or a region of its memory, which is still
- * the same picture) keeps the mask; anything else (a scale, a crop
- * expressed otherwise) drops it. */
+/* A copy of the whole frame keeps the mask; a copy of part of its memory
+ * is not the same picture any more, and anything else (a scale) changes
+ * its size: those drop it. */
 static gboolean mask_meta_transform(GstBuffer *dst, GstMeta *meta, GstBuffer *src, GQuark type,
                                     gpointer data)
 {
-    (void)src, (void)data;
     GstMmsMaskMeta *m = (GstMmsMaskMeta *)meta;
     if (!GST_META_TRANSFORM_IS_COPY(type))
+        return FALSE;
+    const GstMetaTransformCopy *copy = data;
+    if (copy->region && (copy->offset != 0 || copy->size < gst_buffer_get_size(src)))
         return FALSE;
     GstMmsMaskMeta *d = gst_buffer_add_mms_mask_meta(dst, m->mask, m->width, m->height, m->stride);
     if (!d)

@@ -54,7 +54,8 @@ static inline GstMmsMaskMeta *gst_buffer_get_mms_mask_meta(GstBuffer *buffer)
     return api ? (GstMmsMaskMeta *)gst_buffer_get_meta(buffer, api) : NULL;
 }
 
-/* The plugin's own (gst/gstmmsmeta.c). */
+/* The plugin's own (gst/gstmmsmeta.c), not exported from libgstmms.so:
+ * applications use gst_buffer_get_mms_mask_meta() above. */
 GType gst_mms_mask_meta_api_get_type(void);
 const GstMetaInfo *gst_mms_mask_meta_get_info(void);
 /* Takes a reference to mask. */

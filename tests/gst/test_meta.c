@@ -2,7 +2,8 @@
  * mmsseg inside an application: the GstMmsMaskMeta on every buffer read
  * through gst/gstmmsmeta.h alone (the plugin is loaded, not linked), held
  * to the frame mmsseg drew (style=mask) and to itself (0/255 bytes, the
- * fraction and box recomputed, the ROI meta's box); every=3 fresh on
+ * fraction and box recomputed, the ROI meta's box), kept by a buffer copy
+ * and dropped by a partial one; every=3 fresh on
  * frames 0, 3, 6 and the same mask buffer in between; properties refused
  * where they should be (out of range, unknown names, the model while
  * PLAYING); a missing model failing the state change with the library's
@@ -80,6 +81,18 @@ static void check_sample(GstSample *s, int i, GstBuffer **last_mask)
         *last_mask = m->mask;
     else
         CHECK(m->mask == *last_mask, "frame %d: not the mask of frame %d", i, i - i % EVERY);
+
+    /* A copy of the buffer keeps the meta (the same mask, a reference);
+     * a copy of half its memory is no longer the picture: dropped. */
+    GstBuffer *copy = gst_buffer_copy(buf);
+    GstMmsMaskMeta *cm = gst_buffer_get_mms_mask_meta(copy);
+    CHECK(cm && cm->mask == m->mask && cm->x0 == m->x0 && cm->tool_fraction == m->tool_fraction &&
+              cm->fresh == m->fresh,
+          "frame %d: a copied buffer lost or changed the meta", i);
+    gst_buffer_unref(copy);
+    copy = gst_buffer_copy_region(buf, GST_BUFFER_COPY_ALL, 0, gst_buffer_get_size(buf) / 2);
+    CHECK(!gst_buffer_get_mms_mask_meta(copy), "frame %d: half a buffer kept the meta", i);
+    gst_buffer_unref(copy);
 
     GstMapInfo mm;
     if (!gst_buffer_map(m->mask, &mm, GST_MAP_READ)) {

@@ -57,6 +57,10 @@ def gst_env(sanitized=True):
     # stale entry for the plugin cannot stand in for the one just built.
     env["GST_REGISTRY"] = os.path.join(T, "registry.bin")
     env["MMS_MODEL"] = MODEL
+    # Plugins are loaded in the process itself, not in gst-plugin-scanner:
+    # a sanitized plugin needs the runtime that process has (preloaded, or
+    # the sanitized test program's own).
+    env["GST_REGISTRY_FORK"] = "no"
     env.pop("GST_DEBUG", None)
     if PRELOAD and sanitized:
         # gst-launch-1.0 is not sanitized: the runtime goes in first. It
