@@ -35,7 +35,7 @@ static int failures;
         }                                                                                    \
     } while (0)
 
-#define FRAMES 12
+#define FRAMES 12 /* at most what the clip has, and videotestsrc makes */
 #define EVERY 3
 
 static const char *video, *model;
@@ -193,6 +193,64 @@ static void test_meta(void)
     gst_object_unref(p);
 }
 
+/* style and every changed while PLAYING take effect on the frames that
+ * follow. appsink holds one buffer and blocks the streaming thread on the
+ * next, so at most two frames past the one pulled have been through
+ * mmsseg when the change is made; 4 leaves slack. */
+static void test_runtime_change(void)
+{
+    enum { CHANGE_AT = 2, SLACK = 4, N = 10 };
+    gchar *props = g_strdup_printf("model=\"%s\" style=mask every=1000", model);
+    GstElement *p = make_pipeline(props);
+    g_free(props);
+    if (!p)
+        return;
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(p), "sink");
+    GstElement *seg = gst_bin_get_by_name(GST_BIN(p), "seg");
+    g_object_set(sink, "max-buffers", 1u, NULL);
+    CHECK(gst_element_set_state(p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE,
+          "the pipeline does not start");
+    int i = 0;
+    for (; i < N; i++) {
+        GstSample *s = gst_app_sink_pull_sample(GST_APP_SINK(sink));
+        if (!s)
+            break;
+        GstBuffer *buf = gst_sample_get_buffer(s);
+        GstMmsMaskMeta *m = gst_buffer_get_mms_mask_meta(buf);
+        GstVideoInfo vi;
+        gst_video_info_from_caps(&vi, gst_sample_get_caps(s));
+        GstVideoFrame vf;
+        long drawn = -1;
+        if (m && gst_video_frame_map(&vf, &vi, buf, GST_MAP_READ)) {
+            /* Luma pixels that are neither 16 nor 235: none when drawn as a mask. */
+            drawn = 0;
+            for (int y = 0; y < GST_VIDEO_INFO_HEIGHT(&vi); y++) {
+                const guint8 *row = (const guint8 *)GST_VIDEO_FRAME_COMP_DATA(&vf, 0) +
+                                    (gsize)y * GST_VIDEO_FRAME_COMP_STRIDE(&vf, 0);
+                for (int x = 0; x < GST_VIDEO_INFO_WIDTH(&vi); x++)
+                    drawn += row[x] != 16 && row[x] != 235;
+            }
+            gst_video_frame_unmap(&vf);
+        }
+        CHECK(m && drawn >= 0, "frame %d: no meta or no frame", i);
+        if (m && i <= CHANGE_AT)
+            CHECK(m->fresh == (i == 0) && drawn == 0, "frame %d (every=1000, mask): fresh %d, "
+                  "%ld pixels not the mask", i, m->fresh, drawn);
+        if (m && i >= CHANGE_AT + SLACK)
+            CHECK(m->fresh && drawn > 0, "frame %d (every=1, off): fresh %d, the mask drawn",
+                  i, m->fresh);
+        gst_sample_unref(s);
+        if (i == CHANGE_AT)
+            gst_util_set_object_arg(G_OBJECT(seg), "style", "off"),
+                g_object_set(seg, "every", 1u, NULL);
+    }
+    CHECK(i == N, "%d frames, expected %d", i, N);
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(sink);
+    gst_object_unref(seg);
+    gst_object_unref(p);
+}
+
 static int warnings;
 
 static void count_warning(const gchar *domain, GLogLevelFlags level, const gchar *msg,
@@ -293,6 +351,7 @@ int main(int argc, char **argv)
     model = argv[2];
     test_properties();
     test_meta();
+    test_runtime_change();
     test_missing_model();
     /* Frees what GStreamer holds, so that LeakSanitizer sees ours. */
     gst_deinit();
