@@ -108,7 +108,8 @@ def main():
     ap.add_argument("--frames", type=int, default=100000)
     ap.add_argument("--warmup", type=int, default=5000, help="frames before the baseline sample")
     ap.add_argument("--source-size", default="640x360", help="testsrc2 frame size WxH")
-    ap.add_argument("--net-size", default="0x0", help="network input HxW (0x0: the model's)")
+    ap.add_argument("--net-size", default="0x0",
+                    help="network input HxW, multiples of 32 for mms-rt (0x0: the model's)")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--segment-seconds", type=int, default=20,
                     help="recording segment length in stream seconds (25 fps)")
@@ -157,6 +158,9 @@ def main():
             print("%7.1f s %8d frames  rss %7.2f MB  fds %3d  threads %2d  inferred %d"
                   % samples[-1], flush=True)
             if frames >= args.frames:
+                break
+            if frames == 0 and time.time() - t0 > 120:
+                failed.append(f"no frame written in 120 s (see {log_path})")
                 break
     finally:
         if p.poll() is None:

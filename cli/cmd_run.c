@@ -14,6 +14,7 @@
 #include <libavutil/log.h>
 
 #include "cli/cli.h"
+#include "overlay/text.h"
 #include "pipeline/pipeline.h"
 
 /* Exit status when the input had decode errors but the run completed. */
@@ -134,6 +135,10 @@ static int run(int argc, char **argv)
     /* Failures reach the user as one line through mms_err; FFmpeg's own
      * complaints about a damaged stream would only repeat them per packet. */
     av_log_set_level(AV_LOG_QUIET);
+    /* The NO SIGNAL card's and the window's font ($MMS_FONT, else DejaVu
+     * Sans): said here, once, when it does not load; the run goes on. */
+    if (mms_text_set_font(NULL, &err))
+        fprintf(stderr, "mms run: %s; text is drawn with the built-in 8x8 font\n", err.msg);
     struct mms_pipeline *p;
     if (mms_pipeline_create(&o, &p, &err)) {
         status = cli_fail("run", "%s", err.msg);

@@ -134,8 +134,9 @@ static int check_size(const struct mms_card *card, int h, int w, struct mms_err 
     return 0;
 }
 
+/* dry: everything but oneDNN's part (no buffer, no primitive). */
 static int compile(struct mms_net *n, const struct mms_model *m, int h, int w,
-                   const struct mms_net_opts *o, struct mms_err *err)
+                   const struct mms_net_opts *o, int dry, struct mms_err *err)
 {
     int rc;
     struct mms_graph *g = mms_graph_new(m);
@@ -157,7 +158,7 @@ static int compile(struct mms_net *n, const struct mms_model *m, int h, int w,
     if ((rc = mms_graph_fuse(g, err)))
         goto fail;
     struct mms_exec_opts eo = {.threads = o->threads};
-    if ((rc = resolve_precision(n, m, o->precision, &eo, err)))
+    if ((rc = resolve_precision(n, m, o->precision, &eo, err)) || dry)
         goto fail;
     rc = mms_exec_create(g, in, out, &eo, &n->exec, err);
 fail:
@@ -165,8 +166,8 @@ fail:
     return rc;
 }
 
-int mms_net_open(const char *path, const struct mms_net_opts *opts, struct mms_net **out,
-                 struct mms_err *err)
+static int open_net(const char *path, const struct mms_net_opts *opts, int dry,
+                    struct mms_net **out, struct mms_err *err)
 {
     struct mms_net_opts o = opts ? *opts : (struct mms_net_opts){0};
     struct mms_model *m = NULL;
@@ -180,8 +181,8 @@ int mms_net_open(const char *path, const struct mms_net_opts *opts, struct mms_n
         goto fail;
     int h = o.in_h ? o.in_h : n->card.in_h, w = o.in_w ? o.in_w : n->card.in_w;
     if ((rc = check_size(&n->card, h, w, err)) ||
-        (rc = compile(n, m, h, w, &o, err)))
-        goto fail;
+        (rc = compile(n, m, h, w, &o, dry, err)) || dry)
+        goto fail; /* a dry run that passed ends here too */
     struct mms_net_info *i = &n->info;
     i->path = n->path;
     i->arch = n->card.arch->name;
@@ -199,10 +200,22 @@ int mms_net_open(const char *path, const struct mms_net_opts *opts, struct mms_n
     *out = n;
     return 0;
 fail:
-    mms_err_prefix(err, "%s: ", path);
+    if (rc)
+        mms_err_prefix(err, "%s: ", path);
     mms_model_close(m);
     mms_net_close(n);
     return rc;
+}
+
+int mms_net_open(const char *path, const struct mms_net_opts *opts, struct mms_net **out,
+                 struct mms_err *err)
+{
+    return open_net(path, opts, 0, out, err);
+}
+
+int mms_net_check(const char *path, const struct mms_net_opts *opts, struct mms_err *err)
+{
+    return open_net(path, opts, 1, NULL, err);
 }
 
 void mms_net_close(struct mms_net *n)

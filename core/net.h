@@ -60,6 +60,12 @@ int mms_precision_parse(const char *s, enum mms_precision *p);
 int mms_net_open(const char *path, const struct mms_net_opts *opts,
                  struct mms_net **out, struct mms_err *err);
 void mms_net_close(struct mms_net *n);
+/* What mms_net_open() would refuse in the file and the options, with the
+ * same message, without compiling: the file and its card, the graph the
+ * architecture builds on its weights at that size, the precision. Only
+ * oneDNN's part is left out, so it takes milliseconds (mmsd vets a
+ * reloaded model with it before it stops the pipeline running). */
+int mms_net_check(const char *path, const struct mms_net_opts *opts, struct mms_err *err);
 
 const struct mms_net_info *mms_net_info(const struct mms_net *n);
 /* 3 x in_h x in_w floats, owned by the net, written by the caller. */

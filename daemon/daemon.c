@@ -13,6 +13,7 @@
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/preview.h"
+#include "overlay/text.h"
 
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS 30000
@@ -809,8 +810,9 @@ static void conf_drop(struct mmsd_pipeline_conf *c)
 
 static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
 {
-    static const char *const restart_only[] = {"listen", "token_file", "allowed_hosts"};
-    for (int i = 0; i < 3; i++) {
+    /* The font too: pipelines draw their NO SIGNAL card when they start. */
+    static const char *const restart_only[] = {"listen", "token_file", "allowed_hosts", "font"};
+    for (size_t i = 0; i < sizeof(restart_only) / sizeof(*restart_only); i++) {
         const struct mms_option *opt = mmsd_option_find(restart_only[i]);
         char a[512];
         if (mms_opt_equal_one(opt, &d->cfg.d, &nc->d))
@@ -828,6 +830,7 @@ static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
     SWAP(d->cfg.d.listen, nc->d.listen);
     SWAP(d->cfg.d.token_file, nc->d.token_file);
     SWAP(d->cfg.d.allowed_hosts, nc->d.allowed_hosts);
+    SWAP(d->cfg.d.font, nc->d.font);
 }
 
 /* SIGHUP: pipelines added, removed or changed; the unchanged ones are not
@@ -847,7 +850,7 @@ static void reload(struct mmsd *d)
         return;
     }
     reload_daemon_options(d, &nc);
-    int added = 0, removed = 0, changed = 0;
+    int added = 0, removed = 0, changed = 0, refused = 0;
     struct mmsd_pipe *next;
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = next) {
         next = pp->next;
@@ -871,6 +874,15 @@ static void reload(struct mmsd *d)
             free(c->name);
             mms_options_free(&c->o);
             memset(c, 0, sizeof(*c));
+        } else if (mms_pipeline_check_model(&c->o, &err)) {
+            /* Restarted, it could not start again: a camera left
+             * unrecorded for a typo or a half-copied file. */
+            mmsd_err("reload: pipeline %s: cannot load its model: %s; it keeps running as it "
+                     "was", pp->conf.name, err.msg);
+            refused++;
+            free(c->name);
+            mms_options_free(&c->o);
+            memset(c, 0, sizeof(*c));
         } else {
             mmsd_notice("pipeline %s: changed by reload; restarting it", pp->conf.name);
             changed++;
@@ -890,8 +902,8 @@ static void reload(struct mmsd *d)
         pipe_start(pp);
     }
     mmsd_config_free(&nc);
-    mmsd_notice("reloaded %s: %d added, %d removed, %d changed", d->config_path, added, removed,
-                changed);
+    mmsd_notice("reloaded %s: %d added, %d removed, %d changed, %d refused", d->config_path,
+                added, removed, changed, refused);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -1006,6 +1018,10 @@ int mmsd_daemon_run(struct mmsd_config *cfg)
     d.started_ms = mms_now_ms();
     mmsd_log_set_level(d.cfg.d.log_level);
     mmsd_log_capture_ffmpeg();
+    /* Before any pipeline draws, so a font that does not load is said once,
+     * here, at start-up; text then goes on in the bitmap font. */
+    if (mms_text_set_font(d.cfg.d.font, &err))
+        mmsd_warn("%s; text on video is drawn with the built-in 8x8 font", err.msg);
     d.config_path = d.cfg.path;
     d.scratch = malloc(sizeof(float) * MMS_STATS_RING);
     if (!d.scratch) {

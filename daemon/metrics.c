@@ -44,6 +44,8 @@ static double g_inference_errors(const struct mmsd_pipe_view *v)
     return (double)v->c.inference_errors;
 }
 static double g_fps(const struct mmsd_pipe_view *v) { return v->c.fps; }
+static double g_source_fps(const struct mmsd_pipe_view *v) { return v->c.frame_rate; }
+static double g_live(const struct mmsd_pipe_view *v) { return v->have && v->c.live; }
 static double g_signal(const struct mmsd_pipe_view *v) { return v->have && v->c.signal; }
 static double g_up(const struct mmsd_pipe_view *v) { return v->healthy; }
 static double g_recording(const struct mmsd_pipe_view *v) { return v->rec.recording; }
@@ -169,6 +171,10 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
         {"mmsd_pipeline_up", "gauge", "1 while frames flow and nothing failed (/healthz)."},
         {"mmsd_source_signal", "gauge", "1 while the source delivers frames."},
         {"mmsd_fps", "gauge", "Frames written per second, recent."},
+        {"mmsd_source_fps", "gauge", "The source's nominal frame rate (0 while unknown or not "
+                                     "open): what mmsd_fps of a live pipeline should reach."},
+        {"mmsd_pipeline_live", "gauge", "1 when the pipeline runs in live mode (paced by its "
+                                        "source; frames skip inference rather than queue)."},
         {"mmsd_reconnects_total", "counter", "Times the live source was reopened."},
         {"mmsd_decode_errors_total", "counter", "Packets or frames that failed to decode."},
         {"mmsd_output_errors_total", "counter", "Outputs closed after a failed write."},
@@ -189,7 +195,8 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
         {"mmsd_recording_bytes", "gauge", "Bytes recorded so far."},
         {"mmsd_preview_viewers", "gauge", "Browsers watching the MJPEG preview."},
     };
-    static const getter gets[] = {g_up,         g_signal,       g_fps,          g_reconnects,
+    static const getter gets[] = {g_up,         g_signal,       g_fps,
+                                  g_source_fps, g_live,         g_reconnects,
                                   g_decode_errors, g_output_errors, g_output_reopens,
                                   g_outputs_down, g_output_stalls, g_encoders,
                                   g_inference_errors,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon/http.h"
+#include "overlay/text.h"
 
 #define OFF(f) offsetof(struct mmsd_options, f)
 
@@ -49,6 +50,9 @@ const struct mms_option mmsd_option_table[] = {
      .parse = check_hosts, .arg = "NAMES",
      .help = "host names the API answers to besides IP addresses and localhost, separated "
              "by commas (a browser's Host; any other gets 421)"},
+    {.name = "font", .type = MMS_OPT_STRING, .offset = OFF(font), .arg = "FILE",
+     .help = "TrueType font for text on video (default: $MMS_FONT, else " MMS_FONT_DEFAULT
+             "); builtin: the 8x8 bitmap font, also the fallback"},
     {.name = NULL},
 };
 

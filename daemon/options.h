@@ -35,6 +35,7 @@ struct mmsd_options {
     int log_level;    /* enum mmsd_log_level */
     char *token_file; /* bearer token, required off loopback; NULL: none */
     char *allowed_hosts; /* Host names the API answers to (daemon/http.h); NULL: none */
+    char *font;       /* text on video (overlay/text.h); NULL: $MMS_FONT, else DejaVu Sans */
 };
 
 extern const struct mms_option mmsd_option_table[];

@@ -9,6 +9,7 @@
 
 #include "io/jpeg.h"
 #include "overlay/compose.h"
+#include "overlay/text.h"
 #include "pipeline/stats.h"
 
 #define MAX_VIEWERS 16
@@ -111,7 +112,9 @@ static int make_placeholder(struct mmsd_preview *pv, struct mms_err *err)
         goto fail;
     }
     mms_fill_frame(f, 0x303030);
-    mms_draw_text(f, f->width / 2 - 9 * 4 * 3, f->height / 2 - 4 * 3, 3, "NO SIGNAL", 0xffffff);
+    int px = mms_text_px(f->height, 10), tw, th;
+    mms_text_extent(px, "NO SIGNAL", &tw, &th);
+    mms_draw_text(f, (f->width - tw) / 2, (f->height - th) / 2, px, "NO SIGNAL", 0xffffff);
     const uint8_t *data;
     size_t len;
     if ((rc = mms_jpeg_encode(pv->enc, f, &data, &len, err)))

@@ -41,9 +41,7 @@ int mms_color_parse(const char *s, uint32_t *rgb);
  * YUV420P frame in place. Allocates nothing. */
 void mms_compose(AVFrame *frame, const uint8_t *mask, int stride, const struct mms_style *st);
 
-/* Text in a built-in 8x8 bitmap font, scaled by `scale`, on a dark box for
- * legibility; for the HUD and the NO SIGNAL frame. ASCII 32..126. */
-void mms_draw_text(AVFrame *frame, int x, int y, int scale, const char *text, uint32_t rgb);
+/* Text on frames: overlay/text.h. */
 
 /* Fills the frame with one colour (the NO SIGNAL background). */
 void mms_fill_frame(AVFrame *frame, uint32_t rgb);

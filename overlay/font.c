@@ -1,15 +1,4 @@
-#include "overlay/compose.h"
 #include "overlay/font.h"
-
-#include <string.h>
-
-#include <libavutil/pixfmt.h>
-
-/* Margin of the dark box around the text, and the gap between lines, in
- * font pixels (multiplied by the scale). */
-#define PAD 2
-#define LINE_GAP 2
-#define MAX_SCALE 64
 
 /*
  * ASCII 32..126, eight rows each, top first, bit 0 the leftmost pixel.
@@ -119,65 +108,6 @@ const uint8_t *mms_font_glyph(unsigned char c)
     return glyphs[(c >= 32 && c <= 126 ? c : '?') - 32];
 }
 
-/* A rectangle in luma pixels, half-open, clipped to the frame. Wide
- * integers: callers may place text anywhere, INT_MIN included. */
-struct rect {
-    long long x0, y0, x1, y1;
-};
-
-static int clip(const AVFrame *f, struct rect *r)
-{
-    if (r->x0 < 0)
-        r->x0 = 0;
-    if (r->y0 < 0)
-        r->y0 = 0;
-    if (r->x1 > f->width)
-        r->x1 = f->width;
-    if (r->y1 > f->height)
-        r->y1 = f->height;
-    return r->x0 < r->x1 && r->y0 < r->y1;
-}
-
-/* The chroma samples of a clipped rectangle: those whose top-left luma
- * pixel is inside it, so each luma pixel belongs to exactly one. */
-static struct rect chroma_of(struct rect r)
-{
-    return (struct rect){(r.x0 + 1) / 2, (r.y0 + 1) / 2, (r.x1 + 1) / 2, (r.y1 + 1) / 2};
-}
-
-static void paint(AVFrame *f, struct rect r, const uint8_t ycc[3])
-{
-    if (!clip(f, &r))
-        return;
-    for (long long y = r.y0; y < r.y1; y++)
-        memset(f->data[0] + y * f->linesize[0] + r.x0, ycc[0], (size_t)(r.x1 - r.x0));
-    struct rect c = chroma_of(r);
-    for (int p = 1; p <= 2; p++)
-        for (long long y = c.y0; y < c.y1; y++)
-            memset(f->data[p] + y * f->linesize[p] + c.x0, ycc[p], (size_t)(c.x1 - c.x0));
-}
-
-/* Pulls luma towards black and chroma towards grey, to 3/8: dark enough
- * for white text on a bright surgical scene, and the scene still shows. */
-static void darken(AVFrame *f, struct rect r)
-{
-    if (!clip(f, &r))
-        return;
-    for (long long y = r.y0; y < r.y1; y++) {
-        uint8_t *row = f->data[0] + y * f->linesize[0];
-        for (long long x = r.x0; x < r.x1; x++)
-            row[x] = (uint8_t)(16 + (row[x] - 16) * 3 / 8);
-    }
-    struct rect c = chroma_of(r);
-    for (int p = 1; p <= 2; p++) {
-        for (long long y = c.y0; y < c.y1; y++) {
-            uint8_t *row = f->data[p] + y * f->linesize[p];
-            for (long long x = c.x0; x < c.x1; x++)
-                row[x] = (uint8_t)(128 + (row[x] - 128) * 3 / 8);
-        }
-    }
-}
-
 int mms_font_runs(unsigned char ch, int (*fn)(void *ctx, int c0, int c1, int row), void *ctx)
 {
     const uint8_t *g = mms_font_glyph(ch);
@@ -196,68 +126,4 @@ int mms_font_runs(unsigned char ch, int (*fn)(void *ctx, int c0, int c1, int row
         }
     }
     return 0;
-}
-
-struct glyph_paint {
-    AVFrame *f;
-    long long x, y;
-    int s;
-    const uint8_t *ycc;
-};
-
-static int paint_run(void *ctx, int c0, int c1, int r)
-{
-    const struct glyph_paint *g = ctx;
-    paint(g->f, (struct rect){g->x + (long long)c0 * g->s, g->y + (long long)r * g->s,
-                              g->x + (long long)c1 * g->s, g->y + (long long)(r + 1) * g->s},
-          g->ycc);
-    return 0;
-}
-
-/* One glyph with its top-left at (x, y), each run of set bits one rectangle. */
-static void draw_glyph(AVFrame *f, long long x, long long y, int s, unsigned char ch,
-                       const uint8_t ycc[3])
-{
-    struct glyph_paint g = {f, x, y, s, ycc};
-    mms_font_runs(ch, paint_run, &g);
-}
-
-/* (x, y) is the top-left of the first glyph, so callers centre or align
- * the text itself; the box reaches PAD font pixels further all round.
- * '\n' starts a new line. */
-void mms_draw_text(AVFrame *frame, int x, int y, int scale, const char *text, uint32_t rgb)
-{
-    if (!frame || frame->format != AV_PIX_FMT_YUV420P || !text || frame->width < 1 ||
-        frame->height < 1)
-        return;
-    int s = scale < 1 ? 1 : scale > MAX_SCALE ? MAX_SCALE : scale;
-    long long cols = 0, lines = 1, col = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p == '\n') {
-            lines++;
-            col = 0;
-        } else if (++col > cols) {
-            cols = col;
-        }
-    }
-    long long adv = (long long)MMS_FONT_W * s, line_h = (long long)(MMS_FONT_H + LINE_GAP) * s;
-    long long pad = (long long)PAD * s;
-    darken(frame, (struct rect){x - pad, y - pad, x + cols * adv + pad,
-                                y + lines * line_h - (long long)LINE_GAP * s + pad});
-
-    uint8_t ycc[3];
-    mms_rgb_to_ycbcr(rgb, ycc);
-    long long cx = x, cy = y;
-    for (const char *p = text; *p; p++) {
-        if (*p == '\n') {
-            cx = x;
-            cy += line_h;
-            continue;
-        }
-        /* Glyphs wholly off the frame cost nothing but this test. */
-        if (cx < frame->width && cx + adv > 0 && cy < frame->height &&
-            cy + (long long)MMS_FONT_H * s > 0)
-            draw_glyph(frame, cx, cy, s, (unsigned char)*p, ycc);
-        cx += adv;
-    }
 }

@@ -2,9 +2,9 @@
 #define MMS_OVERLAY_FONT_H
 
 /*
- * Internal to overlay/: the built-in 8x8 font, which the window draws its
- * HUD from with SDL rectangles (so recorded files stay HUD-free), and the
- * one colour conversion compose.c and font.c share.
+ * Internal to overlay/: the built-in 8x8 font, which text.c falls back to
+ * when no TrueType font loads and the contact sheet captions with, and the
+ * one colour conversion compose.c and text.c share.
  */
 
 #include <stdint.h>

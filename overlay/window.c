@@ -7,16 +7,16 @@
 #include <SDL.h>
 #include <libavutil/pixfmt.h>
 
-#include "overlay/font.h"
+#include "overlay/text.h"
 
 /* The window opens no larger than this; the video keeps its size in the
  * texture and is scaled on screen. */
 #define FIT_W 1280
 #define FIT_H 720
-/* HUD rectangles are batched through a fixed array: no per-frame
- * allocation, and a long line only costs another SDL call. */
-#define MAX_RECTS 1024
-#define HUD_MARGIN 6
+/* The HUD's text height: a thirtieth of the picture, as the frame's own
+ * text (overlay/text.h), but never below what reads on a small window. */
+#define HUD_LINES 30
+#define HUD_MIN_PX 12
 
 struct window {
     SDL_Window *win;
@@ -31,8 +31,13 @@ struct window {
     int have_frame;              /* the texture holds a frame */
     struct mms_frame_meta meta;  /* of the frame shown, for a redraw */
     unsigned events;             /* MMS_SINK_EVENT_* not yet checked */
-    SDL_Rect rects[MAX_RECTS];
-    int nrects;
+    /* The HUD's text: its coverage, then a texture white in colour with the
+     * coverage as alpha, both grown to the largest line drawn so far, so
+     * frames allocate nothing. */
+    uint8_t *cov;
+    size_t cov_cap;
+    SDL_Texture *text_tex;
+    int text_w, text_h;
 };
 
 int mms_window_available(void)
@@ -56,6 +61,13 @@ static void set_hints(void)
 
 static void teardown(struct window *wd)
 {
+    if (wd->text_tex)
+        SDL_DestroyTexture(wd->text_tex);
+    wd->text_tex = NULL;
+    wd->text_w = wd->text_h = 0;
+    free(wd->cov);
+    wd->cov = NULL;
+    wd->cov_cap = 0;
     if (wd->tex)
         SDL_DestroyTexture(wd->tex);
     if (wd->ren)
@@ -230,82 +242,97 @@ static SDL_Rect letterbox(int vw, int vh, int out_w, int out_h)
     return r;
 }
 
-/* ---- HUD: glyphs from the built-in font, drawn as rectangles ---- */
+/* ---- HUD: text from overlay/text.h, through a texture ---- */
 
-static int flush_rects(struct window *wd)
+/* A w x h texture to draw text through, the one kept if it is big enough. */
+static SDL_Texture *text_texture(struct window *wd, int w, int h)
 {
-    int ret = wd->nrects ? SDL_RenderFillRects(wd->ren, wd->rects, wd->nrects) : 0;
-    wd->nrects = 0;
-    return ret;
+    if (wd->text_tex && w <= wd->text_w && h <= wd->text_h)
+        return wd->text_tex;
+    int tw = w > wd->text_w ? w : wd->text_w, th = h > wd->text_h ? h : wd->text_h;
+    SDL_Texture *t = SDL_CreateTexture(wd->ren, SDL_PIXELFORMAT_ARGB8888,
+                                       SDL_TEXTUREACCESS_STREAMING, tw, th);
+    if (!t || SDL_SetTextureBlendMode(t, SDL_BLENDMODE_BLEND) < 0) {
+        if (t)
+            SDL_DestroyTexture(t);
+        return NULL;
+    }
+    if (wd->text_tex)
+        SDL_DestroyTexture(wd->text_tex);
+    wd->text_tex = t;
+    wd->text_w = tw;
+    wd->text_h = th;
+    return t;
 }
 
-static int add_rect(struct window *wd, int x, int y, int w, int h)
+/* Text with its top-left at (x, y), px high, on a translucent dark box
+ * mms_text_pad(px) wider all round. The text is anti-aliased coverage,
+ * drawn as the alpha of white pixels tinted to the colour. */
+static int hud_text(struct window *wd, int x, int y, int px, const char *t, uint32_t rgb)
 {
-    if (wd->nrects == MAX_RECTS && flush_rects(wd) < 0)
-        return -1;
-    wd->rects[wd->nrects++] = (SDL_Rect){x, y, w, h};
-    return 0;
-}
-
-static int text_width(const char *t, int s)
-{
-    int n = 0;
-    while (t[n])
-        n++;
-    return n * MMS_FONT_W * s;
-}
-
-struct glyph_rects {
-    struct window *wd;
-    int x, y, s;
-};
-
-static int add_run(void *ctx, int c0, int c1, int r)
-{
-    const struct glyph_rects *g = ctx;
-    return add_rect(g->wd, g->x + c0 * g->s, g->y + r * g->s, (c1 - c0) * g->s, g->s) < 0;
-}
-
-/* One line of text with its top-left at (x, y), on a translucent dark box
- * `s` pixels wider all round. Each run of set bits in a glyph row is one
- * rectangle. */
-static int hud_text(struct window *wd, int x, int y, int s, const char *t, uint32_t rgb)
-{
-    SDL_Rect box = {x - s, y - s, text_width(t, s) + 2 * s, (MMS_FONT_H + 2) * s};
+    int tw, th, pad = mms_text_pad(px);
+    mms_text_extent(px, t, &tw, &th);
+    SDL_Rect box = {x - pad, y - pad, tw + 2 * pad, th + 2 * pad};
     if (SDL_SetRenderDrawColor(wd->ren, 0, 0, 0, 160) < 0 ||
         SDL_RenderFillRect(wd->ren, &box) < 0)
         return -1;
-    for (int i = 0; t[i]; i++) {
-        struct glyph_rects g = {wd, x + i * MMS_FONT_W * s, y, s};
-        if (mms_font_runs((unsigned char)t[i], add_run, &g))
-            return -1;
+    /* The box's size: ink that reaches past the text's advance (an italic
+     * overhang, a trailing 'f') still shows. */
+    int w = box.w, h = box.h;
+    size_t need = (size_t)w * h;
+    if (need > wd->cov_cap) {
+        uint8_t *c = realloc(wd->cov, need);
+        if (!c)
+            return SDL_OutOfMemory();
+        wd->cov = c;
+        wd->cov_cap = need;
     }
-    if (SDL_SetRenderDrawColor(wd->ren, rgb >> 16 & 0xff, rgb >> 8 & 0xff, rgb & 0xff, 255) < 0)
+    SDL_Texture *tex = text_texture(wd, w, h);
+    if (!tex || mms_text_coverage(wd->cov, w, h, w, pad, pad, px, t) < 0)
         return -1;
-    return flush_rects(wd);
+    SDL_Rect src = {0, 0, w, h};
+    void *pixels;
+    int pitch;
+    if (SDL_LockTexture(tex, &src, &pixels, &pitch) < 0)
+        return -1;
+    for (int r = 0; r < h; r++) {
+        uint32_t *row = (uint32_t *)((uint8_t *)pixels + (size_t)r * pitch);
+        const uint8_t *a = wd->cov + (size_t)r * w;
+        for (int c = 0; c < w; c++)
+            row[c] = (uint32_t)a[c] << 24 | 0xffffffu;
+    }
+    SDL_UnlockTexture(tex);
+    if (SDL_SetTextureColorMod(tex, rgb >> 16 & 0xff, rgb >> 8 & 0xff, rgb & 0xff) < 0)
+        return -1;
+    return SDL_RenderCopy(wd->ren, tex, &src, &box);
 }
 
 static int draw_hud(struct window *wd, const SDL_Rect *pic, const struct mms_frame_meta *m)
 {
-    /* Legible from across the room on a large monitor, still fits on a
-     * small window. */
-    int s = pic->h >= 1440 ? 4 : pic->h >= 720 ? 2 : 1;
+    /* Sized by the picture on screen, so it reads the same from across the
+     * room whatever the window's size; still fits on a small window. */
+    int px = mms_text_px(pic->h, HUD_LINES);
+    px = px < HUD_MIN_PX ? HUD_MIN_PX : px;
+    int margin = px / 2 + mms_text_pad(px);
     char line[96];
     snprintf(line, sizeof(line), "fps %.1f  infer %.1f ms  mask age %.0f ms", m->fps,
              m->infer_ms, m->mask_age_ms);
     if (SDL_SetRenderDrawBlendMode(wd->ren, SDL_BLENDMODE_BLEND) < 0 ||
-        hud_text(wd, pic->x + HUD_MARGIN * s, pic->y + HUD_MARGIN * s, s, line, 0xffffff) < 0)
+        hud_text(wd, pic->x + margin, pic->y + margin, px, line, 0xffffff) < 0)
         return -1;
     if (wd->paused) {
-        int by = pic->y + pic->h - (MMS_FONT_H + HUD_MARGIN) * s;
-        if (hud_text(wd, pic->x + HUD_MARGIN * s, by, s, "PAUSED", 0xffcc00) < 0)
+        int th;
+        mms_text_extent(px, "PAUSED", NULL, &th);
+        if (hud_text(wd, pic->x + margin, pic->y + pic->h - margin - th, px, "PAUSED",
+                     0xffcc00) < 0)
             return -1;
     }
     if (m->no_signal) {
         static const char msg[] = "NO SIGNAL";
-        int big = 4 * s, tw = text_width(msg, big);
-        if (hud_text(wd, pic->x + (pic->w - tw) / 2, pic->y + (pic->h - MMS_FONT_H * big) / 2,
-                     big, msg, 0xffcc00) < 0)
+        int big = 4 * px, tw, th;
+        mms_text_extent(big, msg, &tw, &th);
+        if (hud_text(wd, pic->x + (pic->w - tw) / 2, pic->y + (pic->h - th) / 2, big, msg,
+                     0xffcc00) < 0)
             return -1;
     }
     return 0;

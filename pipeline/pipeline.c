@@ -20,6 +20,7 @@
 #include "io/sink.h"
 #include "io/source.h"
 #include "overlay/compose.h"
+#include "overlay/text.h"
 #include "pipeline/queue.h"
 #include "pipeline/reopen.h"
 #include "pipeline/testing.h"
@@ -615,19 +616,36 @@ static void *compose_main(void *arg)
 
 /* ------------------------------------------------------------ setup */
 
+/* The model file and the engine's options that o asks for. */
+static int net_params(const struct mms_pipeline_opts *o, char *model, size_t len,
+                      struct mms_net_opts *no, struct mms_err *err)
+{
+    *no = (struct mms_net_opts){.threads = o->threads, .in_h = o->net_h, .in_w = o->net_w};
+    int rc = mms_precision_parse(o->precision ? o->precision : "auto", &no->precision);
+    if (rc)
+        return mms_err_set(err, rc, "precision '%s': unknown (fp32, bf16, int8 or auto)",
+                           o->precision);
+    if (o->model)
+        snprintf(model, len, "%s", o->model);
+    else if ((rc = mms_locate_default_model(model, len)))
+        return mms_err_set(err, rc, "%s", model);
+    return 0;
+}
+
 static int open_net(struct mms_pipeline *p, struct mms_err *err)
 {
     char model[4096];
-    struct mms_net_opts no = {.threads = p->o.threads, .in_h = p->o.net_h, .in_w = p->o.net_w};
-    int rc = mms_precision_parse(p->o.precision ? p->o.precision : "auto", &no.precision);
-    if (rc)
-        return mms_err_set(err, rc, "precision '%s': unknown (fp32, bf16, int8 or auto)",
-                           p->o.precision);
-    if (p->o.model)
-        snprintf(model, sizeof(model), "%s", p->o.model);
-    else if ((rc = mms_locate_default_model(model, sizeof(model))))
-        return mms_err_set(err, rc, "%s", model);
-    return mms_net_open(model, &no, &p->net, err);
+    struct mms_net_opts no;
+    int rc = net_params(&p->o, model, sizeof(model), &no, err);
+    return rc ? rc : mms_net_open(model, &no, &p->net, err);
+}
+
+int mms_pipeline_check_model(const struct mms_pipeline_opts *o, struct mms_err *err)
+{
+    char model[4096];
+    struct mms_net_opts no;
+    int rc = net_params(o, model, sizeof(model), &no, err);
+    return rc ? rc : mms_net_check(model, &no, err);
 }
 
 /* A brightness change of a tenth of the range is motion: above the
@@ -675,9 +693,11 @@ static int alloc_buffers(struct mms_pipeline *p)
     if (av_frame_get_buffer(p->no_signal, 0) < 0)
         return -ENOMEM;
     mms_fill_frame(p->no_signal, 0x303030);
-    int scale = p->info.height >= 480 ? 4 : 2;
-    mms_draw_text(p->no_signal, p->info.width / 2 - 9 * 4 * scale, p->info.height / 2 - 4 * scale,
-                  scale, "NO SIGNAL", 0xffffff);
+    /* A tenth of the picture's height, centred: the same card at any size. */
+    int px = mms_text_px(p->info.height, 10), tw, th;
+    mms_text_extent(px, "NO SIGNAL", &tw, &th);
+    mms_draw_text(p->no_signal, (p->info.width - tw) / 2, (p->info.height - th) / 2, px,
+                  "NO SIGNAL", 0xffffff);
     return 0;
 }
 

@@ -96,6 +96,11 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
                         struct mms_err *err);
 int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err);
 
+/* Whether mms_pipeline_create would refuse o's model (the file, its card,
+ * the size and precision asked for), with the same message; milliseconds,
+ * nothing is compiled or opened but the file (core/net.h, mms_net_check). */
+int mms_pipeline_check_model(const struct mms_pipeline_opts *o, struct mms_err *err);
+
 /* Asks the threads to finish: decoding stops (a network wait or a
  * reconnect is cut short), what is queued is written, sinks are finalised
  * by mms_pipeline_wait(). Only sets a flag, so it may be called from a

@@ -29,6 +29,11 @@ Debian 12 (bookworm, debootstrap --variant=minbase) chroot. Needs root.
   --mirror URL      Debian mirror for debootstrap (default: the host's apt
                     sources' bookworm mirror, else http://deb.debian.org/debian)
   --jobs N          passed to the scripts as JOBS (build parallelism)
+  --deb             instead of the two commands: build the Debian package of
+                    HEAD here (dpkg-buildpackage), run lintian on it, install
+                    it in the fresh root with apt and run the service there
+                    in the foreground on the Cholec80 clip
+                    (scripts/deb-service-check.sh)
   -v, --verbose     also show every step's log as it runs
   -h, --help        this text
 
@@ -252,6 +257,32 @@ setup_mounts() {
     mounts_under "$root"
 }
 
+# The package of the checked commit, built on this machine from a clone.
+build_deb() {
+    local src=$workdir/deb/mmsd missing
+    git clone --no-hardlinks --no-checkout "$repo" "$src"
+    git -C "$src" checkout -q "$commit"
+    missing=$(cd "$src" && dpkg-checkbuilddeps 2>&1 | sed -n 's/.*Unmet build dependencies: //p' |
+        sed 's/([^)]*)//g')
+    if [ -n "$missing" ]; then
+        echo "installing build dependencies: $missing"
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+    fi
+    (cd "$src" && dpkg-buildpackage -us -uc -b)
+    ls -l "$workdir"/deb/*.deb
+}
+
+lint_deb() {
+    lintian -I --tag-display-limit 0 "$workdir"/deb/mmsd_*_amd64.deb 2>&1 |
+        grep -v '^running with root privileges' || true
+}
+
+install_deb() {
+    cp "$workdir"/deb/mmsd_*_amd64.deb "$root/tmp/"
+    in_chroot /bin/sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/mmsd_*_amd64.deb'
+}
+
 in_chroot() {
     local env=(HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         CI=true LANG=C.UTF-8 TERM=dumb USER=root LOGNAME=root SHELL=/bin/sh)
@@ -260,7 +291,7 @@ in_chroot() {
 }
 
 main() {
-    keep=0 rebuild=0 apt_cache=1 verbose=0 workdir="" mirror="" jobs=""
+    keep=0 rebuild=0 apt_cache=1 verbose=0 workdir="" mirror="" jobs="" deb=0
     while [ $# -gt 0 ]; do
         case $1 in
         --keep) keep=1 ;;
@@ -269,6 +300,7 @@ main() {
         --workdir) [ $# -ge 2 ] || { usage >&2; exit 2; }; workdir=$2; shift ;;
         --mirror) [ $# -ge 2 ] || { usage >&2; exit 2; }; mirror=$2; shift ;;
         --jobs) [ $# -ge 2 ] || { usage >&2; exit 2; }; jobs=$2; shift ;;
+        --deb) deb=1 ;;
         -v | --verbose) verbose=1 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "fresh-check: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -326,6 +358,19 @@ main() {
     step setup-etc setup_etc
     step setup-src setup_src
     step setup-mounts setup_mounts
+
+    if [ "$deb" = 1 ]; then
+        # --- the Debian package, installed and started ------------------------------
+        step deb-build build_deb
+        step lintian lint_deb
+        step deb-install install_deb
+        step deb-service in_chroot ./scripts/deb-service-check.sh \
+            /src/shared/data/video/cholec80_video01_10s.mp4
+        say "PASSED in $(elapsed $((SECONDS - total_start))) (commit ${commit:0:12}); lintian:"
+        sed 's/^/    /' "$logs/lintian.log" >&2
+        grep -h '^deb-service-check: ok' "$logs/deb-service.log" | sed 's/^/    /' >&2
+        return 0
+    fi
 
     # --- the README's two commands --------------------------------------------------
     step demo in_chroot ./scripts/demo.sh

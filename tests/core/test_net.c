@@ -102,13 +102,22 @@ static int open_path(const char *path, const struct mms_net_opts *o, struct mms_
     return rc;
 }
 
-static void expect_refusal(const char *path, const char *word)
+/* mms_net_check refuses what mms_net_open refuses, with the same message. */
+static void expect_refusal_opts(const char *path, const struct mms_net_opts *o,
+                                const char *word)
 {
-    struct mms_err err;
-    int rc = open_path(path, NULL, &err);
+    struct mms_err err, dry = {{0}};
+    int rc = open_path(path, o, &err);
     CHECK_MSG(rc < 0, "%s opened", path);
     CHECK_MSG(strstr(err.msg, word) != NULL, "message '%s' lacks '%s'", err.msg, word);
     CHECK(strchr(err.msg, '\n') == NULL);
+    CHECK_EQ(mms_net_check(path, o, &dry), rc);
+    CHECK_STR_EQ(dry.msg, err.msg);
+}
+
+static void expect_refusal(const char *path, const char *word)
+{
+    expect_refusal_opts(path, NULL, word);
 }
 
 static struct mms_net *open_shipped(int h, int w)
@@ -148,6 +157,22 @@ static void shipped_model_opens_with_card(void)
     CHECK(fabsf(i->threshold - 0.5f) < 1e-6f);
     CHECK(fabsf(i->mean[0] - 0.485f) < 1e-6f && fabsf(i->std[2] - 0.225f) < 1e-6f);
     mms_net_close(n);
+}
+
+/* The dry check passes what opens, and leaves the message alone. */
+static void shipped_model_passes_the_check(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/models/mms-rt.safetensors", mms_test_srcdir());
+    struct mms_net_opts sizes[] = {{0}, {.in_h = 160, .in_w = 288},
+                                   {.precision = MMS_PREC_INT8, .in_h = 64, .in_w = 64}};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct mms_err err = {{0}};
+        CHECK_EQ(mms_net_check(path, &sizes[i], &err), 0);
+        CHECK_STR_EQ(err.msg, "");
+    }
+    struct mms_err err = {{0}};
+    CHECK_EQ(mms_net_check(path, NULL, &err), 0);
 }
 
 static void runs_and_is_deterministic(void)
@@ -325,12 +350,23 @@ static void bad_size_override_refused(void)
     struct mms_net_opts o = {.in_h = 300, .in_w = 512};
     CHECK(open_path(path, &o, &err) == -EINVAL);
     CHECK_MSG(strstr(err.msg, "multiples of 32") != NULL, "%s", err.msg);
+    expect_refusal_opts(path, &o, "multiples of 32");
 }
 
-MMS_TESTS(T(shipped_model_opens_with_card), T(runs_and_is_deterministic),
+/* int8 asked of a file without a calibration. */
+static void int8_without_calibration_refused(void)
+{
+    struct mms_net_opts o = {.precision = MMS_PREC_INT8};
+    expect_refusal_opts(edit_header("noint8.safetensors", "\"int8.absmax\"", "\"int8.absnix\""),
+                        &o, "no int8 calibration");
+}
+
+MMS_TESTS(T(shipped_model_opens_with_card), T(shipped_model_passes_the_check),
+          T(runs_and_is_deterministic),
           T(size_override_transposed), T(extreme_inputs_stay_finite), T(precision_names),
           T(missing_file_refused), T(truncated_file_refused),
           T(header_length_past_eof_refused), T(bad_json_refused), T(wrong_shape_refused),
           T(missing_tensor_refused), T(wrong_dtype_refused), T(unknown_arch_refused),
           T(unknown_metadata_value_refused), T(architecture_mismatch_refused),
-          T(nan_weights_refused), T(bad_size_override_refused))
+          T(nan_weights_refused), T(bad_size_override_refused),
+          T(int8_without_calibration_refused))

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/events.h"
 #include "daemon/preview.h"
 #include "harness.h"
 
@@ -32,15 +33,28 @@ struct mmsd_pipe *fixture_add_pipe(struct fixture *f, const char *name, enum mms
     return pp;
 }
 
+/* A pipeline the test set (pp->p) has an event queue, as mmsd's do: a
+ * view drains it. Nothing is pushed, since the pipeline is not started. */
+static void no_event(void *arg, const struct mms_pipeline_event *ev)
+{
+    (void)arg;
+    (void)ev;
+}
+
+static void events_closed(void *arg) { (void)arg; }
+
 static void on_wake(uv_async_t *a)
 {
     struct fixture *f = a->data;
     uv_close((uv_handle_t *)&f->wake, NULL);
     if (f->d.http)
         mmsd_http_close(f->d.http, NULL, NULL);
-    for (struct mmsd_pipe *pp = f->d.pipes; pp; pp = pp->next)
+    for (struct mmsd_pipe *pp = f->d.pipes; pp; pp = pp->next) {
         if (pp->preview)
             mmsd_preview_close(pp->preview, NULL, NULL);
+        if (pp->events)
+            mmsd_events_close(pp->events, events_closed, NULL);
+    }
 }
 
 static void *loop_main(void *arg)
@@ -60,6 +74,12 @@ int fixture_start(struct fixture *f)
     for (struct mmsd_pipe *pp = f->d.pipes; pp && f->previews; pp = pp->next) {
         struct mms_err e = {{0}};
         CHECK_MSG(mmsd_preview_create(&f->loop, &pp->preview, &e) == 0, "%s", e.msg);
+    }
+    for (struct mmsd_pipe *pp = f->d.pipes; pp; pp = pp->next) {
+        struct mms_err e = {{0}};
+        if (pp->p)
+            CHECK_MSG(mmsd_events_create(&f->loop, no_event, pp, &pp->events, &e) == 0, "%s",
+                      e.msg);
     }
     struct mmsd_http_opts o;
     mmsd_api_http_opts(&f->d, &o); /* as mmsd serves it */
@@ -83,6 +103,8 @@ void fixture_stop(struct fixture *f)
     struct mmsd_pipe *next;
     for (struct mmsd_pipe *pp = f->d.pipes; pp; pp = next) {
         next = pp->next;
+        if (pp->p)
+            mms_pipeline_destroy(pp->p);
         free(pp->conf.name);
         mms_options_free(&pp->conf.o);
         free(pp);

@@ -23,7 +23,9 @@ struct fixture {
     char head[4096]; /* the last answer's status line and headers */
 };
 
-/* Before fixture_start: a pipeline named `name`, in `state`. */
+/* Before fixture_start: a pipeline named `name`, in `state`. A test may set
+ * its p to a pipeline it created (not started): the fixture gives it an
+ * event queue, and fixture_stop destroys it. */
 struct mmsd_pipe *fixture_add_pipe(struct fixture *f, const char *name, enum mmsd_pipe_state s);
 int fixture_start(struct fixture *f);
 /* Stops the loop, frees the pipelines (and their previews). */

@@ -142,14 +142,14 @@ class Notify:
 
 
 class Daemon:
-    def __init__(self, tmp, conf_text, name="mmsd", env=None, preexec=None):
+    def __init__(self, tmp, conf_text, name="mmsd", env=None, preexec=None, binary=None):
         self.conf = os.path.join(tmp, name + ".conf")
         self.log = os.path.join(tmp, name + ".log")
         self.write(conf_text)
         e = dict(os.environ)
         e.update(env or {})
         self.logf = open(self.log, "w")
-        self.p = subprocess.Popen([MMSD, "-c", self.conf], stdout=self.logf, stderr=self.logf,
+        self.p = subprocess.Popen([binary or MMSD, "-c", self.conf], stdout=self.logf, stderr=self.logf,
                                   env=e, preexec_fn=preexec)
 
     def write(self, text):

@@ -447,11 +447,41 @@ static void head_on_other_routes_is_405(void)
     fixture_stop(&fx);
 }
 
+/* The status page's buttons: the style now in force pressed, recording
+ * disabled without record_dir; its script and style let in by hash alone. */
+static void status_page_buttons(void)
+{
+    start();
+    int status;
+    struct json_object *o = get_json("PATCH", "/api/v1/pipelines/cam1",
+                                     "{\"style\": \"mask\"}", &status);
+    CHECK_EQ(status, 200);
+    json_object_put(o);
+    char *page;
+    CHECK_EQ(raw("GET", "/", NULL, NULL, 0, &page), 200);
+    CHECK(strstr(page, "data-style=\"mask\" aria-pressed=\"true\">mask</button>"));
+    CHECK(strstr(page, "data-style=\"fill\" aria-pressed=\"false\">fill</button>"));
+    CHECK(strstr(page, "data-style=\"outline\" aria-pressed=\"false\""));
+    CHECK(strstr(page, "data-style=\"off\" aria-pressed=\"false\""));
+    CHECK(strstr(page, "aria-label=\"Recording not configured (cam1)\" disabled>"));
+    CHECK(strstr(page, "<canvas class=\"chart\""));
+    CHECK_MSG(!strstr(page, "<script src") && !strstr(page, " style=\""),
+              "an external script or a style attribute the CSP would block");
+    CHECK(strcasestr(fx.head, "\r\nContent-Security-Policy: default-src 'none'; script-src "
+                              "'sha256-"));
+    CHECK(strstr(fx.head, "frame-ancestors 'none'"));
+    CHECK(!strstr(fx.head, "unsafe-inline"));
+    CHECK(strcasestr(fx.head, "\r\nX-Frame-Options: DENY\r\n"));
+    CHECK(strcasestr(fx.head, "\r\nReferrer-Policy: no-referrer\r\n"));
+    free(page);
+    fixture_stop(&fx);
+}
+
 MMS_TESTS(T(status_is_json), T(healthz_is_unhealthy_with_reasons), T(settings_change),
           T(bad_json_is_refused), T(unknown_setting_is_refused), T(startup_setting_is_refused),
           T(unknown_paths_and_methods), T(recording_without_record_dir_is_refused),
           T(healthz_hides_credentials), T(status_hides_credentials),
-          T(status_page_hides_credentials), T(plain_urls_are_shown_whole),
+          T(status_page_hides_credentials), T(plain_urls_are_shown_whole), T(status_page_buttons),
           T(foreign_host_is_refused), T(own_hosts_are_accepted),
           T(cross_origin_change_is_refused), T(same_origin_change_passes), T(body_must_be_json),
           T(junk_after_json_is_refused), T(nul_in_body_is_refused), T(blanks_after_json_pass),

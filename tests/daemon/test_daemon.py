@@ -61,6 +61,7 @@ def main():
     run_modes(tmp)
     run_refusals(tmp)
     run_any_port(tmp)
+    run_bad_font(tmp)
     for log in sorted(f for f in os.listdir(tmp) if f.endswith(".log")):
         with open(os.path.join(tmp, log)) as f:
             text = f.read()
@@ -561,6 +562,24 @@ def run_any_port(tmp):
     finally:
         d.signal(signal.SIGTERM)
         check(d.wait(30) == 0, "port 0: exits 0 on SIGTERM")
+
+
+def run_bad_font(tmp):
+    """font names a file that is not there: one warning naming it, and mmsd runs on with
+    the bitmap font."""
+    font = os.path.join(tmp, "missing.ttf")
+    d = Daemon(tmp, "[mmsd]\nlisten = 127.0.0.1:0\nmodel = %s\nfont = %s\n" % (MODEL, font),
+               name="badfont")
+    try:
+        m = wait_for(lambda: re.search(r"ready: .*API on http://127\.0\.0\.1:(\d+)", d.text()), 60)
+        check(m, "bad font: mmsd still starts: %s" % d.text().strip()[-300:])
+        want = "<4>font %s: No such file or directory; text on video is drawn with the built-in " \
+               "8x8 font" % font
+        check(d.text().count(want) == 1, "bad font: one warning naming it: %s"
+              % d.text().strip()[-400:])
+    finally:
+        d.signal(signal.SIGTERM)
+        check(d.wait(30) == 0, "bad font: exits 0 on SIGTERM")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ refused() {
     [ ! -s "$T/out" ] || fail "a refused config printed something on stdout"
 }
 
-KEYS="listen model threads log_level token_file allowed_hosts input input_option output
+KEYS="listen model threads log_level token_file allowed_hosts font input input_option output
 window model precision threads size style alpha color every mode meta record_dir
 segment_seconds record_format"
 

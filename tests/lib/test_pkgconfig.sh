@@ -70,6 +70,18 @@ for b in "$BIN" "$MMSD"; do
 done
 
 # ---- pkg-config ----
+# mms.pc names the real prefix: the configured one in a staged install,
+# the one given to `cmake --install --prefix`.
+configured=$(sed -n 's/^CMAKE_INSTALL_PREFIX:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+grep -q "^prefix=$configured\$" "$PC" || fail "staged mms.pc: $(grep '^prefix=' "$PC"), expected $configured"
+if "$CMAKE" --install "$BUILD" --prefix "$T/prefix" >"$T/install2.log" 2>&1; then
+    pc2=$(find "$T/prefix" -path '*/pkgconfig/mms.pc' | head -n 1)
+    [ -n "$pc2" ] && grep -q "^prefix=$T/prefix\$" "$pc2" &&
+        PKG_CONFIG_PATH="$(dirname "$pc2")" pkg-config --cflags mms | grep -q -- "-I$T/prefix/include" ||
+        fail "--prefix $T/prefix: mms.pc says $(grep '^prefix=' "$pc2")"
+else
+    fail "cmake --install --prefix: $(tail -5 "$T/install2.log")"
+fi
 export PKG_CONFIG_PATH="$(dirname "$PC")" PKG_CONFIG_SYSROOT_DIR="$ROOT"
 ver=$(pkg-config --modversion mms) || fail "pkg-config --modversion mms"
 flags=$(pkg-config --cflags --libs mms) || fail "pkg-config --cflags --libs mms"

@@ -160,6 +160,59 @@ __attribute__((constructor)) static void quiet(void)
     av_log_set_level(AV_LOG_QUIET);
 }
 
+/* A copy of the shipped model cut in half, in the test's directory. */
+static const char *truncated_model(void)
+{
+    static char path[600];
+    char src[512];
+    snprintf(src, sizeof(src), "%s/models/mms-rt.safetensors", mms_test_srcdir());
+    snprintf(path, sizeof(path), "%s/cut.safetensors", mms_test_tmpdir());
+    FILE *in = fopen(src, "rb"), *out = fopen(path, "wb");
+    CHECK(in && out);
+    if (in && out) {
+        fseek(in, 0, SEEK_END);
+        long half = ftell(in) / 2;
+        fseek(in, 0, SEEK_SET);
+        for (long i = 0; i < half; i++)
+            fputc(fgetc(in), out);
+    }
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+    return path;
+}
+
+/* mms_pipeline_check_model refuses the model that mms_pipeline_create
+ * would, with its message, and passes the one it opens (what mmsd
+ * checks before a reload replaces a running pipeline). */
+static void model_check_says_what_create_would(void)
+{
+    const char *input = "lavfi:testsrc2=size=64x48:rate=25";
+    const char *const good[] = {"output", "null", NULL};
+    const char *const cut[] = {"output", "null", "model", truncated_model(), NULL};
+    const char *const size[] = {"output", "null", "size", "100x100", NULL};
+    const char *const *sets[] = {good, cut, size};
+    const char *why[] = {NULL, "truncated", "multiples of 32"};
+    for (int i = 0; i < 3; i++) {
+        struct mms_pipeline_opts o;
+        struct mms_err err = {{0}}, check = {{0}};
+        struct mms_pipeline *p = NULL;
+        CHECK_EQ(fixture_options(&o, input, "offline", sets[i], &err), 0);
+        int rc = mms_pipeline_create(&o, &p, &err);
+        CHECK_EQ(mms_pipeline_check_model(&o, &check), rc);
+        if (why[i]) {
+            CHECK_MSG(rc < 0 && strstr(check.msg, why[i]), "%s: rc %d '%s'", why[i], rc,
+                      check.msg);
+            CHECK_STR_EQ(check.msg, err.msg);
+        } else {
+            CHECK_MSG(rc == 0 && !check.msg[0], "rc %d '%s'", rc, check.msg);
+        }
+        mms_pipeline_destroy(p);
+        mms_options_free(&o);
+    }
+}
+
 MMS_TESTS(T(stop_during_a_reconnect_returns_at_once), T(stop_with_a_stalled_output_returns_soon),
           T(failed_inferences_are_counted), T(inference_failing_to_the_end_shows),
-          T(no_failure_counts_nothing))
+          T(no_failure_counts_nothing), T(model_check_says_what_create_would))

@@ -73,12 +73,15 @@ cmp -s "$T/single" "$T/template" ||
 
 command -v systemd-analyze >/dev/null 2>&1 || cannot "systemd-analyze not found"
 [ -x "$MMSD" ] || { fail "$MMSD is not built"; finish units; }
+[ -f "$BUILD/man/man1/mmsd.1" ] || fail "$BUILD/man/man1/mmsd.1 is not built (help2man missing?)"
 
 # verify UNIT-PATH: status 0 and nothing said about our units. verify
 # exits 0 on unknown keys, so its warnings count too; lines about the
 # host's own units are not ours to judge.
+# Documentation=man:mmsd(1) is checked with man(1): the page built here
+# (help2man, from --help) comes first.
 verify() {
-    (cd "$T" && systemd-analyze verify "$1") >"$T/verify.out" 2>&1
+    (cd "$T" && MANPATH="$BUILD/man:" systemd-analyze verify "$1") >"$T/verify.out" 2>&1
     rc=$?
     ours=$(grep -e mmsd "$T/verify.out")
     [ "$rc" -eq 0 ] && [ -z "$ours" ]
@@ -104,11 +107,13 @@ if [ ! -e /usr/bin/mmsd ]; then
     verify "$T/nobin/mmsd@test.service" && fail "verify accepted a missing binary in the template"
 fi
 
-# `cmake --install` puts the units, the sysusers.d entry and the example
+# `cmake --install` puts the units, the sysusers.d entry and the examples
 # where systemd and an admin look for them, under any prefix.
 if cmake --install "$MMS_BUILD_DIR" --prefix "$T/inst" >"$T/install.out" 2>&1; then
     for f in lib/systemd/system/mmsd.service lib/systemd/system/mmsd@.service \
         lib/sysusers.d/mmsd.conf share/doc/mmsd/mmsd.conf.example bin/mmsd bin/mms \
+        share/doc/mmsd/mmsd.rules.yml share/doc/mmsd/prometheus.yml.example \
+        share/doc/mmsd/nginx-rtmp.conf.example \
         share/mmsd/models/mms-rt.safetensors; do
         [ -f "$T/inst/$f" ] || fail "cmake --install did not install $f"
     done
