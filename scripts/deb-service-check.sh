@@ -16,7 +16,14 @@ ok() { echo "deb-service-check: ok: $*"; }
 
 [ -r "$clip" ] || fail "$clip is not readable"
 dpkg -s mmsd | grep -q '^Status: install ok installed' || fail "mmsd is not installed"
-ok "$(dpkg-query -W -f='${Package} ${Version}' mmsd) installed"
+for p in libmms0 libmms-dev; do
+    dpkg -s "$p" | grep -q '^Status: install ok installed' || fail "$p is not installed"
+done
+ok "$(dpkg-query -W -f='${Package} ${Version}, ' mmsd libmms0 libmms-dev)installed"
+# The library as the programs and pkg-config users find it.
+ldd /usr/bin/mmsd | grep -q 'libmms.so.0 => /usr/lib/x86_64-linux-gnu/' || fail "mmsd does not load the packaged libmms.so.0"
+[ -f /usr/include/mms/mms.h ] && [ -f /usr/lib/x86_64-linux-gnu/pkgconfig/mms.pc ] || fail "libmms-dev: header or mms.pc missing"
+ok "mmsd loads the packaged libmms.so.0; mms.h and mms.pc in place"
 
 # ---- what the package made -------------------------------------------------
 getent passwd mmsd >/dev/null || fail "no mmsd account (sysusers.d)"

@@ -274,13 +274,14 @@ build_deb() {
 }
 
 lint_deb() {
-    lintian -I --tag-display-limit 0 "$workdir"/deb/mmsd_*_amd64.deb 2>&1 |
+    lintian -I --tag-display-limit 0 "$workdir"/deb/*_amd64.deb 2>&1 |
         grep -v '^running with root privileges' || true
 }
 
 install_deb() {
-    cp "$workdir"/deb/mmsd_*_amd64.deb "$root/tmp/"
-    in_chroot /bin/sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/mmsd_*_amd64.deb'
+    cp "$workdir"/deb/mmsd_*_amd64.deb "$workdir"/deb/libmms0_*_amd64.deb \
+        "$workdir"/deb/libmms-dev_*_amd64.deb "$root/tmp/"
+    in_chroot /bin/sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/mmsd_*_amd64.deb /tmp/libmms0_*_amd64.deb /tmp/libmms-dev_*_amd64.deb'
 }
 
 in_chroot() {

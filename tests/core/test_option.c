@@ -308,6 +308,7 @@ static const char *sample(const char *name)
         {"mode", "offline"},         {"meta", "/m.jsonl"},    {"record-dir", "/r"},
         {"segment-seconds", "7"},    {"record-format", "mkv"}, {"listen", "[::1]:9"},
         {"log_level", "debug"},      {"token_file", "/t"},    {"allowed_hosts", "or1.lan"},
+        {"font", "/f.ttf"},
     };
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
         if (!strcmp(s[i][0], name))
