@@ -19,6 +19,7 @@
 #include "core/prepost.h"
 #include "core/version.h"
 #include "core/yuv.h"
+#include "overlay/compose.h"
 
 /* As io/image.c allows for stills: 16384 a side keeps every w * h * 3 in
  * an int and a frame's rows addressable with int strides. */
@@ -298,5 +299,53 @@ MMS_API int mms_run_batch(struct mms_engine *e, const struct mms_frame *frames, 
         if (logits)
             memcpy(logits + (size_t)i * plane, mms_net_logits(e->net), plane * sizeof(float));
     }
+    return 0;
+}
+
+MMS_API int mms_draw_mask(const struct mms_frame *f, const uint8_t *mask, int stride,
+                          const struct mms_draw_style *style, struct mms_error *err)
+{
+    static const enum mms_style_kind kinds[] = {
+        [MMS_DRAW_FILL] = MMS_STYLE_FILL,
+        [MMS_DRAW_OUTLINE] = MMS_STYLE_OUTLINE,
+        [MMS_DRAW_MASK] = MMS_STYLE_MASK,
+        [MMS_DRAW_OFF] = MMS_STYLE_OFF,
+    };
+    int ret;
+    if ((ret = check_frame(f, err)) < 0)
+        return ret;
+    if (f->format != MMS_FRAME_YUV420P)
+        return failf(err, -EINVAL, "draw: frame format %d, only MMS_FRAME_YUV420P is drawn on",
+                     f->format);
+    if (!mask)
+        return failf(err, -EINVAL, "draw: mask is NULL");
+    if (stride < f->width)
+        return failf(err, -EINVAL, "draw: mask stride %d is less than the width %d", stride,
+                     f->width);
+    if (!style)
+        return failf(err, -EINVAL, "draw: style is NULL");
+    if (style->style < MMS_DRAW_FILL || style->style > MMS_DRAW_OFF)
+        return failf(err, -EINVAL, "draw: unknown style %d", style->style);
+    /* Written so that NaN is refused too. */
+    if (!(style->alpha >= 0 && style->alpha <= 1))
+        return failf(err, -EINVAL, "draw: alpha %g is not in 0..1", (double)style->alpha);
+    if (style->color > 0xffffff)
+        return failf(err, -EINVAL, "draw: colour 0x%x is not 0xRRGGBB", (unsigned)style->color);
+    /* An AVFrame on the stack, with only what mms_compose() reads: it calls
+     * no libavutil function on it, so the struct's size (not part of
+     * FFmpeg's ABI) is this build's own, and nothing is allocated. */
+    AVFrame av;
+    memset(&av, 0, sizeof(av));
+    av.format = AV_PIX_FMT_YUV420P;
+    av.width = f->width;
+    av.height = f->height;
+    av.color_range = f->full_range ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+    for (int i = 0; i < 3; i++) {
+        /* The caller's pixels, documented as written. */
+        av.data[i] = (uint8_t *)(uintptr_t)f->data[i];
+        av.linesize[i] = f->stride[i];
+    }
+    struct mms_style st = {kinds[style->style], style->alpha, style->color};
+    mms_compose(&av, mask, stride, &st);
     return 0;
 }

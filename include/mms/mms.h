@@ -168,6 +168,34 @@ MMS_API int mms_mask(const struct mms_engine *e, uint8_t *mask, int width, int h
 MMS_API int mms_run_batch(struct mms_engine *e, const struct mms_frame *frames, int n,
                           float *logits, uint8_t *const *masks, struct mms_error *err);
 
+/* Drawing the mask onto the video as mmsd draws it (the same code):
+ * FILL blends the colour over the tool at `alpha`; OUTLINE paints the
+ * tool's 2-pixel inner border opaque; MASK replaces the picture with the
+ * mask itself (white tool on black); OFF leaves it alone. */
+enum {
+    MMS_DRAW_FILL = 0,
+    MMS_DRAW_OUTLINE = 1,
+    MMS_DRAW_MASK = 2,
+    MMS_DRAW_OFF = 3,
+};
+
+struct mms_draw_style {
+    int style;      /* MMS_DRAW_* */
+    float alpha;    /* FILL's opacity, 0..1 (mmsd's default 0.45) */
+    uint32_t color; /* 0xRRGGBB (mmsd's default 0x00ff66) */
+};
+
+/* Draws `mask` (frame-sized, 0 = background, non-zero = tool, `stride`
+ * bytes a row, as mms_mask() writes it) onto a MMS_FRAME_YUV420P frame in
+ * place: the frame's planes ARE written, although mms_frame's pointers are
+ * const for mms_run(), which only reads them. The colour goes into Y'CbCr
+ * by BT.601 in the frame's range (full_range), as mmsd's overlay does
+ * whatever the frame's matrix; colorspace and chroma_loc are not used.
+ * Allocates nothing. -EINVAL for another format, a malformed frame or
+ * style, a NULL mask or a stride under the width. */
+MMS_API int mms_draw_mask(const struct mms_frame *f, const uint8_t *mask, int stride,
+                          const struct mms_draw_style *style, struct mms_error *err);
+
 #ifdef __cplusplus
 }
 #endif
