@@ -16,10 +16,10 @@ ok() { echo "deb-service-check: ok: $*"; }
 
 [ -r "$clip" ] || fail "$clip is not readable"
 dpkg -s mmsd | grep -q '^Status: install ok installed' || fail "mmsd is not installed"
-for p in libmms0 libmms-dev; do
+for p in libmms0 libmms-dev gstreamer1.0-mms; do
     dpkg -s "$p" | grep -q '^Status: install ok installed' || fail "$p is not installed"
 done
-ok "$(dpkg-query -W -f='${Package} ${Version}, ' mmsd libmms0 libmms-dev)installed"
+ok "$(dpkg-query -W -f='${Package} ${Version}, ' mmsd libmms0 libmms-dev gstreamer1.0-mms)installed"
 # The library as the programs and pkg-config users find it.
 # (/lib is /usr/lib on Debian 12: the loader may name either.)
 ldd /usr/bin/mmsd | grep -Eq 'libmms\.so\.0 => (/usr)?/lib/x86_64-linux-gnu/libmms\.so\.0 ' ||
@@ -102,4 +102,12 @@ else
     fail "ffprobe missing (ffmpeg is a Recommends of the package)"
 fi
 cp /tmp/mmsd.conf.orig /etc/mmsd/mmsd.conf
+
+# ---- the GStreamer element from gstreamer1.0-mms ------------------------------
+gst-inspect-1.0 mmsseg >/tmp/inspect.out 2>&1 || fail "gst-inspect-1.0 mmsseg: $(tail -n 5 /tmp/inspect.out)"
+grep -q 'libmms' /tmp/inspect.out || fail "gst-inspect-1.0 mmsseg does not name libmms"
+gst-launch-1.0 -q filesrc location="$clip" num-buffers=40 ! decodebin ! videoconvert ! \
+    video/x-raw,format=I420 ! mmsseg style=fill ! fakesink >/tmp/gst.out 2>&1 ||
+    fail "gst-launch-1.0 ... mmsseg ...: $(tail -n 5 /tmp/gst.out)"
+ok "gst-inspect-1.0 lists mmsseg; a filesrc ! decodebin ! mmsseg pipeline on the clip runs"
 echo "deb-service-check: all passed"

@@ -279,9 +279,12 @@ lint_deb() {
 }
 
 install_deb() {
-    cp "$workdir"/deb/mmsd_*_amd64.deb "$workdir"/deb/libmms0_*_amd64.deb \
-        "$workdir"/deb/libmms-dev_*_amd64.deb "$root/tmp/"
-    in_chroot /bin/sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/mmsd_*_amd64.deb /tmp/libmms0_*_amd64.deb /tmp/libmms-dev_*_amd64.deb'
+    local p
+    for p in mmsd libmms0 libmms-dev gstreamer1.0-mms; do
+        cp "$workdir"/deb/${p}_*_amd64.deb "$root/tmp/"
+    done
+    # With the GStreamer tools and plugins a user of the element would have.
+    in_chroot /bin/sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/*_amd64.deb gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav'
 }
 
 in_chroot() {
