@@ -27,7 +27,7 @@ if ! command -v clang >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         echo "== installing clang (libFuzzer)" >&2
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev libomp-14-dev >/dev/null
     else
         echo "fuzz/run.sh: needs clang (apt-get install clang)" >&2
         exit 1

@@ -8,7 +8,7 @@ libdnnl-dev ocl-icd-opencl-dev libavformat-dev libavcodec-dev libavutil-dev libs
 libuv1-dev libsdl2-dev libinih-dev libhttp-parser-dev libsystemd-dev
 libjson-c-dev libavdevice-dev libcurl4-gnutls-dev libfreetype-dev fonts-dejavu-core ffmpeg python3 python3-torch python3-numpy python3-pil
 xvfb xauth x11-apps systemd chromium
-clang libclang-rt-14-dev help2man
+clang libclang-rt-14-dev libomp-14-dev help2man
 prometheus nginx libnginx-mod-rtmp
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base
 gstreamer1.0-plugins-good gstreamer1.0-libav"
