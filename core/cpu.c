@@ -76,3 +76,19 @@ void mms_cpu_probe(struct mms_cpu *c)
     c->bf16 = c->amx || has_word(c->flags, "avx512_bf16");
     c->vnni = c->amx || has_word(c->flags, "avx512_vnni") || has_word(c->flags, "avx_vnni");
 }
+
+static int use_simd = 1;
+
+void mms_cpu_use_simd(int on)
+{
+    use_simd = on;
+}
+
+int mms_cpu_avx2(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    return use_simd && __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}

@@ -19,4 +19,11 @@ struct mms_cpu {
 
 void mms_cpu_probe(struct mms_cpu *c);
 
+/* Hand-vectorised paths (AVX2) run where the CPU has them and give the
+ * portable code's results bit for bit. mms_cpu_use_simd(0) keeps to the
+ * portable code so that tests can compare the two; set it before work
+ * starts, it is not synchronised. */
+void mms_cpu_use_simd(int on);
+int mms_cpu_avx2(void); /* the CPU has AVX2 and SIMD is not turned off */
+
 #endif

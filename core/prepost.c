@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "core/cpu.h"
+
 /*
  * Bilinear sampling exactly as PyTorch's upsample_bilinear2d computes it
  * for align_corners=False and no scale factor (UpSample.h:
@@ -173,7 +175,8 @@ struct yuv_src {
     const struct mms_yuv *f;
     struct mms_yuv_lut lut;
     int subx, suby, cw, ch;
-    /* One luma row's chroma, blended vertically, in quarters (0..1020). */
+    /* One luma row's chroma, blended vertically, in quarters (0..1020);
+     * one spare entry past the last so a vector can read it in pairs. */
     uint16_t *cu, *cv;
     struct yuv_cols *cols;
 };
@@ -192,6 +195,7 @@ static void blend_chroma_row(const struct yuv_src *s, int row, int c0, int c1)
         s->cu[j] = (uint16_t)(u0[j * step] * (4 - fy) + u1[j * step] * fy);
         s->cv[j] = (uint16_t)(v0[j * step] * (4 - fy) + v1[j * step] * fy);
     }
+    s->cu[c1 + 1] = s->cv[c1 + 1] = 0;
 }
 
 static void hfill_yuv_any(const void *src, int row, const struct lin *tab, int n,
@@ -207,16 +211,14 @@ static void hfill_yuv_any(const void *src, int row, const struct lin *tab, int n
     }
 }
 
-/* Where the two source pixels of each output column of a tile read their
- * luma and chroma: the same for every row of the tile. */
-struct yuv_tap {
-    int x, c0, c1, fx;
-};
-
+/* Where the two source pixels (k = 0, 1) of each output column of a tile
+ * read their luma and chroma, and the column's weights: the same for every
+ * row of the tile. One array per field, so that a vector loads them. */
 struct yuv_cols {
     int n, key_i0, key_last;
     float key_l1;
-    struct yuv_tap tap[TILE][2];
+    int32_t x[2][TILE], c0[2][TILE], c1[2][TILE], fx[2][TILE];
+    float l0[TILE], l1[TILE];
 };
 
 static void yuv_cols_update(const struct yuv_src *s, struct yuv_cols *t, const struct lin *tab,
@@ -225,13 +227,18 @@ static void yuv_cols_update(const struct yuv_src *s, struct yuv_cols *t, const s
     if (t->n == n && t->key_i0 == tab[0].i0 && t->key_l1 == tab[0].l1 &&
         t->key_last == tab[n - 1].i1)
         return;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         for (int k = 0; k < 2; k++) {
-            int x = k ? tab[i].i1 : tab[i].i0;
-            t->tap[i][k].x = x;
-            mms_yuv_taps(x, s->subx, s->f->site_x, s->cw, &t->tap[i][k].c0, &t->tap[i][k].c1,
-                         &t->tap[i][k].fx);
+            int x = k ? tab[i].i1 : tab[i].i0, c0, c1, fx;
+            mms_yuv_taps(x, s->subx, s->f->site_x, s->cw, &c0, &c1, &fx);
+            t->x[k][i] = x;
+            t->c0[k][i] = c0;
+            t->c1[k][i] = c1;
+            t->fx[k][i] = fx;
         }
+        t->l0[i] = tab[i].l0;
+        t->l1[i] = tab[i].l1;
+    }
     t->n = n;
     t->key_i0 = tab[0].i0;
     t->key_l1 = tab[0].l1;
@@ -240,8 +247,8 @@ static void yuv_cols_update(const struct yuv_src *s, struct yuv_cols *t, const s
 
 /* mms_yuv_pixel on a row whose chroma blend_chroma_row made: the same
  * arithmetic, the vertical half of it done once per row. */
-static inline void row_pixel(const struct yuv_src *s, const uint8_t *yrow, int x, int c0,
-                             int c1, int fx, float rgb[3])
+static inline void row_pixel(const struct yuv_src *s, const uint8_t *yrow, int x, int c0, int c1,
+                             int fx, float rgb[3])
 {
     int U = (s->cu[c0] * (4 - fx) + s->cu[c1] * fx + 8) >> 4;
     int V = (s->cv[c0] * (4 - fx) + s->cv[c1] * fx + 8) >> 4;
@@ -251,24 +258,103 @@ static inline void row_pixel(const struct yuv_src *s, const uint8_t *yrow, int x
     rgb[2] = mms_yuv_clamp(ly + s->lut.bu[U]);
 }
 
+static void hfill_yuv_cols(const struct yuv_src *s, const uint8_t *yrow, int i0, int n,
+                           float (*out)[TILE])
+{
+    const struct yuv_cols *t = s->cols;
+    for (int i = i0; i < n; i++) {
+        float a[3], b[3];
+        row_pixel(s, yrow, t->x[0][i], t->c0[0][i], t->c1[0][i], t->fx[0][i], a);
+        row_pixel(s, yrow, t->x[1][i], t->c0[1][i], t->c1[1][i], t->fx[1][i], b);
+        for (int c = 0; c < 3; c++)
+            out[c][i] = a[c] * t->l0[i] + b[c] * t->l1[i];
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define PRE_AVX2 1
+
+/* row_pixel for 8 taps at once, the same integer arithmetic: luma and
+ * both chroma taps read with gathers, the tables with gathers. A luma
+ * gather reads 4 bytes, so it starts at most at w - 4 and shifts the byte
+ * down: nothing outside the row is read. Chroma pairs (c0, c0 + 1) come
+ * in one 32-bit read; c1 is c0 or c0 + 1 (mms_yuv_taps). */
+__attribute__((target("avx2"))) static inline void
+tap8(const struct yuv_src *s, const uint8_t *yrow, int w, const int32_t *xs, const int32_t *c0s,
+     const int32_t *c1s, const int32_t *fxs, __m256 rgb[3])
+{
+    const __m256i x = _mm256_loadu_si256((const __m256i *)xs);
+    const __m256i xc = _mm256_min_epi32(x, _mm256_set1_epi32(w - 4));
+    const __m256i sh = _mm256_slli_epi32(_mm256_sub_epi32(x, xc), 3);
+    const __m256i byte = _mm256_set1_epi32(0xff), word = _mm256_set1_epi32(0xffff);
+    __m256i Y = _mm256_i32gather_epi32((const int *)yrow, xc, 1);
+    Y = _mm256_and_si256(_mm256_srlv_epi32(Y, sh), byte);
+
+    const __m256i c0 = _mm256_loadu_si256((const __m256i *)c0s);
+    const __m256i same = _mm256_cmpeq_epi32(c0, _mm256_loadu_si256((const __m256i *)c1s));
+    const __m256i fx = _mm256_loadu_si256((const __m256i *)fxs);
+    const __m256i gx = _mm256_sub_epi32(_mm256_set1_epi32(4), fx);
+    const __m256i eight = _mm256_set1_epi32(8);
+    __m256i ch[2];
+    const uint16_t *planes[2] = {s->cu, s->cv};
+    for (int p = 0; p < 2; p++) {
+        __m256i g = _mm256_i32gather_epi32((const int *)planes[p], c0, 2);
+        __m256i lo = _mm256_and_si256(g, word);
+        __m256i hi = _mm256_blendv_epi8(_mm256_srli_epi32(g, 16), lo, same);
+        __m256i v = _mm256_add_epi32(_mm256_mullo_epi32(lo, gx), _mm256_mullo_epi32(hi, fx));
+        ch[p] = _mm256_srai_epi32(_mm256_add_epi32(v, eight), 4);
+    }
+    const __m256i U = ch[0], V = ch[1];
+    const __m256i ly = _mm256_i32gather_epi32(s->lut.y, Y, 4);
+    __m256i v[3];
+    v[0] = _mm256_add_epi32(ly, _mm256_i32gather_epi32(s->lut.rv, V, 4));
+    v[1] = _mm256_add_epi32(_mm256_add_epi32(ly, _mm256_i32gather_epi32(s->lut.gu, U, 4)),
+                            _mm256_i32gather_epi32(s->lut.gv, V, 4));
+    v[2] = _mm256_add_epi32(ly, _mm256_i32gather_epi32(s->lut.bu, U, 4));
+    const __m256i half = _mm256_set1_epi32(32768), zero = _mm256_setzero_si256();
+    for (int c = 0; c < 3; c++) {
+        __m256i q = _mm256_srai_epi32(_mm256_add_epi32(v[c], half), 16);
+        q = _mm256_min_epi32(_mm256_max_epi32(q, zero), byte);
+        rgb[c] = _mm256_cvtepi32_ps(q);
+    }
+}
+
+/* Multiplies and adds kept apart: the scalar path's rounding, bit for bit
+ * (C11 mode does not contract them into FMAs). */
+__attribute__((target("avx2"))) static int
+hfill_yuv_avx2(const struct yuv_src *s, const uint8_t *yrow, int n, float (*out)[TILE])
+{
+    const struct yuv_cols *t = s->cols;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 a[3], b[3];
+        tap8(s, yrow, s->f->w, t->x[0] + i, t->c0[0] + i, t->c1[0] + i, t->fx[0] + i, a);
+        tap8(s, yrow, s->f->w, t->x[1] + i, t->c0[1] + i, t->c1[1] + i, t->fx[1] + i, b);
+        const __m256 l0 = _mm256_loadu_ps(t->l0 + i), l1 = _mm256_loadu_ps(t->l1 + i);
+        for (int c = 0; c < 3; c++)
+            _mm256_storeu_ps(out[c] + i,
+                             _mm256_add_ps(_mm256_mul_ps(a[c], l0), _mm256_mul_ps(b[c], l1)));
+    }
+    return i;
+}
+
+#endif
+
 /* Converts only the source pixels the tile's output columns read: at 720p
  * to 288x512 that is fewer conversions than the frame has pixels. */
-static void hfill_yuv(const void *src, int row, const struct lin *tab, int n,
-                      float (*out)[TILE])
+static void hfill_yuv(const void *src, int row, const struct lin *tab, int n, float (*out)[TILE])
 {
     const struct yuv_src *s = src;
     yuv_cols_update(s, s->cols, tab, n);
-    int c0 = s->cols->tap[0][0].c0, c1 = s->cols->tap[n - 1][1].c1;
-    blend_chroma_row(s, row, c0, c1);
+    blend_chroma_row(s, row, s->cols->c0[0][0], s->cols->c1[1][n - 1]);
     const uint8_t *yrow = s->f->plane[0] + (long)row * s->f->stride[0];
-    for (int i = 0; i < n; i++) {
-        float a[3], b[3];
-        const struct yuv_tap *ta = &s->cols->tap[i][0], *tb = &s->cols->tap[i][1];
-        row_pixel(s, yrow, ta->x, ta->c0, ta->c1, ta->fx, a);
-        row_pixel(s, yrow, tb->x, tb->c0, tb->c1, tb->fx, b);
-        for (int c = 0; c < 3; c++)
-            out[c][i] = a[c] * tab[i].l0 + b[c] * tab[i].l1;
-    }
+    int done = 0;
+#ifdef PRE_AVX2
+    if (s->f->w >= 4 && mms_cpu_avx2())
+        done = hfill_yuv_avx2(s, yrow, n, out);
+#endif
+    hfill_yuv_cols(s, yrow, done, n, out);
 }
 
 void mms_pre_yuv(const struct mms_yuv *f, float *dst, int dh, int dw, const float mean[3],
@@ -276,7 +362,7 @@ void mms_pre_yuv(const struct mms_yuv *f, float *dst, int dh, int dw, const floa
 {
     if (f->w <= 0 || f->h <= 0 || dw <= 0 || dh <= 0)
         return;
-    uint16_t cu[CHROMA_MAX], cv[CHROMA_MAX];
+    uint16_t cu[CHROMA_MAX + 1], cv[CHROMA_MAX + 1];
     struct yuv_cols cols = {.n = -1};
     struct yuv_src src = {.f = f, .cu = cu, .cv = cv, .cols = &cols};
     mms_yuv_lut_init(&src.lut, f->matrix, f->full_range);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/prepost.h"
 #include "core/yuv.h"
 #include "harness.h"
@@ -207,6 +208,90 @@ static void fused_pass_equals_convert_then_resize(void)
     }
 }
 
+/* A random w x h frame in its own tight buffers (stride = width: a luma
+ * read past the row's end would leave the buffer and ASan would say so). */
+struct big_frame {
+    uint8_t *p[3];
+    struct mms_yuv f;
+};
+
+static void big_frame_init(struct big_frame *b, int w, int h, enum mms_yuv_layout l, int site_x,
+                           uint32_t seed)
+{
+    int subx = l != MMS_YUV_444P, suby = l == MMS_YUV_420P || l == MMS_YUV_NV12;
+    int cw = (w + subx) >> subx, ch = (h + suby) >> suby;
+    int cstride = l == MMS_YUV_NV12 ? 2 * cw : cw;
+    size_t n[3] = {(size_t)w * h, (size_t)cstride * ch, l == MMS_YUV_NV12 ? 0 : (size_t)cw * ch};
+    uint32_t r = seed;
+    for (int k = 0; k < 3; k++) {
+        b->p[k] = n[k] ? malloc(n[k]) : NULL;
+        for (size_t i = 0; i < n[k]; i++) {
+            r = r * 1664525u + 1013904223u;
+            b->p[k][i] = (uint8_t)(r >> 24);
+        }
+    }
+    b->f = (struct mms_yuv){.plane = {b->p[0], b->p[1], b->p[2]}, .stride = {w, cstride, cw},
+                            .w = w, .h = h, .layout = l, .matrix = MMS_YUV_BT709,
+                            .site_x = site_x, .site_y = 1};
+}
+
+static void big_frame_free(struct big_frame *b)
+{
+    for (int k = 0; k < 3; k++)
+        free(b->p[k]);
+}
+
+/* The vector path gives the scalar path's floats bit for bit: every layout,
+ * both chroma sitings, a 720p frame, odd sizes and frames too narrow for
+ * a vector's luma read. On a CPU without AVX2 both runs are scalar. */
+static void vector_pass_equals_scalar_pass(void)
+{
+    static const int sizes[][4] = {{1280, 720, 288, 512}, {1279, 719, 287, 511}, {5, 9, 7, 16},
+                                   {3, 4, 6, 17},         {640, 480, 480, 640}};
+    static const enum mms_yuv_layout layouts[] = {MMS_YUV_420P, MMS_YUV_NV12, MMS_YUV_422P,
+                                                  MMS_YUV_444P};
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+        for (size_t l = 0; l < sizeof(layouts) / sizeof(layouts[0]); l++)
+            for (int site = 0; site < 2; site++) {
+                int w = sizes[s][0], h = sizes[s][1], dh = sizes[s][2], dw = sizes[s][3];
+                struct big_frame b;
+                big_frame_init(&b, w, h, layouts[l], site, (uint32_t)(s * 8 + l * 2 + site));
+                size_t n = (size_t)3 * dw * dh;
+                float *vec = malloc(sizeof(float) * n), *sca = malloc(sizeof(float) * n);
+                mms_cpu_use_simd(1);
+                mms_pre_yuv(&b.f, vec, dh, dw, mean, std);
+                mms_cpu_use_simd(0);
+                mms_pre_yuv(&b.f, sca, dh, dw, mean, std);
+                mms_cpu_use_simd(1);
+                CHECK_MSG(!memcmp(vec, sca, sizeof(float) * n), "%dx%d -> %dx%d layout %d site %d",
+                          w, h, dw, dh, (int)layouts[l], site);
+                free(vec);
+                free(sca);
+                big_frame_free(&b);
+            }
+}
+
+/* The same 720p frame through the fused pass and through the still path
+ * (convert, then resize) gives the same network input. */
+static void fused_pass_equals_convert_then_resize_at_720p(void)
+{
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    enum { W = 1280, H = 720, DW = 512, DH = 288 };
+    struct big_frame b;
+    big_frame_init(&b, W, H, MMS_YUV_420P, 0, 1234);
+    uint8_t *rgb = malloc((size_t)3 * W * H);
+    float *a = malloc(sizeof(float) * 3 * DW * DH), *c = malloc(sizeof(float) * 3 * DW * DH);
+    mms_yuv_to_rgb24(&b.f, rgb, 3 * W);
+    mms_pre_rgb24(rgb, W, H, 3 * W, a, DH, DW, mean, std);
+    mms_pre_yuv(&b.f, c, DH, DW, mean, std);
+    CHECK(!memcmp(a, c, sizeof(float) * 3 * DW * DH));
+    free(rgb);
+    free(a);
+    free(c);
+    big_frame_free(&b);
+}
+
 static void empty_frame_writes_nothing(void)
 {
     struct frame fr;
@@ -226,4 +311,5 @@ MMS_TESTS(T(limited_range_white_and_black_reach_the_ends), T(full_range_keeps_lu
           T(bt709_red_is_red), T(the_matrix_changes_colours), T(unknown_matrix_reads_as_bt601),
           T(extreme_values_clamp), T(centred_chroma_blends_three_to_one),
           T(cosited_chroma_is_exact_on_even_columns), T(nv12_reads_like_planar),
-          T(fused_pass_equals_convert_then_resize), T(empty_frame_writes_nothing))
+          T(fused_pass_equals_convert_then_resize), T(vector_pass_equals_scalar_pass),
+          T(fused_pass_equals_convert_then_resize_at_720p), T(empty_frame_writes_nothing))
