@@ -45,8 +45,7 @@ struct _GstMmsSeg {
     struct mms_frame tmpl; /* format, size and colorimetry of the negotiated caps */
     guint64 count;         /* frames seen since start, for every=N */
     GstBuffer *mask;       /* the last mask, shared with the buffers that carry it */
-    gdouble fraction;
-    gint box[4];
+    struct mms_mask_info stats; /* of that mask */
 };
 
 enum {
@@ -298,38 +297,6 @@ static gboolean gst_mms_seg_set_info(GstVideoFilter *filter, GstCaps *incaps,
     return TRUE;
 }
 
-/* The share of tool pixels and their box, as `mms run --meta` reports
- * them (pipeline/pipeline.c). */
-static void measure(const guint8 *m, int w, int h, gdouble *fraction, gint box[4])
-{
-    gint64 n = 0;
-    int x0 = w, y0 = h, x1 = -1, y1 = -1;
-    for (int y = 0; y < h; y++) {
-        const guint8 *row = m + (gsize)y * w;
-        int first = -1, last = -1, cnt = 0;
-        for (int x = 0; x < w; x++) {
-            if (row[x]) {
-                cnt++;
-                last = x;
-                if (first < 0)
-                    first = x;
-            }
-        }
-        if (cnt) {
-            n += cnt;
-            x0 = MIN(x0, first);
-            x1 = MAX(x1, last);
-            y0 = MIN(y0, y);
-            y1 = y;
-        }
-    }
-    *fraction = (gdouble)n / ((gdouble)w * h);
-    box[0] = n ? x0 : -1;
-    box[1] = n ? y0 : -1;
-    box[2] = n ? x1 : -1;
-    box[3] = n ? y1 : -1;
-}
-
 /* Runs the network on the frame and keeps its mask. */
 static GstFlowReturn segment(GstMmsSeg *self, const struct mms_frame *f)
 {
@@ -349,8 +316,9 @@ static GstFlowReturn segment(GstMmsSeg *self, const struct mms_frame *f)
         return GST_FLOW_ERROR;
     }
     int ret = mms_mask(self->engine, map.data, w, h, w, &err);
+    /* Cannot fail where mms_mask() took the same sizes. */
     if (ret >= 0)
-        measure(map.data, w, h, &self->fraction, self->box);
+        mms_mask_measure(map.data, w, h, w, &self->stats);
     gst_buffer_unmap(mask, &map);
     if (ret < 0) {
         gst_buffer_unref(mask);
@@ -408,15 +376,16 @@ static GstFlowReturn gst_mms_seg_transform_frame_ip(GstVideoFilter *filter,
     GstMmsMaskMeta *m =
         gst_buffer_add_mms_mask_meta(frame->buffer, self->mask, f.width, f.height, f.width);
     if (m) {
-        m->tool_fraction = self->fraction;
-        m->x0 = self->box[0], m->y0 = self->box[1];
-        m->x1 = self->box[2], m->y1 = self->box[3];
+        m->tool_fraction = self->stats.fraction;
+        m->x0 = self->stats.x0, m->y0 = self->stats.y0;
+        m->x1 = self->stats.x1, m->y1 = self->stats.y1;
         m->fresh = fresh;
     }
-    if (self->box[0] >= 0)
-        gst_buffer_add_video_region_of_interest_meta(
-            frame->buffer, "tool", (guint)self->box[0], (guint)self->box[1],
-            (guint)(self->box[2] - self->box[0] + 1), (guint)(self->box[3] - self->box[1] + 1));
+    const struct mms_mask_info *mi = &self->stats;
+    if (mi->x0 >= 0)
+        gst_buffer_add_video_region_of_interest_meta(frame->buffer, "tool", (guint)mi->x0,
+                                                     (guint)mi->y0, (guint)(mi->x1 - mi->x0 + 1),
+                                                     (guint)(mi->y1 - mi->y0 + 1));
     return GST_FLOW_OK;
 }
 

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/locate.h"
+#include "core/mask.h"
 #include "core/net.h"
 #include "core/prepost.h"
 #include "core/version.h"
@@ -347,5 +348,16 @@ MMS_API int mms_draw_mask(const struct mms_frame *f, const uint8_t *mask, int st
     }
     struct mms_style st = {kinds[style->style], style->alpha, style->color};
     mms_compose(&av, mask, stride, &st);
+    return 0;
+}
+
+MMS_API int mms_mask_measure(const uint8_t *mask, int width, int height, int stride,
+                             struct mms_mask_info *info)
+{
+    if (!mask || !info || width <= 0 || height <= 0 || stride < width)
+        return -EINVAL;
+    struct mms_mask_stats st;
+    mms_mask_stats(mask, width, height, stride, &st);
+    *info = (struct mms_mask_info){st.count, st.fraction, st.x0, st.y0, st.x1, st.y1};
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 
+#include "core/mask.h"
 #include "core/net.h"
 #include "core/smooth.h"
 #include "io/source.h"
@@ -39,8 +40,7 @@ struct mask {
     int64_t pts;     /* of the frame it was computed on */
     int gen;         /* source connection it belongs to */
     double infer_ms;
-    double tool_fraction;
-    int bbox[4];     /* x0, y0, x1, y1 inclusive; x0 < 0 when empty */
+    struct mms_mask_stats stats; /* --meta's tool_fraction and bbox */
 };
 
 /* What an output's or encoder's writer tells the owner through. */

@@ -74,36 +74,6 @@ static void publish_mask(struct mms_pipeline *p, struct mask *m)
     mask_unref(old);
 }
 
-static void mask_measure(struct mask *m, int w, int h)
-{
-    int64_t n = 0;
-    int x0 = w, y0 = h, x1 = -1, y1 = -1;
-    for (int y = 0; y < h; y++) {
-        const uint8_t *row = m->data + (size_t)y * w;
-        int first = -1, last = -1, cnt = 0;
-        for (int x = 0; x < w; x++) {
-            if (row[x]) {
-                cnt++;
-                last = x;
-                if (first < 0)
-                    first = x;
-            }
-        }
-        if (cnt) {
-            n += cnt;
-            x0 = first < x0 ? first : x0;
-            x1 = last > x1 ? last : x1;
-            y0 = y < y0 ? y : y0;
-            y1 = y;
-        }
-    }
-    m->tool_fraction = (double)n / ((double)w * h);
-    m->bbox[0] = n ? x0 : -1;
-    m->bbox[1] = y0;
-    m->bbox[2] = x1;
-    m->bbox[3] = y1;
-}
-
 /* ------------------------------------------------------------ decode */
 
 static void recycle_item(struct mms_pipeline *p, struct item *it)
@@ -312,7 +282,7 @@ static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
     }
     mms_post_mask(smoothed(p, j), ni->out_h, ni->out_w, m->data, p->info.width,
                   p->info.height, p->info.width, ni->threshold);
-    mask_measure(m, p->info.width, p->info.height);
+    mms_mask_stats(m->data, p->info.width, p->info.height, p->info.width, &m->stats);
     double t3 = mms_now_ms();
     m->pts = j->pts;
     m->gen = j->gen;
@@ -382,9 +352,10 @@ static void write_meta(struct mms_pipeline *p, const struct item *it, int64_t pt
             fprintf(p->meta, "%.3f", age);
         else
             fprintf(p->meta, "null");
-        fprintf(p->meta, ",\"tool_fraction\":%.6f,\"bbox\":", m->tool_fraction);
-        if (m->bbox[0] >= 0)
-            fprintf(p->meta, "[%d,%d,%d,%d]", m->bbox[0], m->bbox[1], m->bbox[2], m->bbox[3]);
+        const struct mms_mask_stats *st = &m->stats;
+        fprintf(p->meta, ",\"tool_fraction\":%.6f,\"bbox\":", st->fraction);
+        if (st->x0 >= 0)
+            fprintf(p->meta, "[%d,%d,%d,%d]", st->x0, st->y0, st->x1, st->y1);
         else
             fprintf(p->meta, "null");
     } else {

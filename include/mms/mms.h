@@ -196,6 +196,22 @@ struct mms_draw_style {
 MMS_API int mms_draw_mask(const struct mms_frame *f, const uint8_t *mask, int stride,
                           const struct mms_draw_style *style, struct mms_error *err);
 
+/* What a mask holds, as mmsd reports it (`mms run --meta`'s "tool_fraction"
+ * and "bbox"). The caller allocates it, so it changes only with
+ * MMS_ABI_VERSION. */
+struct mms_mask_info {
+    int64_t count;      /* tool pixels */
+    double fraction;    /* count / (width * height), 0..1 */
+    int x0, y0, x1, y1; /* the box around them, inclusive; all -1 when there is none */
+};
+
+/* Measures `mask` (width x height, non-zero = tool, `stride` bytes a row,
+ * as mms_mask() writes it; the bytes past the width are not read). Needs
+ * no engine. -EINVAL for a NULL mask or info, a size under 1 or a stride
+ * under the width. */
+MMS_API int mms_mask_measure(const uint8_t *mask, int width, int height, int stride,
+                             struct mms_mask_info *info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,8 +2,9 @@
  * include/mms/mms.h through libmms.so, held to the engine's own calls
  * (core/net.h, core/prepost.h, core/yuv.h): the same logits and mask for
  * an RGB frame, every Y'CbCr layout equal to its RGB conversion,
- * precisions and their reasons, the input size, batches; and every
- * refusal, with its errno and a message that names the problem.
+ * precisions and their reasons, the input size, batches, measuring a
+ * mask; and every refusal, with its errno and a message that names the
+ * problem.
  */
 #include <errno.h>
 #include <math.h>
@@ -409,6 +410,74 @@ static void test_run_refused(void)
     mms_close(NULL);
 }
 
+/* mms_mask_measure(): needs no engine; the core's numbers (tests/core/test_mask.c
+ * holds the cases) through the public struct. */
+static void test_mask_measure(void)
+{
+    enum { MW = 5, MH = 4, MS = 8 };
+    uint8_t m[MS * MH];
+    memset(m, 255, sizeof(m)); /* the padding past MW too: not tool */
+    for (int y = 0; y < MH; y++)
+        memset(m + y * MS, 0, MW);
+    m[1 * MS + 3] = 255;
+    m[2 * MS + 1] = 7;
+    struct mms_mask_info info;
+    CHECK_EQ(mms_mask_measure(m, MW, MH, MS, &info), 0);
+    CHECK_EQ(info.count, 2);
+    CHECK(info.fraction == 2.0 / (MW * MH));
+    CHECK(info.x0 == 1 && info.y0 == 1 && info.x1 == 3 && info.y1 == 2);
+}
+
+static void test_mask_measure_empty(void)
+{
+    uint8_t m[6] = {0};
+    struct mms_mask_info info;
+    CHECK_EQ(mms_mask_measure(m, 3, 2, 3, &info), 0);
+    CHECK_EQ(info.count, 0);
+    CHECK(info.fraction == 0);
+    CHECK(info.x0 == -1 && info.y0 == -1 && info.x1 == -1 && info.y1 == -1);
+}
+
+/* A refusal leaves the caller's struct as it was. */
+static void check_measure_refused(const uint8_t *m, int w, int h, int stride,
+                                  struct mms_mask_info *info)
+{
+    struct mms_mask_info before = {.count = 42, .x0 = 42};
+    if (info)
+        *info = before;
+    CHECK_EQ(mms_mask_measure(m, w, h, stride, info), -EINVAL);
+    if (info)
+        CHECK(info->count == 42 && info->x0 == 42);
+}
+
+static void test_mask_measure_refuses_null(void)
+{
+    uint8_t m[4] = {0};
+    struct mms_mask_info info;
+    check_measure_refused(NULL, 2, 2, 2, &info);
+    check_measure_refused(m, 2, 2, 2, NULL);
+}
+
+static void test_mask_measure_refuses_bad_size(void)
+{
+    uint8_t m[4] = {0};
+    struct mms_mask_info info;
+    check_measure_refused(m, 0, 2, 2, &info);
+    check_measure_refused(m, 2, 0, 2, &info);
+    check_measure_refused(m, -2, 2, 2, &info);
+    check_measure_refused(m, 2, -2, 2, &info);
+}
+
+static void test_mask_measure_refuses_short_stride(void)
+{
+    uint8_t m[4] = {0};
+    struct mms_mask_info info;
+    check_measure_refused(m, 2, 2, 1, &info);
+    check_measure_refused(m, 2, 2, -2, &info);
+}
+
 MMS_TESTS(T(test_version), T(test_rgb_same_as_engine), T(test_yuv_layouts), T(test_precisions),
           T(test_input_size), T(test_batch), T(test_default_model), T(test_open_refused),
-          T(test_run_refused))
+          T(test_run_refused), T(test_mask_measure), T(test_mask_measure_empty),
+          T(test_mask_measure_refuses_null), T(test_mask_measure_refuses_bad_size),
+          T(test_mask_measure_refuses_short_stride))
