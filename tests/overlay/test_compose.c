@@ -7,93 +7,21 @@
 
 #include <libavutil/frame.h>
 
+#include "frames.h"
 #include "harness.h"
 #include "overlay/compose.h"
 #include "overlay/font.h"
-
-/* ---- frames with exact-size planes ----
- * Each plane is its own allocation of linesize x rows bytes, so with
- * pad = 0 AddressSanitizer sees any write past a plane; with pad > 0 the
- * bytes past the width hold a sentinel that must survive. */
-
-#define SENTINEL 0xA5
-
-static AVFrame *make_frame(int w, int h, int pad)
-{
-    AVFrame *f = av_frame_alloc();
-    if (!f)
-        abort();
-    f->format = AV_PIX_FMT_YUV420P;
-    f->width = w;
-    f->height = h;
-    for (int p = 0; p < 3; p++) {
-        int pw = p ? (w + 1) / 2 : w, ph = p ? (h + 1) / 2 : h;
-        f->linesize[p] = pw + pad;
-        f->data[p] = malloc((size_t)f->linesize[p] * ph);
-        if (!f->data[p])
-            abort();
-        memset(f->data[p], SENTINEL, (size_t)f->linesize[p] * ph);
-    }
-    return f;
-}
-
-static void free_frame(AVFrame **f)
-{
-    if (!*f)
-        return;
-    for (int p = 0; p < 3; p++)
-        free((*f)->data[p]);
-    memset((*f)->data, 0, sizeof((*f)->data));
-    av_frame_free(f);
-}
-
-static int plane_w(const AVFrame *f, int p) { return p ? (f->width + 1) / 2 : f->width; }
-static int plane_h(const AVFrame *f, int p) { return p ? (f->height + 1) / 2 : f->height; }
-
-static uint8_t *px(const AVFrame *f, int p, int x, int y)
-{
-    return f->data[p] + (ptrdiff_t)y * f->linesize[p] + x;
-}
 
 /* A deterministic picture: varied values, all three planes. */
 static void texture(AVFrame *f)
 {
     uint32_t s = 12345;
     for (int p = 0; p < 3; p++)
-        for (int y = 0; y < plane_h(f, p); y++)
-            for (int x = 0; x < plane_w(f, p); x++) {
+        for (int y = 0; y < frame_plane_h(f, p); y++)
+            for (int x = 0; x < frame_plane_w(f, p); x++) {
                 s = s * 1103515245u + 12345u;
-                *px(f, p, x, y) = (uint8_t)(s >> 16);
+                *frame_px(f, p, x, y) = (uint8_t)(s >> 16);
             }
-}
-
-static AVFrame *clone_frame(const AVFrame *src, int pad)
-{
-    AVFrame *f = make_frame(src->width, src->height, pad);
-    for (int p = 0; p < 3; p++)
-        for (int y = 0; y < plane_h(f, p); y++)
-            memcpy(px(f, p, 0, y), src->data[p] + (ptrdiff_t)y * src->linesize[p],
-                   (size_t)plane_w(f, p));
-    return f;
-}
-
-static int same_pixels(const AVFrame *a, const AVFrame *b)
-{
-    for (int p = 0; p < 3; p++)
-        for (int y = 0; y < plane_h(a, p); y++)
-            if (memcmp(px(a, p, 0, y), px(b, p, 0, y), (size_t)plane_w(a, p)))
-                return 0;
-    return 1;
-}
-
-static int padding_intact(const AVFrame *f)
-{
-    for (int p = 0; p < 3; p++)
-        for (int y = 0; y < plane_h(f, p); y++)
-            for (int x = plane_w(f, p); x < f->linesize[p]; x++)
-                if (*px(f, p, x, y) != SENTINEL)
-                    return 0;
-    return 1;
 }
 
 /* A mask with discs, a rectangle running off the right edge, and noise
@@ -194,9 +122,9 @@ static void check_fill(int w, int h, float alpha)
 {
     int stride = w + 13;
     uint8_t *m = make_mask(w, h, stride);
-    AVFrame *f = make_frame(w, h, 7);
+    AVFrame *f = frame_make(w, h, 7);
     texture(f);
-    AVFrame *orig = clone_frame(f, 0);
+    AVFrame *orig = frame_clone(f, 0);
     struct mms_style st = {MMS_STYLE_FILL, alpha, MMS_DEFAULT_COLOR};
     mms_compose(f, m, stride, &st);
 
@@ -206,7 +134,7 @@ static void check_fill(int w, int h, float alpha)
     int bad_y = 0, bad_c = 0, changed = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            int p = *px(orig, 0, x, y), q = *px(f, 0, x, y);
+            int p = *frame_px(orig, 0, x, y), q = *frame_px(f, 0, x, y);
             int want = tool(m, stride, x, y) ? (p * (256 - a) + c[0] * a + 128) >> 8 : p;
             bad_y += q != want;
             changed += q != p;
@@ -226,7 +154,7 @@ static void check_fill(int w, int h, float alpha)
                     }
                 }
             for (int p = 1; p <= 2; p++) {
-                int o = *px(orig, p, cx, cy), q = *px(f, p, cx, cy);
+                int o = *frame_px(orig, p, cx, cy), q = *frame_px(f, p, cx, cy);
                 if (n == 0)
                     bad_c += q != o;
                 else if (n == k)
@@ -239,9 +167,9 @@ static void check_fill(int w, int h, float alpha)
     CHECK_MSG(bad_c == 0, "%dx%d alpha %.2f: %d chroma samples wrong", w, h, alpha, bad_c);
     if (a && w * h > 100)
         CHECK_MSG(changed > 0, "%dx%d alpha %.2f: nothing drawn", w, h, alpha);
-    CHECK(padding_intact(f));
-    free_frame(&orig);
-    free_frame(&f);
+    CHECK(frame_padding_intact(f));
+    frame_free(&orig);
+    frame_free(&f);
     free(m);
 }
 
@@ -259,20 +187,20 @@ static void test_fill_alpha_extremes(void)
 {
     int w = 66, h = 50, stride = 70;
     uint8_t *m = make_mask(w, h, stride);
-    AVFrame *f = make_frame(w, h, 0);
+    AVFrame *f = frame_make(w, h, 0);
     texture(f);
-    AVFrame *orig = clone_frame(f, 0);
+    AVFrame *orig = frame_clone(f, 0);
 
     /* 0, and what is out of range or not a number, draws nothing. */
     static const float none[] = {0.0f, -1.0f, 0.001f};
     for (size_t i = 0; i < sizeof(none) / sizeof(*none); i++) {
         struct mms_style st = {MMS_STYLE_FILL, none[i], 0xff00ff};
         mms_compose(f, m, stride, &st);
-        CHECK_MSG(same_pixels(f, orig), "alpha %g changed the frame", none[i]);
+        CHECK_MSG(frame_same_pixels(f, orig), "alpha %g changed the frame", none[i]);
     }
     struct mms_style nan = {MMS_STYLE_FILL, NAN, 0xff00ff};
     mms_compose(f, m, stride, &nan);
-    CHECK(same_pixels(f, orig));
+    CHECK(frame_same_pixels(f, orig));
 
     struct mms_style st = {MMS_STYLE_FILL, 1.0f, 0x00ff66};
     mms_compose(f, m, stride, &st);
@@ -281,24 +209,24 @@ static void test_fill_alpha_extremes(void)
     int bad = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            bad += tool(m, stride, x, y) ? *px(f, 0, x, y) != c[0]
-                                         : *px(f, 0, x, y) != *px(orig, 0, x, y);
+            bad += tool(m, stride, x, y) ? *frame_px(f, 0, x, y) != c[0]
+                                         : *frame_px(f, 0, x, y) != *frame_px(orig, 0, x, y);
     for (int cy = 0; cy < h / 2; cy++)
         for (int cx = 0; cx < w / 2; cx++) {
             int n = tool(m, stride, 2 * cx, 2 * cy) + tool(m, stride, 2 * cx + 1, 2 * cy) +
                     tool(m, stride, 2 * cx, 2 * cy + 1) + tool(m, stride, 2 * cx + 1, 2 * cy + 1);
             if (n == 4)
-                bad += *px(f, 1, cx, cy) != c[1] || *px(f, 2, cx, cy) != c[2];
+                bad += *frame_px(f, 1, cx, cy) != c[1] || *frame_px(f, 2, cx, cy) != c[2];
         }
     CHECK_MSG(bad == 0, "alpha 1: %d pixels are not the colour", bad);
     /* alpha > 1 is alpha 1. */
-    AVFrame *g = clone_frame(orig, 0);
+    AVFrame *g = frame_clone(orig, 0);
     struct mms_style over = {MMS_STYLE_FILL, 7.0f, 0x00ff66};
     mms_compose(g, m, stride, &over);
-    CHECK(same_pixels(f, g));
-    free_frame(&g);
-    free_frame(&orig);
-    free_frame(&f);
+    CHECK(frame_same_pixels(f, g));
+    frame_free(&g);
+    frame_free(&orig);
+    frame_free(&f);
     free(m);
 }
 
@@ -323,10 +251,10 @@ static void check_outline(int w, int h)
 {
     int stride = w + 5;
     uint8_t *m = make_mask(w, h, stride);
-    AVFrame *f = make_frame(w, h, 3);
+    AVFrame *f = frame_make(w, h, 3);
     /* A flat picture far from the colour, so every painted pixel shows. */
     mms_fill_frame(f, 0x202020);
-    AVFrame *orig = clone_frame(f, 0);
+    AVFrame *orig = frame_clone(f, 0);
     struct mms_style st = {MMS_STYLE_OUTLINE, 0.45f, 0xff00ff};
     mms_compose(f, m, stride, &st);
     uint8_t c[3];
@@ -336,8 +264,8 @@ static void check_outline(int w, int h)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             int want = is_contour(m, stride, w, h, x, y);
-            int q = *px(f, 0, x, y);
-            bad += want ? q != c[0] : q != *px(orig, 0, x, y);
+            int q = *frame_px(f, 0, x, y);
+            bad += want ? q != c[0] : q != *frame_px(orig, 0, x, y);
             painted += want;
         }
     int bad_c = 0;
@@ -349,16 +277,16 @@ static void check_outline(int w, int h)
                     if (2 * cx + dx < w && 2 * cy + dy < h)
                         n += is_contour(m, stride, w, h, 2 * cx + dx, 2 * cy + dy);
             if (!n)
-                bad_c += *px(f, 1, cx, cy) != *px(orig, 1, cx, cy) ||
-                         *px(f, 2, cx, cy) != *px(orig, 2, cx, cy);
+                bad_c += *frame_px(f, 1, cx, cy) != *frame_px(orig, 1, cx, cy) ||
+                         *frame_px(f, 2, cx, cy) != *frame_px(orig, 2, cx, cy);
         }
     if (w >= 16 && h >= 16)
         CHECK_MSG(painted > 0, "%dx%d: the mask has no contour", w, h);
     CHECK_MSG(bad == 0, "%dx%d: %d luma pixels differ from the 2 px contour", w, h, bad);
     CHECK_MSG(bad_c == 0, "%dx%d: %d chroma samples off the contour changed", w, h, bad_c);
-    CHECK(padding_intact(f));
-    free_frame(&orig);
-    free_frame(&f);
+    CHECK(frame_padding_intact(f));
+    frame_free(&orig);
+    frame_free(&f);
     free(m);
 }
 
@@ -379,21 +307,21 @@ static void test_outline_thickness(void)
     for (int y = 10; y < 40; y++)
         for (int x = 20; x < w; x++) /* runs off the right edge */
             m[y * w + x] = 255;
-    AVFrame *f = make_frame(w, h, 0);
+    AVFrame *f = frame_make(w, h, 0);
     mms_fill_frame(f, 0x000000);
     struct mms_style st = {MMS_STYLE_OUTLINE, 1.0f, 0xffffff};
     mms_compose(f, m, w, &st);
     int y0 = 25;
     for (int x = 0; x < w; x++) {
         int want = x == 20 || x == 21 ? 235 : 16;
-        CHECK_MSG(*px(f, 0, x, y0) == want, "row %d x %d: %d", y0, x, *px(f, 0, x, y0));
+        CHECK_MSG(*frame_px(f, 0, x, y0) == want, "row %d x %d: %d", y0, x, *frame_px(f, 0, x, y0));
     }
     for (int y = 0; y < h; y++) {
         int want = y == 10 || y == 11 || y == 38 || y == 39 ? 235 : 16;
-        CHECK_MSG(*px(f, 0, 50, y) == want, "column 50 y %d: %d", y, *px(f, 0, 50, y));
+        CHECK_MSG(*frame_px(f, 0, 50, y) == want, "column 50 y %d: %d", y, *frame_px(f, 0, 50, y));
     }
-    CHECK(*px(f, 0, w - 1, 25) == 16 && *px(f, 0, w - 2, 25) == 16);
-    free_frame(&f);
+    CHECK(*frame_px(f, 0, w - 1, 25) == 16 && *frame_px(f, 0, w - 2, 25) == 16);
+    frame_free(&f);
     free(m);
 }
 
@@ -403,21 +331,21 @@ static void test_mask_style(void)
 {
     int w = 67, h = 45, stride = 70;
     uint8_t *m = make_mask(w, h, stride);
-    AVFrame *f = make_frame(w, h, 5);
+    AVFrame *f = frame_make(w, h, 5);
     texture(f);
     struct mms_style st = {MMS_STYLE_MASK, 0.45f, 0x00ff66};
     mms_compose(f, m, stride, &st);
     int bad = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            bad += *px(f, 0, x, y) != (tool(m, stride, x, y) ? 235 : 16);
+            bad += *frame_px(f, 0, x, y) != (tool(m, stride, x, y) ? 235 : 16);
     for (int p = 1; p <= 2; p++)
-        for (int y = 0; y < plane_h(f, p); y++)
-            for (int x = 0; x < plane_w(f, p); x++)
-                bad += *px(f, p, x, y) != 128;
+        for (int y = 0; y < frame_plane_h(f, p); y++)
+            for (int x = 0; x < frame_plane_w(f, p); x++)
+                bad += *frame_px(f, p, x, y) != 128;
     CHECK_MSG(bad == 0, "%d samples are not limited-range white/black/grey", bad);
-    CHECK(padding_intact(f));
-    free_frame(&f);
+    CHECK(frame_padding_intact(f));
+    frame_free(&f);
     free(m);
 }
 
@@ -425,36 +353,36 @@ static void test_off(void)
 {
     int w = 67, h = 45, stride = 67;
     uint8_t *m = make_mask(w, h, stride);
-    AVFrame *f = make_frame(w, h, 5);
+    AVFrame *f = frame_make(w, h, 5);
     texture(f);
-    AVFrame *orig = clone_frame(f, 0);
+    AVFrame *orig = frame_clone(f, 0);
     struct mms_style st = {MMS_STYLE_OFF, 1.0f, 0x00ff66};
     mms_compose(f, m, stride, &st);
-    CHECK(same_pixels(f, orig));
+    CHECK(frame_same_pixels(f, orig));
     /* Not YUV420P: left alone, never misread. */
     f->format = AV_PIX_FMT_NV12;
     st.kind = MMS_STYLE_MASK;
     mms_compose(f, m, stride, &st);
     f->format = AV_PIX_FMT_YUV420P;
-    CHECK(same_pixels(f, orig));
-    CHECK(padding_intact(f));
-    free_frame(&orig);
-    free_frame(&f);
+    CHECK(frame_same_pixels(f, orig));
+    CHECK(frame_padding_intact(f));
+    frame_free(&orig);
+    frame_free(&f);
     free(m);
 }
 
 static void test_fill_frame(void)
 {
-    AVFrame *f = make_frame(33, 17, 4);
+    AVFrame *f = frame_make(33, 17, 4);
     mms_fill_frame(f, 0xff0000);
     int bad = 0;
     for (int p = 0; p < 3; p++)
-        for (int y = 0; y < plane_h(f, p); y++)
-            for (int x = 0; x < plane_w(f, p); x++)
-                bad += *px(f, p, x, y) != (p == 0 ? 81 : p == 1 ? 90 : 240);
+        for (int y = 0; y < frame_plane_h(f, p); y++)
+            for (int x = 0; x < frame_plane_w(f, p); x++)
+                bad += *frame_px(f, p, x, y) != (p == 0 ? 81 : p == 1 ? 90 : 240);
     CHECK(bad == 0);
-    CHECK(padding_intact(f));
-    free_frame(&f);
+    CHECK(frame_padding_intact(f));
+    frame_free(&f);
 }
 
 /* Frames marked full range (MJPEG cameras) get full-range colours. */
@@ -466,32 +394,32 @@ static void test_full_range(void)
     } want[] = {{0xffffff, 255, 128, 128}, {0x000000, 0, 128, 128}, {0xff0000, 76, 85, 255},
                 {0x00ff66, 161, 95, 13}};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        AVFrame *f = make_frame(33, 17, 4);
+        AVFrame *f = frame_make(33, 17, 4);
         f->color_range = AVCOL_RANGE_JPEG;
         mms_fill_frame(f, want[i].rgb);
-        CHECK_MSG(*px(f, 0, 3, 3) == want[i].y && *px(f, 1, 3, 3) == want[i].u &&
-                      *px(f, 2, 3, 3) == want[i].v,
-                  "%06x: got %d %d %d, want %d %d %d", (unsigned)want[i].rgb, *px(f, 0, 3, 3),
-                  *px(f, 1, 3, 3), *px(f, 2, 3, 3), want[i].y, want[i].u, want[i].v);
-        CHECK(padding_intact(f));
-        free_frame(&f);
+        CHECK_MSG(*frame_px(f, 0, 3, 3) == want[i].y && *frame_px(f, 1, 3, 3) == want[i].u &&
+                      *frame_px(f, 2, 3, 3) == want[i].v,
+                  "%06x: got %d %d %d, want %d %d %d", (unsigned)want[i].rgb, *frame_px(f, 0, 3, 3),
+                  *frame_px(f, 1, 3, 3), *frame_px(f, 2, 3, 3), want[i].y, want[i].u, want[i].v);
+        CHECK(frame_padding_intact(f));
+        frame_free(&f);
     }
     int w = 40, h = 30, stride = 40;
     uint8_t *m = make_mask(w, h, stride);
-    AVFrame *f = make_frame(w, h, 5);
+    AVFrame *f = frame_make(w, h, 5);
     f->color_range = AVCOL_RANGE_JPEG;
     struct mms_style st = {MMS_STYLE_MASK, 0.45f, 0x00ff66};
     mms_compose(f, m, stride, &st);
     int bad = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            bad += *px(f, 0, x, y) != (tool(m, stride, x, y) ? 255 : 0);
+            bad += *frame_px(f, 0, x, y) != (tool(m, stride, x, y) ? 255 : 0);
     CHECK_MSG(bad == 0, "%d samples are not full-range white/black", bad);
     /* The same frame unmarked stays limited range. */
     f->color_range = AVCOL_RANGE_UNSPECIFIED;
     mms_fill_frame(f, 0xffffff);
-    CHECK(*px(f, 0, 0, 0) == 235);
-    free_frame(&f);
+    CHECK(*frame_px(f, 0, 0, 0) == 235);
+    frame_free(&f);
     free(m);
 }
 
@@ -508,7 +436,7 @@ static void test_speed_720p(void)
 {
     int w = 1280, h = 720;
     uint8_t *m = make_mask(w, h, w);
-    AVFrame *f = make_frame(w, h, 0);
+    AVFrame *f = frame_make(w, h, 0);
     texture(f);
     static const enum mms_style_kind kinds[] = {MMS_STYLE_FILL, MMS_STYLE_OUTLINE,
                                                 MMS_STYLE_MASK};
@@ -526,7 +454,7 @@ static void test_speed_720p(void)
         printf("compose %-7s 1280x720: %.3f ms (best of %d)\n", mms_style_name(kinds[i]), best,
                n);
     }
-    free_frame(&f);
+    frame_free(&f);
     free(m);
 }
 

@@ -18,6 +18,7 @@
 #include <libavutil/frame.h>
 #include <libavutil/log.h>
 
+#include "frames.h"
 #include "harness.h"
 #include "overlay/compose.h"
 #include "overlay/font.h"
@@ -26,79 +27,6 @@
 #define HUD "fps 24.9  infer 19.6 ms  mask age 40 ms"
 #define BLACK_Y 16 /* 0x000000, darkened or not */
 #define WHITE_Y 235
-
-/* ---- frames with exact-size planes ----
- * Each plane is its own allocation of linesize x rows bytes, so with
- * pad = 0 AddressSanitizer sees any write past a plane; with pad > 0 the
- * bytes past the width hold a sentinel that must survive. */
-
-#define SENTINEL 0xA5
-
-static AVFrame *make_frame(int w, int h, int pad)
-{
-    AVFrame *f = av_frame_alloc();
-    if (!f)
-        abort();
-    f->format = AV_PIX_FMT_YUV420P;
-    f->width = w;
-    f->height = h;
-    for (int p = 0; p < 3; p++) {
-        int pw = p ? (w + 1) / 2 : w, ph = p ? (h + 1) / 2 : h;
-        f->linesize[p] = pw + pad;
-        f->data[p] = malloc((size_t)f->linesize[p] * ph);
-        if (!f->data[p])
-            abort();
-        memset(f->data[p], SENTINEL, (size_t)f->linesize[p] * ph);
-    }
-    return f;
-}
-
-static void free_frame(AVFrame **f)
-{
-    if (!*f)
-        return;
-    for (int p = 0; p < 3; p++)
-        free((*f)->data[p]);
-    memset((*f)->data, 0, sizeof((*f)->data));
-    av_frame_free(f);
-}
-
-static int plane_w(const AVFrame *f, int p) { return p ? (f->width + 1) / 2 : f->width; }
-static int plane_h(const AVFrame *f, int p) { return p ? (f->height + 1) / 2 : f->height; }
-
-static uint8_t *px(const AVFrame *f, int p, int x, int y)
-{
-    return f->data[p] + (ptrdiff_t)y * f->linesize[p] + x;
-}
-
-static AVFrame *clone_frame(const AVFrame *src)
-{
-    AVFrame *f = make_frame(src->width, src->height, 0);
-    for (int p = 0; p < 3; p++)
-        for (int y = 0; y < plane_h(f, p); y++)
-            memcpy(px(f, p, 0, y), src->data[p] + (ptrdiff_t)y * src->linesize[p],
-                   (size_t)plane_w(f, p));
-    return f;
-}
-
-static int same_pixels(const AVFrame *a, const AVFrame *b)
-{
-    for (int p = 0; p < 3; p++)
-        for (int y = 0; y < plane_h(a, p); y++)
-            if (memcmp(px(a, p, 0, y), px(b, p, 0, y), (size_t)plane_w(a, p)))
-                return 0;
-    return 1;
-}
-
-static int padding_intact(const AVFrame *f)
-{
-    for (int p = 0; p < 3; p++)
-        for (int y = 0; y < plane_h(f, p); y++)
-            for (int x = plane_w(f, p); x < f->linesize[p]; x++)
-                if (*px(f, p, x, y) != SENTINEL)
-                    return 0;
-    return 1;
-}
 
 /* The ink on a black frame: luma above black, as a half-open box. */
 struct box {
@@ -110,7 +38,7 @@ static struct box ink(const AVFrame *f)
     struct box b = {INT_MAX, INT_MAX, -1, -1};
     for (int y = 0; y < f->height; y++)
         for (int x = 0; x < f->width; x++)
-            if (*px(f, 0, x, y) > BLACK_Y) {
+            if (*frame_px(f, 0, x, y) > BLACK_Y) {
                 b.x0 = x < b.x0 ? x : b.x0;
                 b.y0 = y < b.y0 ? y : b.y0;
                 b.x1 = x + 1 > b.x1 ? x + 1 : b.x1;
@@ -127,7 +55,7 @@ static int greys(const AVFrame *f, int *distinct)
     int n = 0, seen[256] = {0};
     for (int y = 0; y < f->height; y++)
         for (int x = 0; x < f->width; x++) {
-            int v = *px(f, 0, x, y);
+            int v = *frame_px(f, 0, x, y);
             if (v > BLACK_Y && v < WHITE_Y) {
                 n++;
                 seen[v] = 1;
@@ -205,33 +133,34 @@ static void test_bitmap_draws(void)
 {
     use_font(MMS_FONT_BUILTIN);
     CHECK(!mms_text_freetype());
-    AVFrame *f = make_frame(64, 32, 3);
+    AVFrame *f = frame_make(64, 32, 3);
     mms_fill_frame(f, 0x808080);
-    AVFrame *orig = clone_frame(f);
+    AVFrame *orig = frame_clone(f, 0);
     mms_draw_text(f, 2, 2, 8, "Hi", 0xffffff);
     int text = 0, dark = 0, grey = 0, distinct;
     for (int y = 0; y < 32; y++)
         for (int x = 0; x < 64; x++) {
-            int v = *px(f, 0, x, y);
+            int v = *frame_px(f, 0, x, y);
             text += v == WHITE_Y;
-            dark += v < *px(orig, 0, x, y);
-            grey += v == *px(orig, 0, x, y);
+            dark += v < *frame_px(orig, 0, x, y);
+            grey += v == *frame_px(orig, 0, x, y);
         }
     CHECK_MSG(text > 10, "%d text pixels", text);
     CHECK_MSG(dark > 10, "%d darkened pixels", dark);
     CHECK(grey > 64 * 32 / 2);
-    CHECK(*px(f, 0, 63, 31) == *px(orig, 0, 63, 31));
-    CHECK(padding_intact(f));
+    CHECK(*frame_px(f, 0, 63, 31) == *frame_px(orig, 0, 63, 31));
+    CHECK(frame_padding_intact(f));
 
     /* 'H' at px 16 (scale 2): its top row 0x33 lights font columns 0, 1, 4, 5. */
     mms_fill_frame(f, 0x808080);
     mms_draw_text(f, 10, 6, 16, "H", 0xffffff);
-    int grey_y = *px(orig, 0, 0, 0);
-    CHECK(*px(f, 0, 10, 6) == WHITE_Y && *px(f, 0, 13, 7) == WHITE_Y && *px(f, 0, 18, 6) == WHITE_Y);
-    CHECK(*px(f, 0, 14, 6) < grey_y && *px(f, 0, 14, 6) != WHITE_Y);
-    CHECK(*px(f, 0, 6, 2) < grey_y && *px(f, 0, 29, 25) < grey_y);
-    CHECK(*px(f, 0, 5, 2) == grey_y && *px(f, 0, 6, 1) == grey_y);
-    CHECK(*px(f, 0, 30, 2) == grey_y && *px(f, 0, 6, 26) == grey_y);
+    int grey_y = *frame_px(orig, 0, 0, 0);
+    CHECK(*frame_px(f, 0, 10, 6) == WHITE_Y && *frame_px(f, 0, 13, 7) == WHITE_Y &&
+          *frame_px(f, 0, 18, 6) == WHITE_Y);
+    CHECK(*frame_px(f, 0, 14, 6) < grey_y && *frame_px(f, 0, 14, 6) != WHITE_Y);
+    CHECK(*frame_px(f, 0, 6, 2) < grey_y && *frame_px(f, 0, 29, 25) < grey_y);
+    CHECK(*frame_px(f, 0, 5, 2) == grey_y && *frame_px(f, 0, 6, 1) == grey_y);
+    CHECK(*frame_px(f, 0, 30, 2) == grey_y && *frame_px(f, 0, 6, 26) == grey_y);
     int w, h;
     mms_text_extent(16, "Hi\nabc", &w, &h);
     CHECK_EQ(w, 3 * 16);
@@ -242,8 +171,8 @@ static void test_bitmap_draws(void)
     mms_fill_frame(f, 0x000000);
     mms_draw_text(f, 4, 4, 16, "Hx", 0xffffff);
     CHECK_EQ(greys(f, &distinct), 0);
-    free_frame(&orig);
-    free_frame(&f);
+    frame_free(&orig);
+    frame_free(&f);
     use_font(NULL);
 }
 
@@ -272,7 +201,7 @@ static void test_antialiased(void)
     use_font(NULL);
     static const int sizes[] = {12, 24, 72};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
-        AVFrame *f = make_frame(sizes[i] * 12, sizes[i] * 2, 0);
+        AVFrame *f = frame_make(sizes[i] * 12, sizes[i] * 2, 0);
         mms_fill_frame(f, 0x000000);
         mms_draw_text(f, sizes[i] / 2, sizes[i] / 2, sizes[i], "HTEAaWwo/", 0xffffff);
         int distinct, n = greys(f, &distinct);
@@ -281,11 +210,11 @@ static void test_antialiased(void)
         int solid = 0;
         for (int y = 0; y < f->height; y++)
             for (int x = 0; x < f->width; x++)
-                solid += *px(f, 0, x, y) >= BLACK_Y + (WHITE_Y - BLACK_Y) * 3 / 4;
+                solid += *frame_px(f, 0, x, y) >= BLACK_Y + (WHITE_Y - BLACK_Y) * 3 / 4;
         /* Strokes mostly covered (hinting puts bars on pixel rows), not
          * all blur. */
         CHECK_MSG(solid > 2 * sizes[i], "px %d: %d solid pixels", sizes[i], solid);
-        free_frame(&f);
+        frame_free(&f);
     }
 }
 
@@ -335,7 +264,7 @@ static void test_scales_like_reference(void)
         double ratio0 = 0;
         for (int i = 0; i < N; i++) {
             int h = heights[i], w = h * 16 / 9, x = h / 10, y = h / 10;
-            AVFrame *f = make_frame(w, h, 0);
+            AVFrame *f = frame_make(w, h, 0);
             mms_fill_frame(f, 0x000000);
             mms_draw_text(f, x, y, pxs[i], texts[t], 0xffffff);
             struct box b = ink(f);
@@ -360,7 +289,7 @@ static void test_scales_like_reference(void)
                       "'%s' px %d: extent %dx%d, ink to %d,%d", texts[t], pxs[i], tw, th, b.x1,
                       b.y1);
             CHECK(abs(th - pxs[i]) <= 1);
-            free_frame(&f);
+            frame_free(&f);
         }
     }
 }
@@ -369,33 +298,34 @@ static void test_scales_like_reference(void)
 static void test_box(void)
 {
     use_font(NULL);
-    AVFrame *f = make_frame(320, 120, 0);
+    AVFrame *f = frame_make(320, 120, 0);
     mms_fill_frame(f, 0x808080);
-    int grey = *px(f, 0, 0, 0), pad = mms_text_pad(24), tw, th;
+    int grey = *frame_px(f, 0, 0, 0), pad = mms_text_pad(24), tw, th;
     mms_text_extent(24, "Box", &tw, &th);
     mms_draw_text(f, 40, 30, 24, "Box", 0xffffff);
-    CHECK(*px(f, 0, 40 - pad, 30 - pad) < grey);
-    CHECK(*px(f, 0, 40 + tw + pad - 1, 30 + th + pad - 1) < grey);
-    CHECK(*px(f, 0, 40 - pad - 1, 30) == grey && *px(f, 0, 40, 30 - pad - 1) == grey);
-    CHECK(*px(f, 0, 40 + tw + pad, 30) == grey && *px(f, 0, 40, 30 + th + pad) == grey);
+    CHECK(*frame_px(f, 0, 40 - pad, 30 - pad) < grey);
+    CHECK(*frame_px(f, 0, 40 + tw + pad - 1, 30 + th + pad - 1) < grey);
+    CHECK(*frame_px(f, 0, 40 - pad - 1, 30) == grey && *frame_px(f, 0, 40, 30 - pad - 1) == grey);
+    CHECK(*frame_px(f, 0, 40 + tw + pad, 30) == grey && *frame_px(f, 0, 40, 30 + th + pad) == grey);
     /* Chroma: grey stays grey under white text (no colour fringes), and
      * coloured text tints only where it covers. */
-    for (int y = 0; y < plane_h(f, 1); y++)
-        for (int x = 0; x < plane_w(f, 1); x++)
-            if (*px(f, 1, x, y) != 128 || *px(f, 2, x, y) != 128) {
-                CHECK_MSG(0, "chroma at %d,%d is %d,%d", x, y, *px(f, 1, x, y), *px(f, 2, x, y));
+    for (int y = 0; y < frame_plane_h(f, 1); y++)
+        for (int x = 0; x < frame_plane_w(f, 1); x++)
+            if (*frame_px(f, 1, x, y) != 128 || *frame_px(f, 2, x, y) != 128) {
+                CHECK_MSG(0, "chroma at %d,%d is %d,%d", x, y, *frame_px(f, 1, x, y),
+                          *frame_px(f, 2, x, y));
                 y = INT_MAX - 1;
                 break;
             }
     mms_fill_frame(f, 0x808080);
     mms_draw_text(f, 40, 30, 24, "Box", 0xffcc00);
     int tinted = 0;
-    for (int y = 0; y < plane_h(f, 1); y++)
-        for (int x = 0; x < plane_w(f, 1); x++)
-            tinted += *px(f, 2, x, y) > 128;
+    for (int y = 0; y < frame_plane_h(f, 1); y++)
+        for (int x = 0; x < frame_plane_w(f, 1); x++)
+            tinted += *frame_px(f, 2, x, y) > 128;
     CHECK(tinted > 10);
-    CHECK(*px(f, 2, 0, 0) == 128);
-    free_frame(&f);
+    CHECK(*frame_px(f, 2, 0, 0) == 128);
+    frame_free(&f);
 }
 
 /* Text at and past every edge, on odd and tiny frames with exact-size
@@ -413,46 +343,46 @@ static void test_clipping(void)
     for (size_t fo = 0; fo < 2; fo++) {
         use_font(fonts[fo]);
         for (size_t s = 0; s < sizeof(sizes) / sizeof(*sizes); s++) {
-            AVFrame *f = make_frame(sizes[s][0], sizes[s][1], 0);
+            AVFrame *f = frame_make(sizes[s][0], sizes[s][1], 0);
             mms_fill_frame(f, 0x808080);
             for (size_t i = 0; i < sizeof(pos) / sizeof(*pos); i++)
                 for (size_t j = 0; j < sizeof(pos) / sizeof(*pos); j++)
                     for (size_t k = 0; k < sizeof(pxs) / sizeof(*pxs); k++)
                         for (size_t t = 0; t < sizeof(texts) / sizeof(*texts); t++)
                             mms_draw_text(f, pos[i], pos[j], pxs[k], texts[t], 0xffffff);
-            free_frame(&f);
+            frame_free(&f);
         }
-        AVFrame *f = make_frame(37, 21, 9);
+        AVFrame *f = frame_make(37, 21, 9);
         for (size_t i = 0; i < sizeof(pos) / sizeof(*pos); i++)
             for (size_t j = 0; j < sizeof(pos) / sizeof(*pos); j++)
                 mms_draw_text(f, pos[i], pos[j], 24, "Wide text", 0x00ff66);
-        CHECK(padding_intact(f));
-        free_frame(&f);
+        CHECK(frame_padding_intact(f));
+        frame_free(&f);
     }
     use_font(NULL);
 
     /* Cut at the right and bottom edges, drawn up to the last pixel. */
-    AVFrame *f = make_frame(101, 51, 5);
+    AVFrame *f = frame_make(101, 51, 5);
     mms_fill_frame(f, 0x000000);
     mms_draw_text(f, 80, 38, 24, "HHHH", 0xffffff);
     int right = 0, bottom = 0;
     for (int y = 0; y < 51; y++)
-        right += *px(f, 0, 100, y) > BLACK_Y;
+        right += *frame_px(f, 0, 100, y) > BLACK_Y;
     for (int x = 0; x < 101; x++)
-        bottom += *px(f, 0, x, 50) > BLACK_Y;
+        bottom += *frame_px(f, 0, x, 50) > BLACK_Y;
     CHECK_MSG(right > 0 && bottom > 0, "right %d, bottom %d", right, bottom);
-    CHECK(padding_intact(f));
-    free_frame(&f);
+    CHECK(frame_padding_intact(f));
+    frame_free(&f);
 
     mms_draw_text(NULL, 0, 0, 24, "x", 0);
-    AVFrame *nv12 = make_frame(16, 16, 0);
+    AVFrame *nv12 = frame_make(16, 16, 0);
     nv12->format = AV_PIX_FMT_NV12;
     mms_fill_frame(nv12, 0x808080);
-    AVFrame *before = clone_frame(nv12);
+    AVFrame *before = frame_clone(nv12, 0);
     mms_draw_text(nv12, 0, 0, 24, "x", 0xffffff);
-    CHECK(same_pixels(nv12, before));
-    free_frame(&before);
-    free_frame(&nv12);
+    CHECK(frame_same_pixels(nv12, before));
+    frame_free(&before);
+    frame_free(&nv12);
     CHECK_EQ(mms_text_coverage(NULL, 4, 4, 4, 0, 0, 24, "x"), -EINVAL);
     uint8_t small[16];
     CHECK_EQ(mms_text_coverage(small, 4, 4, 3, 0, 0, 24, "x"), -EINVAL);
@@ -461,7 +391,7 @@ static void test_clipping(void)
 
 static AVFrame *draw_alone(const char *text, int size)
 {
-    AVFrame *f = make_frame(size * 3, size * 2, 0);
+    AVFrame *f = frame_make(size * 3, size * 2, 0);
     mms_fill_frame(f, 0x000000);
     mms_draw_text(f, size / 2, size / 2, size, text, 0xffffff);
     return f;
@@ -481,17 +411,17 @@ static void test_non_ascii(void)
         static const char *known[] = {"\xc3\xa9", "\xc2\xb5", "\xc2\xb0", "\xd0\x96"};
         for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++) {
             AVFrame *f = draw_alone(known[i], 24);
-            CHECK_MSG(same_pixels(f, q) == !ft, "%s: '%s' vs '?'", ft ? "FreeType" : "bitmap",
+            CHECK_MSG(frame_same_pixels(f, q) == !ft, "%s: '%s' vs '?'", ft ? "FreeType" : "bitmap",
                       known[i]);
-            free_frame(&f);
+            frame_free(&f);
         }
         int w1, w2, h;
         mms_text_extent(24, "e", &w1, &h);
         mms_text_extent(24, "\xc3\xa9", &w2, &h);
         CHECK_MSG(w1 == w2, "'é' is %d wide, 'e' %d: one character, not two", w2, w1);
         AVFrame *acute = draw_alone("\xc3\xa9", 24);
-        CHECK(!same_pixels(acute, e));
-        free_frame(&acute);
+        CHECK(!frame_same_pixels(acute, e));
+        frame_free(&acute);
         /* U+4E2D and U+1F9C0 (not in DejaVu Sans), U+E000 (private use), a
          * stray continuation byte, 0xff, an overlong '/', a surrogate, a
          * truncated sequence, a control character, DEL, C1. */
@@ -500,16 +430,16 @@ static void test_non_ascii(void)
                                     "\xc2\x85"};
         for (size_t i = 0; i < sizeof(odd) / sizeof(*odd); i++) {
             AVFrame *f = draw_alone(odd[i], 24);
-            CHECK_MSG(same_pixels(f, q), "odd text %zu does not draw as '?'", i);
-            free_frame(&f);
+            CHECK_MSG(frame_same_pixels(f, q), "odd text %zu does not draw as '?'", i);
+            frame_free(&f);
         }
         /* A malformed byte is one '?', and what follows it still draws. */
         int wq, wbad;
         mms_text_extent(24, "?A", &wq, &h);
         mms_text_extent(24, "\xe2" "A", &wbad, &h);
         CHECK_EQ(wbad, wq);
-        free_frame(&q);
-        free_frame(&e);
+        frame_free(&q);
+        frame_free(&e);
     }
     use_font(NULL);
 }
@@ -532,35 +462,35 @@ static void test_cache_overflow(void)
         *p++ = (char)(0x80 | (cps[i] & 0x3f));
     }
     *p = 0;
-    AVFrame *big = make_frame(640, 360, 0);
+    AVFrame *big = frame_make(640, 360, 0);
     for (int r = 0; r < 3; r++)
         mms_draw_text(big, 0, 0, 30, many, 0xffffff);
-    free_frame(&big);
+    frame_free(&big);
     char lastc[3] = {(char)(0xc0 | cps[n - 1] >> 6), (char)(0x80 | (cps[n - 1] & 0x3f)), 0};
     last = draw_alone(lastc, 30);
     again = draw_alone("\xd0\x96", 30);
-    CHECK(same_pixels(zhe, again));
+    CHECK(frame_same_pixels(zhe, again));
     /* The same character from a fresh cache. */
     mms_text_shutdown();
     AVFrame *fresh = draw_alone(lastc, 30);
-    CHECK(same_pixels(last, fresh));
+    CHECK(frame_same_pixels(last, fresh));
     CHECK(mms_text_freetype());
-    free_frame(&fresh);
-    free_frame(&again);
-    free_frame(&last);
-    free_frame(&zhe);
+    frame_free(&fresh);
+    frame_free(&again);
+    frame_free(&last);
+    frame_free(&zhe);
 
     /* More sizes than are cached, round and round: each still the same. */
     AVFrame *first = draw_alone("Ag", 20);
     for (int r = 0; r < 3; r++)
         for (int s = 10; s < 40; s++) {
             AVFrame *f = draw_alone("Ag", s);
-            free_frame(&f);
+            frame_free(&f);
         }
     AVFrame *later = draw_alone("Ag", 20);
-    CHECK(same_pixels(first, later));
-    free_frame(&first);
-    free_frame(&later);
+    CHECK(frame_same_pixels(first, later));
+    frame_free(&first);
+    frame_free(&later);
 }
 
 /* ---- a font that does not load ---- */
@@ -584,9 +514,9 @@ static int draws_bitmap(void)
     struct mms_err err;
     mms_text_set_font(MMS_FONT_BUILTIN, &err);
     AVFrame *b = draw_alone("Hg", 24);
-    int same = same_pixels(f, b);
-    free_frame(&f);
-    free_frame(&b);
+    int same = frame_same_pixels(f, b);
+    frame_free(&f);
+    frame_free(&b);
     return n == 0 && same;
 }
 
@@ -618,14 +548,14 @@ static void test_missing_font(void)
     CHECK_MSG(strstr(logged, "/nonexistent/font.ttf") && strstr(logged, "No such file") &&
                   strstr(logged, "built-in 8x8 font"),
               "logged: \"%s\"", logged);
-    free_frame(&f);
+    frame_free(&f);
     /* Once, not per draw. */
     logged[0] = 0;
     av_log_set_callback(capture_log);
     f = draw_alone("Hg", 24);
     av_log_set_callback(av_log_default_callback);
     CHECK_STR_EQ(logged, "");
-    free_frame(&f);
+    frame_free(&f);
     unsetenv("MMS_FONT");
     use_font(NULL);
     CHECK(mms_text_freetype());
@@ -678,7 +608,7 @@ static void test_coverage_matches_frame(void)
     for (int fo = 0; fo < 2; fo++) {
         use_font(fonts[fo]);
         int w = 200, h = 60, bad = 0, lit = 0;
-        AVFrame *f = make_frame(w, h, 0);
+        AVFrame *f = frame_make(w, h, 0);
         mms_fill_frame(f, 0x000000);
         mms_draw_text(f, 7, 9, 20, "Agj \xc3\xa9?\n|x", 0xffffff);
         uint8_t *cov = malloc((size_t)(w + 3) * h);
@@ -688,7 +618,7 @@ static void test_coverage_matches_frame(void)
             for (int x = 0; x < w; x++) {
                 int a = cov[y * (w + 3) + x];
                 int want = BLACK_Y + ((WHITE_Y - BLACK_Y) * a + 127) / 255;
-                bad += abs(*px(f, 0, x, y) - want) > 1;
+                bad += abs(*frame_px(f, 0, x, y) - want) > 1;
                 lit += a > 0;
             }
         CHECK_MSG(bad == 0 && lit > 100, "%s: %d pixels differ, %d lit",
@@ -699,7 +629,7 @@ static void test_coverage_matches_frame(void)
             for (size_t j = 0; j < sizeof(pos) / sizeof(*pos); j++)
                 CHECK_EQ(mms_text_coverage(cov, w, h, w, pos[i], pos[j], 40, HUD), 0);
         free(cov);
-        free_frame(&f);
+        frame_free(&f);
     }
     use_font(NULL);
 }
@@ -711,7 +641,7 @@ static void test_chroma_edges(void)
 {
     use_font(NULL);
     int w = 160, h = 48, bad = 0, partial = 0;
-    AVFrame *f = make_frame(w, h, 0);
+    AVFrame *f = frame_make(w, h, 0);
     mms_fill_frame(f, 0x000000);
     mms_draw_text(f, 9, 11, 24, "Sow/", 0xff0000);
     uint8_t *cov = malloc((size_t)w * h), ycc[3];
@@ -724,13 +654,13 @@ static void test_chroma_edges(void)
             int a = (sum + 2) / 4;
             for (int p = 1; p <= 2; p++) {
                 int want = (128 * (255 - a) + ycc[p] * a + 127) / 255;
-                bad += abs(*px(f, p, x, y) - want) > 1;
+                bad += abs(*frame_px(f, p, x, y) - want) > 1;
             }
             partial += a > 0 && a < 255;
         }
     CHECK_MSG(bad == 0 && partial > 20, "%d chroma samples off, %d partly covered", bad, partial);
     free(cov);
-    free_frame(&f);
+    frame_free(&f);
 }
 
 /* ---- threads ---- */
@@ -748,8 +678,8 @@ static void *draw_many(void *arg)
     for (int i = 0; i < 40; i++) {
         AVFrame *f = draw_alone(i & 1 ? HUD : "NO SIGNAL", w->size);
         if (!(i & 1))
-            w->same &= same_pixels(f, w->want);
-        free_frame(&f);
+            w->same &= frame_same_pixels(f, w->want);
+        frame_free(&f);
     }
     return NULL;
 }
@@ -788,7 +718,7 @@ static void test_threads(void)
     for (int i = 0; i <= N; i++)
         pthread_join(t[i], NULL);
     for (int i = 0; i < N; i++)
-        free_frame(&w[i].want);
+        frame_free(&w[i].want);
     use_font(NULL);
 }
 
@@ -806,7 +736,7 @@ static void bench(const char *font, int w, int h)
     use_font(font);
     mms_text_shutdown();
     use_font(font);
-    AVFrame *f = make_frame(w, h, 0);
+    AVFrame *f = frame_make(w, h, 0);
     mms_fill_frame(f, 0x406080);
     int size = mms_text_px(h, 30), m = size / 2;
     double t0 = now_ms();
@@ -825,7 +755,7 @@ static void bench(const char *font, int w, int h)
     printf("HUD %-8s %4dx%-4d px %3d (text %dx%d): first %.3f ms, then %.3f ms mean, %.3f ms "
            "best of %d\n",
            font ? font : "FreeType", w, h, size, tw, th, cold, sum / n, best, n);
-    free_frame(&f);
+    frame_free(&f);
 }
 
 /* The window's share of the work: the line's coverage (then SDL's). */
