@@ -318,7 +318,7 @@ static GstFlowReturn segment(GstMmsSeg *self, const struct mms_frame *f)
     int ret = mms_mask(self->engine, map.data, w, h, w, &err);
     /* Cannot fail where mms_mask() took the same sizes. */
     if (ret >= 0)
-        mms_mask_measure(map.data, w, h, w, &self->stats);
+        mms_mask_measure(map.data, w, h, w, &self->stats, NULL);
     gst_buffer_unmap(mask, &map);
     if (ret < 0) {
         gst_buffer_unref(mask);

@@ -352,10 +352,15 @@ MMS_API int mms_draw_mask(const struct mms_frame *f, const uint8_t *mask, int st
 }
 
 MMS_API int mms_mask_measure(const uint8_t *mask, int width, int height, int stride,
-                             struct mms_mask_info *info)
+                             struct mms_mask_info *info, struct mms_error *err)
 {
-    if (!mask || !info || width <= 0 || height <= 0 || stride < width)
-        return -EINVAL;
+    if (!mask || !info)
+        return failf(err, -EINVAL, "measure: %s is NULL", !mask ? "mask" : "info");
+    if (width <= 0 || height <= 0)
+        return failf(err, -EINVAL, "measure: size %dx%d", width, height);
+    if (stride < width)
+        return failf(err, -EINVAL, "measure: mask stride %d is less than the width %d", stride,
+                     width);
     struct mms_mask_stats st;
     mms_mask_stats(mask, width, height, stride, &st);
     *info = (struct mms_mask_info){st.count, st.fraction, st.x0, st.y0, st.x1, st.y1};

@@ -208,9 +208,9 @@ struct mms_mask_info {
 /* Measures `mask` (width x height, non-zero = tool, `stride` bytes a row,
  * as mms_mask() writes it; the bytes past the width are not read). Needs
  * no engine. -EINVAL for a NULL mask or info, a size under 1 or a stride
- * under the width. */
+ * under the width, the reason in `err` (may be NULL). */
 MMS_API int mms_mask_measure(const uint8_t *mask, int width, int height, int stride,
-                             struct mms_mask_info *info);
+                             struct mms_mask_info *info, struct mms_error *err);
 
 #ifdef __cplusplus
 }

@@ -422,7 +422,7 @@ static void test_mask_measure(void)
     m[1 * MS + 3] = 255;
     m[2 * MS + 1] = 7;
     struct mms_mask_info info;
-    CHECK_EQ(mms_mask_measure(m, MW, MH, MS, &info), 0);
+    CHECK_EQ(mms_mask_measure(m, MW, MH, MS, &info, NULL), 0);
     CHECK_EQ(info.count, 2);
     CHECK(info.fraction == 2.0 / (MW * MH));
     CHECK(info.x0 == 1 && info.y0 == 1 && info.x1 == 3 && info.y1 == 2);
@@ -432,7 +432,7 @@ static void test_mask_measure_empty(void)
 {
     uint8_t m[6] = {0};
     struct mms_mask_info info;
-    CHECK_EQ(mms_mask_measure(m, 3, 2, 3, &info), 0);
+    CHECK_EQ(mms_mask_measure(m, 3, 2, 3, &info, NULL), 0);
     CHECK_EQ(info.count, 0);
     CHECK(info.fraction == 0);
     CHECK(info.x0 == -1 && info.y0 == -1 && info.x1 == -1 && info.y1 == -1);
@@ -445,7 +445,9 @@ static void check_measure_refused(const uint8_t *m, int w, int h, int stride,
     struct mms_mask_info before = {.count = 42, .x0 = 42};
     if (info)
         *info = before;
-    CHECK_EQ(mms_mask_measure(m, w, h, stride, info), -EINVAL);
+    struct mms_error err = {0};
+    CHECK_EQ(mms_mask_measure(m, w, h, stride, info, &err), -EINVAL);
+    CHECK(!strncmp(err.msg, "measure: ", 9));
     if (info)
         CHECK(info->count == 42 && info->x0 == 42);
 }
