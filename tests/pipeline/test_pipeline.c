@@ -4,8 +4,11 @@
  * inference is counted and explained, never swallowed. Real sources,
  * encoders and sockets on 127.0.0.1; under ASan these also show that the
  * source is not freed under a thread that reads it. */
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <libavutil/log.h>
 
@@ -213,6 +216,78 @@ static void model_check_says_what_create_would(void)
     }
 }
 
+/* The nice value of this process's thread called `name` (its comm), or
+ * -100 when there is none. */
+static int thread_nice(const char *name)
+{
+    int nice = -100;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && nice == -100 && (e = readdir(d))) {
+        char path[300], buf[1024] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int same = fgets(buf, sizeof(buf), f) && !strncmp(buf, name, strlen(name)) &&
+                   buf[strlen(name)] == '\n';
+        fclose(f);
+        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+        if (!same || !(f = fopen(path, "r")))
+            continue;
+        /* After the ")" that ends the name: state is field 3, nice field 19. */
+        const char *q = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+        fclose(f);
+        for (int field = 2; q && field < 19; field++)
+            q = strchr(q + 1, ' ');
+        if (q)
+            nice = atoi(q + 1);
+    }
+    if (d)
+        closedir(d);
+    return nice;
+}
+
+/* The pipeline's threads as `mode` runs them, a moment after the start. */
+static void pipeline_nices(const char *mode, int *decode, int *infer, int *compose)
+{
+    *decode = *infer = *compose = -100;
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=160x120:rate=25:duration=60", mode, "null");
+    struct mms_err err = {{0}};
+    if (p && mms_pipeline_start(p, &err) == 0) {
+        fixture_sleep_ms(300);
+        *decode = thread_nice("mms-decode");
+        *infer = thread_nice("mms-infer");
+        *compose = thread_nice("mms-compose");
+        mms_pipeline_stop(p);
+        mms_pipeline_wait(p, NULL, &err);
+    }
+    mms_pipeline_destroy(p);
+}
+
+/* Offline, decoding and composing step back behind the network, whose
+ * threads would otherwise wait at a barrier for a preempted one. */
+static void offline_decode_and_compose_step_back(void)
+{
+    int base = getpriority(PRIO_PROCESS, 0), d, i, c;
+    int want = base + 15 < 19 ? base + 15 : 19;
+    pipeline_nices("offline", &d, &i, &c);
+    CHECK_MSG(d == want && c == want && i == base,
+              "nice: decode %d, compose %d, infer %d; process %d", d, c, i, base);
+}
+
+/* Live, every stage keeps the process's priority: the source is read at
+ * its own rate even when the network falls behind. */
+static void live_threads_keep_the_process_priority(void)
+{
+    int base = getpriority(PRIO_PROCESS, 0), d, i, c;
+    pipeline_nices("live", &d, &i, &c);
+    CHECK_MSG(d == base && c == base && i == base,
+              "nice: decode %d, compose %d, infer %d; process %d", d, c, i, base);
+}
+
 MMS_TESTS(T(stop_during_a_reconnect_returns_at_once), T(stop_with_a_stalled_output_returns_soon),
           T(failed_inferences_are_counted), T(inference_failing_to_the_end_shows),
-          T(no_failure_counts_nothing), T(model_check_says_what_create_would))
+          T(no_failure_counts_nothing), T(model_check_says_what_create_would),
+          T(offline_decode_and_compose_step_back), T(live_threads_keep_the_process_priority))
