@@ -35,7 +35,15 @@ int mms_enc_settings_equal(const struct mms_enc_settings *a, const struct mms_en
            a->height == b->height && !av_cmp_q(a->time_base, b->time_base) &&
            !av_cmp_q(a->frame_rate, b->frame_rate) && a->gop == b->gop &&
            a->low_latency == b->low_latency && a->crf == b->crf &&
+           !strcmp(a->preset, b->preset) &&
            a->max_rate == b->max_rate && a->bit_rate == b->bit_rate;
+}
+
+static const char *preset_of(const struct mms_enc_settings *s)
+{
+    /* Low latency spends as little CPU as it can and holds no frame
+     * back; offline can afford a better preset for its size. */
+    return s->preset[0] ? s->preset : s->low_latency ? "superfast" : "veryfast";
 }
 
 void mms_enc_settings_describe(const struct mms_enc_settings *s, char *buf, size_t len)
@@ -43,11 +51,11 @@ void mms_enc_settings_describe(const struct mms_enc_settings *s, char *buf, size
     char cap[64] = "";
     if (s->max_rate)
         snprintf(cap, sizeof(cap), " capped %" PRId64 " kbit/s", s->max_rate / 1000);
-    snprintf(buf, len, "%s %dx%d %s %.3g fps, keyframe every %d, %s, crf %d%s",
+    snprintf(buf, len, "%s %dx%d %s %.3g fps, keyframe every %d, %s, %s, crf %d%s",
              avcodec_get_name(s->codec), s->width, s->height,
              av_get_pix_fmt_name(s->pix_fmt) ? av_get_pix_fmt_name(s->pix_fmt) : "?",
-             av_q2d(s->frame_rate), s->gop, s->low_latency ? "low latency" : "offline", s->crf,
-             cap);
+             av_q2d(s->frame_rate), s->gop, s->low_latency ? "low latency" : "offline",
+             preset_of(s), s->crf, cap);
 }
 
 static const AVCodec *find_codec(enum AVCodecID id)
@@ -62,9 +70,7 @@ static int codec_options(const AVCodec *codec, const struct mms_enc_settings *s,
 {
     int ret = 0;
     if (!strcmp(codec->name, "libx264")) {
-        /* Low latency spends as little CPU as it can and holds no frame
-         * back; offline can afford a better preset for its size. */
-        ret |= av_dict_set(opts, "preset", s->low_latency ? "superfast" : "veryfast", 0);
+        ret |= av_dict_set(opts, "preset", preset_of(s), 0);
         ret |= av_dict_set_int(opts, "crf", s->crf, 0);
         if (s->low_latency)
             ret |= av_dict_set(opts, "tune", "zerolatency", 0);

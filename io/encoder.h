@@ -34,10 +34,12 @@ struct mms_enc_settings {
     AVRational time_base;       /* of the frames' pts, and of the packets' */
     AVRational frame_rate;      /* nominal */
     int gop;                    /* frames from one keyframe to the next, at most */
-    /* One thread, no lookahead, the fastest preset: nothing held back.
+    /* One thread, no lookahead, a fast preset: nothing held back.
      * Otherwise a better preset and a second thread. */
     int low_latency;
     int crf;                    /* quality, for encoders that have it */
+    /* x264's preset; "": superfast in low latency, else veryfast. */
+    char preset[16];
     int64_t max_rate;           /* bit/s cap (with a second of buffer); 0: none */
     int64_t bit_rate;           /* for encoders without a quality mode */
     /* The muxer wants SPS/PPS in extradata (MP4, Matroska, FLV, RTSP), not

@@ -60,6 +60,7 @@ struct mms_sink_params {
     AVRational time_base;  /* of the pts given to write() */
     AVRational frame_rate; /* nominal; {0,1} when unknown (25 is assumed) */
     int live;              /* low-latency encoding, no B-frames */
+    const char *preset;    /* x264's, for an offline encoding; NULL: veryfast */
     const char *title;     /* window title */
     /* Polled while a network output waits on its peer (opening, writing,
      * finishing): nonzero gives up at once, as the network timeout would.

@@ -12,6 +12,7 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
 
 #include "io/av_common.h"
 #include "io/encoder.h"
@@ -151,6 +152,8 @@ static void settings_for(const struct mms_sink_params *p, const struct target *t
         .bit_rate = (int64_t)bits,
         .global_header = needs_global_header(t->muxer),
     };
+    if (!t->low_latency && p->preset)
+        av_strlcpy(s->preset, p->preset, sizeof(s->preset));
 }
 
 static int file_target(const char *url, const struct mms_sink_params *p, struct target *t)

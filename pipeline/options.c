@@ -13,6 +13,10 @@ static const char *const style_names[MMS_STYLE_COUNT + 1] = {
 static const char *const mode_names[] = {
     [MMS_MODE_AUTO] = "auto", [MMS_MODE_LIVE] = "live", [MMS_MODE_OFFLINE] = "offline", NULL};
 static const char *const record_formats[] = {"mp4", "mkv", NULL};
+/* x264's presets from the fastest to the one where a 720p frame costs
+ * about what the network does on two cores; slower ones would set the pace. */
+static const char *const encoder_presets[] = {"ultrafast", "superfast", "veryfast", "faster",
+                                              "fast", "medium", NULL};
 
 /* overlay/ owns the colour's spellings (RRGGBB, #RRGGBB, 0xRRGGBB). */
 static int parse_color(const struct mms_option *opt, const char *value, void *field,
@@ -102,6 +106,11 @@ const struct mms_option mms_pipeline_options[] = {
     {.name = "record-format", .type = MMS_OPT_STRING, .offset = OFF(record_format),
      .def = "mp4", .names = record_formats, .arg = "F",
      .help = "recording container: mp4 (fragmented) or mkv"},
+    {.name = "encoder-preset", .type = MMS_OPT_STRING, .offset = OFF(encoder_preset),
+     .def = "veryfast", .names = encoder_presets, .arg = "P",
+     .help = "x264 preset of offline encodings (live ones are superfast): ultrafast, "
+             "superfast, veryfast, faster, fast or medium; a faster one leaves the network "
+             "more CPU for a bigger file"},
     {.name = NULL},
 };
 

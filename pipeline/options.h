@@ -45,6 +45,7 @@ struct mms_pipeline_opts {
     char *record_dir; /* continuous recording (pipeline/record.h), or NULL */
     int segment_seconds;
     char *record_format; /* "mp4" or "mkv" */
+    char *encoder_preset; /* x264's, for offline encodings */
 };
 
 /* The runtime options as a running pipeline's threads read them, each on

@@ -10,6 +10,7 @@
 #include "overlay/compose.h"
 #include "overlay/window.h" /* the sink the `window` option opens */
 #include "pipeline/record.h"
+#include "pipeline/thread.h"
 
 /* Live files and the recording hold this much video while they catch up
  * (a slow disk, an encoder behind for a moment) before dropping frames;
@@ -119,6 +120,7 @@ static struct mms_sink_params sink_params(struct mms_pipeline *p, atomic_int *ab
         .time_base = p->info.time_base,
         .frame_rate = p->info.frame_rate,
         .live = p->live,
+        .preset = p->o.encoder_preset,
         .title = "mmsd",
         .interrupt = abort ? writer_aborted : NULL,
         .interrupt_opaque = abort,
@@ -156,7 +158,8 @@ static struct mms_writer_opts writer_opts(struct mms_pipeline *p, enum output_ki
     struct mms_writer_opts o = {.name = name, .mode = MMS_WRITER_LATEST, .capacity = 1,
                                 .stop = &p->stop, .event = output_event,
                                 .event_opaque = out_ref(p, p->nwriters, 0, name),
-                                .on_events = on_events, .opaque = p};
+                                .on_events = on_events, .opaque = p,
+                                .step_back = !p->live};
     if (kind == OUT_STREAM)
         o.abort = &p->writer_abort[p->nwriters];
     if (kind == OUT_DISPLAY)
@@ -175,6 +178,9 @@ static struct mms_writer_opts writer_opts(struct mms_pipeline *p, enum output_ki
 }
 
 /* ------------------------------------------------------------ encoders */
+
+/* The encoding writers and the workers their encoders start. */
+#define ENCODE_THREAD "mms-encode"
 
 /* The outputs that want one encoding, found before anything is opened. */
 struct enc_plan {
@@ -203,6 +209,35 @@ static int plan_encoding(struct mms_pipeline *p, struct enc_plan *plan,
     return g;
 }
 
+struct enc_open {
+    const struct mms_enc_settings *s;
+    const char *name;
+    struct mms_encoder **enc;
+    struct mms_err *err;
+    int ran;
+};
+
+static int enc_open(void *arg)
+{
+    struct enc_open *a = arg;
+    a->ran = 1;
+    return mms_encoder_open(a->s, a->name, a->enc, a->err);
+}
+
+/* Opened on a thread of its own, set up as the encoding writer will be,
+ * because x264 starts its workers in the open and they inherit the
+ * opener's priority: opened on the main thread, offline, they took the
+ * cores from the network as decoding and composing did. */
+static int open_encoder(struct mms_pipeline *p, const struct mms_enc_settings *s,
+                        const char *name, struct mms_encoder **enc, struct mms_err *err)
+{
+    struct enc_open a = {s, name, enc, err, 0};
+    int rc = mms_thread_run(ENCODE_THREAD, !p->live, enc_open, &a);
+    if (rc && !a.ran)
+        mms_err_set(err, rc, "%s: cannot start a thread to open the encoder", name);
+    return rc;
+}
+
 /* Live, an encoder keeps every frame while a file or the recording needs
  * them, else (streams only) the latest; offline, every frame. */
 static int open_encoders(struct mms_pipeline *p, const struct enc_plan *plan,
@@ -212,12 +247,13 @@ static int open_encoders(struct mms_pipeline *p, const struct enc_plan *plan,
         char name[64];
         snprintf(name, sizeof(name), "encoder %d", g + 1);
         struct mms_encoder *enc = NULL;
-        int rc = mms_encoder_open(&plan->s[g], name, &enc, err);
+        int rc = open_encoder(p, &plan->s[g], name, &enc, err);
         if (rc)
             return rc;
         struct mms_writer_opts o = {.name = name, .mode = MMS_WRITER_LATEST, .capacity = 1,
                                     .stop = &p->stop, .event = output_event,
-                                    .event_opaque = out_ref(p, g, 1, name)};
+                                    .event_opaque = out_ref(p, g, 1, name),
+                                    .thread_name = ENCODE_THREAD, .step_back = !p->live};
         if (!p->live) {
             o.mode = MMS_WRITER_BLOCK;
             o.capacity = OFFLINE_BACKLOG;

@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +25,7 @@
 #include "pipeline/queue.h"
 #include "pipeline/reopen.h"
 #include "pipeline/testing.h"
+#include "pipeline/thread.h"
 #include "pipeline/writer.h"
 
 #include "pipeline/internal.h"
@@ -181,31 +180,10 @@ static int read_frame(struct mms_pipeline *p, struct item *it)
     }
 }
 
-/*
- * Names the calling thread for top, perf and the tests, and, offline, has
- * it step back behind the network. The network runs on as many OpenMP
- * threads as there are cores; any other thread that takes a core in the
- * middle of a parallel region leaves the network's other threads waiting
- * at its barrier. Offline only throughput counts, so decoding and
- * composing run at a nice value OFFLINE_NICE above the process's and fill
- * the gaps: on 2 cores, the 720p Cholec80 clip to null, int8, went from
- * 38-42 to 45-50 fps. Live they keep the network's priority: a live
- * source must be read at its own rate even when the network falls behind.
- */
-#define OFFLINE_NICE 15
-
+/* Offline, every stage but the network steps back (pipeline/thread.h). */
 static void thread_setup(const struct mms_pipeline *p, const char *name, int step_back)
 {
-    pthread_setname_np(pthread_self(), name);
-    if (!step_back || p->live)
-        return;
-    id_t tid = (id_t)syscall(SYS_gettid);
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, tid);
-    if (errno)
-        return;
-    /* Failing leaves the thread as it was: slower, nothing worse. */
-    setpriority(PRIO_PROCESS, tid, nice + OFFLINE_NICE < 19 ? nice + OFFLINE_NICE : 19);
+    mms_thread_setup(name, step_back && !p->live);
 }
 
 static void *decode_main(void *arg)

@@ -11,6 +11,7 @@
 #include "io/tsan.h"
 #include "pipeline/queue.h"
 #include "pipeline/stats.h"
+#include "pipeline/thread.h"
 
 /* While a network output is down, how often its reopen is looked at when
  * no frame comes to look at it; and how often a sender waiting for room
@@ -39,6 +40,8 @@ struct mms_writer {
     atomic_int *abort, *stop;
     void (*event)(void *opaque, enum mms_writer_state state, const char *reason);
     void *event_opaque;
+    const char *thread_name; /* static */
+    int step_back;
 
     /* What it writes: a sink (with its reopen), the recorder, or an
      * encoder whose packets go to its members. */
@@ -363,6 +366,7 @@ static void write_slot(struct mms_writer *w, const struct slot *s)
 static void *writer_main(void *arg)
 {
     struct mms_writer *w = arg;
+    mms_thread_setup(w->thread_name, w->step_back);
     poll_reopen(w); /* a sink not open yet: its first attempt, now */
     for (;;) {
         void *v;
@@ -413,6 +417,8 @@ static int create(const struct mms_writer_opts *o, struct mms_writer **out)
     w->event_opaque = o->event_opaque;
     w->on_events = o->on_events;
     w->opaque = o->opaque;
+    w->thread_name = o->thread_name ? o->thread_name : "mms-write";
+    w->step_back = o->step_back;
     w->takes_events = o->on_events != NULL;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->ended_cond, NULL);

@@ -90,6 +90,10 @@ struct mms_writer_opts {
      * the sink is never asked for events. */
     void (*on_events)(void *opaque, unsigned events);
     void *opaque;
+    /* The writer thread's name ("mms-write" when NULL) and whether it
+     * steps back behind the network (pipeline/thread.h). */
+    const char *thread_name;
+    int step_back;
 };
 
 struct mms_writer_status {

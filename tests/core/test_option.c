@@ -308,7 +308,7 @@ static const char *sample(const char *name)
         {"mode", "offline"},         {"meta", "/m.jsonl"},    {"record-dir", "/r"},
         {"segment-seconds", "7"},    {"record-format", "mkv"}, {"listen", "[::1]:9"},
         {"log_level", "debug"},      {"token_file", "/t"},    {"allowed_hosts", "or1.lan"},
-        {"font", "/f.ttf"},
+        {"font", "/f.ttf"},          {"encoder-preset", "faster"},
     };
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
         if (!strcmp(s[i][0], name))
@@ -375,6 +375,8 @@ static void real_tables_messages(void)
         {"color", "green", "color=\"green\": expected RRGGBB"},
         {"size", "288", "size=\"288\": expected HxW"},
         {"record_format", "avi", "record-format=\"avi\": expected mp4 or mkv"},
+        {"encoder_preset", "slow", "encoder-preset=\"slow\": expected ultrafast, superfast, "
+                                   "veryfast, faster, fast or medium"},
         {"window", "maybe", "window=\"maybe\": expected yes or no"},
     };
     static const char *const mmsd[][3] = {

@@ -34,7 +34,7 @@ refused() {
 
 KEYS="listen model threads log_level token_file allowed_hosts font input input_option output
 window model precision threads size style alpha color every mode meta record_dir
-segment_seconds record_format"
+segment_seconds record_format encoder_preset"
 
 [ -x "$MMSD" ] || { echo "FAIL: $MMSD is not built" >&2; exit 1; }
 

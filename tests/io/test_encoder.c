@@ -2,6 +2,7 @@
  * what it refuses, and the keyframes it is asked for. Real x264. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libavutil/error.h>
@@ -101,6 +102,8 @@ static void any_other_setting_does_not(void)
     CHECK(!mms_enc_settings_equal(&a, &b));
     b = base(), b.crf = 30;
     CHECK(!mms_enc_settings_equal(&a, &b));
+    b = base(), strcpy(b.preset, "ultrafast");
+    CHECK(!mms_enc_settings_equal(&a, &b));
 }
 
 static void a_packet_per_frame_in_order(void)
@@ -154,6 +157,68 @@ static void the_next_frame_leaves_a_time_in_place(void)
     mms_encoder_free(e);
 }
 
+/* The settings x264 writes into its first packet, as text: what it was
+ * opened with. NULL after a failed check. */
+static char *x264_settings(const struct mms_enc_settings *s)
+{
+    struct mms_encoder *e = NULL;
+    struct mms_err err = {{0}};
+    CHECK_MSG(mms_encoder_open(s, "enc", &e, &err) == 0, "%s", err.msg);
+    AVFrame *f = frame(W, H);
+    AVPacket *pkt = av_packet_alloc();
+    char *text = NULL;
+    for (int i = 0; e && f && i <= 2 && !text; i++) {
+        if (i < 2 && av_frame_make_writable(f) == 0) {
+            memset(f->data[0], 40 * i, f->linesize[0] * H);
+            f->pts = i;
+        }
+        CHECK(mms_encoder_send(e, i < 2 ? f : NULL, &err) == 0);
+        while (!text && mms_encoder_receive(e, pkt, &err) == 0) {
+            const char *at = memmem(pkt->data, pkt->size, "options: ", 9);
+            if (at)
+                text = strndup(at, pkt->size - (at - (const char *)pkt->data));
+        }
+    }
+    av_packet_free(&pkt);
+    av_frame_free(&f);
+    mms_encoder_free(e);
+    CHECK_MSG(text, "no x264 settings in the stream");
+    return text;
+}
+
+/* The preset asked for is the one x264 runs (its motion search depth
+ * tells: subme=0 ultrafast, 1 superfast, 2 veryfast); none asked: the
+ * encoding's own, superfast in low latency, veryfast offline. */
+static void the_preset_is_the_one_asked(void)
+{
+    static const struct {
+        int low_latency;
+        const char *preset, *want;
+    } cases[] = {{1, "", "subme=1 "}, {0, "", "subme=2 "}, {0, "ultrafast", "subme=0 "},
+                 {0, "faster", "subme=4 "}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mms_enc_settings s = base();
+        s.low_latency = cases[i].low_latency;
+        s.max_rate = s.low_latency ? s.max_rate : 0;
+        strcpy(s.preset, cases[i].preset);
+        char *text = x264_settings(&s);
+        CHECK_MSG(text && strstr(text, cases[i].want), "'%s' low latency %d: want %s in %.80s",
+                  cases[i].preset, cases[i].low_latency, cases[i].want, text ? text : "");
+        free(text);
+    }
+}
+
+/* x264 refuses a preset it does not have: the open fails and says so. */
+static void an_unknown_preset_is_refused(void)
+{
+    struct mms_enc_settings s = base();
+    strcpy(s.preset, "slowest");
+    struct mms_encoder *e = NULL;
+    struct mms_err err = {{0}};
+    CHECK(mms_encoder_open(&s, "enc", &e, &err) < 0 && !e);
+    CHECK_MSG(strstr(err.msg, "enc: cannot open the libx264 encoder"), "%s", err.msg);
+}
+
 static void odd_sizes_are_refused(void)
 {
     struct mms_enc_settings s = base();
@@ -197,5 +262,6 @@ __attribute__((constructor)) static void quiet(void)
 }
 
 MMS_TESTS(T(equal_settings_share), T(any_other_setting_does_not), T(a_packet_per_frame_in_order),
+          T(the_preset_is_the_one_asked), T(an_unknown_preset_is_refused),
           T(a_keyframe_comes_where_asked), T(the_next_frame_leaves_a_time_in_place),
           T(odd_sizes_are_refused), T(frames_that_do_not_fit_are_refused))

@@ -12,6 +12,7 @@ static void defaults_are_documented_values(void)
     CHECK(mms_options_defaults(&o) == 0);
     CHECK(o.style == MMS_STYLE_FILL && o.color == 0x00ff66 && o.every == 1);
     CHECK(o.alpha > 0.449f && o.alpha < 0.451f && o.mode == MMS_MODE_AUTO && !o.window);
+    CHECK(o.encoder_preset && !strcmp(o.encoder_preset, "veryfast"));
     mms_options_free(&o);
 }
 
@@ -25,7 +26,10 @@ static void values_round_trip(void)
     CHECK(mms_option_set(&o, "size", "512x288", &err) == 0);
     CHECK(mms_option_set(&o, "output", "a.mp4", &err) == 0);
     CHECK(mms_option_set(&o, "output", "udp://127.0.0.1:5000", &err) == 0);
+    CHECK(mms_option_set(&o, "encoder-preset", "ultrafast", &err) == 0);
     char buf[256];
+    mms_option_format(&o, mms_option_find("encoder-preset"), buf, sizeof(buf));
+    CHECK(!strcmp(buf, "ultrafast"));
     mms_option_format(&o, mms_option_find("style"), buf, sizeof(buf));
     CHECK(!strcmp(buf, "outline"));
     mms_option_format(&o, mms_option_find("color"), buf, sizeof(buf));
@@ -43,7 +47,8 @@ static void bad_values_refused_with_name(void)
         {"alpha", "1.5"}, {"alpha", "x"}, {"every", "0"}, {"every", "2.5"},
         {"style", "glow"}, {"color", "green"}, {"mode", "fast"}, {"size", "288"},
         {"window", "maybe"}, {"input", ""}, {"threads", "-1"}, {"smooth", "0.96"},
-        {"smooth", "-0.1"}, {"smooth", "x"},
+        {"smooth", "-0.1"}, {"smooth", "x"}, {"encoder-preset", "slowest"},
+        {"encoder-preset", ""}, {"encoder-preset", "placebo"},
     };
     struct mms_pipeline_opts o;
     mms_options_defaults(&o);

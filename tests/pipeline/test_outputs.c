@@ -374,6 +374,36 @@ static void different_settings_run_two_encoders(void)
     CHECK_MSG(probe(a).frames == 50, "%s: %d frames", a, probe(a).frames);
 }
 
+/* Whether the file at `path` holds `needle` (x264 writes its settings
+ * into the stream as text). */
+static int file_holds(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    static char buf[4 << 20];
+    size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+    if (f)
+        fclose(f);
+    return n && memmem(buf, n, needle, strlen(needle)) != NULL;
+}
+
+/* The encoder-preset option reaches x264 (its preset shows as the motion
+ * search depth it writes: subme=0 for ultrafast, 2 for veryfast). */
+static void the_encoder_preset_reaches_the_file(void)
+{
+    const char *fast = tmp_path("preset-ultrafast.mp4"), *dflt = tmp_path("preset-default.mp4");
+    const char *runs[][2] = {{fast, "ultrafast"}, {dflt, NULL}};
+    for (int i = 0; i < 2; i++) {
+        struct mms_pipeline *p = fixture_start(fixture_create(
+            "lavfi:testsrc2=size=320x180:rate=25:duration=1", "offline",
+            (const char *const[]){"output", runs[i][0], "encoder_preset", runs[i][1], NULL}));
+        struct mms_err err = {{0}};
+        CHECK_MSG(p && mms_pipeline_wait(p, NULL, &err) == 0, "%s", err.msg);
+        mms_pipeline_destroy(p);
+    }
+    CHECK_MSG(file_holds(fast, "subme=0 ") && !file_holds(fast, "subme=2 "), "%s", fast);
+    CHECK_MSG(file_holds(dflt, "subme=2 ") && !file_holds(dflt, "subme=0 "), "%s", dflt);
+}
+
 /* An output that encodes nothing runs no encoder. */
 static void null_output_runs_no_encoder(void)
 {
@@ -390,4 +420,5 @@ __attribute__((constructor)) static void quiet(void)
 MMS_TESTS(T(stalled_stream_spares_the_file_and_recording),
           T(streams_down_at_start_spare_the_recording),
           T(offline_writes_every_frame_to_every_file), T(same_settings_run_one_encoder),
-          T(different_settings_run_two_encoders), T(null_output_runs_no_encoder))
+          T(different_settings_run_two_encoders), T(null_output_runs_no_encoder),
+          T(the_encoder_preset_reaches_the_file))

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <libavutil/log.h>
 
@@ -216,14 +217,14 @@ static void model_check_says_what_create_would(void)
     }
 }
 
-/* The nice value of this process's thread called `name` (its comm), or
- * -100 when there is none. */
-static int thread_nice(const char *name)
+/* The nice values of this process's threads called `name` (their comm),
+ * up to `max` of them; returns how many there are. */
+static int thread_nices(const char *name, int *nices, int max)
 {
-    int nice = -100;
+    int n = 0;
     DIR *d = opendir("/proc/self/task");
     struct dirent *e;
-    while (d && nice == -100 && (e = readdir(d))) {
+    while (d && (e = readdir(d))) {
         char path[300], buf[1024] = "";
         snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
         FILE *f = fopen(path, "r");
@@ -240,11 +241,20 @@ static int thread_nice(const char *name)
         fclose(f);
         for (int field = 2; q && field < 19; field++)
             q = strchr(q + 1, ' ');
-        if (q)
-            nice = atoi(q + 1);
+        if (q && n < max)
+            nices[n] = atoi(q + 1);
+        n += q != NULL;
     }
     if (d)
         closedir(d);
+    return n;
+}
+
+/* The nice value of the thread called `name`, or -100 when there is none. */
+static int thread_nice(const char *name)
+{
+    int nice = -100;
+    thread_nices(name, &nice, 1);
     return nice;
 }
 
@@ -287,7 +297,54 @@ static void live_threads_keep_the_process_priority(void)
               "nice: decode %d, compose %d, infer %d; process %d", d, c, i, base);
 }
 
+/* The encoding threads of a recording to a file as `mode` runs them: the
+ * writer's and the encoder's own workers (x264's); returns how many. */
+static int encoding_nices(const char *mode, int *nices, int max)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/encode-%s.mp4", mms_test_tmpdir(), mode);
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=320x240:rate=25:duration=60", mode, path);
+    struct mms_err err = {{0}};
+    int n = 0;
+    if (p && mms_pipeline_start(p, &err) == 0) {
+        fixture_sleep_ms(300);
+        n = thread_nices("mms-encode", nices, max);
+        mms_pipeline_stop(p);
+        mms_pipeline_wait(p, NULL, &err);
+    }
+    CHECK_MSG(p && !err.msg[0], "%s", err.msg);
+    mms_pipeline_destroy(p);
+    unlink(path);
+    return n;
+}
+
+/* Offline, the encoder steps back too, its workers with it: x264 starts
+ * them when it opens, and they take the opener's priority. */
+static void offline_encoding_steps_back(void)
+{
+    int base = getpriority(PRIO_PROCESS, 0), nices[32];
+    int want = base + 15 < 19 ? base + 15 : 19;
+    int n = encoding_nices("offline", nices, 32);
+    CHECK_MSG(n >= 2, "%d encoding threads: the writer and x264's workers expected", n);
+    for (int i = 0; i < n && i < 32; i++)
+        CHECK_MSG(nices[i] == want, "encoding thread %d of %d: nice %d, want %d", i + 1, n,
+                  nices[i], want);
+}
+
+/* Live, a recording is encoded at the process's priority, as the rest. */
+static void live_encoding_keeps_the_process_priority(void)
+{
+    int base = getpriority(PRIO_PROCESS, 0), nices[32];
+    int n = encoding_nices("live", nices, 32);
+    CHECK_MSG(n >= 1, "no encoding thread");
+    for (int i = 0; i < n && i < 32; i++)
+        CHECK_MSG(nices[i] == base, "encoding thread %d of %d: nice %d, process %d", i + 1, n,
+                  nices[i], base);
+}
+
 MMS_TESTS(T(stop_during_a_reconnect_returns_at_once), T(stop_with_a_stalled_output_returns_soon),
           T(failed_inferences_are_counted), T(inference_failing_to_the_end_shows),
           T(no_failure_counts_nothing), T(model_check_says_what_create_would),
-          T(offline_decode_and_compose_step_back), T(live_threads_keep_the_process_priority))
+          T(offline_decode_and_compose_step_back), T(live_threads_keep_the_process_priority),
+          T(offline_encoding_steps_back), T(live_encoding_keeps_the_process_priority))
