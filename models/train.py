@@ -27,6 +27,7 @@ ckpt_last.pt, ckpt_best.pt, model.safetensors.
 """
 
 import argparse
+import copy
 import math
 import hashlib
 import json
@@ -124,6 +125,10 @@ class Run:
             finally:
                 self.nets[0].train()
         params = [p for m in trained for p in m.parameters()]
+        self.ema_decays = [float(d) for d in args.ema.split(",") if d] if args.ema else []
+        for d in self.ema_decays:
+            if not 0.0 < d < 1.0:
+                sys.exit(f"train.py: --ema {d}: a decay must lie in (0, 1)")
         self.opt = torch.optim.Adam(params, lr=args.lr, weight_decay=args.wd)
         self.it = 0
         self.best = {"score": -1.0}
@@ -131,6 +136,9 @@ class Run:
         self.perms = {}
         if args.init:
             self.load_init(args.init)
+        # Weight averages start from the weights the run starts from (after
+        # --init), so a fine-tune's average begins at its initial model.
+        self.emas = [[copy.deepcopy(n).eval() for n in self.nets] for _ in self.ema_decays]
         if args.resume:
             self.load_resume(os.path.join(args.out, "ckpt_last.pt"))
 
@@ -169,6 +177,9 @@ class Run:
               "nets": [n.state_dict() for n in self.nets], "opt": self.opt.state_dict(),
               "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
               "mode": self.args.mode, "perm": self.perm, "perms": self.perms}
+        if self.emas:
+            st["emas"] = [[n.state_dict() for n in e] for e in self.emas]
+            st["ema_decays"] = self.ema_decays
         if self.mms:
             st["cls"] = [c.state_dict() for c in self.cls]
             st["proj"] = [p.state_dict() for p in self.proj]
@@ -204,6 +215,12 @@ class Run:
                 m.load_state_dict(s)
             for m, s in zip(self.proj, ck["proj"]):
                 m.load_state_dict(s)
+        if self.emas:
+            if ck.get("ema_decays") != self.ema_decays:
+                sys.exit("train.py: --resume: --ema differs from the interrupted run's")
+            for e, se in zip(self.emas, ck["emas"]):
+                for n, s in zip(e, se):
+                    n.load_state_dict(s)
         self.opt.load_state_dict(ck["opt"])
         self.gen.set_state(ck["gen"])
         torch.set_rng_state(ck["torch_rng"])
@@ -219,8 +236,12 @@ class Run:
     def export(self):
         ck = torch.load(os.path.join(self.args.out, "ckpt_best.pt"), map_location="cpu")
         b = ck["best"]
-        sd = ck["nets"][b["net"]]
-        extra = {"train.mode": self.args.mode, "train.network": f"F{b['net'] + 1}",
+        if b.get("ema") is None:
+            sd, network = ck["nets"][b["net"]], f"F{b['net'] + 1}"
+        else:
+            sd = ck["emas"][b["ema"]][b["net"]]
+            network = f"F{b['net'] + 1}-ema{ck['ema_decays'][b['ema']]}"
+        extra = {"train.mode": self.args.mode, "train.network": network,
                  "train.iter": str(b["it"]), "train.iters": str(self.args.iters),
                  "train.val_dice": f"{b['score']:.4f}",
                  "train.val_folders": ",".join(self.folders),
@@ -378,8 +399,24 @@ class Run:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        self.update_emas()
         rec["loss"] = loss.item()
         return rec
+
+    @torch.no_grad()
+    def update_emas(self):
+        """Exponential moving averages of the weights (and of the BN
+        statistics, which belong to them): on 100-odd labeled frames one
+        step's weights are noisy, their average over the last 1/(1-decay)
+        steps less so."""
+        for d, e in zip(self.ema_decays, self.emas):
+            for avg, net in zip(e, self.nets):
+                cur = net.state_dict()
+                for k, v in avg.state_dict().items():
+                    if v.dtype.is_floating_point:
+                        v.mul_(d).add_(cur[k].detach(), alpha=1.0 - d)
+                    else:
+                        v.copy_(cur[k])
 
     def set_lr(self):
         lr = self.args.lr * (1.0 - self.it / self.args.iters) ** self.args.poly
@@ -419,20 +456,24 @@ class Run:
     def validate(self):
         rec = {"event": "val", "it": self.it}
         scores = []
-        for i, net in enumerate(self.nets):
+        cands = [(None, i, n, f"F{i + 1}") for i, n in enumerate(self.nets)]
+        for k, (d, e) in enumerate(zip(self.ema_decays, self.emas)):
+            cands += [(k, i, n, f"F{i + 1}-ema{d}") for i, n in enumerate(e)]
+        for ema, i, net, name in cands:
             d = self.dice_per_frame(net, self.val, True)
             pf = self.per_folder(self.val, d)
             score = float(np.mean([pf[f] for f in self.folders]))
-            scores.append((score, i, pf))
-            rec[f"F{i + 1}"] = {"score": round(score, 4), **{k: round(v, 4) for k, v in pf.items()},
+            scores.append((score, i, pf, ema))
+            rec[name] = {"score": round(score, 4), **{k: round(v, 4) for k, v in pf.items()},
                                "frames": {n: round(x, 4) for n, x in zip(self.val.names, d)}}
             if self.val_lo is not None:
                 dl = self.dice_per_frame(net, self.val_lo, False)
-                rec[f"F{i + 1}"][f"at_{self.args.size}"] = {k: round(v, 4) for k, v in self.per_folder(self.val_lo, dl).items()}
-        score, i, pf = max(scores, key=lambda s: (s[0], -s[1]))   # ties go to F1
+                rec[name][f"at_{self.args.size}"] = {k: round(v, 4) for k, v in self.per_folder(self.val_lo, dl).items()}
+        # ties go to F1, then to the raw weights over their averages
+        score, i, pf, ema = max(scores, key=lambda s: (s[0], -s[1], -1 if s[3] is None else -2 - s[3]))
         improved = score > self.best["score"]
         if improved:
-            self.best = {"score": score, "net": i, "it": self.it, "per_folder": pf}
+            self.best = {"score": score, "net": i, "it": self.it, "per_folder": pf, "ema": ema}
         rec["best"] = self.best
         self.log(rec)
         self.save("ckpt_last.pt")
@@ -506,6 +547,9 @@ def parser():
                     help="MMS: keep classifiers and projectors at their random init (official code)")
     ap.add_argument("--cons-grad", type=int, default=1, choices=[0, 1],
                     help="MMS: 0 = the consistency term carries no gradient (official code)")
+    ap.add_argument("--ema", default="",
+                    help="comma-separated decays: also keep, validate and possibly export "
+                         "exponential moving averages of each network's weights (e.g. 0.995)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this checkpoint (.pt of train.py, or a .safetensors)")
     ap.add_argument("--resume", action="store_true", help="continue --out's ckpt_last.pt")
