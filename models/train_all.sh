@@ -112,16 +112,19 @@ for s in $stages; do
         # with zoom-ins to 2x that reach the frame's edges (augment.ZOOM),
         # with averages of the weights kept beside them (FT5=ema: the raw
         # weights of that run are its own control), and as MMS, F2 starting
-        # as a copy of F1, with the unlabeled terms at 0.1 (FT5=mms).
-        for v in ${FT5:-ctl zoom ema mms}; do
+        # as a copy of F1, with the unlabeled terms at 0.1 (FT5=mms), and
+        # at a higher input size, 352x640 (FT5=hires).
+        for v in ${FT5:-ctl zoom ema mms hires}; do
             aug=medium
             ema=""
             mode="--mode sup"
+            size="--size 288x512"
             [ "$v" = zoom ] && aug=zoom
             [ "$v" = ema ] && ema="--ema 0.99,0.998"
             [ "$v" = mms ] && mode="--mode mms $W01"
+            [ "$v" = hires ] && size="--size 352x640 --val-size 352x640"
             # shellcheck disable=SC2086
-            run ft5-$v $mode $L3 --folder-weights cataract=2 --size 288x512 --iters $N_FT5 \
+            run ft5-$v $mode $L3 --folder-weights cataract=2 $size --iters $N_FT5 \
                 --batch 4 --lr 1e-4 --seed 2 --aug $aug --init out/train/ft4-cat2/ckpt_last.pt \
                 --threads ${T:-2} $ema
         done
