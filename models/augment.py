@@ -48,7 +48,13 @@ MEDIUM = dict(STRONG,
 # labels leave out, and the thin distal ends of the instruments.
 ZOOM = dict(MEDIUM, scale=(0.8, 2.0), translate=0.35)
 
-PRESETS = {"strong": STRONG, "medium": MEDIUM, "zoom": ZOOM}
+# MEDIUM without vertical flips: the frame's "up" is a cue. The cataract
+# retractor hooks, which the labels leave out, come in from the top edge and
+# the instruments from the sides and bottom; a vertical flip turns a hook
+# into something shaped and placed like an instrument.
+UPRIGHT = dict(MEDIUM, vflip=0.0)
+
+PRESETS = {"strong": STRONG, "medium": MEDIUM, "zoom": ZOOM, "upright": UPRIGHT}
 
 
 def _u(gen, n, lo, hi):

@@ -92,6 +92,39 @@ def structure_loss(logits, target, valid=None, kernel=None):
     return (wbce + wiou).mean()
 
 
+def _soft_erode(x):
+    return torch.min(-F.max_pool2d(-x, (3, 1), 1, (1, 0)), -F.max_pool2d(-x, (1, 3), 1, (0, 1)))
+
+
+def _soft_open(x):
+    return F.max_pool2d(_soft_erode(x), 3, 1, 1)
+
+
+def soft_skeleton(x, iters=10):
+    """Differentiable skeleton of a 0-1 map (Shit et al., clDice, CVPR 2021):
+    what each erosion step removes that an opening would not put back. iters
+    bounds the half-width it thins, in pixels."""
+    skel = F.relu(x - _soft_open(x))
+    for _ in range(iters):
+        x = _soft_erode(x)
+        delta = F.relu(x - _soft_open(x))
+        skel = skel + F.relu(delta - skel * delta)
+    return skel
+
+
+def cldice_loss(logits, target, valid=None, iters=10):
+    """1 - clDice: how much of each skeleton lies inside the other mask. A
+    thin instrument end that the prediction leaves out costs its whole length
+    here, where Dice and IoU count only its few pixels."""
+    pred = torch.sigmoid(logits)
+    if valid is not None:
+        pred, target = pred * valid, target * valid
+    sp, st = soft_skeleton(pred, iters), soft_skeleton(target, iters)
+    tprec = ((sp * target).sum(dim=(2, 3)) + 1) / (sp.sum(dim=(2, 3)) + 1)
+    tsens = ((st * pred).sum(dim=(2, 3)) + 1) / (st.sum(dim=(2, 3)) + 1)
+    return (1 - 2 * tprec * tsens / (tprec + tsens)).mean()
+
+
 def consistency_loss(z1, z2, kernel=None):
     """Each network's unlabeled prediction against the other's, detached."""
     p1, p2 = torch.sigmoid(z1).detach(), torch.sigmoid(z2).detach()

@@ -349,6 +349,12 @@ class Run:
             return 1.0
         return math.exp(-5.0 * (1.0 - self.it / t) ** 2)
 
+    def sup_loss(self, logits, target, valid, kern):
+        loss = losses.structure_loss(logits, target, valid, kern)
+        if self.args.cldice > 0:
+            loss = loss + self.args.cldice * losses.cldice_loss(logits, target, valid)
+        return loss
+
     def step(self):
         a = self.args
         idx = self.labeled_idx(a.batch)
@@ -367,7 +373,7 @@ class Run:
             x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool)
             x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool)
             zl1, zl2 = f1(x1), f2(x2)
-            l_sup = losses.structure_loss(zl1, y1, v1, kern) + losses.structure_loss(zl2, y2, v2, kern)
+            l_sup = self.sup_loss(zl1, y1, v1, kern) + self.sup_loss(zl2, y2, v2, kern)
             l_cons = losses.consistency_loss(zu1, zu2, kern)
             if not a.cons_grad:
                 # As the official code (its loss_diff returns .item()): the
@@ -394,7 +400,7 @@ class Run:
                     bg_tool = (torch.sigmoid(f1(xu)) > 0.5).cpu()
                 bg = xu0
             x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool)
-            loss = l_sup = losses.structure_loss(f1(x1), y1, v1, kern)
+            loss = l_sup = self.sup_loss(f1(x1), y1, v1, kern)
             rec = {"l_sup": l_sup.item()}
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -547,16 +553,19 @@ def parser():
                     help="MMS: keep classifiers and projectors at their random init (official code)")
     ap.add_argument("--cons-grad", type=int, default=1, choices=[0, 1],
                     help="MMS: 0 = the consistency term carries no gradient (official code)")
+    ap.add_argument("--cldice", type=float, default=0.0,
+                    help="weight of a clDice term (thin-structure loss) added to the supervised loss")
     ap.add_argument("--ema", default="",
                     help="comma-separated decays: also keep, validate and possibly export "
                          "exponential moving averages of each network's weights (e.g. 0.995)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this checkpoint (.pt of train.py, or a .safetensors)")
     ap.add_argument("--resume", action="store_true", help="continue --out's ckpt_last.pt")
-    ap.add_argument("--aug", choices=["strong", "medium", "zoom", "none"], default="strong",
+    ap.add_argument("--aug", choices=["strong", "medium", "zoom", "upright", "none"], default="strong",
                     help="augmentation of the labeled views: strong (the MMS paper's), medium "
                          "(lighter, augment.MEDIUM), zoom (medium with 2x zoom-ins reaching "
-                         "the edges, augment.ZOOM), none (for debugging only); the unlabeled "
+                         "the edges, augment.ZOOM), upright (medium without vertical flips, "
+                         "augment.UPRIGHT), none (for debugging only); the unlabeled "
                          "views of MMS always get strong")
     ap.add_argument("--composite", action="store_true",
                     help="tool compositing: paste labeled tools onto unlabeled backgrounds")

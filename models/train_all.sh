@@ -113,20 +113,24 @@ for s in $stages; do
         # with averages of the weights kept beside them (FT5=ema: the raw
         # weights of that run are its own control), and as MMS, F2 starting
         # as a copy of F1, with the unlabeled terms at 0.1 (FT5=mms), and
-        # at a higher input size, 352x640 (FT5=hires).
-        for v in ${FT5:-ctl zoom ema mms hires}; do
+        # at a higher input size, 352x640 (FT5=hires), without vertical flips
+        # (augment.UPRIGHT, FT5=upright), and with a thin-structure loss, clDice
+        # at half the weight of the structure loss (FT5=cldice).
+        for v in ${FT5:-ctl zoom ema mms hires upright cldice}; do
             aug=medium
-            ema=""
+            extra=""
             mode="--mode sup"
             size="--size 288x512"
             [ "$v" = zoom ] && aug=zoom
-            [ "$v" = ema ] && ema="--ema 0.99,0.998"
+            [ "$v" = upright ] && aug=upright
+            [ "$v" = ema ] && extra="--ema 0.99,0.998"
+            [ "$v" = cldice ] && extra="--cldice 0.5"
             [ "$v" = mms ] && mode="--mode mms $W01"
             [ "$v" = hires ] && size="--size 352x640 --val-size 352x640"
             # shellcheck disable=SC2086
             run ft5-$v $mode $L3 --folder-weights cataract=2 $size --iters $N_FT5 \
                 --batch 4 --lr 1e-4 --seed 2 --aug $aug --init out/train/ft4-cat2/ckpt_last.pt \
-                --threads ${T:-2} $ema
+                --threads ${T:-2} $extra
         done
         ;;
     cmp3)

@@ -45,6 +45,44 @@ class Losses(unittest.TestCase):
         self.assertEqual(losses.boundary_kernel(288), 31)
         self.assertEqual(losses.boundary_kernel(160) % 2, 1)
 
+    def test_soft_skeleton_of_a_bar_is_its_midline(self):
+        m = torch.zeros(1, 1, 48, 96)
+        m[..., 20:29, 10:86] = 1                      # 9 rows thick, 76 long
+        sk = losses.soft_skeleton(m)
+        self.assertLess(sk.sum().item(), 0.25 * m.sum().item())
+        self.assertGreater(sk[..., 24, 20:76].mean().item(), 0.9)
+        self.assertEqual(sk[..., :20, :].sum().item(), 0.0)
+
+    def test_cldice_of_a_perfect_prediction_is_zero(self):
+        m = torch.zeros(2, 1, 48, 96)
+        m[..., 20:29, 10:86] = 1
+        self.assertLess(losses.cldice_loss((m * 2 - 1) * 12, m).item(), 0.01)
+
+    def test_cldice_charges_a_missed_thin_end_more_than_dice(self):
+        # A blob with a long thin end. Leaving out the end and leaving out as
+        # many pixels of the blob cost Dice the same; clDice charges the end.
+        m = torch.zeros(1, 1, 64, 128)
+        m[..., 10:50, 10:40] = 1                      # blob: 1200 px
+        m[..., 28:31, 40:120] = 1                     # thin end: 240 px
+        no_end = m.clone()
+        no_end[..., 28:31, 40:120] = 0
+        no_chunk = m.clone()
+        no_chunk[..., 10:18, 10:40] = 0               # 240 px of the blob
+        z = lambda p: (p * 2 - 1) * 12
+        end, chunk = losses.cldice_loss(z(no_end), m), losses.cldice_loss(z(no_chunk), m)
+        self.assertGreater(end.item(), 2 * chunk.item())
+        self.assertGreater(end.item(), 0.1)
+
+    def test_cldice_valid_mask(self):
+        m = torch.zeros(1, 1, 48, 96)
+        m[..., 20:29, 10:86] = 1
+        z = (m * 2 - 1) * 12
+        z[..., :, 50:] = -12                          # wrong on the right half ...
+        valid = torch.zeros_like(m)
+        valid[..., :, :48] = 1                        # ... which does not count
+        self.assertGreater(losses.cldice_loss(z, m).item(), 0.1)
+        self.assertLess(losses.cldice_loss(z, m, valid).item(), 0.02)
+
     def test_infonce_prefers_matching_pixels(self):
         g = torch.Generator().manual_seed(0)
         f = torch.randn(2, 16, 8, 8, generator=g)
@@ -151,6 +189,15 @@ class Augment(unittest.TestCase):
                             ).abs().mean().item()
         self.assertLess(change(augment.MEDIUM), 0.5 * change(augment.STRONG))
 
+    def test_upright_never_turns_the_frame_over(self):
+        m = torch.zeros(64, 1, 72, 128)
+        m[..., :18, :] = 1                            # a band along the top edge
+        top = lambda p: (lambda ym: (ym[..., :36, :].sum((1, 2, 3)) > ym[..., 36:, :].sum((1, 2, 3))))(
+            augment.geometric(m.repeat(1, 3, 1, 1), m, torch.Generator().manual_seed(3), p)[1])
+        self.assertTrue(bool(top(augment.UPRIGHT).all()))
+        self.assertFalse(bool(top(augment.MEDIUM).all()))
+        self.assertEqual(augment.UPRIGHT["hflip"], augment.MEDIUM["hflip"])
+
     def test_medium_rarely_gridmasks(self):
         x = torch.ones(64, 3, 72, 128)
         erased = lambda p: (augment.gridmask(x, torch.Generator().manual_seed(2), p)[:, 0] != 1
@@ -245,7 +292,7 @@ class Optimiser(unittest.TestCase):
         self.assertEqual(cls, 0.0)
 
     def test_aug_presets_reach_the_labeled_views(self):
-        for name in ("strong", "medium", "none"):
+        for name in ("strong", "medium", "zoom", "upright", "none"):
             r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", name)
             self.assertEqual(r.args.aug, name)
             r.step()
@@ -253,6 +300,16 @@ class Optimiser(unittest.TestCase):
     def test_unknown_aug_is_refused(self):
         with self.assertRaises(SystemExit):
             self.run_for("--mode", "sup", "--aug", "extreme")
+
+    def test_cldice_weight_reaches_the_loss(self):
+        losses_seen = []
+        for w in ("0", "1"):
+            r, _ = self.run_for("--mode", "sup", "--batch", "2", "--cldice", w)
+            torch.manual_seed(0)
+            x = torch.randn(2, 1, 32, 64)
+            m = (torch.rand(2, 1, 32, 64) > 0.5).float()
+            losses_seen.append(r.sup_loss(x, m, None, 3).item())
+        self.assertGreater(losses_seen[1], losses_seen[0] + 0.05)
 
     def test_sup_trains_one_network(self):
         r, opt = self.run_for("--mode", "sup")
