@@ -26,10 +26,10 @@ struct step {
     const char *op;
     int oc, oh, ow;     /* its output */
     int64_t macs;       /* the convolution's multiply-accumulates; 0 otherwise */
-    /* STEP_UPSAMPLE */
+    /* STEP_UPSAMPLE* (ostride: int8 output pixels' stride, in channels) */
     const void *src;
     void *dst;
-    int cblocks, block, h, w;
+    int cblocks, block, h, w, ostride;
 };
 
 struct mms_exec {
@@ -158,11 +158,14 @@ static void tensor_md(const struct mms_exec *e, const struct mms_graph *g, int t
 }
 
 /* With N=1 and a channel-outer layout, channels [off, off + c) of a buffer
- * are one contiguous run starting off * H * W floats in. */
+ * are one contiguous run starting off * H * W floats in; in int8 nhwc they
+ * start off bytes in, and run strided. */
 static float *tensor_ptr(const struct mms_exec *e, const struct mms_graph *g, int t)
 {
     const struct mms_tensor_shape *s = mms_graph_shape(g, t);
     const struct mms_place *p = &e->pl[t];
+    if (is_q(e, t))
+        return (float *)((char *)e->pl[p->root].base + p->abs_off);
     return e->pl[p->root].base + (size_t)p->abs_off * s->h * s->w;
 }
 
@@ -761,6 +764,8 @@ static int emit_upsample(struct mms_exec *e, struct mms_graph *g, const struct m
                    : "mms:upsample2_align_corners_s8";
     s->src = sp;
     s->dst = tensor_ptr(e, g, n->out);
+    /* in place in a concatenation (core/plan.c), pixels lie its width apart */
+    s->ostride = mms_graph_shape(g, e->pl[n->out].root)->c;
     /* nhwc is the blocked layout with one block of all channels */
     s->block = block;
     s->cblocks = q ? 1 : (si->c + block - 1) / block;
@@ -948,6 +953,35 @@ static int choose_types(struct mms_exec *e, struct mms_graph *g, const float *ab
     return 0;
 }
 
+/* The planner put some int8 upsamplings in place in a concatenation
+ * (core/plan.c): the convolution before each, the upsampling and the
+ * concatenation take one scale, the widest of theirs, so that nothing
+ * saturates. The concatenation's other inputs were rescaled into it anyway,
+ * and the convolution now rounds once where the copy into the slice rounded
+ * a second time. Pass-through tensors then take their inputs' scales again. */
+static void share_concat_scales(struct mms_exec *e, struct mms_graph *g)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (int t = 0; t < e->ntensors; t++) {
+            int cat = e->pl[t].parent;
+            if (!is_q(e, t) || cat < 0 || !is_q(e, cat) ||
+                mms_graph_node(g, mms_graph_shape(g, t)->producer)->op != MMS_OP_UPSAMPLE)
+                continue;
+            int c = mms_graph_node(g, mms_graph_shape(g, t)->producer)->in[0];
+            if (pass == 0)
+                e->scale[cat] = fmaxf(e->scale[cat], e->scale[c]);
+            else
+                e->scale[c] = e->scale[t] = e->scale[cat];
+        }
+    for (int i = 0; i < mms_graph_nnodes(g); i++) {
+        const struct mms_node *n = mms_graph_node(g, i);
+        if (!n->dead && is_q(e, n->out) &&
+            (n->op == MMS_OP_POOL || n->op == MMS_OP_UPSAMPLE || n->op == MMS_OP_COPY ||
+             n->op == MMS_OP_SLICE))
+            e->scale[n->out] = e->scale[n->in[0]];
+    }
+}
+
 /* Where tensor t's own channels lie in its root buffer (channel-outer
  * layouts hold them as one run), padding channels of a blocked layout
  * included (zeros): what calibration reads. */
@@ -1004,6 +1038,8 @@ int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_
         mms_err_set(err, rc ? rc : -ENOMEM, "out of memory planning buffers");
         goto fail;
     }
+    if (e->q)
+        share_concat_scales(e, g);
     for (int t = 0; t < e->ntensors; t++)
         observe_region(e, g, t);
     for (int i = 0; i < mms_graph_nnodes(g); i++) {
@@ -1100,9 +1136,9 @@ int mms_exec_run_profiled(struct mms_exec *e, double *step_ms, struct mms_err *e
         if (s->kind == STEP_UPSAMPLE) {
             mms_kernel_upsample2(s->src, s->dst, s->cblocks, s->block, s->h, s->w);
         } else if (s->kind == STEP_UPSAMPLE_S8) {
-            mms_kernel_upsample2_s8(s->src, s->dst, s->block, s->h, s->w);
+            mms_kernel_upsample2_s8(s->src, s->dst, s->block, s->h, s->w, s->ostride);
         } else if (s->kind == STEP_UPSAMPLE_U8) {
-            mms_kernel_upsample2_u8(s->src, s->dst, s->block, s->h, s->w);
+            mms_kernel_upsample2_u8(s->src, s->dst, s->block, s->h, s->w, s->ostride);
         } else {
             dnnl_status_t st = dnnl_primitive_execute(s->prim, e->stream, s->nargs, s->args);
             if (st != dnnl_success)

@@ -73,8 +73,11 @@ int mms_graph_fuse(struct mms_graph *g, struct mms_err *err);
  * layout with `block` channels innermost (1 = nchw). */
 void mms_kernel_upsample2(const float *src, float *dst, int cblocks, int block, int h,
                           int w);
-/* The same on s8 nhwc (c channels innermost), rounded to nearest. */
-void mms_kernel_upsample2_s8(const int8_t *src, int8_t *dst, int c, int h, int w);
-void mms_kernel_upsample2_u8(const uint8_t *src, uint8_t *dst, int c, int h, int w);
+/* The same on s8 nhwc (c channels innermost), rounded to nearest. Output
+ * pixels lie ostride channels apart: c, or a concatenation's channel
+ * count when the output is written straight into its slice of one. */
+void mms_kernel_upsample2_s8(const int8_t *src, int8_t *dst, int c, int h, int w, int ostride);
+void mms_kernel_upsample2_u8(const uint8_t *src, uint8_t *dst, int c, int h, int w,
+                             int ostride);
 
 #endif

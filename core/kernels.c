@@ -141,7 +141,7 @@ BLEND_INT_AVX2(blend_u8_avx2, uint8_t, _mm_cvtepu8_epi16, _mm_packus_epi16, blen
 #endif
 
 #define UPSAMPLE_INT(NAME, T, BLEND)                                                           \
-    void NAME(const T *src, T *dst, int c, int h, int w)                                       \
+    void NAME(const T *src, T *dst, int c, int h, int w, int ostride)                          \
     {                                                                                          \
         const int oh = 2 * h, ow = 2 * w;                                                      \
         const long dy = oh > 1 ? oh - 1 : 1, dx = ow > 1 ? ow - 1 : 1;                         \
@@ -153,13 +153,13 @@ BLEND_INT_AVX2(blend_u8_avx2, uint8_t, _mm_cvtepu8_epi16, _mm_packus_epi16, blen
             int y0 = (int)(ny >> UP_BITS), wy = (int)(ny & (UP_ONE - 1));                      \
             int y1 = y0 + 1 < h ? y0 + 1 : h - 1;                                              \
             const T *r0 = src + (size_t)y0 * w * c, *r1 = src + (size_t)y1 * w * c;            \
-            T *o = dst + (size_t)oy * ow * c;                                                  \
+            T *o = dst + (size_t)oy * ow * ostride;                                            \
             for (int ox = 0; ox < ow; ox++) {                                                  \
                 long nx = ((long)ox * (w - 1) * UP_ONE * 2 + dx) / (2 * dx);                   \
                 int x0 = (int)(nx >> UP_BITS), wx = (int)(nx & (UP_ONE - 1));                  \
                 int x1 = x0 + 1 < w ? x0 + 1 : w - 1;                                          \
                 blend(r0 + (size_t)x0 * c, r0 + (size_t)x1 * c, r1 + (size_t)x0 * c,           \
-                      r1 + (size_t)x1 * c, o + (size_t)ox * c, c, wx, wy);                     \
+                      r1 + (size_t)x1 * c, o + (size_t)ox * ostride, c, wx, wy);               \
             }                                                                                  \
         }                                                                                      \
     }

@@ -91,6 +91,59 @@ static void alias_residual(struct mms_place *pl, struct mms_graph *g, int i, int
     }
 }
 
+/* How many live nodes read t, as an input or a sum post-op. */
+static int readers(struct mms_graph *g, int t)
+{
+    int r = 0;
+    for (int i = 0; i < mms_graph_nnodes(g); i++) {
+        const struct mms_node *n = mms_graph_node(g, i);
+        if (n->dead)
+            continue;
+        for (int j = 0; j < n->nin; j++)
+            r += n->in[j] == t;
+        if (n->op == MMS_OP_CONV)
+            for (int j = 0; j < n->u.conv.npost; j++)
+                r += n->u.conv.post[j].kind == MMS_POSTOP_SUM && n->u.conv.post[j].tensor == t;
+    }
+    return r;
+}
+
+/* An int8 concat input that the upsampling kernel can write in place: it
+ * writes any pixel stride, and a scale is the only other thing a slice
+ * imposes. The executor gives the convolution before the upsampling the
+ * concat's scale (its requantisation takes any scale at no cost), so it
+ * must have no other reader and no residual to keep a scale for. */
+static int q_upsample_in_place(struct mms_graph *g, int t, int in, int out)
+{
+    const struct mms_node *up = mms_graph_node(g, mms_graph_shape(g, t)->producer);
+    if (t == in || t == out || up->op != MMS_OP_UPSAMPLE || readers(g, t) != 1)
+        return 0;
+    int c = up->in[0];
+    const struct mms_node *conv = mms_graph_node(g, mms_graph_shape(g, c)->producer);
+    if (c == in || conv->op != MMS_OP_CONV || readers(g, c) != 1)
+        return 0;
+    for (int j = 0; j < conv->u.conv.npost; j++)
+        if (conv->u.conv.post[j].kind == MMS_POSTOP_SUM)
+            return 0;
+    return 1;
+}
+
+static void place_q_concat(struct mms_place *pl, struct mms_graph *g, const struct mms_node *n,
+                           int in, int out, const unsigned char *q)
+{
+    int off = 0;
+    for (int j = 0; j < n->nin; j++) {
+        int t = n->in[j], dup = 0;
+        for (int k = 0; k < j; k++)
+            dup |= n->in[k] == t;
+        if (q[t] == q[n->out] && pl[t].parent < 0 && !dup && q_upsample_in_place(g, t, in, out)) {
+            pl[t].parent = n->out;
+            pl[t].off = off;
+        }
+        off += mms_graph_shape(g, t)->c;
+    }
+}
+
 static void place_views(struct mms_place *pl, struct mms_graph *g, int in, int out,
                         const unsigned char *q)
 {
@@ -99,8 +152,13 @@ static void place_views(struct mms_place *pl, struct mms_graph *g, int in, int o
         if (n->dead)
             continue;
         if (q && (q[n->out] || (n->nin && q[n->in[0]])) &&
-            (n->op == MMS_OP_SLICE || n->op == MMS_OP_CONCAT))
-            continue; /* copied by the executor */
+            (n->op == MMS_OP_SLICE || n->op == MMS_OP_CONCAT)) {
+            /* nhwc channel ranges are strided: copied by the executor, but
+             * for what the upsampling kernel writes in place */
+            if (n->op == MMS_OP_CONCAT && q[n->out])
+                place_q_concat(pl, g, n, in, out, q);
+            continue;
+        }
         if (n->op == MMS_OP_SLICE) {
             pl[n->out].parent = n->in[0];
             pl[n->out].off = n->u.slice.off;

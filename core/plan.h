@@ -33,8 +33,10 @@ struct mms_place {
 
 /* One entry per graph tensor, owned by the caller (free()). int8: NULL, or
  * one flag per tensor: that tensor is s8 in nhwc, a layout in which a
- * channel range is strided, so it is never a view nor viewed into (the
- * exception: a residual accumulated in place, same shape and type). */
+ * channel range is strided, so it is never a view nor viewed into. The
+ * exceptions: a residual accumulated in place (same shape and type), and
+ * the upsampling of a convolution's output written into its slice of a
+ * concatenation of the same type (the kernel writes strided). */
 int mms_plan_build(struct mms_graph *g, int in, int out, int pref_block,
                    const unsigned char *int8, struct mms_place **pl, size_t *arena_bytes);
 

@@ -336,9 +336,9 @@ static void int8_upsampling_rounds_like_float(void)
             f[i] = k ? u[i] : s[i];
         mms_kernel_upsample2(f, fo, 1, C, H, W); /* nhwc: one block of all channels */
         if (k)
-            mms_kernel_upsample2_u8(u, uo, C, H, W);
+            mms_kernel_upsample2_u8(u, uo, C, H, W, C);
         else
-            mms_kernel_upsample2_s8(s, so, C, H, W);
+            mms_kernel_upsample2_s8(s, so, C, H, W, C);
         int bad = 0;
         for (int i = 0; i < 4 * H * W * C; i++)
             bad += fabsf((k ? uo[i] : so[i]) - fo[i]) > 0.6f;
@@ -364,11 +364,11 @@ static void int8_upsampling_vector_equals_scalar(void)
             u[i] = (uint8_t)(r >> 24);
             s[i] = (int8_t)(r >> 16);
         }
-        mms_kernel_upsample2_u8(u, uv, c, h, w);
-        mms_kernel_upsample2_s8(s, sv, c, h, w);
+        mms_kernel_upsample2_u8(u, uv, c, h, w, c);
+        mms_kernel_upsample2_s8(s, sv, c, h, w, c);
         mms_cpu_use_simd(0);
-        mms_kernel_upsample2_u8(u, us, c, h, w);
-        mms_kernel_upsample2_s8(s, ss, c, h, w);
+        mms_kernel_upsample2_u8(u, us, c, h, w, c);
+        mms_kernel_upsample2_s8(s, ss, c, h, w, c);
         mms_cpu_use_simd(1);
         CHECK_MSG(!memcmp(uv, us, 4 * n), "u8 %dx%dx%d", c, h, w);
         CHECK_MSG(!memcmp(sv, ss, 4 * n), "s8 %dx%dx%d", c, h, w);
