@@ -91,23 +91,6 @@ static void alias_residual(struct mms_place *pl, struct mms_graph *g, int i, int
     }
 }
 
-/* How many live nodes read t, as an input or a sum post-op. */
-static int readers(struct mms_graph *g, int t)
-{
-    int r = 0;
-    for (int i = 0; i < mms_graph_nnodes(g); i++) {
-        const struct mms_node *n = mms_graph_node(g, i);
-        if (n->dead)
-            continue;
-        for (int j = 0; j < n->nin; j++)
-            r += n->in[j] == t;
-        if (n->op == MMS_OP_CONV)
-            for (int j = 0; j < n->u.conv.npost; j++)
-                r += n->u.conv.post[j].kind == MMS_POSTOP_SUM && n->u.conv.post[j].tensor == t;
-    }
-    return r;
-}
-
 /* An int8 concat input that the upsampling kernel can write in place: it
  * writes any pixel stride, and a scale is the only other thing a slice
  * imposes. The executor gives the convolution before the upsampling the
@@ -116,11 +99,11 @@ static int readers(struct mms_graph *g, int t)
 static int q_upsample_in_place(struct mms_graph *g, int t, int in, int out)
 {
     const struct mms_node *up = mms_graph_node(g, mms_graph_shape(g, t)->producer);
-    if (t == in || t == out || up->op != MMS_OP_UPSAMPLE || readers(g, t) != 1)
+    if (t == in || t == out || up->op != MMS_OP_UPSAMPLE || mms_graph_uses(g, t) != 1)
         return 0;
     int c = up->in[0];
     const struct mms_node *conv = mms_graph_node(g, mms_graph_shape(g, c)->producer);
-    if (c == in || conv->op != MMS_OP_CONV || readers(g, c) != 1)
+    if (c == in || conv->op != MMS_OP_CONV || mms_graph_uses(g, c) != 1)
         return 0;
     for (int j = 0; j < conv->u.conv.npost; j++)
         if (conv->u.conv.post[j].kind == MMS_POSTOP_SUM)

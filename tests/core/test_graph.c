@@ -278,9 +278,111 @@ static void exec_views_blocked16(void) { exec_views_and_upsample(16); }
 static void exec_views_blocked8(void) { exec_views_and_upsample(8); }
 static void exec_views_nchw(void) { exec_views_and_upsample(1); }
 
+/* int8: an upsampling written into its concat slice takes the concat's
+ * scale. Its branch is 100x quieter than the skip beside it; read at the
+ * skip's scale without its own, it would come out 100x too loud. The
+ * output convolution keeps the upsampled channels only. */
+static const struct spec quiet_and_loud[] = {{"s.weight", 4, {8, 8, 1, 1}, 0.f, 0.f},
+                                             {"a.weight", 4, {8, 8, 1, 1}, 0.f, 0.f},
+                                             {"b.weight", 4, {8, 8, 1, 1}, 0.f, 0.f},
+                                             {"c.weight", 4, {8, 16, 1, 1}, 0.f, 0.f}};
+
+static void set_diagonal(struct mms_graph *g, int t, float v)
+{
+    struct mms_conv *c = &mms_graph_node(g, mms_graph_shape(g, t)->producer)->u.conv;
+    for (int o = 0; o < c->oc; o++)
+        c->w[o * c->ic + o] = v;
+}
+
+static void record_absmax(void *ctx, int t, const float *v, size_t n)
+{
+    float *absmax = ctx;
+    for (size_t i = 0; i < n; i++)
+        absmax[t] = fmaxf(absmax[t], fabsf(v[i]));
+}
+
+static int build_quiet_and_loud(struct mms_model *m, struct mms_graph **pg, int *in, int *out)
+{
+    struct mms_graph *g = *pg = mms_graph_new(m);
+    struct mms_err err;
+    *in = mms_graph_input(g, 8, 8, 8);
+    mms_graph_name(g, "s");
+    int s = mms_graph_conv(g, *in, "s", 8, 1, 1, 0, 0);
+    mms_graph_name(g, "a");
+    int p = mms_graph_pool(g, s, MMS_POOL_AVG, 2, 2, 0, 0, 0);
+    int a = mms_graph_conv(g, p, "a", 8, 1, 1, 0, 0);
+    mms_graph_name(g, "up");
+    int up = mms_graph_upsample2(g, mms_graph_act(g, a, MMS_ACT_RELU, 0));
+    mms_graph_name(g, "b");
+    int b = mms_graph_conv(g, s, "b", 8, 1, 1, 0, 0);
+    mms_graph_name(g, "cat");
+    int cat = mms_graph_concat(g, (int[]){up, mms_graph_act(g, b, MMS_ACT_RELU, 0)}, 2);
+    mms_graph_name(g, "c");
+    *out = mms_graph_conv(g, cat, "c", 8, 1, 1, 0, 0);
+    set_diagonal(g, s, 1.f);
+    set_diagonal(g, a, 0.01f);
+    set_diagonal(g, b, 1.f);
+    set_diagonal(g, *out, 1.f);
+    return mms_graph_fuse(g, &err);
+}
+
+static void fill_quiet_and_loud(struct mms_exec *e)
+{
+    float *x = mms_exec_input(e);
+    for (int i = 0; i < 8 * 8 * 8; i++)
+        x[i] = 1.f + (float)(i * 7 % 5) * 0.25f;
+}
+
+static void int8_upsampling_in_place_keeps_its_scale(void)
+{
+    struct mms_model *m = make_model(quiet_and_loud, 4);
+    struct mms_graph *g = NULL;
+    struct mms_exec *f = NULL, *q = NULL;
+    struct mms_err err;
+    int in, out, rc;
+    float *absmax = NULL, want[8 * 8 * 8];
+    CHECK(build_quiet_and_loud(m, &g, &in, &out) == 0);
+    rc = mms_exec_create(g, in, out, &(struct mms_exec_opts){.threads = 1}, &f, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc)
+        goto done;
+    absmax = calloc(mms_exec_tensors(f), sizeof(float));
+    fill_quiet_and_loud(f);
+    CHECK(mms_exec_run_observed(f, record_absmax, absmax, &err) == 0);
+    memcpy(want, mms_exec_output(f), sizeof(want));
+    struct mms_exec_opts o = {.threads = 1, .absmax = absmax, .nabsmax = mms_exec_tensors(f)};
+    rc = mms_exec_create(g, in, out, &o, &q, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc)
+        goto done;
+    int cat_steps = 0;
+    for (int i = 0; i < mms_exec_steps(q); i++) {
+        struct mms_exec_step st;
+        mms_exec_step_info(q, i, &st);
+        cat_steps += !strcmp(st.name, "cat");
+    }
+    CHECK_MSG(cat_steps == 1, "the concat took %d steps: the upsampling is not in place",
+              cat_steps);
+    fill_quiet_and_loud(q);
+    CHECK(mms_exec_run(q, &err) == 0);
+    /* the concat's step is 2/255 (its range is the skip's, up to 2) */
+    float worst = 0;
+    for (int i = 0; i < 8 * 8 * 8; i++)
+        worst = fmaxf(worst, fabsf(mms_exec_output(q)[i] - want[i]));
+    CHECK_MSG(worst < 2.f / 255, "int8 off fp32 by up to %g (values 0.01-0.02)", worst);
+    CHECK_MSG(want[0] > 0.009f && want[0] < 0.021f, "fp32 output %g", want[0]);
+done:
+    free(absmax);
+    mms_exec_destroy(f);
+    mms_exec_destroy(q);
+    mms_graph_free(g);
+    mms_model_close(m);
+}
+
 MMS_TESTS(T(conv_bn_relu_fuse_into_one_conv), T(residual_add_becomes_sum_postop),
           T(shared_conv_output_keeps_activation), T(lone_batchnorm_becomes_depthwise_conv),
           T(pooling_sizes_follow_pytorch), T(concat_of_mismatched_sizes_fails),
           T(slice_out_of_range_fails), T(errors_are_sticky),
           T(cost_counts_macs_and_parameters), T(exec_views_blocked16), T(exec_views_blocked8),
-          T(exec_views_nchw))
+          T(exec_views_nchw),
+          T(int8_upsampling_in_place_keeps_its_scale))

@@ -376,6 +376,58 @@ static void int8_upsampling_vector_equals_scalar(void)
     }
 }
 
+/* Into a slice of a wider nhwc buffer: the slice gets what a dense
+ * output gets, and the channels around it stay as they were. */
+static void int8_upsampling_writes_only_its_slice(void)
+{
+    enum { C = 11, H = 5, W = 7, TOTAL = 27, OFF = 9 };
+    uint8_t src[H * W * C], dense[4 * H * W * C], wide[4 * H * W * TOTAL];
+    for (int i = 0; i < H * W * C; i++)
+        src[i] = (uint8_t)(i * 97 + 13);
+    memset(wide, 0xA5, sizeof(wide));
+    mms_kernel_upsample2_u8(src, dense, C, H, W, C);
+    mms_kernel_upsample2_u8(src, wide + OFF, C, H, W, TOTAL);
+    int in_slice = 0, around = 0;
+    for (int p = 0; p < 4 * H * W; p++)
+        for (int c = 0; c < TOTAL; c++) {
+            uint8_t v = wide[p * TOTAL + c];
+            if (c >= OFF && c < OFF + C)
+                in_slice += v != dense[p * C + c - OFF];
+            else
+                around += v != 0xA5;
+        }
+    CHECK_MSG(in_slice == 0, "%d values of the slice differ from a dense output", in_slice);
+    CHECK_MSG(around == 0, "%d values outside the slice were written", around);
+}
+
+/* How many steps the int8 net spends on node `name`. */
+static int steps_of(struct mms_net *n, const char *name)
+{
+    int k = 0;
+    for (int i = 0; i < mms_net_layers(n); i++) {
+        struct mms_net_layer l;
+        mms_net_layer(n, i, &l);
+        k += !strcmp(l.name, name);
+    }
+    return k;
+}
+
+/* The decoder's upsamplings of a plain convolution's output go straight
+ * into their concat slice: the concat copies in the skip alone. The first
+ * one upsamples an encoder block's output, a residual sum, and is copied. */
+static void int8_upsampling_lands_in_its_concat(void)
+{
+    struct mms_net *q = NULL;
+    struct mms_err err = {{0}};
+    if (open_net(shipped(), MMS_PREC_INT8, 0, 0, &q, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    CHECK_MSG(steps_of(q, "cat4") == 1, "cat4: %d steps", steps_of(q, "cat4"));
+    CHECK_MSG(steps_of(q, "cat1") == 2, "cat1: %d steps", steps_of(q, "cat1"));
+    mms_net_close(q);
+}
+
 static void written_model_keeps_tensors_and_metadata(void)
 {
     float extra[3] = {1.5f, -2.f, 3.f};
@@ -424,4 +476,5 @@ MMS_TESTS(T(observing_sees_every_tensor_once), T(an_int8_net_cannot_be_observed)
           T(a_speed_from_another_isa_says_nothing), T(a_calibration_of_another_network_is_refused),
           T(an_empty_calibration_is_refused), T(a_calibration_with_nan_is_refused), T(int8_agrees_with_fp32_on_a_real_frame),
           T(int8_upsampling_rounds_like_float), T(int8_upsampling_vector_equals_scalar),
+          T(int8_upsampling_writes_only_its_slice), T(int8_upsampling_lands_in_its_concat),
           T(written_model_keeps_tensors_and_metadata), T(failed_write_leaves_nothing))
