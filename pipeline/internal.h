@@ -28,6 +28,8 @@
 #define QUEUE_CAP 3
 #define NJOBS 3       /* live: one filling, one in the mailbox, one inferring */
 #define NMASKS (NITEMS + 4)
+/* Offline, up to this many networks run side by side on alternate frames. */
+#define MAX_NETS 4
 /* At the end, how long a network output may take to send what it holds
  * before it is cut off: a receiver that stopped reading must not hold up a
  * stop. */
@@ -60,9 +62,14 @@ struct job {
     struct item *item; /* offline: the frame it belongs to */
 };
 
+/* Offline with several networks: where a frame's inference stands. */
+enum net_state { NET_PENDING, NET_DONE, NET_FAILED };
+
 struct item {
     AVFrame *frame;
     struct job job;
+    float *logits;   /* several networks: this frame's, as its network left them */
+    enum net_state net_state; /* under net_lock */
     struct mask *mask;
     AVRational tb;
     int gen;
@@ -70,9 +77,24 @@ struct item {
     double ms[MMS_STAGE_COUNT];
 };
 
+/* An offline network worker's own network. */
+struct net_worker {
+    struct mms_pipeline *p;
+    struct mms_net *net;
+};
+
 struct mms_pipeline {
     struct mms_pipeline_opts o;
-    struct mms_net *net;
+    struct mms_net *net; /* the network, or the first worker's */
+    /* Offline on several cores, one single-threaded network per core
+     * (up to MAX_NETS), each on frames of its own: no barrier waits
+     * for a thread that decoding or encoding preempted. Results go on
+     * in frame order. nworkers 0: the one network on the infer thread. */
+    struct net_worker workers[MAX_NETS];
+    int nworkers;
+    struct mms_queue *to_net;
+    pthread_mutex_t net_lock;
+    pthread_cond_t net_done;
     struct mms_source *src;
     struct mms_source_info info; /* of the first connection: the output format */
     /* Every output on its own writer: the sinks, the window, the recording. */
@@ -98,7 +120,7 @@ struct mms_pipeline {
     struct mms_queue *free_items, *free_jobs, *to_infer, *to_compose;
     struct mms_preprocess pre; /* the decode thread's */
 
-    pthread_t threads[3];
+    pthread_t threads[3 + MAX_NETS];
     int started;
     atomic_int stop, paused, signal, gen;
     struct mms_pipeline_live settings; /* the runtime options, as the threads read them */

@@ -72,7 +72,9 @@ const struct mms_option mms_pipeline_options[] = {
      .help = "fp32, bf16 (runs fp32 for now), int8 (a model from mms calibrate) or auto "
              "(int8 if the model's calibration passed, else fp32)"},
     {.name = "threads", .type = MMS_OPT_INT, .offset = OFF(threads), .def = "0", .max = 256,
-     .arg = "N", .help = "inference threads; 0 = all cores"},
+     .arg = "N",
+     .help = "inference threads; 0 = all cores (offline: one single-threaded network per "
+             "thread, on alternate frames, up to 4)"},
     {.name = "size", .type = MMS_OPT_SIZE, .offset = OFF(net_h), .def = "0x0", .arg = "HxW",
      .help = "network input size (default: the model's)"},
     {.name = "style", .type = MMS_OPT_ENUM, .offset = OFF(style), .def = "fill",

@@ -14,6 +14,7 @@
 #include <libavutil/mathematics.h>
 
 #include "core/backoff.h"
+#include "core/cpu.h"
 #include "core/locate.h"
 #include "core/net.h"
 #include "core/prepost.h"
@@ -217,6 +218,11 @@ static void *decode_main(void *arg)
             j->pre_ms = mms_now_ms() - t;
         }
         if (!p->live) {
+            if (p->nworkers && !j->skip) {
+                it->net_state = NET_PENDING;
+                if (mms_queue_push(p->to_net, it))
+                    it->net_state = NET_FAILED; /* closed: nobody would run it */
+            }
             mms_queue_push(p->to_infer, it);
             continue;
         }
@@ -228,6 +234,8 @@ static void *decode_main(void *arg)
         if (!mms_queue_push_latest(p->to_compose, it, &dropped) && dropped)
             recycle_item(p, dropped);
     }
+    if (p->to_net)
+        mms_queue_close(p->to_net);
     mms_queue_close(p->to_infer);
     if (p->live)
         mms_queue_close(p->to_compose);
@@ -237,8 +245,9 @@ static void *decode_main(void *arg)
 /* ------------------------------------------------------------ infer */
 
 /* The logits to threshold: this frame's, or smoothed over the past ones of
- * the same connection (a reconnect may show another scene). */
-static const float *smoothed(struct mms_pipeline *p, const struct job *j)
+ * the same connection (a reconnect may show another scene). Called in
+ * frame order. */
+static const float *smoothed(struct mms_pipeline *p, const struct job *j, const float *logits)
 {
     const struct mms_net_info *ni = mms_net_info(p->net);
     if (j->gen != p->smooth_gen) {
@@ -246,8 +255,7 @@ static const float *smoothed(struct mms_pipeline *p, const struct job *j)
         p->smooth_gen = j->gen;
     }
     mms_smooth_set_alpha(p->smooth, atomic_load(&p->settings.smooth));
-    return mms_smooth_apply(p->smooth, mms_net_logits(p->net), mms_net_input(p->net), ni->in_h,
-                            ni->in_w);
+    return mms_smooth_apply(p->smooth, logits, j->input, ni->in_h, ni->in_w);
 }
 
 /* A failed inference leaves the frame with the last good mask; it is
@@ -264,51 +272,108 @@ static void inference_failed(struct mms_pipeline *p, const char *why)
         pipe_emit(p, MMS_EVENT_INFERENCE_FAILED, why, 0);
 }
 
-static int run_net(struct mms_pipeline *p, struct mms_err *err)
+static int run_net(struct mms_pipeline *p, struct mms_net *net, struct mms_err *err)
 {
     int n = atomic_load(&p->inject_failures);
     if (n > 0 && atomic_compare_exchange_strong(&p->inject_failures, &n, n - 1))
         return mms_err_set(err, -EIO, "inference failed (injected by a test)");
-    return mms_net_run(p->net, err);
+    return mms_net_run(net, err);
 }
 
-static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
+/* One job through `net`: its logits are left in the network. */
+static int run_job(struct mms_pipeline *p, struct mms_net *net, const struct job *j, double *ms)
 {
-    const struct mms_net_info *ni = mms_net_info(p->net);
+    const struct mms_net_info *ni = mms_net_info(net);
     struct mms_err err;
     double t0 = mms_now_ms();
-    memcpy(mms_net_input(p->net), j->input, (size_t)3 * ni->in_h * ni->in_w * sizeof(float));
+    memcpy(mms_net_input(net), j->input, (size_t)3 * ni->in_h * ni->in_w * sizeof(float));
     double t1 = mms_now_ms();
-    if (run_net(p, &err)) {
+    if (run_net(p, net, &err)) {
         inference_failed(p, err.msg);
-        return NULL;
+        return -1;
     }
-    double t2 = mms_now_ms();
+    ms[MMS_STAGE_PREPROCESS] = j->pre_ms + (t1 - t0);
+    ms[MMS_STAGE_INFER] = mms_now_ms() - t1;
+    return 0;
+}
+
+/* A job's logits to its mask at the frame size, in frame order. */
+static struct mask *to_mask(struct mms_pipeline *p, const struct job *j, const float *logits,
+                            double *ms)
+{
+    const struct mms_net_info *ni = mms_net_info(p->net);
+    double t0 = mms_now_ms();
     struct mask *m = mask_get(p);
     if (!m) {
         inference_failed(p, "no mask buffer free");
         return NULL;
     }
-    mms_post_mask(smoothed(p, j), ni->out_h, ni->out_w, m->data, p->info.width,
+    mms_post_mask(smoothed(p, j, logits), ni->out_h, ni->out_w, m->data, p->info.width,
                   p->info.height, p->info.width, ni->threshold);
     mms_mask_stats(m->data, p->info.width, p->info.height, p->info.width, &m->stats);
-    double t3 = mms_now_ms();
     m->pts = j->pts;
     m->gen = j->gen;
-    m->infer_ms = t2 - t1;
-    ms[MMS_STAGE_PREPROCESS] = j->pre_ms + (t1 - t0);
-    ms[MMS_STAGE_INFER] = t2 - t1;
-    ms[MMS_STAGE_POSTPROCESS] = t3 - t2;
+    m->infer_ms = ms[MMS_STAGE_INFER];
+    ms[MMS_STAGE_POSTPROCESS] = mms_now_ms() - t0;
     atomic_fetch_add(&p->inferred, 1);
     if (atomic_exchange(&p->inference_failing, 0))
         pipe_emit(p, MMS_EVENT_INFERENCE_BACK, NULL, atomic_load(&p->inference_errors));
     return m;
 }
 
+static struct mask *segment(struct mms_pipeline *p, struct job *j, double *ms)
+{
+    return run_job(p, p->net, j, ms) ? NULL : to_mask(p, j, mms_net_logits(p->net), ms);
+}
+
+static void net_finished(struct mms_pipeline *p, struct item *it, enum net_state st)
+{
+    pthread_mutex_lock(&p->net_lock);
+    it->net_state = st;
+    pthread_cond_broadcast(&p->net_done);
+    pthread_mutex_unlock(&p->net_lock);
+}
+
+/* Offline, one of several networks: frames in whatever order they come
+ * free, each left with its logits. */
+static void *net_worker_main(void *arg)
+{
+    struct net_worker *w = arg;
+    struct mms_pipeline *p = w->p;
+    thread_setup(p, "mms-infer", 0);
+    const struct mms_net_info *ni = mms_net_info(w->net);
+    void *v;
+    while (!mms_queue_pop(p->to_net, &v, -1)) {
+        struct item *it = v;
+        int rc = run_job(p, w->net, &it->job, it->ms);
+        if (!rc)
+            memcpy(it->logits, mms_net_logits(w->net),
+                   (size_t)ni->out_h * ni->out_w * sizeof(float));
+        net_finished(p, it, rc ? NET_FAILED : NET_DONE);
+    }
+    return NULL;
+}
+
+/* The next frame in order, once its worker is done with it. */
+static struct mask *collect(struct mms_pipeline *p, struct item *it)
+{
+    pthread_mutex_lock(&p->net_lock);
+    while (it->net_state == NET_PENDING)
+        pthread_cond_wait(&p->net_done, &p->net_lock);
+    enum net_state st = it->net_state;
+    pthread_mutex_unlock(&p->net_lock);
+    return st == NET_DONE ? to_mask(p, &it->job, it->logits, it->ms) : NULL;
+}
+
+/* Runs the network, or with workers (offline) puts their results in frame
+ * order and makes the masks. */
 static void *infer_main(void *arg)
 {
     struct mms_pipeline *p = arg;
-    thread_setup(p, "mms-infer", 0);
+    if (p->nworkers)
+        thread_setup(p, "mms-post", 1);
+    else
+        thread_setup(p, "mms-infer", 0);
     struct mask *last = NULL;
     void *v;
     while (!mms_queue_pop(p->to_infer, &v, -1)) {
@@ -327,7 +392,7 @@ static void *infer_main(void *arg)
         }
         struct item *it = v;
         if (!it->job.skip) {
-            struct mask *m = segment(p, &it->job, it->ms);
+            struct mask *m = p->nworkers ? collect(p, it) : segment(p, &it->job, it->ms);
             if (m) {
                 mask_unref(last);
                 last = m;
@@ -614,12 +679,40 @@ static int net_params(const struct mms_pipeline_opts *o, char *model, size_t len
     return 0;
 }
 
-static int open_net(struct mms_pipeline *p, struct mms_err *err)
+/* How many networks run side by side: offline, one per inference thread
+ * (up to MAX_NETS, sharing the threads out); live, one, so that each
+ * frame's mask comes as soon as it can. */
+static int net_count(const struct mms_pipeline *p, int threads)
+{
+    if (p->live)
+        return 1;
+    if (threads <= 0) {
+        struct mms_cpu cpu;
+        mms_cpu_probe(&cpu);
+        threads = cpu.cores;
+    }
+    return threads < 2 ? 1 : threads < MAX_NETS ? threads : MAX_NETS;
+}
+
+static int open_nets(struct mms_pipeline *p, struct mms_err *err)
 {
     char model[4096];
     struct mms_net_opts no;
     int rc = net_params(&p->o, model, sizeof(model), &no, err);
-    return rc ? rc : mms_net_open(model, &no, &p->net, err);
+    if (rc)
+        return rc;
+    int n = net_count(p, no.threads);
+    if (n == 1)
+        return mms_net_open(model, &no, &p->net, err);
+    no.threads = (no.threads > 0 ? no.threads : n) / n;
+    for (int i = 0; i < n; i++) {
+        p->workers[i].p = p;
+        if ((rc = mms_net_open(model, &no, &p->workers[i].net, err)))
+            return rc;
+        p->nworkers = i + 1;
+    }
+    p->net = p->workers[0].net;
+    return 0;
 }
 
 int mms_pipeline_check_model(const struct mms_pipeline_opts *o, struct mms_err *err)
@@ -650,8 +743,13 @@ static int alloc_buffers(struct mms_pipeline *p)
     rc = rc ? rc : mms_queue_create(NJOBS, &p->free_jobs);
     rc = rc ? rc : mms_queue_create(p->live ? 1 : QUEUE_CAP, &p->to_infer);
     rc = rc ? rc : mms_queue_create(QUEUE_CAP, &p->to_compose);
+    rc = rc || !p->nworkers ? rc : mms_queue_create(QUEUE_CAP, &p->to_net);
     if (rc)
         return rc;
+    size_t logits = (size_t)ni->out_h * ni->out_w * sizeof(float);
+    for (int i = 0; i < NITEMS && p->nworkers; i++)
+        if (!(p->items[i].logits = malloc(logits)))
+            return -ENOMEM;
     for (int i = 0; i < NITEMS; i++) {
         struct item *it = &p->items[i];
         if (!(it->frame = av_frame_alloc()) || !(it->job.input = malloc(in)))
@@ -695,6 +793,8 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
     pthread_mutex_init(&p->mask_lock, NULL);
     pthread_mutex_init(&p->fps_lock, NULL);
     pthread_mutex_init(&p->err_lock, NULL);
+    pthread_mutex_init(&p->net_lock, NULL);
+    pthread_cond_init(&p->net_done, NULL);
     if ((rc = mms_options_copy(&p->o, o))) {
         mms_err_set(err, rc, "out of memory");
         goto fail;
@@ -704,13 +804,17 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
         goto fail;
     }
     mms_opt_apply(mms_pipeline_options, &p->o, &p->settings, NULL); /* atomic stores: cannot fail */
-    if ((rc = open_net(p, err)) || (rc = open_smooth(p, err)))
+    /* The model is checked before the source is opened (a network wait);
+     * how many networks to run depends on the source. */
+    if ((rc = mms_pipeline_check_model(&p->o, err)))
         goto fail;
     struct mms_source_opts so = source_opts(p);
     if ((rc = mms_source_open(p->o.input, &so, &p->src, err)))
         goto fail;
     p->info = *mms_source_info(p->src);
     p->live = o->mode == MMS_MODE_LIVE || (o->mode == MMS_MODE_AUTO && p->info.live);
+    if ((rc = open_nets(p, err)) || (rc = open_smooth(p, err)))
+        goto fail;
     atomic_store(&p->signal, 1);
     if ((rc = alloc_buffers(p))) {
         mms_err_set(err, rc, "out of memory");
@@ -739,8 +843,9 @@ int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err)
         if ((rc = mms_writer_start(p->encoders[p->encoders_started])))
             break;
     void *(*mains[3])(void *) = {decode_main, infer_main, compose_main};
-    for (int i = 0; i < 3 && !rc; i++) {
-        if ((rc = -pthread_create(&p->threads[i], NULL, mains[i], p)))
+    for (int i = 0; i < 3 + p->nworkers && !rc; i++) {
+        if ((rc = -pthread_create(&p->threads[i], NULL, i < 3 ? mains[i] : net_worker_main,
+                                  i < 3 ? (void *)p : &p->workers[i - 3])))
             break;
         p->started = i + 1;
     }
@@ -752,6 +857,13 @@ int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err)
     mms_queue_close(p->free_items);
     mms_queue_close(p->to_infer);
     mms_queue_close(p->to_compose);
+    if (p->to_net) {
+        mms_queue_close(p->to_net);
+        void *v;
+        /* no worker started: nobody else would finish these */
+        while (p->started <= 3 && !mms_queue_pop(p->to_net, &v, 0))
+            net_finished(p, v, NET_FAILED);
+    }
     for (int k = 0; k < p->started; k++)
         pthread_join(p->threads[k], NULL);
     p->started = 0;
@@ -817,11 +929,15 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
         fclose(p->meta);
     mms_recorder_free(p->rec);
     mms_source_close(p->src);
-    mms_net_close(p->net);
+    if (!p->nworkers)
+        mms_net_close(p->net);
+    for (int i = 0; i < p->nworkers; i++)
+        mms_net_close(p->workers[i].net);
     mms_smooth_free(&p->smooth);
     for (int i = 0; i < NITEMS; i++) {
         av_frame_free(&p->items[i].frame);
         free(p->items[i].job.input);
+        free(p->items[i].logits);
     }
     for (int i = 0; i < NJOBS; i++)
         free(p->jobs[i].input);
@@ -832,6 +948,7 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
     mms_queue_destroy(p->free_jobs);
     mms_queue_destroy(p->to_infer);
     mms_queue_destroy(p->to_compose);
+    mms_queue_destroy(p->to_net);
     mms_preprocess_free(&p->pre);
     mms_options_free(&p->o);
     mms_stats_destroy(&p->stats);
@@ -839,6 +956,8 @@ void mms_pipeline_destroy(struct mms_pipeline *p)
     pthread_mutex_destroy(&p->fps_lock);
     pthread_mutex_destroy(&p->err_lock);
     pthread_mutex_destroy(&p->pause_lock);
+    pthread_mutex_destroy(&p->net_lock);
+    pthread_cond_destroy(&p->net_done);
     free(p);
 }
 

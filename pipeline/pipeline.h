@@ -21,6 +21,14 @@
  * source that fails is reopened with backoff (0.5 s doubling to 8 s) while
  * the sinks get NO SIGNAL frames.
  *
+ * Offline on several inference threads, decoding hands frames to one
+ * single-threaded network per thread (up to 4, threads "mms-infer") and
+ * the infer thread, as "mms-post", makes their masks in frame order: the
+ * same masks as
+ * one network would give, without one network's threads waiting at a
+ * barrier for a thread that decoding or encoding preempted. Live keeps one
+ * network on all the threads: a frame's mask comes sooner.
+ *
  * Every frame carries its per-stage times and the time of the frame its
  * mask came from (mask age).
  *

@@ -1,7 +1,9 @@
 #include "fixture.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "harness.h"
@@ -60,4 +62,47 @@ struct mms_pipeline *fixture_start(struct mms_pipeline *p)
         p = NULL;
     }
     return p;
+}
+
+int fixture_thread_nices(const char *name, int *nices, int max)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[300], buf[1024] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int same = fgets(buf, sizeof(buf), f) && !strncmp(buf, name, strlen(name)) &&
+                   buf[strlen(name)] == '\n';
+        fclose(f);
+        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+        if (!same || !(f = fopen(path, "r")))
+            continue;
+        /* After the ")" that ends the name: state is field 3, nice field 19. */
+        const char *q = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+        fclose(f);
+        for (int field = 2; q && field < 19; field++)
+            q = strchr(q + 1, ' ');
+        if (q && nices && n < max)
+            nices[n] = atoi(q + 1);
+        n += q != NULL;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+void fixture_while_running(struct mms_pipeline *p, void (*probe)(void *ctx), void *ctx)
+{
+    struct mms_err err = {{0}};
+    if (p && mms_pipeline_start(p, &err) == 0) {
+        fixture_sleep_ms(300);
+        probe(ctx);
+        mms_pipeline_stop(p);
+        mms_pipeline_wait(p, NULL, &err);
+    }
+    mms_pipeline_destroy(p);
 }

@@ -30,4 +30,12 @@ const char *fixture_ts_clip(void);
 
 void fixture_sleep_ms(int ms);
 
+/* The nice values of this process's threads called `name` (their comm),
+ * up to `max` of them (nices may be NULL); returns how many there are. */
+int fixture_thread_nices(const char *name, int *nices, int max);
+
+/* Starts p (NULL: nothing), calls probe(ctx) 300 ms into the run, stops
+ * it and destroys it: what its threads are like while it runs. */
+void fixture_while_running(struct mms_pipeline *p, void (*probe)(void *ctx), void *ctx);
+
 #endif

@@ -4,7 +4,6 @@
  * inference is counted and explained, never swallowed. Real sources,
  * encoders and sockets on 127.0.0.1; under ASan these also show that the
  * source is not freed under a thread that reads it. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,63 +216,35 @@ static void model_check_says_what_create_would(void)
     }
 }
 
-/* The nice values of this process's threads called `name` (their comm),
- * up to `max` of them; returns how many there are. */
-static int thread_nices(const char *name, int *nices, int max)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char path[300], buf[1024] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        int same = fgets(buf, sizeof(buf), f) && !strncmp(buf, name, strlen(name)) &&
-                   buf[strlen(name)] == '\n';
-        fclose(f);
-        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
-        if (!same || !(f = fopen(path, "r")))
-            continue;
-        /* After the ")" that ends the name: state is field 3, nice field 19. */
-        const char *q = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-        fclose(f);
-        for (int field = 2; q && field < 19; field++)
-            q = strchr(q + 1, ' ');
-        if (q && n < max)
-            nices[n] = atoi(q + 1);
-        n += q != NULL;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* The nice value of the thread called `name`, or -100 when there is none. */
 static int thread_nice(const char *name)
 {
     int nice = -100;
-    thread_nices(name, &nice, 1);
+    fixture_thread_nices(name, &nice, 1);
     return nice;
+}
+
+struct stage_nices {
+    int decode, infer, compose;
+};
+
+static void probe_stage_nices(void *ctx)
+{
+    struct stage_nices *n = ctx;
+    n->decode = thread_nice("mms-decode");
+    n->infer = thread_nice("mms-infer");
+    n->compose = thread_nice("mms-compose");
 }
 
 /* The pipeline's threads as `mode` runs them, a moment after the start. */
 static void pipeline_nices(const char *mode, int *decode, int *infer, int *compose)
 {
-    *decode = *infer = *compose = -100;
-    struct mms_pipeline *p =
-        create("lavfi:testsrc2=size=160x120:rate=25:duration=60", mode, "null");
-    struct mms_err err = {{0}};
-    if (p && mms_pipeline_start(p, &err) == 0) {
-        fixture_sleep_ms(300);
-        *decode = thread_nice("mms-decode");
-        *infer = thread_nice("mms-infer");
-        *compose = thread_nice("mms-compose");
-        mms_pipeline_stop(p);
-        mms_pipeline_wait(p, NULL, &err);
-    }
-    mms_pipeline_destroy(p);
+    struct stage_nices n = {-100, -100, -100};
+    fixture_while_running(create("lavfi:testsrc2=size=160x120:rate=25:duration=60", mode, "null"),
+                          probe_stage_nices, &n);
+    *decode = n.decode;
+    *infer = n.infer;
+    *compose = n.compose;
 }
 
 /* Offline, decoding and composing step back behind the network, whose
@@ -309,7 +280,7 @@ static int encoding_nices(const char *mode, int *nices, int max)
     int n = 0;
     if (p && mms_pipeline_start(p, &err) == 0) {
         fixture_sleep_ms(300);
-        n = thread_nices("mms-encode", nices, max);
+        n = fixture_thread_nices("mms-encode", nices, max);
         mms_pipeline_stop(p);
         mms_pipeline_wait(p, NULL, &err);
     }
