@@ -114,9 +114,11 @@ for s in $stages; do
         # weights of that run are its own control), and as MMS, F2 starting
         # as a copy of F1, with the unlabeled terms at 0.1 (FT5=mms), and
         # at a higher input size, 352x640 (FT5=hires), without vertical flips
-        # (augment.UPRIGHT, FT5=upright), and with a thin-structure loss, clDice
-        # at half the weight of the structure loss (FT5=cldice).
-        for v in ${FT5:-ctl zoom ema mms hires upright cldice}; do
+        # (augment.UPRIGHT, FT5=upright), with a thin-structure loss, clDice
+        # at half the weight of the structure loss (FT5=cldice), and with
+        # cataract frames drawn four times as often as each other folder's
+        # (FT5=cat4).
+        for v in ${FT5:-ctl zoom ema mms hires upright cldice cat4}; do
             aug=medium
             extra=""
             mode="--mode sup"
@@ -127,8 +129,10 @@ for s in $stages; do
             [ "$v" = cldice ] && extra="--cldice 0.5"
             [ "$v" = mms ] && mode="--mode mms $W01"
             [ "$v" = hires ] && size="--size 352x640 --val-size 352x640"
+            fw=cataract=2
+            [ "$v" = cat4 ] && fw=cataract=4
             # shellcheck disable=SC2086
-            run ft5-$v $mode $L3 --folder-weights cataract=2 $size --iters $N_FT5 \
+            run ft5-$v $mode $L3 --folder-weights $fw $size --iters $N_FT5 \
                 --batch 4 --lr 1e-4 --seed 2 --aug $aug --init out/train/ft4-cat2/ckpt_last.pt \
                 --threads ${T:-2} $extra
         done
