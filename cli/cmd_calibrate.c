@@ -46,9 +46,10 @@ static const struct args_cmd spec = {
         "Runs the model in fp32 on every IMAGE and records each tensor's largest\n"
         "magnitude. The int8 engine quantises activations per tensor, symmetric s8,\n"
         "scale = max |x| / 127 over the frames; weights per output channel,\n"
-        "max |w| / 127, at load; the first convolution (it reads the image) and the\n"
-        "heads (fewer than 8 output channels) stay fp32. Then the int8 network runs\n"
-        "on the same frames and its masks are compared with fp32's: the file says\n"
+        "max |w| / 127, at load; the first convolution (it reads the image) stays fp32\n"
+        "and the heads (fewer than 8 output channels) write fp32 logits. Then the\n"
+        "int8 network runs on the same frames and its masks are compared with fp32's:\n"
+        "the file says\n"
         "whether they agreed (mean Dice >= 0.98, none below 0.90), and only a\n"
         "calibration that passed is chosen by --precision auto; it also records how\n"
         "much faster int8 ran on this CPU's ISA, and auto keeps fp32 on that ISA if\n"
@@ -234,7 +235,7 @@ static int write_file(const char *model, const char *out, const struct range *r,
         "int8.method",
         "activations: per tensor, symmetric s8, range / 127, range the given percentile of |x| "
         "over the calibration frames; "
-        "weights: per output channel, max |w| / 127; first convolution and heads fp32",
+        "weights: per output channel, max |w| / 127; first convolution fp32; heads write fp32",
         "int8.frames", nf, MMS_INT8_CHECK, verdict, speed ? MMS_INT8_SPEED : NULL, speed, NULL};
     ret = mms_model_write_with(m, out, MMS_INT8_TENSOR, r->absmax, r->n, meta, err);
     mms_model_close(m);

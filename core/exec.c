@@ -416,7 +416,7 @@ static int conv_quantise(const struct mms_exec *e, const struct mms_node *n, flo
 {
     const struct mms_conv *c = &n->u.conv;
     size_t per = (size_t)c->ic / c->groups * c->kh * c->kw;
-    float s_out = e->scale[n->out];
+    float s_out = real_scale(e, n->out);
     cq->wscale = malloc(c->oc * sizeof(float));
     cq->oscale = malloc(c->oc * sizeof(float));
     cq->bias = malloc(c->oc * sizeof(float));
@@ -465,14 +465,19 @@ static int emit_conv(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     dnnl_primitive_desc_t pd = NULL;
     struct conv_q cqs = {0}, *cq = NULL;
     int rc, sum = -1, q = is_q(e, n->out);
+    /* A one-channel head on an int8 input runs int8 and writes its fp32
+     * logits itself: nothing to convert before it or after it. */
+    int qhead = !q && is_q(e, n->in[0]) && c->oc == 1 && !c->npost;
     void *sp, *dp = tensor_ptr(e, g, n->out);
-    if ((rc = tensor_as(e, g, name, n->in[0], q, &smd, &sp, err)))
+    if ((rc = tensor_as(e, g, name, n->in[0], q || qhead, &smd, &sp, err)))
         return rc;
     tensor_md(e, g, n->out, &dmd);
+    if (qhead) /* one channel: nhwc is the same memory as the plain layout */
+        dnnl_memory_desc_init_by_tag(&dmd, 4, dmd.dims, dnnl_f32, dnnl_nhwc);
     for (int i = 0; i < c->npost; i++)
         if (c->post[i].kind == MMS_POSTOP_SUM)
             sum = c->post[i].tensor;
-    if (q) {
+    if (q || qhead) {
         cq = &cqs;
         if (conv_quantise(e, n, e->scale[n->in[0]], cq))
             goto fail_oom;
@@ -903,8 +908,9 @@ static int conv_nonnegative(const struct mms_conv *c)
 
 /* Which tensors are int8 in int8 mode: the outputs of convolutions, except
  * the first (it reads the image) and the heads (fewer than 8 channels:
- * the logits), and what pooling, upsampling, splitting and concatenation
- * make of int8 tensors alone. Activations and adds stand alone only where
+ * the logits, fp32, though a one-channel head on an int8 input computes
+ * in int8, emit_conv), and what pooling, upsampling, splitting and
+ * concatenation make of int8 tensors alone. Activations and adds stand alone only where
  * fusion failed; they stay f32. A pass-through op keeps its input's type
  * and scale; every other tensor's scale is its calibrated range / 127
  * (s8) or / 255 (u8). */

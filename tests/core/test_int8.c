@@ -428,6 +428,45 @@ static void int8_upsampling_lands_in_its_concat(void)
     mms_net_close(q);
 }
 
+/* mms-rt's head (one channel, fp32 logits) reads an int8 tensor: it runs
+ * as one int8 convolution writing fp32, and its logits are fp32's to a few
+ * per cent (a mask test alone would miss a wrong output scale: the sign of
+ * a logit survives any scale). */
+static void int8_head_writes_fp32_logits_itself(void)
+{
+    char img[1024];
+    snprintf(img, sizeof(img), "%s/../shared/data/labeled/endovis15/image/op3_img05.jpg",
+             mms_test_srcdir());
+    struct mms_image rgb = {0};
+    struct mms_err err = {{0}};
+    struct mms_net *f = NULL, *q = NULL;
+    if (mms_image_read(img, MMS_IMAGE_RGB24, &rgb, &err) ||
+        open_net(shipped(), MMS_PREC_FP32, 0, 0, &f, &err) ||
+        open_net(shipped(), MMS_PREC_INT8, 0, 0, &q, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        goto done;
+    }
+    CHECK_MSG(steps_of(q, "final") == 1, "the head took %d steps", steps_of(q, "final"));
+    const struct mms_net_info *ni = mms_net_info(f);
+    struct mms_net *nets[2] = {f, q};
+    for (int i = 0; i < 2; i++) {
+        mms_pre_rgb24(rgb.data, rgb.w, rgb.h, rgb.stride, mms_net_input(nets[i]), ni->in_h,
+                      ni->in_w, ni->mean, ni->std);
+        CHECK(mms_net_run(nets[i], &err) == 0);
+    }
+    double diff = 0, mag = 0;
+    for (size_t i = 0; i < (size_t)ni->out_h * ni->out_w; i++) {
+        diff += fabs(mms_net_logits(q)[i] - mms_net_logits(f)[i]);
+        mag += fabs(mms_net_logits(f)[i]);
+    }
+    CHECK_MSG(diff < 0.1 * mag && mag > 0, "int8 logits off fp32's by %.1f %% of their size",
+              100 * diff / mag);
+done:
+    mms_net_close(f);
+    mms_net_close(q);
+    mms_image_free(&rgb);
+}
+
 static void written_model_keeps_tensors_and_metadata(void)
 {
     float extra[3] = {1.5f, -2.f, 3.f};
@@ -477,4 +516,5 @@ MMS_TESTS(T(observing_sees_every_tensor_once), T(an_int8_net_cannot_be_observed)
           T(an_empty_calibration_is_refused), T(a_calibration_with_nan_is_refused), T(int8_agrees_with_fp32_on_a_real_frame),
           T(int8_upsampling_rounds_like_float), T(int8_upsampling_vector_equals_scalar),
           T(int8_upsampling_writes_only_its_slice), T(int8_upsampling_lands_in_its_concat),
+          T(int8_head_writes_fp32_logits_itself),
           T(written_model_keeps_tensors_and_metadata), T(failed_write_leaves_nothing))
