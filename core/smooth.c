@@ -120,7 +120,9 @@ const float *mms_smooth_apply(struct mms_smooth *s, const float *logits, const f
     for (size_t i = 0; i < n; i++) {
         float p = sigmoid(logits[i]);
         float a = fresh || fabsf(s->now[i] - s->gray[i]) > s->motion ? 0.0f : s->alpha;
-        s->prob[i] = a * s->prob[i] + (1.0f - a) * p;
+        /* Fresh, the past is not weighed at all: 0 x a NaN left over
+         * (never-written memory, a broken frame) would still be NaN. */
+        s->prob[i] = a > 0.0f ? a * s->prob[i] + (1.0f - a) * p : p;
         s->out[i] = a > 0.0f ? logit(s->prob[i]) : logits[i];
     }
     float *t = s->gray;

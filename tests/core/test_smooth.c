@@ -120,6 +120,25 @@ static void test_reset_forgets_the_past(void)
     mms_smooth_free(&s);
 }
 
+/* A broken frame's NaN logits must not outlive a fresh start: the frame
+ * after it blends with the fresh frame, not with the NaN before it. */
+static void test_fresh_start_forgets_a_nan(void)
+{
+    struct mms_smooth *s;
+    float in[3 * H * W], z[H * W];
+    CHECK(mms_smooth_create(&s, H, W, 0.9f, 0.1f, MEAN, STD) == 0);
+    frame(in, H, W, 0.4f);
+    fill(z, NAN);
+    mms_smooth_apply(s, z, in, H, W);
+    mms_smooth_reset(s);
+    fill(z, 3.0f);
+    mms_smooth_apply(s, z, in, H, W);
+    const float *o = mms_smooth_apply(s, z, in, H, W);
+    CHECK_MSG(fabsf(o[0] - 3.0f) < 1e-3f, "still frame after a fresh start: logit %g, 3 expected",
+              o[0]);
+    mms_smooth_free(&s);
+}
+
 /* The logit grid may be smaller than the input: motion is sampled from it. */
 static void test_input_larger_than_grid(void)
 {
@@ -165,5 +184,6 @@ static void test_set_alpha_ignores_out_of_range(void)
 MMS_TESTS(T(test_alpha_zero_passes_logits_through), T(test_first_frame_is_unchanged),
           T(test_still_picture_damps_flicker), T(test_moving_pixels_take_the_new_probability),
           T(test_cut_restarts_every_pixel), T(test_reset_forgets_the_past),
+          T(test_fresh_start_forgets_a_nan),
           T(test_input_larger_than_grid), T(test_refuses_bad_parameters),
           T(test_set_alpha_ignores_out_of_range))
