@@ -117,14 +117,16 @@ for s in $stages; do
         # (augment.UPRIGHT, FT5=upright), with a thin-structure loss, clDice
         # at half the weight of the structure loss (FT5=cldice), and with
         # cataract frames drawn four times as often as each other folder's
-        # (FT5=cat4).
-        for v in ${FT5:-ctl zoom ema mms hires upright cldice cat4}; do
+        # (FT5=cat4), and under a light augmentation (augment.LIGHT,
+        # FT5=light).
+        for v in ${FT5:-ctl zoom ema mms hires upright cldice cat4 light}; do
             aug=medium
             extra=""
             mode="--mode sup"
             size="--size 288x512"
             [ "$v" = zoom ] && aug=zoom
             [ "$v" = upright ] && aug=upright
+            [ "$v" = light ] && aug=light
             [ "$v" = ema ] && extra="--ema 0.99,0.998"
             [ "$v" = cldice ] && extra="--cldice 0.5"
             [ "$v" = mms ] && mode="--mode mms $W01"
