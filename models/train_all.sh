@@ -139,6 +139,15 @@ for s in $stages; do
                 --threads ${T:-2} $extra
         done
         ;;
+    ft6)
+        # The model shipped in the seventh session: ft5-light continued
+        # once more under the light augmentation (new seed, learning rate
+        # restarted); its export is the best validation, iteration 250.
+        # shellcheck disable=SC2086
+        run ft6-light2 --mode sup $L3 --folder-weights cataract=2 --size 288x512 \
+            --iters $N_FT5 --batch 4 --lr 1e-4 --seed 3 --aug light \
+            --init out/train/ft5-light/ckpt_last.pt --threads ${T:-2}
+        ;;
     cmp3)
         # MMS against supervised-only on the three folders at one budget
         # that a 2-core machine trains in about an hour for all four runs
