@@ -45,7 +45,9 @@ cmake --build "$build" --target fuzz -j"${JOBS:-2}" >"$build/fuzz-build.log" 2>&
 }
 built=$(date +%s)
 
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=0
+# 0xff-filled fresh memory, as in the tests: an unwritten length or pointer
+# reads as huge, and the fuzzer sees it.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=0:malloc_fill_byte=255:max_malloc_fill_size=268435456
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tmp=$(mktemp -d /tmp/mms-fuzz.XXXXXX)
