@@ -69,6 +69,21 @@ def parse_sets(sets):
     return params
 
 
+def keep_narrow_convs_fp32(net):
+    """Under bf16 autocast, PyTorch 1.13's oneDNN (Debian 12, on an AMX Xeon)
+    returns NaN weight gradients for convolutions of 16 output channels or
+    fewer at 144x256 and larger (measured: oc 8 and 16 fail, 32 and more do
+    not). Those layers compute in fp32; they hold a small part of the MACs."""
+    def fp32_forward(conv):
+        def forward(x):
+            with torch.autocast("cpu", enabled=False):
+                return conv._conv_forward(x.float(), conv.weight, conv.bias)
+        return forward
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d) and m.out_channels <= 16:
+            m.forward = fp32_forward(m)
+
+
 def seeded(seed, fn):
     """Run fn with the global RNG seeded (module initialisation)."""
     torch.manual_seed(seed)
@@ -115,6 +130,9 @@ class Run:
         if args.channels_last:
             for n in self.nets:
                 n.to(memory_format=torch.channels_last)
+        if args.bf16:
+            for n in self.nets:
+                keep_narrow_convs_fp32(n)
         for hw, what in ((self.hw, "--size"), (self.val_hw, "--val-size")):
             try:
                 with torch.no_grad():
@@ -355,6 +373,14 @@ class Run:
             loss = loss + self.args.cldice * losses.cldice_loss(logits, target, valid)
         return loss
 
+    def fwd(self, net, x):
+        """The network's logits, in fp32 whatever it computed in: under --bf16
+        the convolutions run in bfloat16 (oneDNN's AMX or AVX512-BF16
+        kernels), the losses stay fp32."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(self.args.bf16)):
+            z = net(x)
+        return z.float()
+
     def step(self):
         a = self.args
         idx = self.labeled_idx(a.batch)
@@ -364,7 +390,7 @@ class Run:
         if self.mms:
             f1, f2 = self.nets
             xu0, xu = self.unlabeled_batch()
-            zu1, zu2 = f1(xu), f2(xu)
+            zu1, zu2 = self.fwd(f1, xu), self.fwd(f2, xu)
             bg = bg_tool = None
             if a.composite:
                 bg = xu0
@@ -372,7 +398,7 @@ class Run:
                 bg_tool = (pu.detach() > 0.5).cpu()
             x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool)
             x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool)
-            zl1, zl2 = f1(x1), f2(x2)
+            zl1, zl2 = self.fwd(f1, x1), self.fwd(f2, x2)
             l_sup = self.sup_loss(zl1, y1, v1, kern) + self.sup_loss(zl2, y2, v2, kern)
             l_cons = losses.consistency_loss(zu1, zu2, kern)
             if not a.cons_grad:
@@ -397,10 +423,10 @@ class Run:
             if a.composite:
                 xu0, xu = self.unlabeled_batch()
                 with torch.no_grad():
-                    bg_tool = (torch.sigmoid(f1(xu)) > 0.5).cpu()
+                    bg_tool = (torch.sigmoid(self.fwd(f1, xu)) > 0.5).cpu()
                 bg = xu0
             x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool)
-            loss = l_sup = self.sup_loss(f1(x1), y1, v1, kern)
+            loss = l_sup = self.sup_loss(self.fwd(f1, x1), y1, v1, kern)
             rec = {"l_sup": l_sup.item()}
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -582,6 +608,10 @@ def parser():
     ap.add_argument("--channels-last", type=int, default=1, choices=[0, 1],
                     help="run the networks in channels_last memory format (faster on CPU)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--bf16", type=int, default=0, choices=[0, 1],
+                    help="forward and backward passes of the networks in bfloat16 (autocast); "
+                         "losses, weights and the optimiser in fp32. Only where the CPU has "
+                         "native bf16 (amx_bf16 or avx512_bf16): elsewhere it is emulated and slow")
     return ap
 
 
