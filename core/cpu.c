@@ -69,11 +69,15 @@ void mms_cpu_probe(struct mms_cpu *c)
     memset(c, 0, sizeof(*c));
     strcpy(c->name, "unknown");
     read_cpuinfo(c);
-    c->isa = isa_name(dnnl_get_effective_cpu_isa());
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    c->isa = isa_name(isa);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->cores = n > 0 ? (int)n : 1;
     c->amx = has_word(c->flags, "amx_tile");
-    c->bf16 = c->amx || has_word(c->flags, "avx512_bf16");
+    /* oneDNN's own view counts too: ONEDNN_MAX_CPU_ISA can hold it below
+     * what the CPU has, and then it has no bf16 kernels to run. */
+    c->bf16 = (c->amx || has_word(c->flags, "avx512_bf16")) &&
+              (isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx);
     c->vnni = c->amx || has_word(c->flags, "avx512_vnni") || has_word(c->flags, "avx_vnni");
 }
 

@@ -12,7 +12,7 @@ struct mms_cpu {
     char flags[192]; /* the ISA extensions that matter to oneDNN, space-separated */
     const char *isa; /* oneDNN's effective ISA ("avx2", "avx512_core_amx", ...) */
     int cores;       /* online logical CPUs */
-    int bf16;        /* native bf16 convolutions: AVX512-BF16 or AMX */
+    int bf16;        /* native bf16 convolutions: AVX512-BF16 or AMX, and oneDNN uses them */
     int amx;
     int vnni;        /* int8 dot products: AVX512-VNNI, AVX-VNNI or AMX */
 };

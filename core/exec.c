@@ -12,7 +12,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 
-enum step_kind { STEP_PRIM, STEP_UPSAMPLE, STEP_UPSAMPLE_S8, STEP_UPSAMPLE_U8 };
+enum step_kind { STEP_PRIM, STEP_UPSAMPLE, STEP_UPSAMPLE_S8, STEP_UPSAMPLE_U8, STEP_UPSAMPLE_BF16 };
 
 struct step {
     enum step_kind kind;
@@ -52,9 +52,11 @@ struct mms_exec {
     int ntensors;
     int pref_block;
     int in_t, out_t;
-    /* int8 (NULL in fp32): which tensors are s8 nhwc, their scales (real
-     * value = scale x stored value), and each tensor's converted copy in
-     * the other type, made once where a reader needs it. */
+    /* int8 or bf16 (NULL in fp32): which tensors are s8, u8 or bf16 nhwc
+     * (enum mms_lowp), their scales (real value = scale x stored value; 1
+     * in bf16), and each tensor's converted copy in the other type, made
+     * once where a reader needs it. */
+    int bf16;
     unsigned char *q;
     float *scale;
     void **cvt;
@@ -132,9 +134,9 @@ static dnnl_format_tag_t block_tag(int block)
     return block == 16 ? dnnl_nChw16c : block == 8 ? dnnl_nChw8c : dnnl_nchw;
 }
 
-/* q[t]: 0 f32, Q_S8, or Q_U8 (a tensor that cannot be negative: twice
- * the resolution). */
-enum { Q_F32, Q_S8, Q_U8 };
+/* q[t]: f32, s8, u8 (a tensor that cannot be negative: twice the
+ * resolution) or bf16. */
+enum { Q_F32 = MMS_LOWP_NONE, Q_S8 = MMS_LOWP_S8, Q_U8 = MMS_LOWP_U8, Q_BF16 = MMS_LOWP_BF16 };
 
 static int is_q(const struct mms_exec *e, int t)
 {
@@ -143,7 +145,18 @@ static int is_q(const struct mms_exec *e, int t)
 
 static dnnl_data_type_t q_type(const struct mms_exec *e, int t)
 {
-    return e->q[t] == Q_U8 ? dnnl_u8 : dnnl_s8;
+    return e->q[t] == Q_U8 ? dnnl_u8 : e->q[t] == Q_BF16 ? dnnl_bf16 : dnnl_s8;
+}
+
+/* What a reader that wants the low precision gets: s8 in int8 mode. */
+static dnnl_data_type_t low_type(const struct mms_exec *e)
+{
+    return e->bf16 ? dnnl_bf16 : dnnl_s8;
+}
+
+static size_t type_size(dnnl_data_type_t dt)
+{
+    return dt == dnnl_f32 ? 4 : dt == dnnl_bf16 ? 2 : 1;
 }
 
 static void tensor_md(const struct mms_exec *e, const struct mms_graph *g, int t,
@@ -158,14 +171,14 @@ static void tensor_md(const struct mms_exec *e, const struct mms_graph *g, int t
 }
 
 /* With N=1 and a channel-outer layout, channels [off, off + c) of a buffer
- * are one contiguous run starting off * H * W floats in; in int8 nhwc they
- * start off bytes in, and run strided. */
+ * are one contiguous run starting off * H * W floats in; in nhwc they
+ * start off elements in, and run strided. */
 static float *tensor_ptr(const struct mms_exec *e, const struct mms_graph *g, int t)
 {
     const struct mms_tensor_shape *s = mms_graph_shape(g, t);
     const struct mms_place *p = &e->pl[t];
     if (is_q(e, t))
-        return (float *)((char *)e->pl[p->root].base + p->abs_off);
+        return (float *)((char *)e->pl[p->root].base + p->abs_off * mms_lowp_size(e->q[t]));
     return e->pl[p->root].base + (size_t)p->abs_off * s->h * s->w;
 }
 
@@ -302,12 +315,12 @@ static int tensor_as(struct mms_exec *e, struct mms_graph *g, const char *name, 
         dnnl_memory_desc_t smd, dmd;
         tensor_md(e, g, t, &smd);
         dnnl_memory_desc_init_by_tag(&dmd, 4, (dnnl_dims_t){1, s->c, s->h, s->w},
-                                     want_q ? dnnl_s8 : dnnl_f32,
+                                     want_q ? low_type(e) : dnnl_f32,
                                      want_q ? dnnl_nhwc : block_tag(e->pref_block));
         void *buf = own_buf(e, dnnl_memory_desc_get_size(&dmd));
         if (!buf)
             return mms_err_set(err, -ENOMEM, "out of memory");
-        /* to s8: real / scale[t]; to f32: stored x scale[t] */
+        /* to s8: real / scale[t]; to f32: stored x scale[t]; 1 for bf16 */
         float sc = want_q ? 1.f / e->scale[t] : e->scale[t];
         int rc = emit_reorder_scaled(e, name, &smd, tensor_ptr(e, g, t), &dmd, buf, sc, err);
         if (rc)
@@ -336,7 +349,7 @@ static int conv_pd(struct mms_exec *e, const struct mms_node *n,
                    const struct conv_q *cq, dnnl_primitive_desc_t *pd)
 {
     const struct mms_conv *c = &n->u.conv;
-    dnnl_data_type_t wdt = cq ? dnnl_s8 : dnnl_f32;
+    dnnl_data_type_t wdt = cq ? dnnl_s8 : src->data_type == dnnl_bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t wmd, bmd;
     dnnl_dims_t wd5 = {c->groups, c->oc / c->groups, c->ic / c->groups, c->kh, c->kw};
     dnnl_dims_t wd4 = {c->oc, c->ic, c->kh, c->kw};
@@ -367,8 +380,9 @@ static int is_ref(dnnl_primitive_desc_t pd)
     return !strncmp(impl, "ref", 3);
 }
 
-/* Weights go to the layout the primitive asked for, once, at load (for
- * s8, the reorder also computes the compensation the kernel needs). */
+/* Weights go to the layout and type the primitive asked for, once, at
+ * load (for s8, the reorder also computes the compensation the kernel
+ * needs; bf16 weights are rounded from the fp32 ones here). */
 static dnnl_memory_t conv_weights(struct mms_exec *e, const struct mms_node *n,
                                   dnnl_primitive_desc_t pd, const struct conv_q *cq)
 {
@@ -477,7 +491,7 @@ static int emit_conv(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     for (int i = 0; i < c->npost; i++)
         if (c->post[i].kind == MMS_POSTOP_SUM)
             sum = c->post[i].tensor;
-    if (q || qhead) {
+    if ((q || qhead) && !e->bf16) {
         cq = &cqs;
         if (conv_quantise(e, n, e->scale[n->in[0]], cq))
             goto fail_oom;
@@ -488,14 +502,16 @@ static int emit_conv(struct mms_exec *e, struct mms_graph *g, const struct mms_n
     }
 
     int fallback = 0;
-    if (conv_pd(e, n, &smd, &dmd, cq, &pd) || (!q && is_ref(pd))) {
+    /* int8 never falls back: its planned layouts are the kernels' own. */
+    if (conv_pd(e, n, &smd, &dmd, cq, &pd) || (!cq && is_ref(pd))) {
         if (pd)
             dnnl_primitive_desc_destroy(pd);
         pd = NULL;
         const struct mms_tensor_shape *si = mms_graph_shape(g, n->in[0]);
         const struct mms_tensor_shape *so = mms_graph_shape(g, n->out);
-        dnnl_data_type_t dt = q ? dnnl_s8 : dnnl_f32;
-        dnnl_memory_desc_init_by_tag(&any_s, 4, (dnnl_dims_t){1, si->c, si->h, si->w}, dt,
+        dnnl_data_type_t st = q && !e->bf16 ? dnnl_s8 : smd.data_type;
+        dnnl_data_type_t dt = q && !e->bf16 ? dnnl_s8 : dmd.data_type;
+        dnnl_memory_desc_init_by_tag(&any_s, 4, (dnnl_dims_t){1, si->c, si->h, si->w}, st,
                                      dnnl_format_tag_any);
         dnnl_memory_desc_init_by_tag(&any_d, 4, (dnnl_dims_t){1, so->c, so->h, so->w}, dt,
                                      dnnl_format_tag_any);
@@ -528,7 +544,7 @@ static int emit_conv(struct mms_exec *e, struct mms_graph *g, const struct mms_n
         float sum_scale;
         if ((rc = place_residual(e, g, name, sum, &pdst_copy, tdst, n->out, &sum_scale, err)))
             goto fail;
-        if (q && sum_scale != cq->sum) {
+        if (cq && q && sum_scale != cq->sum) {
             rc = mms_err_set(err, -EINVAL, "%s: residual placed unlike planned", name);
             goto fail;
         }
@@ -685,7 +701,7 @@ static void *channel_ptr(const struct mms_exec *e, struct mms_graph *g, int t, i
 {
     const struct mms_tensor_shape *s = mms_graph_shape(g, t);
     if (is_q(e, t))
-        return (int8_t *)tensor_ptr(e, g, t) + off;
+        return (char *)tensor_ptr(e, g, t) + off * mms_lowp_size(e->q[t]);
     return tensor_ptr(e, g, t) + (size_t)off * s->h * s->w;
 }
 
@@ -713,7 +729,7 @@ static int emit_concat(struct mms_exec *e, struct mms_graph *g, const struct mms
     return 0;
 }
 
-/* An s8 piece of a split is a copy: nhwc channel ranges are strided. */
+/* A piece of an nhwc split is a copy: its channel ranges are strided. */
 static int emit_slice_q(struct mms_exec *e, struct mms_graph *g, const struct mms_node *n,
                         struct mms_err *err)
 {
@@ -729,7 +745,8 @@ static int emit_slice_q(struct mms_exec *e, struct mms_graph *g, const struct mm
                                      (dnnl_dims_t){(dnnl_dim_t)s->h * s->w * total, 1,
                                                    (dnnl_dim_t)s->w * total, total});
     tensor_md(e, g, n->out, &dmd);
-    return emit_reorder_scaled(e, n->name, &smd, (int8_t *)sp + n->u.slice.off, &dmd,
+    return emit_reorder_scaled(e, n->name, &smd,
+                               (char *)sp + n->u.slice.off * type_size(smd.data_type), &dmd,
                                tensor_ptr(e, g, n->out), e->scale[n->in[0]] / e->scale[n->out],
                                err);
 }
@@ -759,14 +776,20 @@ static int emit_upsample(struct mms_exec *e, struct mms_graph *g, const struct m
             return rc;
         sp = tmp;
     }
-    int u8 = q && smd.data_type == dnnl_u8;
-    struct step *s = new_step(e, !q ? STEP_UPSAMPLE : u8 ? STEP_UPSAMPLE_U8 : STEP_UPSAMPLE_S8,
-                              n->name);
+    static const struct {
+        enum step_kind kind;
+        const char *impl;
+    } kernels[] = {
+        [dnnl_f32] = {STEP_UPSAMPLE, "mms:upsample2_align_corners"},
+        [dnnl_s8] = {STEP_UPSAMPLE_S8, "mms:upsample2_align_corners_s8"},
+        [dnnl_u8] = {STEP_UPSAMPLE_U8, "mms:upsample2_align_corners_u8"},
+        [dnnl_bf16] = {STEP_UPSAMPLE_BF16, "mms:upsample2_align_corners_bf16"},
+    };
+    dnnl_data_type_t dt = q ? smd.data_type : dnnl_f32;
+    struct step *s = new_step(e, kernels[dt].kind, n->name);
     if (!s)
         return mms_err_set(err, -ENOMEM, "out of memory");
-    s->impl = !q ? "mms:upsample2_align_corners"
-              : u8 ? "mms:upsample2_align_corners_u8"
-                   : "mms:upsample2_align_corners_s8";
+    s->impl = kernels[dt].impl;
     s->src = sp;
     s->dst = tensor_ptr(e, g, n->out);
     /* in place in a concatenation (core/plan.c), pixels lie its width apart */
@@ -914,14 +937,20 @@ static int conv_nonnegative(const struct mms_conv *c)
  * fusion failed; they stay f32. A pass-through op keeps its input's type
  * and scale; every other tensor's scale is its calibrated range / 127
  * (s8) or / 255 (u8). */
-static int choose_types(struct mms_exec *e, struct mms_graph *g, const float *absmax)
+static int alloc_types(struct mms_exec *e)
 {
     int nt = e->ntensors;
     e->q = calloc(nt, 1);
     e->scale = calloc(nt, sizeof(float));
     e->cvt = calloc(nt, sizeof(void *));
     e->cvt_md = calloc(nt, sizeof(dnnl_memory_desc_t));
-    if (!e->q || !e->scale || !e->cvt || !e->cvt_md)
+    return e->q && e->scale && e->cvt && e->cvt_md ? 0 : -ENOMEM;
+}
+
+static int choose_types(struct mms_exec *e, struct mms_graph *g, const float *absmax)
+{
+    int nt = e->ntensors;
+    if (alloc_types(e))
         return -ENOMEM;
     for (int t = 0; t < nt; t++)
         e->scale[t] = absmax[t] > 0 && isfinite(absmax[t]) ? absmax[t] / 127.f : 1.f;
@@ -955,6 +984,44 @@ static int choose_types(struct mms_exec *e, struct mms_graph *g, const float *ab
         if (q == Q_U8 && n->op != MMS_OP_POOL && n->op != MMS_OP_UPSAMPLE &&
             n->op != MMS_OP_COPY && n->op != MMS_OP_SLICE)
             e->scale[o] = absmax[o] / 255.f;
+    }
+    return 0;
+}
+
+/* bf16: every convolution's output but the heads', and what pooling,
+ * upsampling, splitting and concatenation make of bf16 tensors alone. The
+ * first convolution reads the fp32 image converted once (3 channels). */
+static int choose_types_bf16(struct mms_exec *e, struct mms_graph *g)
+{
+    if (alloc_types(e))
+        return -ENOMEM;
+    e->bf16 = 1;
+    for (int t = 0; t < e->ntensors; t++)
+        e->scale[t] = 1.f;
+    for (int i = 0; i < mms_graph_nnodes(g); i++) {
+        const struct mms_node *n = mms_graph_node(g, i);
+        int o = n->out, q = Q_F32;
+        if (n->dead || o == e->out_t)
+            continue;
+        switch (n->op) {
+        case MMS_OP_CONV: /* a head (under 8 channels) writes fp32 logits */
+            q = n->u.conv.oc >= 8 ? Q_BF16 : Q_F32;
+            break;
+        case MMS_OP_POOL:
+        case MMS_OP_UPSAMPLE:
+        case MMS_OP_COPY:
+        case MMS_OP_SLICE:
+            q = e->q[n->in[0]];
+            break;
+        case MMS_OP_CONCAT:
+            q = Q_BF16;
+            for (int j = 0; j < n->nin; j++)
+                q = e->q[n->in[j]] == Q_BF16 ? q : Q_F32;
+            break;
+        default:
+            break;
+        }
+        e->q[o] = (unsigned char)q;
     }
     return 0;
 }
@@ -1033,6 +1100,9 @@ int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_
             mms_err_set(err, rc, "out of memory");
             goto fail;
         }
+    } else if (o && o->bf16 && (rc = choose_types_bf16(e, g))) {
+        mms_err_set(err, rc, "out of memory");
+        goto fail;
     }
     e->mark_step = malloc(sizeof(int) * (mms_graph_nnodes(g) + 1));
     e->mark_tensor = malloc(sizeof(int) * (mms_graph_nnodes(g) + 1));
@@ -1044,7 +1114,7 @@ int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_
         mms_err_set(err, rc ? rc : -ENOMEM, "out of memory planning buffers");
         goto fail;
     }
-    if (e->q)
+    if (e->q && !e->bf16)
         share_concat_scales(e, g);
     for (int t = 0; t < e->ntensors; t++)
         observe_region(e, g, t);
@@ -1145,6 +1215,8 @@ int mms_exec_run_profiled(struct mms_exec *e, double *step_ms, struct mms_err *e
             mms_kernel_upsample2_s8(s->src, s->dst, s->block, s->h, s->w, s->ostride);
         } else if (s->kind == STEP_UPSAMPLE_U8) {
             mms_kernel_upsample2_u8(s->src, s->dst, s->block, s->h, s->w, s->ostride);
+        } else if (s->kind == STEP_UPSAMPLE_BF16) {
+            mms_kernel_upsample2_bf16(s->src, s->dst, s->block, s->h, s->w, s->ostride);
         } else {
             dnnl_status_t st = dnnl_primitive_execute(s->prim, e->stream, s->nargs, s->args);
             if (st != dnnl_success)

@@ -25,6 +25,10 @@ struct mms_exec_opts {
      * on fp32 runs); NULL: fp32. */
     const float *absmax;
     int nabsmax;
+    /* bf16 (without absmax): convolutions in bf16 with fp32 accumulation,
+     * activations stored bf16 nhwc, the logits fp32. Needs a CPU with
+     * native bf16 (the caller checks: elsewhere oneDNN has no kernels). */
+    int bf16;
 };
 
 /* Takes ownership of nothing: the graph must outlive only this call
@@ -79,5 +83,8 @@ void mms_kernel_upsample2(const float *src, float *dst, int cblocks, int block, 
 void mms_kernel_upsample2_s8(const int8_t *src, int8_t *dst, int c, int h, int w, int ostride);
 void mms_kernel_upsample2_u8(const uint8_t *src, uint8_t *dst, int c, int h, int w,
                              int ostride);
+/* The same on bf16 nhwc: the fp32 kernel's blend, rounded to nearest even. */
+void mms_kernel_upsample2_bf16(const uint16_t *src, uint16_t *dst, int c, int h, int w,
+                               int ostride);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "core/cpu.h"
 
@@ -174,3 +175,53 @@ BLEND_INT_AVX2(blend_u8_avx2, uint8_t, _mm_cvtepu8_epi16, _mm_packus_epi16, blen
 
 UPSAMPLE_INT(mms_kernel_upsample2_s8, int8_t, blend_s8)
 UPSAMPLE_INT(mms_kernel_upsample2_u8, uint8_t, blend_u8)
+
+/* bf16: the blend in fp32, as the fp32 kernel computes it, rounded to
+ * nearest even once at the store. */
+static inline float bf16_load(uint16_t v)
+{
+    uint32_t u = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+static inline uint16_t bf16_store(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof(u));
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays a (quiet) NaN */
+        return (uint16_t)(u >> 16 | 0x40);
+    return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
+}
+
+static void blend_bf16(const uint16_t *a, const uint16_t *b, const uint16_t *c,
+                       const uint16_t *d, uint16_t *out, int n, float wx, float wy)
+{
+    for (int l = 0; l < n; l++) {
+        float top = bf16_load(a[l]) + (bf16_load(b[l]) - bf16_load(a[l])) * wx;
+        float bot = bf16_load(c[l]) + (bf16_load(d[l]) - bf16_load(c[l])) * wx;
+        out[l] = bf16_store(top + (bot - top) * wy);
+    }
+}
+
+void mms_kernel_upsample2_bf16(const uint16_t *src, uint16_t *dst, int c, int h, int w,
+                               int ostride)
+{
+    const int oh = 2 * h, ow = 2 * w;
+    const float ry = oh > 1 ? (float)(h - 1) / (oh - 1) : 0.f;
+    const float rx = ow > 1 ? (float)(w - 1) / (ow - 1) : 0.f;
+#pragma omp parallel for schedule(static)
+    for (int oy = 0; oy < oh; oy++) {
+        float fy = oy * ry;
+        int y0 = (int)fy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+        const uint16_t *r0 = src + (size_t)y0 * w * c, *r1 = src + (size_t)y1 * w * c;
+        uint16_t *o = dst + (size_t)oy * ow * ostride;
+        for (int ox = 0; ox < ow; ox++) {
+            float fx = ox * rx;
+            int x0 = (int)fx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+            blend_bf16(r0 + (size_t)x0 * c, r0 + (size_t)x1 * c, r1 + (size_t)x0 * c,
+                       r1 + (size_t)x1 * c, o + (size_t)ox * ostride, c, fx - x0, fy - y0);
+        }
+    }
+}

@@ -74,9 +74,19 @@ static int int8_pays(const struct mms_model *m, char *why, size_t len)
     if ((size_t)(colon - speed) != strlen(cpu.isa) || strncmp(speed, cpu.isa, colon - speed) ||
         ratio >= 1.05)
         return 1;
-    snprintf(why, len, "auto: int8 measured %.2fx as fast as fp32 on this ISA (%s): fp32",
-             ratio, cpu.isa);
+    snprintf(why, len, "int8 measured %.2fx as fast as fp32 on this ISA (%s)", ratio, cpu.isa);
     return 0;
+}
+
+/* Whether oneDNN runs bf16 natively here; if not, why (when asked). */
+static int cpu_bf16(char *why, size_t len, const char *asked)
+{
+    struct mms_cpu cpu;
+    mms_cpu_probe(&cpu);
+    if (!cpu.bf16 && why)
+        snprintf(why, len, "%s, but this CPU (oneDNN ISA %s) has no native bf16 "
+                 "(avx512_bf16 or amx_bf16): fp32", asked, cpu.isa);
+    return cpu.bf16;
 }
 
 /* What to compute in, and why, for the precision asked. */
@@ -95,8 +105,11 @@ static int resolve_precision(struct mms_net *n, const struct mms_model *m,
         snprintf(i->precision_why, sizeof(i->precision_why), "asked for");
         return 0;
     case MMS_PREC_BF16:
-        snprintf(i->precision_why, sizeof(i->precision_why),
-                 "bf16 asked for, but this engine has no bf16 path yet: fp32");
+        if (!cpu_bf16(i->precision_why, sizeof(i->precision_why), "bf16 asked for"))
+            return 0;
+        eo->bf16 = 1;
+        i->precision = "bf16";
+        snprintf(i->precision_why, sizeof(i->precision_why), "asked for");
         return 0;
     case MMS_PREC_INT8:
         if (!absmax)
@@ -107,16 +120,20 @@ static int resolve_precision(struct mms_net *n, const struct mms_model *m,
                  passed ? "" : " (its calibration failed the accuracy check)");
         return 0;
     case MMS_PREC_AUTO:
-        if (absmax && passed && !int8_pays(m, i->precision_why, sizeof(i->precision_why)))
-            return 0;
-        if (absmax && passed) {
+        if (absmax && !passed)
+            snprintf(why, sizeof(why), "the int8 calibration failed its accuracy check");
+        if (absmax && passed && int8_pays(m, why, sizeof(why))) {
             eo->absmax = absmax;
             i->precision = "int8";
             snprintf(i->precision_why, sizeof(i->precision_why),
                      "auto: the file carries an int8 calibration that passed its check");
+        } else if (cpu_bf16(NULL, 0, NULL)) {
+            eo->bf16 = 1;
+            i->precision = "bf16";
+            snprintf(i->precision_why, sizeof(i->precision_why), "auto: %s; this CPU has bf16",
+                     why);
         } else {
-            snprintf(i->precision_why, sizeof(i->precision_why), "auto: %s",
-                     absmax ? "the int8 calibration failed its accuracy check" : why);
+            snprintf(i->precision_why, sizeof(i->precision_why), "auto: %s", why);
         }
         return 0;
     }

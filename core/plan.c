@@ -237,7 +237,7 @@ static int cmp_size_desc(const void *a, const void *b, void *ctx)
  * collide with a placed buffer alive at the same time. The network's input
  * and output get buffers of their own, so their addresses can be handed out. */
 static int plan_arena(struct mms_place *pl, struct mms_graph *g, int in, int out,
-                      size_t *arena_bytes)
+                      const unsigned char *q, size_t *arena_bytes)
 {
     int nt = mms_graph_ntensors(g), nroots = 0;
     int *roots = malloc(nt * sizeof(int));
@@ -248,7 +248,7 @@ static int plan_arena(struct mms_place *pl, struct mms_graph *g, int in, int out
             continue;
         const struct mms_tensor_shape *s = mms_graph_shape(g, t);
         int b = pl[t].block ? pl[t].block : 1, c = (s->c + b - 1) / b * b;
-        size_t elem = pl[t].block ? sizeof(float) : 1;
+        size_t elem = pl[t].block ? sizeof(float) : mms_lowp_size(q ? q[t] : 0);
         pl[t].bytes = ((size_t)c * s->h * s->w * elem + MMS_PLAN_ALIGN - 1) /
                       MMS_PLAN_ALIGN * MMS_PLAN_ALIGN;
         pl[t].private_buf = t == pl[in].root || t == pl[out].root;
@@ -281,7 +281,7 @@ static int plan_arena(struct mms_place *pl, struct mms_graph *g, int in, int out
 }
 
 int mms_plan_build(struct mms_graph *g, int in, int out, int pref_block,
-                   const unsigned char *int8, struct mms_place **out_pl, size_t *arena_bytes)
+                   const unsigned char *lowp, struct mms_place **out_pl, size_t *arena_bytes)
 {
     int nt = mms_graph_ntensors(g);
     struct mms_place *pl = calloc(nt, sizeof(*pl));
@@ -289,10 +289,10 @@ int mms_plan_build(struct mms_graph *g, int in, int out, int pref_block,
         return -ENOMEM;
     for (int t = 0; t < nt; t++)
         pl[t].parent = -1;
-    place_views(pl, g, in, out, int8);
-    choose_layouts(pl, g, in, out, pref_block, int8);
+    place_views(pl, g, in, out, lowp);
+    choose_layouts(pl, g, in, out, pref_block, lowp);
     live_ranges(pl, g);
-    int rc = plan_arena(pl, g, in, out, arena_bytes);
+    int rc = plan_arena(pl, g, in, out, lowp, arena_bytes);
     if (rc) {
         free(pl);
         return rc;
