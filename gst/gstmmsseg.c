@@ -75,11 +75,13 @@ static GType gst_mms_seg_precision_get_type(void)
 {
     static gsize type;
     static const GEnumValue values[] = {
-        {MMS_PRECISION_AUTO, "int8 if the model's calibration passed and is not slower, else fp32",
+        {MMS_PRECISION_AUTO,
+         "int8 if the model's calibration passed and is not slower, else bf16 where the CPU has "
+         "it, else fp32",
          "auto"},
         {MMS_PRECISION_FP32, "fp32", "fp32"},
         {MMS_PRECISION_INT8, "int8 (a model from mms calibrate)", "int8"},
-        {MMS_PRECISION_BF16, "bf16 (runs fp32 for now)", "bf16"},
+        {MMS_PRECISION_BF16, "bf16 (avx512_bf16 or AMX; else fp32)", "bf16"},
         {0, NULL, NULL},
     };
     if (g_once_init_enter(&type))

@@ -113,7 +113,9 @@ MMS_API int mms_open(const char *path, const struct mms_options *opts, struct mm
         .in_width = ni->in_w,
         .out_height = ni->out_h,
         .out_width = ni->out_w,
-        .precision = strcmp(ni->precision, "int8") ? MMS_PRECISION_FP32 : MMS_PRECISION_INT8,
+        .precision = !strcmp(ni->precision, "int8")   ? MMS_PRECISION_INT8
+                     : !strcmp(ni->precision, "bf16") ? MMS_PRECISION_BF16
+                                                      : MMS_PRECISION_FP32,
         .precision_why = ni->precision_why,
         .threshold = ni->threshold,
     };

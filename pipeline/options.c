@@ -69,8 +69,8 @@ const struct mms_option mms_pipeline_options[] = {
      .help = "model file (default: $MMS_MODEL, else the shipped mms-rt)"},
     {.name = "precision", .type = MMS_OPT_STRING, .offset = OFF(precision), .def = "auto",
      .arg = "P", .names = (const char *const[]){"fp32", "bf16", "int8", "auto", NULL},
-     .help = "fp32, bf16 (runs fp32 for now), int8 (a model from mms calibrate) or auto "
-             "(int8 if the model's calibration passed, else fp32)"},
+     .help = "fp32, bf16 (on avx512_bf16/AMX CPUs, else fp32), int8 (a model from mms "
+             "calibrate) or auto (int8 if its calibration passed, else bf16, else fp32)"},
     {.name = "threads", .type = MMS_OPT_INT, .offset = OFF(threads), .def = "0", .max = 256,
      .arg = "N",
      .help = "inference threads; 0 = all cores (offline: one single-threaded network per "

@@ -62,8 +62,9 @@ struct mms_error {
 
 /* What the network computes in. AUTO: int8 when the model file carries an
  * int8 calibration that passed its accuracy check and int8 was not
- * measured slower than fp32 on this CPU, else fp32. BF16 is not
- * implemented: it runs fp32 and mms_info() says so. */
+ * measured slower than fp32 on this CPU, else bf16 where the CPU has it,
+ * else fp32. BF16 needs avx512_bf16 or AMX; elsewhere it runs fp32 and
+ * mms_info() says so. */
 enum {
     MMS_PRECISION_AUTO = 0,
     MMS_PRECISION_FP32 = 1,

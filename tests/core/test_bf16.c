@@ -184,8 +184,9 @@ static double mask_dice(const float *a, const float *b, size_t n)
 }
 
 /* A validation frame of EndoVis 2015: bf16's mask is fp32's but for edge
- * pixels, and its fp32 logits are fp32's to a per cent (a wrong scale or a
- * head stored in bf16 would show here); without bf16 they are fp32's. */
+ * pixels, its logits are fp32's to a few per cent, and they are fp32
+ * values, not bf16 ones widened (the head accumulates and writes fp32);
+ * without bf16 they are fp32's exactly. */
 static void bf16_agrees_with_fp32_on_a_real_frame(void)
 {
     char img[1024];
@@ -212,7 +213,11 @@ static void bf16_agrees_with_fp32_on_a_real_frame(void)
     size_t len = (size_t)ni->out_h * ni->out_w;
     const float *lf = mms_net_logits(f), *lb = mms_net_logits(b);
     double diff = 0, mag = 0, d = mask_dice(lf, lb, len);
+    size_t wide = 0;
     for (size_t i = 0; i < len; i++) {
+        uint32_t u;
+        memcpy(&u, &lb[i], sizeof(u));
+        wide += (u & 0xffff) != 0;
         diff += fabs(lb[i] - lf[i]);
         mag += fabs(lf[i]);
     }
@@ -221,6 +226,7 @@ static void bf16_agrees_with_fp32_on_a_real_frame(void)
         CHECK_MSG(diff < 0.03 * mag && diff > 0,
                   "bf16 logits off fp32's by %.3f %% of their size (0: not bf16 at all?)",
                   100 * diff / mag);
+        CHECK_MSG(wide > len / 2, "only %zu of %zu logits have more than bf16's bits", wide, len);
     } else {
         CHECK_MSG(diff == 0, "the fp32 fallback differs from fp32 (%.3g)", diff);
     }

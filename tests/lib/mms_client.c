@@ -136,7 +136,10 @@ int main(int argc, char **argv)
     printf("libmms %s (abi %d)\n", mms_version(), MMS_ABI_VERSION);
     printf("model %s (%s), input %dx%d, logits %dx%d\n", info->path, info->arch,
            info->in_width, info->in_height, info->out_width, info->out_height);
-    printf("precision %s: %s\n", info->precision == MMS_PRECISION_INT8 ? "int8" : "fp32",
+    printf("precision %s: %s\n",
+           info->precision == MMS_PRECISION_INT8   ? "int8"
+           : info->precision == MMS_PRECISION_BF16 ? "bf16"
+                                                   : "fp32",
            info->precision_why);
 
     /* The library judges the frame (a -s size included) before anything
