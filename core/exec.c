@@ -649,16 +649,37 @@ static int emit_act(struct mms_exec *e, struct mms_graph *g, const struct mms_no
     return emit_simple(e, n->name, &d, m, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST}, 2, err);
 }
 
+/* Input t of a node as the node's output is laid out: oneDNN's eltwise
+ * and binary kernels want one layout throughout (else the reference
+ * kernel runs, 100 times slower), and a converted copy comes in the
+ * preferred block, not necessarily the output's. */
+static int input_like(struct mms_exec *e, struct mms_graph *g, const char *name, int t,
+                      const dnnl_memory_desc_t *d, dnnl_memory_desc_t *md, void **p,
+                      struct mms_err *err)
+{
+    int rc = tensor_as(e, g, name, t, d->data_type != dnnl_f32, md, p, err);
+    if (rc || dnnl_memory_desc_equal(md, d))
+        return rc;
+    void *tmp = own_buf(e, dnnl_memory_desc_get_size(d));
+    if (!tmp)
+        return mms_err_set(err, -ENOMEM, "out of memory");
+    if ((rc = emit_reorder(e, name, md, *p, d, tmp, err)))
+        return rc;
+    *md = *d;
+    *p = tmp;
+    return 0;
+}
+
 static int emit_add(struct mms_exec *e, struct mms_graph *g, const struct mms_node *n,
                     struct mms_err *err)
 {
     dnnl_memory_desc_t a, b, d;
     void *ap, *bp;
-    int rc = tensor_as(e, g, n->name, n->in[0], 0, &a, &ap, err);
-    rc = rc ? rc : tensor_as(e, g, n->name, n->in[1], 0, &b, &bp, err);
+    tensor_md(e, g, n->out, &d);
+    int rc = input_like(e, g, n->name, n->in[0], &d, &a, &ap, err);
+    rc = rc ? rc : input_like(e, g, n->name, n->in[1], &d, &b, &bp, err);
     if (rc)
         return rc;
-    tensor_md(e, g, n->out, &d);
     dnnl_binary_desc_t bd;
     if (dnnl_binary_desc_init(&bd, dnnl_binary_add, &a, &b, &d) != dnnl_success)
         return mms_err_set(err, -EINVAL, "%s: binary add not supported", n->name);
@@ -1014,6 +1035,7 @@ static int choose_types_bf16(struct mms_exec *e, struct mms_graph *g)
             q = e->q[n->in[0]];
             break;
         case MMS_OP_CONCAT:
+        case MMS_OP_ADD: /* Res2Net's hierarchical sums: bf16 kernels too */
             q = Q_BF16;
             for (int j = 0; j < n->nin; j++)
                 q = e->q[n->in[j]] == Q_BF16 ? q : Q_F32;
