@@ -205,9 +205,51 @@ static void blend_bf16(const uint16_t *a, const uint16_t *b, const uint16_t *c,
     }
 }
 
+#ifdef KERNELS_AVX2
+__attribute__((target("avx2"))) static inline __m256 bf16x8_load(const uint16_t *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+}
+
+/* bf16_store on 8 lanes: the same rounding and NaN rule, integer for
+ * integer. No FMA (the target is avx2 alone): the multiply and the add
+ * round separately, as in the portable blend. */
+__attribute__((target("avx2"))) static void blend_bf16_avx2(const uint16_t *a, const uint16_t *b,
+                                                            const uint16_t *c, const uint16_t *d,
+                                                            uint16_t *out, int n, float wx,
+                                                            float wy)
+{
+    const __m256 vx = _mm256_set1_ps(wx), vy = _mm256_set1_ps(wy);
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
+    const __m256i quiet = _mm256_set1_epi32(0x40);
+    int l = 0;
+    for (; l + 8 <= n; l += 8) {
+        __m256 fa = bf16x8_load(a + l), fb = bf16x8_load(b + l);
+        __m256 fc = bf16x8_load(c + l), fd = bf16x8_load(d + l);
+        __m256 top = _mm256_add_ps(fa, _mm256_mul_ps(_mm256_sub_ps(fb, fa), vx));
+        __m256 bot = _mm256_add_ps(fc, _mm256_mul_ps(_mm256_sub_ps(fd, fc), vx));
+        __m256i u = _mm256_castps_si256(
+            _mm256_add_ps(top, _mm256_mul_ps(_mm256_sub_ps(bot, top), vy)));
+        __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), one);
+        __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, bias), lsb), 16);
+        __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf);
+        r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(u, 16), quiet), nan);
+        __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+        _mm_storeu_si128((__m128i *)(out + l), _mm256_castsi256_si128(p));
+    }
+    if (l < n)
+        blend_bf16(a + l, b + l, c + l, d + l, out + l, n - l, wx, wy);
+}
+#endif
+
 void mms_kernel_upsample2_bf16(const uint16_t *src, uint16_t *dst, int c, int h, int w,
                                int ostride)
 {
+    void (*blend)(const uint16_t *, const uint16_t *, const uint16_t *, const uint16_t *,
+                  uint16_t *, int, float, float) = blend_bf16;
+    UPSAMPLE_PICK(blend_bf16)
     const int oh = 2 * h, ow = 2 * w;
     const float ry = oh > 1 ? (float)(h - 1) / (oh - 1) : 0.f;
     const float rx = ow > 1 ? (float)(w - 1) / (ow - 1) : 0.f;
@@ -220,8 +262,8 @@ void mms_kernel_upsample2_bf16(const uint16_t *src, uint16_t *dst, int c, int h,
         for (int ox = 0; ox < ow; ox++) {
             float fx = ox * rx;
             int x0 = (int)fx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
-            blend_bf16(r0 + (size_t)x0 * c, r0 + (size_t)x1 * c, r1 + (size_t)x0 * c,
-                       r1 + (size_t)x1 * c, o + (size_t)ox * ostride, c, fx - x0, fy - y0);
+            blend(r0 + (size_t)x0 * c, r0 + (size_t)x1 * c, r1 + (size_t)x0 * c,
+                  r1 + (size_t)x1 * c, o + (size_t)ox * ostride, c, fx - x0, fy - y0);
         }
     }
 }

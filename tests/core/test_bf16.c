@@ -111,6 +111,30 @@ static void bf16_upsampling_writes_only_its_slice(void)
     CHECK_MSG(around == 0, "%d values outside the slice were written", around);
 }
 
+/* The AVX2 path gives the portable path's values bit for bit, NaN and
+ * infinities included, at every tail length. */
+static void bf16_upsampling_vector_equals_scalar(void)
+{
+    static const int shapes[][3] = {{96, 18, 32}, {35, 5, 7}, {8, 1, 1}, {3, 2, 9}, {17, 9, 16}};
+    for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+        int c = shapes[k][0], h = shapes[k][1], w = shapes[k][2];
+        size_t n = (size_t)c * h * w;
+        uint16_t *s = malloc(2 * n), *v = malloc(8 * n), *p = malloc(8 * n);
+        uint32_t r = (uint32_t)k + 3;
+        for (size_t i = 0; i < n; i++)
+            s[i] = pseudo_bf16(&r);
+        s[n / 2] = 0x7fc1;     /* a NaN */
+        s[n / 3] = 0xff80;     /* -inf */
+        s[n - 1] = 0x0001;     /* a subnormal */
+        mms_kernel_upsample2_bf16(s, v, c, h, w, c);
+        mms_cpu_use_simd(0);
+        mms_kernel_upsample2_bf16(s, p, c, h, w, c);
+        mms_cpu_use_simd(1);
+        CHECK_MSG(!memcmp(v, p, 8 * n), "bf16 %dx%dx%d", c, h, w);
+        free(s), free(v), free(p);
+    }
+}
+
 static int open_net(enum mms_precision p, struct mms_net **n, struct mms_err *err)
 {
     struct mms_net_opts o = {.precision = p, .threads = 1};
@@ -237,5 +261,6 @@ done:
 }
 
 MMS_TESTS(T(bf16_upsampling_rounds_the_float_blend), T(bf16_upsampling_writes_only_its_slice),
+          T(bf16_upsampling_vector_equals_scalar),
           T(bf16_runs_where_the_cpu_has_it), T(auto_without_calibration_takes_bf16_where_it_can),
           T(bf16_agrees_with_fp32_on_a_real_frame))
