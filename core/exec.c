@@ -958,6 +958,13 @@ static int conv_nonnegative(const struct mms_conv *c)
  * fusion failed; they stay f32. A pass-through op keeps its input's type
  * and scale; every other tensor's scale is its calibrated range / 127
  * (s8) or / 255 (u8). */
+/* Operations whose output has their input's type (and int8 scale). */
+static int keeps_type(const struct mms_node *n)
+{
+    return n->op == MMS_OP_POOL || n->op == MMS_OP_UPSAMPLE || n->op == MMS_OP_COPY ||
+           n->op == MMS_OP_SLICE;
+}
+
 static int alloc_types(struct mms_exec *e)
 {
     int nt = e->ntensors;
@@ -980,18 +987,16 @@ static int choose_types(struct mms_exec *e, struct mms_graph *g, const float *ab
         int o = n->out, q = 0;
         if (n->dead || o == e->out_t)
             continue;
+        if (keeps_type(n)) {
+            e->q[o] = e->q[n->in[0]];
+            if (e->q[o])
+                e->scale[o] = e->scale[n->in[0]];
+            continue;
+        }
         switch (n->op) {
         case MMS_OP_CONV:
             if (n->in[0] != e->in_t && n->u.conv.oc >= 8 && absmax[o] > 0)
                 q = conv_nonnegative(&n->u.conv) ? Q_U8 : Q_S8;
-            break;
-        case MMS_OP_POOL:
-        case MMS_OP_UPSAMPLE:
-        case MMS_OP_COPY:
-        case MMS_OP_SLICE:
-            q = e->q[n->in[0]];
-            if (q)
-                e->scale[o] = e->scale[n->in[0]];
             break;
         case MMS_OP_CONCAT:
             q = absmax[o] > 0 ? Q_U8 : Q_F32;
@@ -1002,8 +1007,7 @@ static int choose_types(struct mms_exec *e, struct mms_graph *g, const float *ab
             break;
         }
         e->q[o] = (unsigned char)q;
-        if (q == Q_U8 && n->op != MMS_OP_POOL && n->op != MMS_OP_UPSAMPLE &&
-            n->op != MMS_OP_COPY && n->op != MMS_OP_SLICE)
+        if (q == Q_U8)
             e->scale[o] = absmax[o] / 255.f;
     }
     return 0;
@@ -1024,24 +1028,15 @@ static int choose_types_bf16(struct mms_exec *e, struct mms_graph *g)
         int o = n->out, q = Q_F32;
         if (n->dead || o == e->out_t)
             continue;
-        switch (n->op) {
-        case MMS_OP_CONV: /* a head (under 8 channels) writes fp32 logits */
-            q = n->u.conv.oc >= 8 ? Q_BF16 : Q_F32;
-            break;
-        case MMS_OP_POOL:
-        case MMS_OP_UPSAMPLE:
-        case MMS_OP_COPY:
-        case MMS_OP_SLICE:
+        if (keeps_type(n)) {
             q = e->q[n->in[0]];
-            break;
-        case MMS_OP_CONCAT:
-        case MMS_OP_ADD: /* Res2Net's hierarchical sums: bf16 kernels too */
+        } else if (n->op == MMS_OP_CONV) { /* a head (under 8 channels) writes fp32 logits */
+            q = n->u.conv.oc >= 8 ? Q_BF16 : Q_F32;
+        } else if (n->op == MMS_OP_CONCAT || n->op == MMS_OP_ADD) {
+            /* Res2Net's hierarchical sums too: bf16 binary kernels */
             q = Q_BF16;
             for (int j = 0; j < n->nin; j++)
                 q = e->q[n->in[j]] == Q_BF16 ? q : Q_F32;
-            break;
-        default:
-            break;
         }
         e->q[o] = (unsigned char)q;
     }
@@ -1070,9 +1065,7 @@ static void share_concat_scales(struct mms_exec *e, struct mms_graph *g)
         }
     for (int i = 0; i < mms_graph_nnodes(g); i++) {
         const struct mms_node *n = mms_graph_node(g, i);
-        if (!n->dead && is_q(e, n->out) &&
-            (n->op == MMS_OP_POOL || n->op == MMS_OP_UPSAMPLE || n->op == MMS_OP_COPY ||
-             n->op == MMS_OP_SLICE))
+        if (!n->dead && is_q(e, n->out) && keeps_type(n))
             e->scale[n->out] = e->scale[n->in[0]];
     }
 }
