@@ -68,3 +68,14 @@ const char *mms_test_srcdir(void)
     const char *s = getenv("MMS_SOURCE_DIR");
     return s ? s : MMS_SOURCE_DIR;
 }
+
+double mms_test_mask_dice(const float *a, const float *b, size_t n)
+{
+    long inter = 0, sa = 0, sb = 0;
+    for (size_t i = 0; i < n; i++) {
+        inter += a[i] > 0 && b[i] > 0;
+        sa += a[i] > 0;
+        sb += b[i] > 0;
+    }
+    return sa + sb ? 2.0 * inter / (sa + sb) : 1.0;
+}

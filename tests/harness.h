@@ -7,6 +7,7 @@
  * behaviour. main() comes from the test file via MMS_TESTS().
  */
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -65,5 +66,8 @@ int mms_test_main(const struct mms_test_case *cases, int argc, char **argv);
 const char *mms_test_tmpdir(void);
 /* Source root, from MMS_SOURCE_DIR or the compiled-in default. */
 const char *mms_test_srcdir(void);
+
+/* Dice of the masks two logit maps make (logit > 0), 1 when both are empty. */
+double mms_test_mask_dice(const float *a, const float *b, size_t n);
 
 #endif

@@ -196,17 +196,6 @@ static void auto_without_calibration_takes_bf16_where_it_can(void)
     mms_net_close(n);
 }
 
-static double mask_dice(const float *a, const float *b, size_t n)
-{
-    long inter = 0, sa = 0, sb = 0;
-    for (size_t i = 0; i < n; i++) {
-        inter += a[i] > 0 && b[i] > 0;
-        sa += a[i] > 0;
-        sb += b[i] > 0;
-    }
-    return sa + sb ? 2.0 * inter / (sa + sb) : 1.0;
-}
-
 /* A validation frame of EndoVis 2015: bf16's mask is fp32's but for edge
  * pixels, its logits are fp32's to a few per cent, and they are fp32
  * values, not bf16 ones widened (the head accumulates and writes fp32);
@@ -236,7 +225,7 @@ static void bf16_agrees_with_fp32_on_a_real_frame(void)
     }
     size_t len = (size_t)ni->out_h * ni->out_w;
     const float *lf = mms_net_logits(f), *lb = mms_net_logits(b);
-    double diff = 0, mag = 0, d = mask_dice(lf, lb, len);
+    double diff = 0, mag = 0, d = mms_test_mask_dice(lf, lb, len);
     size_t wide = 0;
     for (size_t i = 0; i < len; i++) {
         uint32_t u;

@@ -261,17 +261,6 @@ static void a_calibration_with_nan_is_refused(void)
     mms_model_close(m);
 }
 
-static double mask_dice(const float *a, const float *b, size_t n)
-{
-    long inter = 0, sa = 0, sb = 0;
-    for (size_t i = 0; i < n; i++) {
-        inter += a[i] > 0 && b[i] > 0;
-        sa += a[i] > 0;
-        sb += b[i] > 0;
-    }
-    return sa + sb ? 2.0 * inter / (sa + sb) : 1.0;
-}
-
 /* A validation frame of Cholec80 at the model's own size: the int8 mask
  * is the fp32 mask but for edge pixels. */
 static void int8_agrees_with_fp32_on_a_real_frame(void)
@@ -301,7 +290,7 @@ static void int8_agrees_with_fp32_on_a_real_frame(void)
         CHECK(mms_net_run(nets[i], &err) == 0);
     }
     memcpy(lf, mms_net_logits(f), len * sizeof(float));
-    double d = mask_dice(lf, mms_net_logits(q), len);
+    double d = mms_test_mask_dice(lf, mms_net_logits(q), len);
     CHECK_MSG(d >= 0.97, "int8 vs fp32 mask Dice %.4f", d);
     double maxdiff = 0;
     for (size_t i = 0; i < len; i++)
