@@ -147,6 +147,8 @@ class Run:
         for d in self.ema_decays:
             if not 0.0 < d < 1.0:
                 sys.exit(f"train.py: --ema {d}: a decay must lie in (0, 1)")
+        if not 0.0 <= args.copy_paste <= 1.0:
+            sys.exit(f"train.py: --copy-paste {args.copy_paste}: a probability must lie in [0, 1]")
         self.opt = torch.optim.Adam(params, lr=args.lr, weight_decay=args.wd)
         self.it = 0
         self.best = {"score": -1.0}
@@ -207,7 +209,9 @@ class Run:
         """Weights only (networks, and heads where both runs have them)."""
         if path.endswith(".safetensors"):
             sd, _ = safetensors_io.load_file(path)
-            nets = [sd]
+            # a shipped file also carries its int8 calibration, which is
+            # not the network's and belongs to the weights it starts from
+            nets = [{k: v for k, v in sd.items() if not k.startswith("int8.")}]
             ck = {}
         else:
             ck = torch.load(path, map_location="cpu")
@@ -267,6 +271,7 @@ class Run:
                  "train.seed": str(self.args.seed), "train.split_sha1": self.split_sha,
                  "train.composite": str(bool(self.args.composite)).lower(),
                  "train.balance": str(bool(self.args.balance)).lower(),
+                 "train.copy_paste": str(self.args.copy_paste),
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
                  "train.command": " ".join(shlex.quote(a) for a in sys.argv),
                  "train.torch": torch.__version__}
@@ -340,6 +345,8 @@ class Run:
         aug = augment.PRESETS.get(self.args.aug)
         if aug is not None:
             img, mask = augment.geometric(img, mask, self.gen, aug)
+        if self.args.copy_paste > 0:
+            img, mask = augment.copy_paste(img, mask, self.gen, self.args.copy_paste)
         valid = None
         if bg is not None:
             img, pick = augment.composite(img, mask, bg, self.gen, self.args.composite_prob)
@@ -597,6 +604,9 @@ def parser():
     ap.add_argument("--composite", action="store_true",
                     help="tool compositing: paste labeled tools onto unlabeled backgrounds")
     ap.add_argument("--composite-prob", type=float, default=0.5)
+    ap.add_argument("--copy-paste", type=float, default=0.0, metavar="P",
+                    help="with probability P per labeled view, paste the tools of another "
+                         "labeled frame of the batch over it (mask: the union); 0 = off")
     ap.add_argument("--out", required=True)
     ap.add_argument("--data", default=data.DEFAULT_DATA)
     ap.add_argument("--split", default=data.DEFAULT_SPLIT)

@@ -214,6 +214,41 @@ class Augment(unittest.TestCase):
         self.assertTrue(bool(pick.all()))
         self.assertTrue(torch.equal(y, m.expand_as(img)))
 
+    def _two_tools(self):
+        img = torch.rand(2, 3, 8, 8, generator=self.g)
+        m = torch.zeros(2, 1, 8, 8)
+        m[0, :, 0:2, 0:2] = 1
+        m[1, :, 4:6, 4:7] = 1
+        return img, m
+
+    def test_copy_paste_mask_is_the_union(self):
+        img, m = self._two_tools()
+        y, ym = augment.copy_paste(img, m, self.g, prob=1.0)
+        union = torch.maximum(m[0], m[1])
+        self.assertTrue(torch.equal(ym[0], union))
+        self.assertTrue(torch.equal(ym[1], union))
+
+    def test_copy_paste_pastes_the_other_frames_pixels(self):
+        img, m = self._two_tools()
+        y, _ = augment.copy_paste(img, m, self.g, prob=1.0)
+        self.assertTrue(torch.equal(y[0, :, 4:6, 4:7], img[1, :, 4:6, 4:7]))
+        self.assertTrue(torch.equal(y[1, :, 0:2, 0:2], img[0, :, 0:2, 0:2]))
+        # outside the pasted tool each frame keeps its own pixels, its own tool included
+        self.assertTrue(torch.equal(y[0, :, 0:2, 0:2], img[0, :, 0:2, 0:2]))
+        self.assertTrue(torch.equal(y[0, :, 6:, :], img[0, :, 6:, :]))
+
+    def test_copy_paste_off_changes_nothing(self):
+        img, m = self._two_tools()
+        y, ym = augment.copy_paste(img, m, self.g, prob=0.0)
+        self.assertTrue(torch.equal(y, img))
+        self.assertTrue(torch.equal(ym, m))
+
+    def test_copy_paste_needs_a_second_frame(self):
+        img, m = self._two_tools()
+        y, ym = augment.copy_paste(img[:1], m[:1], self.g, prob=1.0)
+        self.assertTrue(torch.equal(y, img[:1]))
+        self.assertTrue(torch.equal(ym, m[:1]))
+
 
 class _Frames:
     """Stands in for data.Labeled / data.Unlabeled: what Run reads, random
@@ -310,6 +345,27 @@ class Optimiser(unittest.TestCase):
             m = (torch.rand(2, 1, 32, 64) > 0.5).float()
             losses_seen.append(r.sup_loss(x, m, None, 3).item())
         self.assertGreater(losses_seen[1], losses_seen[0] + 0.05)
+
+    def test_copy_paste_reaches_the_labeled_views(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--copy-paste", "1")
+        img, m = r.train.img, r.train.mask.clone()
+        m[1] = 0
+        _, y, _ = r.labeled_view(img, m)
+        self.assertTrue(torch.equal(y[1].cpu(), m[0]))
+
+    def test_copy_paste_outside_0_1_is_refused(self):
+        for p in ("1.5", "-0.1"):
+            with self.assertRaises(SystemExit):
+                self.run_for("--mode", "sup", "--copy-paste", p)
+
+    def test_init_from_a_shipped_file_skips_its_int8_calibration(self):
+        import safetensors_io
+        path = os.path.join(ROOT, "models", "mms-rt.safetensors")
+        sd, _ = safetensors_io.load_file(path)
+        self.assertTrue(any(k.startswith("int8.") for k in sd))
+        r, _ = self.run_for("--mode", "sup", "--init", path)
+        k = next(k for k in sd if not k.startswith("int8.") and sd[k].dtype.is_floating_point)
+        self.assertTrue(torch.equal(r.nets[0].state_dict()[k], sd[k]))
 
     def test_sup_trains_one_network(self):
         r, opt = self.run_for("--mode", "sup")
