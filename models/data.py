@@ -14,6 +14,8 @@ ratio. Masks: bilinear on 0/1, then > 0.5.
   data.py stage --split val --out DIR                 symlink the validation
       frames of each labeled folder into DIR/<folder>/{image,mask}, for
       `mms eval --images DIR/<folder>/image --masks DIR/<folder>/mask`
+  data.py pack --out .gpukit [--per-source N]        a compact copy of the
+      training data (< 48 MiB) to carry to a lent GPU machine (models/gpukit.sh)
 """
 
 import argparse
@@ -35,6 +37,7 @@ DEFAULT_DATA = os.path.normpath(os.path.join(REPO, "..", "shared", "data"))
 DEFAULT_SPLIT = os.path.join(HERE, "split.json")
 DEFAULT_CACHE = "/tmp/mmsd-train-cache"
 LABELED = ("cholec80-v01", "cataract", "endovis15")
+UNLABELED = ("intermountain-lap", "gyn-laparoscopy", "cholec80-clips")
 IMG_EXT = (".png", ".jpg", ".jpeg")
 
 # Clips whose 5 s overlap the labeled Cholec80 frames (video01_000000..19 are
@@ -203,12 +206,17 @@ def _ffmpeg_frames(path, stride):
 
 
 def unlabeled_sources(data_root, clip_stride):
-    """-> {source: [(kind, path), ...]}, sorted, with the excluded clips left out."""
+    """-> {source: [(kind, path), ...]}, sorted, with the excluded clips left out.
+    A source with a frames/ folder is read from it: the two image sources
+    always, cholec80-clips in a pack (its clips decoded already)."""
     out = {}
-    for name in ("intermountain-lap", "gyn-laparoscopy"):
+    for name in UNLABELED:
         d = os.path.join(data_root, "unlabeled", name, "frames")
-        out[name] = [("image", os.path.join(d, f)) for f in sorted(os.listdir(d))
-                     if f.lower().endswith(IMG_EXT)]
+        if name != "cholec80-clips" or os.path.isdir(d):
+            out[name] = [("image", os.path.join(d, f)) for f in sorted(os.listdir(d))
+                         if f.lower().endswith(IMG_EXT)]
+    if "cholec80-clips" in out:
+        return out
     d = os.path.join(data_root, "unlabeled", "cholec80-clips", "clips")
     clips = []
     for root, _, files in sorted(os.walk(d)):
@@ -219,8 +227,8 @@ def unlabeled_sources(data_root, clip_stride):
     return out
 
 
-def _build_source(items, hw, clip_stride, path):
-    """Decode a source once into an N x h x w x 3 uint8 .npy file at the
+def _decode_source(items, hw, clip_stride):
+    """-> (N x h x w x 3 uint8 array, names): a source's frames at the
     training size. Clips are 16:9 frames squashed to 256x256: resizing the
     squashed frame straight to h x w (a 16:9 size) is the same map as undoing
     the squash (455x256) and then resizing, in one resampling."""
@@ -236,7 +244,12 @@ def _build_source(items, hw, clip_stride, path):
             x = resize_rgb(a, hw)
             frames.append(x.round().clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy())
             names.append(t)
-    arr = np.stack(frames)
+    return np.stack(frames), names
+
+
+def _build_source(items, hw, clip_stride, path):
+    """Decode a source once into an N x h x w x 3 uint8 .npy file."""
+    arr, names = _decode_source(items, hw, clip_stride)
     tmp = path + f".tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         np.save(f, arr)
@@ -283,11 +296,65 @@ class Unlabeled:
         return x.contiguous()
 
 
+# ---------------------------------------------------------------------- pack
+
+PACK_LIMIT = 48 << 20   # of the 64 MiB that travel; the working tree needs the rest
+
+
+def pack(data_root, split, out, hw=(288, 512), per_source=300, quality=90, clip_stride=5,
+         limit=PACK_LIMIT, log=print):
+    """Write a compact copy of the training data to out, for a machine that
+    cannot see ../shared: the lent GPU machine gets the working tree and at
+    most 64 MiB of carried paths, and ../shared alone is over 90 MiB.
+
+    The split's labeled frames are copied as they are, since validation
+    Dice is taken at each frame's own size. Each unlabeled source is decoded
+    at hw as the cache would be, and per_source frames spread evenly over it
+    are kept as JPEG (clips included, so no ffmpeg is needed there). Returns
+    the bytes written; refuses (SystemExit) a pack over limit. The repository
+    ignores /.gpukit/, the usual out: none of it may be committed."""
+    total = 0
+    os.makedirs(out, exist_ok=True)
+    for folder in LABELED:
+        for sub in ("image", "mask"):
+            d = os.path.join(out, "labeled", folder, sub)
+            os.makedirs(d, exist_ok=True)
+            for part in ("train", "val"):
+                for stem in split[folder][part]:
+                    src = find_file(os.path.join(data_root, "labeled", folder, sub), stem)
+                    dst = os.path.join(d, os.path.basename(src))
+                    with open(src, "rb") as fi, open(dst, "wb") as fo:
+                        total += fo.write(fi.read())
+    counts = {}
+    for src, items in unlabeled_sources(data_root, clip_stride).items():
+        arr, _ = _decode_source(items, hw, clip_stride)
+        keep = np.unique(np.linspace(0, arr.shape[0] - 1, min(per_source, arr.shape[0])).round().astype(int))
+        d = os.path.join(out, "unlabeled", src, "frames")
+        os.makedirs(d, exist_ok=True)
+        for k, i in enumerate(keep):
+            path = os.path.join(d, f"{k:05d}.jpg")
+            Image.fromarray(np.ascontiguousarray(arr[i])).save(path, quality=quality)
+            total += os.path.getsize(path)
+        counts[src] = int(len(keep))
+        log(f"pack: {src}: {len(keep)} of {arr.shape[0]} frames at {hw[0]}x{hw[1]}")
+    with open(os.path.join(out, "PACK.json"), "w") as f:
+        json.dump({"size": f"{hw[0]}x{hw[1]}", "unlabeled": counts, "quality": quality,
+                   "labeled": {k: len(v["train"]) + len(v["val"]) for k, v in split.items()}}, f)
+    if total > limit:
+        raise SystemExit(f"data.py pack: {out}: {total / 2**20:.1f} MiB is over {limit / 2**20:.0f} MiB; "
+                         f"lower --per-source or --quality")
+    log(f"pack: {out}: {total / 2**20:.1f} MiB")
+    return total
+
+
 # ----------------------------------------------------------------------- cli
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("cmd", choices=["split", "stage"])
+    ap.add_argument("cmd", choices=["split", "stage", "pack"])
+    ap.add_argument("--per-source", type=int, default=300, help="pack: unlabeled frames kept per source")
+    ap.add_argument("--size", default="288x512", help="pack: unlabeled frame size HxW")
+    ap.add_argument("--quality", type=int, default=90, help="pack: JPEG quality of the unlabeled frames")
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--split-file", default=DEFAULT_SPLIT)
     ap.add_argument("--split", default="val", choices=["train", "val"])
@@ -303,8 +370,12 @@ def main():
             print(f"{k}: train {len(v['train'])}, val {len(v['val'])}")
         return
     if not args.out:
-        sys.exit("data.py stage: --out DIR is required")
+        sys.exit(f"data.py {args.cmd}: --out DIR is required")
     split = load_split(args.split_file)
+    if args.cmd == "pack":
+        h, w = (int(v) for v in args.size.split("x"))
+        pack(args.data, split, args.out, (h, w), args.per_source, args.quality)
+        return
     for folder in LABELED:
         for sub in ("image", "mask"):
             d = os.path.join(args.out, folder, sub)

@@ -214,7 +214,7 @@ class Run:
             nets = [{k: v for k, v in sd.items() if not k.startswith("int8.")}]
             ck = {}
         else:
-            ck = torch.load(path, map_location="cpu")
+            ck = torch.load(path, map_location="cpu", weights_only=False)
             nets = ck["nets"]
             if not self.mms and len(nets) > 1:           # sup from an MMS run: its best network
                 nets = [nets[ck.get("best", {}).get("net", 0)]]
@@ -229,7 +229,7 @@ class Run:
                 m.load_state_dict(s)
 
     def load_resume(self, path):
-        ck = torch.load(path, map_location="cpu")
+        ck = torch.load(path, map_location="cpu", weights_only=False)
         for n, s in zip(self.nets, ck["nets"]):
             n.load_state_dict(s)
         if self.mms:
@@ -256,7 +256,7 @@ class Run:
         os.replace(path + ".tmp", path)
 
     def export(self):
-        ck = torch.load(os.path.join(self.args.out, "ckpt_best.pt"), map_location="cpu")
+        ck = torch.load(os.path.join(self.args.out, "ckpt_best.pt"), map_location="cpu", weights_only=False)
         b = ck["best"]
         if b.get("ema") is None:
             sd, network = ck["nets"][b["net"]], f"F{b['net'] + 1}"
@@ -384,7 +384,7 @@ class Run:
         """The network's logits, in fp32 whatever it computed in: under --bf16
         the convolutions run in bfloat16 (oneDNN's AMX or AVX512-BF16
         kernels), the losses stay fp32."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(self.args.bf16)):
+        with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=bool(self.args.bf16)):
             z = net(x)
         return z.float()
 
@@ -621,7 +621,8 @@ def parser():
     ap.add_argument("--bf16", type=int, default=0, choices=[0, 1],
                     help="forward and backward passes of the networks in bfloat16 (autocast); "
                          "losses, weights and the optimiser in fp32. Only where the CPU has "
-                         "native bf16 (amx_bf16 or avx512_bf16): elsewhere it is emulated and slow")
+                         "native bf16 (amx_bf16 or avx512_bf16) or on a CUDA GPU: elsewhere it is "
+                         "emulated and slow")
     return ap
 
 

@@ -374,6 +374,74 @@ class Optimiser(unittest.TestCase):
         self.assertEqual(len(opt), sum(1 for _ in r.nets[0].parameters()))
 
 
+class Pack(unittest.TestCase):
+    """data.py pack: the compact copy of the training data carried to a lent
+    GPU machine (models/gpukit.sh), on a small synthetic data root."""
+
+    def setUp(self):
+        import tempfile
+        from PIL import Image
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = os.path.join(self.tmp.name, "data")
+        self.split = {}
+        g = torch.Generator().manual_seed(0)
+        rgb = lambda h, w: (torch.rand(h, w, 3, generator=g) * 255).to(torch.uint8).numpy()
+        for k, folder in enumerate(data.LABELED):
+            for sub in ("image", "mask"):
+                os.makedirs(os.path.join(self.root, "labeled", folder, sub))
+            stems = [f"f{k}_{i}" for i in range(3)]
+            for s in stems:
+                Image.fromarray(rgb(40, 60)).save(os.path.join(self.root, "labeled", folder, "image", s + ".jpg"))
+                Image.fromarray(rgb(40, 60)[..., 0]).save(os.path.join(self.root, "labeled", folder, "mask", s + ".png"))
+            self.split[folder] = {"train": stems[:2], "val": stems[2:]}
+        for n, src in zip((5, 2, 4), data.UNLABELED):
+            d = os.path.join(self.root, "unlabeled", src, "frames")
+            os.makedirs(d)
+            for i in range(n):
+                Image.fromarray(rgb(36, 64)).save(os.path.join(d, f"{i}.png"))
+        self.out = os.path.join(self.tmp.name, "kit")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def pack(self, **kw):
+        return data.pack(self.root, self.split, self.out, hw=(32, 64), per_source=3, log=lambda m: None, **kw)
+
+    def test_labeled_frames_are_copied_as_they_are(self):
+        self.pack()
+        for folder in data.LABELED:
+            for stem in self.split[folder]["train"] + self.split[folder]["val"]:
+                for sub in ("image", "mask"):
+                    a = data.find_file(os.path.join(self.root, "labeled", folder, sub), stem)
+                    b = data.find_file(os.path.join(self.out, "labeled", folder, sub), stem)
+                    with open(a, "rb") as fa, open(b, "rb") as fb:
+                        self.assertEqual(fa.read(), fb.read())
+
+    def test_unlabeled_sources_keep_at_most_per_source_frames_at_the_size(self):
+        self.pack()
+        srcs = data.unlabeled_sources(self.out, 5)
+        self.assertEqual({k: len(v) for k, v in srcs.items()},
+                         {"intermountain-lap": 3, "gyn-laparoscopy": 2, "cholec80-clips": 3})
+        self.assertTrue(all(kind == "image" for v in srcs.values() for kind, _ in v))
+        self.assertEqual(tuple(data.read_rgb(srcs["cholec80-clips"][0][1]).shape), (32, 64, 3))
+
+    def test_pack_trains_like_the_data_root(self):
+        self.pack()
+        u = data.Unlabeled(self.out, (32, 64), os.path.join(self.tmp.name, "cache"), log=lambda m: None)
+        self.assertEqual(u.counts(), {"cholec80-clips": 3, "gyn-laparoscopy": 2, "intermountain-lap": 3})
+        lab = data.Labeled(self.out, self.split, list(data.LABELED), "val", (32, 64), keep_full=True)
+        self.assertEqual(tuple(lab.full_masks[0].shape), (40, 60))
+
+    def test_pack_over_the_limit_is_refused(self):
+        with self.assertRaises(SystemExit):
+            self.pack(limit=1000)
+
+    def test_missing_labeled_frame_is_an_error(self):
+        self.split["cataract"]["train"].append("nosuchframe")
+        with self.assertRaises(FileNotFoundError):
+            self.pack()
+
+
 class Split(unittest.TestCase):
     def test_committed_split(self):
         if not os.path.isdir(data.DEFAULT_DATA):
