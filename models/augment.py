@@ -217,7 +217,7 @@ def strong(img, mask, gen, p=STRONG, grid=True):
 
 # ------------------------------------------------------------ compositing
 
-def copy_paste(img, mask, gen, prob=0.5):
+def copy_paste(img, mask, gen, prob=0.5, allowed=None):
     """Copy-paste between labeled frames (Ghiasi et al., CVPR 2021): with
     probability prob per sample, the tool pixels of another frame of the
     batch are pasted over it. Both frames are labeled, so the new mask is
@@ -226,16 +226,39 @@ def copy_paste(img, mask, gen, prob=0.5):
     a dark shaft from one operation over another's bright, red tissue,
     which 113 labeled frames rarely show. Call it after the geometric
     augmentation (each tool where its own warp put it) and before the
-    photometric one (the pasted tool takes its new frame's colour)."""
+    photometric one (the pasted tool takes its new frame's colour).
+
+    allowed (bool, one per sample) keeps the others out of it, as donors
+    and as receivers: a laparoscopic shaft pasted into a cataract frame
+    taught the network that large bright shapes are tools there."""
     n = img.shape[0]
     if n < 2 or prob <= 0:
         return img, mask
-    pick = (torch.rand(n, generator=gen) < prob).view(n, 1, 1, 1).to(img.device, img.dtype)
-    shift = int(torch.randint(1, n, (1,), generator=gen))
-    paste = mask.roll(shift, 0) * pick
-    img = paste * img.roll(shift, 0) + (1 - paste) * img
-    return img, torch.maximum(mask, paste)
+    if allowed is None:
+        pick = (torch.rand(n, generator=gen) < prob).view(n, 1, 1, 1).to(img.device, img.dtype)
+        shift = int(torch.randint(1, n, (1,), generator=gen))
+        paste = mask.roll(shift, 0) * pick
+        img = paste * img.roll(shift, 0) + (1 - paste) * img
+        return img, torch.maximum(mask, paste)
+    return _copy_paste_within(img, mask, gen, prob, allowed)
 
+
+def _copy_paste_within(img, mask, gen, prob, allowed):
+    """copy_paste() with each receiver's donor drawn among the other allowed
+    samples (a roll of the whole batch would mostly pair an allowed frame
+    with one that is not)."""
+    ok = [int(i) for i in torch.nonzero(allowed.flatten()).flatten()]
+    if len(ok) < 2:
+        return img, mask
+    pick = torch.rand(len(ok), generator=gen) < prob
+    donor = torch.arange(img.shape[0])
+    for k, i in enumerate(ok):
+        j = int(torch.randint(len(ok) - 1, (1,), generator=gen))
+        if pick[k]:
+            donor[i] = ok[j + (j >= k)]   # any allowed sample but itself
+    paste = mask[donor] * (donor != torch.arange(img.shape[0])).view(-1, 1, 1, 1).to(mask.device, mask.dtype)
+    img = paste * img[donor] + (1 - paste) * img
+    return img, torch.maximum(mask, paste)
 
 
 def composite(img, mask, backgrounds, gen, prob=0.5):

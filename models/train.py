@@ -166,6 +166,7 @@ class Run:
         t = time.time()
         self.train = data.Labeled(args.data, split, self.folders, "train", self.hw)
         self.val = data.Labeled(args.data, split, list(data.LABELED), "val", self.val_hw, keep_full=True)
+        self.cp_ok = self.copy_paste_allowed()
         self.val_lo = None
         if self.hw != self.val_hw:   # for information only: validation at the training size
             self.val_lo = data.Labeled(args.data, split, list(data.LABELED), "val", self.hw)
@@ -272,6 +273,7 @@ class Run:
                  "train.composite": str(bool(self.args.composite)).lower(),
                  "train.balance": str(bool(self.args.balance)).lower(),
                  "train.copy_paste": str(self.args.copy_paste),
+                 "train.copy_paste_folders": self.args.copy_paste_folders or "all",
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
                  "train.command": " ".join(shlex.quote(a) for a in sys.argv),
                  "train.torch": torch.__version__}
@@ -334,11 +336,24 @@ class Run:
                 sys.exit(f"train.py: --folder-weights: {name}: weight must be > 0")
         return torch.tensor([w[f] for f in folders], dtype=torch.float64)
 
+    def copy_paste_allowed(self):
+        """--copy-paste-folders as one bool per training frame, or None when
+        every folder takes part."""
+        if not self.args.copy_paste_folders:
+            return None
+        names = [f for f in self.args.copy_paste_folders.split(",") if f]
+        for f in names:
+            if f not in self.folders:
+                sys.exit(f"train.py: --copy-paste-folders: {f!r} is not a labeled folder of this run")
+        if len(names) < 1 or self.args.copy_paste <= 0:
+            sys.exit("train.py: --copy-paste-folders needs --copy-paste P > 0 and at least one folder")
+        return torch.tensor([g in names for g in self.train.folders])
+
     def norm(self, x01):
         x = data.normalize(x01.to(self.dev), MEAN, STD)
         return x.contiguous(memory_format=torch.channels_last) if self.args.channels_last else x
 
-    def labeled_view(self, img, mask, bg=None, bg_tool=None):
+    def labeled_view(self, img, mask, bg=None, bg_tool=None, cp_ok=None):
         """One strong view of a labeled batch; with --composite, the tools may
         be pasted on unlabeled backgrounds bg (valid excludes background pixels
         that the networks think hold an unlabeled tool, bg_tool)."""
@@ -346,7 +361,7 @@ class Run:
         if aug is not None:
             img, mask = augment.geometric(img, mask, self.gen, aug)
         if self.args.copy_paste > 0:
-            img, mask = augment.copy_paste(img, mask, self.gen, self.args.copy_paste)
+            img, mask = augment.copy_paste(img, mask, self.gen, self.args.copy_paste, cp_ok)
         valid = None
         if bg is not None:
             img, pick = augment.composite(img, mask, bg, self.gen, self.args.composite_prob)
@@ -392,6 +407,7 @@ class Run:
         a = self.args
         idx = self.labeled_idx(a.batch)
         img, mask = self.train.img[idx], self.train.mask[idx]
+        cp_ok = self.cp_ok[idx] if self.cp_ok is not None else None
         kern = losses.boundary_kernel(self.hw[0])
         rec = {}
         if self.mms:
@@ -403,8 +419,8 @@ class Run:
                 bg = xu0
                 pu = 0.5 * (torch.sigmoid(zu1) + torch.sigmoid(zu2))
                 bg_tool = (pu.detach() > 0.5).cpu()
-            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool)
-            x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool)
+            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok)
+            x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool, cp_ok)
             zl1, zl2 = self.fwd(f1, x1), self.fwd(f2, x2)
             l_sup = self.sup_loss(zl1, y1, v1, kern) + self.sup_loss(zl2, y2, v2, kern)
             l_cons = losses.consistency_loss(zu1, zu2, kern)
@@ -432,7 +448,7 @@ class Run:
                 with torch.no_grad():
                     bg_tool = (torch.sigmoid(self.fwd(f1, xu)) > 0.5).cpu()
                 bg = xu0
-            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool)
+            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok)
             loss = l_sup = self.sup_loss(self.fwd(f1, x1), y1, v1, kern)
             rec = {"l_sup": l_sup.item()}
         self.opt.zero_grad(set_to_none=True)
@@ -607,6 +623,9 @@ def parser():
     ap.add_argument("--copy-paste", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, paste the tools of another "
                          "labeled frame of the batch over it (mask: the union); 0 = off")
+    ap.add_argument("--copy-paste-folders", default="", metavar="F1,F2",
+                    help="only frames of these labeled folders give or take pasted tools "
+                         "(default: all), e.g. cholec80-v01,endovis15 to keep cataract out")
     ap.add_argument("--out", required=True)
     ap.add_argument("--data", default=data.DEFAULT_DATA)
     ap.add_argument("--split", default=data.DEFAULT_SPLIT)

@@ -249,6 +249,33 @@ class Augment(unittest.TestCase):
         self.assertTrue(torch.equal(y, img[:1]))
         self.assertTrue(torch.equal(ym, m[:1]))
 
+    def _three_tools(self):
+        img, m = self._two_tools()
+        img = torch.cat([img, torch.rand(1, 3, 8, 8, generator=self.g)])
+        m = torch.cat([m, torch.zeros(1, 1, 8, 8)])
+        m[2, :, 6:8, 0:3] = 1
+        return img, m
+
+    def test_copy_paste_leaves_a_frame_outside_allowed_as_it_was(self):
+        img, m = self._three_tools()
+        y, ym = augment.copy_paste(img, m, self.g, prob=1.0, allowed=torch.tensor([True, True, False]))
+        self.assertTrue(torch.equal(y[2], img[2]))
+        self.assertTrue(torch.equal(ym[2], m[2]))
+
+    def test_copy_paste_takes_no_tool_from_a_frame_outside_allowed(self):
+        img, m = self._three_tools()
+        for seed in range(8):
+            g = torch.Generator().manual_seed(seed)
+            _, ym = augment.copy_paste(img, m, g, prob=1.0, allowed=torch.tensor([True, True, False]))
+            self.assertFalse(bool(ym[:2, :, 6:8, 0:3].any()))
+            self.assertTrue(torch.equal(ym[0], torch.maximum(m[0], m[1])))
+
+    def test_copy_paste_within_one_allowed_frame_changes_nothing(self):
+        img, m = self._three_tools()
+        y, ym = augment.copy_paste(img, m, self.g, prob=1.0, allowed=torch.tensor([False, True, False]))
+        self.assertTrue(torch.equal(y, img))
+        self.assertTrue(torch.equal(ym, m))
+
 
 class _Frames:
     """Stands in for data.Labeled / data.Unlabeled: what Run reads, random
@@ -259,6 +286,7 @@ class _Frames:
         self.img = torch.rand(2, 3, 64, 128, generator=g)
         self.mask = torch.zeros(2, 1, 64, 128)
         self.mask[:, :, 20:40, 30:70] = 1
+        self.folders = ["cataract", "cholec80-v01"]
 
     def __len__(self):
         return 2
@@ -352,6 +380,29 @@ class Optimiser(unittest.TestCase):
         m[1] = 0
         _, y, _ = r.labeled_view(img, m)
         self.assertTrue(torch.equal(y[1].cpu(), m[0]))
+
+    def test_copy_paste_folders_mark_their_frames(self):
+        r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract",
+                            "--copy-paste", "1", "--copy-paste-folders", "cholec80-v01")
+        self.assertEqual(r.cp_ok.tolist(), [False, True])
+
+    def test_copy_paste_folders_keep_the_others_out_of_the_views(self):
+        r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--batch", "2",
+                            "--aug", "none", "--copy-paste", "1", "--copy-paste-folders", "cholec80-v01")
+        img, m = r.train.img, r.train.mask.clone()
+        m[1] = 0
+        _, y, _ = r.labeled_view(img, m, cp_ok=r.cp_ok)
+        self.assertFalse(bool(y[1].any()))
+
+    def test_copy_paste_folders_outside_the_run_are_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--labeled", "cholec80-v01", "--copy-paste", "1",
+                         "--copy-paste-folders", "cataract")
+
+    def test_copy_paste_folders_without_copy_paste_are_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract",
+                         "--copy-paste-folders", "cholec80-v01")
 
     def test_copy_paste_outside_0_1_is_refused(self):
         for p in ("1.5", "-0.1"):
