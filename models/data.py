@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -302,19 +303,44 @@ PACK_LIMIT = 48 << 20   # of the 64 MiB that travel; the working tree needs the 
 
 
 def pack(data_root, split, out, hw=(288, 512), per_source=300, quality=90, clip_stride=5,
-         limit=PACK_LIMIT, log=print):
+         limit=PACK_LIMIT, cache_dir=DEFAULT_CACHE, log=print):
     """Write a compact copy of the training data to out, for a machine that
     cannot see ../shared: the lent GPU machine gets the working tree and at
     most 64 MiB of carried paths, and ../shared alone is over 90 MiB.
 
     The split's labeled frames are copied as they are, since validation
-    Dice is taken at each frame's own size. Each unlabeled source is decoded
-    at hw as the cache would be, and per_source frames spread evenly over it
-    are kept as JPEG (clips included, so no ffmpeg is needed there). Returns
-    the bytes written; refuses (SystemExit) a pack over limit. The repository
-    ignores /.gpukit/, the usual out: none of it may be committed."""
+    Dice is taken at each frame's own size. Each unlabeled source is read
+    from the training cache at hw (decoded once, shared with train.py), and
+    per_source frames spread evenly over it are kept as JPEG (clips
+    included, so no ffmpeg is needed there). Returns the bytes written.
+
+    The pack is built next to out and renamed to it only once it is whole
+    and under limit: a refused or interrupted pack leaves no half-kit that a
+    device run could carry. out must not exist. The repository ignores
+    /.gpukit/, the usual out: none of it may be committed."""
+    if os.path.lexists(out):
+        raise SystemExit(f"data.py pack: {out} exists; remove it first")
+    part = out.rstrip("/") + ".partial"
+    shutil.rmtree(part, ignore_errors=True)
+    try:
+        total = _pack_labeled(data_root, split, part)
+        t, counts = _pack_unlabeled(data_root, part, hw, per_source, quality, clip_stride, cache_dir, log)
+        total += t
+        if total > limit:
+            raise SystemExit(f"data.py pack: {out}: {total / 2**20:.1f} MiB is over "
+                             f"{limit / 2**20:.0f} MiB; lower --per-source or --quality")
+        with open(os.path.join(part, "PACK.json"), "w") as f:
+            json.dump({"size": f"{hw[0]}x{hw[1]}", "unlabeled": counts, "quality": quality,
+                       "labeled": {k: len(v["train"]) + len(v["val"]) for k, v in split.items()}}, f)
+        os.rename(part, out)
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+    log(f"pack: {out}: {total / 2**20:.1f} MiB")
+    return total
+
+
+def _pack_labeled(data_root, split, out):
     total = 0
-    os.makedirs(out, exist_ok=True)
     for folder in LABELED:
         for sub in ("image", "mask"):
             d = os.path.join(out, "labeled", folder, sub)
@@ -322,29 +348,26 @@ def pack(data_root, split, out, hw=(288, 512), per_source=300, quality=90, clip_
             for part in ("train", "val"):
                 for stem in split[folder][part]:
                     src = find_file(os.path.join(data_root, "labeled", folder, sub), stem)
-                    dst = os.path.join(d, os.path.basename(src))
-                    with open(src, "rb") as fi, open(dst, "wb") as fo:
+                    with open(src, "rb") as fi, open(os.path.join(d, os.path.basename(src)), "wb") as fo:
                         total += fo.write(fi.read())
-    counts = {}
-    for src, items in unlabeled_sources(data_root, clip_stride).items():
-        arr, _ = _decode_source(items, hw, clip_stride)
+    return total
+
+
+def _pack_unlabeled(data_root, out, hw, per_source, quality, clip_stride, cache_dir, log):
+    total, counts = 0, {}
+    unl = Unlabeled(data_root, hw, cache_dir, clip_stride, log=log)
+    for src in unl.sources:
+        arr = unl.arrays[src]
         keep = np.unique(np.linspace(0, arr.shape[0] - 1, min(per_source, arr.shape[0])).round().astype(int))
         d = os.path.join(out, "unlabeled", src, "frames")
         os.makedirs(d, exist_ok=True)
         for k, i in enumerate(keep):
             path = os.path.join(d, f"{k:05d}.jpg")
-            Image.fromarray(np.ascontiguousarray(arr[i])).save(path, quality=quality)
+            Image.fromarray(np.array(arr[i])).save(path, quality=quality)
             total += os.path.getsize(path)
         counts[src] = int(len(keep))
         log(f"pack: {src}: {len(keep)} of {arr.shape[0]} frames at {hw[0]}x{hw[1]}")
-    with open(os.path.join(out, "PACK.json"), "w") as f:
-        json.dump({"size": f"{hw[0]}x{hw[1]}", "unlabeled": counts, "quality": quality,
-                   "labeled": {k: len(v["train"]) + len(v["val"]) for k, v in split.items()}}, f)
-    if total > limit:
-        raise SystemExit(f"data.py pack: {out}: {total / 2**20:.1f} MiB is over {limit / 2**20:.0f} MiB; "
-                         f"lower --per-source or --quality")
-    log(f"pack: {out}: {total / 2**20:.1f} MiB")
-    return total
+    return total, counts
 
 
 # ----------------------------------------------------------------------- cli

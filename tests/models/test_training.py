@@ -456,7 +456,9 @@ class Pack(unittest.TestCase):
         self.tmp.cleanup()
 
     def pack(self, **kw):
-        return data.pack(self.root, self.split, self.out, hw=(32, 64), per_source=3, log=lambda m: None, **kw)
+        self.cache = os.path.join(self.tmp.name, "cache")
+        return data.pack(self.root, self.split, self.out, hw=(32, 64), per_source=3,
+                         cache_dir=self.cache, log=lambda m: None, **kw)
 
     def test_labeled_frames_are_copied_as_they_are(self):
         self.pack()
@@ -486,6 +488,23 @@ class Pack(unittest.TestCase):
     def test_pack_over_the_limit_is_refused(self):
         with self.assertRaises(SystemExit):
             self.pack(limit=1000)
+
+    def test_refused_pack_leaves_nothing_behind(self):
+        with self.assertRaises(SystemExit):
+            self.pack(limit=1000)
+        self.assertFalse(os.path.exists(self.out))
+        self.assertFalse(os.path.exists(self.out + ".partial"))
+
+    def test_existing_out_is_refused(self):
+        os.makedirs(self.out)
+        with self.assertRaises(SystemExit):
+            self.pack()
+        self.assertEqual(os.listdir(self.out), [])
+
+    def test_pack_decodes_through_the_training_cache(self):
+        self.pack()
+        cached = sorted(f.split("_")[0] for f in os.listdir(self.cache) if f.endswith(".npy"))
+        self.assertEqual(cached, sorted(data.UNLABELED))
 
     def test_missing_labeled_frame_is_an_error(self):
         self.split["cataract"]["train"].append("nosuchframe")
