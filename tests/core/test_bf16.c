@@ -16,9 +16,8 @@
 #include "core/model.h"
 #include "core/model_write.h"
 #include "core/net.h"
-#include "core/prepost.h"
 #include "harness.h"
-#include "io/image.h"
+#include "real_frame.h"
 
 static const char *shipped(void)
 {
@@ -202,27 +201,18 @@ static void auto_without_calibration_takes_bf16_where_it_can(void)
  * without bf16 they are fp32's exactly. */
 static void bf16_agrees_with_fp32_on_a_real_frame(void)
 {
-    char img[1024];
-    snprintf(img, sizeof(img), "%s/../shared/data/labeled/endovis15/image/op3_img05.jpg",
-             mms_test_srcdir());
-    struct mms_image rgb = {0};
     struct mms_err err = {{0}};
     struct mms_net *f = NULL, *b = NULL;
-    if (mms_image_read(img, MMS_IMAGE_RGB24, &rgb, &err)) {
-        CHECK_MSG(0, "%s (../shared/data is part of the project's environment)", err.msg);
-        return;
-    }
     if (open_net(MMS_PREC_FP32, &f, &err) || open_net(MMS_PREC_BF16, &b, &err)) {
         CHECK_MSG(0, "%s", err.msg);
         goto done;
     }
-    const struct mms_net_info *ni = mms_net_info(f);
     struct mms_net *nets[2] = {f, b};
-    for (int i = 0; i < 2; i++) {
-        mms_pre_rgb24(rgb.data, rgb.w, rgb.h, rgb.stride, mms_net_input(nets[i]), ni->in_h,
-                      ni->in_w, ni->mean, ni->std);
-        CHECK(mms_net_run(nets[i], &err) == 0);
+    if (mms_test_run_real_frame("labeled/endovis15/image/op3_img05.jpg", nets, 2, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        goto done;
     }
+    const struct mms_net_info *ni = mms_net_info(f);
     size_t len = (size_t)ni->out_h * ni->out_w;
     const float *lf = mms_net_logits(f), *lb = mms_net_logits(b);
     double diff = 0, mag = 0, d = mms_test_mask_dice(lf, lb, len);
@@ -246,7 +236,6 @@ static void bf16_agrees_with_fp32_on_a_real_frame(void)
 done:
     mms_net_close(f);
     mms_net_close(b);
-    mms_image_free(&rgb);
 }
 
 MMS_TESTS(T(bf16_upsampling_rounds_the_float_blend), T(bf16_upsampling_writes_only_its_slice),

@@ -16,9 +16,8 @@
 #include "core/model.h"
 #include "core/model_write.h"
 #include "core/net.h"
-#include "core/prepost.h"
 #include "harness.h"
-#include "io/image.h"
+#include "real_frame.h"
 
 static const char *shipped(void)
 {
@@ -265,42 +264,30 @@ static void a_calibration_with_nan_is_refused(void)
  * is the fp32 mask but for edge pixels. */
 static void int8_agrees_with_fp32_on_a_real_frame(void)
 {
-    char img[1024];
-    snprintf(img, sizeof(img), "%s/../shared/data/labeled/cholec80-v01/image/video01_000017.png",
-             mms_test_srcdir());
-    struct mms_image rgb = {0};
     struct mms_err err = {{0}};
     struct mms_net *f = NULL, *q = NULL;
-    if (mms_image_read(img, MMS_IMAGE_RGB24, &rgb, &err)) {
-        CHECK_MSG(0, "%s (../shared/data is part of the project's environment)", err.msg);
-        return;
-    }
     if (open_net(shipped(), MMS_PREC_FP32, 0, 0, &f, &err) ||
         open_net(shipped(), MMS_PREC_INT8, 0, 0, &q, &err)) {
         CHECK_MSG(0, "%s", err.msg);
         goto done;
     }
+    struct mms_net *nets[2] = {f, q};
+    if (mms_test_run_real_frame("labeled/cholec80-v01/image/video01_000017.png", nets, 2, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        goto done;
+    }
     const struct mms_net_info *ni = mms_net_info(f);
     size_t len = (size_t)ni->out_h * ni->out_w;
-    float *lf = malloc(len * sizeof(float));
-    struct mms_net *nets[2] = {f, q};
-    for (int i = 0; i < 2; i++) {
-        mms_pre_rgb24(rgb.data, rgb.w, rgb.h, rgb.stride, mms_net_input(nets[i]), ni->in_h,
-                      ni->in_w, ni->mean, ni->std);
-        CHECK(mms_net_run(nets[i], &err) == 0);
-    }
-    memcpy(lf, mms_net_logits(f), len * sizeof(float));
-    double d = mms_test_mask_dice(lf, mms_net_logits(q), len);
+    const float *lf = mms_net_logits(f), *lq = mms_net_logits(q);
+    double d = mms_test_mask_dice(lf, lq, len);
     CHECK_MSG(d >= 0.97, "int8 vs fp32 mask Dice %.4f", d);
     double maxdiff = 0;
     for (size_t i = 0; i < len; i++)
-        maxdiff = fmax(maxdiff, fabs(lf[i] - mms_net_logits(q)[i]));
+        maxdiff = fmax(maxdiff, fabs(lf[i] - lq[i]));
     CHECK_MSG(maxdiff > 0, "int8 logits equal fp32's bit for bit: is int8 running at all?");
-    free(lf);
 done:
     mms_net_close(f);
     mms_net_close(q);
-    mms_image_free(&rgb);
 }
 
 static void int8_upsampling_rounds_like_float(void)
@@ -416,26 +403,20 @@ static void int8_upsampling_lands_in_its_concat(void)
  * a logit survives any scale). */
 static void int8_head_writes_fp32_logits_itself(void)
 {
-    char img[1024];
-    snprintf(img, sizeof(img), "%s/../shared/data/labeled/endovis15/image/op3_img05.jpg",
-             mms_test_srcdir());
-    struct mms_image rgb = {0};
     struct mms_err err = {{0}};
     struct mms_net *f = NULL, *q = NULL;
-    if (mms_image_read(img, MMS_IMAGE_RGB24, &rgb, &err) ||
-        open_net(shipped(), MMS_PREC_FP32, 0, 0, &f, &err) ||
+    if (open_net(shipped(), MMS_PREC_FP32, 0, 0, &f, &err) ||
         open_net(shipped(), MMS_PREC_INT8, 0, 0, &q, &err)) {
         CHECK_MSG(0, "%s", err.msg);
         goto done;
     }
     CHECK_MSG(steps_of(q, "final") == 1, "the head took %d steps", steps_of(q, "final"));
-    const struct mms_net_info *ni = mms_net_info(f);
     struct mms_net *nets[2] = {f, q};
-    for (int i = 0; i < 2; i++) {
-        mms_pre_rgb24(rgb.data, rgb.w, rgb.h, rgb.stride, mms_net_input(nets[i]), ni->in_h,
-                      ni->in_w, ni->mean, ni->std);
-        CHECK(mms_net_run(nets[i], &err) == 0);
+    if (mms_test_run_real_frame("labeled/endovis15/image/op3_img05.jpg", nets, 2, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        goto done;
     }
+    const struct mms_net_info *ni = mms_net_info(f);
     double diff = 0, mag = 0;
     for (size_t i = 0; i < (size_t)ni->out_h * ni->out_w; i++) {
         diff += fabs(mms_net_logits(q)[i] - mms_net_logits(f)[i]);
@@ -446,7 +427,6 @@ static void int8_head_writes_fp32_logits_itself(void)
 done:
     mms_net_close(f);
     mms_net_close(q);
-    mms_image_free(&rgb);
 }
 
 static void written_model_keeps_tensors_and_metadata(void)
