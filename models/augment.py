@@ -261,6 +261,27 @@ def _copy_paste_within(img, mask, gen, prob, allowed):
     return img, torch.maximum(mask, paste)
 
 
+def shadow(img, gen, prob=0.5, depth=(0.4, 0.85)):
+    """Endoscope light falloff: with probability prob per sample, the frame
+    darkens from a random radius outwards, around a centre moved off the
+    middle, by up to depth (a fraction of the brightness at the far edge).
+    The worst endovis15 misses are whole instrument shafts in the dark at
+    the frame's edge, which the training operations seldom show; the mask
+    is unchanged, since a tool in shadow is still a tool. Call it before
+    the photometric augmentation, whose brightness jitter is global."""
+    n, _, h, w = img.shape
+    pick = torch.rand(n, generator=gen) < prob
+    cy, cx = _u(gen, n, -0.3, 0.3).view(n, 1, 1), _u(gen, n, -0.3, 0.3).view(n, 1, 1)
+    r0 = _u(gen, n, 0.3, 0.8).view(n, 1, 1)
+    d = _u(gen, n, depth[0], depth[1]).view(n, 1, 1)
+    ys = torch.linspace(-1, 1, h).view(1, h, 1)
+    xs = torch.linspace(-1, 1, w).view(1, 1, w)
+    r = torch.sqrt((ys - cy) ** 2 + (xs - cx) ** 2) / math.sqrt(2)
+    fall = ((r - r0) / (1 - r0)).clamp(0, 1)
+    f = torch.where(pick.view(n, 1, 1), 1 - d * fall, torch.ones(()))
+    return img * f.unsqueeze(1).to(img.device, img.dtype)
+
+
 def composite(img, mask, backgrounds, gen, prob=0.5):
     """Tool compositing: with probability prob per sample, the labeled tool
     pixels (mask = 1) are pasted onto a tissue background frame (an unlabeled

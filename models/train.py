@@ -147,6 +147,8 @@ class Run:
         for d in self.ema_decays:
             if not 0.0 < d < 1.0:
                 sys.exit(f"train.py: --ema {d}: a decay must lie in (0, 1)")
+        if not 0.0 <= args.shadow <= 1.0:
+            sys.exit(f"train.py: --shadow {args.shadow}: a probability must lie in [0, 1]")
         if not 0.0 <= args.copy_paste <= 1.0:
             sys.exit(f"train.py: --copy-paste {args.copy_paste}: a probability must lie in [0, 1]")
         self.opt = torch.optim.Adam(params, lr=args.lr, weight_decay=args.wd)
@@ -274,6 +276,7 @@ class Run:
                  "train.balance": str(bool(self.args.balance)).lower(),
                  "train.copy_paste": str(self.args.copy_paste),
                  "train.copy_paste_folders": self.args.copy_paste_folders or "all",
+                 "train.shadow": str(self.args.shadow),
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
                  "train.command": " ".join(shlex.quote(a) for a in sys.argv),
                  "train.torch": torch.__version__}
@@ -362,6 +365,8 @@ class Run:
             img, mask = augment.geometric(img, mask, self.gen, aug)
         if self.args.copy_paste > 0:
             img, mask = augment.copy_paste(img, mask, self.gen, self.args.copy_paste, cp_ok)
+        if self.args.shadow > 0:
+            img = augment.shadow(img, self.gen, self.args.shadow)
         valid = None
         if bg is not None:
             img, pick = augment.composite(img, mask, bg, self.gen, self.args.composite_prob)
@@ -623,6 +628,9 @@ def parser():
     ap.add_argument("--copy-paste", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, paste the tools of another "
                          "labeled frame of the batch over it (mask: the union); 0 = off")
+    ap.add_argument("--shadow", type=float, default=0.0, metavar="P",
+                    help="with probability P per labeled view, darken the frame from a random "
+                         "radius outwards (endoscope light falloff; augment.shadow); 0 = off")
     ap.add_argument("--copy-paste-folders", default="", metavar="F1,F2",
                     help="only frames of these labeled folders give or take pasted tools "
                          "(default: all), e.g. cholec80-v01,endovis15 to keep cataract out")

@@ -249,6 +249,22 @@ class Augment(unittest.TestCase):
         self.assertTrue(torch.equal(y, img[:1]))
         self.assertTrue(torch.equal(ym, m[:1]))
 
+    def test_shadow_darkens_the_edges_not_the_centre(self):
+        img = torch.ones(4, 3, 36, 64)
+        y = augment.shadow(img, self.g, prob=1.0)
+        self.assertTrue(bool((y[:, :, 18, 32] > 0.95).all()))
+        corners = torch.stack([y[:, :, 0, 0], y[:, :, 0, -1], y[:, :, -1, 0], y[:, :, -1, -1]])
+        self.assertLess(float(corners.min()), 0.7)
+
+    def test_shadow_never_brightens(self):
+        img = torch.rand(8, 3, 36, 64, generator=self.g)
+        y = augment.shadow(img, self.g, prob=1.0)
+        self.assertTrue(bool((y <= img).all()))
+
+    def test_shadow_off_changes_nothing(self):
+        img = torch.rand(4, 3, 36, 64, generator=self.g)
+        self.assertTrue(torch.equal(augment.shadow(img, self.g, prob=0.0), img))
+
     def _three_tools(self):
         img, m = self._two_tools()
         img = torch.cat([img, torch.rand(1, 3, 8, 8, generator=self.g)])
@@ -403,6 +419,19 @@ class Optimiser(unittest.TestCase):
         with self.assertRaises(SystemExit):
             self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract",
                          "--copy-paste-folders", "cholec80-v01")
+
+    def test_shadow_reaches_the_labeled_views(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--shadow", "1")
+        img = torch.ones_like(r.train.img)
+        x, y, _ = r.labeled_view(img, r.train.mask)
+        plain = r.norm(img)
+        self.assertTrue(bool((x[:, :, 0, 0] < plain[:, :, 0, 0] - 0.5).all()))
+        self.assertTrue(torch.equal(y.cpu(), r.train.mask))
+
+    def test_shadow_outside_0_1_is_refused(self):
+        for p in ("1.5", "-0.1"):
+            with self.assertRaises(SystemExit):
+                self.run_for("--mode", "sup", "--shadow", p)
 
     def test_copy_paste_outside_0_1_is_refused(self):
         for p in ("1.5", "-0.1"):
