@@ -173,7 +173,8 @@ class Run:
         if self.hw != self.val_hw:   # for information only: validation at the training size
             self.val_lo = data.Labeled(args.data, split, list(data.LABELED), "val", self.hw)
         self.unl = None
-        if self.mms or args.composite:
+        self.teacher = self.load_teacher(args.pseudo) if args.pseudo else None
+        if self.mms or args.composite or self.teacher is not None:
             self.unl = data.Unlabeled(args.data, self.hw, args.cache, args.clip_stride, log=self.say)
         with open(args.split, "rb") as f:
             self.split_sha = hashlib.sha1(f.read()).hexdigest()[:12]
@@ -231,6 +232,48 @@ class Run:
             for m, s in zip(self.proj, ck["proj"]):
                 m.load_state_dict(s)
 
+    def load_teacher(self, path):
+        """--pseudo: a frozen network (a .safetensors export) whose confident
+        masks on unlabeled frames become labels."""
+        if self.mms:
+            sys.exit("train.py: --pseudo is for --mode sup (MMS has its own unlabeled terms)")
+        if not 0.5 < self.args.pseudo_conf < 1.0:
+            sys.exit(f"train.py: --pseudo-conf {self.args.pseudo_conf}: must lie in (0.5, 1)")
+        if not self.args.pseudo_weight > 0:
+            sys.exit(f"train.py: --pseudo-weight {self.args.pseudo_weight}: must be > 0")
+        try:
+            sd, _ = safetensors_io.load_file(path)
+        except (OSError, ValueError) as e:
+            sys.exit(f"train.py: --pseudo {path}: {e}")
+        t = mmsnet.build(self.args.arch, self.meta)
+        t.load_state_dict({k: v for k, v in sd.items() if not k.startswith("int8.")})
+        return t.to(self.dev).eval()
+
+    def pseudo_loss(self, net):
+        """Self-training on unlabeled frames (the noisy-student idea): the
+        teacher labels a clean frame, the student learns it from a strong
+        view of it, on the pixels where the teacher is confident either way
+        (the rest count for nothing). Both take the same geometric warp, so
+        the pseudo-mask stays aligned with the view."""
+        a = self.args
+        xu0 = self.unl.sample(a.ubatch or a.batch, self.gen)
+        with torch.no_grad():
+            p = torch.sigmoid(self.fwd(self.teacher, self.norm(xu0))).cpu()
+        target = (p > 0.5).float()
+        conf = ((p > a.pseudo_conf) | (p < 1 - a.pseudo_conf)).float()
+        aug = augment.PRESETS.get(a.aug)
+        img, both = augment.geometric(xu0, torch.cat([target, conf], 1), self.gen, aug or augment.STRONG)
+        if aug is not None:
+            img = augment.photometric(img, self.gen, aug)
+            img = augment.gridmask(img, self.gen, aug)
+        z = self.fwd(net, self.norm(img))
+        # BCE alone, as pseudo-labels usually are: the IoU term of the
+        # structure loss is near 1 on a tool-free frame for any spread of
+        # small probabilities, and most unlabeled frames are tissue only.
+        w = both[:, 1:].to(self.dev)
+        bce = F.binary_cross_entropy_with_logits(z, both[:, :1].to(self.dev), weight=w, reduction="sum")
+        return bce / w.sum().clamp_min(1.0)
+
     def load_resume(self, path):
         ck = torch.load(path, map_location="cpu", weights_only=False)
         for n, s in zip(self.nets, ck["nets"]):
@@ -277,6 +320,7 @@ class Run:
                  "train.copy_paste": str(self.args.copy_paste),
                  "train.copy_paste_folders": self.args.copy_paste_folders or "all",
                  "train.shadow": str(self.args.shadow),
+                 "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
                  "train.command": " ".join(shlex.quote(a) for a in sys.argv),
                  "train.torch": torch.__version__}
@@ -456,6 +500,10 @@ class Run:
             x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok)
             loss = l_sup = self.sup_loss(self.fwd(f1, x1), y1, v1, kern)
             rec = {"l_sup": l_sup.item()}
+            if self.teacher is not None:
+                l_pse = self.pseudo_loss(f1)
+                loss = loss + a.pseudo_weight * l_pse
+                rec["l_pseudo"] = l_pse.item()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -631,6 +679,13 @@ def parser():
     ap.add_argument("--shadow", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, darken the frame from a random "
                          "radius outwards (endoscope light falloff; augment.shadow); 0 = off")
+    ap.add_argument("--pseudo", default="", metavar="TEACHER",
+                    help="sup mode: self-training; TEACHER (a .safetensors) labels --ubatch unlabeled "
+                         "frames a step, the student learns its confident pixels from a strong view")
+    ap.add_argument("--pseudo-weight", type=float, default=0.5, help="weight of the --pseudo term")
+    ap.add_argument("--pseudo-conf", type=float, default=0.9,
+                    help="--pseudo: pixels whose teacher probability is above this or below "
+                         "1 - this are labels, the rest are ignored")
     ap.add_argument("--copy-paste-folders", default="", metavar="F1,F2",
                     help="only frames of these labeled folders give or take pasted tools "
                          "(default: all), e.g. cholec80-v01,endovis15 to keep cataract out")

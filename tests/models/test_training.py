@@ -447,6 +447,55 @@ class Optimiser(unittest.TestCase):
         k = next(k for k in sd if not k.startswith("int8.") and sd[k].dtype.is_floating_point)
         self.assertTrue(torch.equal(r.nets[0].state_dict()[k], sd[k]))
 
+    SHIPPED = os.path.join(ROOT, "models", "mms-rt.safetensors")
+
+    def test_pseudo_teacher_stays_out_of_the_optimiser(self):
+        r, opt = self.run_for("--mode", "sup", "--pseudo", self.SHIPPED)
+        self.assertFalse(any(id(p) in opt for p in r.teacher.parameters()))
+        self.assertTrue(self.covered(r.nets, opt))
+
+    def test_pseudo_step_leaves_the_teacher_as_it_was(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--pseudo", self.SHIPPED)
+        before = {k: v.clone() for k, v in r.teacher.state_dict().items()}
+        rec = r.step()
+        self.assertIn("l_pseudo", rec)
+        self.assertTrue(all(torch.equal(v, r.teacher.state_dict()[k]) for k, v in before.items()))
+
+    def test_pseudo_term_enters_the_loss_at_its_weight(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--pseudo", self.SHIPPED,
+                            "--pseudo-weight", "0.25")
+        rec = r.step()
+        self.assertGreater(rec["l_pseudo"], 0.0)
+        self.assertAlmostEqual(rec["loss"], rec["l_sup"] + 0.25 * rec["l_pseudo"], places=4)
+
+    def test_pseudo_unsure_teacher_teaches_nothing(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--pseudo", self.SHIPPED)
+        with torch.no_grad():
+            for p in r.teacher.parameters():
+                p.zero_()   # logits 0: probability 0.5 everywhere, no pixel confident
+        self.assertEqual(r.pseudo_loss(r.nets[0]).item(), 0.0)
+
+    def test_pseudo_sure_teacher_teaches(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--pseudo", self.SHIPPED)
+        with torch.no_grad():
+            for p in r.teacher.parameters():
+                p.zero_()
+            list(r.teacher.parameters())[-1].fill_(10.0)   # the head's bias: tool everywhere
+        self.assertGreater(r.pseudo_loss(r.nets[0]).item(), 0.1)
+
+    def test_pseudo_is_refused_with_mms(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "mms", "--pseudo", self.SHIPPED)
+
+    def test_pseudo_conf_outside_half_to_one_is_refused(self):
+        for c in ("0.5", "1.0", "0.2"):
+            with self.assertRaises(SystemExit):
+                self.run_for("--mode", "sup", "--pseudo", self.SHIPPED, "--pseudo-conf", c)
+
+    def test_pseudo_missing_teacher_is_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--pseudo", "/nonexistent/teacher.safetensors")
+
     def test_sup_trains_one_network(self):
         r, opt = self.run_for("--mode", "sup")
         self.assertEqual(len(r.nets), 1)
