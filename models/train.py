@@ -90,6 +90,14 @@ def seeded(seed, fn):
     return fn()
 
 
+def network_weights(path):
+    """A .safetensors export's network weights. A shipped file also carries
+    its int8 calibration, which is not the network's and belongs to the
+    weights it was made for."""
+    sd, _ = safetensors_io.load_file(path)
+    return {k: v for k, v in sd.items() if not k.startswith("int8.")}
+
+
 class Run:
     def __init__(self, args):
         self.args = args
@@ -212,10 +220,7 @@ class Run:
     def load_init(self, path):
         """Weights only (networks, and heads where both runs have them)."""
         if path.endswith(".safetensors"):
-            sd, _ = safetensors_io.load_file(path)
-            # a shipped file also carries its int8 calibration, which is
-            # not the network's and belongs to the weights it starts from
-            nets = [{k: v for k, v in sd.items() if not k.startswith("int8.")}]
+            nets = [network_weights(path)]
             ck = {}
         else:
             ck = torch.load(path, map_location="cpu", weights_only=False)
@@ -242,11 +247,11 @@ class Run:
         if not self.args.pseudo_weight > 0:
             sys.exit(f"train.py: --pseudo-weight {self.args.pseudo_weight}: must be > 0")
         try:
-            sd, _ = safetensors_io.load_file(path)
+            sd = network_weights(path)
         except (OSError, ValueError) as e:
             sys.exit(f"train.py: --pseudo {path}: {e}")
         t = mmsnet.build(self.args.arch, self.meta)
-        t.load_state_dict({k: v for k, v in sd.items() if not k.startswith("int8.")})
+        t.load_state_dict(sd)
         return t.to(self.dev).eval()
 
     def pseudo_loss(self, net):
