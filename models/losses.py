@@ -92,6 +92,20 @@ def structure_loss(logits, target, valid=None, kernel=None):
     return (wbce + wiou).mean()
 
 
+def hard_pixel_bce(logits, target, frac, valid=None):
+    """BCE over each image's `frac` highest-loss pixels (online hard example
+    mining, Shrivastava et al., CVPR 2016). The structure loss averages over
+    every pixel, where a painted hook or a missed instrument tip is a few
+    hundred pixels among a hundred thousand easy ones; this term is those
+    pixels' alone. Pixels with valid == 0 never count."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if valid is not None:
+        bce = bce * valid
+    flat = bce.flatten(1)
+    k = max(1, int(round(frac * flat.shape[1])))
+    return flat.topk(k, dim=1).values.mean()
+
+
 def _soft_erode(x):
     return torch.min(-F.max_pool2d(-x, (3, 1), 1, (1, 0)), -F.max_pool2d(-x, (1, 3), 1, (0, 1)))
 

@@ -157,6 +157,8 @@ class Run:
                 sys.exit(f"train.py: --ema {d}: a decay must lie in (0, 1)")
         if not 0.0 <= args.shadow <= 1.0:
             sys.exit(f"train.py: --shadow {args.shadow}: a probability must lie in [0, 1]")
+        if not 0.0 <= args.ohem <= 1.0:
+            sys.exit(f"train.py: --ohem {args.ohem}: a fraction must lie in [0, 1]")
         if not 0.0 <= args.copy_paste <= 1.0:
             sys.exit(f"train.py: --copy-paste {args.copy_paste}: a probability must lie in [0, 1]")
         self.opt = torch.optim.Adam(params, lr=args.lr, weight_decay=args.wd)
@@ -447,6 +449,8 @@ class Run:
         loss = losses.structure_loss(logits, target, valid, kern)
         if self.args.cldice > 0:
             loss = loss + self.args.cldice * losses.cldice_loss(logits, target, valid)
+        if self.args.ohem > 0:
+            loss = loss + self.args.ohem_weight * losses.hard_pixel_bce(logits, target, self.args.ohem, valid)
         return loss
 
     def fwd(self, net, x):
@@ -660,6 +664,9 @@ def parser():
                     help="MMS: keep classifiers and projectors at their random init (official code)")
     ap.add_argument("--cons-grad", type=int, default=1, choices=[0, 1],
                     help="MMS: 0 = the consistency term carries no gradient (official code)")
+    ap.add_argument("--ohem", type=float, default=0.0, metavar="F",
+                    help="add a BCE term over each image's F highest-loss pixels (0: off)")
+    ap.add_argument("--ohem-weight", type=float, default=1.0, help="weight of the --ohem term")
     ap.add_argument("--cldice", type=float, default=0.0,
                     help="weight of a clDice term (thin-structure loss) added to the supervised loss")
     ap.add_argument("--ema", default="",

@@ -53,6 +53,29 @@ class Losses(unittest.TestCase):
         self.assertGreater(sk[..., 24, 20:76].mean().item(), 0.9)
         self.assertEqual(sk[..., :20, :].sum().item(), 0.0)
 
+    def _mostly_right(self):
+        m = torch.zeros(1, 1, 10, 10)
+        m[..., :5, :] = 1
+        z = (m * 2 - 1) * 12                   # right, confidently, everywhere...
+        z[..., 0, :5] = -3.0                   # ...but 5 missed tool pixels of 100
+        return z, m
+
+    def test_hard_pixel_bce_is_the_worst_pixels_alone(self):
+        z, m = self._mostly_right()
+        want = torch.nn.functional.softplus(torch.tensor(3.0)).item()    # BCE of logit -3 on a tool
+        self.assertAlmostEqual(losses.hard_pixel_bce(z, m, 0.05).item(), want, places=4)
+
+    def test_hard_pixel_bce_over_all_pixels_is_plain_bce(self):
+        z, m = self._mostly_right()
+        plain = torch.nn.functional.binary_cross_entropy_with_logits(z, m).item()
+        self.assertAlmostEqual(losses.hard_pixel_bce(z, m, 1.0).item(), plain, places=5)
+
+    def test_hard_pixel_bce_leaves_invalid_pixels_out(self):
+        z, m = self._mostly_right()
+        valid = torch.ones_like(m)
+        valid[..., 0, :5] = 0
+        self.assertLess(losses.hard_pixel_bce(z, m, 0.05, valid).item(), 1e-4)
+
     def test_cldice_of_a_perfect_prediction_is_zero(self):
         m = torch.zeros(2, 1, 48, 96)
         m[..., 20:29, 10:86] = 1
@@ -389,6 +412,21 @@ class Optimiser(unittest.TestCase):
             m = (torch.rand(2, 1, 32, 64) > 0.5).float()
             losses_seen.append(r.sup_loss(x, m, None, 3).item())
         self.assertGreater(losses_seen[1], losses_seen[0] + 0.05)
+
+    def test_ohem_weight_reaches_the_loss(self):
+        seen = []
+        for f in ("0", "0.1"):
+            r, _ = self.run_for("--mode", "sup", "--batch", "2", "--ohem", f)
+            torch.manual_seed(0)
+            x = torch.randn(2, 1, 32, 64)
+            m = (torch.rand(2, 1, 32, 64) > 0.5).float()
+            seen.append(r.sup_loss(x, m, None, 3).item())
+        self.assertGreater(seen[1], seen[0] + 0.5)
+
+    def test_ohem_outside_0_1_is_refused(self):
+        for f in ("1.5", "-0.1"):
+            with self.assertRaises(SystemExit):
+                self.run_for("--mode", "sup", "--ohem", f)
 
     def test_copy_paste_reaches_the_labeled_views(self):
         r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--copy-paste", "1")
