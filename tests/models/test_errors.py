@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Unit tests of models/errors.py: false positives split into components.
+
+  /usr/bin/python3 tests/models/test_errors.py      (a second, CPU)
+"""
+
+import os
+import sys
+import unittest
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "models"))
+
+import errors  # noqa: E402
+
+
+def frame():
+    gt = np.zeros((100, 200), bool)
+    gt[40:60, 20:120] = True                   # a labeled shaft
+    return gt
+
+
+class FalsePositiveComponents(unittest.TestCase):
+    def test_a_perfect_mask_has_none(self):
+        gt = frame()
+        self.assertEqual(errors.fp_components(gt.copy(), gt, min_area=1), [])
+
+    def test_missed_pixels_are_not_false_positives(self):
+        gt = frame()
+        pred = gt.copy()
+        pred[40:60, 20:60] = False
+        self.assertEqual(errors.fp_components(pred, gt, min_area=1), [])
+
+    def test_a_blob_away_from_the_tools_is_elsewhere(self):
+        gt = frame()
+        pred = gt.copy()
+        pred[0:15, 150:190] = True             # a hook at the top edge
+        (c,) = errors.fp_components(pred, gt, min_area=1)
+        self.assertEqual(c["area"], 15 * 40)
+        self.assertEqual(c["box"], (0, 15, 150, 190))
+        self.assertFalse(c["along_tool"])
+
+    def test_a_fringe_of_a_labeled_tool_is_along_it(self):
+        gt = frame()
+        pred = gt.copy()
+        pred[36:40, 20:120] = True             # the shaft drawn 4 rows wider
+        (c,) = errors.fp_components(pred, gt, min_area=1)
+        self.assertTrue(c["along_tool"])
+
+    def test_near_sets_how_close_is_along(self):
+        gt = frame()
+        pred = gt.copy()
+        pred[25:30, 20:120] = True             # 10 rows above the shaft
+        self.assertFalse(errors.fp_components(pred, gt, min_area=1, near=5)[0]["along_tool"])
+        self.assertTrue(errors.fp_components(pred, gt, min_area=1, near=12)[0]["along_tool"])
+
+    def test_small_specks_are_left_out(self):
+        gt = frame()
+        pred = gt.copy()
+        pred[80:85, 150:155] = True            # 25 pixels
+        self.assertEqual(errors.fp_components(pred, gt, min_area=26), [])
+        self.assertEqual(len(errors.fp_components(pred, gt, min_area=25)), 1)
+
+    def test_a_diagonal_wire_is_one_component(self):
+        gt = frame()
+        pred = gt.copy()
+        for i in range(30):                    # one pixel wide, corners touching only
+            pred[65 + i, 150 + i] = True
+        (c,) = errors.fp_components(pred, gt, min_area=1)
+        self.assertEqual(c["area"], 30)
+
+    def test_largest_first(self):
+        gt = frame()
+        pred = gt.copy()
+        pred[0:5, 150:160] = True              # 50, first in raster order
+        pred[10:30, 150:190] = True            # 800
+        pred[80:100, 150:160] = True           # 200
+        self.assertEqual([c["area"] for c in errors.fp_components(pred, gt, min_area=1)], [800, 200, 50])
+
+
+if __name__ == "__main__":
+    unittest.main()
