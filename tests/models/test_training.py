@@ -403,25 +403,24 @@ class Optimiser(unittest.TestCase):
         with self.assertRaises(SystemExit):
             self.run_for("--mode", "sup", "--aug", "extreme")
 
-    def test_cldice_weight_reaches_the_loss(self):
-        losses_seen = []
-        for w in ("0", "1"):
-            r, _ = self.run_for("--mode", "sup", "--batch", "2", "--cldice", w)
-            torch.manual_seed(0)
-            x = torch.randn(2, 1, 32, 64)
-            m = (torch.rand(2, 1, 32, 64) > 0.5).float()
-            losses_seen.append(r.sup_loss(x, m, None, 3).item())
-        self.assertGreater(losses_seen[1], losses_seen[0] + 0.05)
-
-    def test_ohem_weight_reaches_the_loss(self):
+    def sup_losses(self, *argvs):
+        """The supervised loss of one fixed batch under each argument list."""
         seen = []
-        for f in ("0", "0.1"):
-            r, _ = self.run_for("--mode", "sup", "--batch", "2", "--ohem", f)
+        for argv in argvs:
+            r, _ = self.run_for("--mode", "sup", "--batch", "2", *argv)
             torch.manual_seed(0)
             x = torch.randn(2, 1, 32, 64)
             m = (torch.rand(2, 1, 32, 64) > 0.5).float()
             seen.append(r.sup_loss(x, m, None, 3).item())
-        self.assertGreater(seen[1], seen[0] + 0.5)
+        return seen
+
+    def test_cldice_weight_reaches_the_loss(self):
+        off, on = self.sup_losses(("--cldice", "0"), ("--cldice", "1"))
+        self.assertGreater(on, off + 0.05)
+
+    def test_ohem_weight_reaches_the_loss(self):
+        off, on = self.sup_losses(("--ohem", "0"), ("--ohem", "0.1"))
+        self.assertGreater(on, off + 0.5)
 
     def test_ohem_outside_0_1_is_refused(self):
         for f in ("1.5", "-0.1"):
