@@ -44,10 +44,6 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     model, meta = load(args.model)
-    hw = tuple(int(v) for v in meta["mms.input"].split("x"))
-    mean = [float(v) for v in meta["mms.mean"].split(",")]
-    std = [float(v) for v in meta["mms.std"].split(",")]
-    thr = float(meta["mms.threshold"])
     agree = total = 0
     for d in args.dirs:
         imgs = sorted(os.path.join(d, f) for f in os.listdir(d)
@@ -59,9 +55,7 @@ def main():
                             "--out", out] + imgs, check=True, stdout=subprocess.DEVNULL)
             for path in imgs:
                 rgb = torch.from_numpy(yuv.decode(path).copy())
-                with torch.no_grad():
-                    logits = model(mmsnet.preprocess(rgb, hw, mean, std))
-                ref = mmsnet.postprocess(logits, rgb.shape[:2], thr).numpy()
+                ref = mmsnet.segment(model, meta, rgb).numpy()
                 stem = os.path.splitext(os.path.basename(path))[0]
                 c = decode_mask(os.path.join(out, stem + ".png")) > 127
                 a += int((c == ref).sum())

@@ -78,15 +78,6 @@ def fp_components(pred, gt, min_area=200, near=5):
     return sorted(out, key=lambda c: -c["area"])
 
 
-def predict(model, meta, rgb):
-    hw = tuple(int(v) for v in meta["mms.input"].lower().split("x"))
-    mean = tuple(float(v) for v in meta["mms.mean"].split(","))
-    std = tuple(float(v) for v in meta["mms.std"].split(","))
-    x = mmsnet.preprocess(rgb, hw, mean, std)
-    with torch.no_grad():
-        return mmsnet.postprocess(model(x), tuple(rgb.shape[:2]), float(meta.get("mms.threshold", 0.5))).numpy()
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -103,7 +94,7 @@ def main():
         stem = os.path.splitext(f)[0]
         rgb = data.read_rgb(os.path.join(a.images, f))
         gt = data.read_mask(data.find_file(a.masks, stem)).numpy().astype(bool)
-        pred = predict(model, meta, rgb)
+        pred = mmsnet.segment(model, meta, rgb).numpy()
         tp, fp, fn = int((pred & gt).sum()), int((pred & ~gt).sum()), int((gt & ~pred).sum())
         comps = fp_components(pred, gt, a.min_area, a.near)
         for k, v in (("tp", tp), ("fp", fp), ("fn", fn)):

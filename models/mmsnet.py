@@ -274,6 +274,17 @@ def postprocess(logits, hw, threshold):
     return torch.sigmoid(logits)[0, 0] > threshold
 
 
+def segment(model, meta, rgb_u8):
+    """HxWx3 uint8 tensor -> HxW bool mask, by the model file's card
+    (input size, mean, std, threshold): the engine's whole path."""
+    hw = tuple(int(v) for v in meta["mms.input"].lower().split("x"))
+    mean = [float(v) for v in meta["mms.mean"].split(",")]
+    std = [float(v) for v in meta["mms.std"].split(",")]
+    with torch.no_grad():
+        logits = model(preprocess(rgb_u8, hw, mean, std))
+    return postprocess(logits, tuple(rgb_u8.shape[:2]), float(meta["mms.threshold"]))
+
+
 def macs(model, hw):
     """Multiply-accumulates of every convolution for one frame."""
     total = [0]

@@ -28,13 +28,11 @@ head, in train.py's checkpoint layout.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -121,10 +119,7 @@ class Pretrain:
                   "unlabeled": self.unl.counts(), "start_it": self.it})
 
     def log(self, rec):
-        rec = dict(rec, time=round(time.time(), 1))
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        print(json.dumps(rec), flush=True)
+        train.append_log(self.log_path, rec)
 
     def labeled_images(self, n):
         idx = []

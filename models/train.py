@@ -90,6 +90,14 @@ def seeded(seed, fn):
     return fn()
 
 
+def append_log(path, rec):
+    """One JSON object per line in path (log.jsonl), echoed to stdout."""
+    rec = dict(rec, time=round(time.time(), 1))
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(json.dumps(rec), flush=True)
+
+
 def network_weights(path):
     """A .safetensors export's network weights. A shipped file also carries
     its int8 calibration, which is not the network's and belongs to the
@@ -200,10 +208,7 @@ class Run:
         print(msg, flush=True)
 
     def log(self, rec):
-        rec = dict(rec, time=round(time.time(), 1))
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        print(json.dumps(rec), flush=True)
+        append_log(self.log_path, rec)
 
     # ------------------------------------------------------- checkpoints
     def state(self):

@@ -9,11 +9,16 @@ import sys
 import unittest
 
 import numpy as np
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "models"))
 
-import errors  # noqa: E402
+import errors     # noqa: E402
+import reference  # noqa: E402
+import mmsnet     # noqa: E402
+
+SHIPPED = os.path.join(ROOT, "models", "mms-rt.safetensors")
 
 
 def frame():
@@ -78,6 +83,24 @@ class FalsePositiveComponents(unittest.TestCase):
         pred[10:30, 150:190] = True            # 800
         pred[80:100, 150:160] = True           # 200
         self.assertEqual([c["area"] for c in errors.fp_components(pred, gt, min_area=1)], [800, 200, 50])
+
+
+class Segment(unittest.TestCase):
+    """mmsnet.segment, which errors.py and agreement.py run, reads the card."""
+
+    def setUp(self):
+        self.model, self.meta = reference.load(SHIPPED)
+        self.rgb = torch.randint(0, 256, (90, 160, 3), generator=torch.Generator().manual_seed(0),
+                                 dtype=torch.uint8)
+
+    def test_mask_has_the_frame_size(self):
+        self.assertEqual(tuple(mmsnet.segment(self.model, self.meta, self.rgb).shape), (90, 160))
+
+    def test_threshold_comes_from_the_card(self):
+        none = mmsnet.segment(self.model, dict(self.meta, **{"mms.threshold": "1.0"}), self.rgb)
+        every = mmsnet.segment(self.model, dict(self.meta, **{"mms.threshold": "-1.0"}), self.rgb)
+        self.assertFalse(bool(none.any()))
+        self.assertTrue(bool(every.all()))
 
 
 if __name__ == "__main__":
