@@ -282,6 +282,27 @@ def shadow(img, gen, prob=0.5, depth=(0.4, 0.85)):
     return img * f.unsqueeze(1).to(img.device, img.dtype)
 
 
+def metal(img, mask, gen, prob=0.5, mix=(0.3, 0.7), gain=(1.0, 2.0), blur=15):
+    """Mirror-like metal: with probability prob per sample, each tool pixel
+    becomes its own luminance (the shaft's edges, print and glints),
+    brightened by a factor drawn from gain (black paint to bare steel), mixed,
+    by a fraction drawn from mix, with a blurred copy of the frame turned
+    by 180 degrees (the tissue the shaft reflects, in its colours). The
+    worst endovis15 misses are silver shafts that mirror red tissue, where
+    the training operations' tools are mostly black. The mask is
+    unchanged. Call it after the geometric augmentation (the mask must be
+    where the tool is) and before the photometric one."""
+    n = img.shape[0]
+    pick = (torch.rand(n, generator=gen) < prob).view(n, 1, 1, 1).to(img.device, img.dtype)
+    a = _u(gen, n, mix[0], mix[1]).view(n, 1, 1, 1).to(img.device, img.dtype)
+    g = _u(gen, n, gain[0], gain[1]).view(n, 1, 1, 1).to(img.device, img.dtype)
+    k = max(1, blur * img.shape[2] // 288) | 1
+    refl = F.avg_pool2d(img.flip(2, 3), k, stride=1, padding=k // 2, count_include_pad=False)
+    shiny = (1 - a) * (g * _grey(img)).clamp(0, 1) + a * refl
+    w = mask * pick
+    return w * shiny + (1 - w) * img
+
+
 def composite(img, mask, backgrounds, gen, prob=0.5):
     """Tool compositing: with probability prob per sample, the labeled tool
     pixels (mask = 1) are pasted onto a tissue background frame (an unlabeled

@@ -165,6 +165,8 @@ class Run:
                 sys.exit(f"train.py: --ema {d}: a decay must lie in (0, 1)")
         if not 0.0 <= args.shadow <= 1.0:
             sys.exit(f"train.py: --shadow {args.shadow}: a probability must lie in [0, 1]")
+        if not 0.0 <= args.metal <= 1.0:
+            sys.exit(f"train.py: --metal {args.metal}: a probability must lie in [0, 1]")
         if not 0.0 <= args.ohem <= 1.0:
             sys.exit(f"train.py: --ohem {args.ohem}: a fraction must lie in [0, 1]")
         if not 0.0 <= args.copy_paste <= 1.0:
@@ -332,6 +334,7 @@ class Run:
                  "train.copy_paste": str(self.args.copy_paste),
                  "train.copy_paste_folders": self.args.copy_paste_folders or "all",
                  "train.shadow": str(self.args.shadow),
+                 "train.metal": str(self.args.metal),
                  "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
                  "train.command": " ".join(shlex.quote(a) for a in sys.argv),
@@ -423,6 +426,8 @@ class Run:
             img, mask = augment.copy_paste(img, mask, self.gen, self.args.copy_paste, cp_ok)
         if self.args.shadow > 0:
             img = augment.shadow(img, self.gen, self.args.shadow)
+        if self.args.metal > 0:
+            img = augment.metal(img, mask, self.gen, self.args.metal)
         valid = None
         if bg is not None:
             img, pick = augment.composite(img, mask, bg, self.gen, self.args.composite_prob)
@@ -696,6 +701,9 @@ def parser():
     ap.add_argument("--shadow", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, darken the frame from a random "
                          "radius outwards (endoscope light falloff; augment.shadow); 0 = off")
+    ap.add_argument("--metal", type=float, default=0.0, metavar="P",
+                    help="with probability P per labeled view, turn the tools into mirror-like "
+                         "metal that takes the tissue's colours (augment.metal); 0 = off")
     ap.add_argument("--pseudo", default="", metavar="TEACHER",
                     help="sup mode: self-training; TEACHER (a .safetensors) labels --ubatch unlabeled "
                          "frames a step, the student learns its confident pixels from a strong view")

@@ -288,6 +288,38 @@ class Augment(unittest.TestCase):
         img = torch.rand(4, 3, 36, 64, generator=self.g)
         self.assertTrue(torch.equal(augment.shadow(img, self.g, prob=0.0), img))
 
+    def _red_frame_black_tool(self):
+        img = torch.zeros(2, 3, 32, 32)
+        img[:, 0] = 0.8                          # red tissue
+        m = torch.zeros(2, 1, 32, 32)
+        m[:, :, 10:20, 12:16] = 1
+        img = img * (1 - m) + 0.05 * m           # a black shaft
+        return img, m
+
+    def test_metal_takes_the_tissue_colour_on_the_tool_only(self):
+        img, m = self._red_frame_black_tool()
+        y = augment.metal(img, m, self.g, prob=1.0)
+        tool = m.bool().expand_as(img)
+        self.assertTrue(torch.equal(y[~tool], img[~tool]))
+        r, g = y[:, 0][m[:, 0].bool()], y[:, 1][m[:, 0].bool()]
+        self.assertGreater(float((r - g).min()), 0.1)       # tinted red by the tissue
+        self.assertGreater(float(y[:, 0][m[:, 0].bool()].min()), 0.2)
+
+    def test_metal_keeps_the_mask_and_the_range(self):
+        img = torch.rand(4, 3, 36, 64, generator=self.g)
+        m = (torch.rand(4, 1, 36, 64, generator=self.g) > 0.7).float()
+        y = augment.metal(img, m, self.g, prob=1.0)
+        self.assertEqual(y.shape, img.shape)
+        self.assertTrue(bool((y >= 0).all() and (y <= 1).all()))
+
+    def test_metal_off_changes_nothing(self):
+        img, m = self._red_frame_black_tool()
+        self.assertTrue(torch.equal(augment.metal(img, m, self.g, prob=0.0), img))
+
+    def test_metal_without_a_tool_changes_nothing(self):
+        img, _ = self._red_frame_black_tool()
+        self.assertTrue(torch.equal(augment.metal(img, torch.zeros(2, 1, 32, 32), self.g, prob=1.0), img))
+
     def _three_tools(self):
         img, m = self._two_tools()
         img = torch.cat([img, torch.rand(1, 3, 8, 8, generator=self.g)])
@@ -464,6 +496,23 @@ class Optimiser(unittest.TestCase):
         plain = r.norm(img)
         self.assertTrue(bool((x[:, :, 0, 0] < plain[:, :, 0, 0] - 0.5).all()))
         self.assertTrue(torch.equal(y.cpu(), r.train.mask))
+
+    def test_metal_reaches_the_labeled_views(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--metal", "1")
+        img = torch.zeros_like(r.train.img)
+        img[:, 0] = 0.8
+        m = torch.zeros_like(r.train.mask)
+        m[..., :8, :8] = 1
+        x, y, _ = r.labeled_view(img, m)
+        plain = r.norm(img)
+        self.assertFalse(torch.allclose(x[:, :, 0, 0], plain[:, :, 0, 0]))
+        self.assertTrue(torch.equal(x[:, :, -1, -1], plain[:, :, -1, -1]))
+        self.assertTrue(torch.equal(y.cpu(), m))
+
+    def test_metal_outside_0_1_is_refused(self):
+        for p in ("1.5", "-0.1"):
+            with self.assertRaises(SystemExit):
+                self.run_for("--mode", "sup", "--metal", p)
 
     def test_shadow_outside_0_1_is_refused(self):
         for p in ("1.5", "-0.1"):
