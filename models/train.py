@@ -38,6 +38,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -138,6 +139,8 @@ class Run:
             self.cls = [seeded(args.seed * 100 + 3 + i, losses.Classifier).to(self.dev) for i in range(2)]
             self.proj = [seeded(args.seed * 100 + 5 + i, losses.Projector).to(self.dev) for i in range(2)]
             mods += self.cls + self.proj
+        self.aux, self.taps = self.deep_sup_heads() if args.deep_sup > 0 else ([], [])
+        mods += self.aux
         self.mods = mods
         # The official MMS code leaves C1, C2, P1, P2 out of the optimiser:
         # fixed random heads, through which the contrastive losses can only
@@ -165,6 +168,8 @@ class Run:
                 sys.exit(f"train.py: --ema {d}: a decay must lie in (0, 1)")
         if not 0.0 <= args.shadow <= 1.0:
             sys.exit(f"train.py: --shadow {args.shadow}: a probability must lie in [0, 1]")
+        if args.deep_sup < 0:
+            sys.exit(f"train.py: --deep-sup {args.deep_sup}: a weight must be >= 0")
         if not 0.0 <= args.metal <= 1.0:
             sys.exit(f"train.py: --metal {args.metal}: a probability must lie in [0, 1]")
         if not 0.0 <= args.ohem <= 1.0:
@@ -224,7 +229,37 @@ class Run:
         if self.mms:
             st["cls"] = [c.state_dict() for c in self.cls]
             st["proj"] = [p.state_dict() for p in self.proj]
+        if self.aux:
+            st["aux"] = [h.state_dict() for h in self.aux]
         return st
+
+    def deep_sup_heads(self):
+        """--deep-sup: a 1x1 logit head on each decoder block's output but the
+        last (mms-rt: 1/16, 1/8 and 1/4 of the input), trained against the
+        same mask. The coarse blocks decide what is a tool (a hook against an
+        instrument, a shaft in glare) and otherwise learn it only through
+        three upsamplings; the heads live in train.py and never reach the
+        exported model."""
+        a = self.args
+        if self.mms or a.arch != "mms-rt":
+            sys.exit("train.py: --deep-sup is for --mode sup and --arch mms-rt")
+        net = self.nets[0]
+        taps = [None] * (len(net.dec) - 1)
+        heads = []
+        for i, block in enumerate(net.dec[:-1]):
+            block.register_forward_hook(lambda m, inp, out, i=i: taps.__setitem__(i, out))
+            heads.append(seeded(a.seed * 100 + 7 + i,
+                                lambda c=block.conv2.out_channels: nn.Conv2d(c, 1, 1)).to(self.dev))
+        return heads, taps
+
+    def deep_sup_loss(self, target, valid, kern):
+        """Mean structure loss of the heads, on the decoder outputs of the
+        last forward pass, upsampled to the mask; fp32 outside autocast (the
+        narrow-convolution bf16 fault, keep_narrow_convs_fp32)."""
+        size = target.shape[-2:]
+        ls = [self.sup_loss(F.interpolate(h(t.float()), size=size, mode="bilinear", align_corners=True),
+                            target, valid, kern) for h, t in zip(self.aux, self.taps)]
+        return sum(ls) / len(ls)
 
     def load_init(self, path):
         """Weights only (networks, and heads where both runs have them)."""
@@ -297,6 +332,8 @@ class Run:
                 m.load_state_dict(s)
             for m, s in zip(self.proj, ck["proj"]):
                 m.load_state_dict(s)
+        for h, s in zip(self.aux, ck.get("aux", [])):
+            h.load_state_dict(s)
         if self.emas:
             if ck.get("ema_decays") != self.ema_decays:
                 sys.exit("train.py: --resume: --ema differs from the interrupted run's")
@@ -335,6 +372,7 @@ class Run:
                  "train.copy_paste_folders": self.args.copy_paste_folders or "all",
                  "train.shadow": str(self.args.shadow),
                  "train.metal": str(self.args.metal),
+                 "train.deep_sup": str(self.args.deep_sup),
                  "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
                  "train.command": " ".join(shlex.quote(a) for a in sys.argv),
@@ -519,6 +557,10 @@ class Run:
             x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok)
             loss = l_sup = self.sup_loss(self.fwd(f1, x1), y1, v1, kern)
             rec = {"l_sup": l_sup.item()}
+            if self.aux:
+                l_ds = self.deep_sup_loss(y1, v1, kern)
+                loss = loss + a.deep_sup * l_ds
+                rec["l_deep"] = l_ds.item()
             if self.teacher is not None:
                 l_pse = self.pseudo_loss(f1)
                 loss = loss + a.pseudo_weight * l_pse
@@ -701,6 +743,9 @@ def parser():
     ap.add_argument("--shadow", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, darken the frame from a random "
                          "radius outwards (endoscope light falloff; augment.shadow); 0 = off")
+    ap.add_argument("--deep-sup", type=float, default=0.0, metavar="W",
+                    help="sup mode: a logit head on each coarse decoder block, its structure loss "
+                         "weighted W (deep supervision; the heads are not exported); 0 = off")
     ap.add_argument("--metal", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, turn the tools into mirror-like "
                          "metal that takes the tissue's colours (augment.metal); 0 = off")

@@ -7,6 +7,7 @@ The split test reads ../shared/data: it fails under CI=true when that is missing
 and is skipped otherwise.
 """
 
+import copy
 import os
 import sys
 import unittest
@@ -424,6 +425,49 @@ class Optimiser(unittest.TestCase):
         proj, cls = self.head_grads("--w-neg", "0")
         self.assertGreater(proj, 0.0)
         self.assertEqual(cls, 0.0)
+
+    def test_deep_sup_heads_are_optimised(self):
+        r, opt = self.run_for("--mode", "sup", "--batch", "2", "--deep-sup", "0.5")
+        self.assertEqual(len(r.aux), len(r.nets[0].dec) - 1)
+        self.assertTrue(self.covered(r.aux, opt))
+        rec = r.step()
+        self.assertAlmostEqual(rec["loss"], rec["l_sup"] + 0.5 * rec["l_deep"], places=4)
+        self.assertTrue(all(p.grad is not None and float(p.grad.abs().sum()) > 0
+                            for h in r.aux for p in h.parameters()))
+
+    def test_deep_sup_moves_the_coarse_decoder_more(self):
+        grad = lambda r: float(r.nets[0].dec[0].conv1.weight.grad.abs().sum())
+        plain, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none")
+        deep, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--deep-sup", "1")
+        plain.step()
+        deep.step()
+        self.assertNotAlmostEqual(grad(plain), grad(deep), places=6)
+
+    def test_deep_sup_heads_stay_out_of_the_network(self):
+        plain, _ = self.run_for("--mode", "sup")
+        deep, _ = self.run_for("--mode", "sup", "--deep-sup", "0.5")
+        self.assertEqual(set(plain.nets[0].state_dict()), set(deep.nets[0].state_dict()))
+
+    def test_deep_sup_heads_are_resumed(self):
+        import tempfile
+        r, _ = self.run_for("--mode", "sup", "--deep-sup", "0.5")
+        with torch.no_grad():
+            r.aux[0].weight.fill_(0.25)
+        st = copy.deepcopy(r.state())   # a state_dict shares the weights
+        with torch.no_grad():
+            r.aux[0].weight.zero_()
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(st, os.path.join(d, "ck.pt"))
+            r.load_resume(os.path.join(d, "ck.pt"))
+        self.assertTrue(bool((r.aux[0].weight == 0.25).all()))
+
+    def test_deep_sup_in_mms_is_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "mms", "--deep-sup", "0.5")
+
+    def test_negative_deep_sup_is_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--deep-sup", "-1")
 
     def test_aug_presets_reach_the_labeled_views(self):
         for name in ("strong", "medium", "zoom", "upright", "none"):
