@@ -7,9 +7,15 @@
       placeholder default model use these.
   export.py checkpoint --arch mms-res2net101 CKPT.pth -o FILE
       a PyTorch state_dict (e.g. the official code's Model_1.pth) plus the card.
+  export.py last RUN_DIR -o FILE
+      a train.py run's last checkpoint (ckpt_last.pt), where its model.safetensors
+      holds the checkpoint validation picked: the card is the run's, with the
+      last iteration's validation figures from log.jsonl.
 """
 
 import argparse
+import json
+import os
 import sys
 
 import torch
@@ -67,9 +73,46 @@ def load_checkpoint(path):
     return state
 
 
+def _val_row(run, it):
+    """log.jsonl's validation of the network at iteration it, or None."""
+    try:
+        with open(os.path.join(run, "log.jsonl")) as f:
+            rows = [json.loads(line) for line in f if '"event": "val"' in line]
+    except (OSError, ValueError):
+        return None
+    return next((r for r in rows if r.get("it") == it), None)
+
+
+def export_last(run, output):
+    """The run's last network, so that a model chosen by the rule "the last
+    checkpoint, no pick" ships as itself. The card keeps the run's
+    provenance (train.command, seed, split) and says which iteration it is;
+    an int8 calibration is dropped, since it belongs to the picked weights."""
+    path = os.path.join(run, "ckpt_last.pt")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        _, meta = safetensors_io.load_file(os.path.join(run, "model.safetensors"))
+        net = ck.get("best", {}).get("net", 0) if ck.get("mode") == "mms" else 0
+        state, it = ck["nets"][net], int(ck["it"])
+    except Exception as e:  # torch raises anything from EOFError to pickle errors
+        sys.exit(f"export.py last: {run}: not a finished train.py run ({type(e).__name__}: {e})")
+    meta = {k: v for k, v in meta.items() if not k.startswith("int8.") and not k.startswith("train.val_dice")}
+    meta.update({"train.iter": str(it), "train.network": f"F{net + 1}", "train.export": "last"})
+    row = _val_row(run, it)
+    if row is not None and f"F{net + 1}" in row:
+        v = row[f"F{net + 1}"]
+        meta["train.val_dice"] = f"{v['score']:.4f}"
+        for k, d in v.items():
+            if k not in ("score", "frames") and isinstance(d, float):
+                meta[f"train.val_dice.{k}"] = f"{d:.4f}"
+    model = mmsnet.build(meta["mms.arch"], meta)
+    model.load_state_dict(state)
+    safetensors_io.save_file(model.state_dict(), output, meta)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["random", "checkpoint"])
+    ap.add_argument("mode", choices=["random", "checkpoint", "last"])
     ap.add_argument("checkpoint", nargs="?")
     ap.add_argument("--arch", default="mms-rt")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -81,6 +124,10 @@ def main():
     # (`checkpoint --arch A CKPT.pth -o OUT`), which plain parse_args refuses.
     args = ap.parse_intermixed_args()
 
+    if args.mode == "last":
+        if not args.checkpoint:
+            sys.exit("export.py last: RUN_DIR is required")
+        return export_last(args.checkpoint, args.output)
     params = parse_sets(args.set)
     meta = mmsnet.card_metadata(args.arch, params, tuple(int(v) for v in args.size.split("x")))
     model = mmsnet.build(args.arch, meta)
