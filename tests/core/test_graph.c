@@ -120,6 +120,57 @@ static void conv_bn_relu_fuse_into_one_conv(void)
     mms_model_close(m);
 }
 
+/* c.weight[0] = -1e-24 (then about 0.001, 0.002, ...), c.bias = -1e-30 */
+static const struct spec conv_tiny[] = {
+    {"c.weight", 4, {4, 4, 3, 3}, -1e-24f, 1e-3f},
+    {"c.bias", 1, {4}, -1e-30f, 0.f},
+};
+
+static const struct spec conv_small[] = {
+    {"c.weight", 4, {4, 4, 3, 3}, 1e-19f, 0.f},
+    {"c.bias", 1, {4}, -1e-19f, 0.f},
+};
+
+static struct mms_node *fused_conv(const struct spec *s, struct mms_model **m,
+                                   struct mms_graph **g)
+{
+    struct mms_err err;
+    *m = make_model(s, 2);
+    *g = mms_graph_new(*m);
+    mms_graph_conv(*g, mms_graph_input(*g, 4, 8, 8), "c", 4, 3, 1, 1, 1);
+    CHECK(mms_graph_fuse(*g, &err) == 0);
+    return only(*g, MMS_OP_CONV);
+}
+
+static void tiny_weights_become_zero(void)
+{
+    struct mms_model *m;
+    struct mms_graph *g;
+    struct mms_node *c = fused_conv(conv_tiny, &m, &g);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_MSG(c->u.conv.w[0] == 0.f, "w[0] = %g", c->u.conv.w[0]);
+        CHECK(fabsf(c->u.conv.w[1] - 0.001f) < 1e-7f);
+        CHECK_MSG(c->u.conv.b[3] == 0.f, "b[3] = %g", c->u.conv.b[3]);
+    }
+    mms_graph_free(g);
+    mms_model_close(m);
+}
+
+static void small_weights_above_the_cut_are_kept(void)
+{
+    struct mms_model *m;
+    struct mms_graph *g;
+    struct mms_node *c = fused_conv(conv_small, &m, &g);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_MSG(c->u.conv.w[5] == 1e-19f, "w[5] = %g", c->u.conv.w[5]);
+        CHECK_MSG(c->u.conv.b[0] == -1e-19f, "b[0] = %g", c->u.conv.b[0]);
+    }
+    mms_graph_free(g);
+    mms_model_close(m);
+}
+
 static void residual_add_becomes_sum_postop(void)
 {
     struct mms_model *m = make_model(conv_bn, 6);
@@ -379,7 +430,8 @@ done:
     mms_model_close(m);
 }
 
-MMS_TESTS(T(conv_bn_relu_fuse_into_one_conv), T(residual_add_becomes_sum_postop),
+MMS_TESTS(T(conv_bn_relu_fuse_into_one_conv), T(tiny_weights_become_zero),
+          T(small_weights_above_the_cut_are_kept), T(residual_add_becomes_sum_postop),
           T(shared_conv_output_keeps_activation), T(lone_batchnorm_becomes_depthwise_conv),
           T(pooling_sizes_follow_pytorch), T(concat_of_mismatched_sizes_fails),
           T(slice_out_of_range_fails), T(errors_are_sticky),
