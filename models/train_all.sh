@@ -148,6 +148,22 @@ for s in $stages; do
             --iters $N_FT5 --batch 4 --lr 1e-4 --seed 3 --aug light \
             --init out/train/ft5-light/ckpt_last.pt --threads ${T:-2}
         ;;
+    ft12)
+        # The model shipped in the thirteenth session: ft6-light2 (the
+        # file shipped from the seventh to the twelfth session, kept in
+        # git at 28d6f72) fine-tuned 1000 iterations with mirror-like
+        # metal at P = 0.25; its export is the last checkpoint, no pick
+        # (models/export.py last).
+        init=out/train/ft6-light2.safetensors
+        [ -f "$init" ] || git show 28d6f72:models/mms-rt.safetensors > "$init"
+        # shellcheck disable=SC2086
+        run ft12-metal25-s4 --mode sup $L3 --folder-weights cataract=2 --size 288x512 \
+            --iters $N_FT5 --batch 4 --lr 1e-4 --seed 4 --aug light --bf16 1 \
+            --val-every 250 --metal 0.25 --init "$init" --threads ${T:-2}
+        [ -f out/train/ft12-metal25-s4/last.safetensors ] ||
+            $PY models/export.py last out/train/ft12-metal25-s4 \
+                -o out/train/ft12-metal25-s4/last.safetensors
+        ;;
     cmp3)
         # MMS against supervised-only on the three folders at one budget
         # that a 2-core machine trains in about an hour for all four runs
