@@ -172,6 +172,8 @@ class Run:
             sys.exit(f"train.py: --deep-sup {args.deep_sup}: a weight must be >= 0")
         if not 0.0 <= args.metal <= 1.0:
             sys.exit(f"train.py: --metal {args.metal}: a probability must lie in [0, 1]")
+        if not 0.0 <= args.tool_zoom <= 1.0:
+            sys.exit(f"train.py: --tool-zoom {args.tool_zoom}: a probability must lie in [0, 1]")
         if not 0.0 <= args.ohem <= 1.0:
             sys.exit(f"train.py: --ohem {args.ohem}: a fraction must lie in [0, 1]")
         if not 0.0 <= args.copy_paste <= 1.0:
@@ -372,6 +374,7 @@ class Run:
                  "train.copy_paste_folders": self.args.copy_paste_folders or "all",
                  "train.shadow": str(self.args.shadow),
                  "train.metal": str(self.args.metal),
+                 "train.tool_zoom": str(self.args.tool_zoom),
                  "train.deep_sup": str(self.args.deep_sup),
                  "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
@@ -460,6 +463,8 @@ class Run:
         aug = augment.PRESETS.get(self.args.aug)
         if aug is not None:
             img, mask = augment.geometric(img, mask, self.gen, aug)
+        if self.args.tool_zoom > 0:
+            img, mask = augment.tool_zoom(img, mask, self.gen, self.args.tool_zoom)
         if self.args.copy_paste > 0:
             img, mask = augment.copy_paste(img, mask, self.gen, self.args.copy_paste, cp_ok)
         if self.args.shadow > 0:
@@ -749,6 +754,9 @@ def parser():
     ap.add_argument("--metal", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, turn the tools into mirror-like "
                          "metal that takes the tissue's colours (augment.metal); 0 = off")
+    ap.add_argument("--tool-zoom", type=float, default=0.0, metavar="P",
+                    help="with probability P per labeled view, zoom 1.5-2.5x into a window around "
+                         "a random tool pixel (augment.tool_zoom); 0 = off")
     ap.add_argument("--pseudo", default="", metavar="TEACHER",
                     help="sup mode: self-training; TEACHER (a .safetensors) labels --ubatch unlabeled "
                          "frames a step, the student learns its confident pixels from a strong view")

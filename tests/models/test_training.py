@@ -321,6 +321,47 @@ class Augment(unittest.TestCase):
         img, _ = self._red_frame_black_tool()
         self.assertTrue(torch.equal(augment.metal(img, torch.zeros(2, 1, 32, 32), self.g, prob=1.0), img))
 
+    def _one_tool(self):
+        img = torch.rand(2, 3, 36, 64, generator=self.g)
+        m = torch.zeros(2, 1, 36, 64)
+        m[:, :, 4:8, 50:56] = 1                  # a small tool near a corner
+        return img, m
+
+    def test_tool_zoom_makes_the_tool_bigger(self):
+        img, m = self._one_tool()
+        _, y = augment.tool_zoom(img, m, self.g, prob=1.0)
+        for i in range(2):
+            self.assertGreater(float(y[i].sum()), 1.5 * float(m[i].sum()))
+
+    def test_tool_zoom_moves_image_and_mask_together(self):
+        _, m = self._one_tool()
+        x, y = augment.tool_zoom(m.repeat(1, 3, 1, 1), m, self.g, prob=1.0)
+        self.assertTrue(torch.equal((x[:, :1] > 0.5).float(), y))
+
+    def test_tool_zoom_stays_inside_the_frame(self):
+        img = torch.zeros(2, 3, 36, 64)
+        img[:, 0] = torch.linspace(0.5, 1, 64)             # column ramp
+        img[:, 1] = torch.linspace(0.5, 1, 36).view(36, 1)  # row ramp
+        m = torch.zeros(2, 1, 36, 64)
+        m[:, :, 0:3, 0:3] = 1                    # a tool in the corner: the window must clamp
+        x, _ = augment.tool_zoom(img, m, self.g, prob=1.0, scale=(2.0, 2.0))
+        # Inside the frame every column and row is new; a window past the
+        # edge would repeat the border, or fade to black.
+        self.assertTrue(bool((x[:, 0, :, 1:] > x[:, 0, :, :-1]).all()))
+        self.assertTrue(bool((x[:, 1, 1:, :] > x[:, 1, :-1, :]).all()))
+        self.assertGreaterEqual(float(x[:, :2].min()), 0.5 - 1e-6)
+
+    def test_tool_zoom_off_changes_nothing(self):
+        img, m = self._one_tool()
+        x, y = augment.tool_zoom(img, m, self.g, prob=0.0)
+        self.assertTrue(torch.equal(x, img) and torch.equal(y, m))
+
+    def test_tool_zoom_without_a_tool_changes_nothing(self):
+        img, _ = self._one_tool()
+        m = torch.zeros(2, 1, 36, 64)
+        x, y = augment.tool_zoom(img, m, self.g, prob=1.0)
+        self.assertTrue(torch.equal(x, img) and torch.equal(y, m))
+
     def _three_tools(self):
         img, m = self._two_tools()
         img = torch.cat([img, torch.rand(1, 3, 8, 8, generator=self.g)])
@@ -552,6 +593,18 @@ class Optimiser(unittest.TestCase):
         self.assertFalse(torch.allclose(x[:, :, 0, 0], plain[:, :, 0, 0]))
         self.assertTrue(torch.equal(x[:, :, -1, -1], plain[:, :, -1, -1]))
         self.assertTrue(torch.equal(y.cpu(), m))
+
+    def test_tool_zoom_reaches_the_labeled_views(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--tool-zoom", "1")
+        m = torch.zeros_like(r.train.mask)
+        m[..., 4:8, 4:8] = 1
+        _, y, _ = r.labeled_view(m.repeat(1, 3, 1, 1), m)
+        self.assertTrue(bool((y.flatten(1).sum(1) > 1.5 * m.flatten(1).sum(1)).all()))
+
+    def test_tool_zoom_outside_0_1_is_refused(self):
+        for p in ("1.5", "-0.1"):
+            with self.assertRaises(SystemExit):
+                self.run_for("--mode", "sup", "--tool-zoom", p)
 
     def test_metal_outside_0_1_is_refused(self):
         for p in ("1.5", "-0.1"):
