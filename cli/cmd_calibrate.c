@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "core/cpu.h"
+#include "core/mask.h"
 #include "core/model.h"
 #include "core/prepost.h"
 #include "core/model_write.h"
@@ -19,6 +20,13 @@
  * it): mean per-image Dice, and the worst single image. */
 #define CHECK_MEAN_DICE 0.98
 #define CHECK_MIN_DICE 0.90
+/* A frame whose masks differ on fewer pixels than this share passes the
+ * per-frame test whatever their Dice: on a tool-free frame where fp32
+ * paints a small false speck and int8 a slightly different one, Dice can
+ * read 0.80 for a change of a few dozen pixels that nobody can see. The
+ * mean is still taken over every frame. 1 pixel in 2,000: 115 in a 640x360
+ * frame. */
+#define CHECK_SPECK 0.0005
 
 struct calibrate_opts {
     struct mms_pipeline_opts net; /* model, threads, size */
@@ -50,7 +58,9 @@ static const struct args_cmd spec = {
         "and the heads (fewer than 8 output channels) write fp32 logits. Then the\n"
         "int8 network runs on the same frames and its masks are compared with fp32's:\n"
         "the file says\n"
-        "whether they agreed (mean Dice >= 0.98, none below 0.90), and only a\n"
+        "whether they agreed (mean Dice >= 0.98, none below 0.90 except frames whose\n"
+        "masks differ on under 0.05 % of the pixels, such as two specks on a tool-free\n"
+        "frame), and only a\n"
         "calibration that passed is chosen by --precision auto; it also records how\n"
         "much faster int8 ran on this CPU's ISA, and auto keeps fp32 on that ISA if\n"
         "int8 was not faster. Use frames like the\n"
@@ -126,19 +136,6 @@ static int observe_all(struct mms_net *net, char **images, int n, struct range *
     return 0;
 }
 
-static double dice(const struct mms_image *a, const struct mms_image *b)
-{
-    long inter = 0, sa = 0, sb = 0;
-    for (int y = 0; y < a->h; y++)
-        for (int x = 0; x < a->w; x++) {
-            int pa = a->data[y * a->stride + x] != 0, pb = b->data[y * b->stride + x] != 0;
-            inter += pa && pb;
-            sa += pa;
-            sb += pb;
-        }
-    return sa + sb ? 2.0 * inter / (sa + sb) : 1.0;
-}
-
 static double now_ms(void)
 {
     struct timespec t;
@@ -195,11 +192,10 @@ static int speed_ratio(struct mms_net *f32, struct mms_net *i8, const char *imag
 }
 
 /* Int8 against fp32 masks, frame by frame. */
-static int check(struct mms_net *f32, struct mms_net *i8, char **images, int n, double *mean,
-                 double *worst, struct mms_err *err)
+static int check(struct mms_net *f32, struct mms_net *i8, char **images, int n,
+                 struct mms_mask_tally *g, struct mms_err *err)
 {
-    double sum = 0;
-    *worst = 1;
+    *g = (struct mms_mask_tally){.min_dice = CHECK_MIN_DICE, .speck = CHECK_SPECK};
     for (int i = 0; i < n; i++) {
         struct mms_image rgb, ma = {0}, mb = {0};
         int ret = mms_image_read(images[i], MMS_IMAGE_RGB24, &rgb, err);
@@ -208,9 +204,9 @@ static int check(struct mms_net *f32, struct mms_net *i8, char **images, int n, 
         ret = cli_segment_frame(f32, &rgb, &ma, err);
         ret = ret < 0 ? ret : cli_segment_frame(i8, &rgb, &mb, err);
         if (ret >= 0) {
-            double d = dice(&ma, &mb);
-            sum += d;
-            *worst = d < *worst ? d : *worst;
+            struct mms_mask_agreement m;
+            mms_mask_agreement(ma.data, ma.stride, mb.data, mb.stride, ma.w, ma.h, &m);
+            mms_mask_tally_add(g, &m);
         }
         mms_image_free(&rgb);
         mms_image_free(&ma);
@@ -218,7 +214,6 @@ static int check(struct mms_net *f32, struct mms_net *i8, char **images, int n, 
         if (ret < 0)
             return ret;
     }
-    *mean = sum / n;
     return 0;
 }
 
@@ -254,8 +249,9 @@ static int calibrate(const struct args *a, const struct calibrate_opts *o)
     struct mms_net *i8 = NULL;
     struct range r = {0};
     struct mms_err err = {{0}};
-    char verdict[160], speed[96];
-    double mean = 0, worst = 0, speedup = 0;
+    char verdict[256], speed[96];
+    struct mms_mask_tally g;
+    double speedup = 0;
     struct mms_cpu cpu;
     int ret;
     if (!o->out)
@@ -279,15 +275,18 @@ static int calibrate(const struct args *a, const struct calibrate_opts *o)
         (apply_percentile(&r, o->percentile), 0) ||
         write_file(cn.model, o->out, &r, a->noperands, "unchecked", NULL, &err) < 0 ||
         open_int8(o->out, cn.opts.threads, &i8, &err) < 0 ||
-        check(cn.net, i8, a->operands, a->noperands, &mean, &worst, &err) < 0 ||
+        check(cn.net, i8, a->operands, a->noperands, &g, &err) < 0 ||
         speed_ratio(cn.net, i8, a->operands[0], &speedup, &err) < 0) {
         ret = cli_fail(spec.name, "%s", err.msg);
         goto done;
     }
-    int passed = mean >= CHECK_MEAN_DICE && worst >= CHECK_MIN_DICE;
+    double mean = g.frames ? g.sum / g.frames : 0;
+    int passed = mean >= CHECK_MEAN_DICE && g.worst >= CHECK_MIN_DICE;
     snprintf(verdict, sizeof(verdict),
-             "%s: int8 vs fp32 masks, mean Dice %.4f, lowest %.4f, over %d frames",
-             passed ? "passed" : "failed", mean, worst, a->noperands);
+             "%s: int8 vs fp32 masks, mean Dice %.4f, lowest %.4f, over %d frames; "
+             "%d below %.2f differ on under %.2f %% of the pixels (lowest of all %.4f)",
+             passed ? "passed" : "failed", mean, g.worst, a->noperands, g.specks,
+             CHECK_MIN_DICE, CHECK_SPECK * 100, g.lowest);
     mms_cpu_probe(&cpu);
     snprintf(speed, sizeof(speed), "%s:%.2f", cpu.isa, speedup);
     if (write_file(cn.model, o->out, &r, a->noperands, verdict, speed, &err) < 0) {

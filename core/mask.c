@@ -64,3 +64,32 @@ void mms_mask_stats(const uint8_t *mask, int w, int h, int stride, struct mms_ma
     out->x1 = x1;
     out->y1 = y1;
 }
+
+void mms_mask_agreement(const uint8_t *a, int sa, const uint8_t *b, int sb, int w, int h,
+                        struct mms_mask_agreement *out)
+{
+    int64_t inter = 0, na = 0, nb = 0;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *ra = a + (size_t)y * (size_t)sa, *rb = b + (size_t)y * (size_t)sb;
+        for (int x = 0; x < w; x++) {
+            int pa = ra[x] != 0, pb = rb[x] != 0;
+            inter += pa & pb;
+            na += pa;
+            nb += pb;
+        }
+    }
+    out->dice = na + nb ? 2.0 * (double)inter / (double)(na + nb) : 1.0;
+    out->differ = (double)(na + nb - 2 * inter) / ((double)w * h);
+}
+
+void mms_mask_tally_add(struct mms_mask_tally *t, const struct mms_mask_agreement *m)
+{
+    if (!t->frames++)
+        t->worst = t->lowest = 1;
+    t->sum += m->dice;
+    t->lowest = m->dice < t->lowest ? m->dice : t->lowest;
+    if (m->differ > t->speck)
+        t->worst = m->dice < t->worst ? m->dice : t->worst;
+    else
+        t->specks += m->dice < t->min_dice;
+}

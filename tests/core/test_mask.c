@@ -1,5 +1,6 @@
 /* core/mask.c: the count, share and box of tool pixels that --meta, the
  * library and the GStreamer element report. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,7 +157,158 @@ static void test_matches_reference_scan(void)
     }
 }
 
+/* ---- agreement of two masks ---- */
+
+static void agreement_of(const uint8_t *a, const uint8_t *b, int stride, struct mms_mask_agreement *m)
+{
+    mms_mask_agreement(a, stride, b, stride, W, H, m);
+}
+
+static void test_agreement_both_empty(void)
+{
+    uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
+    struct mms_mask_agreement m;
+    agreement_of(a, b, W, &m);
+    CHECK(m.dice == 1.0 && m.differ == 0.0);
+    free(a);
+    free(b);
+}
+
+static void test_agreement_identical(void)
+{
+    uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
+    memset(a + W, 7, 30);
+    memset(b + W, 255, 30); /* any non-zero byte is tool */
+    struct mms_mask_agreement m;
+    agreement_of(a, b, W, &m);
+    CHECK(m.dice == 1.0 && m.differ == 0.0);
+    free(a);
+    free(b);
+}
+
+static void test_agreement_disjoint(void)
+{
+    uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
+    memset(a, 1, 10);
+    memset(b + 2 * W, 1, 20);
+    struct mms_mask_agreement m;
+    agreement_of(a, b, W, &m);
+    CHECK(m.dice == 0.0);
+    CHECK(m.differ == 30.0 / (W * H));
+    free(a);
+    free(b);
+}
+
+static void test_agreement_partial_overlap(void)
+{
+    uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
+    memset(a + 3 * W, 1, 40);      /* columns 0-39 */
+    memset(b + 3 * W + 20, 1, 40); /* columns 20-59: 20 shared */
+    struct mms_mask_agreement m;
+    agreement_of(a, b, W, &m);
+    CHECK(m.dice == 2.0 * 20 / 80);
+    CHECK(m.differ == 40.0 / (W * H));
+    free(a);
+    free(b);
+}
+
+static void test_agreement_ignores_stride_padding(void)
+{
+    int stride = W + 5;
+    uint8_t *a = alloc_mask(stride, H, 0), *b = alloc_mask(stride, H, 0);
+    for (int y = 0; y < H; y++)
+        memset(b + (size_t)y * stride + W, 1, 5); /* tool past w in b only */
+    struct mms_mask_agreement m;
+    agreement_of(a, b, stride, &m);
+    CHECK(m.dice == 1.0 && m.differ == 0.0);
+    free(a);
+    free(b);
+}
+
+static void test_agreement_counts_any_nonzero_byte(void)
+{
+    uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
+    memset(a + W, 200, 30);
+    struct mms_mask_agreement m;
+    agreement_of(a, b, W, &m);
+    CHECK(m.dice == 0.0);
+    CHECK(m.differ == 30.0 / (W * H));
+    free(a);
+    free(b);
+}
+
+static void test_agreement_with_two_strides(void)
+{
+    int sb = W + 9;
+    uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(sb, H, 0);
+    for (int y = 0; y < H; y++) {
+        memset(a + (size_t)y * W + 10, 1, 5);
+        memset(b + (size_t)y * sb + 10, 1, 5);
+    }
+    struct mms_mask_agreement m;
+    mms_mask_agreement(a, W, b, sb, W, H, &m);
+    CHECK(m.dice == 1.0 && m.differ == 0.0);
+    free(a);
+    free(b);
+}
+
+/* ---- the tally over frames that `mms calibrate` judges by ---- */
+
+static struct mms_mask_tally tally(void)
+{
+    return (struct mms_mask_tally){.min_dice = 0.9, .speck = 0.001};
+}
+
+static void add(struct mms_mask_tally *t, double dice, double differ)
+{
+    struct mms_mask_agreement m = {dice, differ};
+    mms_mask_tally_add(t, &m);
+}
+
+static void test_tally_mean_and_lowest_take_every_frame(void)
+{
+    struct mms_mask_tally t = tally();
+    add(&t, 1.0, 0.0);
+    add(&t, 0.95, 0.01);
+    add(&t, 0.5, 0.0005); /* a speck */
+    CHECK_EQ(t.frames, 3);
+    CHECK(fabs(t.sum - 2.45) < 1e-12);
+    CHECK(t.lowest == 0.5);
+}
+
+static void test_tally_speck_is_not_the_worst(void)
+{
+    struct mms_mask_tally t = tally();
+    add(&t, 0.95, 0.01);
+    add(&t, 0.5, 0.001); /* at the limit: still a speck */
+    CHECK(t.worst == 0.95);
+    CHECK_EQ(t.specks, 1);
+}
+
+static void test_tally_frame_past_the_speck_share_is_judged(void)
+{
+    struct mms_mask_tally t = tally();
+    add(&t, 0.95, 0.01);
+    add(&t, 0.5, 0.0011);
+    CHECK(t.worst == 0.5);
+    CHECK_EQ(t.specks, 0);
+}
+
+static void test_tally_speck_above_the_floor_is_not_counted(void)
+{
+    struct mms_mask_tally t = tally();
+    add(&t, 0.92, 0.0001);
+    CHECK_EQ(t.specks, 0);
+    CHECK(t.worst == 1.0 && t.lowest == 0.92);
+}
+
 MMS_TESTS(T(test_empty_mask), T(test_full_mask), T(test_top_left_pixel), T(test_top_right_pixel),
           T(test_bottom_left_pixel), T(test_bottom_right_pixel),
           T(test_stride_padding_is_ignored), T(test_any_nonzero_value_is_tool),
-          T(test_box_widens_on_later_rows), T(test_matches_reference_scan))
+          T(test_box_widens_on_later_rows), T(test_matches_reference_scan),
+          T(test_agreement_both_empty), T(test_agreement_identical), T(test_agreement_disjoint),
+          T(test_agreement_partial_overlap), T(test_agreement_ignores_stride_padding),
+          T(test_agreement_counts_any_nonzero_byte), T(test_agreement_with_two_strides),
+          T(test_tally_mean_and_lowest_take_every_frame), T(test_tally_speck_is_not_the_worst),
+          T(test_tally_frame_past_the_speck_share_is_judged),
+          T(test_tally_speck_above_the_floor_is_not_counted))
