@@ -282,6 +282,32 @@ def shadow(img, gen, prob=0.5, depth=(0.4, 0.85)):
     return img * f.unsqueeze(1).to(img.device, img.dtype)
 
 
+def smoke(img, gen, prob=0.25, density=(0.3, 0.7), grid=(3, 5)):
+    """Surgical smoke: with probability prob per sample, the frame is mixed
+    with a bright grey-white airlight (0.7-0.95, slightly warm) by a density
+    drawn from density and varied smoothly over the frame (a coarse random
+    grid, upsampled), as electrosurgery's smoke veils a laparoscopic view.
+    Several endovis15 validation frames are washed out so; the training
+    operations show little smoke. The mask is unchanged. Call it before the
+    photometric augmentation."""
+    n, _, h, w = img.shape
+    pick = (torch.rand(n, generator=gen) < prob).view(n, 1, 1, 1)
+    d = _u(gen, n, density[0], density[1]).view(n, 1, 1, 1)
+    field = torch.rand(n, 1, grid[0], grid[1], generator=gen)
+    field = F.interpolate(field, size=(h, w), mode="bilinear", align_corners=True)
+    # The veil lies inside the scope's field of view: the black outside it
+    # (Cholec80's round view) stays black.
+    k = max(1, 15 * h // 288) | 1
+    lit = (F.avg_pool2d(_grey(img), k, stride=1, padding=k // 2, count_include_pad=False) / 0.1)
+    a = d * (0.5 + 0.5 * field) * lit.clamp(0, 1).cpu()
+    grey = _u(gen, n, 0.7, 0.95).view(n, 1, 1, 1)
+    tint = torch.stack([torch.ones(n), _u(gen, n, 0.93, 1.0), _u(gen, n, 0.85, 1.0)], 1)
+    air = grey * tint.view(n, 3, 1, 1)
+    a = torch.where(pick, a, torch.zeros(()))
+    a, air = a.to(img.device, img.dtype), air.to(img.device, img.dtype)
+    return img * (1 - a) + a * air
+
+
 def metal(img, mask, gen, prob=0.5, mix=(0.3, 0.7), gain=(1.0, 2.0), blur=15):
     """Mirror-like metal: with probability prob per sample, each tool pixel
     becomes its own luminance (the shaft's edges, print and glints),

@@ -172,6 +172,8 @@ class Run:
             sys.exit(f"train.py: --deep-sup {args.deep_sup}: a weight must be >= 0")
         if not 0.0 <= args.metal <= 1.0:
             sys.exit(f"train.py: --metal {args.metal}: a probability must lie in [0, 1]")
+        if not 0.0 <= args.smoke <= 1.0:
+            sys.exit(f"train.py: --smoke {args.smoke}: a probability must lie in [0, 1]")
         if not 0.0 <= args.tool_zoom <= 1.0:
             sys.exit(f"train.py: --tool-zoom {args.tool_zoom}: a probability must lie in [0, 1]")
         if not 0.0 <= args.ohem <= 1.0:
@@ -375,6 +377,7 @@ class Run:
                  "train.shadow": str(self.args.shadow),
                  "train.metal": str(self.args.metal),
                  "train.tool_zoom": str(self.args.tool_zoom),
+                 "train.smoke": str(self.args.smoke),
                  "train.deep_sup": str(self.args.deep_sup),
                  "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
@@ -471,6 +474,8 @@ class Run:
             img = augment.shadow(img, self.gen, self.args.shadow)
         if self.args.metal > 0:
             img = augment.metal(img, mask, self.gen, self.args.metal)
+        if self.args.smoke > 0:
+            img = augment.smoke(img, self.gen, self.args.smoke)
         valid = None
         if bg is not None:
             img, pick = augment.composite(img, mask, bg, self.gen, self.args.composite_prob)
@@ -754,6 +759,9 @@ def parser():
     ap.add_argument("--metal", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, turn the tools into mirror-like "
                          "metal that takes the tissue's colours (augment.metal); 0 = off")
+    ap.add_argument("--smoke", type=float, default=0.0, metavar="P",
+                    help="with probability P per labeled view, veil the frame in surgical smoke "
+                         "(augment.smoke); 0 = off")
     ap.add_argument("--tool-zoom", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, zoom 1.5-2.5x into a window around "
                          "a random tool pixel (augment.tool_zoom); 0 = off")

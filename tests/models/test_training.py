@@ -321,6 +321,24 @@ class Augment(unittest.TestCase):
         img, _ = self._red_frame_black_tool()
         self.assertTrue(torch.equal(augment.metal(img, torch.zeros(2, 1, 32, 32), self.g, prob=1.0), img))
 
+    def test_smoke_veils_a_lit_frame(self):
+        img = torch.rand(2, 3, 36, 64, generator=self.g) * 0.5 + 0.2
+        y = augment.smoke(img, self.g, prob=1.0)
+        self.assertTrue(bool((y.mean((1, 2, 3)) > img.mean((1, 2, 3)) + 0.05).all()))
+        self.assertTrue(bool((y.std((1, 2, 3)) < 0.85 * img.std((1, 2, 3))).all()))
+        self.assertTrue(bool((y >= 0).all() and (y <= 1).all()))
+
+    def test_smoke_leaves_the_dark_outside_the_view(self):
+        img = torch.full((2, 3, 36, 64), 0.6)
+        img[..., :, :20] = 0.0                   # the black outside a scope's round view
+        y = augment.smoke(img, self.g, prob=1.0)
+        self.assertTrue(torch.equal(y[..., :, :10], img[..., :, :10]))
+        self.assertGreater(float(y[..., :, 40:].min()), 0.6)
+
+    def test_smoke_off_changes_nothing(self):
+        img = torch.rand(2, 3, 36, 64, generator=self.g)
+        self.assertTrue(torch.equal(augment.smoke(img, self.g, prob=0.0), img))
+
     def _one_tool(self):
         img = torch.rand(2, 3, 36, 64, generator=self.g)
         m = torch.zeros(2, 1, 36, 64)
@@ -593,6 +611,20 @@ class Optimiser(unittest.TestCase):
         self.assertFalse(torch.allclose(x[:, :, 0, 0], plain[:, :, 0, 0]))
         self.assertTrue(torch.equal(x[:, :, -1, -1], plain[:, :, -1, -1]))
         self.assertTrue(torch.equal(y.cpu(), m))
+
+    def test_smoke_reaches_the_labeled_views(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--smoke", "1")
+        img = torch.full_like(r.train.img, 0.3)
+        m = torch.zeros_like(r.train.mask)
+        m[..., :8, :8] = 1
+        x, y, _ = r.labeled_view(img, m)
+        self.assertTrue(bool((x.mean((1, 2, 3)) > r.norm(img).mean((1, 2, 3)) + 0.1).all()))
+        self.assertTrue(torch.equal(y.cpu(), m))
+
+    def test_smoke_outside_0_1_is_refused(self):
+        for p in ("1.5", "-0.1"):
+            with self.assertRaises(SystemExit):
+                self.run_for("--mode", "sup", "--smoke", p)
 
     def test_tool_zoom_reaches_the_labeled_views(self):
         r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--tool-zoom", "1")
