@@ -159,19 +159,21 @@ static void test_matches_reference_scan(void)
 
 /* ---- agreement of two masks ---- */
 
-static void agreement_of(const uint8_t *a, const uint8_t *b, int stride, struct mms_mask_agreement *m)
+/* Measures a (stride sa) against b (stride sb), checks the Dice and the
+ * number of differing pixels, and frees both. */
+static void expect_agreement(uint8_t *a, int sa, uint8_t *b, int sb, double dice, int differ)
 {
-    mms_mask_agreement(a, stride, b, stride, W, H, m);
+    struct mms_mask_agreement m;
+    mms_mask_agreement(a, sa, b, sb, W, H, &m);
+    CHECK_MSG(m.dice == dice, "dice %g, want %g", m.dice, dice);
+    CHECK_MSG(m.differ == (double)differ / (W * H), "differ %g, want %d pixels", m.differ, differ);
+    free(a);
+    free(b);
 }
 
 static void test_agreement_both_empty(void)
 {
-    uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
-    struct mms_mask_agreement m;
-    agreement_of(a, b, W, &m);
-    CHECK(m.dice == 1.0 && m.differ == 0.0);
-    free(a);
-    free(b);
+    expect_agreement(alloc_mask(W, H, 0), W, alloc_mask(W, H, 0), W, 1.0, 0);
 }
 
 static void test_agreement_identical(void)
@@ -179,11 +181,7 @@ static void test_agreement_identical(void)
     uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
     memset(a + W, 7, 30);
     memset(b + W, 255, 30); /* any non-zero byte is tool */
-    struct mms_mask_agreement m;
-    agreement_of(a, b, W, &m);
-    CHECK(m.dice == 1.0 && m.differ == 0.0);
-    free(a);
-    free(b);
+    expect_agreement(a, W, b, W, 1.0, 0);
 }
 
 static void test_agreement_disjoint(void)
@@ -191,12 +189,7 @@ static void test_agreement_disjoint(void)
     uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
     memset(a, 1, 10);
     memset(b + 2 * W, 1, 20);
-    struct mms_mask_agreement m;
-    agreement_of(a, b, W, &m);
-    CHECK(m.dice == 0.0);
-    CHECK(m.differ == 30.0 / (W * H));
-    free(a);
-    free(b);
+    expect_agreement(a, W, b, W, 0.0, 30);
 }
 
 static void test_agreement_partial_overlap(void)
@@ -204,12 +197,7 @@ static void test_agreement_partial_overlap(void)
     uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
     memset(a + 3 * W, 1, 40);      /* columns 0-39 */
     memset(b + 3 * W + 20, 1, 40); /* columns 20-59: 20 shared */
-    struct mms_mask_agreement m;
-    agreement_of(a, b, W, &m);
-    CHECK(m.dice == 2.0 * 20 / 80);
-    CHECK(m.differ == 40.0 / (W * H));
-    free(a);
-    free(b);
+    expect_agreement(a, W, b, W, 2.0 * 20 / 80, 40);
 }
 
 static void test_agreement_ignores_stride_padding(void)
@@ -218,23 +206,14 @@ static void test_agreement_ignores_stride_padding(void)
     uint8_t *a = alloc_mask(stride, H, 0), *b = alloc_mask(stride, H, 0);
     for (int y = 0; y < H; y++)
         memset(b + (size_t)y * stride + W, 1, 5); /* tool past w in b only */
-    struct mms_mask_agreement m;
-    agreement_of(a, b, stride, &m);
-    CHECK(m.dice == 1.0 && m.differ == 0.0);
-    free(a);
-    free(b);
+    expect_agreement(a, stride, b, stride, 1.0, 0);
 }
 
 static void test_agreement_counts_any_nonzero_byte(void)
 {
     uint8_t *a = alloc_mask(W, H, 0), *b = alloc_mask(W, H, 0);
     memset(a + W, 200, 30);
-    struct mms_mask_agreement m;
-    agreement_of(a, b, W, &m);
-    CHECK(m.dice == 0.0);
-    CHECK(m.differ == 30.0 / (W * H));
-    free(a);
-    free(b);
+    expect_agreement(a, W, b, W, 0.0, 30);
 }
 
 static void test_agreement_with_two_strides(void)
@@ -245,11 +224,7 @@ static void test_agreement_with_two_strides(void)
         memset(a + (size_t)y * W + 10, 1, 5);
         memset(b + (size_t)y * sb + 10, 1, 5);
     }
-    struct mms_mask_agreement m;
-    mms_mask_agreement(a, W, b, sb, W, H, &m);
-    CHECK(m.dice == 1.0 && m.differ == 0.0);
-    free(a);
-    free(b);
+    expect_agreement(a, W, b, sb, 1.0, 0);
 }
 
 /* ---- the tally over frames that `mms calibrate` judges by ---- */
