@@ -172,6 +172,8 @@ class Run:
             sys.exit(f"train.py: --deep-sup {args.deep_sup}: a weight must be >= 0")
         if not 0.0 <= args.metal <= 1.0:
             sys.exit(f"train.py: --metal {args.metal}: a probability must lie in [0, 1]")
+        if not 0.0 <= args.tool_colour <= 1.0:
+            sys.exit(f"train.py: --tool-colour {args.tool_colour}: a probability must lie in [0, 1]")
         if not 0.0 <= args.smoke <= 1.0:
             sys.exit(f"train.py: --smoke {args.smoke}: a probability must lie in [0, 1]")
         if not 0.0 <= args.tool_zoom <= 1.0:
@@ -378,6 +380,7 @@ class Run:
                  "train.metal": str(self.args.metal),
                  "train.tool_zoom": str(self.args.tool_zoom),
                  "train.smoke": str(self.args.smoke),
+                 "train.tool_colour": str(self.args.tool_colour),
                  "train.deep_sup": str(self.args.deep_sup),
                  "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",
                  "train.init": os.path.basename(self.args.init) if self.args.init else "",
@@ -474,6 +477,8 @@ class Run:
             img = augment.shadow(img, self.gen, self.args.shadow)
         if self.args.metal > 0:
             img = augment.metal(img, mask, self.gen, self.args.metal)
+        if self.args.tool_colour > 0:
+            img = augment.tool_colour(img, mask, self.gen, self.args.tool_colour)
         if self.args.smoke > 0:
             img = augment.smoke(img, self.gen, self.args.smoke)
         valid = None
@@ -759,6 +764,9 @@ def parser():
     ap.add_argument("--metal", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, turn the tools into mirror-like "
                          "metal that takes the tissue's colours (augment.metal); 0 = off")
+    ap.add_argument("--tool-colour", type=float, default=0.0, metavar="P",
+                    help="with probability P per labeled view, change the colour of the tool pixels "
+                         "alone (augment.tool_colour); 0 = off")
     ap.add_argument("--smoke", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, veil the frame in surgical smoke "
                          "(augment.smoke); 0 = off")

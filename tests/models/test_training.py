@@ -321,6 +321,27 @@ class Augment(unittest.TestCase):
         img, _ = self._red_frame_black_tool()
         self.assertTrue(torch.equal(augment.metal(img, torch.zeros(2, 1, 32, 32), self.g, prob=1.0), img))
 
+    def test_tool_colour_changes_the_tool_only(self):
+        img = torch.rand(4, 3, 36, 64, generator=self.g)
+        m = torch.zeros(4, 1, 36, 64)
+        m[..., 10:20, 30:40] = 1
+        y = augment.tool_colour(img, m, self.g, prob=1.0)
+        tool = m.bool().expand_as(img)
+        self.assertTrue(torch.equal(y[~tool], img[~tool]))
+        for i in range(4):
+            self.assertFalse(torch.allclose(y[i][tool[i]], img[i][tool[i]], atol=1e-3))
+        self.assertTrue(bool((y >= 0).all() and (y <= 1).all()))
+
+    def test_tool_colour_off_changes_nothing(self):
+        img = torch.rand(2, 3, 36, 64, generator=self.g)
+        m = torch.ones(2, 1, 36, 64)
+        self.assertTrue(torch.equal(augment.tool_colour(img, m, self.g, prob=0.0), img))
+
+    def test_tool_colour_without_a_tool_changes_nothing(self):
+        img = torch.rand(2, 3, 36, 64, generator=self.g)
+        m = torch.zeros(2, 1, 36, 64)
+        self.assertTrue(torch.equal(augment.tool_colour(img, m, self.g, prob=1.0), img))
+
     def test_smoke_veils_a_lit_frame(self):
         img = torch.rand(2, 3, 36, 64, generator=self.g) * 0.5 + 0.2
         y = augment.smoke(img, self.g, prob=1.0)
@@ -611,6 +632,22 @@ class Optimiser(unittest.TestCase):
         self.assertFalse(torch.allclose(x[:, :, 0, 0], plain[:, :, 0, 0]))
         self.assertTrue(torch.equal(x[:, :, -1, -1], plain[:, :, -1, -1]))
         self.assertTrue(torch.equal(y.cpu(), m))
+
+    def test_tool_colour_reaches_the_labeled_views(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--tool-colour", "1")
+        img = torch.rand(r.train.img.shape, generator=torch.Generator().manual_seed(5))
+        m = torch.zeros_like(r.train.mask)
+        m[..., :8, :8] = 1
+        x, y, _ = r.labeled_view(img, m)
+        plain = r.norm(img)
+        self.assertFalse(torch.allclose(x[:, :, :8, :8], plain[:, :, :8, :8], atol=1e-3))
+        self.assertTrue(torch.equal(x[:, :, 8:, 8:], plain[:, :, 8:, 8:]))
+        self.assertTrue(torch.equal(y.cpu(), m))
+
+    def test_tool_colour_outside_0_1_is_refused(self):
+        for p in ("1.5", "-0.1"):
+            with self.assertRaises(SystemExit):
+                self.run_for("--mode", "sup", "--tool-colour", p)
 
     def test_smoke_reaches_the_labeled_views(self):
         r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--smoke", "1")
