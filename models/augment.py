@@ -302,16 +302,20 @@ def tool_colour(img, mask, gen, prob=0.25, sat=(0.0, 1.5), gain=(0.4, 2.0), tint
     return w * out + (1 - w) * img
 
 
-def smoke(img, gen, prob=0.25, density=(0.3, 0.7), grid=(3, 5)):
+def smoke(img, gen, prob=0.25, density=(0.3, 0.7), grid=(3, 5), allowed=None):
     """Surgical smoke: with probability prob per sample, the frame is mixed
     with a bright grey-white airlight (0.7-0.95, slightly warm) by a density
     drawn from density and varied smoothly over the frame (a coarse random
     grid, upsampled), as electrosurgery's smoke veils a laparoscopic view.
     Several endovis15 validation frames are washed out so; the training
     operations show little smoke. The mask is unchanged. Call it before the
-    photometric augmentation."""
+    photometric augmentation. allowed (bool, one per sample) keeps the
+    others clear of it."""
     n, _, h, w = img.shape
-    pick = (torch.rand(n, generator=gen) < prob).view(n, 1, 1, 1)
+    pick = torch.rand(n, generator=gen) < prob
+    if allowed is not None:
+        pick = pick & allowed.to(pick.device)
+    pick = pick.view(n, 1, 1, 1)
     d = _u(gen, n, density[0], density[1]).view(n, 1, 1, 1)
     field = torch.rand(n, 1, grid[0], grid[1], generator=gen)
     field = F.interpolate(field, size=(h, w), mode="bilinear", align_corners=True)

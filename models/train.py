@@ -200,6 +200,7 @@ class Run:
         self.train = data.Labeled(args.data, split, self.folders, "train", self.hw)
         self.val = data.Labeled(args.data, split, list(data.LABELED), "val", self.val_hw, keep_full=True)
         self.cp_ok = self.copy_paste_allowed()
+        self.smoke_ok = self.frames_in("--smoke-folders", args.smoke_folders, "--smoke", args.smoke)
         self.val_lo = None
         if self.hw != self.val_hw:   # for information only: validation at the training size
             self.val_lo = data.Labeled(args.data, split, list(data.LABELED), "val", self.hw)
@@ -380,6 +381,7 @@ class Run:
                  "train.metal": str(self.args.metal),
                  "train.tool_zoom": str(self.args.tool_zoom),
                  "train.smoke": str(self.args.smoke),
+                 "train.smoke_folders": self.args.smoke_folders or "all",
                  "train.tool_colour": str(self.args.tool_colour),
                  "train.deep_sup": str(self.args.deep_sup),
                  "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",
@@ -445,24 +447,28 @@ class Run:
                 sys.exit(f"train.py: --folder-weights: {name}: weight must be > 0")
         return torch.tensor([w[f] for f in folders], dtype=torch.float64)
 
-    def copy_paste_allowed(self):
-        """--copy-paste-folders as one bool per training frame, or None when
-        every folder takes part."""
-        if not self.args.copy_paste_folders:
+    def frames_in(self, flag, listed, prob_flag, prob):
+        """A --*-folders option as one bool per training frame, or None when
+        every folder takes part (the option unset)."""
+        if not listed:
             return None
-        names = [f for f in self.args.copy_paste_folders.split(",") if f]
+        names = [f for f in listed.split(",") if f]
         for f in names:
             if f not in self.folders:
-                sys.exit(f"train.py: --copy-paste-folders: {f!r} is not a labeled folder of this run")
-        if len(names) < 1 or self.args.copy_paste <= 0:
-            sys.exit("train.py: --copy-paste-folders needs --copy-paste P > 0 and at least one folder")
+                sys.exit(f"train.py: {flag}: {f!r} is not a labeled folder of this run")
+        if len(names) < 1 or prob <= 0:
+            sys.exit(f"train.py: {flag} needs {prob_flag} P > 0 and at least one folder")
         return torch.tensor([g in names for g in self.train.folders])
+
+    def copy_paste_allowed(self):
+        return self.frames_in("--copy-paste-folders", self.args.copy_paste_folders,
+                              "--copy-paste", self.args.copy_paste)
 
     def norm(self, x01):
         x = data.normalize(x01.to(self.dev), MEAN, STD)
         return x.contiguous(memory_format=torch.channels_last) if self.args.channels_last else x
 
-    def labeled_view(self, img, mask, bg=None, bg_tool=None, cp_ok=None):
+    def labeled_view(self, img, mask, bg=None, bg_tool=None, cp_ok=None, smoke_ok=None):
         """One strong view of a labeled batch; with --composite, the tools may
         be pasted on unlabeled backgrounds bg (valid excludes background pixels
         that the networks think hold an unlabeled tool, bg_tool)."""
@@ -480,7 +486,7 @@ class Run:
         if self.args.tool_colour > 0:
             img = augment.tool_colour(img, mask, self.gen, self.args.tool_colour)
         if self.args.smoke > 0:
-            img = augment.smoke(img, self.gen, self.args.smoke)
+            img = augment.smoke(img, self.gen, self.args.smoke, allowed=smoke_ok)
         valid = None
         if bg is not None:
             img, pick = augment.composite(img, mask, bg, self.gen, self.args.composite_prob)
@@ -529,6 +535,7 @@ class Run:
         idx = self.labeled_idx(a.batch)
         img, mask = self.train.img[idx], self.train.mask[idx]
         cp_ok = self.cp_ok[idx] if self.cp_ok is not None else None
+        sm_ok = self.smoke_ok[idx] if self.smoke_ok is not None else None
         kern = losses.boundary_kernel(self.hw[0])
         rec = {}
         if self.mms:
@@ -540,8 +547,8 @@ class Run:
                 bg = xu0
                 pu = 0.5 * (torch.sigmoid(zu1) + torch.sigmoid(zu2))
                 bg_tool = (pu.detach() > 0.5).cpu()
-            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok)
-            x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool, cp_ok)
+            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok)
+            x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok)
             zl1, zl2 = self.fwd(f1, x1), self.fwd(f2, x2)
             l_sup = self.sup_loss(zl1, y1, v1, kern) + self.sup_loss(zl2, y2, v2, kern)
             l_cons = losses.consistency_loss(zu1, zu2, kern)
@@ -569,7 +576,7 @@ class Run:
                 with torch.no_grad():
                     bg_tool = (torch.sigmoid(self.fwd(f1, xu)) > 0.5).cpu()
                 bg = xu0
-            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok)
+            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok)
             loss = l_sup = self.sup_loss(self.fwd(f1, x1), y1, v1, kern)
             rec = {"l_sup": l_sup.item()}
             if self.aux:
@@ -770,6 +777,9 @@ def parser():
     ap.add_argument("--smoke", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, veil the frame in surgical smoke "
                          "(augment.smoke); 0 = off")
+    ap.add_argument("--smoke-folders", default="", metavar="LIST",
+                    help="comma-separated labeled folders whose views --smoke may veil "
+                         "(default: all)")
     ap.add_argument("--tool-zoom", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, zoom 1.5-2.5x into a window around "
                          "a random tool pixel (augment.tool_zoom); 0 = off")

@@ -356,6 +356,12 @@ class Augment(unittest.TestCase):
         self.assertTrue(torch.equal(y[..., :, :10], img[..., :, :10]))
         self.assertGreater(float(y[..., :, 40:].min()), 0.6)
 
+    def test_smoke_spares_the_samples_not_allowed(self):
+        img = torch.rand(2, 3, 36, 64, generator=self.g) * 0.5 + 0.2
+        y = augment.smoke(img, self.g, prob=1.0, allowed=torch.tensor([False, True]))
+        self.assertTrue(torch.equal(y[0], img[0]))
+        self.assertFalse(torch.equal(y[1], img[1]))
+
     def test_smoke_off_changes_nothing(self):
         img = torch.rand(2, 3, 36, 64, generator=self.g)
         self.assertTrue(torch.equal(augment.smoke(img, self.g, prob=0.0), img))
@@ -612,6 +618,38 @@ class Optimiser(unittest.TestCase):
         with self.assertRaises(SystemExit):
             self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract",
                          "--copy-paste-folders", "cholec80-v01")
+
+    def test_smoke_folders_veil_their_frames_only(self):
+        r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--batch", "2",
+                            "--aug", "none", "--smoke", "1", "--smoke-folders", "cataract")
+        self.assertEqual(r.smoke_ok.tolist(), [True, False])
+        img = torch.full_like(r.train.img, 0.3)
+        x, _, _ = r.labeled_view(img, r.train.mask, smoke_ok=r.smoke_ok)
+        plain = r.norm(img)
+        self.assertGreater(float(x[0].mean()), float(plain[0].mean()) + 0.1)
+        self.assertTrue(torch.equal(x[1], plain[1]))
+
+    def test_smoke_folders_reach_a_training_step(self):
+        for mode in ("sup", "mms"):
+            r, _ = self.run_for("--mode", mode, "--labeled", "cholec80-v01,cataract", "--batch", "2",
+                                "--ubatch", "2", "--smoke", "1", "--smoke-folders", "cataract")
+            seen, smoke = [], augment.smoke
+            augment.smoke = lambda img, gen, prob, allowed=None: seen.append(allowed) or img
+            try:
+                r.step()
+            finally:
+                augment.smoke = smoke
+            self.assertTrue(seen and all(a is not None and 0 < len(a) for a in seen), mode)
+
+    def test_smoke_folders_outside_the_run_are_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--labeled", "cholec80-v01", "--smoke", "1",
+                         "--smoke-folders", "cataract")
+
+    def test_smoke_folders_without_smoke_are_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract",
+                         "--smoke-folders", "cataract")
 
     def test_shadow_reaches_the_labeled_views(self):
         r, _ = self.run_for("--mode", "sup", "--batch", "2", "--aug", "none", "--shadow", "1")
