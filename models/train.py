@@ -166,22 +166,12 @@ class Run:
         for d in self.ema_decays:
             if not 0.0 < d < 1.0:
                 sys.exit(f"train.py: --ema {d}: a decay must lie in (0, 1)")
-        if not 0.0 <= args.shadow <= 1.0:
-            sys.exit(f"train.py: --shadow {args.shadow}: a probability must lie in [0, 1]")
         if args.deep_sup < 0:
             sys.exit(f"train.py: --deep-sup {args.deep_sup}: a weight must be >= 0")
-        if not 0.0 <= args.metal <= 1.0:
-            sys.exit(f"train.py: --metal {args.metal}: a probability must lie in [0, 1]")
-        if not 0.0 <= args.tool_colour <= 1.0:
-            sys.exit(f"train.py: --tool-colour {args.tool_colour}: a probability must lie in [0, 1]")
-        if not 0.0 <= args.smoke <= 1.0:
-            sys.exit(f"train.py: --smoke {args.smoke}: a probability must lie in [0, 1]")
-        if not 0.0 <= args.tool_zoom <= 1.0:
-            sys.exit(f"train.py: --tool-zoom {args.tool_zoom}: a probability must lie in [0, 1]")
-        if not 0.0 <= args.ohem <= 1.0:
-            sys.exit(f"train.py: --ohem {args.ohem}: a fraction must lie in [0, 1]")
-        if not 0.0 <= args.copy_paste <= 1.0:
-            sys.exit(f"train.py: --copy-paste {args.copy_paste}: a probability must lie in [0, 1]")
+        for name in ("shadow", "metal", "tool_colour", "smoke", "tool_zoom", "ohem", "copy_paste"):
+            v = getattr(args, name)
+            if not 0.0 <= v <= 1.0:
+                sys.exit(f"train.py: --{name.replace('_', '-')} {v}: must lie in [0, 1]")
         self.opt = torch.optim.Adam(params, lr=args.lr, weight_decay=args.wd)
         self.it = 0
         self.best = {"score": -1.0}
