@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Unit tests of models/widen.py: an mms-rt model grown to twice its width
+computes the same function.
+
+  /usr/bin/python3 tests/models/test_widen.py      (about 10 s, CPU)
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "models"))
+
+import export          # noqa: E402
+import mmsnet          # noqa: E402
+import reference       # noqa: E402
+import safetensors_io  # noqa: E402
+import widen           # noqa: E402
+
+SMALL = {"mms.arch": "mms-rt", "mms.widths": "8,8,16,16,32", "mms.blocks": "1,1,2,1",
+         "mms.decoder": "24,16,8,8"}
+
+
+def narrow(seed=0):
+    """A small mms-rt with random weights and BN statistics, in eval mode."""
+    net = mmsnet.build("mms-rt", SMALL)
+    export.randomize(net, seed)
+    return net.eval()
+
+
+def grown(net, seed=0):
+    _, meta = widen.wide_meta(dict(SMALL))
+    wide = mmsnet.build("mms-rt", meta)
+    wide.load_state_dict(widen.widen_state(net, net.state_dict(), seed))
+    return wide.eval()
+
+
+class SameFunction(unittest.TestCase):
+    def test_logits_are_unchanged(self):
+        net = narrow()
+        wide = grown(net)
+        x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            torch.testing.assert_close(wide(x), net(x), rtol=1e-4, atol=1e-4)
+
+    def test_the_wide_network_has_twice_the_channels(self):
+        _, meta = widen.wide_meta(dict(SMALL))
+        self.assertEqual(meta["mms.widths"], "16,16,32,32,64")
+        self.assertEqual(meta["mms.decoder"], "48,32,16,16")
+        self.assertEqual(meta["mms.blocks"], "1,1,2,1")
+
+    def test_copies_differ_so_training_can_separate_them(self):
+        net = narrow()
+        w = grown(net).state_dict()["layers.0.0.conv1.weight"]
+        c = w.shape[1] // 2
+        self.assertFalse(torch.allclose(w[:, :c], w[:, c:]))
+
+    def test_each_pair_of_copies_sums_to_the_original(self):
+        net = narrow()
+        w0 = net.state_dict()["dec.0.conv1.weight"]           # reads [skip, upsampled]
+        w = grown(net).state_dict()["dec.0.conv1.weight"]
+        skip, up = 16, 32                                      # widths[3], widths[4]
+        s = w[: w0.shape[0]]
+        summed = torch.cat([s[:, :skip] + s[:, skip:2 * skip],
+                            s[:, 2 * skip:2 * skip + up] + s[:, 2 * skip + up:]], 1)
+        torch.testing.assert_close(summed, w0)
+
+    def test_the_seed_draws_the_fractions(self):
+        net = narrow()
+        a = grown(net, 1).state_dict()["stem.3.weight"]
+        b = grown(net, 2).state_dict()["stem.3.weight"]
+        self.assertFalse(torch.equal(a, b))
+
+
+class Pieces(unittest.TestCase):
+    def test_source_channels_tile_each_segment(self):
+        self.assertEqual(widen.source_channels([2, 3]).tolist(), [0, 1, 0, 1, 2, 3, 4, 2, 3, 4])
+
+    def test_rgb_input_is_not_split(self):
+        w = torch.randn(4, 3, 3, 3)
+        out = widen.widen_conv(w, True, None, torch.Generator())
+        torch.testing.assert_close(out, torch.cat([w, w]))
+
+    def test_a_one_channel_output_stays_one(self):
+        w = torch.randn(1, 4, 1, 1)
+        self.assertEqual(widen.widen_conv(w, False, [4], torch.Generator()).shape, (1, 8, 1, 1))
+
+    def test_segments_must_cover_the_input(self):
+        with self.assertRaises(AssertionError):
+            widen.widen_conv(torch.randn(4, 6, 3, 3), True, [4], torch.Generator())
+
+
+class Refusals(unittest.TestCase):
+    def test_only_mms_rt_grows(self):
+        with self.assertRaises(SystemExit):
+            widen.wide_meta({"mms.arch": "res2net-unet"})
+
+    def test_a_tensor_the_widening_does_not_know(self):
+        net = narrow()
+        sd = dict(net.state_dict())
+        sd["extra.weight"] = torch.zeros(1)
+        with self.assertRaises(ValueError):
+            widen.widen_state(net, sd)
+
+
+class Command(unittest.TestCase):
+    def test_the_file_loads_and_drops_the_int8_calibration(self):
+        with tempfile.TemporaryDirectory() as d:
+            src, out = os.path.join(d, "n.safetensors"), os.path.join(d, "w.safetensors")
+            net = narrow()
+            meta = dict(SMALL, **{"mms.input": "64x96", "mms.mean": "0.5,0.5,0.5",
+                                  "mms.std": "0.25,0.25,0.25", "mms.threshold": "0.5",
+                                  "int8.method": "absmax"})
+            safetensors_io.save_file(net.state_dict(), src, meta)
+            subprocess.run([sys.executable, os.path.join(ROOT, "models", "widen.py"), src, "-o", out],
+                           check=True, stdout=subprocess.DEVNULL)
+            wide, wmeta = reference.load(out)
+        self.assertNotIn("int8.method", wmeta)
+        self.assertEqual(wmeta["train.widened_from"], "n.safetensors")
+        x = torch.randn(1, 3, 64, 96)
+        with torch.no_grad():
+            torch.testing.assert_close(wide(x), net(x), rtol=1e-4, atol=1e-4)
+
+
+if __name__ == "__main__":
+    unittest.main()
