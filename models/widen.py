@@ -1,10 +1,12 @@
-"""Grow an mms-rt model file to twice its width, computing the same function
+"""Grow an mms-rt model file wider (up to twice), computing the same function
 (Net2WiderNet, Chen et al. 2016, "Net2Net").
 
 A wider network trained from scratch loses to the narrow one that went
 through the whole chain of fine-tunes; growing the shipped model lets the
-wide one start where the narrow one is. Every channel c of a layer with C
-channels gets a copy c + C (BatchNorm parameters and statistics copied).
+wide one start where the narrow one is. The plan maps each width C to a
+new width N, C <= N <= 2C (the engine wants multiples of 16): channels
+0 .. N - C - 1 of a layer get a copy each, appended after the C originals
+(BatchNorm parameters and statistics copied).
 A convolution reading a widened input splits each original input channel's
 weights between its two copies in fractions r and 1 - r, r drawn once per
 channel, so the sum over the copies is the original weight and the output
@@ -12,10 +14,11 @@ is unchanged; unequal fractions let the copies drift apart under training
 (equal halves would keep them identical forever). The decoder reads
 [skip, upsampled] concatenations, whose halves are widened separately.
 
-    widen.py MODEL -o OUT [--seed S]
+    widen.py MODEL -o OUT --widths 32,48,96,192,384 --decoder 144,80,48,32 [--seed S]
 """
 
 import argparse
+import collections
 import os
 import sys
 
@@ -30,36 +33,56 @@ import safetensors_io  # noqa: E402
 
 
 
-def source_channels(segments):
-    """For an input made of segments of the given widths, each widened to
-    twice itself by tiling: the original channel behind every new one."""
+def make_plan(old, new):
+    """The width map from the narrow network's widths to the wide one's, in
+    the same order; one width may not grow two ways."""
+    if len(old) != len(new):
+        raise ValueError(f"widen: {len(new)} widths given for {len(old)}")
+    plan = {}
+    for c, n in zip(old, new):
+        if not c <= n <= 2 * c:
+            raise ValueError(f"widen: {c} channels cannot grow to {n} (at most one copy each)")
+        if plan.setdefault(c, n) != n:
+            raise ValueError(f"widen: {c} channels cannot grow to both {plan[c]} and {n}")
+    return plan
+
+
+def source_channels(segments, plan):
+    """For an input made of segments of the given widths, each grown by the
+    plan: the original channel behind every new one."""
     src, base = [], 0
     for c in segments:
-        src += [base + i for i in range(c)] * 2
+        src += [base + i for i in range(c)] + [base + i for i in range(plan[c] - c)]
         base += c
     return torch.tensor(src)
 
 
-def widen_conv(w, out_twice, in_segments, gen, lo=0.25, hi=0.75):
+def _grow_rows(t, plan):
+    return torch.cat([t, t[: plan[t.shape[0]] - t.shape[0]]], 0)
+
+
+def widen_conv(w, out_grows, in_segments, gen, plan, lo=0.25, hi=0.75):
     """A conv weight (O, I, kh, kw) for the widened layer. in_segments: the
-    widths of the input's segments (None: the input is not widened)."""
-    if out_twice:
-        w = torch.cat([w, w], 0)
+    widths of the input's segments (None: the input is not widened). An
+    input channel without a copy keeps its whole weight."""
+    if out_grows:
+        w = _grow_rows(w, plan)
     if in_segments is None:
         return w.clone()
     assert sum(in_segments) == w.shape[1]
-    src = source_channels(in_segments)
+    src = source_channels(in_segments, plan)
+    copied = {s for s, n in collections.Counter(src.tolist()).items() if n > 1}
     r = lo + (hi - lo) * torch.rand(w.shape[1], generator=gen, dtype=torch.float64)
     frac, seen = torch.empty(len(src), dtype=torch.float64), set()
     for j, s in enumerate(src.tolist()):
-        frac[j] = r[s] if s not in seen else 1 - r[s]
+        frac[j] = 1.0 if s not in copied else (r[s] if s not in seen else 1 - r[s])
         seen.add(s)
     return (w[:, src].double() * frac.view(1, -1, 1, 1)).to(w.dtype)
 
 
-def widen_bn(sd, prefix, out):
+def widen_bn(sd, prefix, out, plan):
     for k in ("weight", "bias", "running_mean", "running_var"):
-        out[prefix + k] = torch.cat([sd[prefix + k]] * 2)
+        out[prefix + k] = _grow_rows(sd[prefix + k], plan)
     out[prefix + "num_batches_tracked"] = sd[prefix + "num_batches_tracked"].clone()
 
 
@@ -82,47 +105,62 @@ def _conv_inputs(model):
     return segs
 
 
-def widen_state(model, sd, seed=0):
-    """The state dict of the twice-wide model."""
+def widen_state(model, sd, plan, seed=0):
+    """The state dict of the grown model."""
     gen = torch.Generator().manual_seed(seed)
     out, segs = {}, _conv_inputs(model)
     for name, m in model.named_modules():
         if isinstance(m, nn.Conv2d):
-            twice = m.out_channels != 1
-            out[name + ".weight"] = widen_conv(sd[name + ".weight"], twice, segs[name], gen)
+            grows = m.out_channels != 1
+            out[name + ".weight"] = widen_conv(sd[name + ".weight"], grows, segs[name], gen, plan)
             if m.bias is not None:
                 b = sd[name + ".bias"]
-                out[name + ".bias"] = torch.cat([b, b]) if twice else b.clone()
+                out[name + ".bias"] = _grow_rows(b, plan) if grows else b.clone()
         elif isinstance(m, nn.BatchNorm2d):
-            widen_bn(sd, name + ".", out)
+            widen_bn(sd, name + ".", out, plan)
     missing = set(sd) - set(out)
     if missing:
         raise ValueError(f"widen: tensors not widened: {sorted(missing)[:5]}")
     return out
 
 
-def wide_meta(meta):
+def narrow_widths(net):
+    widths = [net.stem[0].out_channels] + [s[-1].conv2.out_channels for s in net.layers]
+    return widths, [b.conv2.out_channels for b in net.dec]
+
+
+def wide_meta(meta, widths, decoder):
+    """The narrow network, the wide one's card and the width plan."""
     if meta.get("mms.arch") != "mms-rt":
         raise SystemExit(f"widen.py: only mms-rt grows, not {meta.get('mms.arch')!r}")
     net = mmsnet.build("mms-rt", meta)
+    old_w, old_d = narrow_widths(net)
+    try:
+        plan = make_plan(old_w + old_d, list(widths) + list(decoder))
+    except ValueError as e:
+        raise SystemExit(f"widen.py: {e}")
     out = {k: v for k, v in meta.items() if not k.startswith("int8")}
-    widths = [net.stem[0].out_channels] + [s[-1].conv2.out_channels for s in net.layers]
-    decoder = [b.conv2.out_channels for b in net.dec]
-    out["mms.widths"] = ",".join(str(2 * v) for v in widths)
-    out["mms.decoder"] = ",".join(str(2 * v) for v in decoder)
+    out["mms.widths"] = ",".join(str(v) for v in widths)
+    out["mms.decoder"] = ",".join(str(v) for v in decoder)
     out["mms.blocks"] = ",".join(str(len(s)) for s in net.layers)
-    return net, out
+    return net, out, plan
+
+
+def _ints(s):
+    return [int(v) for v in s.split(",")]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
     ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--widths", type=_ints, required=True, help="the wide encoder's widths")
+    ap.add_argument("--decoder", type=_ints, required=True, help="the wide decoder's widths")
     ap.add_argument("--seed", type=int, default=0, help="draws the split fractions")
     args = ap.parse_args()
     narrow, meta = reference.load(args.model)
-    net, meta = wide_meta(meta)
-    state = widen_state(narrow, narrow.state_dict(), args.seed)
+    _, meta, plan = wide_meta(meta, args.widths, args.decoder)
+    state = widen_state(narrow, narrow.state_dict(), plan, args.seed)
     wide = mmsnet.build("mms-rt", meta)
     wide.load_state_dict(state)                       # strict: every tensor has its place
     meta["train.widened_from"] = os.path.basename(args.model)
