@@ -142,7 +142,6 @@ def wide_meta(meta, widths, decoder):
     out = {k: v for k, v in meta.items() if not k.startswith("int8")}
     out["mms.widths"] = ",".join(str(v) for v in widths)
     out["mms.decoder"] = ",".join(str(v) for v in decoder)
-    out["mms.blocks"] = ",".join(str(len(s)) for s in net.layers)
     return net, out, plan
 
 

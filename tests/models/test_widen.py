@@ -121,7 +121,7 @@ class Pieces(unittest.TestCase):
 class Refusals(unittest.TestCase):
     def test_only_mms_rt_grows(self):
         with self.assertRaises(SystemExit):
-            widen.wide_meta({"mms.arch": "res2net-unet"}, *TWICE)
+            widen.wide_meta({"mms.arch": "res2net-unet"}, [32, 64, 128, 256, 512], [192, 96, 64, 32])
 
     def test_one_width_growing_two_ways(self):
         with self.assertRaises(ValueError):
