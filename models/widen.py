@@ -86,6 +86,11 @@ def widen_bn(sd, prefix, out, plan):
     out[prefix + "num_batches_tracked"] = sd[prefix + "num_batches_tracked"].clone()
 
 
+def narrow_widths(net):
+    widths = [net.stem[0].out_channels] + [s[-1].conv2.out_channels for s in net.layers]
+    return widths, [b.conv2.out_channels for b in net.dec]
+
+
 def _conv_inputs(model):
     """Each conv's input segments: None for the RGB input, else the widths of
     the concatenated parts it reads."""
@@ -97,7 +102,7 @@ def _conv_inputs(model):
             segs[name] = None
         else:
             segs[name] = [m.in_channels]
-    widths = [model.stem[0].out_channels] + [s[-1].conv2.out_channels for s in model.layers]
+    widths, _ = narrow_widths(model)
     y = widths[-1]
     for i, (skip, block) in enumerate(zip(reversed(widths[:-1]), model.dec)):
         segs[f"dec.{i}.conv1"] = [skip, y]
@@ -122,11 +127,6 @@ def widen_state(model, sd, plan, seed=0):
     if missing:
         raise ValueError(f"widen: tensors not widened: {sorted(missing)[:5]}")
     return out
-
-
-def narrow_widths(net):
-    widths = [net.stem[0].out_channels] + [s[-1].conv2.out_channels for s in net.layers]
-    return widths, [b.conv2.out_channels for b in net.dec]
 
 
 def wide_meta(meta, widths, decoder):
