@@ -106,6 +106,23 @@ def make_split(data_root=DEFAULT_DATA):
     return out
 
 
+def parse_folder_weights(spec, folders):
+    """'F1=W1,F2=W2' -> {folder: weight} over folders (unlisted ones 1.0).
+    Raises ValueError with the reason."""
+    w = {f: 1.0 for f in folders}
+    for item in filter(None, (spec or "").split(",")):
+        name, _, val = item.partition("=")
+        if name not in w:
+            raise ValueError(f"{name!r} is not a labeled folder of this run")
+        try:
+            w[name] = float(val)
+        except ValueError:
+            raise ValueError(f"{item!r} is not FOLDER=WEIGHT") from None
+        if not w[name] > 0:
+            raise ValueError(f"{name}: weight must be > 0")
+    return w
+
+
 def load_split(path=DEFAULT_SPLIT):
     with open(path) as f:
         return json.load(f)

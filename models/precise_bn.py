@@ -15,6 +15,7 @@ belonged to the old statistics.
 """
 
 import argparse
+import collections
 import os
 import sys
 
@@ -24,7 +25,6 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import data  # noqa: E402
-import mmsnet  # noqa: E402
 import reference  # noqa: E402
 import safetensors_io  # noqa: E402
 
@@ -85,32 +85,22 @@ def recompute(model, frames, weights):
     return model
 
 
-def folder_weights(spec):
-    out = {}
-    for item in filter(None, (spec or "").split(",")):
-        name, _, v = item.partition("=")
-        if name not in data.LABELED or not v:
-            raise SystemExit(f"precise_bn.py: --folder-weights: bad item '{item}'")
-        out[name] = float(v)
-        if out[name] <= 0:
-            raise SystemExit(f"precise_bn.py: --folder-weights: '{item}' must be > 0")
-    return out
-
-
-def training_frames(meta, split, root, fweights):
+def training_frames(meta, split, root, spec):
     """The training split's frames, preprocessed as the engine does, each
-    weighted so a folder's frames together weigh its folder weight."""
+    weighted so a folder's frames together weigh its folder weight (spec:
+    train.py's --folder-weights)."""
+    folders = [f for f in data.LABELED if split[f]["train"]]
+    try:
+        fw = data.parse_folder_weights(spec, folders)
+    except ValueError as e:
+        raise SystemExit(f"precise_bn.py: --folder-weights: {e}")
     hw = tuple(int(v) for v in meta["mms.input"].lower().split("x"))
     mean = [float(v) for v in meta["mms.mean"].split(",")]
     std = [float(v) for v in meta["mms.std"].split(",")]
-    frames, weights = [], []
-    for folder in data.LABELED:
-        stems = split[folder]["train"]
-        for s in stems:
-            rgb = data.read_rgb(data.find_file(os.path.join(root, "labeled", folder, "image"), s))
-            frames.append(mmsnet.preprocess(rgb, hw, mean, std))
-            weights.append(fweights.get(folder, 1.0) / len(stems))
-    return frames, weights
+    ds = data.Labeled(root, split, folders, "train", hw)
+    x = data.normalize(ds.img, mean, std)
+    n = collections.Counter(ds.folders)
+    return list(x.split(1)), [fw[f] / n[f] for f in ds.folders]
 
 
 def main():
@@ -124,7 +114,7 @@ def main():
     args = ap.parse_args()
     model, meta = reference.load(args.model)
     frames, weights = training_frames(meta, data.load_split(args.split), args.data,
-                                      folder_weights(args.folder_weights))
+                                      args.folder_weights)
     recompute(model, frames, weights)
     meta = {k: v for k, v in meta.items() if not k.startswith("int8")}
     meta["train.precise_bn"] = f"{len(frames)} training-split frames, folder weights " \

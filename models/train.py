@@ -424,17 +424,10 @@ class Run:
         draw (kept as torch.randint so that earlier runs reproduce)."""
         if not self.args.folder_weights:
             return None
-        w = {f: 1.0 for f in folders}
-        for item in self.args.folder_weights.split(","):
-            name, _, val = item.partition("=")
-            if name not in w:
-                sys.exit(f"train.py: --folder-weights: {name!r} is not a labeled folder of this run")
-            try:
-                w[name] = float(val)
-            except ValueError:
-                sys.exit(f"train.py: --folder-weights: {item!r} is not FOLDER=WEIGHT")
-            if not w[name] > 0:
-                sys.exit(f"train.py: --folder-weights: {name}: weight must be > 0")
+        try:
+            w = data.parse_folder_weights(self.args.folder_weights, folders)
+        except ValueError as e:
+            sys.exit(f"train.py: --folder-weights: {e}")
         return torch.tensor([w[f] for f in folders], dtype=torch.float64)
 
     def frames_in(self, flag, listed, prob_flag, prob):

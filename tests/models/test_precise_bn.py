@@ -123,21 +123,27 @@ class Refusals(unittest.TestCase):
             precise_bn.recompute(two_layers(), frames(), [1.0, 0.0, 1.0])
 
     def test_folder_weights_parse(self):
-        self.assertEqual(precise_bn.folder_weights("cataract=2,endovis15=0.5"),
-                         {"cataract": 2.0, "endovis15": 0.5})
-        self.assertEqual(precise_bn.folder_weights(""), {})
+        self.assertEqual(data.parse_folder_weights("cataract=2,endovis15=0.5", data.LABELED),
+                         {"cholec80-v01": 1.0, "cataract": 2.0, "endovis15": 0.5})
+        self.assertEqual(data.parse_folder_weights("", ["cataract"]), {"cataract": 1.0})
 
     def test_folder_weights_unknown_folder(self):
-        with self.assertRaises(SystemExit):
-            precise_bn.folder_weights("kvasir=2")
+        with self.assertRaises(ValueError):
+            data.parse_folder_weights("kvasir=2", data.LABELED)
 
     def test_folder_weights_not_positive(self):
-        with self.assertRaises(SystemExit):
-            precise_bn.folder_weights("cataract=0")
+        with self.assertRaises(ValueError):
+            data.parse_folder_weights("cataract=0", data.LABELED)
 
     def test_folder_weights_without_value(self):
+        with self.assertRaises(ValueError):
+            data.parse_folder_weights("cataract", data.LABELED)
+
+    def test_a_bad_weight_stops_the_command(self):
+        meta = {"mms.input": "32x64", "mms.mean": "0,0,0", "mms.std": "1,1,1"}
+        split = {f: {"train": ["x"], "val": []} for f in data.LABELED}
         with self.assertRaises(SystemExit):
-            precise_bn.folder_weights("cataract")
+            precise_bn.training_frames(meta, split, "/nonexistent", "kvasir=2")
 
 
 class Command(unittest.TestCase):
