@@ -409,3 +409,97 @@ def composite(img, mask, backgrounds, gen, prob=0.5):
     bg = backgrounds[:n]
     out = torch.where(pick.view(n, 1, 1, 1).to(img.device), mask * img + (1 - mask) * bg, img)
     return out, pick
+
+
+# Where a speculum hook enters the frame: the wire speculum holds the upper
+# and the lower lid, so most hooks come from the top and the bottom edge.
+HOOK_EDGES = (("top", 0.5), ("bottom", 0.3), ("left", 0.1), ("right", 0.1))
+
+
+def _hook_path(gen, h, w):
+    """The centre line of one synthetic speculum hook, as pixel coordinates
+    (x, y) every half pixel or less: a straight wire from a point of an edge
+    into the frame, then a curl of 120-220 degrees (the hook's tip)."""
+    r = float(torch.rand(1, generator=gen))
+    acc = 0.0
+    for edge, p in HOOK_EDGES:
+        acc += p
+        if r < acc:
+            break
+    t = float(_u(gen, 1, 0.1, 0.9))
+    start, normal = {"top": ((t * w, 0.0), (0.0, 1.0)), "bottom": ((t * w, h - 1.0), (0.0, -1.0)),
+                     "left": ((0.0, t * h), (1.0, 0.0)), "right": ((w - 1.0, t * h), (-1.0, 0.0))}[edge]
+    a = math.atan2(normal[1], normal[0]) + math.radians(float(_u(gen, 1, -35.0, 35.0)))
+    length = float(_u(gen, 1, 0.08, 0.3)) * h
+    radius = float(_u(gen, 1, 0.02, 0.06)) * h
+    turn = math.radians(float(_u(gen, 1, 120.0, 220.0)))
+    side = 1.0 if float(torch.rand(1, generator=gen)) < 0.5 else -1.0
+    step = 0.5
+    s = torch.arange(0.0, length + step, step)
+    xs = start[0] + s * math.cos(a)
+    ys = start[1] + s * math.sin(a)
+    # The curl: an arc around a centre beside the wire's end, turning to
+    # the chosen side from the wire's direction.
+    ex, ey = float(xs[-1]), float(ys[-1])
+    cx, cy = ex - side * radius * math.sin(a), ey + side * radius * math.cos(a)
+    phi0 = math.atan2(ey - cy, ex - cx)
+    ph = phi0 + side * torch.arange(0.0, turn, step / radius)
+    xs = torch.cat([xs, cx + radius * torch.cos(ph)])
+    ys = torch.cat([ys, cy + radius * torch.sin(ph)])
+    return xs, ys
+
+
+def _draw_hook(img, tool, xs, ys, width, grey, shine, tint):
+    """Draws one hook into img (3xHxW, in place) over the bounding box of
+    its path: a metal wire of the given width, shaded as a cylinder with a
+    highlight along its middle, kept behind the labeled tool pixels."""
+    _, h, w = img.shape
+    m = width / 2 + 1
+    x0, x1 = max(0, int(xs.min() - m)), min(w, int(xs.max() + m) + 1)
+    y0, y1 = max(0, int(ys.min() - m)), min(h, int(ys.max() + m) + 1)
+    if x0 >= x1 or y0 >= y1:
+        return
+    gy, gx = torch.meshgrid(torch.arange(y0, y1, dtype=torch.float32) + 0.5,
+                            torch.arange(x0, x1, dtype=torch.float32) + 0.5, indexing="ij")
+    pts = torch.stack([gx.flatten(), gy.flatten()], 1)
+    d = torch.cdist(pts, torch.stack([xs, ys], 1)).min(1).values.view(y1 - y0, x1 - x0)
+    alpha = (width / 2 + 0.5 - d).clamp(0, 1) * (1 - tool[0, y0:y1, x0:x1])
+    v = (d / (width / 2)).clamp(max=1.0)
+    shade = grey * (0.6 + 0.4 * (1 - v * v).clamp(min=0).sqrt()) + shine * torch.exp(-(v / 0.35) ** 2)
+    colour = (shade.unsqueeze(0) * tint.view(3, 1, 1)).clamp(0, 1).to(img.dtype)
+    a = alpha.unsqueeze(0).to(img.dtype)
+    box = img[:, y0:y1, x0:x1]
+    img[:, y0:y1, x0:x1] = (1 - a) * box + a * colour
+
+
+def hooks(img, mask, gen, prob=0.5, count=(1, 3), allowed=None):
+    """Synthetic speculum hooks: with probability prob per sample, 1-3 thin
+    curled metal wires (1.5-4.5 pixels wide at 288 rows, dark grey to
+    bright steel) come in from the frame's edges. The cataract labels leave
+    the retractor hooks out, and the training frames show few of them, so
+    the model paints the validation case's hooks as tools. The mask is
+    unchanged: the hooks are background, drawn behind the labeled tools.
+    Call it after the geometric augmentation (a hook enters at the view's
+    edge) and before the photometric one. allowed (bool, one per sample)
+    keeps the others free of hooks."""
+    n, _, h, w = img.shape
+    pick = torch.rand(n, generator=gen) < prob
+    if allowed is not None:
+        pick = pick & allowed.to(pick.device)
+    if not bool(pick.any()):
+        return img
+    out = img.clone()
+    tool = mask.to(torch.float32).cpu()
+    scale = h / 288
+    for i in torch.nonzero(pick).flatten().tolist():
+        k = int(torch.randint(count[0], count[1] + 1, (1,), generator=gen))
+        one = out[i].cpu()
+        for _ in range(k):
+            xs, ys = _hook_path(gen, h, w)
+            width = float(_u(gen, 1, 1.5, 4.5)) * scale
+            grey = float(_u(gen, 1, 0.1, 0.55))
+            shine = float(_u(gen, 1, 0.0, 0.45))
+            tint = _u(gen, 3, 0.85, 1.0)
+            _draw_hook(one, tool[i], xs, ys, width, grey, shine, tint)
+        out[i] = one.to(out.device)
+    return out

@@ -168,7 +168,7 @@ class Run:
                 sys.exit(f"train.py: --ema {d}: a decay must lie in (0, 1)")
         if args.deep_sup < 0:
             sys.exit(f"train.py: --deep-sup {args.deep_sup}: a weight must be >= 0")
-        for name in ("shadow", "metal", "tool_colour", "smoke", "tool_zoom", "ohem", "copy_paste"):
+        for name in ("shadow", "metal", "tool_colour", "smoke", "hooks", "tool_zoom", "ohem", "copy_paste"):
             v = getattr(args, name)
             if not 0.0 <= v <= 1.0:
                 sys.exit(f"train.py: --{name.replace('_', '-')} {v}: must lie in [0, 1]")
@@ -191,6 +191,7 @@ class Run:
         self.val = data.Labeled(args.data, split, list(data.LABELED), "val", self.val_hw, keep_full=True)
         self.cp_ok = self.copy_paste_allowed()
         self.smoke_ok = self.frames_in("--smoke-folders", args.smoke_folders, "--smoke", args.smoke)
+        self.hooks_ok = self.frames_in("--hooks-folders", args.hooks_folders, "--hooks", args.hooks)
         self.val_lo = None
         if self.hw != self.val_hw:   # for information only: validation at the training size
             self.val_lo = data.Labeled(args.data, split, list(data.LABELED), "val", self.hw)
@@ -372,6 +373,8 @@ class Run:
                  "train.tool_zoom": str(self.args.tool_zoom),
                  "train.smoke": str(self.args.smoke),
                  "train.smoke_folders": self.args.smoke_folders or "all",
+                 "train.hooks": str(self.args.hooks),
+                 "train.hooks_folders": self.args.hooks_folders or "all",
                  "train.tool_colour": str(self.args.tool_colour),
                  "train.deep_sup": str(self.args.deep_sup),
                  "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",
@@ -451,7 +454,7 @@ class Run:
         x = data.normalize(x01.to(self.dev), MEAN, STD)
         return x.contiguous(memory_format=torch.channels_last) if self.args.channels_last else x
 
-    def labeled_view(self, img, mask, bg=None, bg_tool=None, cp_ok=None, smoke_ok=None):
+    def labeled_view(self, img, mask, bg=None, bg_tool=None, cp_ok=None, smoke_ok=None, hooks_ok=None):
         """One strong view of a labeled batch; with --composite, the tools may
         be pasted on unlabeled backgrounds bg (valid excludes background pixels
         that the networks think hold an unlabeled tool, bg_tool)."""
@@ -468,6 +471,8 @@ class Run:
             img = augment.metal(img, mask, self.gen, self.args.metal)
         if self.args.tool_colour > 0:
             img = augment.tool_colour(img, mask, self.gen, self.args.tool_colour)
+        if self.args.hooks > 0:
+            img = augment.hooks(img, mask, self.gen, self.args.hooks, allowed=hooks_ok)
         if self.args.smoke > 0:
             img = augment.smoke(img, self.gen, self.args.smoke, allowed=smoke_ok)
         valid = None
@@ -519,6 +524,7 @@ class Run:
         img, mask = self.train.img[idx], self.train.mask[idx]
         cp_ok = self.cp_ok[idx] if self.cp_ok is not None else None
         sm_ok = self.smoke_ok[idx] if self.smoke_ok is not None else None
+        hk_ok = self.hooks_ok[idx] if self.hooks_ok is not None else None
         kern = losses.boundary_kernel(self.hw[0])
         rec = {}
         if self.mms:
@@ -530,8 +536,8 @@ class Run:
                 bg = xu0
                 pu = 0.5 * (torch.sigmoid(zu1) + torch.sigmoid(zu2))
                 bg_tool = (pu.detach() > 0.5).cpu()
-            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok)
-            x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok)
+            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok, hk_ok)
+            x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok, hk_ok)
             zl1, zl2 = self.fwd(f1, x1), self.fwd(f2, x2)
             l_sup = self.sup_loss(zl1, y1, v1, kern) + self.sup_loss(zl2, y2, v2, kern)
             l_cons = losses.consistency_loss(zu1, zu2, kern)
@@ -559,7 +565,7 @@ class Run:
                 with torch.no_grad():
                     bg_tool = (torch.sigmoid(self.fwd(f1, xu)) > 0.5).cpu()
                 bg = xu0
-            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok)
+            x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok, hk_ok)
             loss = l_sup = self.sup_loss(self.fwd(f1, x1), y1, v1, kern)
             rec = {"l_sup": l_sup.item()}
             if self.aux:
@@ -763,6 +769,12 @@ def parser():
     ap.add_argument("--smoke-folders", default="", metavar="LIST",
                     help="comma-separated labeled folders whose views --smoke may veil "
                          "(default: all)")
+    ap.add_argument("--hooks", type=float, default=0.0, metavar="P",
+                    help="with probability P per labeled view, draw 1-3 synthetic speculum hooks "
+                         "(thin curled wires from the edges) as background (augment.hooks); 0 = off")
+    ap.add_argument("--hooks-folders", default="", metavar="LIST",
+                    help="comma-separated labeled folders whose views --hooks may draw on "
+                         "(default: all), e.g. cataract")
     ap.add_argument("--tool-zoom", type=float, default=0.0, metavar="P",
                     help="with probability P per labeled view, zoom 1.5-2.5x into a window around "
                          "a random tool pixel (augment.tool_zoom); 0 = off")

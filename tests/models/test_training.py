@@ -366,6 +366,67 @@ class Augment(unittest.TestCase):
         img = torch.rand(2, 3, 36, 64, generator=self.g)
         self.assertTrue(torch.equal(augment.smoke(img, self.g, prob=0.0), img))
 
+    def _changed(self, y, img):
+        return (y - img).abs().sum(1) > 1e-6
+
+    def test_hooks_draw_thin_wires_from_an_edge(self):
+        img = torch.full((4, 3, 144, 256), 0.8)
+        y = augment.hooks(img, torch.zeros(4, 1, 144, 256), self.g, prob=1.0)
+        for i in range(4):
+            c = self._changed(y[i:i + 1], img[i:i + 1])[0]
+            self.assertGreater(int(c.sum()), 20, i)
+            self.assertLess(float(c.float().mean()), 0.05, i)      # wires, not patches
+            edge = bool(c[0].any() or c[-1].any() or c[:, 0].any() or c[:, -1].any())
+            self.assertTrue(edge, i)
+        self.assertTrue(bool((y >= 0).all() and (y <= 1).all()))
+
+    def test_hooks_are_a_few_pixels_wide(self):
+        img = torch.full((16, 3, 288, 512), 0.8)
+        y = augment.hooks(img, torch.zeros(16, 1, 288, 512), self.g, prob=1.0)
+        self.assertLess(float(self._changed(y, img).float().mean()), 0.012)
+        one = torch.full((3, 100, 120), 0.8)
+        xs = torch.arange(10.0, 100.0, 0.5)
+        augment._draw_hook(one, torch.zeros(1, 100, 120), xs, torch.full_like(xs, 50.0),
+                           3.0, 0.2, 0.0, torch.ones(3))
+        col = (one[:, :, 50] - 0.8).abs().sum(0) > 1e-6
+        self.assertIn(int(col.sum()), (3, 4, 5))
+
+    def test_hooks_pass_behind_the_tools(self):
+        img = torch.full((4, 3, 144, 256), 0.8)
+        y = augment.hooks(img, torch.ones(4, 1, 144, 256), self.g, prob=1.0)
+        self.assertTrue(torch.equal(y, img))
+
+    def test_hooks_curl(self):
+        # The tip turns back: the hook's pixels do not all lie on one line.
+        g = torch.Generator().manual_seed(3)
+        for _ in range(5):
+            xs, ys = augment._hook_path(g, 288, 512)
+            d = torch.stack([xs - xs[0], ys - ys[0]], 1)
+            u = d[20] / d[20].norm()                   # the shaft is >= 23 pixels
+            off = (d[:, 0] * u[1] - d[:, 1] * u[0]).abs()
+            self.assertLess(float(off[:40].max()), 1e-3)
+            self.assertGreater(float(off.max()), 0.02 * 288)
+
+    def test_hooks_spare_the_samples_not_allowed(self):
+        img = torch.full((2, 3, 72, 128), 0.8)
+        y = augment.hooks(img, torch.zeros(2, 1, 72, 128), self.g, prob=1.0,
+                          allowed=torch.tensor([False, True]))
+        self.assertTrue(torch.equal(y[0], img[0]))
+        self.assertFalse(torch.equal(y[1], img[1]))
+
+    def test_hooks_off_changes_nothing(self):
+        img = torch.rand(2, 3, 36, 64, generator=self.g)
+        self.assertTrue(torch.equal(augment.hooks(img, torch.zeros(2, 1, 36, 64), self.g, prob=0.0), img))
+
+    def test_hooks_are_reproducible_from_the_seed(self):
+        img = torch.full((2, 3, 72, 128), 0.5)
+        m = torch.zeros(2, 1, 72, 128)
+        a = augment.hooks(img, m, torch.Generator().manual_seed(7), prob=1.0)
+        b = augment.hooks(img, m, torch.Generator().manual_seed(7), prob=1.0)
+        c = augment.hooks(img, m, torch.Generator().manual_seed(8), prob=1.0)
+        self.assertTrue(torch.equal(a, b))
+        self.assertFalse(torch.equal(a, c))
+
     def _one_tool(self):
         img = torch.rand(2, 3, 36, 64, generator=self.g)
         m = torch.zeros(2, 1, 36, 64)
@@ -645,6 +706,38 @@ class Optimiser(unittest.TestCase):
         with self.assertRaises(SystemExit):
             self.run_for("--mode", "sup", "--labeled", "cholec80-v01", "--smoke", "1",
                          "--smoke-folders", "cataract")
+
+    def test_hooks_folders_draw_on_their_frames_only(self):
+        r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--batch", "2",
+                            "--aug", "none", "--hooks", "1", "--hooks-folders", "cataract")
+        self.assertEqual(r.hooks_ok.tolist(), [True, False])
+        img = torch.full_like(r.train.img, 0.8)
+        x, y, _ = r.labeled_view(img, r.train.mask, hooks_ok=r.hooks_ok)
+        plain = r.norm(img)
+        self.assertFalse(torch.equal(x[0], plain[0]))
+        self.assertTrue(torch.equal(x[1], plain[1]))
+        self.assertTrue(torch.equal(y, r.train.mask))
+
+    def test_hooks_folders_reach_a_training_step(self):
+        for mode in ("sup", "mms"):
+            r, _ = self.run_for("--mode", mode, "--labeled", "cholec80-v01,cataract", "--batch", "2",
+                                "--ubatch", "2", "--hooks", "1", "--hooks-folders", "cataract")
+            seen, hooks = [], augment.hooks
+            augment.hooks = lambda img, mask, gen, prob, allowed=None: seen.append(allowed) or img
+            try:
+                r.step()
+            finally:
+                augment.hooks = hooks
+            self.assertTrue(seen and all(a is not None and 0 < len(a) for a in seen), mode)
+
+    def test_hooks_folders_outside_the_run_are_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--labeled", "cholec80-v01", "--hooks", "1",
+                         "--hooks-folders", "cataract")
+
+    def test_hooks_out_of_range_are_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--labeled", "cholec80-v01", "--hooks", "1.5")
 
     def test_smoke_folders_without_smoke_are_refused(self):
         with self.assertRaises(SystemExit):
