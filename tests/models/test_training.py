@@ -608,6 +608,49 @@ class Optimiser(unittest.TestCase):
             r.load_resume(os.path.join(d, "ck.pt"))
         self.assertTrue(bool((r.aux[0].weight == 0.25).all()))
 
+    def _two_views(self, crn, *measure):
+        argv = ("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--batch", "2",
+                "--aug", "light", "--crn", crn, "--hooks-folders", "cataract")
+        r, _ = self.run_for(*argv, *measure)
+        img = torch.full_like(r.train.img, 0.5)
+        x1, _, _ = r.labeled_view(img, r.train.mask, hooks_ok=r.hooks_ok)
+        x2, _, _ = r.labeled_view(img, r.train.mask, hooks_ok=r.hooks_ok)
+        return x1, x2, r.labeled_idx(2)
+
+    def test_crn_keeps_the_controls_draws(self):
+        a1, a2, ai = self._two_views("1", "--hooks", "1e-9")
+        b1, b2, bi = self._two_views("1", "--hooks", "1")
+        self.assertFalse(torch.equal(a1[0], b1[0]))            # the hooks are drawn
+        self.assertTrue(torch.equal(a1[1], b1[1]))
+        self.assertTrue(torch.equal(a2[1], b2[1]))             # later views as the control's
+        self.assertTrue(torch.equal(ai, bi))                   # and the same batches
+
+    def test_crn_keeps_every_measure_off_the_shared_stream(self):
+        import train
+        base, _ = self.run_for("--mode", "sup", "--aug", "light", "--crn", "1")
+        base.labeled_view(base.train.img, base.train.mask)
+        for m in train.MEASURES:
+            r, _ = self.run_for("--mode", "sup", "--aug", "light", "--crn", "1",
+                                "--" + m.replace("_", "-"), "1")
+            r.labeled_view(r.train.img, r.train.mask)
+            self.assertTrue(torch.equal(r.gen.get_state(), base.gen.get_state()), m)
+
+    def test_without_crn_a_measure_shifts_later_draws(self):
+        _, a2, _ = self._two_views("0", "--hooks", "1e-9")
+        _, b2, _ = self._two_views("0", "--hooks", "1")
+        self.assertFalse(torch.equal(a2[1], b2[1]))
+
+    def test_crn_generators_are_resumed(self):
+        import tempfile
+        r, _ = self.run_for("--mode", "sup", "--crn", "1", "--smoke", "1")
+        st = copy.deepcopy(r.state())
+        want = torch.rand(3, generator=r.mgen("smoke"))
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(st, os.path.join(d, "ck.pt"))
+            r.load_resume(os.path.join(d, "ck.pt"))
+        self.assertTrue(torch.equal(torch.rand(3, generator=r.mgen("smoke")), want))
+        self.assertIsNot(r.mgen("smoke"), r.gen)
+
     def test_deep_sup_in_mms_is_refused(self):
         with self.assertRaises(SystemExit):
             self.run_for("--mode", "mms", "--deep-sup", "0.5")
