@@ -733,17 +733,22 @@ class Optimiser(unittest.TestCase):
         self.assertGreater(float(x[0].mean()), float(plain[0].mean()) + 0.1)
         self.assertTrue(torch.equal(x[1], plain[1]))
 
-    def test_smoke_folders_reach_a_training_step(self):
+    def _folders_reach_a_training_step(self, measure):
+        """augment.<measure> is called, in both modes, with the per-frame
+        allowed flags of --<measure>-folders."""
         for mode in ("sup", "mms"):
             r, _ = self.run_for("--mode", mode, "--labeled", "cholec80-v01,cataract", "--batch", "2",
-                                "--ubatch", "2", "--smoke", "1", "--smoke-folders", "cataract")
-            seen, smoke = [], augment.smoke
-            augment.smoke = lambda img, gen, prob, allowed=None: seen.append(allowed) or img
+                                "--ubatch", "2", "--" + measure, "1", f"--{measure}-folders", "cataract")
+            seen, real = [], getattr(augment, measure)
+            setattr(augment, measure, lambda img, *a, allowed=None: seen.append(allowed) or img)
             try:
                 r.step()
             finally:
-                augment.smoke = smoke
+                setattr(augment, measure, real)
             self.assertTrue(seen and all(a is not None and 0 < len(a) for a in seen), mode)
+
+    def test_smoke_folders_reach_a_training_step(self):
+        self._folders_reach_a_training_step("smoke")
 
     def test_smoke_folders_outside_the_run_are_refused(self):
         with self.assertRaises(SystemExit):
@@ -762,16 +767,7 @@ class Optimiser(unittest.TestCase):
         self.assertTrue(torch.equal(y, r.train.mask))
 
     def test_hooks_folders_reach_a_training_step(self):
-        for mode in ("sup", "mms"):
-            r, _ = self.run_for("--mode", mode, "--labeled", "cholec80-v01,cataract", "--batch", "2",
-                                "--ubatch", "2", "--hooks", "1", "--hooks-folders", "cataract")
-            seen, hooks = [], augment.hooks
-            augment.hooks = lambda img, mask, gen, prob, allowed=None: seen.append(allowed) or img
-            try:
-                r.step()
-            finally:
-                augment.hooks = hooks
-            self.assertTrue(seen and all(a is not None and 0 < len(a) for a in seen), mode)
+        self._folders_reach_a_training_step("hooks")
 
     def test_hooks_folders_outside_the_run_are_refused(self):
         with self.assertRaises(SystemExit):
