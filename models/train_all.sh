@@ -164,6 +164,23 @@ for s in $stages; do
             $PY models/export.py last out/train/ft12-metal25-s4 \
                 -o out/train/ft12-metal25-s4/last.safetensors
         ;;
+    ft15)
+        # The model shipped in the fifteenth session: ft12-metal25-s4 (the
+        # file shipped in the thirteenth and fourteenth sessions, kept in
+        # git at e9f761a) fine-tuned 1000 iterations with metal and smoke
+        # at P = 0.25, each measure on its own random stream (--crn 1); the
+        # run had one thread (its control ran beside it); its export is
+        # the last checkpoint, no pick.
+        init=out/train/ft12-metal25-s4.safetensors
+        [ -f "$init" ] || git show e9f761a:models/mms-rt.safetensors > "$init"
+        # shellcheck disable=SC2086
+        run ft15-cs-s6 --mode sup $L3 --folder-weights cataract=2 --size 288x512 \
+            --iters $N_FT5 --batch 4 --lr 1e-4 --seed 6 --aug light --bf16 1 \
+            --val-every 250 --metal 0.25 --smoke 0.25 --crn 1 --init "$init" --threads ${T:-1}
+        [ -f out/train/ft15-cs-s6/last.safetensors ] ||
+            $PY models/export.py last out/train/ft15-cs-s6 \
+                -o out/train/ft15-cs-s6/last.safetensors
+        ;;
     cmp3)
         # MMS against supervised-only on the three folders at one budget
         # that a 2-core machine trains in about an hour for all four runs
