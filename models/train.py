@@ -351,9 +351,12 @@ class Run:
                     n.load_state_dict(s)
         self.opt.load_state_dict(ck["opt"])
         self.gen.set_state(ck["gen"])
+        # A run resumed on the other kind of stream would go on with draws
+        # its control never saw.
+        if set(ck.get("mgens", {})) != set(self.mgens):
+            sys.exit("train.py: --resume: --crn differs from the interrupted run's")
         for m, st in ck.get("mgens", {}).items():
-            if m in self.mgens:
-                self.mgens[m].set_state(st)
+            self.mgens[m].set_state(st)
         torch.set_rng_state(ck["torch_rng"])
         self.it, self.best = ck["it"], ck["best"]
         self.perm = ck.get("perm", torch.empty(0, dtype=torch.long))
@@ -388,8 +391,8 @@ class Run:
                  "train.smoke": str(self.args.smoke),
                  "train.smoke_folders": self.args.smoke_folders or "all",
                  "train.hooks": str(self.args.hooks),
-                 "train.crn": str(self.args.crn),
                  "train.hooks_folders": self.args.hooks_folders or "all",
+                 "train.crn": str(self.args.crn),
                  "train.tool_colour": str(self.args.tool_colour),
                  "train.deep_sup": str(self.args.deep_sup),
                  "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",

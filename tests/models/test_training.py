@@ -651,6 +651,16 @@ class Optimiser(unittest.TestCase):
         self.assertTrue(torch.equal(torch.rand(3, generator=r.mgen("smoke")), want))
         self.assertIsNot(r.mgen("smoke"), r.gen)
 
+    def test_resume_with_another_crn_is_refused(self):
+        import tempfile
+        crn, _ = self.run_for("--mode", "sup", "--crn", "1")
+        plain, _ = self.run_for("--mode", "sup")
+        for a, b in ((crn, plain), (plain, crn)):
+            with tempfile.TemporaryDirectory() as d:
+                torch.save(copy.deepcopy(a.state()), os.path.join(d, "ck.pt"))
+                with self.assertRaises(SystemExit):
+                    b.load_resume(os.path.join(d, "ck.pt"))
+
     def test_deep_sup_in_mms_is_refused(self):
         with self.assertRaises(SystemExit):
             self.run_for("--mode", "mms", "--deep-sup", "0.5")
