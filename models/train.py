@@ -178,7 +178,7 @@ class Run:
                 sys.exit(f"train.py: --ema {d}: a decay must lie in (0, 1)")
         if args.deep_sup < 0:
             sys.exit(f"train.py: --deep-sup {args.deep_sup}: a weight must be >= 0")
-        for name in ("shadow", "metal", "tool_colour", "smoke", "hooks", "tool_zoom", "ohem", "copy_paste"):
+        for name in MEASURES + ("ohem",):
             v = getattr(args, name)
             if not 0.0 <= v <= 1.0:
                 sys.exit(f"train.py: --{name.replace('_', '-')} {v}: must lie in [0, 1]")
