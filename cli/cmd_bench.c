@@ -22,7 +22,7 @@ struct bench_opts {
 };
 
 #define OFF(f) offsetof(struct bench_opts, f)
-static const char *const net_options[] = {"model", "size", "precision", "threads", NULL};
+static const char *const net_options[] = {"model", "size", "precision", "threads", "tta", NULL};
 static const struct mms_option opts[] = {
     {.name = "iters", .type = MMS_OPT_INT, .offset = OFF(iters), .def = "20", .min = 1,
      .max = 100000, .arg = "K", .help = "timed runs, 1..100000"},
@@ -36,15 +36,16 @@ static const struct mms_option opts[] = {
 
 static const struct args_cmd spec = {
     .name = "bench",
-    .usage = "[--model FILE] [--size HxW] [--precision P] [--threads N] [--iters K] "
-             "[--warmup W] [--layers] [--json]",
+    .usage = "[--model FILE] [--size HxW] [--precision P] [--threads N] [--tta T] "
+             "[--iters K] [--warmup W] [--layers] [--json]",
     .summary = "time the network alone on a fixed pseudo-random input",
     .details = "Times mms_net_run() only (CLOCK_MONOTONIC): no decoding, resizing or\n"
                "thresholding. GFLOP/s counts 2 FLOPs per multiply-accumulate. The CPU's\n"
                "name and ISA flags are printed with the figures: compare ratios measured\n"
                "in one run on one machine, not figures from different machines.\n"
                "--layers runs the timed runs again, waiting after each step, and gives\n"
-               "each step's mean time (these runs are slower than the plain ones).",
+               "each step's mean time (these runs are slower than the plain ones).\n"
+               "--tta flip times both of a frame's passes; --layers times one.",
     .opts = opts,
     .pipeline = net_options,
     .pipeline_offset = OFF(net),
@@ -131,9 +132,10 @@ struct report {
     double *layer_ms; /* mean per step, or NULL without --layers */
 };
 
+/* macs is one pass; a flipped run makes two. */
 static double gflops(const struct report *r)
 {
-    return 2.0 * (double)r->ni->macs / (r->s.median * 1e6);
+    return 2.0 * (double)r->ni->macs * (r->ni->flip ? 2 : 1) / (r->s.median * 1e6);
 }
 
 static double layer_gflops(const struct mms_net_layer *l, double ms)
@@ -182,6 +184,7 @@ static void print_json(const struct report *r)
     json_object_object_add(o, "size", json_object_new_string(size));
     json_object_object_add(o, "precision", json_object_new_string(r->ni->precision));
     json_object_object_add(o, "precision_asked", json_object_new_string(r->cn->precision));
+    json_object_object_add(o, "tta", json_object_new_string(r->ni->flip ? "flip" : "off"));
     json_object_object_add(o, "threads", json_object_new_int(r->threads));
     json_object_object_add(o, "iters", json_object_new_int(r->iters));
     json_object_object_add(o, "median_ms", cli_json_num(r->s.median, 3));
@@ -199,8 +202,9 @@ static void print_json(const struct report *r)
 static void print_text(const struct report *r)
 {
     printf("model      %s (%s)\n", r->cn->model, r->ni->arch);
-    printf("input      %dx%d, %s (%s), %d thread%s\n", r->ni->in_h, r->ni->in_w,
-           r->ni->precision, r->ni->precision_why, r->threads, r->threads == 1 ? "" : "s");
+    printf("input      %dx%d, %s (%s), %d thread%s%s\n", r->ni->in_h, r->ni->in_w,
+           r->ni->precision, r->ni->precision_why, r->threads, r->threads == 1 ? "" : "s",
+           r->ni->flip ? ", tta flip (two passes a frame)" : "");
     printf("time       median %.3f ms  p90 %.3f ms  min %.3f ms  (%d runs)\n", r->s.median,
            r->s.p90, r->s.min, r->iters);
     printf("rate       %.2f fps, %.2f GFLOP/s (%.3f GMAC per frame)\n",

@@ -23,7 +23,7 @@ struct eval_opts {
 };
 
 #define OFF(f) offsetof(struct eval_opts, f)
-static const char *const net_options[] = {"model", "precision", "threads", NULL};
+static const char *const net_options[] = {"model", "precision", "threads", "tta", NULL};
 static const struct mms_option opts[] = {
     {.name = "images", .type = MMS_OPT_STRING, .offset = OFF(images), .arg = "DIR",
      .help = "the images: every .png, .jpg and .jpeg in DIR, by name"},
@@ -39,8 +39,8 @@ static const struct mms_option opts[] = {
 
 static const struct args_cmd spec = {
     .name = "eval",
-    .usage = "[--model FILE] [--precision P] [--threads N] --images DIR --masks DIR [--json]\n"
-             "            [--sheet FILE.png]",
+    .usage = "[--model FILE] [--precision P] [--threads N] [--tta T] --images DIR --masks DIR\n"
+             "            [--json] [--sheet FILE.png]",
     .summary = "score the model's masks against ground-truth masks (Dice, IoU)",
     .details = "Per image: Dice and IoU of the predicted mask against the ground truth\n"
                "(both 1 when both are empty). Then their means over the images, and over\n"

@@ -13,7 +13,7 @@ struct info_opts {
 };
 
 #define OFF(f) offsetof(struct info_opts, f)
-static const char *const net_options[] = {"model", "precision", NULL};
+static const char *const net_options[] = {"model", "precision", "tta", NULL};
 static const struct mms_option opts[] = {
     {.name = "json", .type = MMS_OPT_BOOL, .offset = OFF(json), .help = "print one JSON object"},
     {.name = NULL},
@@ -21,7 +21,7 @@ static const struct mms_option opts[] = {
 
 static const struct args_cmd spec = {
     .name = "info",
-    .usage = "[MODEL] [--precision P] [--json]",
+    .usage = "[MODEL] [--precision P] [--tta T] [--json]",
     .summary = "describe a model: architecture, input size, parameters, MACs per frame",
     .details = "MODEL may also be given with --model; without either, the default\n"
                "model is used ($MMS_MODEL, else the installed mms-rt).",
@@ -60,6 +60,7 @@ static void print_json(const struct mms_net_info *ni)
     json_object_object_add(o, "precision", json_object_new_string(ni->precision));
     json_object_object_add(o, "precision_why", json_object_new_string(ni->precision_why));
     json_object_object_add(o, "int8_calibrated", json_object_new_boolean(ni->int8_calibrated));
+    json_object_object_add(o, "tta", json_object_new_string(ni->flip ? "flip" : "off"));
     cli_json_print(o);
 }
 
@@ -77,6 +78,7 @@ static void print_text(const struct mms_net_info *ni)
     printf("std          %.4f %.4f %.4f\n", ni->std[0], ni->std[1], ni->std[2]);
     printf("threshold    %.4f\n", ni->threshold);
     printf("precision    %s (%s)\n", ni->precision, ni->precision_why);
+    printf("tta          %s\n", ni->flip ? "flip (two passes a frame)" : "off");
 }
 
 static int run(int argc, char **argv)

@@ -16,6 +16,7 @@ struct mms_net {
     struct mms_card card;
     struct mms_exec *exec;
     char *path;
+    float *mean; /* flip: the two runs' mean logits */
 };
 
 int mms_precision_parse(const char *s, enum mms_precision *p)
@@ -212,6 +213,11 @@ static int open_net(const char *path, const struct mms_net_opts *opts, int dry,
     memcpy(i->mean, n->card.mean, sizeof(i->mean));
     memcpy(i->std, n->card.std, sizeof(i->std));
     i->threshold = n->card.threshold;
+    i->flip = !!o.flip;
+    if (i->flip && !(n->mean = malloc((size_t)i->out_h * i->out_w * sizeof(float)))) {
+        rc = mms_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
     /* The weights now live in oneDNN's layouts; the file can go. */
     mms_model_close(m);
     *out = n;
@@ -240,17 +246,59 @@ void mms_net_close(struct mms_net *n)
     if (!n)
         return;
     mms_exec_destroy(n->exec);
+    free(n->mean);
     free(n->path);
     free(n);
 }
 
 const struct mms_net_info *mms_net_info(const struct mms_net *n) { return &n->info; }
 float *mms_net_input(struct mms_net *n) { return mms_exec_input(n->exec); }
-const float *mms_net_logits(const struct mms_net *n) { return mms_exec_output(n->exec); }
+const float *mms_net_logits(const struct mms_net *n)
+{
+    return n->info.flip ? n->mean : mms_exec_output(n->exec);
+}
+
+/* Each row of each of the planes reversed, in place. */
+static void mirror_rows(float *p, int planes, int h, int w)
+{
+    for (int r = 0; r < planes * h; r++, p += w)
+        for (int a = 0, b = w - 1; a < b; a++, b--) {
+            float t = p[a];
+            p[a] = p[b];
+            p[b] = t;
+        }
+}
+
+/* The frame, then its mirror: the mean of the first run's logits and the
+ * second's mirrored back. The input is mirrored back too, since callers
+ * may read it after the run. (a + b) * 0.5f is what PyTorch's
+ * (l + l_flipped) / 2 computes, to the bit. */
+static int run_flipped(struct mms_net *n, struct mms_err *err)
+{
+    const struct mms_net_info *i = &n->info;
+    float *in = mms_exec_input(n->exec);
+    const float *out = mms_exec_output(n->exec);
+    int rc = mms_exec_run(n->exec, err);
+    if (rc)
+        return rc;
+    memcpy(n->mean, out, (size_t)i->out_h * i->out_w * sizeof(float));
+    mirror_rows(in, 3, i->in_h, i->in_w);
+    rc = mms_exec_run(n->exec, err);
+    mirror_rows(in, 3, i->in_h, i->in_w);
+    if (rc)
+        return rc;
+    for (int y = 0; y < i->out_h; y++) {
+        float *m = n->mean + (size_t)y * i->out_w;
+        const float *o = out + (size_t)y * i->out_w;
+        for (int x = 0, xr = i->out_w - 1; x < i->out_w; x++, xr--)
+            m[x] = (m[x] + o[xr]) * 0.5f;
+    }
+    return 0;
+}
 
 int mms_net_run(struct mms_net *n, struct mms_err *err)
 {
-    return mms_exec_run(n->exec, err);
+    return n->info.flip ? run_flipped(n, err) : mms_exec_run(n->exec, err);
 }
 
 int mms_net_layers(const struct mms_net *n) { return mms_exec_steps(n->exec); }

@@ -32,6 +32,11 @@ struct mms_net_opts {
     enum mms_precision precision;
     int threads;     /* 0: the library's default (all cores) */
     int in_h, in_w;  /* 0: the size in the model card */
+    /* Test-time flip: mms_net_run() also runs the left-right mirror of
+     * the input and averages the two logit maps (the second mirrored
+     * back). An average of two views masks better than either, the
+     * thin tools most; it costs a second run of the network. */
+    int flip;
 };
 
 struct mms_net_info {
@@ -49,6 +54,7 @@ struct mms_net_info {
     const char *precision;  /* what it runs in: "fp32" or "int8" */
     char precision_why[192]; /* how that was chosen */
     int int8_calibrated;    /* the file carries a calibration that passed */
+    int flip;               /* two runs per frame (mms_net_opts.flip) */
 };
 
 struct mms_net;
@@ -68,13 +74,14 @@ void mms_net_close(struct mms_net *n);
 int mms_net_check(const char *path, const struct mms_net_opts *opts, struct mms_err *err);
 
 const struct mms_net_info *mms_net_info(const struct mms_net *n);
-/* 3 x in_h x in_w floats, owned by the net, written by the caller. */
+/* 3 x in_h x in_w floats, owned by the net, written by the caller; a run
+ * leaves them as they were written, flip or not. */
 float *mms_net_input(struct mms_net *n);
 int mms_net_run(struct mms_net *n, struct mms_err *err);
 /* out_h x out_w floats, valid until the next run. */
 const float *mms_net_logits(const struct mms_net *n);
 
-/* Calibration (fp32 nets only): runs the net on its input, calling fn with
+/* Calibration (fp32 nets only): runs the net on its input once (no flip), calling fn with
  * every tensor of the compiled graph once it is complete (tensor index,
  * its values, count); mms_net_tensors() of them. */
 int mms_net_tensors(const struct mms_net *n);
@@ -83,7 +90,7 @@ int mms_net_observe(struct mms_net *n, void (*fn)(void *ctx, int t, const float 
 
 /* Where the time goes (`mms bench --layers`): the steps one run executes,
  * and a run that adds each step's wall time to ms[i] (mms_net_layers()
- * entries), waiting for each step to finish. */
+ * entries), waiting for each step to finish; one pass, even with flip. */
 struct mms_net_layer {
     const char *name, *impl, *op;
     int c, h, w;

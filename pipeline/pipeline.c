@@ -667,7 +667,8 @@ static void *compose_main(void *arg)
 static int net_params(const struct mms_pipeline_opts *o, char *model, size_t len,
                       struct mms_net_opts *no, struct mms_err *err)
 {
-    *no = (struct mms_net_opts){.threads = o->threads, .in_h = o->net_h, .in_w = o->net_w};
+    *no = (struct mms_net_opts){.threads = o->threads, .in_h = o->net_h, .in_w = o->net_w,
+                                .flip = o->tta == MMS_TTA_FLIP};
     int rc = mms_precision_parse(o->precision ? o->precision : "auto", &no->precision);
     if (rc)
         return mms_err_set(err, rc, "precision '%s': unknown (fp32, bf16, int8 or auto)",

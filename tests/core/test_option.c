@@ -305,6 +305,7 @@ static const char *sample(const char *name)
         {"window", "yes"},           {"model", "/m.st"},      {"precision", "int8"},
         {"threads", "3"},            {"size", "64x128"},      {"style", "mask"},
         {"alpha", "0.25"},           {"color", "#abcdef"},    {"every", "3"}, {"smooth", "0.5"},
+        {"tta", "flip"},
         {"mode", "offline"},         {"meta", "/m.jsonl"},    {"record-dir", "/r"},
         {"segment-seconds", "7"},    {"record-format", "mkv"}, {"listen", "[::1]:9"},
         {"log_level", "debug"},      {"token_file", "/t"},    {"allowed_hosts", "or1.lan"},

@@ -13,6 +13,7 @@ static void defaults_are_documented_values(void)
     CHECK(o.style == MMS_STYLE_FILL && o.color == 0x00ff66 && o.every == 1);
     CHECK(o.alpha > 0.449f && o.alpha < 0.451f && o.mode == MMS_MODE_AUTO && !o.window);
     CHECK(o.encoder_preset && !strcmp(o.encoder_preset, "veryfast"));
+    CHECK(o.tta == MMS_TTA_OFF);
     mms_options_free(&o);
 }
 
@@ -38,6 +39,41 @@ static void values_round_trip(void)
     CHECK(!strcmp(buf, "512x288"));
     mms_option_format(&o, mms_option_find("output"), buf, sizeof(buf));
     CHECK(!strcmp(buf, "a.mp4,udp://127.0.0.1:5000"));
+    mms_options_free(&o);
+}
+
+/* Test-time augmentation by name, and back to off. */
+static void tta_takes_its_names(void)
+{
+    struct mms_pipeline_opts o;
+    mms_options_defaults(&o);
+    struct mms_err err;
+    char buf[16];
+    CHECK_EQ(mms_option_set(&o, "tta", "flip", &err), 0);
+    CHECK_EQ(o.tta, MMS_TTA_FLIP);
+    mms_option_format(&o, mms_option_find("tta"), buf, sizeof(buf));
+    CHECK_STR_EQ(buf, "flip");
+    CHECK_EQ(mms_option_set(&o, "tta", "off", &err), 0);
+    CHECK_EQ(o.tta, MMS_TTA_OFF);
+    /* It recompiles nothing in place: a change reopens the network. */
+    CHECK(!mms_option_find("tta")->runtime);
+    mms_options_free(&o);
+}
+
+static void tta_refuses_other_words(void)
+{
+    static const char *const bad[] = {"mirror", "FLIP", "1", "on"};
+    struct mms_pipeline_opts o;
+    mms_options_defaults(&o);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct mms_err err = {{0}};
+        CHECK_MSG(mms_option_set(&o, "tta", bad[i], &err) == -EINVAL, "tta=%s", bad[i]);
+        CHECK_MSG(strstr(err.msg, "flip") != NULL, "'%s' does not list the names", err.msg);
+        CHECK_EQ(o.tta, MMS_TTA_OFF);
+    }
+    struct mms_err err = {{0}};
+    CHECK_EQ(mms_option_set(&o, "tta", "", &err), -EINVAL);
+    CHECK(strstr(err.msg, "tta") != NULL);
     mms_options_free(&o);
 }
 
@@ -88,6 +124,7 @@ static void runtime_flags(void)
     CHECK(!mms_option_find("input")->runtime && !mms_option_find("model")->runtime);
 }
 
-MMS_TESTS(T(defaults_are_documented_values), T(values_round_trip),
+MMS_TESTS(T(defaults_are_documented_values), T(values_round_trip), T(tta_takes_its_names),
+          T(tta_refuses_other_words),
           T(bad_values_refused_with_name), T(unknown_option_refused),
           T(repeatable_option_has_a_limit), T(runtime_flags))
