@@ -1019,6 +1019,7 @@ void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters 
     c->inference_failing = atomic_load(&p->inference_failing);
     c->precision = mms_net_info(p->net)->precision;
     c->precision_why = mms_net_info(p->net)->precision_why;
+    c->flip = mms_net_info(p->net)->flip;
     output_counters(p, c);
     c->signal = atomic_load(&p->signal);
     c->live = p->live;

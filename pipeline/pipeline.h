@@ -95,6 +95,7 @@ struct mms_pipeline_counters {
     double frame_rate;
     const char *precision;   /* what the network runs in: "fp32" or "int8" */
     const char *precision_why; /* how that was chosen; both live as long as p */
+    int flip;                /* test-time flip: two network runs a frame */
 };
 
 /* Opens the model, the source and the file outputs (network outputs open

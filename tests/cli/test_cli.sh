@@ -254,6 +254,18 @@ run 1 calibrate --out "$T/y.safetensors" "$T/nonexistent.png" && one_line_with "
 [ ! -e "$T/y.safetensors" ] || fail "a failed calibration left a file behind"
 run 2 calibrate --percentile 101 --out "$T/z.safetensors" "$T/a.png" && one_line_with "percentile"
 run 2 info --precision int4 && one_line_with "int4"
+# --tta: info and bench say whether a frame costs one pass or two.
+if run 0 info --json; then
+    json_get "$T/out" 'd["tta"]' | grep -qx off || fail "info tta default: $(cat "$T/out")"
+fi
+if run 0 info --tta flip --json; then
+    json_get "$T/out" 'd["tta"]' | grep -qx flip || fail "info --tta flip: $(cat "$T/out")"
+fi
+if run 0 bench --tta flip --iters 2 --warmup 1 --json; then
+    json_get "$T/out" 'd["tta"]' | grep -qx flip || fail "bench --tta flip: $(cat "$T/out")"
+fi
+run 2 info --tta mirror && one_line_with "flip"
+run 2 bench --tta && one_line_with "needs a value"
 
 # ---- real data, when this checkout has it ----
 

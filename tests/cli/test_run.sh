@@ -99,6 +99,35 @@ assert flicker(smooth) < 0.7 * flicker(plain)
 PYEOF
 [ $fails -eq 0 ] && ok "smoothing"
 
+# --- --tta flip: the mask of the mirrored clip is the mirror of the clip's
+# mask, which a plain run's is not; the summary says which ran.
+ffmpeg -nostdin -v error -y -i clip.mkv -vf hflip -c:v ffv1 mirror.mkv || fail "hflip"
+for t in off flip; do
+    "$MMS_BIN" run -i clip.mkv -o "tta$t.mkv" --style mask --tta $t $R 2>"tta$t.log" ||
+        fail "tta $t"
+    "$MMS_BIN" run -i mirror.mkv -o "ttam$t.mkv" --style mask --tta $t $R 2>/dev/null ||
+        fail "tta $t, mirrored"
+    grep -q "^  precision .*, tta $t\$" "tta$t.log" || fail "summary: $(grep precision "tta$t.log")"
+done
+"$MMS_BIN" run -i clip.mkv -o ttax.mkv --tta mirror $R 2>/dev/null
+[ $? -eq 2 ] || fail "--tta mirror was accepted"
+"$PY" - ttaoff.mkv ttamoff.mkv ttaflip.mkv ttamflip.mkv <<'PYEOF' || fail "tta flip"
+import subprocess, sys
+import numpy as np
+def read(path):
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo",
+                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, 180, 320) > 127
+off, moff, flip, mflip = (read(p) for p in sys.argv[1:5])
+# Encoding and 4:2:0 chroma siting keep it from being exact to the pixel.
+miss = lambda a, m: float(np.mean(a != m[..., ::-1]))
+print(f"mirror mismatch: plain {miss(off, moff):.4f}, flip {miss(flip, mflip):.4f}")
+assert miss(off, moff) > 0.02, "the plain mask is symmetric already: the test would prove nothing"
+assert miss(flip, mflip) < 0.2 * miss(off, moff)
+assert not np.array_equal(off, flip), "--tta flip changed no mask"
+PYEOF
+[ $fails -eq 0 ] && ok "tta flip"
+
 # --- streaming to udp://127.0.0.1 read back
 port=$((20000 + $$ % 20000))
 timeout 20 ffprobe -v error -count_frames -select_streams v:0 -show_entries \
