@@ -61,6 +61,7 @@ static void print_json(const struct mms_net_info *ni)
     json_object_object_add(o, "precision_why", json_object_new_string(ni->precision_why));
     json_object_object_add(o, "int8_calibrated", json_object_new_boolean(ni->int8_calibrated));
     json_object_object_add(o, "tta", json_object_new_string(ni->flip ? "flip" : "off"));
+    json_object_object_add(o, "tta_why", json_object_new_string(ni->tta_why));
     cli_json_print(o);
 }
 
@@ -78,7 +79,7 @@ static void print_text(const struct mms_net_info *ni)
     printf("std          %.4f %.4f %.4f\n", ni->std[0], ni->std[1], ni->std[2]);
     printf("threshold    %.4f\n", ni->threshold);
     printf("precision    %s (%s)\n", ni->precision, ni->precision_why);
-    printf("tta          %s\n", ni->flip ? "flip (two passes a frame)" : "off");
+    printf("tta          %s (%s)\n", ni->flip ? "flip, two passes a frame" : "off", ni->tta_why);
 }
 
 static int run(int argc, char **argv)

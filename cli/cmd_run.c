@@ -94,8 +94,8 @@ static void summary(struct mms_pipeline *p, double seconds)
             (long long)c.written, seconds, seconds > 0 ? c.written / seconds : 0,
             (long long)c.inferred, (long long)c.dropped, (long long)c.reconnects,
             c.live ? "live" : "offline");
-    fprintf(stderr, "  precision %s (%s), tta %s\n", c.precision, c.precision_why,
-            c.flip ? "flip" : "off");
+    fprintf(stderr, "  precision %s (%s)\n", c.precision, c.precision_why);
+    fprintf(stderr, "  tta %s (%s)\n", c.flip ? "flip" : "off", c.tta_why);
     static float scratch[MMS_STATS_RING];
     fprintf(stderr, "  %-12s %8s %8s %8s %8s  (ms)\n", "stage", "p50", "p95", "p99", "max");
     for (int s = 0; s < MMS_STAGE_COUNT; s++) {

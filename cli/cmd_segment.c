@@ -16,7 +16,7 @@ struct segment_opts {
 };
 
 #define OFF(f) offsetof(struct segment_opts, f)
-static const char *const net_options[] = {"model", "precision", "threads", NULL};
+static const char *const net_options[] = {"model", "precision", "threads", "tta", NULL};
 static const struct mms_option opts[] = {
     {.name = "out", .type = MMS_OPT_STRING, .offset = OFF(out), .arg = "DIR",
      .help = "write DIR/<stem>.png: 0/255 mask at the image's size (DIR is created)"},
@@ -28,7 +28,7 @@ static const struct mms_option opts[] = {
 
 static const struct args_cmd spec = {
     .name = "segment",
-    .usage = "[--model FILE] [--precision P] [--threads N] [--raw DIR] --out DIR IMAGE...",
+    .usage = "[--model FILE] [--precision P] [--threads N] [--tta T] [--raw DIR] --out DIR IMAGE...",
     .summary = "segment PNG/JPEG images into tool masks",
     .details = "Each IMAGE is resized to the network input, run, and its logits resized\n"
                "back and thresholded as the model card says (core/prepost.h).",
@@ -144,8 +144,14 @@ static int engine_open(const struct cli_net *cn, struct mms_engine **eng)
         [MMS_PREC_INT8] = MMS_PRECISION_INT8, [MMS_PREC_AUTO] = MMS_PRECISION_AUTO};
     struct mms_options o = {.precision = precisions[cn->opts.precision],
                             .threads = cn->opts.threads};
+    static const int flips[] = {
+        [MMS_TTA_OFF] = MMS_FLIP_OFF, [MMS_TTA_FLIP] = MMS_FLIP_ON, [MMS_TTA_AUTO] = MMS_FLIP_AUTO};
     struct mms_error e = {{0}};
     int ret = mms_open(cn->model, &o, eng, &e);
+    if (ret >= 0 && (ret = mms_set_flip(*eng, flips[cn->opts.tta], &e)) < 0) {
+        mms_close(*eng);
+        *eng = NULL;
+    }
     return ret < 0 ? cli_fail(spec.name, "%s", e.msg[0] ? e.msg : strerror(-ret)) : CLI_GO_ON;
 }
 

@@ -46,7 +46,7 @@ int cli_net_options(const struct args *a, const struct mms_pipeline_opts *o, con
     cn->opts.threads = o->threads;
     cn->opts.in_h = o->net_h;
     cn->opts.in_w = o->net_w;
-    cn->opts.flip = o->tta == MMS_TTA_FLIP;
+    cn->opts.tta = o->tta;
     int ret = net_precision(a, o->precision, cn);
     if (ret != CLI_GO_ON)
         return ret;

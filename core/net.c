@@ -16,7 +16,9 @@ struct mms_net {
     struct mms_card card;
     struct mms_exec *exec;
     char *path;
-    float *mean; /* flip: the two runs' mean logits */
+    float *mean;        /* flip: the two runs' mean logits */
+    int auto_flip;      /* what MMS_TTA_AUTO chooses here */
+    char auto_why[160]; /* and why */
 };
 
 int mms_precision_parse(const char *s, enum mms_precision *p)
@@ -61,22 +63,73 @@ static const float *int8_table(const struct mms_model *m, int *n, int *passed, c
     return v;
 }
 
-/* Whether int8 was measured faster than fp32 where it was calibrated, if
- * that was this CPU's ISA; 0 with *why set when it was not. Elsewhere the
- * measurement says nothing, and int8 is taken on trust. */
-static int int8_pays(const struct mms_model *m, char *why, size_t len)
+/* How many times as fast as fp32 int8 was measured where the file was
+ * calibrated, if that was this CPU's ISA (cpu filled); 0 when it was
+ * elsewhere or not at all, where the measurement says nothing. */
+static double int8_speed_here(const struct mms_model *m, struct mms_cpu *cpu)
 {
     const char *speed = mms_model_meta(m, MMS_INT8_SPEED), *colon;
+    mms_cpu_probe(cpu);
+    if (!speed || !(colon = strrchr(speed, ':')) ||
+        (size_t)(colon - speed) != strlen(cpu->isa) || strncmp(speed, cpu->isa, colon - speed))
+        return 0;
+    return atof(colon + 1);
+}
+
+/* Whether int8 was measured faster than fp32 where it was calibrated, if
+ * that was this CPU's ISA; 0 with *why set when it was not. Elsewhere
+ * int8 is taken on trust. */
+static int int8_pays(const struct mms_model *m, char *why, size_t len)
+{
     struct mms_cpu cpu;
-    if (!speed || !(colon = strrchr(speed, ':')))
-        return 1;
-    mms_cpu_probe(&cpu);
-    double ratio = atof(colon + 1);
-    if ((size_t)(colon - speed) != strlen(cpu.isa) || strncmp(speed, cpu.isa, colon - speed) ||
-        ratio >= 1.05)
+    double ratio = int8_speed_here(m, &cpu);
+    if (ratio <= 0 || ratio >= 1.05)
         return 1;
     snprintf(why, len, "int8 measured %.2fx as fast as fp32 on this ISA (%s)", ratio, cpu.isa);
     return 0;
+}
+
+/* What MMS_TTA_AUTO means for this net, and why: after
+ * resolve_precision(), whose choice it follows. Kept, so that the tta can
+ * change after the file is closed (mms_net_set_tta). */
+static void resolve_auto_tta(struct mms_net *n, const struct mms_model *m)
+{
+    struct mms_cpu cpu;
+    double ratio;
+    char *why = n->auto_why;
+    size_t len = sizeof(n->auto_why);
+    n->auto_flip = 0;
+    if (strcmp(n->info.precision, "int8")) {
+        snprintf(why, len, "auto: off in %s; flips only in int8", n->info.precision);
+    } else if ((ratio = int8_speed_here(m, &cpu)) <= 0) {
+        snprintf(why, len, "auto: off, int8's speed was not measured on this ISA (%s)", cpu.isa);
+    } else if (ratio < MMS_TTA_AUTO_RATIO) {
+        snprintf(why, len, "auto: off, int8 measured only %.2fx as fast as fp32 on this ISA",
+                 ratio);
+    } else {
+        n->auto_flip = 1;
+        snprintf(why, len,
+                 "auto: int8 measured %.2fx as fast as fp32 on this ISA, so two int8 runs "
+                 "cost less than one fp32 run",
+                 ratio);
+    }
+}
+
+int mms_net_set_tta(struct mms_net *n, enum mms_tta tta, struct mms_err *err)
+{
+    struct mms_net_info *i = &n->info;
+    switch (tta) {
+    case MMS_TTA_OFF:
+    case MMS_TTA_FLIP:
+        i->flip = tta == MMS_TTA_FLIP;
+        snprintf(i->tta_why, sizeof(i->tta_why), "asked for");
+        return 0;
+    case MMS_TTA_AUTO:
+        i->flip = n->auto_flip;
+        snprintf(i->tta_why, sizeof(i->tta_why), "%s", n->auto_why);
+        return 0;
+    }
+    return mms_err_set(err, -EINVAL, "unknown tta %d (off, flip or auto)", (int)tta);
 }
 
 /* Whether oneDNN runs bf16 natively here; if not, why (when asked). */
@@ -176,7 +229,10 @@ static int compile(struct mms_net *n, const struct mms_model *m, int h, int w,
     if ((rc = mms_graph_fuse(g, err)))
         goto fail;
     struct mms_exec_opts eo = {.threads = o->threads};
-    if ((rc = resolve_precision(n, m, o->precision, &eo, err)) || dry)
+    if ((rc = resolve_precision(n, m, o->precision, &eo, err)))
+        goto fail;
+    resolve_auto_tta(n, m);
+    if ((rc = mms_net_set_tta(n, o->tta, err)) || dry)
         goto fail;
     rc = mms_exec_create(g, in, out, &eo, &n->exec, err);
 fail:
@@ -213,8 +269,8 @@ static int open_net(const char *path, const struct mms_net_opts *opts, int dry,
     memcpy(i->mean, n->card.mean, sizeof(i->mean));
     memcpy(i->std, n->card.std, sizeof(i->std));
     i->threshold = n->card.threshold;
-    i->flip = !!o.flip;
-    if (i->flip && !(n->mean = malloc((size_t)i->out_h * i->out_w * sizeof(float)))) {
+    /* Always: the tta may change later, and a change must not fail. */
+    if (!(n->mean = malloc((size_t)i->out_h * i->out_w * sizeof(float)))) {
         rc = mms_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }

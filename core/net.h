@@ -28,15 +28,22 @@ enum mms_precision { MMS_PREC_FP32, MMS_PREC_BF16, MMS_PREC_INT8, MMS_PREC_AUTO 
 #define MMS_INT8_CHECK "int8.check" /* "passed: ..." or "failed: ..." */
 #define MMS_INT8_SPEED "int8.speed" /* "ISA:RATIO": int8 was RATIO x as fast as fp32 there */
 
+/* Test-time augmentation. FLIP: mms_net_run() also runs the left-right
+ * mirror of the input and averages the two logit maps (the second
+ * mirrored back). An average of two views masks better than either, the
+ * thin tools most; it costs a second run of the network. AUTO: flip only
+ * where it is cheap, i.e. the net runs int8 and the file's int8.speed,
+ * measured on this CPU's ISA, says int8 is at least MMS_TTA_AUTO_RATIO x
+ * as fast as fp32, so that two int8 runs cost no more than one fp32 run;
+ * else off. OFF is 0, so a zeroed mms_net_opts never flips. */
+enum mms_tta { MMS_TTA_OFF, MMS_TTA_FLIP, MMS_TTA_AUTO };
+#define MMS_TTA_AUTO_RATIO 2.0
+
 struct mms_net_opts {
     enum mms_precision precision;
     int threads;     /* 0: the library's default (all cores) */
     int in_h, in_w;  /* 0: the size in the model card */
-    /* Test-time flip: mms_net_run() also runs the left-right mirror of
-     * the input and averages the two logit maps (the second mirrored
-     * back). An average of two views masks better than either, the
-     * thin tools most; it costs a second run of the network. */
-    int flip;
+    enum mms_tta tta;
 };
 
 struct mms_net_info {
@@ -54,7 +61,8 @@ struct mms_net_info {
     const char *precision;  /* what it runs in: "fp32" or "int8" */
     char precision_why[192]; /* how that was chosen */
     int int8_calibrated;    /* the file carries a calibration that passed */
-    int flip;               /* two runs per frame (mms_net_opts.flip) */
+    int flip;               /* two runs per frame (MMS_TTA_FLIP, asked or chosen) */
+    char tta_why[160];      /* how that was chosen */
 };
 
 struct mms_net;
@@ -74,6 +82,9 @@ void mms_net_close(struct mms_net *n);
 int mms_net_check(const char *path, const struct mms_net_opts *opts, struct mms_err *err);
 
 const struct mms_net_info *mms_net_info(const struct mms_net *n);
+/* Changes the tta of an open net, for the next run: OFF, FLIP or AUTO (as
+ * chosen at open). 0, or -EINVAL for an unknown one, and nothing changes. */
+int mms_net_set_tta(struct mms_net *n, enum mms_tta tta, struct mms_err *err);
 /* 3 x in_h x in_w floats, owned by the net, written by the caller; a run
  * leaves them as they were written, flip or not. */
 float *mms_net_input(struct mms_net *n);

@@ -176,6 +176,10 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
         add_str(pr, "used", v.c.precision);
         add_str(pr, "why", v.c.precision_why);
         json_object_object_add(o, "precision", pr);
+        struct json_object *tta = json_object_new_object();
+        add_str(tta, "used", v.c.flip ? "flip" : "off");
+        add_str(tta, "why", v.c.tta_why);
+        json_object_object_add(o, "tta", tta);
     }
     struct json_object *src = json_object_new_object();
     add_int(src, "width", v.c.width);

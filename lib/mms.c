@@ -72,7 +72,11 @@ MMS_API int mms_open(const char *path, const struct mms_options *opts, struct mm
                      struct mms_error *err)
 {
     struct mms_options o = opts ? *opts : (struct mms_options){0};
-    struct mms_net_opts no = {.threads = o.threads, .in_h = o.height, .in_w = o.width};
+    /* mms_options has no tta field until the next ABI: the library takes
+     * the default every mms command and mmsd take, so that one frame still
+     * gives one mask everywhere. */
+    struct mms_net_opts no = {
+        .threads = o.threads, .in_h = o.height, .in_w = o.width, .tta = MMS_TTA_AUTO};
     struct mms_err e = {{0}};
     char located[PATH_MAX];
     struct mms_engine *m = NULL;
@@ -118,6 +122,8 @@ MMS_API int mms_open(const char *path, const struct mms_options *opts, struct mm
                                                       : MMS_PRECISION_FP32,
         .precision_why = ni->precision_why,
         .threshold = ni->threshold,
+        .flip = ni->flip,
+        .flip_why = ni->tta_why,
     };
     *out = m;
     return 0;
@@ -135,6 +141,22 @@ MMS_API void mms_close(struct mms_engine *e)
 }
 
 MMS_API const struct mms_info *mms_info(const struct mms_engine *e) { return e ? &e->info : NULL; }
+
+MMS_API int mms_set_flip(struct mms_engine *e, int flip, struct mms_error *err)
+{
+    static const enum mms_tta tta[] = {
+        [MMS_FLIP_AUTO] = MMS_TTA_AUTO, [MMS_FLIP_OFF] = MMS_TTA_OFF, [MMS_FLIP_ON] = MMS_TTA_FLIP};
+    if (!e)
+        return failf(err, -EINVAL, "mms_set_flip: no engine");
+    if (flip < 0 || flip >= (int)(sizeof(tta) / sizeof(tta[0])))
+        return failf(err, -EINVAL, "unknown flip %d (MMS_FLIP_AUTO, OFF, ON)", flip);
+    struct mms_err me = {{0}};
+    int ret = mms_net_set_tta(e->net, tta[flip], &me);
+    if (ret < 0)
+        return from_engine(err, &me, ret);
+    e->info.flip = mms_net_info(e->net)->flip;
+    return 0;
+}
 
 static int check_plane(const struct mms_frame *f, int i, int row_bytes, struct mms_error *err)
 {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Do the C engine and the PyTorch reference agree on a model file?
 
-  agreement.py MODEL IMAGE_DIR... [--mms build/mms]
+  agreement.py MODEL IMAGE_DIR... [--mms build/mms] [--tta off|flip]
 
 Segments every image with `mms segment` (the C engine) and with the PyTorch
 definition (mmsnet.preprocess -> network -> mmsnet.postprocess), both from the
@@ -41,6 +41,8 @@ def main():
     ap.add_argument("dirs", nargs="+")
     ap.add_argument("--mms", default=os.path.join(os.path.dirname(__file__), "..", "build", "mms"))
     ap.add_argument("--min", type=float, default=99.9)
+    ap.add_argument("--tta", choices=("off", "flip"), default="off",
+                    help="both sides with test-time flip (mms segment --tta flip)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model, meta = load(args.model)
@@ -51,11 +53,11 @@ def main():
         a = t = 0
         with tempfile.TemporaryDirectory() as out:
             subprocess.run([args.mms, "segment", "--model", args.model, "--precision", "fp32",
-                            "--threads", "2",
+                            "--threads", "2", "--tta", args.tta,
                             "--out", out] + imgs, check=True, stdout=subprocess.DEVNULL)
             for path in imgs:
                 rgb = torch.from_numpy(yuv.decode(path).copy())
-                ref = mmsnet.segment(model, meta, rgb).numpy()
+                ref = mmsnet.segment(model, meta, rgb, flip=args.tta == "flip").numpy()
                 stem = os.path.splitext(os.path.basename(path))[0]
                 c = decode_mask(os.path.join(out, stem + ".png")) > 127
                 a += int((c == ref).sum())

@@ -274,14 +274,18 @@ def postprocess(logits, hw, threshold):
     return torch.sigmoid(logits)[0, 0] > threshold
 
 
-def segment(model, meta, rgb_u8):
+def segment(model, meta, rgb_u8, flip=False):
     """HxWx3 uint8 tensor -> HxW bool mask, by the model file's card
-    (input size, mean, std, threshold): the engine's whole path."""
+    (input size, mean, std, threshold): the engine's whole path. flip: the
+    engine's --tta flip, the mean of the frame's logits and its mirror's."""
     hw = tuple(int(v) for v in meta["mms.input"].lower().split("x"))
     mean = [float(v) for v in meta["mms.mean"].split(",")]
     std = [float(v) for v in meta["mms.std"].split(",")]
     with torch.no_grad():
-        logits = model(preprocess(rgb_u8, hw, mean, std))
+        x = preprocess(rgb_u8, hw, mean, std)
+        logits = model(x)
+        if flip:
+            logits = (logits + model(x.flip(3)).flip(3)) / 2
     return postprocess(logits, tuple(rgb_u8.shape[:2]), float(meta["mms.threshold"]))
 
 

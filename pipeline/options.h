@@ -16,11 +16,10 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "core/net.h"
 #include "core/option.h"
 
 enum mms_mode { MMS_MODE_AUTO, MMS_MODE_LIVE, MMS_MODE_OFFLINE };
-/* Test-time augmentation: none, or the mean with the mirrored frame. */
-enum mms_tta { MMS_TTA_OFF, MMS_TTA_FLIP };
 
 #define MMS_MAX_OUTPUTS 8
 #define MMS_MAX_INPUT_OPTIONS 16
@@ -37,7 +36,7 @@ struct mms_pipeline_opts {
     char *precision;
     int threads;
     int net_h, net_w; /* 0: the model card's size */
-    int tta;          /* enum mms_tta */
+    int tta;          /* enum mms_tta (core/net.h) */
     int style;        /* enum mms_style_kind */
     float alpha;
     uint32_t color;

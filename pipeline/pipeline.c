@@ -668,7 +668,7 @@ static int net_params(const struct mms_pipeline_opts *o, char *model, size_t len
                       struct mms_net_opts *no, struct mms_err *err)
 {
     *no = (struct mms_net_opts){.threads = o->threads, .in_h = o->net_h, .in_w = o->net_w,
-                                .flip = o->tta == MMS_TTA_FLIP};
+                                .tta = o->tta};
     int rc = mms_precision_parse(o->precision ? o->precision : "auto", &no->precision);
     if (rc)
         return mms_err_set(err, rc, "precision '%s': unknown (fp32, bf16, int8 or auto)",
@@ -1020,6 +1020,7 @@ void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters 
     c->precision = mms_net_info(p->net)->precision;
     c->precision_why = mms_net_info(p->net)->precision_why;
     c->flip = mms_net_info(p->net)->flip;
+    c->tta_why = mms_net_info(p->net)->tta_why;
     output_counters(p, c);
     c->signal = atomic_load(&p->signal);
     c->live = p->live;

@@ -96,6 +96,7 @@ struct mms_pipeline_counters {
     const char *precision;   /* what the network runs in: "fp32" or "int8" */
     const char *precision_why; /* how that was chosen; both live as long as p */
     int flip;                /* test-time flip: two network runs a frame */
+    const char *tta_why;     /* how that was chosen; lives as long as p */
 };
 
 /* Opens the model, the source and the file outputs (network outputs open

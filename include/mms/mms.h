@@ -99,6 +99,10 @@ struct mms_info {
     int precision;             /* what runs: MMS_PRECISION_FP32 or MMS_PRECISION_INT8 */
     const char *precision_why; /* how that was chosen, one line */
     float threshold;           /* tool where sigmoid(logit) > threshold */
+    /* 1: each run is the mean of the frame's logits and its mirror's (two
+     * network runs); 0: one run. See mms_set_flip(). */
+    int flip;
+    const char *flip_why;      /* how that was chosen, one line */
 };
 
 /* Owned by the engine, valid until mms_close(). */
@@ -144,6 +148,22 @@ struct mms_frame {
     int full_range; /* 0: limited (Y 16..235), 1: full (0..255, JPEG) */
     int chroma_loc; /* MMS_CHROMA_* */
 };
+
+/* Test-time flip: each run also runs the left-right mirror of the frame
+ * and averages the two logit maps, for better masks at twice the network
+ * time. AUTO, what mms_open() starts with (mmsd's and the mms commands'
+ * tta = auto): flip only where the network runs int8 and int8 was
+ * measured at least twice as fast as fp32 on this CPU's ISA when the file
+ * was calibrated, so that two runs cost no more than one fp32 run. */
+enum {
+    MMS_FLIP_AUTO = 0,
+    MMS_FLIP_OFF = 1,
+    MMS_FLIP_ON = 2,
+};
+
+/* Sets the flip for the runs that follow; mms_info() says what it chose.
+ * -EINVAL for an unknown value, and nothing changes. */
+MMS_API int mms_set_flip(struct mms_engine *e, int flip, struct mms_error *err);
 
 /* Runs the network on one frame. The frame is read during the call only. */
 MMS_API int mms_run(struct mms_engine *e, const struct mms_frame *f, struct mms_error *err);

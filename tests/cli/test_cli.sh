@@ -255,8 +255,13 @@ run 1 calibrate --out "$T/y.safetensors" "$T/nonexistent.png" && one_line_with "
 run 2 calibrate --percentile 101 --out "$T/z.safetensors" "$T/a.png" && one_line_with "percentile"
 run 2 info --precision int4 && one_line_with "int4"
 # --tta: info and bench say whether a frame costs one pass or two.
+# auto by default: flip or off depends on this CPU, and says so.
 if run 0 info --json; then
-    json_get "$T/out" 'd["tta"]' | grep -qx off || fail "info tta default: $(cat "$T/out")"
+    json_get "$T/out" 'd["tta"] in ("flip", "off") and d["tta_why"].startswith("auto:")' |
+        grep -qx True || fail "info tta default: $(cat "$T/out")"
+fi
+if run 0 info --precision fp32 --json; then
+    json_get "$T/out" 'd["tta"]' | grep -qx off || fail "info fp32 tta: $(cat "$T/out")"
 fi
 if run 0 info --tta flip --json; then
     json_get "$T/out" 'd["tta"]' | grep -qx flip || fail "info --tta flip: $(cat "$T/out")"

@@ -1,13 +1,19 @@
 /*
- * Test-time flip (mms_net_opts.flip): a run is the mean of the frame's
- * logits and its mirror's, mirrored back, and nothing else changes. Run
- * on the shipped model at a small input, so each test takes milliseconds.
+ * Test-time flip (MMS_TTA_FLIP): a run is the mean of the frame's logits
+ * and its mirror's, mirrored back, and nothing else changes; MMS_TTA_AUTO
+ * flips only where int8 was measured at least twice as fast as fp32 on
+ * this ISA. Run on the shipped model at a small input, so each test takes
+ * milliseconds.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
+#include "core/model.h"
+#include "core/model_write.h"
 #include "core/net.h"
 #include "harness.h"
 
@@ -16,16 +22,26 @@
 #define IN (3 * H * W)
 #define OUT (H * W)
 
-static struct mms_net *open_net(int flip, enum mms_precision p)
+static const char *shipped(void)
 {
-    char path[512];
+    static char path[512];
     snprintf(path, sizeof(path), "%s/models/mms-rt.safetensors", mms_test_srcdir());
-    struct mms_net_opts o = {.precision = p, .threads = 1, .in_h = H, .in_w = W, .flip = flip};
+    return path;
+}
+
+static struct mms_net *open_file(const char *path, enum mms_tta tta, enum mms_precision p)
+{
+    struct mms_net_opts o = {.precision = p, .threads = 1, .in_h = H, .in_w = W, .tta = tta};
     struct mms_err err = {{0}};
     struct mms_net *n = NULL;
     if (mms_net_open(path, &o, &n, &err))
         fprintf(stderr, "open: %s\n", err.msg);
     return n;
+}
+
+static struct mms_net *open_net(int flip, enum mms_precision p)
+{
+    return open_file(shipped(), flip ? MMS_TTA_FLIP : MMS_TTA_OFF, p);
 }
 
 /* A frame with no left-right symmetry: a ramp across, noise on top. */
@@ -178,7 +194,7 @@ static void flip_does_not_open_a_bad_size(void)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/models/mms-rt.safetensors", mms_test_srcdir());
-    struct mms_net_opts o = {.in_h = 65, .in_w = W, .flip = 1};
+    struct mms_net_opts o = {.in_h = 65, .in_w = W, .tta = MMS_TTA_FLIP};
     struct mms_err err = {{0}};
     struct mms_net *n = (struct mms_net *)0x1;
     CHECK(mms_net_open(path, &o, &n, &err) < 0);
@@ -188,7 +204,7 @@ static void flip_does_not_open_a_bad_size(void)
 
 static void flip_does_not_open_a_missing_file(void)
 {
-    struct mms_net_opts o = {.flip = 1};
+    struct mms_net_opts o = {.tta = MMS_TTA_FLIP};
     struct mms_err err = {{0}};
     struct mms_net *n = (struct mms_net *)0x1;
     CHECK(mms_net_open("/nonexistent/model.safetensors", &o, &n, &err) < 0);
@@ -196,8 +212,87 @@ static void flip_does_not_open_a_missing_file(void)
     CHECK(err.msg[0] != 0);
 }
 
+/* ---------------------------------------------------------------- auto */
+
+/* The shipped model, its calibration kept, with int8.speed set to
+ * "ISA:RATIO": isa NULL is this CPU's. */
+static const char *with_speed(const char *isa, const char *ratio)
+{
+    static char out[4][512];
+    static int k;
+    char *path = out[k++ % 4], speed[96];
+    struct mms_cpu cpu;
+    mms_cpu_probe(&cpu);
+    snprintf(speed, sizeof(speed), "%s:%s", isa ? isa : cpu.isa, ratio);
+    snprintf(path, sizeof(out[0]), "%s/speed-%d.safetensors", mms_test_tmpdir(), k);
+    struct mms_model *m = NULL;
+    struct mms_err err = {{0}};
+    const char *meta[] = {MMS_INT8_SPEED, speed, NULL};
+    int rc = mms_model_open(shipped(), &m, &err);
+    const struct mms_tensor *t = rc ? NULL : mms_model_find(m, MMS_INT8_TENSOR);
+    CHECK(t != NULL);
+    if (t)
+        rc = mms_model_write_with(m, path, MMS_INT8_TENSOR, t->data, (int)t->numel, meta, &err);
+    mms_model_close(m);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    return path;
+}
+
+/* auto's choice on that file in that precision, and why. */
+static void expect_auto(const char *path, enum mms_precision p, int flip, const char *word)
+{
+    struct mms_net *n = open_file(path, MMS_TTA_AUTO, p);
+    CHECK(n != NULL);
+    if (!n)
+        return;
+    CHECK_MSG(mms_net_info(n)->flip == flip, "flip %d: %s", mms_net_info(n)->flip,
+              mms_net_info(n)->tta_why);
+    CHECK_MSG(strstr(mms_net_info(n)->tta_why, word) != NULL, "'%s' lacks '%s'",
+              mms_net_info(n)->tta_why, word);
+    mms_net_close(n);
+}
+
+static void auto_flips_where_int8_is_measured_3x_as_fast(void)
+{
+    expect_auto(with_speed(NULL, "3.00"), MMS_PREC_AUTO, 1, "3.00x");
+}
+
+static void auto_flips_at_exactly_twice(void)
+{
+    expect_auto(with_speed(NULL, "2.00"), MMS_PREC_INT8, 1, "2.00x");
+}
+
+static void auto_stays_off_where_int8_is_under_twice(void)
+{
+    /* 1.60x still makes auto precision int8; two runs would not pay. */
+    expect_auto(with_speed(NULL, "1.60"), MMS_PREC_AUTO, 0, "1.60x");
+}
+
+static void auto_stays_off_on_another_isa(void)
+{
+    expect_auto(with_speed("some_future_isa", "3.00"), MMS_PREC_AUTO, 0, "not measured");
+}
+
+static void auto_stays_off_in_fp32(void)
+{
+    expect_auto(with_speed(NULL, "3.00"), MMS_PREC_FP32, 0, "fp32");
+}
+
+static void an_unknown_tta_is_refused(void)
+{
+    struct mms_net_opts o = {.tta = (enum mms_tta)7};
+    struct mms_err err = {{0}};
+    struct mms_net *n = (struct mms_net *)0x1;
+    CHECK(mms_net_open(shipped(), &o, &n, &err) == -EINVAL);
+    CHECK(n == (struct mms_net *)0x1);
+    CHECK_MSG(strstr(err.msg, "tta") != NULL, "%s", err.msg);
+}
+
 MMS_TESTS(T(flip_is_the_mean_of_the_frame_and_its_mirror), T(flip_is_mirror_equivariant),
           T(flip_is_mirror_equivariant_in_int8), T(plain_run_is_not_mirror_equivariant),
           T(flip_leaves_the_input_as_written), T(flip_is_deterministic_across_frames),
           T(info_says_whether_it_flips), T(flip_does_not_open_a_bad_size),
-          T(flip_does_not_open_a_missing_file))
+          T(flip_does_not_open_a_missing_file), T(auto_flips_where_int8_is_measured_3x_as_fast),
+          T(auto_flips_at_exactly_twice), T(auto_stays_off_where_int8_is_under_twice),
+          T(auto_stays_off_on_another_isa), T(auto_stays_off_in_fp32),
+          T(an_unknown_tta_is_refused))

@@ -103,5 +103,38 @@ class Segment(unittest.TestCase):
         self.assertTrue(bool(every.all()))
 
 
+class SegmentFlip(unittest.TestCase):
+    """mmsnet.segment(flip=True), agreement.py's side of the engine's
+    --tta flip: mirroring the frame mirrors the mask."""
+
+    def setUp(self):
+        self.model, self.meta = reference.load(SHIPPED)
+        self.rgb = torch.randint(0, 256, (288, 512, 3), generator=torch.Generator().manual_seed(1),
+                                 dtype=torch.uint8)
+        # Noise is no tool to the model: a threshold at the median
+        # probability gives a mask with both classes to compare.
+        hw = (288, 512)
+        mean = [float(v) for v in self.meta["mms.mean"].split(",")]
+        std = [float(v) for v in self.meta["mms.std"].split(",")]
+        with torch.no_grad():
+            p = torch.sigmoid(self.model(mmsnet.preprocess(self.rgb, hw, mean, std)))
+        self.meta = dict(self.meta, **{"mms.threshold": repr(float(p.median()))})
+
+    def mismatch(self, flip):
+        a = mmsnet.segment(self.model, self.meta, self.rgb, flip=flip)
+        b = mmsnet.segment(self.model, self.meta, self.rgb.flip(1).contiguous(), flip=flip)
+        return float((a != b.flip(1)).float().mean())
+
+    def test_flip_mask_is_mirror_symmetric(self):
+        self.assertLess(self.mismatch(True), 1e-4)
+
+    def test_plain_mask_is_not(self):
+        self.assertGreater(self.mismatch(False), 1e-3)
+
+    def test_flip_off_is_the_plain_path(self):
+        plain = mmsnet.segment(self.model, self.meta, self.rgb)
+        self.assertTrue(bool((mmsnet.segment(self.model, self.meta, self.rgb, flip=False) == plain).all()))
+
+
 if __name__ == "__main__":
     unittest.main()

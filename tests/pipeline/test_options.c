@@ -13,7 +13,7 @@ static void defaults_are_documented_values(void)
     CHECK(o.style == MMS_STYLE_FILL && o.color == 0x00ff66 && o.every == 1);
     CHECK(o.alpha > 0.449f && o.alpha < 0.451f && o.mode == MMS_MODE_AUTO && !o.window);
     CHECK(o.encoder_preset && !strcmp(o.encoder_preset, "veryfast"));
-    CHECK(o.tta == MMS_TTA_OFF);
+    CHECK(o.tta == MMS_TTA_AUTO);
     mms_options_free(&o);
 }
 
@@ -55,6 +55,8 @@ static void tta_takes_its_names(void)
     CHECK_STR_EQ(buf, "flip");
     CHECK_EQ(mms_option_set(&o, "tta", "off", &err), 0);
     CHECK_EQ(o.tta, MMS_TTA_OFF);
+    CHECK_EQ(mms_option_set(&o, "tta", "auto", &err), 0);
+    CHECK_EQ(o.tta, MMS_TTA_AUTO);
     /* It recompiles nothing in place: a change reopens the network. */
     CHECK(!mms_option_find("tta")->runtime);
     mms_options_free(&o);
@@ -69,7 +71,7 @@ static void tta_refuses_other_words(void)
         struct mms_err err = {{0}};
         CHECK_MSG(mms_option_set(&o, "tta", bad[i], &err) == -EINVAL, "tta=%s", bad[i]);
         CHECK_MSG(strstr(err.msg, "flip") != NULL, "'%s' does not list the names", err.msg);
-        CHECK_EQ(o.tta, MMS_TTA_OFF);
+        CHECK_EQ(o.tta, MMS_TTA_AUTO);
     }
     struct mms_err err = {{0}};
     CHECK_EQ(mms_option_set(&o, "tta", "", &err), -EINVAL);

@@ -24,8 +24,10 @@ static const char *run_meta(const char *name, const char *mode, const char *thre
     snprintf(meta, sizeof(path[0]), "%s/%s.jsonl", mms_test_tmpdir(), name);
     struct mms_pipeline *p = fixture_create(
         INPUT, mode,
+        /* tta off: a flipped mask of the fixture's clip hardly changes
+         * from frame to frame, and the comparison needs changes. */
         (const char *const[]){"output", "null", "meta", meta, "threads", threads, "smooth",
-                              smooth, NULL});
+                              smooth, "tta", "off", NULL});
     struct mms_err err = {{0}};
     int rc = p ? mms_pipeline_start(p, &err) : -1;
     rc = rc ? rc : mms_pipeline_wait(p, NULL, &err);
