@@ -135,6 +135,67 @@ done:
     mms_close(e);
 }
 
+/* The library's flip is the engine's flip, to the bit; OFF is the plain
+ * run again. */
+static void check_flip_run(struct mms_engine *e, enum mms_tta tta)
+{
+    struct mms_net *n = NULL;
+    struct mms_err ne = {{0}};
+    struct mms_net_opts no = {.precision = MMS_PREC_FP32, .tta = tta};
+    CHECK_MSG(mms_net_open(model_path(), &no, &n, &ne) == 0, "%s", ne.msg);
+    uint8_t *rgb = calloc((size_t)3 * W * H, 1);
+    if (!n || !rgb)
+        goto done;
+    const struct mms_net_info *ni = mms_net_info(n);
+    fill_rgb(rgb, W, H, 3 * W, 1);
+    struct mms_frame f = {.format = MMS_FRAME_RGB24, .width = W, .height = H, .data = {rgb},
+                          .stride = {3 * W}};
+    struct mms_error err = {{0}};
+    CHECK_EQ(mms_run(e, &f, &err), 0);
+    mms_pre_rgb24(rgb, W, H, 3 * W, mms_net_input(n), ni->in_h, ni->in_w, ni->mean, ni->std);
+    CHECK_EQ(mms_net_run(n, &ne), 0);
+    size_t plane = (size_t)ni->out_h * ni->out_w;
+    CHECK(mms_logits(e) && !memcmp(mms_logits(e), mms_net_logits(n), plane * sizeof(float)));
+done:
+    free(rgb);
+    mms_net_close(n);
+}
+
+static void test_flip_same_as_engine(void)
+{
+    const struct mms_options o = {.precision = MMS_PRECISION_FP32};
+    struct mms_engine *e = open_ok(&o);
+    struct mms_error err = {{0}};
+    if (!e)
+        return;
+    /* auto never flips fp32 */
+    CHECK_EQ(mms_info(e)->flip, 0);
+    CHECK_MSG(!strncmp(mms_info(e)->flip_why, "auto:", 5), "%s", mms_info(e)->flip_why);
+    CHECK_EQ(mms_set_flip(e, MMS_FLIP_ON, &err), 0);
+    CHECK_EQ(mms_info(e)->flip, 1);
+    CHECK_STR_EQ(mms_info(e)->flip_why, "asked for");
+    check_flip_run(e, MMS_TTA_FLIP);
+    CHECK_EQ(mms_set_flip(e, MMS_FLIP_OFF, &err), 0);
+    CHECK_EQ(mms_info(e)->flip, 0);
+    check_flip_run(e, MMS_TTA_OFF);
+    mms_close(e);
+}
+
+static void test_set_flip_refused(void)
+{
+    struct mms_engine *e = open_ok(NULL);
+    struct mms_error err = {{0}};
+    if (!e)
+        return;
+    int before = mms_info(e)->flip;
+    check_refused(mms_set_flip(e, 3, &err), -EINVAL, &err, "unknown flip 3");
+    check_refused(mms_set_flip(e, -1, &err), -EINVAL, &err, "unknown flip -1");
+    CHECK_EQ(mms_info(e)->flip, before);
+    check_refused(mms_set_flip(NULL, MMS_FLIP_ON, &err), -EINVAL, &err, "no engine");
+    CHECK_EQ(mms_set_flip(e, MMS_FLIP_AUTO, NULL), 0); /* err may be NULL */
+    mms_close(e);
+}
+
 /* Each Y'CbCr layout gives the logits of its own RGB conversion
  * (core/yuv.h), whatever its matrix, range and siting. */
 static void test_yuv_layouts(void)
@@ -482,7 +543,8 @@ static void test_mask_measure_refuses_short_stride(void)
     check_measure_refused(m, 2, 2, -2, &info);
 }
 
-MMS_TESTS(T(test_version), T(test_rgb_same_as_engine), T(test_yuv_layouts), T(test_precisions),
+MMS_TESTS(T(test_version), T(test_rgb_same_as_engine), T(test_flip_same_as_engine),
+          T(test_set_flip_refused), T(test_yuv_layouts), T(test_precisions),
           T(test_input_size), T(test_batch), T(test_default_model), T(test_open_refused),
           T(test_run_refused), T(test_mask_measure), T(test_mask_measure_empty),
           T(test_mask_measure_refuses_null), T(test_mask_measure_refuses_bad_size),
