@@ -5,12 +5,12 @@
 # summary line, the stage table of the live runs (mask_age is how old the
 # mask drawn on a frame is), and the CPU. Take it on a quiet machine.
 #   bench/e2e.sh [CLIP]     (default: the Cholec80 clip in ../shared/data)
-#   TTA=flip bench/e2e.sh   the same with test-time flip (two network runs a frame)
+#   TTA=off bench/e2e.sh    --tta off (default auto: flip where int8 is fast, as mms run)
 set -eu
 cd "$(dirname "$0")/.."
 mms=${MMS_BIN:-build/mms}
 clip=${1:-../shared/data/video/cholec80_video01_10s.mp4}
-tta=${TTA:-off}
+tta=${TTA:-auto}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 "$mms" bench --precision fp32 --iters 3 --warmup 1 | grep '^cpu'

@@ -1,7 +1,8 @@
 #!/bin/sh
 # mmsd against its peers, in one run on one machine: the same network and
 # weights, the same input size and thread count, every engine timed on the
-# whole network (warm-up runs, then N timed runs; median and p90 in ms).
+# whole network once (warm-up runs, then N timed runs; median and p90 in
+# ms); mmsd with --tta off, one pass a frame like the others.
 # A figure only compares with another measured in the same run on the same
 # machine, so this script measures them all together and prints the ratios.
 #
@@ -105,7 +106,7 @@ if [ -z "${MMS_BIN:-}" ] && [ ! -x "$mms" ]; then
 fi
 # mmsd first, once, untimed: the size the others must use (the model card's)
 # comes from it, and nothing else is worth running if it fails.
-if ! "$mms" bench --model "$model" --threads "$threads" --iters 1 --warmup 0 --json >"$work/probe.json" 2>"$work/probe.err"; then
+if ! "$mms" bench --model "$model" --tta off --threads "$threads" --iters 1 --warmup 0 --json >"$work/probe.json" 2>"$work/probe.err"; then
     cat "$work/probe.err" >&2
     echo "peers: mmsd failed: $mms bench --model $model" >&2
     exit 1
@@ -201,14 +202,14 @@ log "timing: $size, $threads threads, $warmup warm-up + $iters timed runs per ro
 # load average of the minute before timing, and warns when it is high.
 cp /proc/loadavg "$work/loadavg" 2>/dev/null
 
-step mmsd fp32 "$mms" bench --model "$model" --precision fp32 --threads "$threads" --iters "$iters" --warmup "$warmup" --json
+step mmsd fp32 "$mms" bench --model "$model" --precision fp32 --tta off --threads "$threads" --iters "$iters" --warmup "$warmup" --json
 if [ "$(cat "$work/01.rc")" -ne 0 ]; then
     cat "$work/01.err" >&2
     report
     exit 1
 fi
-step mmsd bf16 "$mms" bench --model "$model" --precision bf16 --threads "$threads" --iters "$iters" --warmup "$warmup" --json
-step mmsd int8 "$mms" bench --model "$int8_model" --precision int8 --threads "$threads" --iters "$iters" --warmup "$warmup" --json
+step mmsd bf16 "$mms" bench --model "$model" --precision bf16 --tta off --threads "$threads" --iters "$iters" --warmup "$warmup" --json
+step mmsd int8 "$mms" bench --model "$int8_model" --precision int8 --tta off --threads "$threads" --iters "$iters" --warmup "$warmup" --json
 
 if want torch; then
     for p in fp32 bf16 int8; do

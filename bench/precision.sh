@@ -18,7 +18,7 @@ for dir in "$data"/labeled/*/image; do
     folder=$(basename "$(dirname "$dir")")
     for p in fp32 $precs; do
         # shellcheck disable=SC2046
-        "$mms" segment --model "$model" --precision "$p" --out "$T/$folder/$p" \
+        "$mms" segment --model "$model" --precision "$p" --tta off --out "$T/$folder/$p" \
             $(find "$dir" -maxdepth 1 -type f \( -name '*.png' -o -name '*.jpg' \)) >/dev/null
     done
     for p in $precs; do

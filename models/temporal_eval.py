@@ -41,6 +41,7 @@ def masks_of(args, smooth, tmp):
     cmd = [args.mms, "run", "-i", args.clip, "-o", out, "--offline", "--style", "mask"]
     if args.model:
         cmd += ["--model", args.model]
+    cmd += ["--tta", args.tta, "--precision", args.precision]
     if smooth:
         cmd += ["--smooth", str(smooth)]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -73,6 +74,8 @@ def main():
     ap.add_argument("--clip", default=os.path.join(VIDEO, "cholec80_video01_10s.mp4"))
     ap.add_argument("--gt", default=os.path.join(VIDEO, "cholec80_video01_10s_gt"))
     ap.add_argument("--smooth", default="0", help="comma-separated values of mms run --smooth")
+    ap.add_argument("--tta", default="auto", help="mms run --tta: off, flip or auto (the default)")
+    ap.add_argument("--precision", default="auto", help="mms run --precision")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = []

@@ -8,5 +8,5 @@ model=$(realpath "${1:-models/mms-rt.safetensors}")
 threads=${2:-2}
 iters=${3:-30}
 [ -x build/mms ] || { cmake -S . -B build >/dev/null && cmake --build build -j2 --target mms; }
-./build/mms bench --model "$model" --threads "$threads" --iters "$iters" --json
+./build/mms bench --model "$model" --tta off --threads "$threads" --iters "$iters" --json
 (cd models && /usr/bin/python3 bench_torch.py "$model" --threads "$threads" --iters "$iters")
