@@ -12,10 +12,9 @@
 #include <string.h>
 
 #include "core/cpu.h"
-#include "core/model.h"
-#include "core/model_write.h"
 #include "core/net.h"
 #include "harness.h"
+#include "speed_variant.h"
 
 #define H 64
 #define W 96
@@ -214,34 +213,22 @@ static void flip_does_not_open_a_missing_file(void)
 
 /* ---------------------------------------------------------------- auto */
 
-/* The shipped model, its calibration kept, with int8.speed set to
- * "ISA:RATIO": isa NULL is this CPU's. */
+/* The shipped model with int8.speed "ISA:RATIO"; isa NULL is this CPU's. */
 static const char *with_speed(const char *isa, const char *ratio)
 {
-    static char out[4][512];
     static int k;
-    char *path = out[k++ % 4], speed[96];
+    char name[32], speed[96];
     struct mms_cpu cpu;
     mms_cpu_probe(&cpu);
     snprintf(speed, sizeof(speed), "%s:%s", isa ? isa : cpu.isa, ratio);
-    snprintf(path, sizeof(out[0]), "%s/speed-%d.safetensors", mms_test_tmpdir(), k);
-    struct mms_model *m = NULL;
-    struct mms_err err = {{0}};
-    const char *meta[] = {MMS_INT8_SPEED, speed, NULL};
-    int rc = mms_model_open(shipped(), &m, &err);
-    const struct mms_tensor *t = rc ? NULL : mms_model_find(m, MMS_INT8_TENSOR);
-    CHECK(t != NULL);
-    if (t)
-        rc = mms_model_write_with(m, path, MMS_INT8_TENSOR, t->data, (int)t->numel, meta, &err);
-    mms_model_close(m);
-    CHECK_MSG(rc == 0, "%s", err.msg);
-    return path;
+    snprintf(name, sizeof(name), "speed-%d.safetensors", k++);
+    return mms_test_with_speed(name, speed);
 }
 
 /* auto's choice on that file in that precision, and why. */
 static void expect_auto(const char *path, enum mms_precision p, int flip, const char *word)
 {
-    struct mms_net *n = open_file(path, MMS_TTA_AUTO, p);
+    struct mms_net *n = path ? open_file(path, MMS_TTA_AUTO, p) : NULL;
     CHECK(n != NULL);
     if (!n)
         return;

@@ -18,6 +18,7 @@
 #include "core/net.h"
 #include "harness.h"
 #include "real_frame.h"
+#include "speed_variant.h"
 
 static const char *shipped(void)
 {
@@ -181,41 +182,24 @@ static void auto_leaves_a_failed_calibration(void)
     mms_model_close(m);
 }
 
-/* The shipped model with its calibration and int8.speed set to `speed`. */
-static const char *with_speed(const char *name, const char *speed)
-{
-    struct mms_model *m = NULL;
-    struct mms_err err = {{0}};
-    const char *out = tmp(name);
-    const char *meta[] = {MMS_INT8_SPEED, speed, NULL};
-    int rc = mms_model_open(shipped(), &m, &err);
-    const struct mms_tensor *t = rc ? NULL : mms_model_find(m, MMS_INT8_TENSOR);
-    CHECK(t != NULL);
-    if (t)
-        rc = mms_model_write_with(m, out, MMS_INT8_TENSOR, t->data, (int)t->numel, meta, &err);
-    mms_model_close(m);
-    CHECK_MSG(rc == 0, "%s", err.msg);
-    return out;
-}
-
 static void auto_leaves_int8_where_it_was_slower(void)
 {
     struct mms_cpu cpu;
     char speed[64], why[256];
     mms_cpu_probe(&cpu);
     snprintf(speed, sizeof(speed), "%s:0.90", cpu.isa);
-    CHECK_STR_EQ(chosen(with_speed("slow.safetensors", speed), MMS_PREC_AUTO, why, sizeof(why)),
+    CHECK_STR_EQ(chosen(mms_test_with_speed("slow.safetensors", speed), MMS_PREC_AUTO, why, sizeof(why)),
                  without_int8());
     CHECK_MSG(strstr(why, "0.90x"), "%s", why);
     snprintf(speed, sizeof(speed), "%s:1.60", cpu.isa);
-    CHECK_STR_EQ(chosen(with_speed("fast.safetensors", speed), MMS_PREC_AUTO, why, sizeof(why)),
+    CHECK_STR_EQ(chosen(mms_test_with_speed("fast.safetensors", speed), MMS_PREC_AUTO, why, sizeof(why)),
                  "int8");
 }
 
 static void a_speed_from_another_isa_says_nothing(void)
 {
     char why[256];
-    CHECK_STR_EQ(chosen(with_speed("other-isa.safetensors", "some_future_isa:0.50"),
+    CHECK_STR_EQ(chosen(mms_test_with_speed("other-isa.safetensors", "some_future_isa:0.50"),
                         MMS_PREC_AUTO, why, sizeof(why)),
                  "int8");
 }
