@@ -28,7 +28,8 @@ static const struct mms_option opts[] = {
 
 static const struct args_cmd spec = {
     .name = "segment",
-    .usage = "[--model FILE] [--precision P] [--threads N] [--tta T] [--raw DIR] --out DIR IMAGE...",
+    .usage = "[--model FILE] [--precision P] [--threads N] [--tta T] [--raw DIR] --out DIR\n"
+             "            IMAGE...",
     .summary = "segment PNG/JPEG images into tool masks",
     .details = "Each IMAGE is resized to the network input, run, and its logits resized\n"
                "back and thresholded as the model card says (core/prepost.h).",

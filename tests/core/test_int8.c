@@ -188,12 +188,12 @@ static void auto_leaves_int8_where_it_was_slower(void)
     char speed[64], why[256];
     mms_cpu_probe(&cpu);
     snprintf(speed, sizeof(speed), "%s:0.90", cpu.isa);
-    CHECK_STR_EQ(chosen(mms_test_with_speed("slow.safetensors", speed), MMS_PREC_AUTO, why, sizeof(why)),
-                 without_int8());
+    const char *slow = mms_test_with_speed("slow.safetensors", speed);
+    CHECK_STR_EQ(chosen(slow, MMS_PREC_AUTO, why, sizeof(why)), without_int8());
     CHECK_MSG(strstr(why, "0.90x"), "%s", why);
     snprintf(speed, sizeof(speed), "%s:1.60", cpu.isa);
-    CHECK_STR_EQ(chosen(mms_test_with_speed("fast.safetensors", speed), MMS_PREC_AUTO, why, sizeof(why)),
-                 "int8");
+    const char *fast = mms_test_with_speed("fast.safetensors", speed);
+    CHECK_STR_EQ(chosen(fast, MMS_PREC_AUTO, why, sizeof(why)), "int8");
 }
 
 static void a_speed_from_another_isa_says_nothing(void)
