@@ -181,6 +181,27 @@ for s in $stages; do
             $PY models/export.py last out/train/ft15-cs-s6 \
                 -o out/train/ft15-cs-s6/last.safetensors
         ;;
+    ft17)
+        # The model shipped in the seventeenth session: ft15-cs-s6 (the file
+        # shipped in the fifteenth and sixteenth sessions, kept in git at
+        # c5d46d3) fine-tuned 1000 iterations with ft15's metal and smoke,
+        # plus copy-paste among the laparoscopic frames and synthetic
+        # speculum hooks on the cataract frames, each measure on its own
+        # random stream (--crn 1); one thread (its seed-6 twin ran beside
+        # it); its export is the last checkpoint, no pick, which
+        # models/calibrate.sh then calibrates for int8.
+        init=out/train/ft15-cs-s6.safetensors
+        [ -f "$init" ] || git show c5d46d3:models/mms-rt.safetensors > "$init"
+        # shellcheck disable=SC2086
+        run ft17-m5-s5 --mode sup $L3 --folder-weights cataract=2 --size 288x512 \
+            --iters $N_FT5 --batch 4 --lr 1e-4 --seed 5 --aug light --bf16 1 \
+            --val-every 250 --metal 0.25 --smoke 0.25 --crn 1 --init "$init" --threads ${T:-1} \
+            --copy-paste 0.5 --copy-paste-folders cholec80-v01,endovis15 \
+            --hooks 0.5 --hooks-folders cataract
+        [ -f out/train/ft17-m5-s5/last.safetensors ] ||
+            $PY models/export.py last out/train/ft17-m5-s5 \
+                -o out/train/ft17-m5-s5/last.safetensors
+        ;;
     cmp3)
         # MMS against supervised-only on the three folders at one budget
         # that a 2-core machine trains in about an hour for all four runs
