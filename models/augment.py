@@ -230,7 +230,10 @@ def copy_paste(img, mask, gen, prob=0.5, allowed=None):
 
     allowed (bool, one per sample) keeps the others out of it, as donors
     and as receivers: a laparoscopic shaft pasted into a cataract frame
-    taught the network that large bright shapes are tools there."""
+    taught the network that large bright shapes are tools there. allowed
+    may instead hold a group number per sample (-1: out): a frame then
+    takes tools only from frames of its own group, so cataract tools can
+    be pasted among cataract frames while laparoscopic ones stay apart."""
     n = img.shape[0]
     if n < 2 or prob <= 0:
         return img, mask
@@ -240,25 +243,28 @@ def copy_paste(img, mask, gen, prob=0.5, allowed=None):
         paste = mask.roll(shift, 0) * pick
         img = paste * img.roll(shift, 0) + (1 - paste) * img
         return img, torch.maximum(mask, paste)
-    return _copy_paste_within(img, mask, gen, prob, allowed)
+    group = allowed.flatten().long() if allowed.dtype != torch.bool else allowed.flatten().long() - 1
+    donor = torch.arange(n)
+    # one group draws exactly as the boolean form always has, so that
+    # earlier runs reproduce
+    for g in sorted(set(int(v) for v in group if v >= 0)):
+        _pick_donors(donor, [int(i) for i in torch.nonzero(group == g).flatten()], gen, prob)
+    paste = mask[donor] * (donor != torch.arange(n)).view(-1, 1, 1, 1).to(mask.device, mask.dtype)
+    img = paste * img[donor] + (1 - paste) * img
+    return img, torch.maximum(mask, paste)
 
 
-def _copy_paste_within(img, mask, gen, prob, allowed):
-    """copy_paste() with each receiver's donor drawn among the other allowed
-    samples (a roll of the whole batch would mostly pair an allowed frame
-    with one that is not)."""
-    ok = [int(i) for i in torch.nonzero(allowed.flatten()).flatten()]
+def _pick_donors(donor, ok, gen, prob):
+    """Each receiver in ok takes, with probability prob, a donor drawn among
+    the other samples of ok (a roll of the whole batch would mostly pair a
+    frame with one of another group)."""
     if len(ok) < 2:
-        return img, mask
+        return
     pick = torch.rand(len(ok), generator=gen) < prob
-    donor = torch.arange(img.shape[0])
     for k, i in enumerate(ok):
         j = int(torch.randint(len(ok) - 1, (1,), generator=gen))
         if pick[k]:
-            donor[i] = ok[j + (j >= k)]   # any allowed sample but itself
-    paste = mask[donor] * (donor != torch.arange(img.shape[0])).view(-1, 1, 1, 1).to(mask.device, mask.dtype)
-    img = paste * img[donor] + (1 - paste) * img
-    return img, torch.maximum(mask, paste)
+            donor[i] = ok[j + (j >= k)]   # any sample of the group but itself
 
 
 def shadow(img, gen, prob=0.5, depth=(0.4, 0.85)):

@@ -170,7 +170,7 @@ class Run:
                 sys.exit(f"train.py: {what} {hw[0]}x{hw[1]}: {args.arch} needs a size its encoder "
                          f"divides evenly (mms-rt: multiples of 32, e.g. 160x288, 224x384, 288x512)")
             finally:
-                self.nets[0].train()
+                self.train_mode(self.nets[0])
         params = [p for m in trained for p in m.parameters()]
         self.ema_decays = [float(d) for d in args.ema.split(",") if d] if args.ema else []
         for d in self.ema_decays:
@@ -393,6 +393,7 @@ class Run:
                  "train.hooks": str(self.args.hooks),
                  "train.hooks_folders": self.args.hooks_folders or "all",
                  "train.crn": str(self.args.crn),
+                 "train.freeze_bn": str(self.args.freeze_bn),
                  "train.tool_colour": str(self.args.tool_colour),
                  "train.deep_sup": str(self.args.deep_sup),
                  "train.pseudo": os.path.basename(self.args.pseudo) if self.args.pseudo else "off",
@@ -465,8 +466,34 @@ class Run:
         return torch.tensor([g in names for g in self.train.folders])
 
     def copy_paste_allowed(self):
-        return self.frames_in("--copy-paste-folders", self.args.copy_paste_folders,
-                              "--copy-paste", self.args.copy_paste)
+        """--copy-paste-folders as one bool per training frame, or, when it
+        lists groups (F1,F2;F3), one group number per frame (-1: out)."""
+        listed = self.args.copy_paste_folders
+        if ";" not in listed:
+            return self.frames_in("--copy-paste-folders", listed, "--copy-paste", self.args.copy_paste)
+        groups = [g for g in listed.split(";")]
+        masks = [self.frames_in("--copy-paste-folders", g, "--copy-paste", self.args.copy_paste)
+                 if g else None for g in groups]
+        if any(m is None for m in masks):
+            sys.exit(f"train.py: --copy-paste-folders {listed!r}: a group between ';' is empty")
+        names = [f for g in groups for f in g.split(",") if f]
+        if len(names) != len(set(names)):
+            sys.exit(f"train.py: --copy-paste-folders {listed!r}: a folder is in two groups")
+        out = torch.full((len(self.train.folders),), -1, dtype=torch.long)
+        for k, m in enumerate(masks):
+            out[m] = k
+        return out
+
+    def train_mode(self, m):
+        """m.train(), but with --freeze-bn its BatchNorm layers stay in eval
+        mode: a fine-tune of batch 4 then trains against the statistics that
+        inference will use instead of each batch's own."""
+        m.train()
+        if self.args.freeze_bn:
+            for b in m.modules():
+                if isinstance(b, torch.nn.modules.batchnorm._BatchNorm):
+                    b.eval()
+        return m
 
     def mgen(self, measure):
         return self.mgens.get(measure, self.gen)
@@ -643,7 +670,7 @@ class Run:
                     zz = z[j:j + 1]
                 pred = torch.sigmoid(zz)[0, 0] > 0.5
                 out.append(losses.dice(pred, gt))
-        net.train()
+        self.train_mode(net)
         return out
 
     def per_folder(self, ds, dices):
@@ -686,7 +713,7 @@ class Run:
         a = self.args
         t0, n, acc = time.time(), 0, {}
         for m in self.mods:
-            m.train()
+            self.train_mode(m)
         while self.it < a.iters:
             lr = self.set_lr()
             rec = self.step()
@@ -808,7 +835,14 @@ def parser():
                          "1 - this are labels, the rest are ignored")
     ap.add_argument("--copy-paste-folders", default="", metavar="F1,F2",
                     help="only frames of these labeled folders give or take pasted tools "
-                         "(default: all), e.g. cholec80-v01,endovis15 to keep cataract out")
+                         "(default: all), e.g. cholec80-v01,endovis15 to keep cataract out; "
+                         "groups split by ';' trade tools only within themselves, e.g. "
+                         "'cholec80-v01,endovis15;cataract'")
+    ap.add_argument("--freeze-bn", type=int, default=0, choices=(0, 1),
+                    help="1 = BatchNorm layers keep their running statistics and normalise "
+                         "by them while training (their scale and shift still learn), as "
+                         "at inference: for fine-tunes, whose batches of 4 give noisy "
+                         "statistics")
     ap.add_argument("--out", required=True)
     ap.add_argument("--data", default=data.DEFAULT_DATA)
     ap.add_argument("--split", default=data.DEFAULT_SPLIT)

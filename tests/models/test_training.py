@@ -489,6 +489,36 @@ class Augment(unittest.TestCase):
             self.assertFalse(bool(ym[:2, :, 6:8, 0:3].any()))
             self.assertTrue(torch.equal(ym[0], torch.maximum(m[0], m[1])))
 
+    def _four_tools(self):
+        img, m = self._three_tools()
+        img = torch.cat([img, torch.rand(1, 3, 8, 8, generator=self.g)])
+        m = torch.cat([m, torch.zeros(1, 1, 8, 8)])
+        m[3, :, 0:2, 6:8] = 1
+        return img, m
+
+    def test_copy_paste_groups_trade_tools_only_within_themselves(self):
+        img, m = self._four_tools()
+        _, ym = augment.copy_paste(img, m, self.g, prob=1.0, allowed=torch.tensor([0, 0, 1, 1]))
+        self.assertTrue(torch.equal(ym[0], torch.maximum(m[0], m[1])))
+        self.assertTrue(torch.equal(ym[1], torch.maximum(m[1], m[0])))
+        self.assertTrue(torch.equal(ym[2], torch.maximum(m[2], m[3])))
+        self.assertTrue(torch.equal(ym[3], torch.maximum(m[3], m[2])))
+
+    def test_copy_paste_group_minus_one_is_left_out(self):
+        img, m = self._four_tools()
+        y, ym = augment.copy_paste(img, m, self.g, prob=1.0, allowed=torch.tensor([0, 0, -1, 1]))
+        for i in (2, 3):   # out, and alone in its group
+            self.assertTrue(torch.equal(y[i], img[i]))
+            self.assertTrue(torch.equal(ym[i], m[i]))
+
+    def test_copy_paste_one_group_draws_as_the_boolean_form(self):
+        img, m = self._four_tools()
+        a = augment.copy_paste(img, m, torch.Generator().manual_seed(3), 0.5,
+                               torch.tensor([True, False, True, True]))
+        b = augment.copy_paste(img, m, torch.Generator().manual_seed(3), 0.5,
+                               torch.tensor([0, -1, 0, 0]))
+        self.assertTrue(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]))
+
     def test_copy_paste_within_one_allowed_frame_changes_nothing(self):
         img, m = self._three_tools()
         y, ym = augment.copy_paste(img, m, self.g, prob=1.0, allowed=torch.tensor([False, True, False]))
@@ -714,6 +744,43 @@ class Optimiser(unittest.TestCase):
         r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract",
                             "--copy-paste", "1", "--copy-paste-folders", "cholec80-v01")
         self.assertEqual(r.cp_ok.tolist(), [False, True])
+
+    def test_copy_paste_folder_groups_number_their_frames(self):
+        r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract",
+                            "--copy-paste", "1", "--copy-paste-folders", "cataract;cholec80-v01")
+        self.assertEqual(r.cp_ok.tolist(), [0, 1])
+
+    def test_copy_paste_folder_in_two_groups_is_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--copy-paste", "1",
+                         "--copy-paste-folders", "cataract;cataract,cholec80-v01")
+
+    def test_copy_paste_empty_group_is_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--copy-paste", "1",
+                         "--copy-paste-folders", "cataract;")
+
+    def test_freeze_bn_keeps_the_running_statistics(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2", "--freeze-bn", "1")
+        bn = [b for b in r.nets[0].modules() if isinstance(b, torch.nn.BatchNorm2d)]
+        before = [b.running_mean.clone() for b in bn]
+        r.step()
+        self.assertTrue(all(torch.equal(a, b.running_mean) for a, b in zip(before, bn)))
+        self.assertTrue(all(p.grad is not None for b in bn for p in b.parameters()))
+
+    def test_without_freeze_bn_a_step_moves_the_running_statistics(self):
+        r, _ = self.run_for("--mode", "sup", "--batch", "2")
+        bn = [b for b in r.nets[0].modules() if isinstance(b, torch.nn.BatchNorm2d)]
+        before = [b.running_mean.clone() for b in bn]
+        r.step()
+        self.assertFalse(all(torch.equal(a, b.running_mean) for a, b in zip(before, bn)))
+
+    def test_freeze_bn_survives_validation(self):
+        r, _ = self.run_for("--mode", "sup", "--freeze-bn", "1")
+        r.dice_per_frame(r.nets[0], r.val, False)
+        self.assertTrue(r.nets[0].training)
+        self.assertFalse(any(b.training for b in r.nets[0].modules()
+                             if isinstance(b, torch.nn.BatchNorm2d)))
 
     def test_copy_paste_folders_keep_the_others_out_of_the_views(self):
         r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--batch", "2",
