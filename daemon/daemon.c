@@ -859,10 +859,16 @@ static void reload(struct mmsd *d)
             if (nc.pipelines[i].name && !strcmp(nc.pipelines[i].name, pp->conf.name))
                 c = &nc.pipelines[i];
         if (pp->stop_requested) {
-            /* Already going: what the file now says replaces it. */
+            /* Already going: what the file now says replaces it, and a
+             * section gone from the file takes its replacement with it. */
             if (c) {
                 conf_drop(pp->pending);
                 pp->pending = conf_take(c);
+            } else if (pp->pending) {
+                mmsd_notice("pipeline %s: removed by reload", pp->conf.name);
+                removed++;
+                conf_drop(pp->pending);
+                pp->pending = NULL;
             }
             continue;
         }
