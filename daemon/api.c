@@ -378,7 +378,7 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
         return send_error(res, 409, "pipeline '%s' is not running (%s)", pp->conf.name,
                           mmsd_pipe_state_name(pp->state));
     struct mms_err err;
-    int rc = mms_pipeline_record(pp->p, on, &err);
+    int rc = mmsd_pipe_record(pp, on, &err);
     if (rc) {
         char why[sizeof(err.msg)];
         mms_redact_text(err.msg, why, sizeof(why));

@@ -233,7 +233,11 @@ static void create_work(uv_work_t *w)
         rc = mms_pipeline_set_name(p, pp->conf.name);
         if (rc)
             mms_err_set(&pp->work_err, rc, "out of memory");
-        else
+        /* Before the first frame, or a stopped recording (privacy) would
+         * open a segment before the loop could stop it again. */
+        if (!rc && pp->record_off && pp->conf.o.record_dir)
+            rc = mms_pipeline_record(p, 0, &pp->work_err);
+        if (!rc)
             rc = mms_pipeline_start(p, &pp->work_err);
         if (rc)
             mms_pipeline_destroy(p);
@@ -407,6 +411,7 @@ static void pipe_free(struct mmsd_pipe *pp)
     if (pp->pending)
         free(pp->pending); /* its contents moved into the replacement, or freed below */
     if (replacement) {
+        replacement->record_off = pp->record_off;
         replacement->next = pp->next;
         *link = replacement;
     } else if (*link) {
@@ -620,6 +625,14 @@ int mmsd_pipe_set(struct mmsd_pipe *pp, const char *const *keys, const char *con
     for (int i = 0; i < n; i++)
         mmsd_info("pipeline %s: %s set to %s", pp->conf.name, keys[i], values[i]);
     return 0;
+}
+
+int mmsd_pipe_record(struct mmsd_pipe *pp, int on, struct mms_err *err)
+{
+    int rc = mms_pipeline_record(pp->p, on, err);
+    if (!rc)
+        pp->record_off = !on;
+    return rc;
 }
 
 /* ------------------------------------------------------------ timers */

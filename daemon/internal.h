@@ -43,6 +43,8 @@ struct mmsd_pipe {
     struct mmsd_pipeline_conf conf;     /* as the file says */
     struct mmsd_pipeline_conf *pending; /* reload: the conf that replaces this one */
     struct mms_pipeline_opts rt;        /* runtime settings (style, alpha, color, every) */
+    int record_off;                     /* the recording was stopped through the API: it
+                                           stays off when the pipeline is made again */
     char model[1024];                   /* the model file actually used */
     struct mms_pipeline *p;             /* NULL while starting, retrying or stopping */
     enum mmsd_pipe_state state;
@@ -117,6 +119,11 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pipe, int latency,
 /* Runtime settings change from the API: validated all first, then applied. */
 int mmsd_pipe_set(struct mmsd_pipe *pipe, const char *const *keys, const char *const *values,
                   int n, struct mms_err *err);
+
+/* Recording on or off from the API (the pipeline must be running),
+ * remembered for the pipelines made in its place: a retried start, a
+ * reload that changes its section. 0, or mms_pipeline_record's refusal. */
+int mmsd_pipe_record(struct mmsd_pipe *pipe, int on, struct mms_err *err);
 
 /* The HTTP handler (api.c). */
 int mmsd_api_handle(void *opaque, const struct mmsd_http_request *req,

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""What a reload does to a pipeline that is being replaced: a real mmsd on
-127.0.0.1, real reloads (SIGHUP).
+"""What a reload does to a pipeline that is being replaced, and what an
+operator's choices through the API become when a reload makes a pipeline
+again: a real mmsd on 127.0.0.1, real reloads (SIGHUP), real recordings.
 
 Removed while being replaced: a pipeline whose source is a named pipe with
 no writer is stuck opening it, so a reload that changes it leaves the old
@@ -9,6 +10,11 @@ second reload that removes it from the file must remove it for good (the
 log counts it removed; no pipeline of that name starts once the old one
 ends); one that changes it again, or a third that adds it back, starts it
 with what the file says last.
+
+Recording stopped through the API: after a reload that changes the
+pipeline (so it is made again), a recording an operator stopped stays
+stopped (no segment, the API says off) until started through the API;
+one never stopped records again by itself.
 
 Env: MMS_BUILD_DIR (mmsd), MMS_SOURCE_DIR.
 """
@@ -126,9 +132,83 @@ def run_removed_while_replaced(tmp):
         stop(d, "replaced")
 
 
+# ------------------------------------------------------------ recording kept off
+
+def run_recording_stays_off(tmp):
+    port = free_port()
+    dirs = {n: os.path.join(tmp, "rec-" + n) for n in ("off", "on", "again")}
+
+    def conf(alpha):
+        return head(port) + "".join(
+            section(n, LAVFI, "record_dir = %s\nalpha = %s\n" % (r, alpha))
+            for n, r in dirs.items())
+
+    d = Daemon(tmp, conf("0.3"), name="recording")
+    api = Api(port)
+
+    def pipe(name):
+        return api.json("GET", "/api/v1/pipelines/" + name)[1] or {}
+
+    def rec(name):
+        return pipe(name).get("recording", {})
+
+    def files(name):
+        return sorted(os.listdir(dirs[name])) if os.path.isdir(dirs[name]) else []
+
+    def post(name, action):
+        return api.json("POST", "/api/v1/pipelines/%s/recording" % name, {"action": action})
+
+    try:
+        check(wait_for(lambda: all(rec(n).get("file") for n in dirs), 120),
+              "recording: the three pipelines run and record")
+        for name in ("off", "again"):
+            st, r = post(name, "stop")
+            check(st == 200 and r and r.get("recording") is False,
+                  "recording: %s stopped through the API (%s %s)" % (name, st, r))
+        check(wait_for(lambda: not rec("off").get("file") and not rec("again").get("file"), 30),
+              "recording: the stopped segments are finalised")
+        before = {n: files(n) for n in dirs}
+        runs = d.text().count("pipeline off: running")
+        line = reload(d, conf("0.4"))
+        check("3 changed" in line, "recording: the reload changes the three pipelines: %s" % line)
+        # The new pipelines are running and have written two seconds of frames.
+        check(wait_for(lambda: d.text().count("pipeline off: running") > runs
+                       and all(pipe(n).get("state") == "running"
+                               and pipe(n).get("stats", {}).get("written", 0) >= 50
+                               for n in dirs), 120),
+              "recording: the three pipelines run again and write frames")
+        r = rec("off")
+        check(r.get("recording") is False and r.get("segments") == 0 and not r.get("file"),
+              "recording: off, stopped before the reload, stays off: %s" % r)
+        check(files("off") == before["off"],
+              "recording: off wrote no new segment: %s, before %s" % (files("off"), before["off"]))
+        after_reload = d.text().split(line, 1)[-1]
+        check("pipeline off: recording to" not in after_reload,
+              "recording: the log has off open no segment after the reload")
+        check(wait_for(lambda: len(files("on")) > len(before["on"]), 60)
+              and rec("on").get("recording") is True,
+              "recording: on, never stopped, records again after the reload: %s" % files("on"))
+        # Started again through the API: it records, and a later restart keeps it on.
+        st, r = post("again", "start")
+        check(st == 200 and r and r.get("recording") is True,
+              "recording: again started through the API (%s %s)" % (st, r))
+        check(wait_for(lambda: len(files("again")) > len(before["again"]), 60),
+              "recording: again records once started")
+        started = files("again")
+        line = reload(d, conf("0.5"))
+        check(wait_for(lambda: len(files("again")) > len(started), 120)
+              and rec("again").get("recording") is True,
+              "recording: again, started after its stop, records after the next reload too")
+        check(rec("off").get("recording") is False and files("off") == before["off"],
+              "recording: off stays off through a second reload")
+    finally:
+        stop(d, "recording")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mms-reload-")
     run_removed_while_replaced(tmp)
+    run_recording_stays_off(tmp)
     return finish("reload")
 
 
