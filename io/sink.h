@@ -24,6 +24,7 @@
  * writes, between writes, whether or not frames are coming.
  */
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <libavcodec/packet.h>
@@ -72,6 +73,12 @@ struct mms_sink_params {
      * muxes its packets (write_packet) and never encodes. NULL: the sink
      * encodes the frames given to write() itself. Must outlive the sink. */
     struct mms_encoder *encoder;
+    /* A file opened on a caller's descriptor (open_fd): kept, by the
+     * thread that writes, at how far its writes reach, which is the size
+     * of a new file (bytes written again after a seek back count once).
+     * Another thread may read it where asking the file system could hang
+     * (a dead NFS mount). NULL, or a sink opened by URL: not counted. */
+    atomic_llong *written;
 };
 
 /* Per-frame numbers a sink may show (the window's HUD). */

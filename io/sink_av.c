@@ -48,6 +48,10 @@ struct av_sink {
     /* The caller's file (open_fd), written through oc->pb, our own
      * AVIOContext; -1 when FFmpeg opened the URL. Ours once open. */
     int fd;
+    /* Ours: where the next write lands, and the furthest any reached,
+     * which the caller's counter (mms_sink_params.written) is told. */
+    int64_t pos, end;
+    atomic_llong *written;
     /* Network outputs: the caller's interrupt and a deadline per call. */
     struct mms_av_wait wait;
     int header_done;
@@ -275,6 +279,14 @@ static int fd_write(void *opaque, FD_WRITE_BUF *buf, int size)
         if (n == 0)
             return AVERROR(EIO); /* a regular file never takes nothing */
         done += (int)n;
+        /* Each piece as it lands: a write that fails halfway leaves the
+         * first pieces in the file. */
+        a->pos += n;
+        if (a->pos > a->end) {
+            a->end = a->pos;
+            if (a->written)
+                atomic_store(a->written, a->end);
+        }
     }
     return size;
 }
@@ -288,7 +300,10 @@ static int64_t fd_seek(void *opaque, int64_t offset, int whence)
         return fstat(a->fd, &st) ? AVERROR(errno) : (int64_t)st.st_size;
     }
     off_t at = lseek(a->fd, (off_t)offset, whence & ~AVSEEK_FORCE);
-    return at < 0 ? AVERROR(errno) : (int64_t)at;
+    if (at < 0)
+        return AVERROR(errno);
+    a->pos = at;
+    return at;
 }
 
 static int open_fd_io(struct av_sink *a, const char *url, struct mms_err *err)
@@ -393,6 +408,7 @@ static int av_open(struct mms_sink *s, const char *url, int fd, const struct mms
 {
     struct av_sink *a = s->priv;
     a->fd = fd;
+    a->written = fd >= 0 ? p->written : NULL;
     if (p->time_base.num < 1 || p->time_base.den < 1)
         return mms_err_set(err, AVERROR(EINVAL), "%s: bad time base %d/%d", url,
                            p->time_base.num, p->time_base.den);

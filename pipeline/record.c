@@ -56,6 +56,10 @@ struct mms_recorder {
     atomic_uint seq;
     atomic_int closed;
     atomic_llong frames;
+    /* The open segment's bytes, kept by its sink as they are written:
+     * the status never asks the file system, which a hung disk (NFS)
+     * would hang, and with it the thread asking. */
+    atomic_llong seg_bytes;
 
     pthread_mutex_t lock; /* what the status shows, and the name */
     char name[MMS_RECORD_NAME_MAX + 1];
@@ -80,13 +84,6 @@ int mms_record_name_valid(const char *name)
             return 0;
     }
     return 1;
-}
-
-/* lstat: a link put in place of a segment is not ours to measure. */
-static int64_t file_size(const char *path)
-{
-    struct stat st;
-    return path[0] && !lstat(path, &st) ? (int64_t)st.st_size : 0;
 }
 
 /* The reason comes last in a message ("PATH: cannot write: No space left
@@ -118,11 +115,10 @@ static void fail(struct mms_recorder *r, const char *msg)
         mms_sink_close(r->sink, NULL);
         r->sink = NULL;
     }
-    int64_t size = file_size(r->path);
     uint64_t wait = mms_backoff_next(&r->backoff);
     r->good_since_ms = 0;
     pthread_mutex_lock(&r->lock);
-    r->bytes_done += size;
+    r->bytes_done += atomic_exchange(&r->seg_bytes, 0);
     r->errors++;
     r->on = 0;
     r->retry_ms = wait ? mms_now_ms() + (double)wait : 0;
@@ -142,9 +138,8 @@ static int finish_segment(struct mms_recorder *r)
         fail(r, err.msg);
         return rc;
     }
-    int64_t size = file_size(r->path);
     pthread_mutex_lock(&r->lock);
-    r->bytes_done += size;
+    r->bytes_done += atomic_exchange(&r->seg_bytes, 0);
     r->file[0] = 0;
     pthread_mutex_unlock(&r->lock);
     emit(r, MMS_RECORD_CLOSED, "");
@@ -278,6 +273,8 @@ static int open_segment(struct mms_recorder *r, int64_t pts)
                                       &err)) < 0)
         discard(r->path, fd);
     if (rc < 0) {
+        /* Discarded: what its header wrote is not there. */
+        atomic_store(&r->seg_bytes, 0);
         r->path[0] = 0;
         fail(r, err.msg);
         return rc;
@@ -448,13 +445,12 @@ void mms_recorder_status(struct mms_recorder *r, struct mms_record_status *st)
         st->retrying = 1;
         st->retry_in_ms = left > 0 ? (int64_t)(left + 0.5) : 0;
     }
-    st->bytes = r->bytes_done;
+    /* Under the lock: a segment's bytes move to bytes_done under it. */
+    st->bytes = r->bytes_done + atomic_load(&r->seg_bytes);
     snprintf(st->file, sizeof(st->file), "%s", r->file);
     snprintf(st->error, sizeof(st->error), "%s", r->error);
     pthread_mutex_unlock(&r->lock);
     st->frames = atomic_load(&r->frames);
-    /* Outside the lock: a stat may wait on a slow disk. */
-    st->bytes += file_size(st->file);
 }
 
 int mms_recorder_set_name(struct mms_recorder *r, const char *name, struct mms_err *err)
@@ -504,6 +500,7 @@ int mms_recorder_create(const char *dir, const char *name, int segment_seconds,
     }
     r->ext = ext;
     r->params = *p;
+    r->params.written = &r->seg_bytes;
     /* The window's callbacks mean nothing to a file, which is finished
      * whatever happens. */
     r->params.title = NULL;

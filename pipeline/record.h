@@ -45,7 +45,8 @@ struct mms_record_status {
     int64_t segments;   /* segments opened so far */
     int64_t errors;     /* failures so far */
     int64_t frames;     /* frames written, all segments */
-    int64_t bytes;      /* bytes of finished + current segments, best effort (stat), may be 0 */
+    int64_t bytes;      /* bytes of the finished and the open segments, as written (the
+                           files' sizes; never read from the file system) */
     int retrying;       /* off after a failure, to be tried again by itself */
     int64_t retry_in_ms; /* retrying: the next attempt is due in this long (0: with the next
                             frame) */

@@ -293,6 +293,147 @@ static void recorder_writes_mkv(void)
     clip_close(&c);
 }
 
+/* ------------------------------------------------------------ bytes counted */
+
+/* What the status says the recording wrote. */
+static int64_t status_bytes(struct mms_recorder *r)
+{
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    return st.bytes;
+}
+
+/* The size of the file behind fd, wherever its name went. */
+static int64_t fd_size(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) ? -1 : (int64_t)st.st_size;
+}
+
+/* A recorder of one long segment in `format`, its first frame written:
+ * fd reads the open segment, *path is its name. */
+static struct mms_recorder *counted(const char *dir, const char *format, struct clip *c,
+                                    int *fd, char *path, size_t len)
+{
+    *fd = -1;
+    struct mms_recorder *r = recorder(dir, "mms", 600, format, (AVRational){1, 25});
+    if (!r)
+        return NULL;
+    if (clip_open(c)) {
+        mms_recorder_free(r);
+        return NULL;
+    }
+    feed(r, c, 1, 0, 1);
+    struct mms_record_status st;
+    mms_recorder_status(r, &st);
+    snprintf(path, len, "%s", st.file);
+    *fd = open(st.file, O_RDONLY | O_CLOEXEC);
+    CHECK_MSG(*fd >= 0, "%s: %s", st.file, strerror(errno));
+    return r;
+}
+
+/* Frames pts0.. one at a time; after each, the status says what the file
+ * behind fd holds, never less than before. Returns the last count. */
+static int64_t feed_counting(struct mms_recorder *r, struct clip *c, int n, int64_t pts0, int fd,
+                             int64_t prev)
+{
+    for (int i = 0; i < n; i++) {
+        feed(r, c, 1, pts0 + i, 1);
+        int64_t b = status_bytes(r);
+        int same = CHECK_EQ(b, fd_size(fd));
+        CHECK_MSG(b >= prev, "frame %lld: %lld bytes after %lld", (long long)(pts0 + i),
+                  (long long)b, (long long)prev);
+        if (!same || b < prev)
+            return b; /* one report, not one a frame */
+        prev = b;
+    }
+    return prev;
+}
+
+/* The status counts what the segment's sink writes, as it writes it: what
+ * the file holds after every frame, growing, and its size once finalised.
+ * Counted, not asked of the file system (which a hung NFS mount would
+ * hang): the segment moved away mid-way (an archiver) changes nothing. */
+static void counts_bytes_as_written(const char *dir, const char *format)
+{
+    struct clip c;
+    char path[1024];
+    int fd;
+    struct mms_recorder *r = counted(dir, format, &c, &fd, path, sizeof(path));
+    if (!r)
+        return;
+    int64_t first = status_bytes(r);
+    int64_t b = feed_counting(r, &c, 40, 1, fd, first);
+    CHECK(rename(path, tmp_path(strcmp(format, "mkv") ? "moved.mp4" : "moved.mkv")) == 0);
+    b = feed_counting(r, &c, 40, 41, fd, b);
+    CHECK_MSG(b > first, "the count never grew past %lld", (long long)first);
+    mms_recorder_close(r);
+    CHECK_EQ(status_bytes(r), fd_size(fd));
+    mms_recorder_free(r);
+    close(fd);
+    clip_close(&c);
+}
+
+static void recorder_counts_bytes_as_written(void)
+{
+    counts_bytes_as_written(new_dir("bytes-mp4"), "mp4");
+}
+
+/* Matroska goes back at the end to fill in sizes and cues: bytes written
+ * again count once, and the total is the file's size. */
+static void recorder_counts_rewritten_matroska_bytes_once(void)
+{
+    counts_bytes_as_written(new_dir("bytes-mkv"), "mkv");
+}
+
+/* A file someone puts under the open segment's name is not the
+ * recording's: its bytes are not counted. */
+static void recorder_does_not_count_a_file_put_in_its_place(void)
+{
+    const char *dir = new_dir("bytes-planted");
+    struct clip c;
+    char path[1024];
+    int fd;
+    struct mms_recorder *r = counted(dir, "mp4", &c, &fd, path, sizeof(path));
+    if (!r)
+        return;
+    int64_t b = feed_counting(r, &c, 20, 1, fd, 0);
+    CHECK(rename(path, tmp_path("planted-away.mp4")) == 0);
+    FILE *f = fopen(path, "wx");
+    CHECK(f && fseek(f, (1 << 20) - 1, SEEK_SET) == 0 && fputc(0, f) == 0);
+    if (f)
+        fclose(f);
+    feed_counting(r, &c, 20, 21, fd, b);
+    mms_recorder_close(r);
+    CHECK_EQ(status_bytes(r), fd_size(fd));
+    CHECK_EQ(size_of(path), 1 << 20);
+    mms_recorder_free(r);
+    close(fd);
+    clip_close(&c);
+}
+
+/* A segment deleted while it is written (a cleanup job) still counts
+ * what was written to it, up to its end. */
+static void recorder_counts_a_deleted_segment_as_written(void)
+{
+    const char *dir = new_dir("bytes-deleted");
+    struct clip c;
+    char path[1024];
+    int fd;
+    struct mms_recorder *r = counted(dir, "mp4", &c, &fd, path, sizeof(path));
+    if (!r)
+        return;
+    int64_t b = feed_counting(r, &c, 20, 1, fd, 0);
+    CHECK(unlink(path) == 0);
+    feed_counting(r, &c, 40, 21, fd, b);
+    mms_recorder_close(r);
+    CHECK_EQ(status_bytes(r), fd_size(fd));
+    CHECK(status_bytes(r) > b);
+    mms_recorder_free(r);
+    close(fd);
+    clip_close(&c);
+}
+
 /* Files with the names a segment would take, for the seconds around now. */
 static void plant(const char *dir, const char *name, int suffix, time_t from, int seconds)
 {
@@ -1673,6 +1814,9 @@ static void pipeline_record_stop_start_live(void)
 }
 
 MMS_TESTS(T(recorder_rotates_on_output_time), T(recorder_writes_mkv),
+          T(recorder_counts_bytes_as_written), T(recorder_counts_rewritten_matroska_bytes_once),
+          T(recorder_does_not_count_a_file_put_in_its_place),
+          T(recorder_counts_a_deleted_segment_as_written),
           T(shared_encoder_segments_end_on_time),
           T(shared_encoder_start_waits_one_frame_for_a_keyframe),
           T(shared_encoder_of_another_time_base_is_refused),
