@@ -130,7 +130,10 @@ static const char *effective_mode(const struct mmsd_pipe_view *v)
 
 static const char *output_state(enum mms_writer_state s)
 {
-    return s == MMS_WRITER_UP ? "up" : s == MMS_WRITER_STALLED ? "stalled" : "down";
+    return s == MMS_WRITER_UP        ? "up"
+           : s == MMS_WRITER_STALLED ? "stalled"
+           : s == MMS_WRITER_CLOSED  ? "closed"
+                                     : "down";
 }
 
 /* Each output, the window and the recording, in the order configured. */

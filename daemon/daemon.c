@@ -164,6 +164,9 @@ static void handle_event(void *arg, const struct mms_pipeline_event *ev)
     case MMS_EVENT_OUTPUT_UP:
         output_event(pp, ev);
         break;
+    case MMS_EVENT_OUTPUT_CLOSED:
+        mmsd_notice("pipeline %s: %s; it goes on without it", name, ev->reason);
+        break;
     case MMS_EVENT_SEGMENT_OPENED:
         pp->rec_error[0] = 0;
         mmsd_info("pipeline %s: recording to %s", name, ev->file);
@@ -230,6 +233,9 @@ static void create_work(uv_work_t *w)
         struct mms_pipeline_hooks h = {
             .frame = on_frame, .finished = on_finished, .event = on_event, .opaque = pp};
         mms_pipeline_set_hooks(p, &h);
+        /* A window closed at the console must not end the recording and
+         * the streams until the next reload. */
+        mms_pipeline_set_window_close(p, MMS_WINDOW_CLOSE_ALONE);
         rc = mms_pipeline_set_name(p, pp->conf.name);
         if (rc)
             mms_err_set(&pp->work_err, rc, "out of memory");

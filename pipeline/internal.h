@@ -141,6 +141,7 @@ struct mms_pipeline {
     AVFrame *no_signal;
     struct mms_recorder *rec; /* NULL without record_dir */
     struct mms_pipeline_hooks hooks;
+    int window_close; /* enum mms_window_close; fixed once started */
     /* The source's count is the decode thread's plain variable and starts
      * again with each connection: this copy is what other threads read. */
     atomic_llong decode_errors;

@@ -28,6 +28,7 @@ static const char *const event_names[] = {
     "signal-lost",      "signal-back",      "output-down",
     "output-up",        "segment-opened",   "segment-closed",
     "recording-failed", "inference-failed", "inference-back",
+    "output-closed",
 };
 
 const char *mms_pipeline_event_name(enum mms_pipeline_event_type t)
@@ -49,7 +50,9 @@ static void output_event(void *opaque, enum mms_writer_state state, const char *
     struct out_ref *r = opaque;
     struct mms_pipeline *p = r->p;
     struct mms_pipeline_event ev = {
-        .type = state == MMS_WRITER_UP ? MMS_EVENT_OUTPUT_UP : MMS_EVENT_OUTPUT_DOWN,
+        .type = state == MMS_WRITER_UP       ? MMS_EVENT_OUTPUT_UP
+                : state == MMS_WRITER_CLOSED ? MMS_EVENT_OUTPUT_CLOSED
+                                             : MMS_EVENT_OUTPUT_DOWN,
         .output = r->index,
         .encoder = r->encoder,
         .closed = state == MMS_WRITER_FAILED,
@@ -89,17 +92,26 @@ void pipe_set_paused(struct mms_pipeline *p, int on)
     pthread_mutex_unlock(&p->pause_lock);
 }
 
-/* What an output's user did, whichever output it was (a writer thread). */
-static void on_events(void *opaque, unsigned ev)
+/* What an output's user did, whichever output it was (a writer thread).
+ * A window closed alone is closed by its writer (the events returned); a
+ * pause it held goes with it. */
+static unsigned on_events(void *opaque, unsigned ev)
 {
     struct mms_pipeline *p = opaque;
-    if (ev & MMS_SINK_EVENT_CLOSED)
-        mms_pipeline_stop(p);
+    unsigned act = 0;
     if (ev & MMS_SINK_EVENT_PAUSE)
         pipe_set_paused(p, -1);
     if (ev & MMS_SINK_EVENT_NEXT_STYLE)
         atomic_store(&p->settings.style,
                      (atomic_load(&p->settings.style) + 1) % MMS_STYLE_COUNT);
+    if ((ev & MMS_SINK_EVENT_CLOSED) && p->window_close == MMS_WINDOW_CLOSE_STOPS)
+        mms_pipeline_stop(p);
+    if ((ev & MMS_SINK_EVENT_CLOSED) && p->window_close == MMS_WINDOW_CLOSE_ALONE) {
+        act |= MMS_SINK_EVENT_CLOSED;
+        if (atomic_load(&p->paused))
+            pipe_set_paused(p, 0);
+    }
+    return act;
 }
 
 /* ------------------------------------------------------------ writers */

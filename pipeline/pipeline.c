@@ -586,7 +586,8 @@ static int pause_taken(struct mms_pipeline *p)
     for (int i = 0; i < p->nwriters; i++) {
         struct mms_writer_status st;
         mms_writer_status(p->writers[i], &st);
-        if ((st.paused || st.controls_pending) && st.state != MMS_WRITER_FAILED)
+        if ((st.paused || st.controls_pending) && st.state != MMS_WRITER_FAILED &&
+            st.state != MMS_WRITER_CLOSED)
             return 1;
     }
     return 0;
@@ -971,7 +972,7 @@ void mms_pipeline_output_error(struct mms_pipeline *p, char *buf, size_t len)
     for (int i = 0; i < p->nwriters; i++) {
         struct mms_writer_status st;
         mms_writer_status(p->writers[i], &st);
-        int down = st.state != MMS_WRITER_UP;
+        int down = st.state == MMS_WRITER_STALLED || st.state == MMS_WRITER_FAILED;
         if (!st.reason[0] || down < best_down || (down == best_down && st.reason_ms <= best_ms))
             continue;
         best_down = down;
@@ -1002,7 +1003,7 @@ static void output_counters(struct mms_pipeline *p, struct mms_pipeline_counters
         c->sink_errors += st->errors;
         c->sink_reopens += st->reopens;
         c->sink_stalls += st->stalls;
-        c->sinks_down += st->state != MMS_WRITER_UP;
+        c->sinks_down += st->state == MMS_WRITER_STALLED || st->state == MMS_WRITER_FAILED;
     }
 }
 
@@ -1068,6 +1069,16 @@ int mms_pipeline_set_name(struct mms_pipeline *p, const char *name)
     if (!mms_record_name_valid(name))
         return -EINVAL;
     return p->rec ? mms_recorder_set_name(p->rec, name, NULL) : 0;
+}
+
+int mms_pipeline_set_window_close(struct mms_pipeline *p, enum mms_window_close how)
+{
+    if (how != MMS_WINDOW_CLOSE_STOPS && how != MMS_WINDOW_CLOSE_ALONE)
+        return -EINVAL;
+    if (p->started)
+        return -EBUSY;
+    p->window_close = how;
+    return 0;
 }
 
 void mms_pipeline_set_hooks(struct mms_pipeline *p, const struct mms_pipeline_hooks *h)

@@ -79,8 +79,9 @@ struct mms_pipeline_counters {
     int64_t sink_errors;  /* failed writes: the output was closed */
     int64_t sink_reopens; /* network outputs opened again after one */
     int64_t sink_stalls;  /* times an output was found stalled */
-    int sinks_down;       /* outputs down now: stalled, or closed (network ones are
-                             being reopened) */
+    int sinks_down;       /* outputs down now: stalled, or closed after a failure
+                             (network ones are being reopened); not a window its user
+                             closed (MMS_WINDOW_CLOSE_ALONE) */
     int encoders;         /* encoders running: one per distinct encoding, shared by the
                              outputs (and the recording) that want it */
     int noutputs;         /* each output, the window and the recording, in that order */
@@ -153,6 +154,18 @@ int mms_pipeline_update(struct mms_pipeline *p, const struct mms_pipeline_opts *
  * as a toggle. Always 0. */
 int mms_pipeline_pause(struct mms_pipeline *p, int on);
 
+/* What closing the window (q, Esc, its close button) does. */
+enum mms_window_close {
+    MMS_WINDOW_CLOSE_STOPS, /* the run ends, as `mms run` wants: the default */
+    MMS_WINDOW_CLOSE_ALONE, /* only the window closes, for good (its output says
+                               MMS_WRITER_CLOSED); the recording and the other outputs go
+                               on, as a daemon wants */
+};
+
+/* Before mms_pipeline_start: 0, -EINVAL for another value, -EBUSY once
+ * started. */
+int mms_pipeline_set_window_close(struct mms_pipeline *p, enum mms_window_close how);
+
 /* Before mms_pipeline_start: the name used in recording file names (default
  * "mms"). -EINVAL unless mms_record_name_valid(name); -EBUSY once started. */
 int mms_pipeline_set_name(struct mms_pipeline *p, const char *name);
@@ -168,6 +181,8 @@ enum mms_pipeline_event_type {
     MMS_EVENT_RECORDING_FAILED, /* recording stopped (reason; file, "" if none was open) */
     MMS_EVENT_INFERENCE_FAILED, /* the first failure of a burst (reason) */
     MMS_EVENT_INFERENCE_BACK,   /* the first success after; count: failures in all */
+    MMS_EVENT_OUTPUT_CLOSED,    /* its user closed the window, which closed alone
+                                   (MMS_WINDOW_CLOSE_ALONE): for good, no failure (reason) */
 };
 
 struct mms_pipeline_event {

@@ -58,9 +58,10 @@ struct mms_writer {
     struct mms_writer *upstream;
     int gap;      /* the sender's: the last packet was dropped */
     int wait_key; /* the writer thread's: packets are lost, resume at a keyframe */
-    void (*on_events)(void *opaque, unsigned events);
+    unsigned (*on_events)(void *opaque, unsigned events);
     void *opaque;
     int takes_events; /* the writer thread's: the sink has not said -ENOTSUP */
+    int user_closed;  /* the writer thread's: closed by its user, never reopened */
 
     struct slot *slots;
     int nslots;
@@ -130,7 +131,7 @@ static void count_dropped(struct mms_writer *w)
 /* While the sink is closed: takes a reopened one when an attempt succeeds. */
 static void poll_reopen(struct mms_writer *w)
 {
-    if (w->sink || !w->reopen)
+    if (w->sink || !w->reopen || w->user_closed)
         return;
     struct mms_sink *s = NULL;
     int rc = mms_reopen_poll(w->reopen, mms_now_ms(), &s);
@@ -237,6 +238,22 @@ static void give_controls(struct mms_writer *w)
     }
 }
 
+/* Its user closed it and the owner goes on without it: no failure, and
+ * not to be opened again. */
+static void close_for_user(struct mms_writer *w)
+{
+    char msg[320];
+    snprintf(msg, sizeof(msg), "%.200s: closed by its user", w->name);
+    pthread_mutex_lock(&w->lock);
+    w->paused = 0;
+    set_reason(w, msg);
+    set_state(w, MMS_WRITER_CLOSED);
+    pthread_mutex_unlock(&w->lock);
+    mms_sink_close(w->sink, NULL);
+    w->sink = NULL;
+    w->user_closed = 1;
+}
+
 /* What the sink's user did, passed on; a sink that reports none is not
  * asked again. */
 static void check_events(struct mms_writer *w)
@@ -250,8 +267,8 @@ static void check_events(struct mms_writer *w)
         w->takes_events = 0;
     else if (rc < 0)
         sink_failed(w, &err);
-    else if (ev)
-        w->on_events(w->opaque, ev);
+    else if (ev && (w->on_events(w->opaque, ev) & MMS_SINK_EVENT_CLOSED))
+        close_for_user(w);
 }
 
 /* A member: muxes one packet, or drops it until a keyframe once packets

@@ -41,7 +41,8 @@
  * says -ENOTSUP simply does not do it; any other failure is counted and
  * closes the sink, as a failed write does. After each write, and on each
  * poll, the writer thread asks the sink for its events (a window closed,
- * a key pressed) and passes them on.
+ * a key pressed) and passes them on; the owner may have it close the sink
+ * its user closed, for good.
  */
 
 #include <stdatomic.h>
@@ -66,6 +67,8 @@ enum mms_writer_state {
     MMS_WRITER_UP,
     MMS_WRITER_STALLED, /* in one write for over MMS_WRITER_STALL_MS */
     MMS_WRITER_FAILED,  /* closed after a failed write (a network one is being reopened) */
+    MMS_WRITER_CLOSED,  /* closed for good by its user (the window), as on_events asked:
+                           no failure, but it takes no frame again */
 };
 
 struct mms_writer_opts {
@@ -86,9 +89,12 @@ struct mms_writer_opts {
      * nor call into the writer. NULL: none. */
     void (*event)(void *opaque, enum mms_writer_state state, const char *reason);
     void *event_opaque;
-    /* Writer thread: the MMS_SINK_EVENT_* bits its sink reported. NULL:
-     * the sink is never asked for events. */
-    void (*on_events)(void *opaque, unsigned events);
+    /* Writer thread: the MMS_SINK_EVENT_* bits its sink reported. Returns
+     * those the writer acts on itself: MMS_SINK_EVENT_CLOSED closes the
+     * sink for good (state CLOSED; what it is sent from then on is
+     * dropped), for an owner that goes on without the output its user
+     * closed. NULL: the sink is never asked for events. */
+    unsigned (*on_events)(void *opaque, unsigned events);
     void *opaque;
     /* The writer thread's name ("mms-write" when NULL) and whether it
      * steps back behind the network (pipeline/thread.h). */

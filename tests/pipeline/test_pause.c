@@ -3,10 +3,14 @@
  * every output's control(), the window takes it (its status says paused)
  * and null says -ENOTSUP, which is no error; live, frames still reach both
  * while paused. The window's space key and close button act on the
- * pipeline through its events. Offline, the frames wait while the window
- * is paused, and nothing holds a file when no output takes the pause. */
+ * pipeline through its events: closing it stops the pipeline, or, set to
+ * close alone (as mmsd is), closes the window only while the recording
+ * and null go on. Offline, the frames wait while the window is paused,
+ * and nothing holds a file when no output takes the pause. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <SDL.h>
 
@@ -165,6 +169,99 @@ static void closing_the_window_stops_the_pipeline(void)
     finish(p);
 }
 
+/* A run with the window and a recording, set to close the window alone. */
+static struct mms_pipeline *start_alone(const char *mode, int seconds, const char *dir)
+{
+    char input[128];
+    snprintf(input, sizeof(input), "lavfi:testsrc2=size=160x96:rate=25:duration=%d", seconds);
+    CHECK_MSG(mkdir(dir, 0755) == 0, "mkdir %s: %s", dir, strerror(errno));
+    struct mms_pipeline *p = fixture_create(
+        input, mode,
+        (const char *const[]){"output", "null", "window", "yes", "record-dir", dir, NULL});
+    if (p)
+        CHECK_EQ(mms_pipeline_set_window_close(p, MMS_WINDOW_CLOSE_ALONE), 0);
+    return fixture_start(p);
+}
+
+static int wait_closed(struct mms_pipeline *p, int ms)
+{
+    for (int t = 0; t < ms && counters(p).outputs[WIN].state != MMS_WRITER_CLOSED; t += 10)
+        fixture_sleep_ms(10);
+    return counters(p).outputs[WIN].state == MMS_WRITER_CLOSED;
+}
+
+/* Set to close alone, closing the window closes the window: it says so
+ * (closed, not down) and takes no frame, while the pipeline, null and the
+ * recording go on, and the run ends well. */
+static void closing_the_window_alone_leaves_the_rest_running(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/alone-live", mms_test_tmpdir());
+    struct mms_pipeline *p = start_alone("live", 30, dir);
+    if (!p)
+        return;
+    CHECK(wait_written(p, 5, 5000));
+    push((SDL_Event){.type = SDL_QUIT});
+    CHECK_MSG(wait_closed(p, 3000), "the window is %d", counters(p).outputs[WIN].state);
+    struct mms_pipeline_counters a = counters(p);
+    struct mms_record_status ra;
+    mms_pipeline_record_status(p, &ra);
+    CHECK(wait_written(p, a.written + 25, 5000));
+    struct mms_pipeline_counters b = counters(p);
+    struct mms_record_status rb;
+    mms_pipeline_record_status(p, &rb);
+    CHECK_EQ(b.finished, 0);
+    CHECK_MSG(strstr(b.outputs[WIN].reason, "window: closed by its user") != NULL, "%s",
+              b.outputs[WIN].reason);
+    CHECK_EQ(b.outputs[WIN].written, a.outputs[WIN].written);
+    CHECK(b.outputs[NUL].written > a.outputs[NUL].written);
+    CHECK(rb.recording && rb.frames > ra.frames);
+    CHECK_EQ(b.sinks_down, 0);
+    CHECK_EQ(b.sink_errors, 0);
+    finish(p);
+}
+
+/* Offline and paused, a window closed alone lets the frames go on: the
+ * run goes to the end and records every frame. */
+static void closing_the_window_alone_ends_an_offline_pause(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/alone-offline", mms_test_tmpdir());
+    struct mms_pipeline *p = start_alone("offline", 4, dir);
+    if (!p)
+        return;
+    CHECK(wait_written(p, 3, 5000));
+    CHECK_EQ(mms_pipeline_pause(p, 1), 0);
+    CHECK(wait_paused(p, WIN, 1, 2000));
+    push((SDL_Event){.type = SDL_QUIT});
+    CHECK_MSG(wait_finished(p, 20000), "not finished after the window was closed: %lld written",
+              (long long)counters(p).written);
+    struct mms_pipeline_counters c = counters(p);
+    CHECK_EQ(c.written, 100);
+    CHECK_EQ(c.outputs[NUL].written, 100);
+    CHECK_EQ(c.outputs[WIN].state, MMS_WRITER_CLOSED);
+    CHECK_EQ(c.paused, 0);
+    struct mms_record_status st;
+    mms_pipeline_record_status(p, &st);
+    CHECK_EQ(st.frames, 100);
+    finish(p);
+}
+
+/* How the window closes is chosen before the start, from the two ways. */
+static void the_window_close_is_set_before_the_start(void)
+{
+    struct mms_pipeline *p = fixture_create("lavfi:testsrc2=size=160x96:rate=25:duration=30",
+                                            "live", (const char *const[]){"output", "null", NULL});
+    if (!p)
+        return;
+    CHECK_EQ(mms_pipeline_set_window_close(p, (enum mms_window_close)2), -EINVAL);
+    p = fixture_start(p);
+    if (!p)
+        return;
+    CHECK_EQ(mms_pipeline_set_window_close(p, MMS_WINDOW_CLOSE_ALONE), -EBUSY);
+    finish(p);
+}
+
 /* Offline, the frames wait while the window is paused, and go on to the
  * end once resumed. */
 static void offline_pause_holds_the_frames(void)
@@ -213,4 +310,7 @@ static void closing_the_window_ends_an_offline_pause(void)
 MMS_TESTS(T(live_pause_goes_to_every_output), T(no_output_takes_a_pause_without_a_window),
           T(the_space_key_toggles_the_pause), T(closing_the_window_stops_the_pipeline),
           T(offline_pause_holds_the_frames), T(offline_pause_without_a_window_holds_nothing),
-          T(closing_the_window_ends_an_offline_pause))
+          T(closing_the_window_ends_an_offline_pause),
+          T(closing_the_window_alone_leaves_the_rest_running),
+          T(closing_the_window_alone_ends_an_offline_pause),
+          T(the_window_close_is_set_before_the_start))

@@ -617,7 +617,8 @@ static struct ctl {
     int closed;
     unsigned got;      /* what on_events passed on */
     int calls;
-} ctl = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, -1, 0, 0, 0};
+    unsigned act;      /* what on_events has the writer act on */
+} ctl = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, -1, 0, 0, 0, 0};
 
 static int ctl_open(struct mms_sink *s, const char *url, const struct mms_sink_params *p,
                     struct mms_err *err)
@@ -665,13 +666,15 @@ static const struct mms_sink_driver ctl_driver = {
     .close = ctl_close,
 };
 
-static void ctl_events(void *opaque, unsigned ev)
+static unsigned ctl_events(void *opaque, unsigned ev)
 {
     (void)opaque;
     pthread_mutex_lock(&ctl.lock);
     ctl.got |= ev;
     ctl.calls++;
+    unsigned act = ev & ctl.act;
     pthread_mutex_unlock(&ctl.lock);
+    return act;
 }
 
 static int ctl_read(const int *field)
@@ -690,6 +693,7 @@ static struct mms_writer *make_ctl(const struct mms_sink_driver *drv)
     ctl.events = ctl.got = 0;
     ctl.fail_request = -1;
     ctl.closed = ctl.calls = 0;
+    ctl.act = 0;
     pthread_mutex_unlock(&ctl.lock);
     gate_reset(1);
     struct mms_sink_params p = {.width = W, .height = H, .time_base = {1, 25},
@@ -830,6 +834,66 @@ static void events_are_passed_on_once(void)
     mms_writer_free(w);
 }
 
+/* Frames to `w` until its state is `want` or 2 s pass, then n more, one
+ * every 10 ms; its status then. */
+static struct mms_writer_status send_until_state(struct mms_writer *w,
+                                                 enum mms_writer_state want, int n)
+{
+    AVFrame *f = frame();
+    int pts = 0;
+    for (int i = 0; i < 200 && status(w).state != want; i++) {
+        send_pts(w, f, pts++);
+        sleep_ms(10);
+    }
+    for (int i = 0; i < n; i++) {
+        send_pts(w, f, pts++);
+        sleep_ms(10);
+    }
+    av_frame_free(&f);
+    return status(w);
+}
+
+/* The owner asks for the output its user closed to be closed: it is, for
+ * good, without a failure, and the frames sent to it are dropped. */
+static void an_output_its_user_closed_is_closed_when_asked(void)
+{
+    struct mms_writer *w = make_ctl(&ctl_driver);
+    pthread_mutex_lock(&ctl.lock);
+    ctl.act = MMS_SINK_EVENT_CLOSED;
+    ctl.events = MMS_SINK_EVENT_CLOSED;
+    pthread_mutex_unlock(&ctl.lock);
+    struct mms_writer_status st = send_until_state(w, MMS_WRITER_CLOSED, 10);
+    CHECK_EQ(st.state, MMS_WRITER_CLOSED);
+    CHECK_MSG(strstr(st.reason, "ctl: closed by its user") != NULL, "%s", st.reason);
+    CHECK_EQ(st.errors, 0);
+    CHECK_EQ(ctl_read(&ctl.closed), 1);
+    CHECK(st.dropped >= 10);
+    int64_t written = st.written;
+    st = send_until_state(w, MMS_WRITER_CLOSED, 5);
+    CHECK_EQ(st.written, written);
+    mms_writer_free(w);
+    CHECK_EQ(ctl_read(&ctl.closed), 1); /* not closed twice */
+}
+
+/* Told of the same event, an owner that does not ask keeps the output:
+ * open, up, and taking frames. */
+static void an_output_its_user_closed_stays_open_unless_asked(void)
+{
+    struct mms_writer *w = make_ctl(&ctl_driver);
+    pthread_mutex_lock(&ctl.lock);
+    ctl.events = MMS_SINK_EVENT_CLOSED;
+    pthread_mutex_unlock(&ctl.lock);
+    for (int i = 0; i < 100 && !ctl_read(&ctl.calls); i++)
+        sleep_ms(10);
+    CHECK_EQ(ctl_read(&ctl.calls), 1);
+    struct mms_writer_status st = send_until_state(w, MMS_WRITER_UP, 10);
+    CHECK_EQ(st.state, MMS_WRITER_UP);
+    CHECK(st.written >= 5);
+    CHECK_EQ(ctl_read(&ctl.closed), 0);
+    mms_writer_free(w);
+    CHECK_EQ(ctl_read(&ctl.closed), 1);
+}
+
 /* A sink without control() reports no events, and that is no error. */
 static void a_sink_without_control_reports_no_events(void)
 {
@@ -856,4 +920,6 @@ MMS_TESTS(T(latest_keeps_only_the_newest), T(drop_keeps_a_backlog_in_order),
           T(a_pause_reaches_the_sink_without_frames),
           T(a_resume_replaces_a_pause_not_yet_given), T(other_requests_are_refused),
           T(a_sink_without_control_is_not_paused), T(a_failed_control_closes_the_output),
-          T(events_are_passed_on_once), T(a_sink_without_control_reports_no_events))
+          T(events_are_passed_on_once), T(a_sink_without_control_reports_no_events),
+          T(an_output_its_user_closed_is_closed_when_asked),
+          T(an_output_its_user_closed_stays_open_unless_asked))
