@@ -39,8 +39,9 @@ static const char *span_to(const char *s, const char *e, const char *set)
 
 int mms_redact_secret_key(const char *name, size_t n)
 {
-    static const char *const words[] = {"pass", "pwd", "secret", "token", "key",
-                                        "auth", "sig",  "cred"};
+    /* streamid: many SRT ingest servers take the publish key there. */
+    static const char *const words[] = {"pass", "pwd", "secret", "token",   "key",
+                                        "auth", "sig", "cred",   "streamid"};
     for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
         size_t wl = strlen(words[w]);
         for (size_t i = 0; i + wl <= n; i++)
@@ -50,15 +51,18 @@ int mms_redact_secret_key(const char *name, size_t n)
     return 0;
 }
 
-/* A query or fragment, [s, e): the values of secret parameters hidden. */
+/* The query and fragment, [s, e): the values of secret parameters hidden.
+ * A parameter ends at '&', ';' or '#', a secret value only at '&' or ';':
+ * FFmpeg's SRT reads "streamid=#!::r=live/KEY" whole, '#' included. */
 static void params(struct out *o, const char *s, const char *e)
 {
     while (s < e) {
-        const char *end = span_to(s, e, "&;");
+        const char *end = span_to(s, e, "&;#");
         const char *eq = span_to(s, end, "=");
         if (eq < end && mms_redact_secret_key(s, (size_t)(eq - s))) {
             put(o, s, (size_t)(eq + 1 - s));
             puts_(o, HIDDEN);
+            end = span_to(eq, e, "&;");
         } else {
             put(o, s, (size_t)(end - s));
         }
@@ -110,11 +114,9 @@ static void url(struct out *o, const char *s, const char *sep, const char *e)
     const char *q = span_to(ls, e, "?#");
     put(o, host, (size_t)(ls - host));
     path(o, ls, q, is_rtmp(s, sep));
-    while (q < e) { /* '?' query, then '#' fragment */
-        const char *next = span_to(q + 1, e, "#");
+    if (q < e) { /* '?' query, then '#' fragment; or the fragment alone */
         put(o, q, 1);
-        params(o, q + 1, next);
-        q = next;
+        params(o, q + 1, e);
     }
 }
 

@@ -12,8 +12,10 @@
  *     FFmpeg takes for one: up to the last '@' before the first '/', '?'
  *     or '#' after "//";
  *   - the value of every query or fragment parameter whose name holds, in
- *     any case, pass, pwd, secret, token, key, auth, sig or cred: x in
- *     srt://h:9000?passphrase=x;
+ *     any case, pass, pwd, secret, token, key, auth, sig, cred or streamid
+ *     (an SRT publish key on many ingest servers): x in
+ *     srt://h:9000?passphrase=x. Such a value runs to the next '&' or
+ *     ';', past a '#': FFmpeg's SRT takes streamid=#!::r=live/KEY whole;
  *   - the stream key of an rtmp, rtmps, rtmpe, rtmpt, rtmpte or rtmpts
  *     URL, its last non-empty path element: KEY in rtmp://h/live/KEY.
  *

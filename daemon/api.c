@@ -445,6 +445,9 @@ static int preview_route(struct mmsd *d, const char *method, const char *file,
     int rc = stream ? mmsd_preview_serve(pp->preview, res) : mmsd_preview_snapshot(pp->preview, res);
     if (rc == -EBUSY)
         return send_error(res, 503, "too many viewers of '%s'", name);
+    if (rc == -EUSERS)
+        return send_error(res, 503, "too many preview streams open: the other connections are "
+                                    "kept for the API");
     if (rc == -EAGAIN)
         return send_error(res, 503, "no frame from '%s' yet", name);
     return rc;

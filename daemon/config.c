@@ -464,12 +464,18 @@ static void print_mmsd(const struct mmsd_options *d, FILE *f)
 /* A value as a printed config may show it: URLs redacted (core/redact.h),
  * and an input option KEY=VALUE hidden when it names a secret ("passphrase=",
  * "headers=Authorization: ..."). KEY and VALUE are redacted apart, so that
- * the printed config prints the same again. */
+ * the printed config prints the same again. An input option without '='
+ * (refused on loading, so only one put together in code) is hidden whole:
+ * it may be a secret typed with ':' for '='. */
 static const char *shown(const struct mms_option *opt, const char *value, char *buf, size_t len)
 {
     const char *eq = strchr(value, '=');
-    if (strcmp(opt->name, "input-option") || !eq) {
+    if (strcmp(opt->name, "input-option")) {
         mms_redact_url(value, buf, len);
+        return buf;
+    }
+    if (!eq) {
+        snprintf(buf, len, "***");
         return buf;
     }
     char key[1024];

@@ -22,6 +22,9 @@
 #define DEF_TIMEOUT_MS 10000u
 #define DEF_HEADER_TIMEOUT_MS 5000u
 #define DEF_MAX_CONNS 64u
+/* Connections that streams, never put out for a newcomer, cannot take:
+ * /metrics, /healthz and the API still answer when previews fill the rest. */
+#define STREAM_RESERVE 8u
 #define DEF_STREAM_QUEUED (1u << 20)
 #define READ_BUF (16u << 10)
 /* Pipelined requests wait while this much of their answers is unsent, so
@@ -117,6 +120,7 @@ struct mmsd_http {
     struct conn *conns;
     unsigned nconns; /* allocated, closing ones included */
     unsigned nactive, nreject;
+    unsigned nstreams; /* active connections that are streams */
     struct sockaddr_storage bound; /* getsockname(): with port 0, the kernel's pick */
     char address[64];              /* bound, as mmsd_listen_format writes it */
     bool closing, listener_open;
@@ -131,7 +135,7 @@ struct mmsd_http {
     char *allowed_hosts;
     char *body_type;
     size_t max_header, max_body, stream_max;
-    unsigned header_ms, timeout_ms, max_conns;
+    unsigned header_ms, timeout_ms, max_conns, max_streams;
 };
 
 static void conn_parse(struct conn *c);
@@ -1054,6 +1058,8 @@ static void conn_close(struct conn *c)
         h->nreject--;
     else
         h->nactive--;
+    if (c->has_stream)
+        h->nstreams--;
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -1137,6 +1143,8 @@ int mmsd_http_stream_begin(struct mmsd_http_response *res, const char *content_t
         return -EINVAL;
     if (c->closing || c->state != S_READ)
         return -EPIPE;
+    if (c->h->nstreams >= c->h->max_streams)
+        return -EUSERS;
     int rc = mmsd_http_res_content_type(res, content_type);
     if (rc < 0)
         return rc;
@@ -1155,6 +1163,7 @@ int mmsd_http_stream_begin(struct mmsd_http_response *res, const char *content_t
     res->streaming = true;
     c->stream = (struct mmsd_http_stream){c, on_close, arg};
     c->has_stream = true;
+    c->h->nstreams++;
     if (!c->req.is_head) {
         c->state = S_STREAM;
         timer_start(c, c->h->timeout_ms);
@@ -1293,6 +1302,9 @@ static void copy_limits(struct mmsd_http *h, const struct mmsd_http_opts *o)
     if (h->header_ms > h->timeout_ms)
         h->header_ms = h->timeout_ms;
     h->max_conns = o->max_connections ? o->max_connections : DEF_MAX_CONNS;
+    h->max_streams = o->max_streams;
+    if (!h->max_streams)
+        h->max_streams = h->max_conns > STREAM_RESERVE ? h->max_conns - STREAM_RESERVE : 1;
     h->stream_max = o->stream_max_queued ? o->stream_max_queued : DEF_STREAM_QUEUED;
 }
 

@@ -68,6 +68,11 @@ struct mmsd_http_opts {
      * with the token. Only when every connection is busy with an admitted
      * request or a stream does a new client get 503. */
     unsigned max_connections;
+    /* [max_connections - 8, at least 1] connections that may be streams at
+     * once. Streams are never put out for a newcomer, so without this the
+     * previews could take every connection and leave the API, /metrics
+     * and /healthz nothing but 503. */
+    unsigned max_streams;
     size_t stream_max_queued; /* [1 MiB] a stream's unsent bytes beyond which
                                  parts are dropped */
 };
@@ -115,7 +120,8 @@ int mmsd_http_res_printf(struct mmsd_http_response *res, const char *fmt, ...)
  * app ends it or the server closes: the head (status and headers set so
  * far, no Content-Length, "Connection: close") is sent now, parts follow
  * with mmsd_http_stream_write. on_close (may be NULL) runs once when the
- * stream is gone; it is the last use of *out. */
+ * stream is gone; it is the last use of *out. -EUSERS when max_streams
+ * streams are open already: res is untouched, the app answers it. */
 typedef void (*mmsd_http_stream_close_cb)(struct mmsd_http_stream *s, void *arg);
 int mmsd_http_stream_begin(struct mmsd_http_response *res, const char *content_type,
                            mmsd_http_stream_close_cb on_close, void *arg,

@@ -75,6 +75,9 @@ static int blocked_error(struct mms_source *s, int ret, const char *what,
 
 /* ---- opening ---- */
 
+/* A malformed option is named by its place, never shown: its text may be
+ * a secret typed with ':' for '=' ("passphrase:..."), and these messages
+ * reach the log and /healthz. */
 static int build_options(const struct mms_source_opts *o, AVDictionary **dict,
                          const char **forced_format, struct mms_err *err)
 {
@@ -82,7 +85,8 @@ static int build_options(const struct mms_source_opts *o, AVDictionary **dict,
         const char *kv = o->options[i], *eq = strchr(kv, '=');
         if (!eq || eq == kv)
             return mms_err_set(err, AVERROR(EINVAL),
-                               "input option '%s' is not key=value", kv);
+                               "input option %d of %d is not KEY=VALUE (not shown: it may "
+                               "hold a secret)", i + 1, o->noptions);
         /* "f=NAME" is ffmpeg's -f: a demuxer the name or probe would not pick. */
         if (eq - kv == 1 && kv[0] == 'f') {
             *forced_format = eq + 1;
@@ -90,8 +94,8 @@ static int build_options(const struct mms_source_opts *o, AVDictionary **dict,
         }
         char key[128];
         if ((size_t)(eq - kv) >= sizeof(key))
-            return mms_err_set(err, AVERROR(EINVAL), "input option '%s': name too long",
-                               kv);
+            return mms_err_set(err, AVERROR(EINVAL), "input option %d of %d: name too long",
+                               i + 1, o->noptions);
         memcpy(key, kv, eq - kv);
         key[eq - kv] = 0;
         int ret = av_dict_set(dict, key, eq + 1, 0);

@@ -1,5 +1,6 @@
 #include "pipeline/options.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "overlay/compose.h"
@@ -26,6 +27,20 @@ static int parse_color(const struct mms_option *opt, const char *value, void *fi
 {
     return mms_color_parse(value, field) ? mms_opt_invalid(err, opt, value, "expected RRGGBB")
                                          : 0;
+}
+
+/* Checked when the option is given, not when the source opens: a refusal
+ * never shows the text, which may be a secret typed with ':' for '='
+ * ("passphrase:..."), and would reach the log and /healthz. */
+static int parse_input_option(const struct mms_option *opt, const char *value, void *field,
+                              struct mms_err *err)
+{
+    const char *eq = strchr(value, '=');
+    (void)field;
+    if (!eq || eq == value)
+        return mms_err_set(err, -EINVAL, "%s: not KEY=VALUE (the value is not shown: it may "
+                                         "hold a secret)", opt->name);
+    return 0;
 }
 
 #define LIVE(target) ((struct mms_pipeline_live *)(target))
@@ -59,7 +74,8 @@ const struct mms_option mms_pipeline_options[] = {
     {.name = "input", .type = MMS_OPT_STRING, .offset = OFF(input), .arg = "URL",
      .help = "video source: file, /dev/videoN, rtsp:// srt:// udp:// rtmp://, lavfi:GRAPH"},
     {.name = "input-option", .type = MMS_OPT_STRINGS, .offset = OFF(input_options),
-     .count_offset = OFF(ninput_options), .max_count = MMS_MAX_INPUT_OPTIONS, .arg = "K=V",
+     .count_offset = OFF(ninput_options), .max_count = MMS_MAX_INPUT_OPTIONS,
+     .parse = parse_input_option, .arg = "K=V",
      .help = "demuxer/device option, e.g. video_size=1280x720 (repeatable)"},
     {.name = "output", .type = MMS_OPT_STRINGS, .offset = OFF(outputs),
      .count_offset = OFF(noutputs), .max_count = MMS_MAX_OUTPUTS, .arg = "URL",

@@ -36,7 +36,11 @@ ok "account: $(id mmsd)"
 ok "/var/lib/mmsd mmsd:mmsd 750"
 grep -qx /etc/mmsd/mmsd.conf /var/lib/dpkg/info/mmsd.conffiles || fail "/etc/mmsd/mmsd.conf is not a conffile"
 mmsd -c /etc/mmsd/mmsd.conf --print-config >/dev/null || fail "the shipped config does not load"
-ok "/etc/mmsd/mmsd.conf: a conffile that loads"
+# It will hold camera passwords and stream keys; the service below reads it
+# as mmsd through the group.
+[ "$(stat -c '%U:%G %a' /etc/mmsd/mmsd.conf)" = "root:mmsd 640" ] ||
+    fail "/etc/mmsd/mmsd.conf is $(stat -c '%U:%G %a' /etc/mmsd/mmsd.conf 2>&1), not root:mmsd 640"
+ok "/etc/mmsd/mmsd.conf: a conffile that loads, root:mmsd 640"
 for f in /lib/systemd/system/mmsd.service /lib/systemd/system/mmsd@.service \
     /usr/share/man/man1/mms.1.gz /usr/share/man/man1/mmsd.1.gz \
     /usr/share/mmsd/models/mms-rt.safetensors; do

@@ -52,6 +52,15 @@ static void secret_query_values_are_hidden(void)
     url_is("http://h/v#access_token=t2&state=s", "http://h/v#access_token=***&state=s");
 }
 
+/* Many SRT ingest servers take the publish key as the stream ID. */
+static void srt_streamid_is_hidden(void)
+{
+    url_is("srt://ingest.example.com:9000?mode=caller&streamid=#!::r=live/k3yV4lue,m=publish",
+           "srt://ingest.example.com:9000?mode=caller&streamid=***");
+    url_is("srt://h:9000?latency=200&StreamID=k3yV4lue&mode=caller",
+           "srt://h:9000?latency=200&StreamID=***&mode=caller");
+}
+
 static void rtmp_stream_key_is_hidden(void)
 {
     url_is("rtmp://live.example.com/app/live_1234_abcdef", "rtmp://live.example.com/app/***");
@@ -100,8 +109,8 @@ static void plain_urls_are_kept(void)
 {
     url_is("udp://127.0.0.1:5000", "udp://127.0.0.1:5000");
     url_is("rtsp://cam:554/stream1", "rtsp://cam:554/stream1");
-    url_is("srt://h:9000?mode=caller&latency=200&streamid=or1",
-           "srt://h:9000?mode=caller&latency=200&streamid=or1");
+    url_is("srt://h:9000?mode=caller&latency=200&maxbw=-1",
+           "srt://h:9000?mode=caller&latency=200&maxbw=-1");
     url_is("tcp://[::1]:9000?listen", "tcp://[::1]:9000?listen");
 }
 
@@ -136,9 +145,10 @@ static void at_in_query_is_not_userinfo(void)
 
 static void key_names(void)
 {
-    static const char *const secret[] = {"passphrase", "Password", "pass", "KEY", "api-key",
-                                         "token", "x-auth", "sig", "Secret", "pwd"};
-    static const char *const plain[] = {"mode", "latency", "streamid", "listen", "user", "pkt"};
+    static const char *const secret[] = {"passphrase", "Password", "pass",  "KEY",
+                                         "api-key",    "token",    "x-auth", "sig",
+                                         "Secret",     "pwd",      "streamid", "srt_StreamId"};
+    static const char *const plain[] = {"mode", "latency", "stream", "listen", "user", "pkt"};
     for (size_t i = 0; i < sizeof(secret) / sizeof(*secret); i++)
         CHECK_MSG(mms_redact_secret_key(secret[i], strlen(secret[i])), "%s", secret[i]);
     for (size_t i = 0; i < sizeof(plain) / sizeof(*plain); i++)
@@ -155,7 +165,8 @@ static void bad_arguments(void)
 }
 
 MMS_TESTS(T(userinfo_is_hidden), T(user_alone_is_hidden), T(password_with_at_is_hidden),
-          T(secret_query_values_are_hidden), T(rtmp_stream_key_is_hidden),
+          T(secret_query_values_are_hidden), T(srt_streamid_is_hidden),
+          T(rtmp_stream_key_is_hidden),
           T(urls_in_text_are_hidden), T(a_cut_result_stays_redacted),
           T(redacting_twice_changes_nothing), T(plain_urls_are_kept),
           T(what_is_not_a_url_is_kept), T(other_paths_are_kept), T(rtmp_without_path_is_kept),

@@ -272,6 +272,45 @@ static void print_config_hides_secrets(void)
     mmsd_config_free(&c);
 }
 
+/* An SRT stream ID is the publish key on many ingest servers. */
+static void print_config_hides_streamid(void)
+{
+    struct mmsd_config c;
+    struct mms_err err;
+    static char out[32768];
+    int rc = load("[pipeline a]\ninput = srt://ingest.example.com:9000?mode=caller\n"
+                  "input_option = streamid=#!::r=live/Str3amK3y1,m=publish\n"
+                  "output = srt://h:9000?mode=caller&streamid=#!::r=live/Str3amK3y2,m=publish\n",
+                  &c, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc)
+        return;
+    CHECK(print_to(&c, "streamid.conf", out, sizeof(out)) == 0);
+    CHECK_MSG(!strstr(out, "Str3amK3y"), "a stream ID is printed");
+    CHECK(strstr(out, "\ninput_option = streamid=***\n"));
+    CHECK(strstr(out, "\noutput = srt://h:9000?mode=caller&streamid=***\n"));
+    mmsd_config_free(&c);
+}
+
+/* An input option put together in code without '=' (a file with one is
+ * refused) may be a secret typed with ':' for '=': not printed. */
+static void print_config_hides_an_input_option_without_equals(void)
+{
+    struct mmsd_config c;
+    struct mms_err err;
+    static char out[32768];
+    int rc = load("[pipeline a]\ninput = srt://h:9000\ninput_option = latency=200\n", &c, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc)
+        return;
+    free(c.pipelines[0].o.input_options[0]);
+    c.pipelines[0].o.input_options[0] = strdup("passphrase:Sup3rSecret1");
+    CHECK(print_to(&c, "noeq.conf", out, sizeof(out)) == 0);
+    CHECK_MSG(!strstr(out, "Sup3rSecret1"), "the option is printed");
+    CHECK(strstr(out, "\ninput_option = ***\n"));
+    mmsd_config_free(&c);
+}
+
 /* Values without secrets print as they were written. */
 static void print_config_keeps_plain_values(void)
 {
@@ -382,6 +421,50 @@ static void bad_values(void)
             11, "output: at most 8");
 }
 
+/* Refused at `line`, saying `want`, without `secret` anywhere in the
+ * message: it goes to the journal and /healthz. */
+static void refused_unshown(const char *text, int line, const char *want, const char *secret)
+{
+    struct mmsd_config c;
+    struct mms_err err = {{0}};
+    refused(text, line, want);
+    if (load(text, &c, &err) == 0) {
+        mmsd_config_free(&c);
+        return;
+    }
+    CHECK_MSG(!strstr(err.msg, secret), "the value is shown: '%s'", err.msg);
+}
+
+/* A secret typed with ':' for '=' is refused by its line, not shown. */
+static void input_option_without_equals(void)
+{
+    refused_unshown("[pipeline x]\ninput=srt://h:9000\ninput_option = passphrase:Sup3rSecret1\n",
+                    3, "input_option: not KEY=VALUE", "Sup3rSecret1");
+}
+
+static void input_option_without_key(void)
+{
+    refused_unshown("[pipeline x]\ninput=srt://h:9000\ninput-option = =Sup3rSecret1\n", 3,
+                    "input-option: not KEY=VALUE", "Sup3rSecret1");
+}
+
+/* The value is the demuxer's: ':' and more '=' in it are its business. */
+static void input_option_with_equals_loads(void)
+{
+    struct mmsd_config c;
+    struct mms_err err;
+    int rc = load("[pipeline x]\ninput=srt://h:9000\ninput_option = passphrase=Sup3r:Secret=1\n"
+                  "input_option = rtsp_transport=tcp\n",
+                  &c, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc)
+        return;
+    CHECK_EQ(c.pipelines[0].o.ninput_options, 2);
+    CHECK_STR_EQ(c.pipelines[0].o.input_options[0], "passphrase=Sup3r:Secret=1");
+    CHECK_STR_EQ(c.pipelines[0].o.input_options[1], "rtsp_transport=tcp");
+    mmsd_config_free(&c);
+}
+
 static void bad_listen(void)
 {
     refused("[mmsd]\nlisten=localhost:8089\n", 2, "expected IPv4:PORT or [IPv6]:PORT");
@@ -456,7 +539,10 @@ static void missing_file(void)
 MMS_TESTS(T(minimal_config), T(full_config_two_pipelines), T(mmsd_defaults_inherited),
           T(no_mmsd_section_means_defaults), T(hyphens_and_underscores),
           T(print_config_round_trips), T(print_config_hides_secrets),
+          T(print_config_hides_streamid), T(print_config_hides_an_input_option_without_equals),
           T(print_config_keeps_plain_values), T(same_sees_every_difference),
           T(option_table_values), T(option_table_refusals), T(unknown_keys), T(bad_values),
+          T(input_option_without_equals), T(input_option_without_key),
+          T(input_option_with_equals_loads),
           T(bad_listen), T(unknown_and_bad_sections), T(duplicates), T(pipeline_without_input),
           T(key_outside_sections), T(malformed_lines), T(missing_file))

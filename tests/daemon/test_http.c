@@ -18,6 +18,8 @@
 
 /* ---- the server under test ---- */
 
+#define MAX_TEST_STREAMS 64
+
 struct srv {
     uv_loop_t loop;
     uv_async_t wake;
@@ -28,7 +30,7 @@ struct srv {
     size_t part_len;
     unsigned push_ms;
     char *payload;
-    struct mmsd_http_stream *streams[16];
+    struct mmsd_http_stream *streams[MAX_TEST_STREAMS];
     int nstreams;
     atomic_int stop, quit, done, streams_closed, parts_sent, parts_dropped, inject_ok;
     atomic_size_t max_queued;
@@ -73,11 +75,13 @@ static int stream_handler(struct srv *s, const struct mmsd_http_request *req,
                           struct mmsd_http_response *res)
 {
     struct mmsd_http_stream *st;
-    if (s->nstreams == 16)
+    if (s->nstreams == MAX_TEST_STREAMS)
         return -ENOSPC;
     mmsd_http_res_header(res, "Cache-Control", "no-cache");
     int rc = mmsd_http_stream_begin(res, "multipart/x-mixed-replace; boundary=frame",
                                     on_stream_close, s, &st);
+    if (rc == -EUSERS) /* as mmsd's API answers it */
+        return mmsd_http_res_status(res, 503);
     if (rc < 0)
         return rc;
     if (!strcmp(mmsd_http_req_path(req), "/stream-once")) {
@@ -743,11 +747,12 @@ static void bearer_token(void)
     srv_stop(&s);
 }
 
-/* Every slot busy with a stream: nobody is put out, the newcomer gets 503. */
+/* Every slot busy with a stream (streams allowed them all): nobody is put
+ * out, the newcomer gets 503. */
 static void max_connections_503(void)
 {
     struct srv s = {0};
-    if (srv_start(&s, (struct mmsd_http_opts){.max_connections = 2}) < 0)
+    if (srv_start(&s, (struct mmsd_http_opts){.max_connections = 2, .max_streams = 2}) < 0)
         return;
     struct cli a, b, c;
     struct resp r;
@@ -862,6 +867,87 @@ static void admitted_requests_are_kept(void)
     CHECK(cli_response(&a, &r) == 0 && r.status == 200 && !strcmp(r.body, "ping"));
     free(r.body);
     cli_close(&a);
+    srv_stop(&s);
+}
+
+/* ---- streams leave connections to requests ---- */
+
+#define STREAM_SHARE (HELD - 8) /* the default max_streams */
+
+/* n clients asking for a stream; status[i]: the answer's, or -1. */
+static void open_streams(int port, struct cli *c, int *status, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct resp r = {0};
+        status[i] = -1;
+        if (cli_open(&c[i], port) == 0) {
+            cli_sends(&c[i], "GET /stream HTTP/1.1\r\n\r\n");
+            if (cli_response(&c[i], &r) == 0)
+                status[i] = r.status;
+        }
+        free(r.body);
+    }
+}
+
+static int count_status(const int *status, int n, int want)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += status[i] == want;
+    return k;
+}
+
+/* As many stream clients as connections: /healthz still answers. */
+static void streams_leave_room_for_requests(void)
+{
+    struct srv s = {.push_ms = 60000};
+    static struct cli c[HELD];
+    int status[HELD];
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    open_streams(s.port, c, status, HELD);
+    int ok = status_of(s.port, "GET /healthz HTTP/1.1\r\n\r\n");
+    CHECK_MSG(ok == 200, "/healthz: %d with %d streams open", ok, count_status(status, HELD, 200));
+    for (int i = 0; i < HELD; i++)
+        cli_close(&c[i]);
+    srv_stop(&s);
+}
+
+/* The streams' share is full: the next stream gets 503. */
+static void a_stream_beyond_the_share_is_refused(void)
+{
+    struct srv s = {.push_ms = 60000};
+    static struct cli c[STREAM_SHARE + 1];
+    int status[STREAM_SHARE + 1];
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    open_streams(s.port, c, status, STREAM_SHARE + 1);
+    CHECK_EQ(count_status(status, STREAM_SHARE, 200), STREAM_SHARE);
+    CHECK_EQ(status[STREAM_SHARE], 503);
+    for (int i = 0; i < STREAM_SHARE + 1; i++)
+        cli_close(&c[i]);
+    srv_stop(&s);
+}
+
+/* A stream that ends gives its place to the next one. */
+static void an_ended_stream_frees_its_place(void)
+{
+    struct srv s = {.push_ms = 60000};
+    struct cli c[3], d;
+    int status[3], again = -1;
+    if (srv_start(&s, (struct mmsd_http_opts){.max_streams = 2}) < 0)
+        return;
+    open_streams(s.port, c, status, 3);
+    CHECK(status[0] == 200 && status[1] == 200 && status[2] == 503);
+    cli_close(&c[0]);
+    for (int i = 0; i < 40 && again != 200; i++) {
+        sleep_ms(25);
+        open_streams(s.port, &d, &again, 1);
+        cli_close(&d);
+    }
+    CHECK_EQ(again, 200);
+    cli_close(&c[1]);
+    cli_close(&c[2]);
     srv_stop(&s);
 }
 
@@ -1391,7 +1477,9 @@ MMS_TESTS(T(get_200_with_body), T(handler_404_and_500), T(request_fields), T(pos
           T(idle_sockets_do_not_lock_out_the_token),
           T(half_sent_requests_do_not_lock_out_the_token),
           T(refused_clients_do_not_lock_out_the_token), T(the_longest_waiting_goes_first),
-          T(admitted_requests_are_kept), T(header_timeout), T(default_header_timeout_is_5s),
+          T(admitted_requests_are_kept), T(streams_leave_room_for_requests),
+          T(a_stream_beyond_the_share_is_refused), T(an_ended_stream_frees_its_place),
+          T(header_timeout), T(default_header_timeout_is_5s),
           T(long_token_counts_whole), T(token_length_limit), T(foreign_host_is_421),
           T(own_host_passes), T(host_check_is_opt_in), T(foreign_host_comes_before_the_token),
           T(cross_origin_change_is_403), T(same_origin_change_passes),

@@ -1,8 +1,8 @@
 #!/bin/sh
 # mmsd's command line around its config file: --help names every key,
 # --print-config prints a file that loads back to itself, a bad file is one
-# "FILE:LINE: reason" line on stderr and exit status 2, and
-# systemd/mmsd.conf.example is exactly what --print-config prints for it.
+# "FILE:LINE: reason" line on stderr and exit status 2 that shows no
+# secret, and systemd/mmsd.conf.example is exactly what --print-config prints for it.
 # Env: MMS_SOURCE_DIR, MMS_BUILD_DIR.
 
 set -u
@@ -88,6 +88,19 @@ refused '[mmsd]\n[pipeline x]\noutput = a.mp4\n' 2 'has no input'
 refused 'input = a\n' 1 'outside any section'
 refused '[mmsd]\nnot a key\n' 2 'malformed line'
 refused '[mmsd]\nlisten = 10.0.0.1\n' 2 'expected IPv4:PORT'
+
+# ---- secrets: in neither an error nor a printed config ----
+
+refused '[pipeline x]\ninput = srt://h:9000\ninput_option = passphrase:Sup3rSecret1\n' 3 \
+    'input_option: not KEY=VALUE'
+! grep -q Sup3rSecret1 "$T/err" || fail "a malformed input_option is shown: $(cat "$T/err")"
+printf '[pipeline x]\ninput = srt://h:9000\n%s\n' \
+    'input_option = streamid=#!::r=live/Str3amK3y,m=publish' >"$T/streamid.conf"
+if run 0 -c "$T/streamid.conf" --print-config; then
+    grep -qx 'input_option = streamid=\*\*\*' "$T/out" && ! grep -q Str3amK3y "$T/out" ||
+        fail "--print-config shows a stream ID: $(grep streamid "$T/out")"
+fi
+
 run 2 -c "$T/missing.conf" --print-config && grep -qx "$T/missing.conf: No such file or directory" "$T/err" ||
     fail "missing file: $(cat "$T/err")"
 run 2 -c "$T/missing.conf" || fail "missing file without --print-config"

@@ -1,7 +1,8 @@
 /* A pipeline's browser preview (daemon/preview.c) through mmsd's handler:
  * no snapshot before a frame, a frame in and a JPEG out that decodes, the
  * encode on the preview's own thread (mmsd_preview_frame only hands the
- * frame on), and a limit on viewers. */
+ * frame on), a limit on viewers, and one on all previews together that
+ * leaves connections to the API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "harness.h"
 #include "io/image.h"
 #include "overlay/compose.h"
+#include "pipeline/stats.h"
 
 #define MAX_VIEWERS 16 /* daemon/preview.c */
 
@@ -139,6 +141,76 @@ static void too_many_viewers_are_refused(void)
     fixture_stop(&fx);
 }
 
+/* ---- streams leave connections to the API ---- */
+
+#define PIPES 4 /* their viewers together: as many as mmsd's 64 connections */
+#define STREAM_SHARE 56 /* daemon/http.c: 8 of the 64 are kept for requests */
+
+static void start_pipes(void)
+{
+    memset(&fx, 0, sizeof(fx));
+    fx.previews = 1;
+    fx.d.ready = 1;
+    for (int i = 0; i < PIPES; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "cam%d", i + 1);
+        fixture_add_pipe(&fx, name, MMSD_PIPE_RUNNING);
+    }
+    CHECK(fixture_start(&fx) == 0);
+}
+
+/* Every pipeline's maximum of viewers; how many streams were let in. */
+static int open_every_viewer(int *fds)
+{
+    int ok = 0;
+    for (int i = 0; i < PIPES * MAX_VIEWERS; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/preview/cam%d.mjpeg", i / MAX_VIEWERS + 1);
+        ok += fixture_open_stream(&fx, path, &fds[i]) == 200;
+    }
+    return ok;
+}
+
+static void close_all(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+/* Status pages open in enough browsers: /healthz and /metrics still answer. */
+static void previews_leave_room_for_the_api(void)
+{
+    int fds[PIPES * MAX_VIEWERS];
+    start_pipes();
+    open_every_viewer(fds);
+    for (struct mmsd_pipe *pp = fx.d.pipes; pp; pp = pp->next)
+        atomic_store(&pp->last_frame_ms, (long long)mms_now_ms()); /* healthy */
+    char *body;
+    size_t len;
+    CHECK_EQ(fixture_request(&fx, "GET", "/healthz", NULL, &body, &len), 200);
+    free(body);
+    CHECK_EQ(fixture_request(&fx, "GET", "/metrics", NULL, &body, &len), 200);
+    free(body);
+    close_all(fds, PIPES * MAX_VIEWERS);
+    fixture_stop(&fx);
+}
+
+/* Beyond the streams' share a viewer gets 503, saying why. */
+static void previews_beyond_the_stream_share_are_refused(void)
+{
+    int fds[PIPES * MAX_VIEWERS];
+    start_pipes();
+    CHECK_EQ(open_every_viewer(fds), STREAM_SHARE);
+    char *body;
+    size_t len;
+    CHECK_EQ(fixture_request(&fx, "GET", "/preview/cam4.mjpeg", NULL, &body, &len), 503);
+    CHECK_MSG(body && strstr(body, "too many preview streams"), "%s", body ? body : "");
+    free(body);
+    close_all(fds, PIPES * MAX_VIEWERS);
+    fixture_stop(&fx);
+}
+
 /* Not a preview name: 404. */
 static void unknown_previews_are_404(void)
 {
@@ -154,4 +226,5 @@ static void unknown_previews_are_404(void)
 
 MMS_TESTS(T(no_snapshot_before_a_frame), T(a_frame_makes_a_snapshot_that_decodes),
           T(frame_hands_on_without_encoding), T(too_many_viewers_are_refused),
-          T(unknown_previews_are_404))
+          T(unknown_previews_are_404), T(previews_leave_room_for_the_api),
+          T(previews_beyond_the_stream_share_are_refused))
