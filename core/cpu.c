@@ -36,9 +36,11 @@ static int has_word(const char *list, const char *w)
     return 0;
 }
 
+/* The line is the caller's (on its stack): pipelines made at once probe
+ * at once, and a shared buffer mixed their lines. */
 static void read_cpuinfo(struct mms_cpu *c)
 {
-    static char line[8192];
+    char line[8192];
     FILE *f = fopen("/proc/cpuinfo", "r");
     int got_name = 0, got_flags = 0;
     while (f && (!got_name || !got_flags) && fgets(line, sizeof(line), f)) {
