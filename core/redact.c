@@ -39,9 +39,13 @@ static const char *span_to(const char *s, const char *e, const char *set)
 
 int mms_redact_secret_key(const char *name, size_t n)
 {
-    /* streamid: many SRT ingest servers take the publish key there. */
-    static const char *const words[] = {"pass", "pwd", "secret", "token",   "key",
-                                        "auth", "sig", "cred",   "streamid"};
+    /* streamid: many SRT ingest servers take the publish key there;
+     * header and cookie: FFmpeg's HTTP "headers" and "cookies" options
+     * carry session cookies and API keys under any header name; srtp: the
+     * SRTP master key is the value of srtp_in_params. */
+    static const char *const words[] = {"pass", "pwd",      "secret", "token",  "key",
+                                        "auth", "sig",      "cred",   "streamid", "session",
+                                        "cookie", "header", "srtp"};
     for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
         size_t wl = strlen(words[w]);
         for (size_t i = 0; i + wl <= n; i++)

@@ -12,8 +12,9 @@
  *     FFmpeg takes for one: up to the last '@' before the first '/', '?'
  *     or '#' after "//";
  *   - the value of every query or fragment parameter whose name holds, in
- *     any case, pass, pwd, secret, token, key, auth, sig, cred or streamid
- *     (an SRT publish key on many ingest servers): x in
+ *     any case, pass, pwd, secret, token, key, auth, sig, cred, session,
+ *     cookie, header, srtp or streamid (an SRT publish key on many ingest
+ *     servers): x in
  *     srt://h:9000?passphrase=x. Such a value runs to the next '&' or
  *     ';', past a '#': FFmpeg's SRT takes streamid=#!::r=live/KEY whole;
  *   - the stream key of an rtmp, rtmps, rtmpe, rtmpt, rtmpte or rtmpts

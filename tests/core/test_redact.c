@@ -147,8 +147,11 @@ static void key_names(void)
 {
     static const char *const secret[] = {"passphrase", "Password", "pass",  "KEY",
                                          "api-key",    "token",    "x-auth", "sig",
-                                         "Secret",     "pwd",      "streamid", "srt_StreamId"};
-    static const char *const plain[] = {"mode", "latency", "stream", "listen", "user", "pkt"};
+                                         "Secret",     "pwd",      "streamid", "srt_StreamId",
+                                         "headers",    "cookies",  "Cookie",   "srtp_in_params",
+                                         "sessionid"};
+    static const char *const plain[] = {"mode",     "latency",    "stream",     "listen", "user",
+                                        "pkt",      "user_agent", "video_size", "rw_timeout"};
     for (size_t i = 0; i < sizeof(secret) / sizeof(*secret); i++)
         CHECK_MSG(mms_redact_secret_key(secret[i], strlen(secret[i])), "%s", secret[i]);
     for (size_t i = 0; i < sizeof(plain) / sizeof(*plain); i++)

@@ -249,6 +249,8 @@ static void print_config_hides_secrets(void)
     int rc = load("[pipeline a]\ninput = rtsp://admin:CamPassw0rd@10.0.0.5/s1\n"
                   "input_option = passphrase=Sup3rSecret1\n"
                   "input_option = headers=Authorization: Bearer t0k3nValue\n"
+                  "input_option = cookies=sid=C00kieValue; path=/\n"
+                  "input_option = srtp_in_params=SrtpM4sterKeyBase64\n"
                   "output = rtmp://live.example.com/app/live_1234_abcdef\n"
                   "output = srt://h:9000?mode=caller&passphrase=Sup3rSecret2\n",
                   &c, &err);
@@ -257,12 +259,14 @@ static void print_config_hides_secrets(void)
         return;
     CHECK(print_to(&c, "secret.conf", out, sizeof(out)) == 0);
     static const char *const secrets[] = {"CamPassw0rd", "Sup3rSecret", "t0k3nValue",
-                                          "live_1234_abcdef"};
+                                          "live_1234_abcdef", "C00kieValue", "SrtpM4sterKey"};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(*secrets); i++)
         CHECK_MSG(!strstr(out, secrets[i]), "secret %zu is printed", i);
     CHECK(strstr(out, "\ninput = rtsp://***@10.0.0.5/s1\n"));
     CHECK(strstr(out, "\ninput_option = passphrase=***\n"));
     CHECK(strstr(out, "\ninput_option = headers=***\n"));
+    CHECK(strstr(out, "\ninput_option = cookies=***\n"));
+    CHECK(strstr(out, "\ninput_option = srtp_in_params=***\n"));
     CHECK(strstr(out, "\noutput = rtmp://live.example.com/app/***\n"));
     CHECK(strstr(out, "\noutput = srt://h:9000?mode=caller&passphrase=***\n"));
     rc = load(out, &again, &err);
