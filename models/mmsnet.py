@@ -176,10 +176,30 @@ class BasicBlock(nn.Module):
         return F.relu(y + (x if self.down is None else self.down(x)))
 
 
+class GlobalContext(nn.Module):
+    """The image's mean feature, through a small MLP, added to every position
+    of the bottleneck: a large shaft seen in patches gets a say from the
+    whole frame (PSPNet's global bin). The last conv starts at zero, so a
+    network grown with it computes what it computed before."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, c // 4, 1)
+        self.fc2 = nn.Conv2d(c // 4, c, 1)
+        nn.init.zeros_(self.fc2.weight)
+        nn.init.zeros_(self.fc2.bias)
+
+    def forward(self, x):
+        g = x.mean((2, 3), keepdim=True)
+        return x + self.fc2(F.relu(self.fc1(g)))
+
+
 class MMSRT(nn.Module):
     def __init__(self, widths=RT_DEFAULT["widths"], blocks=RT_DEFAULT["blocks"],
-                 decoder=RT_DEFAULT["decoder"], leaky_slope=0.01):
+                 decoder=RT_DEFAULT["decoder"], leaky_slope=0.01, context="none"):
         super().__init__()
+        if context not in ("none", "gap"):
+            raise ValueError(f"mms-rt: unknown context {context!r} (none or gap)")
         c0 = widths[0]
         self.stem = nn.Sequential(
             nn.Conv2d(3, c0, 3, 2, 1, bias=False), nn.BatchNorm2d(c0), nn.ReLU(inplace=True),
@@ -192,6 +212,7 @@ class MMSRT(nn.Module):
             stages.append(nn.Sequential(*stage))
             cin = c
         self.layers = nn.ModuleList(stages)
+        self.ctx = GlobalContext(cin) if context == "gap" else None
         dec, y = [], cin
         for skip, d in zip(reversed(widths[:-1]), decoder):
             dec.append(ConvBlock(skip + y, d, d, leaky_slope))
@@ -207,6 +228,8 @@ class MMSRT(nn.Module):
             x = stage(x)
             skips.append(x)
         y = skips.pop()
+        if self.ctx is not None:
+            y = self.ctx(y)
         for block in self.dec:
             y = block(torch.cat([skips.pop(), up2(y)], 1))
         # A 1x1 conv commutes with bilinear upsampling (both linear, the
@@ -239,7 +262,8 @@ def build(arch, meta=None):
         return MMSRT(widths=_ints(meta.get("mms.widths", _csv(RT_DEFAULT["widths"]))),
                      blocks=_ints(meta.get("mms.blocks", _csv(RT_DEFAULT["blocks"]))),
                      decoder=_ints(meta.get("mms.decoder", _csv(RT_DEFAULT["decoder"]))),
-                     leaky_slope=float(meta.get("mms.leaky_slope", 0.01)))
+                     leaky_slope=float(meta.get("mms.leaky_slope", 0.01)),
+                     context=meta.get("mms.context", "none"))
     raise ValueError(f"unknown architecture {arch!r}")
 
 

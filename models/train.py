@@ -281,7 +281,7 @@ class Run:
             if not self.mms and len(nets) > 1:           # sup from an MMS run: its best network
                 nets = [nets[ck.get("best", {}).get("net", 0)]]
         for i, n in enumerate(self.nets):
-            n.load_state_dict(nets[min(i, len(nets) - 1)])
+            self.load_net(n, nets[min(i, len(nets) - 1)])
         if len(self.nets) > len(nets):
             self.say("train.py: --init holds one network: F2 starts as a copy of F1")
         if self.mms and "cls" in ck:
@@ -289,6 +289,18 @@ class Run:
                 m.load_state_dict(s)
             for m, s in zip(self.proj, ck["proj"]):
                 m.load_state_dict(s)
+
+    def load_net(self, net, sd):
+        """Strict, but a network grown with a global-context block (--set
+        context=gap) may start from one without it: the block starts at
+        zero, so the grown network computes what the file's did."""
+        missing, unexpected = net.load_state_dict(sd, strict=False)
+        grown = [k for k in missing if k.startswith("ctx.")]
+        if unexpected or len(grown) != len(missing):
+            sys.exit(f"train.py: --init does not fit the network: missing "
+                     f"{[k for k in missing if k not in grown]}, unexpected {unexpected}")
+        if grown:
+            self.say(f"train.py: --init has no global-context block: {len(grown)} tensors start at their init")
 
     def load_teacher(self, path):
         """--pseudo: a frozen network (a .safetensors export) whose confident

@@ -946,6 +946,41 @@ class Optimiser(unittest.TestCase):
         k = next(k for k in sd if not k.startswith("int8.") and sd[k].dtype.is_floating_point)
         self.assertTrue(torch.equal(r.nets[0].state_dict()[k], sd[k]))
 
+    def test_context_grown_from_a_file_without_it_computes_the_same(self):
+        import mmsnet
+        import train
+        r, _ = self.run_for("--mode", "sup", "--set", "context=gap", "--init", self.SHIPPED)
+        plain = mmsnet.build("mms-rt", {})
+        plain.load_state_dict(train.network_weights(self.SHIPPED))
+        x = torch.randn(1, 3, 64, 128)
+        net = r.nets[0].eval()
+        with torch.no_grad():
+            # (not bit-equal: the run keeps its networks channels-last)
+            self.assertLess(float((net(x) - plain.eval()(x)).abs().max()), 1e-4)
+        self.assertIsNotNone(net.ctx)
+
+    def test_context_trains_from_its_zero_start(self):
+        r, opt = self.run_for("--mode", "sup", "--batch", "2", "--set", "context=gap",
+                              "--init", self.SHIPPED)
+        self.assertTrue(self.covered([r.nets[0].ctx], opt))
+        r.step()
+        self.assertGreater(float(r.nets[0].ctx.fc2.weight.abs().sum()), 0.0)
+
+    def test_init_missing_other_tensors_is_refused(self):
+        import safetensors_io
+        import tempfile
+        sd, meta = safetensors_io.load_file(self.SHIPPED)
+        sd = {k: v for k, v in sd.items() if not k.startswith(("int8.", "final."))}
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "cut.safetensors")
+            safetensors_io.save_file(sd, path, meta)
+            with self.assertRaises(SystemExit):
+                self.run_for("--mode", "sup", "--set", "context=gap", "--init", path)
+
+    def test_unknown_context_is_refused(self):
+        with self.assertRaises(ValueError):
+            self.run_for("--mode", "sup", "--set", "context=ppm")
+
     SHIPPED = os.path.join(ROOT, "models", "mms-rt.safetensors")
 
     def test_pseudo_teacher_stays_out_of_the_optimiser(self):
