@@ -13,9 +13,13 @@ from running and recording; a stop through the API still stops, says why
 it may not outlive a restart (the API, /metrics, the log) and leaves
 /healthz alone.
 
+None: without state_dir or $STATE_DIRECTORY the start-up log says a stop
+lasts until mmsd restarts, and a stop still stops.
+
 Unreadable: a recording-off that is there but cannot be read starts every
 recording stopped, /healthz says why (503); once the file can be written
-again the reason goes.
+again the reason goes. Its state directory comes as systemd gives it,
+$STATE_DIRECTORY, with no state_dir in the config.
 
 Env: MMS_BUILD_DIR (mmsd), MMS_SOURCE_DIR.
 """
@@ -34,8 +38,9 @@ NAMES = ("off", "on")
 
 
 def config(port, state_dir, dirs):
-    text = ("[mmsd]\nlisten = 127.0.0.1:%d\nlog_level = info\nmodel = %s\nstate_dir = %s\n"
-            % (port, MODEL, state_dir))
+    text = "[mmsd]\nlisten = 127.0.0.1:%d\nlog_level = info\nmodel = %s\n" % (port, MODEL)
+    if state_dir:
+        text += "state_dir = %s\n" % state_dir
     for n in NAMES:
         text += ("\n[pipeline %s]\ninput = %s\nmode = live\nsize = 64x128\nthreads = 1\n"
                  "output = null\nrecord_dir = %s\n" % (n, LAVFI, dirs[n]))
@@ -45,18 +50,21 @@ def config(port, state_dir, dirs):
 class Room:
     """Two recording pipelines, off and on, and the calls the checks make."""
 
-    def __init__(self, tmp, name, state_dir):
+    def __init__(self, tmp, name, state_dir, systemd=False):
+        """systemd: state_dir comes as systemd passes it, $STATE_DIRECTORY
+        (a list, the first one mmsd's), and the config names none."""
         self.tmp, self.name, self.state_dir = tmp, name, state_dir
         self.port = free_port()
         self.dirs = {n: os.path.join(tmp, "%s-rec-%s" % (name, n)) for n in NAMES}
-        self.conf = config(self.port, state_dir, self.dirs)
+        self.conf = config(self.port, None if systemd else state_dir, self.dirs)
+        self.env = {"STATE_DIRECTORY": state_dir + ":" + tmp} if systemd else {}
         self.api = Api(self.port)
         self.runs = 0
         self.d = None
 
     def start(self):
         self.runs += 1
-        self.d = Daemon(self.tmp, self.conf, name="%s-%d" % (self.name, self.runs))
+        self.d = Daemon(self.tmp, self.conf, name="%s-%d" % (self.name, self.runs), env=self.env)
         return self.d
 
     def stop(self, what):
@@ -218,6 +226,23 @@ def run_unwritable(tmp):
           "unwritable: nothing was written in the file's place")
 
 
+# ------------------------------------------------------------ none
+
+def run_none(tmp):
+    room = Room(tmp, "none", None)
+    d = room.start()
+    try:
+        check(wait_for(lambda: all(room.rec(n).get("file") for n in NAMES), 120),
+              "none: without a state directory both pipelines record")
+        check("recording stops through the API last until mmsd restarts: no state_dir"
+              in d.text(), "none: the start-up log says a stop lasts until a restart")
+        st, r = room.post("off", "stop")
+        check(st == 200 and r and r.get("recording") is False and r.get("state_error") is None,
+              "none: a stop still stops, with no state_error (%s %s)" % (st, r))
+    finally:
+        room.stop("none")
+
+
 # ------------------------------------------------------------ unreadable
 
 def run_unreadable(tmp):
@@ -225,7 +250,7 @@ def run_unreadable(tmp):
     os.mkdir(state)
     # A directory in the file's place: no user can read it as a file.
     os.mkdir(os.path.join(state, "recording-off"))
-    room = Room(tmp, "unreadable", state)
+    room = Room(tmp, "unreadable", state, systemd=True)
     d = room.start()
 
     def health():
@@ -261,8 +286,10 @@ def run_unreadable(tmp):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="mms-state-")
+    os.environ.pop("STATE_DIRECTORY", None)  # a test run under systemd
     run_kept_across_restarts(tmp)
     run_unwritable(tmp)
+    run_none(tmp)
     run_unreadable(tmp)
     return finish("state")
 
