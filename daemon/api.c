@@ -96,6 +96,8 @@ static struct json_object *recording_json(const struct mmsd_pipe_view *v)
     add_str(r, "error", v->rec.error);
     json_object_object_add(r, "retrying", json_object_new_boolean(v->rec.retrying));
     add_int(r, "retry_in_ms", v->rec.retry_in_ms);
+    /* Why a stop given now might not outlive a restart of mmsd. */
+    add_str(r, "state_error", mmsd_state_error(v->pipe->d));
     return r;
 }
 
@@ -243,6 +245,13 @@ static int healthz(struct mmsd *d, struct mmsd_http_response *res)
         json_object_array_add(reasons, json_object_new_string("mmsd: warming up"));
     if (d->stopping)
         json_object_array_add(reasons, json_object_new_string("mmsd: stopping"));
+    /* Every recording is held off until someone looks: that needs an alert. */
+    if (d->state_unread[0]) {
+        char line[sizeof(d->state_unread) + 8];
+        snprintf(line, sizeof(line), "mmsd: %s", d->state_unread);
+        json_object_array_add(reasons, json_object_new_string(line));
+        ok = 0;
+    }
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next) {
         struct mmsd_pipe_view v;
         mmsd_pipe_view(d, pp, 0, &v);

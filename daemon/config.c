@@ -64,7 +64,7 @@ const struct mmsd_pipeline_conf *mmsd_config_find(const struct mmsd_config *c, c
     return NULL;
 }
 
-static int valid_name(const char *s)
+int mmsd_pipeline_name_valid(const char *s)
 {
     size_t n = strlen(s);
     if (!n || n > MMSD_PIPELINE_NAME_MAX)
@@ -110,7 +110,7 @@ static int open_pipeline(struct parse *p, const char *name)
 {
     if (!*name)
         return refuse(p, p->line, -EINVAL, "[pipeline] needs a name: [pipeline NAME]");
-    if (!valid_name(name))
+    if (!mmsd_pipeline_name_valid(name))
         return refuse(p, p->line, -EINVAL,
                       "pipeline name '%s': up to %d letters, digits, '-', '_' or '.', "
                       "starting with a letter or digit",

@@ -20,6 +20,10 @@
 /* Names become URL path segments, metric labels and file names. */
 #define MMSD_PIPELINE_NAME_MAX 32
 
+/* 1 for a name a [pipeline NAME] may have: up to MMSD_PIPELINE_NAME_MAX
+ * ASCII letters, digits, '-', '_' or '.', starting with a letter or digit. */
+int mmsd_pipeline_name_valid(const char *s);
+
 struct mmsd_pipeline_conf {
     char *name;
     int line; /* of its [pipeline NAME] header, for messages after loading */

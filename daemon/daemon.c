@@ -1,9 +1,11 @@
 #include "daemon/daemon.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/locate.h"
 #include "core/net.h"
@@ -633,11 +635,109 @@ int mmsd_pipe_set(struct mmsd_pipe *pp, const char *const *keys, const char *con
     return 0;
 }
 
+/* ------------------------------------------------------------ state */
+
+static void state_saved(void *opaque, int rc, const char *msg)
+{
+    struct mmsd *d = opaque;
+    if (rc) {
+        mmsd_err("cannot save the recording stops: %s; a restart of mmsd would forget them",
+                 msg);
+        return;
+    }
+    if (d->state_unread[0])
+        mmsd_notice("the recording stops are saved again: the file is readable");
+    d->state_unread[0] = '\0';
+    mmsd_debug("recording stops saved in %s/" MMSD_STATE_FILE, d->state.dir);
+}
+
+/* The stops in force, to disk, off the loop. A pipeline on its way out for
+ * good (removed by a reload) takes its stop with it; one being replaced
+ * passes it on; at shutdown every stop stays. */
+static void save_stops(struct mmsd *d)
+{
+    struct mmsd_state_names s = {0};
+    if (!d->state.dir)
+        return;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next) {
+        if (!pp->record_off || (pp->stop_requested && !pp->pending && !d->stopping))
+            continue;
+        if (mmsd_state_names_add(&s, pp->conf.name) == -ENOMEM) {
+            mmsd_state_names_free(&s);
+            state_saved(d, -ENOMEM, "out of memory");
+            return;
+        }
+    }
+    mmsd_state_writer_save(&d->state, &s);
+}
+
+const char *mmsd_state_error(const struct mmsd *d)
+{
+    if (d->state_unread[0])
+        return d->state_unread;
+    return d->state.error[0] ? d->state.error : NULL;
+}
+
+/* The file exists but cannot be read: which recordings were stopped is
+ * unknown, so every one starts stopped. A recording that should not have
+ * been made (consent withdrawn) cannot be undone; one not made is seen at
+ * once (/healthz is 503 until the file is right again) and started through
+ * the API. A line that is not a name is only skipped: the file was read,
+ * and the names that are there hold. */
+static void stops_unreadable(struct mmsd *d, const char *why)
+{
+    snprintf(d->state_unread, sizeof(d->state_unread),
+             "cannot read the recording stops (%.500s): every recording started stopped; "
+             "start those that may record through the API", why);
+    mmsd_err("%s", d->state_unread);
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
+        pp->record_off = 1;
+}
+
+/* Before any pipeline starts, so a stopped recording opens no segment; and
+ * before the loop runs, so nothing is kept waiting on the disk. */
+static void load_stops(struct mmsd *d)
+{
+    char dir[PATH_MAX];
+    struct mmsd_state_names s = {0};
+    struct mms_err err;
+    int bad, first, rc = mmsd_state_dir(d->cfg.d.state_dir, dir, sizeof(dir));
+    if (rc == -ENOENT) {
+        mmsd_info("recording stops through the API last until mmsd restarts: no state_dir");
+        return;
+    }
+    if (rc) {
+        mmsd_err("state_dir: %s; recording stops through the API last until mmsd restarts",
+                 strerror(-rc));
+        return;
+    }
+    if ((rc = mmsd_state_read(dir, &s, &bad, &first, &err)))
+        stops_unreadable(d, err.msg);
+    if (bad)
+        mmsd_warn("%s/" MMSD_STATE_FILE ": %d line%s that %s not a pipeline name skipped "
+                  "(the first is line %d)", dir, bad, bad == 1 ? "" : "s",
+                  bad == 1 ? "is" : "are", first);
+    for (struct mmsd_pipe *pp = d->pipes; pp && !rc; pp = pp->next) {
+        if (!mmsd_state_names_has(&s, pp->conf.name))
+            continue;
+        pp->record_off = 1;
+        mmsd_notice("pipeline %s: its recording stays stopped, as it was stopped through the "
+                    "API", pp->conf.name);
+    }
+    mmsd_state_names_free(&s);
+    if (access(dir, W_OK))
+        mmsd_warn("state_dir %s: %s: recording stops cannot be saved", dir, strerror(errno));
+    if (mmsd_state_writer_init(&d->state, d->loop, dir, state_saved, d))
+        mmsd_err("cannot keep the recording stops: out of memory");
+}
+
 int mmsd_pipe_record(struct mmsd_pipe *pp, int on, struct mms_err *err)
 {
     int rc = mms_pipeline_record(pp->p, on, err);
-    if (!rc)
+    if (!rc) {
         pp->record_off = !on;
+        save_stops(pp->d);
+    }
     return rc;
 }
 
@@ -830,7 +930,8 @@ static void conf_drop(struct mmsd_pipeline_conf *c)
 static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
 {
     /* The font too: pipelines draw their NO SIGNAL card when they start. */
-    static const char *const restart_only[] = {"listen", "token_file", "allowed_hosts", "font"};
+    static const char *const restart_only[] = {"listen", "token_file", "allowed_hosts", "font",
+                                               "state_dir"};
     for (size_t i = 0; i < sizeof(restart_only) / sizeof(*restart_only); i++) {
         const struct mms_option *opt = mmsd_option_find(restart_only[i]);
         char a[512];
@@ -850,6 +951,7 @@ static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
     SWAP(d->cfg.d.token_file, nc->d.token_file);
     SWAP(d->cfg.d.allowed_hosts, nc->d.allowed_hosts);
     SWAP(d->cfg.d.font, nc->d.font);
+    SWAP(d->cfg.d.state_dir, nc->d.state_dir);
 }
 
 /* SIGHUP: pipelines added, removed or changed; the unchanged ones are not
@@ -927,6 +1029,10 @@ static void reload(struct mmsd *d)
         pipe_start(pp);
     }
     mmsd_config_free(&nc);
+    /* A stop of a pipeline that is gone would come back with a pipeline of
+     * its name one day; one that is changed is kept by its replacement. */
+    if (removed)
+        save_stops(d);
     mmsd_notice("reloaded %s: %d added, %d removed, %d changed, %d refused", d->config_path,
                 added, removed, changed, refused);
 }
@@ -1060,6 +1166,7 @@ int mmsd_daemon_run(struct mmsd_config *cfg)
         if (pp)
             pipe_append(&d, pp);
     }
+    load_stops(&d);
     if ((rc = start_loop_handles(&d))) {
         mmsd_err("cannot start: %s", uv_strerror(rc));
         d.exit_code = 1;
@@ -1082,6 +1189,9 @@ int mmsd_daemon_run(struct mmsd_config *cfg)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
 out:
+    /* The loop ran until every write was done; this only catches a write
+     * that could not be queued. */
+    mmsd_state_writer_close(&d.state);
     uv_loop_close(&loop);
     free(d.scratch);
     free(d.token);

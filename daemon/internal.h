@@ -16,6 +16,7 @@
 #include "core/backoff.h"
 #include "daemon/config.h"
 #include "daemon/http.h"
+#include "daemon/state.h"
 #include "pipeline/pipeline.h"
 
 struct mmsd_events;
@@ -44,7 +45,8 @@ struct mmsd_pipe {
     struct mmsd_pipeline_conf *pending; /* reload: the conf that replaces this one */
     struct mms_pipeline_opts rt;        /* runtime settings (style, alpha, color, every) */
     int record_off;                     /* the recording was stopped through the API: it
-                                           stays off when the pipeline is made again */
+                                           stays off when the pipeline is made again, and
+                                           across restarts of mmsd (daemon/state.h) */
     char model[1024];                   /* the model file actually used */
     struct mms_pipeline *p;             /* NULL while starting, retrying or stopping */
     enum mmsd_pipe_state state;
@@ -91,6 +93,10 @@ struct mmsd {
     double started_ms;
     char last_status[400]; /* the last STATUS= sent */
     float *scratch; /* MMS_STATS_RING floats for percentile snapshots */
+    struct mmsd_state_writer state; /* saves the recording stops; dir NULL: not kept */
+    /* The stops could not be read at start, so every recording started
+     * stopped: why, for /healthz; "" once a save has put the file right. */
+    char state_unread[700];
 };
 
 const char *mmsd_pipe_state_name(enum mmsd_pipe_state s);
@@ -124,6 +130,11 @@ int mmsd_pipe_set(struct mmsd_pipe *pipe, const char *const *keys, const char *c
  * remembered for the pipelines made in its place: a retried start, a
  * reload that changes its section. 0, or mms_pipeline_record's refusal. */
 int mmsd_pipe_record(struct mmsd_pipe *pipe, int on, struct mms_err *err);
+
+/* Why a recording stop may not outlive a restart of mmsd (the stops could
+ * not be read at start, or the last save failed); NULL when nothing is
+ * wrong, or when nothing is kept (no state_dir). */
+const char *mmsd_state_error(const struct mmsd *d);
 
 /* The HTTP handler (api.c). */
 int mmsd_api_handle(void *opaque, const struct mmsd_http_request *req,

@@ -220,8 +220,13 @@ int mmsd_metrics_write(struct mmsd *d, struct mmsd_http_response *res)
                          "# HELP mmsd_ready 1 once the model has run its warm-up inference.\n"
                          "# TYPE mmsd_ready gauge\nmmsd_ready %d\n"
                          "# HELP mmsd_uptime_seconds Seconds since mmsd started.\n"
-                         "# TYPE mmsd_uptime_seconds gauge\nmmsd_uptime_seconds %.3f\n",
-                         MMS_VERSION, d->ready, (mms_now_ms() - d->started_ms) / 1000.0);
+                         "# TYPE mmsd_uptime_seconds gauge\nmmsd_uptime_seconds %.3f\n"
+                         "# HELP mmsd_state_failed 1 when a recording stopped through the API "
+                         "might not stay stopped across a restart of mmsd: the last save of "
+                         "the stops failed, or they could not be read at start.\n"
+                         "# TYPE mmsd_state_failed gauge\nmmsd_state_failed %d\n",
+                         MMS_VERSION, d->ready, (mms_now_ms() - d->started_ms) / 1000.0,
+                         mmsd_state_error(d) != NULL);
     states(res, views, n);
     frames(res, views, n);
     for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++)

@@ -29,6 +29,16 @@ static int check_hosts(const struct mms_option *opt, const char *value, void *fi
     return mmsd_http_check_hosts(value, err);
 }
 
+/* The daemon's working directory is no part of its config (systemd's is /). */
+static int check_absolute(const struct mms_option *opt, const char *value, void *field,
+                          struct mms_err *err)
+{
+    (void)field;
+    if (value[0] != '/')
+        return mms_opt_invalid(err, opt, value, "not an absolute path");
+    return 0;
+}
+
 const struct mms_option mmsd_option_table[] = {
     {.name = "listen", .type = MMS_OPT_STRING, .offset = OFF(listen), .def = "127.0.0.1:8089",
      .parse = check_listen, .arg = "HOST:PORT",
@@ -53,6 +63,11 @@ const struct mms_option mmsd_option_table[] = {
     {.name = "font", .type = MMS_OPT_STRING, .offset = OFF(font), .arg = "FILE",
      .help = "TrueType font for text on video (default: $MMS_FONT, else " MMS_FONT_DEFAULT
              "); builtin: the 8x8 bitmap font, also the fallback"},
+    {.name = "state_dir", .type = MMS_OPT_STRING, .offset = OFF(state_dir),
+     .parse = check_absolute, .arg = "DIR",
+     .help = "directory kept across restarts: recordings stopped through the API stay "
+             "stopped (DIR/recording-off); default $STATE_DIRECTORY (systemd's "
+             "StateDirectory=), else none"},
     {.name = NULL},
 };
 

@@ -36,6 +36,7 @@ struct mmsd_options {
     char *token_file; /* bearer token, required off loopback; NULL: none */
     char *allowed_hosts; /* Host names the API answers to (daemon/http.h); NULL: none */
     char *font;       /* text on video (overlay/text.h); NULL: $MMS_FONT, else DejaVu Sans */
+    char *state_dir;  /* kept across restarts (daemon/state.h); NULL: $STATE_DIRECTORY */
 };
 
 extern const struct mms_option mmsd_option_table[];

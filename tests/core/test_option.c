@@ -309,7 +309,7 @@ static const char *sample(const char *name)
         {"mode", "offline"},         {"meta", "/m.jsonl"},    {"record-dir", "/r"},
         {"segment-seconds", "7"},    {"record-format", "mkv"}, {"listen", "[::1]:9"},
         {"log_level", "debug"},      {"token_file", "/t"},    {"allowed_hosts", "or1.lan"},
-        {"font", "/f.ttf"},          {"encoder-preset", "faster"},
+        {"font", "/f.ttf"},          {"encoder-preset", "faster"}, {"state_dir", "/s"},
     };
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
         if (!strcmp(s[i][0], name))

@@ -64,7 +64,7 @@ static void minimal_config(void)
     if (rc)
         return;
     CHECK(!strcmp(c.d.listen, "127.0.0.1:9000") && c.d.log_level == MMSD_LOG_INFO);
-    CHECK(c.d.threads == 0 && !c.d.model && !c.d.token_file);
+    CHECK(c.d.threads == 0 && !c.d.model && !c.d.token_file && !c.d.state_dir);
     CHECK(c.npipelines == 1 && !strcmp(c.pipelines[0].name, "x") && c.pipelines[0].line == 3);
     const struct mms_pipeline_opts *o = &c.pipelines[0].o;
     CHECK(!strcmp(o->input, "/dev/video0") && o->noutputs == 0 && !o->model);
@@ -420,6 +420,7 @@ static void bad_values(void)
     refused("[pipeline x]\ninput=\n", 2, "empty");
     refused("[mmsd]\nthreads=300\n", 2, "threads=\"300\": out of range");
     refused("[mmsd]\nlog_level=verbose\n", 2, "expected err, warning, notice, info or debug");
+    refused("[mmsd]\nstate_dir=var/lib/mmsd\n", 2, "state_dir=\"var/lib/mmsd\": not an absolute path");
     refused("[pipeline x]\ninput=a\noutput=1\noutput=2\noutput=3\noutput=4\noutput=5\n"
             "output=6\noutput=7\noutput=8\noutput=9\n",
             11, "output: at most 8");

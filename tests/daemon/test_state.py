@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""A recording stopped through the API stays stopped across restarts of
+mmsd itself: a real mmsd on 127.0.0.1 with [mmsd] state_dir, real
+recordings, real SIGTERMs and starts on the same config.
+
+Kept: a pipeline stopped through the API, mmsd stopped (SIGTERM sent the
+moment the API answered) and started again: that pipeline says recording
+false and writes no segment while another records; started through the
+API, and mmsd restarted again, it records.
+
+Unwritable: a state_dir that cannot be made or written does not keep mmsd
+from running and recording; a stop through the API still stops, says why
+it may not outlive a restart (the API, /metrics, the log) and leaves
+/healthz alone.
+
+None: without state_dir or $STATE_DIRECTORY the start-up log says a stop
+lasts until mmsd restarts, and a stop still stops.
+
+Unreadable: a recording-off that is there but cannot be read starts every
+recording stopped, /healthz says why (503); once the file can be written
+again the reason goes. Its state directory comes as systemd gives it,
+$STATE_DIRECTORY, with no state_dir in the config.
+
+Env: MMS_BUILD_DIR (mmsd), MMS_SOURCE_DIR.
+"""
+import os
+import shutil
+import signal
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mmsd_harness import (MODEL, Api, Daemon, check, finish, free_port,  # noqa: E402
+                          metric, wait_for)
+
+LAVFI = "lavfi:testsrc2=size=160x120:rate=25"
+NAMES = ("off", "on")
+
+
+def config(port, state_dir, dirs):
+    text = "[mmsd]\nlisten = 127.0.0.1:%d\nlog_level = info\nmodel = %s\n" % (port, MODEL)
+    if state_dir:
+        text += "state_dir = %s\n" % state_dir
+    for n in NAMES:
+        text += ("\n[pipeline %s]\ninput = %s\nmode = live\nsize = 64x128\nthreads = 1\n"
+                 "output = null\nrecord_dir = %s\n" % (n, LAVFI, dirs[n]))
+    return text
+
+
+class Room:
+    """Two recording pipelines, off and on, and the calls the checks make."""
+
+    def __init__(self, tmp, name, state_dir, systemd=False):
+        """systemd: state_dir comes as systemd passes it, $STATE_DIRECTORY
+        (a list, the first one mmsd's), and the config names none."""
+        self.tmp, self.name, self.state_dir = tmp, name, state_dir
+        self.port = free_port()
+        self.dirs = {n: os.path.join(tmp, "%s-rec-%s" % (name, n)) for n in NAMES}
+        self.conf = config(self.port, None if systemd else state_dir, self.dirs)
+        self.env = {"STATE_DIRECTORY": state_dir + ":" + tmp} if systemd else {}
+        self.api = Api(self.port)
+        self.runs = 0
+        self.d = None
+
+    def start(self):
+        self.runs += 1
+        self.d = Daemon(self.tmp, self.conf, name="%s-%d" % (self.name, self.runs), env=self.env)
+        return self.d
+
+    def stop(self, what):
+        if self.d.p.poll() is None:
+            self.d.signal(signal.SIGTERM)
+            check(self.d.wait(60) == 0, "%s: mmsd exits 0 on SIGTERM" % what)
+        text = self.d.text()
+        check("Sanitizer" not in text and "runtime error:" not in text,
+              "%s: no sanitizer report" % what)
+
+    def pipe(self, name):
+        return self.api.json("GET", "/api/v1/pipelines/" + name)[1] or {}
+
+    def rec(self, name):
+        return self.pipe(name).get("recording", {})
+
+    def files(self, name):
+        d = self.dirs[name]
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def post(self, name, action):
+        return self.api.json("POST", "/api/v1/pipelines/%s/recording" % name,
+                             {"action": action})
+
+    def running(self):
+        """Both pipelines run and have written two seconds of frames."""
+        return wait_for(lambda: all(self.pipe(n).get("state") == "running"
+                                    and self.pipe(n).get("stats", {}).get("written", 0) >= 50
+                                    for n in NAMES), 120)
+
+    def state_file(self):
+        try:
+            with open(os.path.join(self.state_dir, "recording-off")) as f:
+                return f.read()
+        except OSError:
+            return None
+
+
+def stopped_names(text):
+    return [x for x in (text or "").splitlines() if x and not x.startswith("#")]
+
+
+# ------------------------------------------------------------ kept
+
+def run_kept_across_restarts(tmp):
+    state = os.path.join(tmp, "state")
+    os.mkdir(state)
+    room = Room(tmp, "kept", state)
+    room.start()
+    try:
+        check(wait_for(lambda: all(room.rec(n).get("file") for n in NAMES), 120),
+              "kept: both pipelines run and record")
+        st, r = room.post("off", "stop")
+        check(st == 200 and r and r.get("recording") is False and r.get("state_error") is None,
+              "kept: off stopped through the API (%s %s)" % (st, r))
+        # At once: a stop just before a restart must not be lost.
+    finally:
+        room.stop("kept, first run")
+    check(stopped_names(room.state_file()) == ["off"],
+          "kept: %s/recording-off names off alone: %r" % (state, room.state_file()))
+    check((room.state_file() or "").startswith("#"), "kept: the file starts with a comment")
+    check(not os.path.exists(os.path.join(state, "recording-off.tmp")), "kept: no .tmp left")
+    before = {n: room.files(n) for n in NAMES}
+    # A pipeline no longer in the file, and a line that is no name.
+    with open(os.path.join(state, "recording-off"), "a") as f:
+        f.write("ghost\nnot a name\n")
+
+    d = room.start()
+    try:
+        check(room.running(), "kept: after a restart both pipelines run and write frames")
+        r = room.rec("off")
+        check(r.get("recording") is False and r.get("segments") == 0 and not r.get("file"),
+              "kept: off, stopped before the restart, stays stopped: %s" % r)
+        check("pipeline off: its recording stays stopped" in d.text(),
+              "kept: the log says off stays stopped")
+        check(wait_for(lambda: len(room.files("on")) > len(before["on"]), 60)
+              and room.rec("on").get("recording") is True,
+              "kept: on records after the restart: %s" % room.files("on"))
+        check(room.files("off") == before["off"],
+              "kept: off wrote no new segment: %s, before %s" % (room.files("off"), before["off"]))
+        check("pipeline off: recording to" not in d.text(),
+              "kept: the log has off open no segment")
+        check("recording-off: 1 line that is not a pipeline name skipped (the first is line 4)"
+              in d.text(), "kept: the line that is no name is skipped, with a warning")
+        st, r = room.post("off", "start")
+        check(st == 200 and r and r.get("recording") is True,
+              "kept: off started through the API (%s %s)" % (st, r))
+        check(wait_for(lambda: room.state_file() is not None
+                       and stopped_names(room.state_file()) == [], 30),
+              "kept: the start is saved, ghost (no such pipeline) dropped: %r"
+              % room.state_file())
+        check(wait_for(lambda: len(room.files("off")) > len(before["off"]), 60),
+              "kept: off records once started")
+    finally:
+        room.stop("kept, second run")
+    started = room.files("off")
+
+    d = room.start()
+    try:
+        check(room.running(), "kept: after the second restart both pipelines run")
+        check(wait_for(lambda: len(room.files("off")) > len(started), 60)
+              and room.rec("off").get("recording") is True,
+              "kept: off, started before the restart, records after it: %s" % room.files("off"))
+        check("its recording stays stopped" not in d.text(),
+              "kept: no pipeline is said to stay stopped")
+        # A pipeline removed by a reload takes its stop out of the file.
+        st, r = room.post("on", "stop")
+        check(st == 200 and wait_for(lambda: stopped_names(room.state_file()) == ["on"], 30),
+              "kept: on stopped and saved: %r" % room.state_file())
+        n = d.text().count("reloaded ")
+        d.write(room.conf.split("\n[pipeline on]")[0])
+        d.signal(signal.SIGHUP)
+        check(wait_for(lambda: d.text().count("reloaded ") > n, 30)
+              and "1 removed" in d.text().split("reloaded ")[-1],
+              "kept: a reload removes on")
+        check(wait_for(lambda: stopped_names(room.state_file()) == [], 30),
+              "kept: on, removed, is no longer in the file: %r" % room.state_file())
+    finally:
+        room.stop("kept, third run")
+
+
+# ------------------------------------------------------------ unwritable
+
+def run_unwritable(tmp):
+    # A regular file where a directory should be: no directory can be made
+    # or written under it, by root either.
+    blocker = os.path.join(tmp, "a-file")
+    open(blocker, "w").close()
+    state = os.path.join(blocker, "state")
+    room = Room(tmp, "unwritable", state)
+    d = room.start()
+    try:
+        check(wait_for(lambda: all(room.rec(n).get("file") for n in NAMES), 120),
+              "unwritable: mmsd runs and both pipelines record")
+        check("recording stops cannot be saved" in d.text(),
+              "unwritable: the log says so at start")
+        st, r = room.post("off", "stop")
+        check(st == 200 and r and r.get("recording") is False,
+              "unwritable: the stop through the API still answers 200 (%s %s)" % (st, r))
+        check(wait_for(lambda: "cannot save the recording stops" in d.text(), 30),
+              "unwritable: the log says the stop could not be saved")
+        err = room.rec("off").get("state_error") or ""
+        check("recording-off" in err and "Not a directory" in err,
+              "unwritable: the API says why the stop may not outlive a restart: %r" % err)
+        st, _, body = room.api.req("GET", "/metrics")
+        check(st == 200 and metric(body.decode(), "mmsd_state_failed") == 1,
+              "unwritable: mmsd_state_failed is 1")
+        check(wait_for(lambda: not room.rec("off").get("file"), 30),
+              "unwritable: off's segment is finalised")
+        n = len(room.files("on"))
+        check(room.rec("on").get("recording") is True and n >= 1,
+              "unwritable: on goes on recording")
+        reasons = (room.api.json("GET", "/healthz")[1] or {}).get("reasons", [])
+        check(not [x for x in reasons if "recording stops" in x],
+              "unwritable: /healthz is not made unhealthy by it: %s" % reasons)
+    finally:
+        room.stop("unwritable")
+    check(os.path.isfile(blocker) and os.path.getsize(blocker) == 0,
+          "unwritable: nothing was written in the file's place")
+
+
+# ------------------------------------------------------------ none
+
+def run_none(tmp):
+    room = Room(tmp, "none", None)
+    d = room.start()
+    try:
+        check(wait_for(lambda: all(room.rec(n).get("file") for n in NAMES), 120),
+              "none: without a state directory both pipelines record")
+        check("recording stops through the API last until mmsd restarts: no state_dir"
+              in d.text(), "none: the start-up log says a stop lasts until a restart")
+        st, r = room.post("off", "stop")
+        check(st == 200 and r and r.get("recording") is False and r.get("state_error") is None,
+              "none: a stop still stops, with no state_error (%s %s)" % (st, r))
+    finally:
+        room.stop("none")
+
+
+# ------------------------------------------------------------ unreadable
+
+def run_unreadable(tmp):
+    state = os.path.join(tmp, "state-unreadable")
+    os.mkdir(state)
+    # A directory in the file's place: no user can read it as a file.
+    os.mkdir(os.path.join(state, "recording-off"))
+    room = Room(tmp, "unreadable", state, systemd=True)
+    d = room.start()
+
+    def health():
+        return room.api.json("GET", "/healthz")
+
+    try:
+        check(room.running(), "unreadable: mmsd runs both pipelines")
+        for n in NAMES:
+            r = room.rec(n)
+            check(r.get("recording") is False and r.get("segments") == 0,
+                  "unreadable: %s starts stopped: %s" % (n, r))
+        check("cannot read the recording stops" in d.text(), "unreadable: the log says why")
+        st, h = health()
+        reasons = (h or {}).get("reasons", [])
+        check(st == 503 and [x for x in reasons if "cannot read the recording stops" in x],
+              "unreadable: /healthz is 503 and says why: %s %s" % (st, reasons))
+        # The operator puts it right, then starts what may record.
+        shutil.rmtree(os.path.join(state, "recording-off"))
+        st, r = room.post("on", "start")
+        check(st == 200 and r and r.get("recording") is True,
+              "unreadable: on started through the API (%s %s)" % (st, r))
+        check(wait_for(lambda: stopped_names(room.state_file()) == ["off"]
+                       and room.state_file().startswith("#"), 30),
+              "unreadable: the stops are saved again, off alone: %r" % room.state_file())
+        check(wait_for(lambda: not [x for x in (health()[1] or {}).get("reasons", [])
+                                    if "recording stops" in x], 30),
+              "unreadable: /healthz no longer gives the reason")
+        check(wait_for(lambda: room.files("on"), 60), "unreadable: on records once started")
+        check(room.files("off") == [], "unreadable: off never recorded")
+    finally:
+        room.stop("unreadable")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mms-state-")
+    os.environ.pop("STATE_DIRECTORY", None)  # a test run under systemd
+    run_kept_across_restarts(tmp)
+    run_unwritable(tmp)
+    run_none(tmp)
+    run_unreadable(tmp)
+    return finish("state")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
