@@ -694,9 +694,28 @@ static void stops_unreadable(struct mmsd *d, const char *why)
         pp->record_off = 1;
 }
 
+/* Another mmsd on the same state_dir is refused: it would write its own
+ * stops over this one's, and a recording stopped here would start again at
+ * this one's next restart. 0, or -EBUSY. */
+static int lock_stops(struct mmsd *d, const char *dir)
+{
+    struct mms_err err;
+    long holder;
+    int rc = mmsd_state_lock(dir, &d->state_lock, &holder, &err);
+    if (rc == -EBUSY) {
+        mmsd_err("cannot start: state_dir: %s; give each mmsd its own state_dir", err.msg);
+        return rc;
+    }
+    /* No directory, or a read-only one: the warning below says so. */
+    if (rc && !access(dir, W_OK))
+        mmsd_warn("state_dir: %s; a second mmsd given it would not be refused", err.msg);
+    return 0;
+}
+
 /* Before any pipeline starts, so a stopped recording opens no segment; and
- * before the loop runs, so nothing is kept waiting on the disk. */
-static void load_stops(struct mmsd *d)
+ * before the loop runs, so nothing is kept waiting on the disk. 0, or
+ * -EBUSY: another mmsd has the state_dir. */
+static int load_stops(struct mmsd *d)
 {
     char dir[PATH_MAX];
     struct mmsd_state_names s = {0};
@@ -704,13 +723,15 @@ static void load_stops(struct mmsd *d)
     int bad, first, rc = mmsd_state_dir(d->cfg.d.state_dir, dir, sizeof(dir));
     if (rc == -ENOENT) {
         mmsd_info("recording stops through the API last until mmsd restarts: no state_dir");
-        return;
+        return 0;
     }
     if (rc) {
         mmsd_err("state_dir: %s; recording stops through the API last until mmsd restarts",
                  strerror(-rc));
-        return;
+        return 0;
     }
+    if ((rc = lock_stops(d, dir)))
+        return rc;
     if ((rc = mmsd_state_read(dir, &s, &bad, &first, &err)))
         stops_unreadable(d, err.msg);
     if (bad)
@@ -729,6 +750,7 @@ static void load_stops(struct mmsd *d)
         mmsd_warn("state_dir %s: %s: recording stops cannot be saved", dir, strerror(errno));
     if (mmsd_state_writer_init(&d->state, d->loop, dir, state_saved, d))
         mmsd_err("cannot keep the recording stops: out of memory");
+    return 0;
 }
 
 int mmsd_pipe_record(struct mmsd_pipe *pp, int on, struct mms_err *err)
@@ -1134,7 +1156,7 @@ static int start_loop_handles(struct mmsd *d)
 
 int mmsd_daemon_run(struct mmsd_config *cfg)
 {
-    struct mmsd d = {0};
+    struct mmsd d = {.state_lock = -1};
     struct mms_err err;
     uv_loop_t loop;
     int rc = uv_loop_init(&loop);
@@ -1166,9 +1188,11 @@ int mmsd_daemon_run(struct mmsd_config *cfg)
         if (pp)
             pipe_append(&d, pp);
     }
-    load_stops(&d);
     if ((rc = start_loop_handles(&d))) {
         mmsd_err("cannot start: %s", uv_strerror(rc));
+        d.exit_code = 1;
+        shutdown_daemon(&d);
+    } else if (load_stops(&d)) {
         d.exit_code = 1;
         shutdown_daemon(&d);
     } else if ((rc = start_http(&d, &err))) {
@@ -1192,6 +1216,8 @@ out:
     /* The loop ran until every write was done; this only catches a write
      * that could not be queued. */
     mmsd_state_writer_close(&d.state);
+    if (d.state_lock >= 0)
+        close(d.state_lock);
     uv_loop_close(&loop);
     free(d.scratch);
     free(d.token);

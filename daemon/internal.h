@@ -97,6 +97,7 @@ struct mmsd {
     /* The stops could not be read at start, so every recording started
      * stopped: why, for /healthz; "" once a save has put the file right. */
     char state_unread[700];
+    int state_lock; /* fd holding STATE_DIR/lock, or -1 */
 };
 
 const char *mmsd_pipe_state_name(enum mmsd_pipe_state s);

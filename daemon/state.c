@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -188,6 +189,71 @@ fail:
     if (rc == -EFBIG)
         return mms_err_set(err, rc, "%s: larger than %d bytes: not a file mmsd wrote", path,
                            MMSD_STATE_MAX_BYTES);
+    return mms_err_set(err, rc, "%s: %s", path, strerror(-rc));
+}
+
+/* The pid the holder wrote, 0 when the file holds none (it may be
+ * between its open and its write). */
+static long lock_holder(int fd)
+{
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *end;
+    long pid = strtol(buf, &end, 10);
+    return pid > 0 && *end == '\n' ? pid : 0;
+}
+
+int mmsd_state_lock(const char *dir, int *fd, long *holder, struct mms_err *err)
+{
+    char path[PATH_MAX], pid[32];
+    struct stat st;
+    int rc, n = snprintf(path, sizeof(path), "%s/" MMSD_STATE_LOCK, dir);
+    *fd = -1;
+    *holder = 0;
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return mms_err_set(err, -ENAMETOOLONG, "%s/" MMSD_STATE_LOCK ": %s", dir,
+                           strerror(ENAMETOOLONG));
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0640);
+    if (f < 0)
+        return mms_err_set(err, -errno, "%s: %s", path, strerror(errno));
+    if (fstat(f, &st) || !S_ISREG(st.st_mode)) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    while ((rc = flock(f, LOCK_EX | LOCK_NB)) && errno == EINTR)
+        ;
+    if (rc && errno == EWOULDBLOCK) {
+        *holder = lock_holder(f);
+        close(f);
+        if (*holder)
+            return mms_err_set(err, -EBUSY, "%s is held by another mmsd (pid %ld)", path,
+                               *holder);
+        return mms_err_set(err, -EBUSY, "%s is held by another process", path);
+    }
+    if (rc) {
+        rc = -errno;
+        goto fail;
+    }
+    /* The pid is only for the message of the one refused. */
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(f, 0)) {
+        rc = -errno;
+        goto fail;
+    }
+    ssize_t w = pwrite(f, pid, (size_t)n, 0);
+    if (w != n) {
+        rc = w < 0 ? -errno : -EIO;
+        goto fail;
+    }
+    *fd = f;
+    return 0;
+fail:
+    close(f);
+    if (rc == -EINVAL)
+        return mms_err_set(err, rc, "%s: not a regular file", path);
     return mms_err_set(err, rc, "%s: %s", path, strerror(-rc));
 }
 

@@ -21,6 +21,7 @@
 #include "daemon/config.h"
 
 #define MMSD_STATE_FILE "recording-off"
+#define MMSD_STATE_LOCK "lock"
 /* Past this the file is not one mmsd wrote (a few names a line each). */
 #define MMSD_STATE_MAX_BYTES 65536
 
@@ -51,6 +52,16 @@ int mmsd_state_dir(const char *configured, char *buf, size_t len);
  * empty and err says why. */
 int mmsd_state_read(const char *dir, struct mmsd_state_names *out, int *malformed,
                     int *first_bad, struct mms_err *err);
+
+/* Takes dir/lock (an flock, with this process's pid in the file) for as
+ * long as *fd stays open; the kernel lets go when the process ends, a
+ * crash included. Two mmsd given one state_dir would each write only its
+ * own stops over the other's, so the second is refused. 0; -EBUSY when
+ * another process holds it, with its pid in *holder (0 when the file does
+ * not say); another negative errno when no lock can be taken there (no
+ * such directory, a read-only one: then nothing can be saved there
+ * either). err says why in every case. */
+int mmsd_state_lock(const char *dir, int *fd, long *holder, struct mms_err *err);
 
 /* Replaces dir/recording-off with `names`, atomically: written to
  * recording-off.tmp, synced, renamed over it, the directory synced. 0, or

@@ -13,7 +13,8 @@ is a Tab stop with a visible focus ring; the chart draws the samples it
 polled; the script and style run under the page's Content-Security-Policy.
 With a token, the page opened as /?access_token=TOKEN works the same and
 never carries the token in its HTML; once the daemon has another token, the
-page's request is refused (401) and the page says so; with the daemon gone,
+page's request is refused (401) and the page says so; a recording stop that could not be saved says why in
+the card's table; with the daemon gone,
 a click shows an error instead of doing nothing.
 
 Env: MMS_BUILD_DIR, MMS_SOURCE_DIR; MMS_PAGE_SCREENSHOT=FILE.png also saves
@@ -168,6 +169,12 @@ def use_page(b, port, api, tmp, shot):
     page.key("Enter")
     check(wait_for(lambda: api_recording(api, "cam") is False, 5),
           "Enter on 'Stop recording': the API reports the recording off")
+    # Its state_dir has no directory: the stop cannot outlive a restart.
+    saved = page.wait("document.querySelector(%s).textContent.includes('warning: ')"
+                      % q(card_sel("cam", ".rec")), 10)
+    check(saved and "recording-off" in text(page, card_sel("cam", ".rec")),
+          "a stop that could not be saved: the table says why: %s"
+          % text(page, card_sel("cam", ".rec")))
     check(page.wait("document.activeElement.textContent === 'Start recording'", 5) and
           text(page, card_sel("cam", ".msg")) == "cam: recording stopped",
           "the button now offers to start, the stop is announced (%s)"
@@ -220,7 +227,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="mms-page-")
     shot = os.environ.get("MMS_PAGE_SCREENSHOT")
     port, uport, dark = free_port(), free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
-    conf = "[mmsd]\nlisten = 127.0.0.1:%d\nmodel = %s\n" % (port, MODEL)
+    conf = ("[mmsd]\nlisten = 127.0.0.1:%d\nmodel = %s\nstate_dir = %s/no/state\n"
+            % (port, MODEL, tmp))
     conf += pipe_conf("cam", uport, "record_dir = %s/rec\n" % tmp) + pipe_conf("dark", dark)
     # The same set-up with a token, its pipeline without a source.
     tport = free_port()

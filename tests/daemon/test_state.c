@@ -1,12 +1,14 @@
 /* mmsd's state kept across its restarts (daemon/state.h): the recording
  * stops file read (missing, valid, malformed, unreadable), written
  * atomically (round trip, no .tmp left, a failed write leaves the old file
- * alone), where it lives, and the writer that saves off the loop. */
+ * alone), where it lives, the lock that keeps a second mmsd off it, and
+ * the writer that saves off the loop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -527,6 +529,127 @@ static void writer_without_dir_does_nothing(void)
     mmsd_state_writer_close(&w);
 }
 
+/* ------------------------------------------------------------ lock */
+
+/* Taken: the fd is kept and the file names this process. */
+static void lock_is_taken_with_the_pid(void)
+{
+    const char *dir = new_dir("lock-taken");
+    struct mms_err err;
+    char want[32];
+    long holder = -1;
+    int fd;
+    CHECK(mmsd_state_lock(dir, &fd, &holder, &err) == 0);
+    CHECK(fd >= 0 && holder == 0);
+    snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+    CHECK_MSG(!strcmp(slurp(dir, MMSD_STATE_LOCK), want), "%s", slurp(dir, MMSD_STATE_LOCK));
+    if (fd >= 0)
+        close(fd);
+}
+
+/* flock belongs to the open file, so a second open in this process is
+ * refused as another mmsd would be, and told who holds it. */
+static void lock_held_is_busy_and_names_the_holder(void)
+{
+    const char *dir = new_dir("lock-busy");
+    struct mms_err err;
+    long holder;
+    int fd, fd2;
+    CHECK(mmsd_state_lock(dir, &fd, &holder, &err) == 0);
+    CHECK(mmsd_state_lock(dir, &fd2, &holder, &err) == -EBUSY);
+    CHECK(fd2 == -1 && holder == (long)getpid());
+    char want[64];
+    snprintf(want, sizeof(want), "another mmsd (pid %ld)", (long)getpid());
+    CHECK_MSG(strstr(err.msg, want) && strstr(err.msg, "lock-busy/" MMSD_STATE_LOCK), "%s",
+              err.msg);
+    close(fd);
+}
+
+/* Closing (or the process ending) lets go: the next mmsd takes it. */
+static void lock_is_free_again_once_closed(void)
+{
+    const char *dir = new_dir("lock-again");
+    struct mms_err err;
+    long holder;
+    int fd;
+    CHECK(mmsd_state_lock(dir, &fd, &holder, &err) == 0);
+    close(fd);
+    CHECK(mmsd_state_lock(dir, &fd, &holder, &err) == 0);
+    CHECK(fd >= 0);
+    close(fd);
+}
+
+/* A pid left by a crash is stale: the kernel let the lock go, so the file's
+ * text alone refuses nothing, and is replaced. */
+static void lock_left_by_a_crash_is_taken(void)
+{
+    const char *dir = new_dir("lock-stale");
+    struct mms_err err;
+    long holder;
+    int fd;
+    put(dir, MMSD_STATE_LOCK, "999999999\n", 10);
+    CHECK(mmsd_state_lock(dir, &fd, &holder, &err) == 0);
+    CHECK(fd >= 0 && atol(slurp(dir, MMSD_STATE_LOCK)) == (long)getpid());
+    close(fd);
+}
+
+/* Held by something that wrote no pid: still refused, without a pid. */
+static void lock_held_without_a_pid_is_busy(void)
+{
+    const char *dir = new_dir("lock-nopid");
+    char path[1100];
+    struct mms_err err;
+    long holder = -1;
+    int fd;
+    snprintf(path, sizeof(path), "%s/" MMSD_STATE_LOCK, dir);
+    int other = open(path, O_RDWR | O_CREAT, 0640);
+    CHECK(other >= 0 && flock(other, LOCK_EX) == 0);
+    CHECK(mmsd_state_lock(dir, &fd, &holder, &err) == -EBUSY);
+    CHECK(fd == -1 && holder == 0);
+    CHECK_MSG(strstr(err.msg, "held by another process") != NULL, "%s", err.msg);
+    close(other);
+}
+
+static void lock_in_missing_dir_fails(void)
+{
+    char dir[600];
+    struct mms_err err;
+    long holder;
+    int fd;
+    snprintf(dir, sizeof(dir), "%s/lock-none", mms_test_tmpdir());
+    CHECK(mmsd_state_lock(dir, &fd, &holder, &err) == -ENOENT);
+    CHECK(fd == -1 && holder == 0);
+    CHECK_MSG(strstr(err.msg, "lock-none/" MMSD_STATE_LOCK), "%s", err.msg);
+}
+
+/* A link in its place is not followed (it could point anywhere). */
+static void lock_through_a_link_fails(void)
+{
+    const char *dir = new_dir("lock-link");
+    char path[1100], target[1100];
+    struct mms_err err;
+    long holder;
+    int fd;
+    snprintf(path, sizeof(path), "%s/" MMSD_STATE_LOCK, dir);
+    snprintf(target, sizeof(target), "%s/elsewhere", dir);
+    CHECK(symlink(target, path) == 0);
+    CHECK(mmsd_state_lock(dir, &fd, &holder, &err) == -ELOOP);
+    CHECK(fd == -1 && access(target, F_OK) != 0);
+}
+
+static void lock_that_is_a_directory_fails(void)
+{
+    const char *dir = new_dir("lock-dir");
+    char path[1100];
+    struct mms_err err;
+    long holder;
+    int fd;
+    snprintf(path, sizeof(path), "%s/" MMSD_STATE_LOCK, dir);
+    CHECK(mkdir(path, 0755) == 0);
+    CHECK(mmsd_state_lock(dir, &fd, &holder, &err) < 0);
+    CHECK(fd == -1 && holder == 0);
+}
+
 MMS_TESTS(T(names_refuse_what_no_pipeline_is_called), T(names_are_kept_once),
           T(dir_configured_wins), T(dir_from_systemd), T(dir_none),
           T(read_missing_file_is_empty), T(read_missing_dir_is_empty), T(read_valid_names),
@@ -535,4 +658,8 @@ MMS_TESTS(T(names_refuse_what_no_pipeline_is_called), T(names_are_kept_once),
           T(write_read_round_trip), T(write_empty_set), T(write_leaves_no_tmp), T(write_replaces_by_rename),
           T(write_into_missing_dir_fails), T(write_into_read_only_dir_keeps_the_old_file),
           T(write_through_a_link_fails), T(writer_saves_the_newest),
-          T(writer_reports_failures), T(writer_without_dir_does_nothing))
+          T(writer_reports_failures), T(writer_without_dir_does_nothing),
+          T(lock_is_taken_with_the_pid), T(lock_held_is_busy_and_names_the_holder),
+          T(lock_is_free_again_once_closed), T(lock_left_by_a_crash_is_taken),
+          T(lock_held_without_a_pid_is_busy), T(lock_in_missing_dir_fails),
+          T(lock_through_a_link_fails), T(lock_that_is_a_directory_fails))

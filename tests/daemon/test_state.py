@@ -13,6 +13,10 @@ from running and recording; a stop through the API still stops, says why
 it may not outlive a restart (the API, /metrics, the log) and leaves
 /healthz alone.
 
+Shared: a second mmsd given a state_dir that a running mmsd has is
+refused at start (exit 1, the first one's pid in the log) and records
+nothing, while the first runs on; once the first has exited it starts.
+
 None: without state_dir or $STATE_DIRECTORY the start-up log says a stop
 lasts until mmsd restarts, and a stop still stops.
 
@@ -243,6 +247,39 @@ def run_none(tmp):
         room.stop("none")
 
 
+# ------------------------------------------------------------ shared
+
+def run_shared(tmp):
+    state = os.path.join(tmp, "state-shared")
+    os.mkdir(state)
+    first, second = Room(tmp, "shared-a", state), Room(tmp, "shared-b", state)
+    a = first.start()
+    try:
+        check(first.running(), "shared: the first mmsd runs")
+        b = second.start()
+        check(b.wait(60) == 1, "shared: the second mmsd exits 1")
+        text = b.text()
+        want = "held by another mmsd (pid %d)" % a.p.pid
+        check(want in text and "give each mmsd its own state_dir" in text,
+              "shared: the second says which mmsd holds the state_dir: %r" % text[-600:])
+        check(all(second.files(n) == [] for n in NAMES), "shared: the second recorded nothing")
+        st, r = first.post("off", "stop")
+        check(st == 200 and r and r.get("recording") is False and r.get("state_error") is None,
+              "shared: the first still answers and saves its stops (%s %s)" % (st, r))
+        check(wait_for(lambda: stopped_names(first.state_file()) == ["off"], 30),
+              "shared: the stops are the first one's: %r" % first.state_file())
+    finally:
+        first.stop("shared, first")
+        second.stop("shared, second refused")
+    second.start()
+    try:
+        check(second.running(), "shared: once the first has exited the second starts")
+        check(second.rec("off").get("recording") is False,
+              "shared: and keeps the stop the first saved")
+    finally:
+        second.stop("shared, second")
+
+
 # ------------------------------------------------------------ unreadable
 
 def run_unreadable(tmp):
@@ -290,6 +327,7 @@ def main():
     run_kept_across_restarts(tmp)
     run_unwritable(tmp)
     run_none(tmp)
+    run_shared(tmp)
     run_unreadable(tmp)
     return finish("state")
 
