@@ -119,6 +119,10 @@ static int parse_metadata(struct mms_model *m, struct json_object *meta,
         if (!json_object_is_type(val, json_type_string))
             return mms_err_set(err, -EINVAL,
                                "__metadata__ value for \"%.100s\" is not a string", key);
+        /* A reader in another language would see more than C does. */
+        if ((size_t)json_object_get_string_len(val) != strlen(json_object_get_string(val)))
+            return mms_err_set(err, -EINVAL,
+                               "__metadata__ value for \"%.100s\" holds a NUL byte", key);
         /* Count first so close() frees a half-filled pair too. */
         size_t i = m->nmeta++;
         m->meta_keys[i] = strdup(key);

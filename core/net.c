@@ -17,6 +17,7 @@ struct mms_net {
     struct mms_exec *exec;
     char *path;
     float *mean;        /* flip: the two runs' mean logits */
+    const float *last;  /* the last run's logits: mean or the exec's output */
     int auto_flip;      /* what MMS_TTA_AUTO chooses here */
     char auto_why[160]; /* and why */
 };
@@ -36,6 +37,8 @@ int mms_precision_parse(const char *s, enum mms_precision *p)
     return -EINVAL;
 }
 
+#define MIN_RANGE 1e-20f
+
 /* The calibration in the file, if any: NULL and *why set when absent or
  * unusable. */
 static const float *int8_table(const struct mms_model *m, int *n, int *passed, char *why,
@@ -53,8 +56,12 @@ static const float *int8_table(const struct mms_model *m, int *n, int *passed, c
         return NULL;
     }
     const float *v = t->data;
+    /* A range becomes a scale (/ 127 or / 255) that is inverted and
+     * multiplied with others: a tiny one overflows them to infinity and
+     * every logit to NaN. No activation of a real net is that small but
+     * for 0, which means a dead tensor and is kept in fp32. */
     for (int64_t i = 0; i < t->numel; i++)
-        if (!isfinite(v[i]) || v[i] < 0) {
+        if (!isfinite(v[i]) || v[i] < 0 || (v[i] > 0 && v[i] < MIN_RANGE)) {
             snprintf(why, len, "%s: value %" PRId64 " is %g, not a range", MMS_INT8_TENSOR, i,
                      v[i]);
             return NULL;
@@ -73,7 +80,9 @@ static double int8_speed_here(const struct mms_model *m, struct mms_cpu *cpu)
     if (!speed || !(colon = strrchr(speed, ':')) ||
         (size_t)(colon - speed) != strlen(cpu->isa) || strncmp(speed, cpu->isa, colon - speed))
         return 0;
-    return atof(colon + 1);
+    /* A ratio that is not a positive number was not a measurement. */
+    double r = atof(colon + 1);
+    return isfinite(r) && r > 0 ? r : 0;
 }
 
 /* Whether int8 was measured faster than fp32 where it was calibrated, if
@@ -270,10 +279,11 @@ static int open_net(const char *path, const struct mms_net_opts *opts, int dry,
     memcpy(i->std, n->card.std, sizeof(i->std));
     i->threshold = n->card.threshold;
     /* Always: the tta may change later, and a change must not fail. */
-    if (!(n->mean = malloc((size_t)i->out_h * i->out_w * sizeof(float)))) {
+    if (!(n->mean = calloc((size_t)i->out_h * i->out_w, sizeof(float)))) {
         rc = mms_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
+    n->last = mms_exec_output(n->exec);
     /* The weights now live in oneDNN's layouts; the file can go. */
     mms_model_close(m);
     *out = n;
@@ -309,10 +319,9 @@ void mms_net_close(struct mms_net *n)
 
 const struct mms_net_info *mms_net_info(const struct mms_net *n) { return &n->info; }
 float *mms_net_input(struct mms_net *n) { return mms_exec_input(n->exec); }
-const float *mms_net_logits(const struct mms_net *n)
-{
-    return n->info.flip ? n->mean : mms_exec_output(n->exec);
-}
+/* From what the last run did, not from the tta now: a change between a
+ * run and this call applies to the next run only. */
+const float *mms_net_logits(const struct mms_net *n) { return n->last; }
 
 /* Each row of each of the planes reversed, in place. */
 static void mirror_rows(float *p, int planes, int h, int w)
@@ -354,6 +363,7 @@ static int run_flipped(struct mms_net *n, struct mms_err *err)
 
 int mms_net_run(struct mms_net *n, struct mms_err *err)
 {
+    n->last = n->info.flip ? n->mean : mms_exec_output(n->exec);
     return n->info.flip ? run_flipped(n, err) : mms_exec_run(n->exec, err);
 }
 
@@ -368,6 +378,7 @@ void mms_net_layer(const struct mms_net *n, int i, struct mms_net_layer *l)
 
 int mms_net_run_profiled(struct mms_net *n, double *ms, struct mms_err *err)
 {
+    n->last = mms_exec_output(n->exec);
     return mms_exec_run_profiled(n->exec, ms, err);
 }
 
@@ -376,5 +387,6 @@ int mms_net_tensors(const struct mms_net *n) { return mms_exec_tensors(n->exec);
 int mms_net_observe(struct mms_net *n, void (*fn)(void *ctx, int t, const float *v, size_t n),
                     void *ctx, struct mms_err *err)
 {
+    n->last = mms_exec_output(n->exec);
     return mms_exec_run_observed(n->exec, fn, ctx, err);
 }

@@ -197,6 +197,13 @@ static void choose_layouts(struct mms_place *pl, struct mms_graph *g, int in, in
         pl[t].block = pl[pl[t].root].block;
 }
 
+/* Node i reads or writes the region r: its life spans i. */
+static void span_touch(struct mms_place *r, int i)
+{
+    r->last = r->last > i ? r->last : i;
+    r->first = r->first < i ? r->first : i;
+}
+
 static void live_ranges(struct mms_place *pl, struct mms_graph *g)
 {
     int nt = mms_graph_ntensors(g);
@@ -208,21 +215,15 @@ static void live_ranges(struct mms_place *pl, struct mms_graph *g)
         const struct mms_node *n = mms_graph_node(g, i);
         if (n->dead)
             continue;
-        struct mms_place *r = &pl[pl[n->out].root];
-        r->first = r->first < i ? r->first : i;
-        r->last = r->last > i ? r->last : i;
-        int reads[MMS_MAX_POSTOPS + 64], nr = 0;
-        for (int j = 0; j < n->nin && nr < 64; j++)
-            reads[nr++] = n->in[j];
+        span_touch(&pl[pl[n->out].root], i);
+        /* Every input, however many a concat has: one left out would look
+         * dead here and its memory be handed on while it is still read. */
+        for (int j = 0; j < n->nin; j++)
+            span_touch(&pl[pl[n->in[j]].root], i);
         if (n->op == MMS_OP_CONV)
             for (int j = 0; j < n->u.conv.npost; j++)
                 if (n->u.conv.post[j].kind == MMS_POSTOP_SUM)
-                    reads[nr++] = n->u.conv.post[j].tensor;
-        for (int j = 0; j < nr; j++) {
-            struct mms_place *q = &pl[pl[reads[j]].root];
-            q->last = q->last > i ? q->last : i;
-            q->first = q->first < i ? q->first : i;
-        }
+                    span_touch(&pl[pl[n->u.conv.post[j].tensor].root], i);
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "core/cpu.h"
 
@@ -215,8 +216,10 @@ static void hfill_yuv_any(const void *src, int row, const struct lin *tab, int n
  * read their luma and chroma, and the column's weights: the same for every
  * row of the tile. One array per field, so that a vector loads them. */
 struct yuv_cols {
-    int n, key_i0, key_last;
-    float key_l1;
+    int n;
+    /* The tile's whole table: under a strong enlargement two tiles can
+     * share their first and last taps and weights. */
+    struct lin key[TILE];
     int32_t x[2][TILE], c0[2][TILE], c1[2][TILE], fx[2][TILE];
     float l0[TILE], l1[TILE];
 };
@@ -224,8 +227,7 @@ struct yuv_cols {
 static void yuv_cols_update(const struct yuv_src *s, struct yuv_cols *t, const struct lin *tab,
                             int n)
 {
-    if (t->n == n && t->key_i0 == tab[0].i0 && t->key_l1 == tab[0].l1 &&
-        t->key_last == tab[n - 1].i1)
+    if (t->n == n && !memcmp(t->key, tab, (size_t)n * sizeof(*tab)))
         return;
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < 2; k++) {
@@ -240,9 +242,7 @@ static void yuv_cols_update(const struct yuv_src *s, struct yuv_cols *t, const s
         t->l1[i] = tab[i].l1;
     }
     t->n = n;
-    t->key_i0 = tab[0].i0;
-    t->key_l1 = tab[0].l1;
-    t->key_last = tab[n - 1].i1;
+    memcpy(t->key, tab, (size_t)n * sizeof(*tab));
 }
 
 /* mms_yuv_pixel on a row whose chroma blend_chroma_row made: the same

@@ -211,6 +211,34 @@ static void flip_does_not_open_a_missing_file(void)
     CHECK(err.msg[0] != 0);
 }
 
+/* The logits read are those of the last run, whatever the tta became
+ * since: a change applies to the next run only. */
+static void logits_are_the_last_runs_after_a_tta_change(void)
+{
+    struct mms_net *n = open_net(1, MMS_PREC_FP32);
+    float *in = malloc(IN * sizeof(float)), *a = malloc(OUT * sizeof(float)),
+          *b = malloc(OUT * sizeof(float));
+    struct mms_err err = {{0}};
+    CHECK(n && in && a && b);
+    if (!n || !in || !a || !b)
+        goto done;
+    fill(in);
+    CHECK_EQ(run(n, in, a), 0); /* flipped */
+    CHECK(mms_net_set_tta(n, MMS_TTA_OFF, &err) == 0);
+    CHECK_MSG(memcmp(mms_net_logits(n), a, OUT * sizeof(float)) == 0,
+              "flip -> off: the logits changed with no run (by %g)", max_diff(mms_net_logits(n), a));
+    CHECK_EQ(run(n, in, b), 0); /* plain */
+    CHECK(max_diff(a, b) > 1e-3f);
+    CHECK(mms_net_set_tta(n, MMS_TTA_FLIP, &err) == 0);
+    CHECK_MSG(memcmp(mms_net_logits(n), b, OUT * sizeof(float)) == 0,
+              "off -> flip: the logits changed with no run (by %g)", max_diff(mms_net_logits(n), b));
+    CHECK_EQ(run(n, in, b), 0);
+    CHECK_MSG(memcmp(a, b, OUT * sizeof(float)) == 0, "flip again: off by %g", max_diff(a, b));
+done:
+    free(in), free(a), free(b);
+    mms_net_close(n);
+}
+
 /* ---------------------------------------------------------------- auto */
 
 /* The shipped model with int8.speed "ISA:RATIO"; isa NULL is this CPU's. */
@@ -279,7 +307,8 @@ MMS_TESTS(T(flip_is_the_mean_of_the_frame_and_its_mirror), T(flip_is_mirror_equi
           T(flip_is_mirror_equivariant_in_int8), T(plain_run_is_not_mirror_equivariant),
           T(flip_leaves_the_input_as_written), T(flip_is_deterministic_across_frames),
           T(info_says_whether_it_flips), T(flip_does_not_open_a_bad_size),
-          T(flip_does_not_open_a_missing_file), T(auto_flips_where_int8_is_measured_3x_as_fast),
+          T(flip_does_not_open_a_missing_file), T(logits_are_the_last_runs_after_a_tta_change),
+          T(auto_flips_where_int8_is_measured_3x_as_fast),
           T(auto_flips_at_exactly_twice), T(auto_stays_off_where_int8_is_under_twice),
           T(auto_stays_off_on_another_isa), T(auto_stays_off_in_fp32),
           T(an_unknown_tta_is_refused))

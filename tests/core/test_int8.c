@@ -223,7 +223,8 @@ static void an_empty_calibration_is_refused(void)
     CHECK_MSG(strstr(err.msg, "1-D F32"), "%s", err.msg);
 }
 
-static void a_calibration_with_nan_is_refused(void)
+/* The shipped calibration with one range replaced by `bad`. */
+static void check_range_refused(const char *name, float bad)
 {
     struct mms_model *m = NULL;
     struct mms_err err = {{0}};
@@ -232,16 +233,51 @@ static void a_calibration_with_nan_is_refused(void)
     if (t) {
         float *v = malloc(t->nbytes);
         memcpy(v, t->data, t->nbytes);
-        v[t->numel / 2] = NAN;
-        const char *bad = variant("nan-cal.safetensors", v, (int)t->numel, "passed: test");
+        v[t->numel / 2] = bad;
+        const char *path = variant(name, v, (int)t->numel, "passed: test");
         struct mms_net *n = NULL;
-        CHECK(open_net(bad, MMS_PREC_INT8, 64, 128, &n, &err) == -EINVAL);
+        CHECK(open_net(path, MMS_PREC_INT8, 64, 128, &n, &err) == -EINVAL);
         CHECK_MSG(strstr(err.msg, "not a range"), "%s", err.msg);
         char why[256];
-        CHECK_STR_EQ(chosen(bad, MMS_PREC_AUTO, why, sizeof(why)), without_int8());
+        CHECK_STR_EQ(chosen(path, MMS_PREC_AUTO, why, sizeof(why)), without_int8());
         free(v);
     }
     mms_model_close(m);
+}
+
+static void a_calibration_with_nan_is_refused(void) { check_range_refused("nan-cal.safetensors", NAN); }
+
+/* Its scales would overflow to infinity and every logit come out NaN. */
+static void a_calibration_too_small_to_scale_is_refused(void)
+{
+    check_range_refused("tiny-cal.safetensors", 1e-40f);
+    check_range_refused("small-cal.safetensors", 1e-30f);
+}
+
+/* A speed that is no positive number was never measured: int8 is taken on
+ * trust, as with no speed at all, and auto does not flip. */
+static void a_speed_that_is_not_a_number_says_nothing(void)
+{
+    static const char *const bad[] = {"nan", "inf", "-2.00", "0"};
+    struct mms_cpu cpu;
+    char speed[64], name[64], why[256];
+    mms_cpu_probe(&cpu);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        snprintf(speed, sizeof(speed), "%s:%s", cpu.isa, bad[i]);
+        snprintf(name, sizeof(name), "speed-bad-%zu.safetensors", i);
+        const char *path = mms_test_with_speed(name, speed);
+        CHECK_MSG(!strcmp(chosen(path, MMS_PREC_AUTO, why, sizeof(why)), "int8"), "%s: %s",
+                  bad[i], why);
+        struct mms_net *n = NULL;
+        struct mms_err err = {{0}};
+        struct mms_net_opts o = {.precision = MMS_PREC_AUTO, .threads = 1, .in_h = 64,
+                                 .in_w = 128, .tta = MMS_TTA_AUTO};
+        CHECK(path && mms_net_open(path, &o, &n, &err) == 0);
+        if (n)
+            CHECK_MSG(!mms_net_info(n)->flip && strstr(mms_net_info(n)->tta_why, "not measured"),
+                      "%s: %s", bad[i], mms_net_info(n)->tta_why);
+        mms_net_close(n);
+    }
 }
 
 /* A validation frame of Cholec80 at the model's own size: the int8 mask
@@ -459,7 +495,8 @@ MMS_TESTS(T(observing_sees_every_tensor_once), T(an_int8_net_cannot_be_observed)
           T(auto_leaves_a_failed_calibration),
           T(auto_leaves_int8_where_it_was_slower),
           T(a_speed_from_another_isa_says_nothing), T(a_calibration_of_another_network_is_refused),
-          T(an_empty_calibration_is_refused), T(a_calibration_with_nan_is_refused), T(int8_agrees_with_fp32_on_a_real_frame),
+          T(an_empty_calibration_is_refused), T(a_calibration_with_nan_is_refused), T(a_calibration_too_small_to_scale_is_refused),
+          T(a_speed_that_is_not_a_number_says_nothing), T(int8_agrees_with_fp32_on_a_real_frame),
           T(int8_upsampling_rounds_like_float), T(int8_upsampling_vector_equals_scalar),
           T(int8_upsampling_writes_only_its_slice), T(int8_upsampling_lands_in_its_concat),
           T(int8_head_writes_fp32_logits_itself),

@@ -464,6 +464,14 @@ static void test_non_string_metadata_refused(void)
                 "__metadata__ is not");
 }
 
+/* "288x512\u0000junk" reads as 288x512 in C but not in Python. */
+static void test_metadata_with_nul_refused(void)
+{
+    refuse_json("meta_nul.safetensors",
+                "{\"__metadata__\":{\"format\":\"pt\",\"mms.input\":\"288x512\\u0000junk\"}}", 0,
+                "holds a NUL byte");
+}
+
 static void test_truncated_data_refused(void)
 {
     float data[8] = {0};
@@ -493,5 +501,5 @@ MMS_TESTS(T(test_valid_file_loads), T(test_space_padded_header_loads),
           T(test_numel_overflow_refused), T(test_malformed_offsets_refused),
           T(test_offsets_out_of_range_refused), T(test_end_before_begin_refused),
           T(test_size_mismatch_refused), T(test_overlapping_tensors_refused),
-          T(test_unknown_dtype_refused), T(test_non_string_metadata_refused),
+          T(test_unknown_dtype_refused), T(test_non_string_metadata_refused), T(test_metadata_with_nul_refused),
           T(test_truncated_data_refused))

@@ -272,6 +272,37 @@ static void vector_pass_equals_scalar_pass(void)
             }
 }
 
+/* A frame a few pixels wide enlarged past 500x: several tiles of the
+ * network's row then begin on the same source column with the same
+ * weights, and each must still read its own columns. */
+static void tiny_frame_enlarged_equals_convert_then_resize(void)
+{
+    static const int sizes[][4] = {{3, 5, 32, 2048}, {5, 3, 32, 2048}, {2, 2, 32, 2048}, {4, 4, 32, 4096}};
+    static const enum mms_yuv_layout layouts[] = {MMS_YUV_444P, MMS_YUV_420P, MMS_YUV_NV12};
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+        for (size_t l = 0; l < sizeof(layouts) / sizeof(layouts[0]); l++)
+            for (int simd = 0; simd < 2; simd++) {
+                int w = sizes[s][0], h = sizes[s][1], dh = sizes[s][2], dw = sizes[s][3];
+                struct big_frame b;
+                big_frame_init(&b, w, h, layouts[l], 0, (uint32_t)(s * 4 + l + 77));
+                size_t n = (size_t)3 * dw * dh;
+                uint8_t *rgb = malloc((size_t)3 * w * h);
+                float *a = malloc(sizeof(float) * n), *c = malloc(sizeof(float) * n);
+                mms_cpu_use_simd(simd);
+                mms_yuv_to_rgb24(&b.f, rgb, 3 * w);
+                mms_pre_rgb24(rgb, w, h, 3 * w, a, dh, dw, mean, std);
+                mms_pre_yuv(&b.f, c, dh, dw, mean, std);
+                mms_cpu_use_simd(1);
+                CHECK_MSG(!memcmp(a, c, sizeof(float) * n), "%dx%d -> %dx%d layout %d simd %d", w,
+                          h, dw, dh, (int)layouts[l], simd);
+                free(rgb);
+                free(a);
+                free(c);
+                big_frame_free(&b);
+            }
+}
+
 /* The same 720p frame through the fused pass and through the still path
  * (convert, then resize) gives the same network input. */
 static void fused_pass_equals_convert_then_resize_at_720p(void)
@@ -307,7 +338,7 @@ static void empty_frame_writes_nothing(void)
     CHECK(untouched);
 }
 
-MMS_TESTS(T(limited_range_white_and_black_reach_the_ends), T(full_range_keeps_luma_as_is),
+MMS_TESTS(T(tiny_frame_enlarged_equals_convert_then_resize), T(limited_range_white_and_black_reach_the_ends), T(full_range_keeps_luma_as_is),
           T(bt709_red_is_red), T(the_matrix_changes_colours), T(unknown_matrix_reads_as_bt601),
           T(extreme_values_clamp), T(centred_chroma_blends_three_to_one),
           T(cosited_chroma_is_exact_on_even_columns), T(nv12_reads_like_planar),
