@@ -6,6 +6,8 @@
 
 #include <libavutil/error.h>
 
+#include "core/redact.h"
+
 /* The drivers chosen by URL; the window is opened by name. */
 static const struct mms_sink_driver *const drivers[] = {
     &mms_sink_file,
@@ -58,8 +60,12 @@ static int sink_open(const struct mms_sink_driver *driver, const char *url, int 
         return mms_err_set(err, AVERROR(EINVAL), "%s: a %s output cannot write to an open "
                            "file", url, driver->name);
     struct mms_sink *s = calloc(1, sizeof(*s));
+    /* Secrets hidden ("***" may be longer than one): s->url is for
+     * messages, which are cut at their length, possibly inside a secret
+     * that a later redaction would then no longer see. */
+    size_t shown = 2 * strlen(url) + 8;
     int ret;
-    if (!s || !(s->url = strdup(url)) ||
+    if (!s || !(s->url = malloc(shown)) || mms_redact_url(url, s->url, shown) < 0 ||
         (driver->priv_size && !(s->priv = calloc(1, driver->priv_size)))) {
         ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
         goto fail;

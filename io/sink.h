@@ -135,7 +135,7 @@ struct mms_sink_driver {
 struct mms_sink {
     const struct mms_sink_driver *driver;
     void *priv; /* driver->priv_size zeroed bytes */
-    char *url;
+    char *url;  /* for messages: secrets hidden (core/redact.h) */
 };
 
 extern const struct mms_sink_driver mms_sink_file;   /* .mp4 (fragmented), .mkv, .ts; open_fd */

@@ -209,12 +209,19 @@ static void disarm(struct av_sink *a)
     mms_av_wait_disarm(&a->wait);
 }
 
-static int io_error(struct av_sink *a, int ret, const char *url, const char *what,
-                    struct mms_err *err)
+/* idle: what a timeout means at this step. */
+static int step_error(struct av_sink *a, int ret, const char *url, const char *what,
+                      const char *idle, struct mms_err *err)
 {
     char where[1200];
     snprintf(where, sizeof(where), "%s: %s", url, what);
-    return mms_av_wait_error(&a->wait, ret, where, "the receiver took no data", err);
+    return mms_av_wait_error(&a->wait, ret, where, idle, err);
+}
+
+static int io_error(struct av_sink *a, int ret, const char *url, const char *what,
+                    struct mms_err *err)
+{
+    return step_error(a, ret, url, what, "the receiver took no data", err);
 }
 
 /* Ours, or the shared one when it suits this output. */
@@ -344,13 +351,14 @@ static int uses_fd(const struct av_sink *a)
 
 /* ---- opening, continued ---- */
 
-static int open_output(struct av_sink *a, const char *url, const struct target *t,
-                       struct mms_err *err)
+/* url is opened; shown, its secrets hidden, is what messages say. */
+static int open_output(struct av_sink *a, const char *url, const char *shown,
+                       const struct target *t, struct mms_err *err)
 {
     AVDictionary *opts = NULL;
     int ret = 0;
     if (a->fd >= 0) {
-        if ((ret = open_fd_io(a, url, err)) < 0)
+        if ((ret = open_fd_io(a, shown, err)) < 0)
             return ret;
     } else if (!(a->oc->oformat->flags & AVFMT_NOFILE)) {
         if (t->network) {
@@ -372,7 +380,8 @@ static int open_output(struct av_sink *a, const char *url, const struct target *
         disarm(a);
         av_dict_free(&opts);
         if (ret < 0)
-            return io_error(a, ret, url, "cannot open for writing", err);
+            return step_error(a, ret, shown, "cannot open for writing",
+                              "no answer from the receiver", err);
     }
     if ((ret = muxer_options(t, &opts)) >= 0) {
         arm(a);
@@ -381,7 +390,7 @@ static int open_output(struct av_sink *a, const char *url, const struct target *
     }
     av_dict_free(&opts);
     if (ret < 0)
-        return io_error(a, ret, url, "cannot start the output", err);
+        return io_error(a, ret, shown, "cannot start the output", err);
     a->header_done = 1;
     return 0;
 }
@@ -410,7 +419,7 @@ static int av_open(struct mms_sink *s, const char *url, int fd, const struct mms
     a->fd = fd;
     a->written = fd >= 0 ? p->written : NULL;
     if (p->time_base.num < 1 || p->time_base.den < 1)
-        return mms_err_set(err, AVERROR(EINVAL), "%s: bad time base %d/%d", url,
+        return mms_err_set(err, AVERROR(EINVAL), "%s: bad time base %d/%d", s->url,
                            p->time_base.num, p->time_base.den);
     a->network = t->network;
     /* A file is finished whatever happens: its trailer makes it playable. */
@@ -421,7 +430,7 @@ static int av_open(struct mms_sink *s, const char *url, int fd, const struct mms
     a->bytes_per_s = want.bit_rate / 8;
     int ret = avformat_alloc_output_context2(&a->oc, NULL, t->muxer, url);
     if (ret < 0 || !a->oc) {
-        ret = mms_err_set(err, AVERROR(ENOTSUP), "%s: this FFmpeg has no %s muxer", url,
+        ret = mms_err_set(err, AVERROR(ENOTSUP), "%s: this FFmpeg has no %s muxer", s->url,
                           t->muxer);
         goto fail;
     }
@@ -439,11 +448,11 @@ static int av_open(struct mms_sink *s, const char *url, int fd, const struct mms
         ret = mms_err_set(err, AVERROR(ENOMEM), "out of memory");
         goto fail;
     }
-    if ((ret = take_encoder(a, url, p, &want, err)) < 0)
+    if ((ret = take_encoder(a, s->url, p, &want, err)) < 0)
         goto fail;
-    if ((ret = add_stream(a, url, err)) < 0)
+    if ((ret = add_stream(a, s->url, err)) < 0)
         goto fail;
-    if ((ret = open_output(a, url, t, err)) < 0)
+    if ((ret = open_output(a, url, s->url, t, err)) < 0)
         goto fail;
     return 0;
 fail:
@@ -573,6 +582,13 @@ static int av_close(struct mms_sink *s, struct mms_err *err)
         disarm(a);
         if (tr < 0 && ret >= 0)
             ret = io_error(a, tr, s->url, "cannot finish the output", err);
+    } else if (a->header_done && (a->oc->oformat->flags & AVFMT_NOFILE)) {
+        /* A muxer with its own connection (rtsp) frees it, and its
+         * sockets, only in its trailer; stopped first, the trailer sends
+         * nothing and cannot wait. Without this each failed session left
+         * a socket open, until the process ran out of descriptors. */
+        mms_av_wait_stop(&a->wait);
+        av_write_trailer(a->oc);
     }
     int cl = 0;
     if (uses_fd(a)) {

@@ -13,6 +13,7 @@
 #include <libavutil/time.h>
 #include <libswscale/swscale.h>
 
+#include "core/redact.h"
 #include "io/av_common.h"
 #include "io/tsan.h"
 
@@ -29,6 +30,10 @@
 #define PACE_STEP_US 20000
 
 struct mms_source {
+    /* The URL as messages give it, its secrets hidden here: a message is
+     * cut at its length, and a cut can fall inside user:password, where
+     * a later redaction would no longer see it. */
+    char shown[1100];
     AVFormatContext *fc;
     AVCodecContext *dec;
     int stream;
@@ -40,7 +45,7 @@ struct mms_source {
 
     /* Made on the first frame that is not YUV420P at the source size. */
     struct SwsContext *sws;
-    int sws_w, sws_h, sws_fmt;
+    int sws_w, sws_h, sws_fmt, sws_full;
 
     /* The caller's interrupt, mms_source_interrupt() and a deadline per
      * blocking call. */
@@ -142,9 +147,19 @@ static int check_unused(const struct mms_source_opts *o, const AVDictionary *lef
         if (eq - kv == 1 && kv[0] == 'f')
             continue;
         snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
-        if (av_dict_get(left, key, NULL, 0))
+        if (!av_dict_get(left, key, NULL, 0))
+            continue;
+        /* What stands before the first '=' may be a secret typed with ':'
+         * for '=' ("passphrase:c2Vj=="): only a plain name is shown. */
+        if (strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                strlen(key) &&
+            !mms_redact_secret_key(key, strlen(key)))
             return mms_err_set(err, AVERROR(EINVAL),
                                "input option '%s' is not known to this input", key);
+        return mms_err_set(err, AVERROR(EINVAL),
+                           "input option %d of %d is not known to this input (its name is "
+                           "not shown: it may hold a secret)",
+                           i + 1, o->noptions);
     }
     return 0;
 }
@@ -155,13 +170,13 @@ static int open_input(struct mms_source *s, const char *url,
     const char *name = url;
     const char *forced = NULL, *fmt_name = format_for(&url);
     AVDictionary *dict = NULL;
-    char what[1100];
+    const char *what = s->shown;
     int ret = build_options(o, &dict, &forced, err);
     if (ret < 0)
         goto fail;
     if (forced)
         fmt_name = forced;
-    snprintf(what, sizeof(what), "%s", name);
+    mms_redact_url(name, s->shown, sizeof(s->shown));
     const AVInputFormat *ifmt = NULL;
     if (fmt_name && !(ifmt = av_find_input_format(fmt_name))) {
         ret = mms_err_set(err, AVERROR(ENOTSUP), "%s: this FFmpeg has no '%s' input",
@@ -261,6 +276,10 @@ static int set_geometry(struct mms_source *s, const char *url, struct mms_err *e
     if (s->frame_dur < 1)
         s->frame_dur = 1;
     s->last_pts = AV_NOPTS_VALUE;
+    /* The stream's own, else the container's; a live input has none. */
+    int64_t d = st->duration > 0 ? av_rescale_q(st->duration, st->time_base, AV_TIME_BASE_Q)
+                                 : s->fc->duration;
+    s->info.duration_us = d > 0 && !s->info.live ? d : 0;
 
     /* One buffer holds all three planes, so a frame is one pool entry. */
     int cw = (w + 1) / 2, ch = (h + 1) / 2;
@@ -372,7 +391,7 @@ static int read_packet(struct mms_source *s, struct mms_err *err)
         }
         if (ret == AVERROR(EAGAIN)) { /* a device with no frame ready yet */
             if (mms_av_wait_stopped(&s->wait))
-                return blocked_error(s, AVERROR_EXIT, s->fc->url, err);
+                return blocked_error(s, AVERROR_EXIT, s->shown, err);
             av_usleep(2000);
             continue;
         }
@@ -384,7 +403,7 @@ static int read_packet(struct mms_source *s, struct mms_err *err)
             return ret;
         }
         if (s->info.live || mms_av_wait_stopped(&s->wait) || ret == AVERROR_EXIT)
-            return blocked_error(s, ret, s->fc->url, err);
+            return blocked_error(s, ret, s->shown, err);
         /* A damaged file: what could be read is all there is. */
         s->decode_errors++;
         return AVERROR_EOF;
@@ -428,31 +447,78 @@ static int64_t frame_pts(struct mms_source *s, const AVFrame *f)
     return pts;
 }
 
+/* Full range (JPEG's, and many IP cameras' and webcams'), by its flag or
+ * by the deprecated J formats, which carry no flag of their own. */
+static int is_full_range(const AVFrame *f)
+{
+    switch (f->format) {
+    case AV_PIX_FMT_YUVJ420P:
+    case AV_PIX_FMT_YUVJ422P:
+    case AV_PIX_FMT_YUVJ444P:
+    case AV_PIX_FMT_YUVJ440P:
+    case AV_PIX_FMT_YUVJ411P:
+        return 1;
+    default:
+        return f->color_range == AVCOL_RANGE_JPEG;
+    }
+}
+
+/* One plane from full range to limited: luma 0-255 to 16-235, chroma
+ * around 128 to 16-240, rounded to nearest. */
+static void plane_to_limited(uint8_t *dst, int dls, const uint8_t *src, int sls, int w, int h,
+                             int chroma)
+{
+    uint8_t lut[256];
+    for (int v = 0; v < 256; v++)
+        lut[v] = (uint8_t)(chroma ? 128 + ((v - 128) * 224 + (v < 128 ? -127 : 127)) / 255
+                                  : 16 + (v * 219 + 127) / 255);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            dst[(long)y * dls + x] = lut[src[(long)y * sls + x]];
+}
+
+/*
+ * Every frame leaves in limited-range YUV420P. The encoders are told
+ * nothing of a frame's range (x264 takes it from its context only), so a
+ * full-range frame passed on was recorded and streamed with its levels
+ * read as limited: blacks lifted to grey, whites clipped.
+ */
 static int convert(struct mms_source *s, const AVFrame *src, AVFrame *dst,
                    struct mms_err *err)
 {
     enum AVPixelFormat fmt = src->format;
-    if ((fmt == AV_PIX_FMT_YUV420P || fmt == AV_PIX_FMT_YUVJ420P) &&
-        src->width == dst->width && src->height == dst->height) {
-        /* YUVJ420P is the same layout in full range; the range travels
-         * in color_range, which the copy keeps. */
-        av_image_copy(dst->data, dst->linesize, (const uint8_t **)src->data, src->linesize,
-                      AV_PIX_FMT_YUV420P, dst->width, dst->height);
-        dst->color_range = src->color_range;
+    int full = is_full_range(src), same = src->width == dst->width && src->height == dst->height;
+    if ((fmt == AV_PIX_FMT_YUV420P || fmt == AV_PIX_FMT_YUVJ420P) && same) {
+        for (int p = 0; p < 3; p++) {
+            int w = p ? (dst->width + 1) >> 1 : dst->width, h = p ? (dst->height + 1) >> 1 : dst->height;
+            if (full)
+                plane_to_limited(dst->data[p], dst->linesize[p], src->data[p], src->linesize[p], w,
+                                 h, p > 0);
+            else
+                av_image_copy_plane(dst->data[p], dst->linesize[p], src->data[p],
+                                    src->linesize[p], w, h);
+        }
+        dst->color_range = full ? AVCOL_RANGE_MPEG : src->color_range;
         dst->chroma_location = src->chroma_location;
         return 0;
     }
     if (!s->sws || s->sws_w != src->width || s->sws_h != src->height ||
-        s->sws_fmt != fmt) {
+        s->sws_fmt != fmt || s->sws_full != full) {
         sws_freeContext(s->sws);
         s->sws = sws_getContext(src->width, src->height, fmt, dst->width, dst->height,
                                 AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
         if (!s->sws)
             return mms_err_set(err, AVERROR(ENOTSUP), "%s: cannot convert %s frames",
-                               s->fc->url, av_get_pix_fmt_name(fmt));
+                               s->shown, av_get_pix_fmt_name(fmt));
+        /* swscale knows the range of the J formats alone. */
+        int *inv, *tab, src_range, dst_range, bri, con, sat;
+        if (sws_getColorspaceDetails(s->sws, &inv, &src_range, &tab, &dst_range, &bri, &con,
+                                     &sat) >= 0)
+            sws_setColorspaceDetails(s->sws, inv, full, tab, 0, bri, con, sat);
         s->sws_w = src->width;
         s->sws_h = src->height;
         s->sws_fmt = fmt;
+        s->sws_full = full;
     }
     sws_scale(s->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
               dst->data, dst->linesize);
@@ -524,7 +590,7 @@ int mms_source_read(struct mms_source *s, AVFrame *frame, struct mms_err *err)
 {
     av_frame_unref(frame);
     if (mms_av_wait_stopped(&s->wait))
-        return blocked_error(s, AVERROR_EXIT, s->fc->url, err);
+        return blocked_error(s, AVERROR_EXIT, s->shown, err);
     for (;;) {
         int ret = avcodec_receive_frame(s->dec, s->decoded);
         if (ret >= 0) {
@@ -533,13 +599,13 @@ int mms_source_read(struct mms_source *s, AVFrame *frame, struct mms_err *err)
             return ret;
         }
         if (ret == AVERROR_EOF)
-            return mms_err_set(err, AVERROR_EOF, "%s: end of input", s->fc->url);
+            return mms_err_set(err, AVERROR_EOF, "%s: end of input", s->shown);
         if (ret != AVERROR(EAGAIN))
             s->decode_errors++; /* that picture is lost; go on with the next packet */
         /* Flushed, a decoder that fails or wants input has nothing left;
          * asking again could spin forever. */
         if (s->draining)
-            return mms_err_set(err, AVERROR_EOF, "%s: end of input", s->fc->url);
+            return mms_err_set(err, AVERROR_EOF, "%s: end of input", s->shown);
         if ((ret = feed(s, err)) < 0)
             return ret;
     }

@@ -531,6 +531,109 @@ static int udp_bound(int port)
     return found;
 }
 
+/* A TCP port in LISTEN (state 0A) on 127.0.0.1, read from /proc: a
+ * connection to find out would be the one the listener takes. */
+static int tcp_listening(int port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    char line[512], want[32];
+    int found = 0;
+    snprintf(want, sizeof(want), ":%04X 00000000:0000 0A", port);
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, want) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    char path[64];
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        n += access(path, F_OK) == 0;
+    }
+    return n;
+}
+
+/* An rtsp:// output whose receiver dies: the write fails, and the close
+ * that follows leaves no socket behind. mmsd opens the output again after
+ * each failure, so one leaked socket a time ran it out of descriptors. */
+static void test_rtsp_failed_session_leaves_no_socket(void)
+{
+    char url[64];
+    int port = 20000 + (getpid() * 17 + 5) % 20000;
+    snprintf(url, sizeof(url), "rtsp://127.0.0.1:%d/live", port);
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    p.live = 1;
+    CHECK(clip_open(&c, W, H) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("ffmpeg", "ffmpeg", "-nostdin", "-v", "quiet", "-rtsp_flags", "listen", "-i", url,
+               "-f", "null", "-", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0);
+    for (int i = 0; i < 1000 && !tcp_listening(port); i++)
+        usleep(10000);
+    CHECK_MSG(tcp_listening(port), "ffmpeg does not listen on port %d", port);
+    int before = open_fds();
+    CHECK_MSG(mms_sink_open(NULL, url, &p, &sink, &err) == 0, "%s", err.msg);
+    int rc = 0, i;
+    for (i = 0; sink && i < 25 && !rc; i++) {
+        rc = clip_write(&c, sink, i, i, &err);
+        usleep(10000);
+    }
+    CHECK_MSG(rc == 0, "streaming to a live receiver: %s", err.msg);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    for (; sink && i < 1000 && !rc; i++) {
+        rc = clip_write(&c, sink, i, i, &err);
+        usleep(10000);
+    }
+    CHECK_MSG(rc < 0, "no write failed in %d frames after the receiver died", i);
+    if (sink)
+        mms_sink_close(sink, &err);
+    clip_close(&c);
+    CHECK_MSG(open_fds() == before, "descriptors open: %d before the output, %d after its close",
+              before, open_fds());
+}
+
+/* An output's stream key and password stay out of its messages: the
+ * rtmp key, a long userinfo (cut at the message's length it would no
+ * longer look like one to a later redaction). */
+static void test_url_secrets_are_not_in_messages(void)
+{
+    char urls[2][700], pw[401];
+    memset(pw, 'P', 400);
+    pw[400] = '\0';
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    /* Bound and never listened on: the connection is refused. */
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+          getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    snprintf(urls[0], sizeof(urls[0]), "rtmp://127.0.0.1:%d/live/KKKKKKKKKKKK",
+             ntohs(a.sin_port));
+    snprintf(urls[1], sizeof(urls[1]), "rtsp://operator:%s@127.0.0.1:%d/x", pw,
+             ntohs(a.sin_port));
+    for (int i = 0; i < 2; i++) {
+        struct mms_sink *sink = NULL;
+        struct mms_err err = {{0}};
+        struct mms_sink_params p = params((AVRational){1, 25});
+        p.live = 1;
+        CHECK(mms_sink_open(NULL, urls[i], &p, &sink, &err) < 0);
+        CHECK_MSG(err.msg[0] && !strstr(err.msg, "KKKKKKKK") && !strstr(err.msg, "PPPPPPPP"),
+                  "a secret is shown: %s", err.msg);
+        CHECK_MSG(strstr(err.msg, "127.0.0.1"), "the output is not named: %s", err.msg);
+    }
+    close(fd);
+}
+
 /* Streamed to UDP and caught by an ffmpeg started first. */
 static void test_udp(void)
 {
@@ -861,7 +964,7 @@ MMS_TESTS(T(test_mp4), T(test_mkv), T(test_ts), T(test_timestamps), T(test_kille
           T(test_partial), T(test_find), T(test_null), T(test_controls_not_supported),
           T(test_refusals), T(test_full_disk), T(test_fd_writes_through_the_descriptor),
           T(test_fd_refusals_leave_the_descriptor), T(test_fd_full_disk),
-          T(test_udp), T(test_tcp_stalled_receiver), T(test_speed), T(test_reopen_flags),
+          T(test_udp), T(test_url_secrets_are_not_in_messages), T(test_rtsp_failed_session_leaves_no_socket), T(test_tcp_stalled_receiver), T(test_speed), T(test_reopen_flags),
           T(test_two_sinks_on_one_encoder), T(test_shared_sink_takes_no_frames),
           T(test_own_encoder_sink_takes_no_packets), T(test_null_has_no_encoding),
           T(test_live_file_and_stream_share), T(test_offline_file_and_stream_do_not))

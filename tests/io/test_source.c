@@ -140,6 +140,9 @@ static void test_file(void)
     CHECK(!r.info.live);
     CHECK(!strcmp(r.info.codec, "h264"));
     CHECK(strstr(r.info.format, "mp4") != NULL);
+    /* 50 frames at 25 fps: what mms run's progress and time left use. */
+    CHECK_MSG(llabs(r.info.duration_us - 2000000) <= 40000, "duration %lld us",
+              (long long)r.info.duration_us);
     for (int i = 0; i < r.n && i < nwant; i++)
         CHECK_MSG(r.pts[i] == want[i], "frame %d: pts %lld, ffprobe %lld", i,
                   (long long)r.pts[i], (long long)want[i]);
@@ -190,7 +193,7 @@ static void test_pixels(void)
     mms_source_close(s);
 }
 
-/* Not YUV420P: converted; full-range 4:2:0 (MJPEG): copied. */
+/* Not YUV420P: converted; full-range 4:2:0 (MJPEG): made limited. */
 static void test_formats(void)
 {
     static struct readout r;
@@ -206,6 +209,71 @@ static void test_formats(void)
     if (mjpeg) {
         CHECK_MSG(read_all(mjpeg, NULL, &r) == 0, "%s", r.msg);
         CHECK(r.n == 10 && !r.wrong_format && r.monotonic);
+    }
+}
+
+/* The first frame's luma and chroma at its centre, and its range. */
+static int centre(const char *url, int yuv[3], int *range)
+{
+    struct mms_source *s = NULL;
+    struct mms_err err = {{0}};
+    AVFrame *f = av_frame_alloc();
+    int ret = mms_source_open(url, NULL, &s, &err);
+    if (!ret)
+        ret = mms_source_read(s, f, &err);
+    CHECK_MSG(ret == 0, "%s: %s", url, err.msg);
+    if (!ret) {
+        int x = f->width / 2, y = f->height / 2;
+        yuv[0] = f->data[0][y * f->linesize[0] + x];
+        yuv[1] = f->data[1][y / 2 * f->linesize[1] + x / 2];
+        yuv[2] = f->data[2][y / 2 * f->linesize[2] + x / 2];
+        *range = f->color_range;
+        CHECK(f->format == AV_PIX_FMT_YUV420P);
+    }
+    av_frame_free(&f);
+    mms_source_close(s);
+    return ret;
+}
+
+/* Full-range frames (a J format, or the flag on an ordinary one) leave
+ * in limited range: the encoders would record their levels as limited. */
+static void test_full_range_becomes_limited(void)
+{
+    static const struct {
+        const char *url;
+        int y, range_in;
+    } cases[] = {
+        {"lavfi:color=c=white:s=64x48:r=10:d=0.3,scale=out_range=full,format=yuvj420p", 235, 1},
+        {"lavfi:color=c=black:s=64x48:r=10:d=0.3,scale=out_range=full,format=yuvj420p", 16, 1},
+        {"lavfi:color=c=white:s=64x48:r=10:d=0.3,scale=out_range=full,format=yuvj422p", 235, 1},
+        {"lavfi:color=c=white:s=64x48:r=10:d=0.3,format=yuv420p", 235, 0},
+        {"lavfi:color=c=black:s=64x48:r=10:d=0.3,format=yuv420p", 16, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        int yuv[3] = {0}, range = -1;
+        if (centre(cases[i].url, yuv, &range))
+            continue;
+        CHECK_MSG(abs(yuv[0] - cases[i].y) <= 1 && abs(yuv[1] - 128) <= 1 &&
+                      abs(yuv[2] - 128) <= 1,
+                  "%s: Y %d U %d V %d, want Y %d", cases[i].url, yuv[0], yuv[1], yuv[2],
+                  cases[i].y);
+        CHECK_MSG(range != AVCOL_RANGE_JPEG, "%s: still flagged full range", cases[i].url);
+    }
+    /* An IP camera's full-range H.264: yuv420p with the range in its VUI. */
+    static const char *const colour[] = {"white", "black"};
+    for (int k = 0; k < 2; k++) {
+        char src[128], name[32];
+        int yuv[3] = {0}, range = -1;
+        snprintf(src, sizeof(src), "color=c=%s:s=64x48:r=10", colour[k]);
+        snprintf(name, sizeof(name), "full-%s.mkv", colour[k]);
+        const char *clip = make_clip(name, src,
+                                     "-frames:v 3 -vf scale=out_range=full -pix_fmt yuv420p "
+                                     "-color_range pc -c:v libx264 -qp 0");
+        CHECK(clip != NULL);
+        if (!clip || centre(clip, yuv, &range))
+            continue;
+        CHECK_MSG(abs(yuv[0] - (k ? 16 : 235)) <= 1 && range != AVCOL_RANGE_JPEG,
+                  "%s: Y %d range %d", name, yuv[0], range);
     }
 }
 
@@ -255,6 +323,53 @@ static void test_option_without_equals_is_not_shown(void)
     CHECK(read_all(clip, &o, &r) == AVERROR(EINVAL));
     CHECK_MSG(strstr(r.msg, "input option 2 of 2 is not KEY=VALUE"), "%s", r.msg);
     CHECK_MSG(!strstr(r.msg, "Sup3rSecret1"), "the option is shown: %s", r.msg);
+}
+
+/* An unknown option whose name may hold a secret is named by its place:
+ * one typed with ':' for '=' whose base64 value ends in '=', and a secret
+ * word the input does not take. */
+static void test_unknown_secret_option_is_not_shown(void)
+{
+    static struct readout r;
+    const char *clip = make_clip("opt-secret.ts", "testsrc=size=64x48:rate=25",
+                                 "-frames:v 2 -c:v libx264");
+    if (!clip)
+        return;
+    const char *typo[] = {"probesize=1000000", "passphrase:c2VjcmV0IQ=="};
+    struct mms_source_opts o = {typo, 2, 0, 0, NULL, NULL};
+    CHECK(read_all(clip, &o, &r) == AVERROR(EINVAL));
+    CHECK_MSG(strstr(r.msg, "input option 2 of 2 is not known"), "%s", r.msg);
+    CHECK_MSG(!strstr(r.msg, "c2VjcmV0IQ"), "the secret is shown: %s", r.msg);
+    const char *word[] = {"passphrase=Sup3rSecret1"};
+    struct mms_source_opts w = {word, 1, 0, 0, NULL, NULL};
+    CHECK(read_all(clip, &w, &r) == AVERROR(EINVAL));
+    CHECK_MSG(strstr(r.msg, "input option 1 of 1 is not known") && !strstr(r.msg, "passphrase"),
+              "%s", r.msg);
+    const char *plain[] = {"no_such_option=1"};
+    struct mms_source_opts p = {plain, 1, 0, 0, NULL, NULL};
+    CHECK(read_all(clip, &p, &r) == AVERROR(EINVAL));
+    CHECK_MSG(strstr(r.msg, "input option 'no_such_option' is not known"), "%s", r.msg);
+}
+
+/* A URL's password never reaches a message, however long: cut at the
+ * message's length it would no longer look like one to a later redaction. */
+static void test_url_password_is_not_in_messages(void)
+{
+    static struct readout r;
+    char url[600], secret[301];
+    memset(secret, 'S', 300);
+    secret[300] = '\0';
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    /* A port bound and never listened on: the connection is refused. */
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+          getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    port = ntohs(a.sin_port);
+    snprintf(url, sizeof(url), "rtsp://operator:%s@127.0.0.1:%d/cam", secret, port);
+    CHECK(read_all(url, NULL, &r) < 0);
+    CHECK_MSG(r.msg[0] && !strstr(r.msg, "SSSSSSSS"), "the password is shown: %s", r.msg);
+    close(fd);
 }
 
 static void test_missing(void)
@@ -752,8 +867,8 @@ __attribute__((constructor)) static void quiet(void)
     mms_image_quiet(1);
 }
 
-MMS_TESTS(T(test_file), T(test_pixels), T(test_formats), T(test_lavfi), T(test_options),
-          T(test_option_without_equals_is_not_shown), T(test_missing), T(test_corrupt),
+MMS_TESTS(T(test_file), T(test_pixels), T(test_formats), T(test_lavfi), T(test_full_range_becomes_limited), T(test_options),
+          T(test_option_without_equals_is_not_shown), T(test_unknown_secret_option_is_not_shown), T(test_url_password_is_not_in_messages), T(test_missing), T(test_corrupt),
           T(test_truncated),
           T(test_truncated_mkv_is_damaged), T(test_mkv_of_unknown_size_is_whole), T(test_damaged),
           T(test_udp_timeout), T(test_udp_interrupt), T(test_open_interrupted_by_callback),
