@@ -2,7 +2,6 @@
 
 #include <math.h>
 #include <stddef.h>
-#include <string.h>
 
 #include "core/cpu.h"
 
@@ -68,13 +67,15 @@ struct rows {
     float v[2][3][TILE];
 };
 
-typedef void (*hfill_fn)(const void *src, int row, const struct lin *tab, int n,
+/* Fills out with source row `row` resized for the tile of n output
+ * columns from x0, whose taps and weights tab holds. */
+typedef void (*hfill_fn)(const void *src, int row, int x0, const struct lin *tab, int n,
                          float (*out)[TILE]);
 
 /* Points r0 / r1 at the buffers holding source rows ly->i0 / ly->i1,
  * filling what is missing without evicting a row still needed. */
 static void rows_get(struct rows *r, const struct lin *ly, hfill_fn fill,
-                     const void *src, const struct lin *tab, int n,
+                     const void *src, int x0, const struct lin *tab, int n,
                      float (**r0)[TILE], float (**r1)[TILE])
 {
     int want[2] = {ly->i0, ly->i1}, slot[2];
@@ -83,7 +84,7 @@ static void rows_get(struct rows *r, const struct lin *ly, hfill_fn fill,
         if (slot[k] >= 0)
             continue;
         slot[k] = k == 1 ? 1 - slot[0] : r->src[0] == want[1] ? 1 : 0;
-        fill(src, want[k], tab, n, r->v[slot[k]]);
+        fill(src, want[k], x0, tab, n, r->v[slot[k]]);
         r->src[slot[k]] = want[k];
     }
     *r0 = r->v[slot[0]];
@@ -119,9 +120,10 @@ struct rgb_src {
     int stride;
 };
 
-static void hfill_rgb(const void *src, int row, const struct lin *tab, int n,
+static void hfill_rgb(const void *src, int row, int x0, const struct lin *tab, int n,
                       float (*out)[TILE])
 {
+    (void)x0;
     const struct rgb_src *s = src;
     const uint8_t *r = s->p + (size_t)row * s->stride;
     for (int i = 0; i < n; i++) {
@@ -145,7 +147,7 @@ static void pre_resize(hfill_fn fill, const void *src, int w, int h, float *dst,
         for (int y = 0; y < dh; y++) {
             struct lin ly = lin_at(y, h, dh);
             float (*r0)[TILE], (*r1)[TILE];
-            rows_get(&rows, &ly, fill, src, tab, n, &r0, &r1);
+            rows_get(&rows, &ly, fill, src, x0, tab, n, &r0, &r1);
             for (int c = 0; c < 3; c++) {
                 float *o = dst + c * plane + (size_t)y * dw + x0;
                 for (int i = 0; i < n; i++)
@@ -199,9 +201,10 @@ static void blend_chroma_row(const struct yuv_src *s, int row, int c0, int c1)
     s->cu[c1 + 1] = s->cv[c1 + 1] = 0;
 }
 
-static void hfill_yuv_any(const void *src, int row, const struct lin *tab, int n,
+static void hfill_yuv_any(const void *src, int row, int x0, const struct lin *tab, int n,
                           float (*out)[TILE])
 {
+    (void)x0;
     const struct yuv_src *s = src;
     for (int i = 0; i < n; i++) {
         uint8_t a[3], b[3];
@@ -216,18 +219,17 @@ static void hfill_yuv_any(const void *src, int row, const struct lin *tab, int n
  * read their luma and chroma, and the column's weights: the same for every
  * row of the tile. One array per field, so that a vector loads them. */
 struct yuv_cols {
-    int n;
-    /* The tile's whole table: under a strong enlargement two tiles can
-     * share their first and last taps and weights. */
-    struct lin key[TILE];
+    /* The tile, by its first column: under a strong enlargement two tiles
+     * can share their first and last taps and weights, so those are no key. */
+    int n, x0;
     int32_t x[2][TILE], c0[2][TILE], c1[2][TILE], fx[2][TILE];
     float l0[TILE], l1[TILE];
 };
 
-static void yuv_cols_update(const struct yuv_src *s, struct yuv_cols *t, const struct lin *tab,
-                            int n)
+static void yuv_cols_update(const struct yuv_src *s, struct yuv_cols *t, int x0,
+                            const struct lin *tab, int n)
 {
-    if (t->n == n && !memcmp(t->key, tab, (size_t)n * sizeof(*tab)))
+    if (t->n == n && t->x0 == x0)
         return;
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < 2; k++) {
@@ -242,7 +244,7 @@ static void yuv_cols_update(const struct yuv_src *s, struct yuv_cols *t, const s
         t->l1[i] = tab[i].l1;
     }
     t->n = n;
-    memcpy(t->key, tab, (size_t)n * sizeof(*tab));
+    t->x0 = x0;
 }
 
 /* mms_yuv_pixel on a row whose chroma blend_chroma_row made: the same
@@ -343,10 +345,11 @@ hfill_yuv_avx2(const struct yuv_src *s, const uint8_t *yrow, int n, float (*out)
 
 /* Converts only the source pixels the tile's output columns read: at 720p
  * to 288x512 that is fewer conversions than the frame has pixels. */
-static void hfill_yuv(const void *src, int row, const struct lin *tab, int n, float (*out)[TILE])
+static void hfill_yuv(const void *src, int row, int x0, const struct lin *tab, int n,
+                      float (*out)[TILE])
 {
     const struct yuv_src *s = src;
-    yuv_cols_update(s, s->cols, tab, n);
+    yuv_cols_update(s, s->cols, x0, tab, n);
     blend_chroma_row(s, row, s->cols->c0[0][0], s->cols->c1[1][n - 1]);
     const uint8_t *yrow = s->f->plane[0] + (long)row * s->f->stride[0];
     int done = 0;
@@ -406,9 +409,10 @@ struct plane_src {
     int w;
 };
 
-static void hfill_plane(const void *src, int row, const struct lin *tab, int n,
+static void hfill_plane(const void *src, int row, int x0, const struct lin *tab, int n,
                         float (*out)[TILE])
 {
+    (void)x0;
     const struct plane_src *s = src;
     const float *r = s->p + (size_t)row * s->w;
     for (int i = 0; i < n; i++)
@@ -433,7 +437,7 @@ static void resize_runs(const float *p, int sh, int sw, int dh, int dw, emit_fn 
         for (int y = 0; y < dh; y++) {
             struct lin ly = lin_at(y, sh, dh);
             float (*r0)[TILE], (*r1)[TILE];
-            rows_get(&rows, &ly, hfill_plane, &src, tab, n, &r0, &r1);
+            rows_get(&rows, &ly, hfill_plane, &src, x0, tab, n, &r0, &r1);
             for (int i = 0; i < n; i++)
                 run[i] = r0[0][i] * ly.l0 + r1[0][i] * ly.l1;
             emit(ctx, y, x0, run, n);
