@@ -176,6 +176,10 @@ static int read_frame(struct mms_pipeline *p, struct item *it)
         }
         if (!p->live || !mms_source_info(p->src)->live)
             return 1; /* a file ends (or breaks off) here */
+        /* A stop interrupts the read it is waiting in: that is no loss of
+         * signal, and must not say so. */
+        if (atomic_load(&p->stop))
+            return 1;
         if (reconnect(p))
             return 1;
     }
@@ -899,8 +903,15 @@ int mms_pipeline_wait(struct mms_pipeline *p, int *damaged, struct mms_err *err)
         if (st.state == MMS_WRITER_FAILED && !down[0])
             snprintf(down, sizeof(down), "%s", st.reason);
     }
-    if (p->meta && fclose(p->meta) && !rc)
-        rc = mms_err_set(err, -EIO, "%s: %s", p->o.meta, strerror(errno));
+    if (p->meta) {
+        /* A write that failed mid-run leaves only the stream's error flag:
+         * fclose succeeds if the last writes did. */
+        int lost = ferror(p->meta);
+        if (fclose(p->meta) && !rc)
+            rc = mms_err_set(err, -EIO, "%s: %s", p->o.meta, strerror(errno));
+        else if (lost && !rc)
+            rc = mms_err_set(err, -EIO, "%s: some lines could not be written", p->o.meta);
+    }
     p->meta = NULL;
     /* Its failures are in its status, not the run's: the recording is a
      * side output that never fails the pipeline. */

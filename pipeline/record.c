@@ -106,7 +106,9 @@ static void emit(struct mms_recorder *r, enum mms_record_event ev, const char *r
 }
 
 /* Records a failure and turns recording off until the retry the backoff
- * says (none when retries are off); what was written stays. */
+ * says (none when retries are off, or when the failure was that of a stop
+ * finishing its segment: a stop for privacy must not be undone by a retry
+ * once the disk has room again); what was written stays. */
 static void fail(struct mms_recorder *r, const char *msg)
 {
     if (r->sink) {
@@ -121,7 +123,7 @@ static void fail(struct mms_recorder *r, const char *msg)
     r->bytes_done += atomic_exchange(&r->seg_bytes, 0);
     r->errors++;
     r->on = 0;
-    r->retry_ms = wait ? mms_now_ms() + (double)wait : 0;
+    r->retry_ms = wait && atomic_load(&r->want) ? mms_now_ms() + (double)wait : 0;
     r->file[0] = 0;
     keep_tail(r->error, sizeof(r->error), msg);
     pthread_mutex_unlock(&r->lock);
@@ -164,8 +166,10 @@ static int claim_path(struct mms_recorder *r, int *fd_out, struct mms_err *err)
     pthread_mutex_unlock(&r->lock);
     for (int n = 1; n <= MAX_SUFFIX; n++) {
         char suffix[16] = "";
+        /* '_' sorts after the '.' of the name without one, and four
+         * digits keep 2..1000 in order: `ls` lists segments as recorded. */
         if (n > 1)
-            snprintf(suffix, sizeof(suffix), "-%d", n);
+            snprintf(suffix, sizeof(suffix), "_%04d", n);
         int w = snprintf(r->path, sizeof(r->path), "%s/%s-%s%s%s", r->dir, name, stamp, suffix,
                          r->ext);
         if (w < 0 || (size_t)w >= sizeof(r->path)) {
@@ -341,13 +345,13 @@ static void count_good(struct mms_recorder *r)
     atomic_fetch_add(&r->frames, 1);
 }
 
-void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m)
+int mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m)
 {
     if (atomic_load(&r->closed))
-        return;
+        return 0;
     apply_request(r);
     if (!retry_due(r))
-        return;
+        return 0;
     int64_t pts = f->pts;
     if (pts == AV_NOPTS_VALUE)
         pts = r->last_pts == AV_NOPTS_VALUE ? 0 : r->last_pts + r->frame_dur;
@@ -355,55 +359,56 @@ void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct m
      * own timeline instead. */
     if (r->sink && (pts - r->first_pts >= r->seg_ticks || pts <= r->last_pts) &&
         finish_segment(r) < 0)
-        return;
+        return 0;
     if (!r->sink && open_segment(r, pts) < 0)
-        return;
+        return 0;
     struct mms_err err;
     int rc = av_frame_ref(r->ref, f);
     if (rc < 0) {
         fail(r, "out of memory");
-        return;
+        return 0;
     }
     r->ref->pts = pts - r->first_pts;
     rc = mms_sink_write(r->sink, r->ref, m, &err);
     av_frame_unref(r->ref);
     if (rc < 0) {
         fail(r, err.msg);
-        return;
+        return 0;
     }
     r->last_pts = pts;
     count_good(r);
+    return 1;
 }
 
 /* A shared encoder's packet (params.encoder): segments start on keyframes,
  * which the encoder is asked for, at each segment's end and whenever one
  * is needed to start. */
-void mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt)
+int mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt)
 {
     if (atomic_load(&r->closed))
-        return;
+        return 0;
     apply_request(r);
     if (!retry_due(r))
-        return;
+        return 0;
     struct mms_encoder *enc = r->params.encoder;
     int key = pkt->flags & AV_PKT_FLAG_KEY;
     if (r->sink && key && pkt->pts - r->first_pts >= r->seg_ticks && finish_segment(r) < 0)
-        return;
+        return 0;
     if (!r->sink) {
         if (!key) {
             /* Nothing before a keyframe could be decoded. */
             mms_encoder_key_at(enc, INT64_MIN);
-            return;
+            return 0;
         }
         if (open_segment(r, pkt->pts) < 0)
-            return;
+            return 0;
         mms_encoder_key_at(enc, pkt->pts + r->seg_ticks);
     }
     struct mms_err err;
     int rc = av_packet_ref(r->pkt, pkt);
     if (rc < 0) {
         fail(r, "out of memory");
-        return;
+        return 0;
     }
     r->pkt->pts -= r->first_pts;
     if (r->pkt->dts != AV_NOPTS_VALUE)
@@ -412,10 +417,11 @@ void mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt)
     av_packet_unref(r->pkt);
     if (rc < 0) {
         fail(r, err.msg);
-        return;
+        return 0;
     }
     r->last_pts = pkt->pts;
     count_good(r);
+    return 1;
 }
 
 int mms_recorder_request(struct mms_recorder *r, int on)

@@ -99,15 +99,16 @@ typedef void (*mms_record_event_fn)(void *opaque, enum mms_record_event ev, cons
 void mms_recorder_set_events(struct mms_recorder *r, mms_record_event_fn fn, void *opaque);
 
 /* The writer thread only. Opens, rotates or closes segments as needed and
- * writes `f` (borrowed; pts in the time base given at creation). Never
- * fails: see the status for what went wrong. */
-void mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m);
+ * writes `f` (borrowed; pts in the time base given at creation). 1 when
+ * it went into a segment; 0 when it did not: recording off, waiting for
+ * a retry, or a failure, which the status says. */
+int mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m);
 
 /* The same, for a recorder made on an encoder: one of its packets
  * (borrowed). A segment opens on a keyframe (one is asked for when
  * needed; packets before it are not recorded) and ends at the first
  * keyframe at or after its length. */
-void mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt);
+int mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt);
 
 /* Any thread: turns recording on or off from the next frame on (off
  * closes and finalises the open segment; on after a failure tries again).

@@ -210,6 +210,21 @@ static void end_write(struct mms_writer *w, int rc, const struct mms_err *err)
         sink_failed(w, err);
 }
 
+/* The recorder's write: counted as written only when the frame went into
+ * a segment. Stopped, failed or waiting for a retry, it is neither written
+ * nor dropped (the recorder's status says which), and the output is not
+ * stalled either. */
+static void recorded(struct mms_writer *w, int wrote)
+{
+    if (wrote) {
+        end_write(w, 0, NULL);
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->busy_since = 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
 /* The requests asked for since the last time, to the sink; a closed sink
  * has nothing to pause or draw, so they are let go. */
 static void give_controls(struct mms_writer *w)
@@ -285,8 +300,7 @@ static void write_packet_slot(struct mms_writer *w, const struct slot *s)
     if (w->rec) {
         w->wait_key = 0;
         begin_write(w);
-        mms_recorder_write_packet(w->rec, s->pkt);
-        end_write(w, 0, NULL);
+        recorded(w, mms_recorder_write_packet(w->rec, s->pkt));
         return;
     }
     await_first_open(w);
@@ -366,8 +380,7 @@ static void write_slot(struct mms_writer *w, const struct slot *s)
     }
     if (w->rec) {
         begin_write(w);
-        mms_recorder_write(w->rec, s->frame, &s->meta);
-        end_write(w, 0, NULL);
+        recorded(w, mms_recorder_write(w->rec, s->frame, &s->meta));
         return;
     }
     await_first_open(w);

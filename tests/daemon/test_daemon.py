@@ -131,7 +131,7 @@ def run_main_daemon(tmp, rec, d, api, feeder, notify, base, port, uport):
     time.sleep(4)
     segs = sorted(f for f in os.listdir(rec) if f.startswith("cam-"))
     check(len(segs) >= 2, "segments of 3 s rotate: %s" % segs)
-    check(all(re.match(r"^cam-\d{8}T\d{6}Z(-\d+)?\.mp4$", f) for f in segs),
+    check(all(re.match(r"^cam-\d{8}T\d{6}Z(_\d{4})?\.mp4$", f) for f in segs),
           "segment names cam-YYYYmmddTHHMMSSZ.mp4: %s" % segs)
     r = subprocess.run([MMS, "ctl", "--url", "http://127.0.0.1:%d" % port, "record", "cam",
                         "stop"], capture_output=True, text=True)

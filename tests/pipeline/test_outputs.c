@@ -234,6 +234,50 @@ static void stalled_stream_spares_the_file_and_recording(void)
     check_whole("recording", recording_in(rec), expect);
 }
 
+static int64_t recording_written(struct mms_pipeline *p)
+{
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    return c.noutputs ? c.outputs[c.noutputs - 1].written : -1;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&t, NULL);
+}
+
+/* A recording stopped through the API writes nothing, and its output
+ * says so: its "written" count stands still (it went on counting every
+ * frame offered) until the recording starts again. */
+static void a_stopped_recording_counts_nothing_written(void)
+{
+    const char *rec = tmp_path("stopped-count");
+    struct mms_pipeline *p = create("lavfi:testsrc2=size=320x240:rate=25", "live", NULL, 0, rec);
+    if (!p)
+        return;
+    struct mms_err err = {{0}};
+    int up = 0;
+    for (int i = 0; i < 300 && !up; i++, sleep_ms(20))
+        up = recording_written(p) >= 25;
+    CHECK_MSG(up, "the recording wrote %lld frames", (long long)recording_written(p));
+    CHECK_MSG(mms_pipeline_record(p, 0, &err) == 0, "%s", err.msg);
+    sleep_ms(500); /* frames already on their way */
+    int64_t stopped = recording_written(p);
+    sleep_ms(1500);
+    CHECK_MSG(recording_written(p) == stopped, "stopped: written went from %lld to %lld",
+              (long long)stopped, (long long)recording_written(p));
+    CHECK_MSG(mms_pipeline_record(p, 1, &err) == 0, "%s", err.msg);
+    int again = 0;
+    for (int i = 0; i < 300 && !again; i++, sleep_ms(20))
+        again = recording_written(p) >= stopped + 10;
+    CHECK_MSG(again, "started again: written %lld, %lld when stopped",
+              (long long)recording_written(p), (long long)stopped);
+    mms_pipeline_stop(p);
+    mms_pipeline_wait(p, NULL, &err);
+    mms_pipeline_destroy(p);
+}
+
 /* A port on 127.0.0.1 nobody listens on: bound, then closed. */
 static int closed_port(void)
 {
@@ -417,7 +461,7 @@ __attribute__((constructor)) static void quiet(void)
     av_log_set_level(AV_LOG_QUIET);
 }
 
-MMS_TESTS(T(stalled_stream_spares_the_file_and_recording),
+MMS_TESTS(T(stalled_stream_spares_the_file_and_recording), T(a_stopped_recording_counts_nothing_written),
           T(streams_down_at_start_spare_the_recording),
           T(offline_writes_every_frame_to_every_file), T(same_settings_run_one_encoder),
           T(different_settings_run_two_encoders), T(null_output_runs_no_encoder),

@@ -136,10 +136,10 @@ static int parse_name(const char *file, const char *name, const char *ext, char 
     stamp[16] = 0;
     s += 16;
     *n = 1;
-    if (*s == '-') {
+    if (*s == '_') {
         char *end;
         long v = strtol(s + 1, &end, 10);
-        if (end == s + 1 || v < 2)
+        if (end != s + 5 || v < 2)
             return 0;
         *n = (int)v;
         s = end;
@@ -269,6 +269,11 @@ static void recorder_rotates_on_output_time(void)
     struct listing l;
     list_segments(dir, "or1", ".mp4", &l);
     check_segments(&l, (const int[]){50, 50, 25}, 3);
+    /* Three segments in well under a second of wall time: suffixed names,
+     * which a plain listing must put in the order they were recorded. */
+    for (int i = 1; i < l.n; i++)
+        CHECK_MSG(strcmp(l.name[i - 1], l.name[i]) < 0, "ls lists %s before %s", l.name[i],
+                  l.name[i - 1]);
     int64_t total = 0;
     for (int i = 0; i < l.n; i++)
         total += size_of(l.path[i]);
@@ -443,7 +448,7 @@ static void plant(const char *dir, const char *name, int suffix, time_t from, in
         char stamp[32], path[768], sfx[16] = "";
         strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&t, &tm));
         if (suffix > 1)
-            snprintf(sfx, sizeof(sfx), "-%d", suffix);
+            snprintf(sfx, sizeof(sfx), "_%04d", suffix);
         snprintf(path, sizeof(path), "%s/%s-%s%s.mp4", dir, name, stamp, sfx);
         FILE *f = fopen(path, "w");
         CHECK(f && fputs("keep", f) >= 0 && fclose(f) == 0);
@@ -486,7 +491,7 @@ static void recorder_never_overwrites(void)
     struct mms_record_status st;
     mms_recorder_status(r, &st);
     size_t n = strlen(st.file);
-    CHECK_MSG(n > 6 && !strcmp(st.file + n - 6, "-3.mp4"), "segment '%s'", st.file);
+    CHECK_MSG(n > 9 && !strcmp(st.file + n - 9, "_0003.mp4"), "segment '%s'", st.file);
     char file[1024];
     snprintf(file, sizeof(file), "%s", st.file);
     mms_recorder_free(r);
@@ -529,7 +534,7 @@ static void recorder_skips_links_planted_at_segment_names(void)
             char stamp[32], link[768], sfx[16] = "";
             strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&t, &tm));
             if (n > 1)
-                snprintf(sfx, sizeof(sfx), "-%d", n);
+                snprintf(sfx, sizeof(sfx), "_%04d", n);
             snprintf(link, sizeof(link), "%s/mms-%s%s.mp4", dir, stamp, sfx);
             CHECK(symlink(target, link) == 0);
         }
@@ -541,7 +546,7 @@ static void recorder_skips_links_planted_at_segment_names(void)
     struct mms_record_status st;
     mms_recorder_status(r, &st);
     size_t n = strlen(st.file);
-    CHECK_MSG(!st.errors && n > 6 && !strcmp(st.file + n - 6, "-4.mp4"), "segment '%s', '%s'",
+    CHECK_MSG(!st.errors && n > 9 && !strcmp(st.file + n - 9, "_0004.mp4"), "segment '%s', '%s'",
               st.file, st.error);
     char file[1024];
     snprintf(file, sizeof(file), "%s", st.file);
@@ -1266,6 +1271,72 @@ static void resume_child(const char *dir, int fd)
     _exit(write(fd, &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : 5);
 }
 
+struct stop_report {
+    struct mms_record_status failed, later;
+    int files;
+};
+
+static void stop_child(const char *dir, int fd)
+{
+    struct stop_report rep;
+    memset(&rep, 0, sizeof(rep));
+    struct clip c;
+    signal(SIGXFSZ, SIG_IGN);
+    struct mms_recorder *r = recorder(dir, "mms", 600, "mp4", (AVRational){1, 25});
+    if (!r || clip_open(&c))
+        _exit(2);
+    mms_recorder_set_retry(r, 100, 100);
+    int64_t pts = 60;
+    feed(r, &c, 60, 0, 1);
+    if (!fill_disk(dir, 0) || mms_recorder_request(r, 0))
+        _exit(3);
+    feed_until(r, &c, &pts, 2000, has_errors, 1); /* the stop's close fails */
+    rep.failed = rec_status(r);
+    if (!free_disk(dir, 0))
+        _exit(4);
+    feed_until(r, &c, &pts, 1500, has_segments, 2); /* ten retry delays */
+    rep.later = rec_status(r);
+    mms_recorder_free(r);
+    clip_close(&c);
+    struct listing l;
+    list_segments(dir, "mms", ".mp4", &l);
+    rep.files = l.n;
+    _exit(write(fd, &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : 5);
+}
+
+/* A stop whose last segment cannot be finished (the disk full at that
+ * moment) is still a stop: the failure is reported, and no retry starts
+ * the recording again once there is room, as it did. */
+static void recorder_stop_with_a_failed_close_stays_stopped(void)
+{
+    const char *dir = new_dir("stop-fail");
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        stop_child(dir, fds[1]);
+    }
+    close(fds[1]);
+    struct stop_report rep;
+    memset(&rep, 0, sizeof(rep));
+    ssize_t got = read(fds[0], &rep, sizeof(rep));
+    close(fds[0]);
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    if (got != (ssize_t)sizeof(rep))
+        return;
+    const struct mms_record_status *f = &rep.failed, *l = &rep.later;
+    CHECK_MSG(f->errors == 1 && !f->recording && !f->retrying && strstr(f->error, "File too large"),
+              "the stop's failed close: errors %lld recording %d retrying %d '%s'",
+              (long long)f->errors, f->recording, f->retrying, f->error);
+    CHECK_MSG(!l->recording && !l->retrying && l->segments == 1 && rep.files == 1,
+              "room again: recording %d retrying %d segments %lld, %d files", l->recording,
+              l->retrying, (long long)l->segments, rep.files);
+}
+
 /* A recording that fails on a full disk is tried again by itself, keeps
  * failing while the disk is full (saying it retries), and once there is
  * room resumes into a new segment, the error cleared. */
@@ -1829,7 +1900,7 @@ MMS_TESTS(T(recorder_rotates_on_output_time), T(recorder_writes_mkv),
           T(recorder_dir_that_is_a_file_fails),
           T(recorder_full_disk_keeps_what_was_written),
           T(recorder_retries_a_vanished_directory_without_making_it),
-          T(recorder_stop_ends_the_retries), T(recorder_resumes_when_a_full_disk_has_room),
+          T(recorder_stop_ends_the_retries), T(recorder_stop_with_a_failed_close_stays_stopped), T(recorder_resumes_when_a_full_disk_has_room),
           T(recorder_refuses_bad_settings),
           T(recorder_read_only_dir_fails_recording),
           T(recorder_closed_refuses_requests), T(record_format_option),
