@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -237,6 +238,16 @@ static int write_file(const char *model, const char *out, const struct range *r,
     return ret;
 }
 
+/* By the file, not the spelling: ./m.safetensors, a link or a hard link to
+ * the model is the model. An --out that does not exist yet is not it. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!strcmp(a, b))
+        return 1;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static int open_int8(const char *path, int threads, struct mms_net **net, struct mms_err *err)
 {
     struct mms_net_opts o = {.precision = MMS_PREC_INT8, .threads = threads};
@@ -258,7 +269,7 @@ static int calibrate(const struct args *a, const struct calibrate_opts *o)
         return args_missing(a, "out");
     if ((ret = cli_net_options(a, &o->net, NULL, &cn)) != CLI_GO_ON)
         return ret;
-    if (!strcmp(cn.model, o->out))
+    if (same_file(cn.model, o->out))
         return cli_fail(spec.name, "--out %s would overwrite the model it reads", o->out);
     cn.opts.precision = MMS_PREC_FP32;
     if ((ret = cli_net_open(spec.name, &cn)) != CLI_GO_ON)

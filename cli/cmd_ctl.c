@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/http_client.h"
 #include "core/error.h"
+#include "core/redact.h"
 
 /* Beyond args.h's 0/1/2: the daemon could not be asked at all. */
 enum { CTL_EXIT_UNREACHABLE = 3 };
@@ -639,7 +640,10 @@ static int ctl(const struct args *a, const struct ctl_opts *o)
     c.url = url && *url ? url : DEFAULT_URL;
     struct mms_err err = {{0}};
     if (mms_httpc_open(&c.http, c.url, c.token[0] ? c.token : NULL, c.timeout_ms, &err) < 0) {
-        fprintf(stderr, "mms ctl: URL '%s': %s\n", c.url, err.msg);
+        /* Refused most likely for holding a user, password or query. */
+        char shown[1024];
+        mms_redact_url(c.url, shown, sizeof(shown));
+        fprintf(stderr, "mms ctl: URL '%s': %s\n", shown, err.msg);
         return CTL_EXIT_UNREACHABLE;
     }
 

@@ -303,18 +303,19 @@ static int evaluate(const struct args *a, const struct eval_opts *o)
             goto done;
         }
     }
-    if (sheet) {
-        struct mms_err err = {{0}};
-        if (mms_sheet_write_png(sheet, sheet_path, &err) < 0) {
-            ret = cli_fail(spec.name, "%s", err.msg);
-            goto done;
-        }
-    }
+    /* The scores first: a sheet that cannot be written (too many frames
+     * for one picture, a full disk) must not take them with it. */
     if (o->json)
         print_json(&cn, s, n);
     else
         print_table(&cn, s, n);
+    fflush(stdout);
     ret = ARGS_EXIT_OK;
+    if (sheet) {
+        struct mms_err err = {{0}};
+        if (mms_sheet_write_png(sheet, sheet_path, &err) < 0)
+            ret = cli_fail(spec.name, "%s", err.msg);
+    }
 done:
     mms_sheet_free(&sheet);
     cli_net_close(&cn);

@@ -11,6 +11,7 @@
 #include <libavutil/parseutils.h>
 
 #include "cli/cli.h"
+#include "core/redact.h"
 #include "io/sink.h"
 #include "io/synth.h"
 
@@ -127,9 +128,12 @@ static int parse(const struct args *a, const struct synth_args *in, struct synth
     video_size(in->size, &o->width, &o->height);
     frame_rate(in->fps, &o->rate);
     seed_value(in->seed, &o->seed);
-    if (!mms_sink_find(o->out))
+    if (!mms_sink_find(o->out)) {
+        char shown[1024];
+        mms_redact_url(o->out, shown, sizeof(shown));
         return args_usage_error(&spec, "cannot write '%s': give a .mp4, .mov, .mkv or .ts "
-                                "file, or a udp://, tcp://, srt://, rtmp:// or rtsp:// URL", o->out);
+                                "file, or a udp://, tcp://, srt://, rtmp:// or rtsp:// URL", shown);
+    }
     return CLI_GO_ON;
 }
 

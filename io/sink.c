@@ -45,11 +45,15 @@ static int sink_open(const struct mms_sink_driver *driver, const char *url, int 
                      struct mms_err *err)
 {
     *out = NULL;
-    if (!driver && !(driver = mms_sink_find(url)))
+    if (!driver && !(driver = mms_sink_find(url))) {
+        /* A scheme mistyped (rtmpz://) still carries its password. */
+        char shown[1024];
+        mms_redact_url(url, shown, sizeof(shown));
         return mms_err_set(err, AVERROR(EINVAL),
                            "%s: not an output this program writes (a file ending .mp4, "
                            ".mov, .mkv or .ts, udp://, tcp://, srt://, rtmp://, rtsp:// or null)",
-                           url);
+                           shown);
+    }
     if (p->width < 1 || p->height < 1)
         return mms_err_set(err, AVERROR(EINVAL), "%s: bad output size %dx%d", url, p->width,
                            p->height);

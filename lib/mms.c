@@ -88,8 +88,11 @@ MMS_API int mms_open(const char *path, const struct mms_options *opts, struct mm
     if (net_precision(o.precision, &no.precision) < 0)
         return failf(err, -EINVAL, "unknown precision %d (MMS_PRECISION_AUTO, FP32, INT8, BF16)",
                      o.precision);
-    if (o.threads < 0)
-        return failf(err, -EINVAL, "threads %d: 0 (all cores) or more", o.threads);
+    /* oneDNN's OpenMP runtime reserves a stack frame per thread: a count in
+     * the tens of thousands crashed the caller inside mms_open. */
+    if (o.threads < 0 || o.threads > MMS_MAX_THREADS)
+        return failf(err, -EINVAL, "threads %d: 0 (all cores) to %d", o.threads,
+                     MMS_MAX_THREADS);
     /* The engine treats one zero side as "the card's" for that side only;
      * half a size is more likely a caller's slip than a wish. */
     if (o.height < 0 || o.width < 0 || (!o.height != !o.width))

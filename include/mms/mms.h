@@ -72,10 +72,14 @@ enum {
     MMS_PRECISION_BF16 = 3,
 };
 
+/* As mmsd's and mms's threads option allow. */
+#define MMS_MAX_THREADS 256
+
 /* Zero-initialise, then set what differs from the defaults. */
 struct mms_options {
     int precision;     /* MMS_PRECISION_*; 0: AUTO */
-    int threads;       /* OpenMP threads for each run; 0: all cores */
+    int threads;       /* OpenMP threads for each run; 0: all cores; at most
+                        * MMS_MAX_THREADS */
     int height, width; /* network input; 0, 0: the size in the model file
                         * (multiples of the network's stride, at most 8192) */
 };
@@ -96,7 +100,7 @@ struct mms_info {
     const char *arch;          /* "mms-rt", "res2net-unet" */
     int in_height, in_width;   /* the network input */
     int out_height, out_width; /* the logits */
-    int precision;             /* what runs: MMS_PRECISION_FP32 or MMS_PRECISION_INT8 */
+    int precision;             /* what runs: MMS_PRECISION_FP32, INT8 or BF16 */
     const char *precision_why; /* how that was chosen, one line */
     float threshold;           /* tool where sigmoid(logit) > threshold */
     /* 1: each run is the mean of the frame's logits and its mirror's (two

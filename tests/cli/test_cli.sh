@@ -86,6 +86,11 @@ for bad in "--seed -1" "--seed 4294967296" "--fps 0" "--fps x" "--size 31x32" "-
     run 2 synth -o "$T/s.mp4" $bad && one_line_with "${bad%% *}="
 done
 [ -e "$T/s.mp4" ] && fail "synth wrote a clip despite a usage error"
+# A mistyped scheme is not an output, and its password is not shown.
+run 2 synth -o "rtmpz://u:SECRETPW@host/x" && one_line_with "cannot write"
+grep -q SECRETPW "$T/err" && fail "synth shows the password: $(cat "$T/err")"
+run 1 run -i "lavfi:testsrc2=size=64x48:rate=25:duration=1" -o "rtmpz://u:SECRETPW@host/x"
+grep -q SECRETPW "$T/err" && fail "run shows the password: $(cat "$T/err")"
 
 # ---- failures: one line, status 1 ----
 
@@ -176,6 +181,8 @@ EOF
     fi
     run 1 eval --images "$T/set/img" --masks "$T/set/gt" --sheet "$T/no/such/dir/s.png" &&
         one_line_with "s.png"
+    # The scores come first: a sheet that cannot be written keeps them.
+    grep -q "mean" "$T/out" || fail "eval printed no scores when the sheet failed: $(cat "$T/out")"
     [ -e "$T/no/such/dir/s.png" ] && fail "eval --sheet left a file in a missing directory"
     rm "$T/set/gt/two.png"
     run 1 eval --images "$T/set/img" --masks "$T/set/gt" && one_line_with "two.png"
@@ -250,6 +257,16 @@ run 2 calibrate "$T/a.png" && one_line_with "missing --out"
 run 2 calibrate --out "$T/x.safetensors" && one_line_with "IMAGE"
 run 1 calibrate --model "$T/cal.safetensors" --out "$T/cal.safetensors" "$T/a.png" &&
     one_line_with "overwrite"
+# The same file by another name: refused before anything is written.
+if [ -e "$T/cal.safetensors" ]; then
+    sum=$(cksum <"$T/cal.safetensors")
+    ln -f "$T/cal.safetensors" "$T/cal-link.safetensors"
+    for out in "$T/./cal.safetensors" "$T/cal-link.safetensors"; do
+        run 1 calibrate --model "$T/cal.safetensors" --out "$out" "$T/a.png" &&
+            one_line_with "overwrite"
+    done
+    [ "$(cksum <"$T/cal.safetensors")" = "$sum" ] || fail "calibrate overwrote the model it read"
+fi
 run 1 calibrate --out "$T/y.safetensors" "$T/nonexistent.png" && one_line_with "nonexistent.png"
 [ ! -e "$T/y.safetensors" ] || fail "a failed calibration left a file behind"
 run 2 calibrate --percentile 101 --out "$T/z.safetensors" "$T/a.png" && one_line_with "percentile"

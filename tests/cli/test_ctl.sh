@@ -191,9 +191,16 @@ one_line_with "http://127.0.0.1:$DEAD"
 run 3 --url "https://127.0.0.1:$MAIN" status && one_line_with "https is not supported"
 for url in "ftp://127.0.0.1:$MAIN" "http://" "http://127.0.0.1:0" "http://127.0.0.1:65536" \
     "http://127.0.0.1:80x" "http://[::1" "http://[nope]:80" "http://a b:80" "127.0.0.1:$MAIN" \
-    "http://127.0.0.1:$MAIN/x?y" "http://user@127.0.0.1:$MAIN"; do
+    "http://127.0.0.1:$MAIN/x?y"; do
     run 3 --url "$url" status && one_line_with "URL '$url'"
 done
+# Refused for holding a user or a password, which the message must not repeat.
+run 3 --url "http://admin:hunter2@127.0.0.1:$MAIN" status &&
+    one_line_with "URL 'http://***@127.0.0.1:$MAIN'"
+grep -q hunter2 "$T/err" && fail "the refused URL's password is shown: $(cat "$T/err")"
+MMSD_URL="http://127.0.0.1:$MAIN/?token=s3cr3tT0ken" "$MMS" ctl health >"$T/out" 2>"$T/err"
+[ $? -eq 3 ] || fail "a URL with a query was not refused"
+grep -q s3cr3tT0ken "$T/err" && fail "the refused URL's token is shown: $(cat "$T/err")"
 [ "$(requests)" -eq "$before" ] || fail "bad URLs reached the stub"
 
 finish "mms ctl"

@@ -403,6 +403,12 @@ static void test_open_refused(void)
                   -EINVAL, &err, "unknown precision 9");
     check_refused(mms_open(model_path(), &(struct mms_options){.threads = -2}, &e, &err),
                   -EINVAL, &err, "threads -2");
+    /* 100000 crashed the caller inside OpenMP's parallel region. */
+    check_refused(mms_open(model_path(), &(struct mms_options){.threads = 100000}, &e, &err),
+                  -EINVAL, &err, "threads 100000");
+    check_refused(mms_open(model_path(),
+                           &(struct mms_options){.threads = MMS_MAX_THREADS + 1}, &e, &err),
+                  -EINVAL, &err, "0 (all cores) to 256");
     check_refused(mms_open(model_path(), &(struct mms_options){.height = 160}, &e, &err),
                   -EINVAL, &err, "input size 160x0");
     check_refused(mms_open(model_path(), &(struct mms_options){.height = -32, .width = 32}, &e,
