@@ -518,12 +518,12 @@ static void test_fd_full_disk(void)
 }
 
 /* Whether some socket is bound to UDP `port` (a listener is ready). */
-static int udp_bound(int port)
+/* A line of a /proc/net table holds `want`. */
+static int proc_net_has(const char *table, const char *want)
 {
-    FILE *f = fopen("/proc/net/udp", "r");
-    char line[512], want[16];
+    FILE *f = fopen(table, "r");
+    char line[512];
     int found = 0;
-    snprintf(want, sizeof(want), ":%04X ", port);
     while (f && !found && fgets(line, sizeof(line), f))
         found = strstr(line, want) != NULL;
     if (f)
@@ -531,19 +531,20 @@ static int udp_bound(int port)
     return found;
 }
 
+static int udp_bound(int port)
+{
+    char want[16];
+    snprintf(want, sizeof(want), ":%04X ", port);
+    return proc_net_has("/proc/net/udp", want);
+}
+
 /* A TCP port in LISTEN (state 0A) on 127.0.0.1, read from /proc: a
  * connection to find out would be the one the listener takes. */
 static int tcp_listening(int port)
 {
-    FILE *f = fopen("/proc/net/tcp", "r");
-    char line[512], want[32];
-    int found = 0;
+    char want[32];
     snprintf(want, sizeof(want), ":%04X 00000000:0000 0A", port);
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, want) != NULL;
-    if (f)
-        fclose(f);
-    return found;
+    return proc_net_has("/proc/net/tcp", want);
 }
 
 static int open_fds(void)

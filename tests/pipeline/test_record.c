@@ -1007,6 +1007,29 @@ struct full_report {
 
 /* In a child, under a 200 KB file size limit with SIGXFSZ ignored, as on a
  * full disk: the write that crosses the limit fails with EFBIG. */
+/* Runs child(dir, fd) in a process of its own (a file size limit or a
+ * mount namespace must not reach the tests after it) and reads back the
+ * report it writes to fd, n bytes. 1 when the whole report came. */
+static int child_report(void (*child)(const char *, int), const char *dir, void *rep, size_t n)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        child(dir, fds[1]);
+    }
+    close(fds[1]);
+    memset(rep, 0, n);
+    ssize_t got = read(fds[0], rep, n);
+    close(fds[0]);
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    return got == (ssize_t)n;
+}
+
 static void full_disk_child(const char *dir, int fd)
 {
     struct full_report rep;
@@ -1039,23 +1062,8 @@ static void full_disk_child(const char *dir, int fd)
 static void recorder_full_disk_keeps_what_was_written(void)
 {
     const char *dir = new_dir("full");
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        full_disk_child(dir, fds[1]);
-    }
-    close(fds[1]);
     struct full_report rep;
-    memset(&rep, 0, sizeof(rep));
-    ssize_t got = read(fds[0], &rep, sizeof(rep));
-    close(fds[0]);
-    int status = 0;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
-    if (got != (ssize_t)sizeof(rep))
+    if (!child_report(full_disk_child, dir, &rep, sizeof(rep)))
         return;
     const struct mms_record_status *f = &rep.failed;
     CHECK_MSG(f->errors == 1 && !f->recording && f->segments == 1 && !f->file[0],
@@ -1310,23 +1318,8 @@ static void stop_child(const char *dir, int fd)
 static void recorder_stop_with_a_failed_close_stays_stopped(void)
 {
     const char *dir = new_dir("stop-fail");
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        stop_child(dir, fds[1]);
-    }
-    close(fds[1]);
     struct stop_report rep;
-    memset(&rep, 0, sizeof(rep));
-    ssize_t got = read(fds[0], &rep, sizeof(rep));
-    close(fds[0]);
-    int status = 0;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
-    if (got != (ssize_t)sizeof(rep))
+    if (!child_report(stop_child, dir, &rep, sizeof(rep)))
         return;
     const struct mms_record_status *f = &rep.failed, *l = &rep.later;
     CHECK_MSG(f->errors == 1 && !f->recording && !f->retrying && strstr(f->error, "File too large"),
@@ -1343,23 +1336,8 @@ static void recorder_stop_with_a_failed_close_stays_stopped(void)
 static void recorder_resumes_when_a_full_disk_has_room(void)
 {
     const char *dir = new_dir("resume");
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        resume_child(dir, fds[1]);
-    }
-    close(fds[1]);
     struct resume_report rep;
-    memset(&rep, 0, sizeof(rep));
-    ssize_t got = read(fds[0], &rep, sizeof(rep));
-    close(fds[0]);
-    int status = 0;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
-    if (got != (ssize_t)sizeof(rep))
+    if (!child_report(resume_child, dir, &rep, sizeof(rep)))
         return;
     printf("     %s; %lld failures while full; %d files: %d + %d frames\n",
            rep.tmpfs ? "a full tmpfs" : "a file size limit (no tmpfs could be mounted)",
