@@ -13,6 +13,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
+#include <libavutil/time.h>
 
 #include "io/av_common.h"
 #include "io/encoder.h"
@@ -30,6 +31,11 @@
 /* The buffer of a muxer writing to a caller's descriptor: FFmpeg's own
  * for files. */
 #define FD_IO_BUFFER 32768
+/* The kernel holds written data for up to 30 s (dirty_expire_centisecs)
+ * before it reaches the disk: a power cut, a kernel panic or a pulled
+ * USB disk would lose that much of a recording, not the second a
+ * fragment holds. */
+#define FD_SYNC_EVERY_US 1000000
 
 /* FFmpeg 7 (libavformat 61) made the buffer a write callback gets const. */
 #if LIBAVFORMAT_VERSION_MAJOR >= 61
@@ -51,6 +57,7 @@ struct av_sink {
     /* Ours: where the next write lands, and the furthest any reached,
      * which the caller's counter (mms_sink_params.written) is told. */
     int64_t pos, end;
+    int64_t synced_us; /* when the file was last synced to the disk */
     atomic_llong *written;
     /* Network outputs: the caller's interrupt and a deadline per call. */
     struct mms_av_wait wait;
@@ -273,6 +280,16 @@ static int muxer_options(const struct target *t, AVDictionary **opts)
 
 /* ---- writing through a caller's descriptor ---- */
 
+/* What was written, to the disk. A file that cannot be synced (a pipe,
+ * /dev/full, some FUSE mounts) says EINVAL and is left as it is; an I/O
+ * error means data already written was lost, and fails the write. */
+static int sync_fd(int fd)
+{
+    if (!fdatasync(fd) || errno == EINVAL || errno == EROFS)
+        return 0;
+    return AVERROR(errno);
+}
+
 static int fd_write(void *opaque, FD_WRITE_BUF *buf, int size)
 {
     struct av_sink *a = opaque;
@@ -294,6 +311,13 @@ static int fd_write(void *opaque, FD_WRITE_BUF *buf, int size)
             if (a->written)
                 atomic_store(a->written, a->end);
         }
+    }
+    int64_t now = av_gettime_relative();
+    if (now - a->synced_us >= FD_SYNC_EVERY_US) {
+        a->synced_us = now;
+        int ret = sync_fd(a->fd);
+        if (ret < 0)
+            return ret;
     }
     return size;
 }
@@ -324,6 +348,7 @@ static int open_fd_io(struct av_sink *a, const char *url, struct mms_err *err)
     }
     a->oc->pb = pb;
     a->oc->flags |= AVFMT_FLAG_CUSTOM_IO;
+    a->synced_us = av_gettime_relative();
     return 0;
 }
 
@@ -593,6 +618,10 @@ static int av_close(struct mms_sink *s, struct mms_err *err)
     int cl = 0;
     if (uses_fd(a)) {
         cl = close_fd_io(a, !a->failed);
+        /* The segment's end, trailer included, on the disk before it is
+         * called finished. */
+        if (!a->failed && !cl)
+            cl = sync_fd(a->fd);
         /* Where a delayed write error shows (NFS, a full quota). */
         if (close(a->fd) && !cl)
             cl = AVERROR(errno);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -465,6 +466,51 @@ static void test_fd_writes_through_the_descriptor(void)
         close(keep);
         clip_close(&c);
     }
+}
+
+/* The sinks' fdatasync calls on one descriptor, counted: this binary's
+ * definition comes before the C library's. */
+static atomic_int sync_watch = -1, syncs;
+
+int fdatasync(int fd)
+{
+    if (fd == atomic_load(&sync_watch))
+        atomic_fetch_add(&syncs, 1);
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* A recording on a descriptor reaches the disk about once a second, and
+ * whole at its close: the kernel alone would hold up to 30 s of it, lost
+ * to a power cut. */
+static void test_fd_syncs_every_second_and_at_close(void)
+{
+    const char *path = path_in_tmp("synced.mp4");
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    struct clip c;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    struct mms_sink_params p = params((AVRational){1, 25});
+    p.live = 1;
+    CHECK(clip_open(&c, W, H) == 0);
+    atomic_store(&syncs, 0);
+    atomic_store(&sync_watch, fd);
+    CHECK_MSG(mms_sink_open_fd(&mms_sink_file, path, fd, &p, &sink, &err) == 0, "%s", err.msg);
+    double t0 = now();
+    /* 2.6 s of wall time, a frame every 40 ms. */
+    for (int i = 0; sink && i < 65; i++) {
+        CHECK(clip_write(&c, sink, i, i, &err) == 0);
+        usleep(40000);
+    }
+    int during = atomic_load(&syncs);
+    double took = now() - t0;
+    CHECK(mms_sink_close(sink, &err) == 0);
+    int after = atomic_load(&syncs);
+    atomic_store(&sync_watch, -1);
+    clip_close(&c);
+    CHECK_MSG(during >= 2 && during <= (int)took + 1, "%d syncs in %.1f s of writing", during,
+              took);
+    CHECK_MSG(after == during + 1, "%d syncs at the close", after - during);
 }
 
 /* A failed open leaves the descriptor to the caller, open and with
@@ -964,7 +1010,7 @@ static void test_reopen_flags(void)
 MMS_TESTS(T(test_mp4), T(test_mkv), T(test_ts), T(test_timestamps), T(test_killed),
           T(test_partial), T(test_find), T(test_null), T(test_controls_not_supported),
           T(test_refusals), T(test_full_disk), T(test_fd_writes_through_the_descriptor),
-          T(test_fd_refusals_leave_the_descriptor), T(test_fd_full_disk),
+          T(test_fd_syncs_every_second_and_at_close), T(test_fd_refusals_leave_the_descriptor), T(test_fd_full_disk),
           T(test_udp), T(test_url_secrets_are_not_in_messages), T(test_rtsp_failed_session_leaves_no_socket), T(test_tcp_stalled_receiver), T(test_speed), T(test_reopen_flags),
           T(test_two_sinks_on_one_encoder), T(test_shared_sink_takes_no_frames),
           T(test_own_encoder_sink_takes_no_packets), T(test_null_has_no_encoding),
