@@ -798,12 +798,14 @@ def parser():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this checkpoint (.pt of train.py, or a .safetensors)")
     ap.add_argument("--resume", action="store_true", help="continue --out's ckpt_last.pt")
-    ap.add_argument("--aug", choices=["strong", "medium", "zoom", "upright", "light", "none"], default="strong",
+    ap.add_argument("--aug", choices=["strong", "medium", "zoom", "upright", "light", "light_colour",
+                                      "none"], default="strong",
                     help="augmentation of the labeled views: strong (the MMS paper's), medium "
                          "(lighter, augment.MEDIUM), zoom (medium with 2x zoom-ins reaching "
                          "the edges, augment.ZOOM), upright (medium without vertical flips, "
                          "augment.UPRIGHT), light (upright with small shifts and colour "
-                         "changes, no GridMask, augment.LIGHT), none (for debugging only); "
+                         "changes, no GridMask, augment.LIGHT), light_colour (light's geometry "
+                         "with larger colour changes, augment.LIGHT_COLOUR), none (for debugging only); "
                          "the unlabeled views of MMS always get strong")
     ap.add_argument("--composite", action="store_true",
                     help="tool compositing: paste labeled tools onto unlabeled backgrounds")

@@ -154,6 +154,12 @@ class Augment(unittest.TestCase):
         self.g = torch.Generator().manual_seed(0)
         self.x = torch.rand(3, 3, 32, 48, generator=self.g)
 
+    def test_light_colour_is_light_with_larger_colour_changes(self):
+        colour = {"brightness", "contrast", "saturation", "hue"}
+        a, b = augment.LIGHT, augment.PRESETS["light_colour"]
+        self.assertEqual({k for k in a if a[k] != b[k]}, colour)
+        self.assertTrue(all(b[k] > a[k] for k in colour))
+
     def test_identity_affine(self):
         y, _ = augment.geometric(self.x, None, self.g, NO_AUG)
         self.assertTrue(torch.allclose(y, self.x, atol=1e-5))
