@@ -71,6 +71,7 @@ struct item {
     float *logits;   /* several networks: this frame's, as its network left them */
     enum net_state net_state; /* under net_lock */
     struct mask *mask;
+    int made;        /* offline: mask is this frame's own, not one reused */
     AVRational tb;
     int gen;
     double t_start;

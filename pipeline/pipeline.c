@@ -395,8 +395,10 @@ static void *infer_main(void *arg)
             continue;
         }
         struct item *it = v;
+        it->made = 0;
         if (!it->job.skip) {
             struct mask *m = p->nworkers ? collect(p, it) : segment(p, &it->job, it->ms);
+            it->made = m != NULL;
             if (m) {
                 mask_unref(last);
                 last = m;
@@ -570,10 +572,12 @@ static void compose_one(struct mms_pipeline *p, struct clock *c, struct item *it
     it->ms[MMS_STAGE_OUTPUT] = t2 - t1;
     it->ms[MMS_STAGE_TOTAL] = t2 - it->t_start;
     /* Live, the infer thread records its own stages (not every frame is
-     * inferred); offline, a frame that reused a mask has none to record. */
+     * inferred); offline, a frame that reused a mask, skipped or after a
+     * failed run, has none to record (a failure's zeros would pull the
+     * percentiles down). */
     for (int s = 0; s <= MMS_STAGE_TOTAL; s++) {
         int net_stage = s >= MMS_STAGE_PREPROCESS && s <= MMS_STAGE_POSTPROCESS;
-        if (!net_stage || (!p->live && !it->job.skip))
+        if (!net_stage || (!p->live && it->made))
             mms_stats_add(&p->stats, s, it->ms[s]);
     }
     if (age >= 0)

@@ -280,6 +280,28 @@ static void inference_fails_once_per_burst(void)
     mms_pipeline_destroy(p);
 }
 
+/* The frames whose inference failed add no infer time: their zeros
+ * pulled the percentiles down. 25 frames, 5 failed: 20 samples. */
+static void failed_inferences_are_not_timed(void)
+{
+    struct mms_pipeline *p =
+        create("lavfi:testsrc2=size=160x120:rate=25:duration=1", "offline", "null", NULL);
+    if (!p)
+        return;
+    mms_pipeline_inject_inference_failures(p, 5);
+    if (!start(p)) {
+        finish(p, 0);
+        struct mms_stage_summary sum;
+        static float scratch[MMS_STATS_RING];
+        mms_stats_summary(mms_pipeline_stats(p), MMS_STAGE_INFER, &sum, scratch);
+        CHECK_MSG(sum.count == 20, "%lld infer samples for 20 inferred frames",
+                  (long long)sum.count);
+        mms_stats_summary(mms_pipeline_stats(p), MMS_STAGE_TOTAL, &sum, scratch);
+        CHECK_MSG(sum.count == 25, "%lld total samples for 25 frames", (long long)sum.count);
+    }
+    mms_pipeline_destroy(p);
+}
+
 /* Failing to the end is one event, and no "back". */
 static void inference_failing_to_the_end_is_one_event(void)
 {
@@ -311,5 +333,5 @@ __attribute__((constructor)) static void quiet(void)
 
 MMS_TESTS(T(a_source_that_ends_is_lost_and_back), T(a_quiet_run_says_nothing),
           T(a_stalled_output_goes_down_and_up), T(the_recording_opens_and_closes_a_segment),
-          T(a_recording_turned_off_says_nothing), T(inference_fails_once_per_burst),
+          T(a_recording_turned_off_says_nothing), T(inference_fails_once_per_burst), T(failed_inferences_are_not_timed),
           T(inference_failing_to_the_end_is_one_event), T(events_have_names))
