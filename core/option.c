@@ -67,8 +67,11 @@ static int parse_number(const struct mms_option *opt, const char *value, double 
 {
     char *end;
     errno = 0;
-    double v = strtod(value, &end);
-    if (errno || end == value || *end || !isfinite(v))
+    /* Decimal only: strtod also takes hex ("0x5" is 5), leading blanks and
+     * "infinity", none of which a config or command line means. */
+    int decimal = value[0] && strspn(value, "0123456789+-.eE") == strlen(value);
+    double v = decimal ? strtod(value, &end) : 0;
+    if (!decimal || errno || end == value || *end || !isfinite(v))
         return mms_opt_invalid(err, opt, value, "not a number");
     if (v < opt->min || v > opt->max) {
         char why[96];
