@@ -253,16 +253,29 @@ static void print_json(const struct cli_net *cn, const struct score *s, int n)
     cli_json_print(o);
 }
 
+/* A file name as a terminal may show it: a control byte (an escape that
+ * would recolour or retitle the terminal) becomes '?'. */
+static const char *printable(const char *name, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < len; i++)
+        buf[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 static void print_table(const struct cli_net *cn, const struct score *s, int n)
 {
+    char shown[1024];
     int width = 5;
     for (int i = 0; i < n; i++)
         if ((int)strlen(s[i].name) > width)
             width = (int)strlen(s[i].name);
     printf("%-*s  %7s  %7s  %10s  %10s\n", width, "image", "dice", "iou", "gt px", "pred px");
     for (int i = 0; i < n; i++)
-        printf("%-*s  %7.4f  %7.4f  %10" PRId64 "  %10" PRId64 "\n", width, s[i].name,
-               s[i].dice, s[i].iou, s[i].gt, s[i].pred);
+        printf("%-*s  %7.4f  %7.4f  %10" PRId64 "  %10" PRId64 "\n", width,
+               printable(s[i].name, shown, sizeof(shown)), s[i].dice, s[i].iou, s[i].gt,
+               s[i].pred);
     struct totals t = total(s, n);
     printf("\nmean over %d image%s: dice %.4f  iou %.4f\n", n, n == 1 ? "" : "s",
            t.mean_dice, t.mean_iou);

@@ -174,6 +174,13 @@ EOF
     # The human-readable table.
     run 0 eval --images "$T/set/img" --masks "$T/set/gt" && grep -q "mean" "$T/out" ||
         fail "eval table has no means: $(cat "$T/out")"
+    # A file name with an escape sequence is printed without it.
+    esc=$(printf '\033')
+    mkdir -p "$T/esc/img" "$T/esc/gt"
+    cp "$T/set/img/one.png" "$T/esc/img/a${esc}[31mred.png"
+    cp "$T/set/gt/one.png" "$T/esc/gt/a${esc}[31mred.png"
+    run 0 eval --images "$T/esc/img" --masks "$T/esc/gt" && grep -q "a?\[31mred.png" "$T/out" ||
+        fail "eval printed a control byte of a file name: $(od -c "$T/out" | head -3)"
     # The contact sheet: one PNG, three frames across (each 2 tiles of 256).
     if run 0 eval --images "$T/set/img" --masks "$T/set/gt" --sheet "$T/sheet.png"; then
         size=$(ffprobe -v error -show_entries stream=width,codec_name -of csv=p=0 "$T/sheet.png")
