@@ -1110,7 +1110,13 @@ int mms_pipeline_record(struct mms_pipeline *p, int on, struct mms_err *err)
 {
     if (!p->rec)
         return mms_err_set(err, -ENOTSUP, "this pipeline has no record_dir: it cannot record");
-    if (mms_recorder_request(p->rec, on))
+    int rc = mms_recorder_request(p->rec, on);
+    if (rc == -EIO) {
+        struct mms_record_status st;
+        mms_recorder_status(p->rec, &st);
+        return mms_err_set(err, rc, "the recording cannot start again: %s", st.error);
+    }
+    if (rc)
         return mms_err_set(err, -EPIPE, "the pipeline has finished: its recording has ended");
     return 0;
 }

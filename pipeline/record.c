@@ -55,6 +55,7 @@ struct mms_recorder {
     atomic_int want;
     atomic_uint seq;
     atomic_int closed;
+    atomic_int ended;    /* mms_recorder_end: nothing will feed it again */
     atomic_llong frames;
     /* The open segment's bytes, kept by its sink as they are written:
      * the status never asks the file system, which a hung disk (NFS)
@@ -347,7 +348,7 @@ static void count_good(struct mms_recorder *r)
 
 int mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mms_frame_meta *m)
 {
-    if (atomic_load(&r->closed))
+    if (atomic_load(&r->closed) || atomic_load(&r->ended))
         return 0;
     apply_request(r);
     if (!retry_due(r))
@@ -385,7 +386,7 @@ int mms_recorder_write(struct mms_recorder *r, const AVFrame *f, const struct mm
  * is needed to start. */
 int mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt)
 {
-    if (atomic_load(&r->closed))
+    if (atomic_load(&r->closed) || atomic_load(&r->ended))
         return 0;
     apply_request(r);
     if (!retry_due(r))
@@ -428,12 +429,32 @@ int mms_recorder_request(struct mms_recorder *r, int on)
 {
     pthread_mutex_lock(&r->lock);
     int closed = atomic_load(&r->closed);
-    if (!closed) {
+    /* Ended, it is off for good: a stop changes nothing, a start cannot be. */
+    int refused = closed ? -EPIPE : on && atomic_load(&r->ended) ? -EIO : 0;
+    if (!refused && !atomic_load(&r->ended)) {
         atomic_store(&r->want, !!on);
         atomic_fetch_add(&r->seq, 1);
     }
     pthread_mutex_unlock(&r->lock);
-    return closed ? -EPIPE : 0;
+    return refused;
+}
+
+void mms_recorder_end(struct mms_recorder *r, const char *reason)
+{
+    if (atomic_load(&r->closed) || atomic_load(&r->ended))
+        return;
+    /* A close that fails is reported by fail(); the end's reason follows. */
+    if (r->sink)
+        finish_segment(r);
+    pthread_mutex_lock(&r->lock);
+    atomic_store(&r->ended, 1);
+    r->on = 0;
+    r->retry_ms = 0;
+    r->errors++;
+    r->file[0] = 0;
+    keep_tail(r->error, sizeof(r->error), reason);
+    pthread_mutex_unlock(&r->lock);
+    emit(r, MMS_RECORD_FAILED, reason);
 }
 
 void mms_recorder_status(struct mms_recorder *r, struct mms_record_status *st)
@@ -441,7 +462,7 @@ void mms_recorder_status(struct mms_recorder *r, struct mms_record_status *st)
     memset(st, 0, sizeof(*st));
     st->enabled = 1;
     pthread_mutex_lock(&r->lock);
-    if (!atomic_load(&r->closed))
+    if (!atomic_load(&r->closed) && !atomic_load(&r->ended))
         st->recording = atomic_load(&r->seq) != r->seen ? atomic_load(&r->want) : r->on;
     st->segments = r->segments;
     st->errors = r->errors;

@@ -112,8 +112,15 @@ int mms_recorder_write_packet(struct mms_recorder *r, const AVPacket *pkt);
 
 /* Any thread: turns recording on or off from the next frame on (off
  * closes and finalises the open segment; on after a failure tries again).
- * -EPIPE once the recorder is closed. */
+ * -EPIPE once the recorder is closed; a start -EIO once it has ended
+ * (mms_recorder_end). */
 int mms_recorder_request(struct mms_recorder *r, int on);
+
+/* The writer thread only: what feeds the recorder (its shared encoder)
+ * has failed for good. The open segment is finalised at once, `reason`
+ * becomes the status's error, and recording is off with no retry; from
+ * now on a start is refused with -EIO and a stop does nothing. */
+void mms_recorder_end(struct mms_recorder *r, const char *reason);
 
 /* Any thread. */
 void mms_recorder_status(struct mms_recorder *r, struct mms_record_status *st);

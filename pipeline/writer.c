@@ -53,6 +53,9 @@ struct mms_writer {
     int nmembers;
     AVPacket *out;            /* the encoder's packet being handed on */
     int enc_failed;           /* the writer thread's */
+    /* Set once enc_failed and the reason are, after the last packet was
+     * handed on: what its members look at. */
+    atomic_int enc_dead;
 
     /* A member: the encoder's writer that feeds it packets. */
     struct mms_writer *upstream;
@@ -62,6 +65,7 @@ struct mms_writer {
     void *opaque;
     int takes_events; /* the writer thread's: the sink has not said -ENOTSUP */
     int user_closed;  /* the writer thread's: closed by its user, never reopened */
+    int upstream_gone; /* the writer thread's: its encoder's failure was taken in */
 
     struct slot *slots;
     int nslots;
@@ -335,7 +339,7 @@ static int fan_out(struct mms_writer *w, struct mms_err *err)
 /* An encoder: one encode for every member. Only the encode is timed: a
  * member that makes the hand-off wait (offline, BLOCK) is the one stalled,
  * not the encoder and every other output on it. A failed encoder stays
- * failed: its members get nothing more. */
+ * failed: its members get nothing more, and end (take_upstream_failure). */
 static void encode_slot(struct mms_writer *w, const struct slot *s)
 {
     struct mms_err err = {{0}};
@@ -354,6 +358,39 @@ static void encode_slot(struct mms_writer *w, const struct slot *s)
         pthread_mutex_unlock(&w->lock);
     }
     w->enc_failed = rc != 0;
+    if (rc)
+        atomic_store(&w->enc_dead, 1);
+}
+
+/* A member whose encoder failed for good: no packet comes again. What it
+ * has written is finalised now, not at the pipeline's end, and its status
+ * says so: a recording that merely stopped growing would still read
+ * "recording". A network output is not reopened for nothing. Taken in
+ * once the packets sent before the failure are written. */
+static void take_upstream_failure(struct mms_writer *w)
+{
+    if (!w->upstream || w->upstream_gone || !atomic_load(&w->upstream->enc_dead))
+        return;
+    w->upstream_gone = 1;
+    char msg[sizeof(w->reason)];
+    pthread_mutex_lock(&w->upstream->lock);
+    snprintf(msg, sizeof(msg), "its encoder failed: %.480s", w->upstream->reason);
+    pthread_mutex_unlock(&w->upstream->lock);
+    if (w->rec) {
+        mms_recorder_end(w->rec, msg);
+        return;
+    }
+    if (w->sink) {
+        struct mms_err err = {{0}};
+        mms_sink_close(w->sink, &err);
+        w->sink = NULL;
+    }
+    w->user_closed = 1;
+    pthread_mutex_lock(&w->lock);
+    w->paused = 0;
+    set_reason(w, msg);
+    set_state(w, MMS_WRITER_FAILED);
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* The end of an encoder's frames: what it still holds goes to the
@@ -405,6 +442,8 @@ static void *writer_main(void *arg)
         int rc = mms_queue_pop(w->queue, &v, w->takes_events ? EVENT_POLL_MS : REOPEN_POLL_MS);
         if (rc == -EPIPE)
             break;
+        if (rc)
+            take_upstream_failure(w); /* nothing queued: all it had is written */
         poll_reopen(w);
         give_controls(w);
         if (!rc) {
@@ -419,6 +458,7 @@ static void *writer_main(void *arg)
     }
     if (w->enc)
         finish_encoder(w);
+    take_upstream_failure(w);
     /* Finalised here, so the recording is complete once the writer is
      * drained. */
     if (w->rec)

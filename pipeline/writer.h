@@ -135,7 +135,10 @@ int mms_writer_create_recorder(struct mms_recorder *rec, const struct mms_writer
 /* A writer that encodes with `enc` (then its own, freed with it) for its
  * members. Frames go to this writer (mms_writer_send), never to the
  * members. At the end the encoder is flushed into the members, whose
- * queues then end. */
+ * queues then end. An encoder that fails fails for good; each member,
+ * once it has written what came before, finalises its output and ends:
+ * a sink is closed, down with the encoder's reason and not reopened; a
+ * recorder ends (mms_recorder_end), so its status says why. */
 int mms_writer_create_encoder(struct mms_encoder *enc, const struct mms_writer_opts *o,
                               struct mms_writer **out);
 /* Before either starts: `member`, made with mms_writer_create_sink on a

@@ -808,6 +808,52 @@ static void shared_encoder_of_another_time_base_is_refused(void)
     shared_close(&sh);
 }
 
+/* Ended (its encoder failed), the recorder writes nothing more, starts
+ * no retry, refuses a start, and keeps the segment it had whole. */
+static void an_ended_recorder_takes_no_packet_and_no_start(void)
+{
+    const char *dir = new_dir("shared-ended");
+    struct shared sh;
+    struct clip c;
+    if (shared_open(&sh, dir, 60, (AVRational){1, 25}) || clip_open(&c))
+        return;
+    feed_shared(&sh, &c, 20, 0, 1);
+    mms_recorder_end(sh.r, "encoder gone");
+    feed_shared(&sh, &c, 10, 20, 1);
+    struct mms_record_status st;
+    mms_recorder_status(sh.r, &st);
+    CHECK_EQ(st.recording, 0);
+    CHECK_EQ(st.retrying, 0);
+    CHECK_EQ(st.errors, 1);
+    CHECK_STR_EQ(st.error, "encoder gone");
+    CHECK_EQ(mms_recorder_request(sh.r, 1), -EIO);
+    CHECK_EQ(mms_recorder_request(sh.r, 0), 0);
+    feed_shared(&sh, &c, 10, 30, 1);
+    shared_check(&sh, dir, (const int[]){20}, 1);
+    clip_close(&c);
+}
+
+/* A recorder closed at the pipeline's end has nothing left to end: no
+ * error appears, and a request still says it is closed. */
+static void a_closed_recorder_is_not_ended(void)
+{
+    const char *dir = new_dir("shared-closed-end");
+    struct shared sh;
+    struct clip c;
+    if (shared_open(&sh, dir, 60, (AVRational){1, 25}) || clip_open(&c))
+        return;
+    feed_shared(&sh, &c, 5, 0, 1);
+    mms_recorder_close(sh.r);
+    mms_recorder_end(sh.r, "encoder gone");
+    struct mms_record_status st;
+    mms_recorder_status(sh.r, &st);
+    CHECK_EQ(st.errors, 0);
+    CHECK_STR_EQ(st.error, "");
+    CHECK_EQ(mms_recorder_request(sh.r, 1), -EPIPE);
+    shared_close(&sh);
+    clip_close(&c);
+}
+
 struct toggler {
     struct mms_recorder *r;
     atomic_int done, requests;
@@ -1869,6 +1915,7 @@ MMS_TESTS(T(recorder_rotates_on_output_time), T(recorder_writes_mkv),
           T(shared_encoder_segments_end_on_time),
           T(shared_encoder_start_waits_one_frame_for_a_keyframe),
           T(shared_encoder_of_another_time_base_is_refused),
+          T(an_ended_recorder_takes_no_packet_and_no_start), T(a_closed_recorder_is_not_ended),
           T(recorder_never_overwrites), T(recorder_skips_links_planted_at_segment_names),
           T(recorder_never_writes_through_a_swapped_in_link),
           T(recorder_stop_finalises_segment),

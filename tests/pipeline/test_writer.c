@@ -12,11 +12,18 @@
 #include <string.h>
 #include <time.h>
 
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <libavformat/avformat.h>
 #include <libavutil/error.h>
 #include <libavutil/frame.h>
 
 #include "harness.h"
+#include "io/encoder.h"
 #include "io/sink.h"
+#include "pipeline/record.h"
 #include "pipeline/stats.h"
 #include "pipeline/writer.h"
 
@@ -910,6 +917,198 @@ static void a_sink_without_control_reports_no_events(void)
     mms_writer_free(w);
 }
 
+/* ------------------------------------------------------------ a failed shared encoder */
+
+/* An encoder shared by one member: the recording in `dir`, or the file
+ * `url`. Live, so each frame sent is a packet out at once. */
+struct enc_pair {
+    struct mms_writer *enc, *member;
+    struct mms_recorder *rec;
+};
+
+static int enc_pair_open(struct enc_pair *ep, const char *dir, const char *url)
+{
+    struct mms_sink_params p = {.width = W, .height = H, .time_base = {1, 25},
+                                .frame_rate = {25, 1}, .live = 1};
+    struct mms_enc_settings s;
+    struct mms_encoder *e = NULL;
+    struct mms_sink *sink = NULL;
+    struct mms_err err = {{0}};
+    memset(ep, 0, sizeof(*ep));
+    CHECK(mms_sink_encoding(NULL, "x.mp4", &p, &s) == 1);
+    s.global_header = 1;
+    CHECK_MSG(mms_encoder_open(&s, "encoder 1", &e, &err) == 0, "%s", err.msg);
+    if (!e)
+        return -1;
+    p.encoder = e;
+    struct mms_writer_opts o = {.name = "encoder 1", .mode = MMS_WRITER_DROP, .capacity = 8,
+                                .stop = &stop_flag};
+    CHECK(mms_writer_create_encoder(e, &o, &ep->enc) == 0);
+    o.name = dir ? "recording" : url;
+    if (dir) {
+        CHECK_MSG(mms_recorder_create(dir, "ef", 60, "mp4", &p, &ep->rec, &err) == 0, "%s",
+                  err.msg);
+        CHECK(ep->rec && mms_writer_create_recorder(ep->rec, &o, &ep->member) == 0);
+    } else {
+        CHECK_MSG(mms_sink_open(NULL, url, &p, &sink, &err) == 0, "%s", err.msg);
+        CHECK(sink && mms_writer_create_sink(sink, NULL, &o, &ep->member) == 0);
+    }
+    if (!ep->member)
+        return -1;
+    CHECK(mms_writer_add_member(ep->enc, ep->member) == 0);
+    CHECK(mms_writer_start(ep->member) == 0 && mms_writer_start(ep->enc) == 0);
+    return 0;
+}
+
+static void enc_pair_close(struct enc_pair *ep)
+{
+    mms_writer_free(ep->member);
+    mms_writer_free(ep->enc);
+    mms_recorder_free(ep->rec);
+}
+
+/* n frames a picture each, then, when `bad`, one of a size the encoder
+ * refuses: its failure for good, as an encode error would be. */
+static void feed_encoder(struct enc_pair *ep, int n, int bad)
+{
+    AVFrame *f = frame();
+    for (int i = 0; i < n; i++) {
+        CHECK(av_frame_make_writable(f) == 0);
+        for (int y = 0; y < H; y++)
+            memset(f->data[0] + y * f->linesize[0], (i * 8 + y * 4) & 0xff, W);
+        for (int k = 1; k < 3; k++)
+            for (int y = 0; y < H / 2; y++)
+                memset(f->data[k] + y * f->linesize[k], 128, W / 2);
+        send_pts(ep->enc, f, i);
+        sleep_ms(5);
+    }
+    av_frame_free(&f);
+    if (!bad)
+        return;
+    AVFrame *small = av_frame_alloc();
+    small->format = AV_PIX_FMT_YUV420P;
+    small->width = small->height = 16;
+    CHECK(av_frame_get_buffer(small, 0) == 0);
+    for (int k = 0; k < 3; k++)
+        memset(small->data[k], 128, small->linesize[k] * (k ? 8 : 16));
+    send_pts(ep->enc, small, n);
+    av_frame_free(&small);
+}
+
+/* Video packets in a file; -1 when it cannot be read as a whole. */
+static int packets_in(const char *path)
+{
+    AVFormatContext *fc = NULL;
+    if (avformat_open_input(&fc, path, NULL, NULL) < 0)
+        return -1;
+    int n = avformat_find_stream_info(fc, NULL) < 0 ? -1 : 0;
+    AVPacket *pkt = av_packet_alloc();
+    while (n >= 0 && av_read_frame(fc, pkt) >= 0) {
+        n++;
+        av_packet_unref(pkt);
+    }
+    av_packet_free(&pkt);
+    avformat_close_input(&fc);
+    return n;
+}
+
+/* The one file in dir, into path; 0 when there is not exactly one. */
+static int only_file(const char *dir, char *path, size_t len)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.' && n++ == 0)
+            snprintf(path, len, "%s/%s", dir, e->d_name);
+    if (d)
+        closedir(d);
+    return n == 1;
+}
+
+static struct mms_record_status rec_status(struct enc_pair *ep)
+{
+    struct mms_record_status st;
+    mms_recorder_status(ep->rec, &st);
+    return st;
+}
+
+/* The recording's encoder fails: the recording says so at once (not
+ * "recording" while nothing more is written), is not retried for
+ * packets that will never come, refuses a start, and what it wrote is
+ * a finished segment of every frame before the failure. */
+static void a_failed_encoder_ends_its_recording(void)
+{
+    char dir[512], path[1024];
+    snprintf(dir, sizeof(dir), "%s/enc-fail-rec", mms_test_tmpdir());
+    struct enc_pair ep;
+    if (enc_pair_open(&ep, dir, NULL))
+        return;
+    feed_encoder(&ep, 10, 1);
+    struct mms_record_status st = rec_status(&ep);
+    for (int i = 0; i < 300 && !st.error[0]; i++, st = rec_status(&ep))
+        sleep_ms(10);
+    CHECK_MSG(strstr(st.error, "its encoder failed: encoder 1") != NULL, "error '%s'", st.error);
+    CHECK_EQ(st.recording, 0);
+    CHECK_EQ(st.retrying, 0);
+    CHECK_EQ(st.frames, 10);
+    CHECK_EQ(st.segments, 1);
+    CHECK_EQ(st.file[0], 0);
+    CHECK_EQ(mms_recorder_request(ep.rec, 1), -EIO);
+    CHECK_EQ(mms_recorder_request(ep.rec, 0), 0);
+    CHECK_EQ(rec_status(&ep).recording, 0);
+    /* Finalised before the end, not by it. */
+    CHECK(only_file(dir, path, sizeof(path)));
+    CHECK_MSG(packets_in(path) == 10, "%s: %d packets", path, packets_in(path));
+    enc_pair_close(&ep);
+}
+
+/* A file on a failed encoder is finished there and then, and reads as
+ * complete while the pipeline goes on; the output is down with the
+ * encoder's reason. */
+static void a_failed_encoder_finishes_its_file(void)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "%s/enc-fail.mp4", mms_test_tmpdir());
+    struct enc_pair ep;
+    if (enc_pair_open(&ep, NULL, url))
+        return;
+    feed_encoder(&ep, 10, 1);
+    struct mms_writer_status st = status(ep.member);
+    for (int i = 0; i < 300 && !strstr(st.reason, "its encoder failed"); i++, st = status(ep.member))
+        sleep_ms(10);
+    CHECK_MSG(strstr(st.reason, "its encoder failed: encoder 1") != NULL, "reason '%s'",
+              st.reason);
+    CHECK_EQ(st.state, MMS_WRITER_FAILED);
+    CHECK_EQ(st.written, 10);
+    CHECK_MSG(packets_in(url) == 10, "%s: %d packets", url, packets_in(url));
+    enc_pair_close(&ep);
+}
+
+/* The same pair without the failure: recording on, no error, and its
+ * segment completed only by the end. */
+static void a_working_encoder_keeps_its_recording(void)
+{
+    char dir[512], path[1024];
+    snprintf(dir, sizeof(dir), "%s/enc-ok-rec", mms_test_tmpdir());
+    struct enc_pair ep;
+    if (enc_pair_open(&ep, dir, NULL))
+        return;
+    feed_encoder(&ep, 10, 0);
+    struct mms_record_status st = rec_status(&ep);
+    for (int i = 0; i < 300 && st.frames < 10; i++, st = rec_status(&ep))
+        sleep_ms(10);
+    sleep_ms(300); /* past the members' poll: a failure would be taken in by now */
+    st = rec_status(&ep);
+    CHECK_EQ(st.frames, 10);
+    CHECK_EQ(st.recording, 1);
+    CHECK_MSG(!st.error[0], "error '%s'", st.error);
+    CHECK(st.file[0] != 0);
+    CHECK_EQ(mms_recorder_request(ep.rec, 1), 0);
+    enc_pair_close(&ep);
+    CHECK(only_file(dir, path, sizeof(path)));
+    CHECK_EQ(packets_in(path), 10);
+}
+
 MMS_TESTS(T(latest_keeps_only_the_newest), T(drop_keeps_a_backlog_in_order),
           T(block_waits_and_loses_nothing), T(block_gives_up_when_stopping),
           T(a_stuck_write_is_a_stall_until_it_returns),
@@ -922,4 +1121,6 @@ MMS_TESTS(T(latest_keeps_only_the_newest), T(drop_keeps_a_backlog_in_order),
           T(a_sink_without_control_is_not_paused), T(a_failed_control_closes_the_output),
           T(events_are_passed_on_once), T(a_sink_without_control_reports_no_events),
           T(an_output_its_user_closed_is_closed_when_asked),
-          T(an_output_its_user_closed_stays_open_unless_asked))
+          T(an_output_its_user_closed_stays_open_unless_asked),
+          T(a_failed_encoder_ends_its_recording), T(a_failed_encoder_finishes_its_file),
+          T(a_working_encoder_keeps_its_recording))
