@@ -362,7 +362,7 @@ static void field(const char *label, const char *fmt, ...)
 
 static void print_pipeline(struct json_object *p)
 {
-    char a[4096], b[64], c[64], d[64], e[64];
+    char a[4096], b[64], c[64], d[64], e[64], f[64];
     field("name", "%s", str_or(get(p, "name"), "-"));
     field("state", "%s", str_or(get(p, "state"), "-"));
 
@@ -409,7 +409,9 @@ static void print_pipeline(struct json_object *p)
     fmt_int(c, sizeof(c), get(st, "inferred"));
     fmt_int(d, sizeof(d), get(st, "dropped"));
     fmt_int(e, sizeof(e), get(st, "written"));
-    field("frames", "decoded %s, inferred %s, dropped %s, written %s", b, c, d, e);
+    fmt_int(f, sizeof(f), get(st, "skipped"));
+    field("frames", "decoded %s, inferred %s, dropped %s, skipped %s, written %s", b, c, d, f,
+          e);
     fmt_int(b, sizeof(b), get(st, "reconnects"));
     fmt_int(c, sizeof(c), get(st, "decode_errors"));
     field("errors", "reconnects %s, decode errors %s", b, c);

@@ -90,9 +90,10 @@ static void summary(struct mms_pipeline *p, double seconds)
     mms_pipeline_counters(p, &c);
     fprintf(stderr,
             "mms run: %lld frames in %.1f s (%.1f fps), %lld inferred, %lld dropped, "
-            "%lld reconnects, %s mode\n",
+            "%lld skipped, %lld reconnects, %s mode\n",
             (long long)c.written, seconds, seconds > 0 ? c.written / seconds : 0,
-            (long long)c.inferred, (long long)c.dropped, (long long)c.reconnects,
+            (long long)c.inferred, (long long)c.dropped, (long long)c.skipped,
+            (long long)c.reconnects,
             c.live ? "live" : "offline");
     fprintf(stderr, "  precision %s (%s)\n", c.precision, c.precision_why);
     fprintf(stderr, "  tta %s (%s)\n", c.flip ? "flip" : "off", c.tta_why);

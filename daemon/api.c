@@ -197,6 +197,7 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
     add_int(st, "decoded", v.c.decoded);
     add_int(st, "inferred", v.c.inferred);
     add_int(st, "dropped", v.c.dropped);
+    add_int(st, "skipped", v.c.skipped);
     add_int(st, "written", v.c.written);
     add_int(st, "reconnects", v.c.reconnects);
     add_int(st, "decode_errors", v.c.decode_errors);

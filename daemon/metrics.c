@@ -64,13 +64,14 @@ static void frames(struct mmsd_http_response *res, const struct mmsd_pipe_view *
     static const struct family f = {"mmsd_frames_total", "counter",
                                     "Frames per pipeline stage: decoded from the source, "
                                     "inferred by the network, dropped (live, not inferred), "
-                                    "written to the outputs."};
+                                    "skipped (live, replaced before it was composed: never "
+                                    "shown or written), written to the outputs."};
     head(res, &f);
     for (int i = 0; i < n; i++) {
         const struct mms_pipeline_counters *c = &views[i].c;
-        const char *const stages[] = {"decoded", "inferred", "dropped", "written"};
-        const int64_t v[] = {c->decoded, c->inferred, c->dropped, c->written};
-        for (int s = 0; s < 4; s++)
+        const char *const stages[] = {"decoded", "inferred", "dropped", "skipped", "written"};
+        const int64_t v[] = {c->decoded, c->inferred, c->dropped, c->skipped, c->written};
+        for (int s = 0; s < 5; s++)
             mmsd_http_res_printf(res, "%s{pipeline=\"%s\",stage=\"%s\"} %lld\n", f.name,
                                  views[i].pipe->conf.name, stages[s], (long long)v[s]);
     }

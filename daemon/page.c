@@ -180,7 +180,7 @@ static const char page_script[] =
     "   q(st,'.reasons').textContent=p.reasons.join('; ');\n"
     "   const t=p.stats||{}, l=p.latency_ms||{}, inf=l.infer||{}, tot=l.total||{};\n"
     "   q(st,'.fps').textContent=fmt(t.fps);\n"
-    "   q(st,'.frames').textContent=fmt(t.decoded)+' / '+fmt(t.inferred)+' / '+fmt(t.dropped)+' / '+fmt(t.written);\n"
+    "   q(st,'.frames').textContent=fmt(t.decoded)+' / '+fmt(t.inferred)+' / '+fmt(t.dropped)+' / '+fmt(t.skipped)+' / '+fmt(t.written);\n"
     "   q(st,'.infer').textContent=inf.p50===undefined?'-':inf.p50+' / '+inf.p95;\n"
     "   if(t0>=st.actAt){showStyle(st,(p.settings||{}).style);showRec(st,p.recording||{});}\n"
     "   push(st.fps,t.fps);push(st.lat,tot.p50);\n"
@@ -308,7 +308,7 @@ static void card(struct mmsd *d, struct mmsd_http_response *res, struct mmsd_pip
         res,
         "</td></tr>\n"
         "<tr><td>fps</td><td class=\"fps\">-</td></tr>\n"
-        "<tr><td>frames decoded / inferred / dropped / written</td>"
+        "<tr><td>frames decoded / inferred / dropped / skipped / written</td>"
         "<td class=\"frames\">-</td></tr>\n"
         "<tr><td>inference ms p50 / p95</td><td class=\"infer\">-</td></tr>\n"
         "<tr><td>recording</td><td class=\"rec\">-</td></tr>\n"

@@ -128,7 +128,7 @@ struct mms_pipeline {
     pthread_mutex_t pause_lock; /* a pause and its requests to the outputs, in order */
     struct mms_smooth *smooth; /* the infer thread's alone */
     int smooth_gen;            /* the source connection it has seen */
-    atomic_llong decoded, inferred, dropped, written, reconnects;
+    atomic_llong decoded, inferred, dropped, skipped, written, reconnects;
     atomic_llong inference_errors;
     atomic_int inference_failing; /* the latest inference failed */
     atomic_int inject_failures;   /* testing.h */

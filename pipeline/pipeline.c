@@ -235,8 +235,10 @@ static void *decode_main(void *arg)
             mms_queue_push(p->free_jobs, dropped);
             atomic_fetch_add(&p->dropped, 1);
         }
-        if (!mms_queue_push_latest(p->to_compose, it, &dropped) && dropped)
+        if (!mms_queue_push_latest(p->to_compose, it, &dropped) && dropped) {
             recycle_item(p, dropped);
+            atomic_fetch_add(&p->skipped, 1);
+        }
     }
     if (p->to_net)
         mms_queue_close(p->to_net);
@@ -1028,6 +1030,7 @@ void mms_pipeline_counters(struct mms_pipeline *p, struct mms_pipeline_counters 
     c->decoded = atomic_load(&p->decoded);
     c->inferred = atomic_load(&p->inferred);
     c->dropped = atomic_load(&p->dropped);
+    c->skipped = atomic_load(&p->skipped);
     c->written = atomic_load(&p->written);
     c->decode_errors = atomic_load(&p->decode_errors);
     c->reconnects = atomic_load(&p->reconnects);

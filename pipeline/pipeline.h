@@ -73,6 +73,9 @@ struct mms_pipeline;
 
 struct mms_pipeline_counters {
     int64_t decoded, inferred, dropped, written;
+    /* Live: decoded frames replaced by the next one before they were composed
+     * (compose or a frame hook behind): never shown, written or recorded. */
+    int64_t skipped;
     int64_t decode_errors, reconnects;
     int64_t inference_errors; /* failed inferences: their frames show an older mask */
     int inference_failing;    /* the latest inference failed */

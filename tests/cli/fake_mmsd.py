@@ -28,7 +28,7 @@ OR1 = {
     "mode": "auto", "effective_mode": "live", "model": "/usr/share/mmsd/models/mms-rt.safetensors",
     "source": {"width": 854, "height": 480, "fps": 25.0, "signal": True},
     "settings": {"style": "fill", "alpha": 0.45, "color": "00ff66", "every": 1},
-    "stats": {"decoded": 100, "inferred": 90, "dropped": 10, "written": 100,
+    "stats": {"decoded": 100, "inferred": 90, "dropped": 10, "skipped": 4, "written": 100,
               "reconnects": 0, "decode_errors": 0, "fps": 24.9},
     "recording": {"enabled": True, "recording": True,
                   "file": "/var/lib/mmsd/rec/or1-20261126T201000Z.mp4",

@@ -72,7 +72,7 @@ if run 0 status or1; then
     out_has "mode        auto (live)"
     out_has "source      854x480, 25.00 fps, signal"
     out_has "settings    style=fill alpha=0.45 color=00ff66 every=1"
-    out_has "frames      decoded 100, inferred 90, dropped 10, written 100"
+    out_has "frames      decoded 100, inferred 90, dropped 10, skipped 4, written 100"
     out_has "recording   on /var/lib/mmsd/rec/or1-20261126T201000Z.mp4 (segments 1, errors 0)"
     out_has "latency     infer p50 20.1, p95 25.0, p99 30.2, max 41.0 ms"
 fi

@@ -224,7 +224,7 @@ kill -INT $pid
 wait $pid
 rc=$?
 [ $rc -eq 0 ] || fail "reconnect run exit $rc: $(tail -1 rec.log)"
-reconnects=$(sed -n 's/.* dropped, \([0-9]*\) reconnects.*/\1/p' rec.log)
+reconnects=$(sed -n 's/.* skipped, \([0-9]*\) reconnects.*/\1/p' rec.log)
 [ "${reconnects:-0}" -ge 1 ] || fail "no reconnect: $(head -1 rec.log)"
 n=$(frames rec.ts)
 [ "${n:-0}" -gt 250 ] || fail "rec.ts has ${n:-no} frames across the gap"

@@ -95,6 +95,9 @@ def run_main_daemon(tmp, rec, d, api, feeder, notify, base, port, uport):
         b = metric(m2, "mmsd_frames_total", pipeline="cam", stage=stage)
         check(a is not None and b is not None and b > a,
               "mmsd_frames_total{stage=%s} rises: %s -> %s" % (stage, a, b))
+    for stage in ("dropped", "skipped"):
+        check(metric(m2, "mmsd_frames_total", pipeline="cam", stage=stage) is not None,
+              "mmsd_frames_total{stage=%s} is there" % stage)
     names = {l.split("{")[0].split(" ")[0] for l in m2.splitlines() if l and l[0] != "#"}
     check(names and all(n.startswith("mmsd_") for n in names), "every metric is mmsd_*")
     check((metric(m2, "mmsd_stage_latency_seconds_count", pipeline="cam", stage="infer") or 0) > 0,

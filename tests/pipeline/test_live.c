@@ -3,9 +3,11 @@
  * (when most frames would be dropped); offline is not slowed. Real encodes
  * and decodes; the timings are bounds, not benchmarks: the lower ones are
  * firm, the upper ones loose. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "fixture.h"
@@ -97,12 +99,50 @@ static void offline_is_not_slowed(void)
         if (run(clip(), modes[i], &r))
             continue;
         CHECK(!r.c.live);
-        CHECK_MSG(r.c.written == FRAMES && r.c.dropped == 0, "%s: %lld written",
-                  modes[i], (long long)r.c.written);
+        CHECK_MSG(r.c.written == FRAMES && r.c.dropped == 0 && r.c.skipped == 0,
+                  "%s: %lld written, %lld skipped", modes[i], (long long)r.c.written,
+                  (long long)r.c.skipped);
         CHECK_MSG(r.seconds < 0.8 * SECONDS, "%s: %.2f s for %.1f s of video", modes[i],
                   r.seconds, SECONDS);
     }
 }
 
+/* A frame hook that takes 100 ms, on the compose thread: compose keeps
+ * up with 10 of the 25 frames a second. */
+static atomic_llong hooked;
+
+static void slow_hook(void *opaque, const AVFrame *f, const struct mms_frame_meta *m)
+{
+    (void)opaque;
+    (void)f;
+    if (!m->no_signal)
+        atomic_fetch_add(&hooked, 1);
+    nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+}
+
+/* Live, a compose that falls behind shows the newest frame and skips the
+ * ones it replaced, and says how many: every frame decoded is either
+ * handed on or counted as skipped. */
+static void live_counts_the_frames_compose_skipped(void)
+{
+    struct mms_err err = {{0}};
+    struct mms_pipeline *p = fixture_create("lavfi:testsrc2=size=" CLIP_SIZE ":rate=25:duration=2",
+                                            "live", (const char *const[]){"output", "null", NULL});
+    if (!p)
+        return;
+    atomic_store(&hooked, 0);
+    mms_pipeline_set_hooks(p, &(struct mms_pipeline_hooks){.frame = slow_hook});
+    int rc = mms_pipeline_start(p, &err);
+    rc = rc ? rc : mms_pipeline_wait(p, NULL, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    struct mms_pipeline_counters c;
+    mms_pipeline_counters(p, &c);
+    long long seen = atomic_load(&hooked);
+    CHECK_MSG(c.decoded == FRAMES && c.skipped >= 10 && seen + c.skipped == c.decoded,
+              "%lld decoded, %lld handed on, %lld skipped", (long long)c.decoded, seen,
+              (long long)c.skipped);
+    mms_pipeline_destroy(p);
+}
+
 MMS_TESTS(T(live_file_plays_at_its_rate), T(live_lavfi_plays_at_its_rate),
-          T(offline_is_not_slowed))
+          T(offline_is_not_slowed), T(live_counts_the_frames_compose_skipped))
