@@ -132,6 +132,10 @@ struct mms_pipeline {
     atomic_llong inference_errors;
     atomic_int inference_failing; /* the latest inference failed */
     atomic_int inject_failures;   /* testing.h */
+    atomic_int inject_thread;     /* testing.h: the thread start fails to make, + 1 */
+    /* A start failed: no hook fires from then on, though threads it had
+     * made wind down through the compose thread's end. */
+    atomic_int hooks_off;
     atomic_int finished;
     double fps;
     pthread_mutex_t fps_lock;
@@ -152,6 +156,9 @@ struct mms_pipeline {
 /* outputs.c */
 
 /* Calls the event hook, if any, from the calling thread. */
+/* Whether the hook `fn` (a member of p->hooks) may be called now. */
+#define PIPE_HOOK(p, fn) ((p)->hooks.fn && !atomic_load(&(p)->hooks_off))
+
 void pipe_emit(struct mms_pipeline *p, enum mms_pipeline_event_type type, const char *reason,
                int64_t count);
 /* on: 1 pause, 0 resume, -1 toggle. */

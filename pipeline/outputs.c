@@ -41,7 +41,7 @@ void pipe_emit(struct mms_pipeline *p, enum mms_pipeline_event_type type, const 
 {
     struct mms_pipeline_event ev = {.type = type, .name = "", .reason = reason ? reason : "",
                                     .file = "", .count = count};
-    if (p->hooks.event)
+    if (PIPE_HOOK(p, event))
         p->hooks.event(p->hooks.opaque, &ev);
 }
 
@@ -60,7 +60,7 @@ static void output_event(void *opaque, enum mms_writer_state state, const char *
         .reason = reason,
         .file = "",
     };
-    if (p->hooks.event)
+    if (PIPE_HOOK(p, event))
         p->hooks.event(p->hooks.opaque, &ev);
 }
 
@@ -72,7 +72,7 @@ static void record_event(void *opaque, enum mms_record_event e, const char *file
         MMS_EVENT_SEGMENT_OPENED, MMS_EVENT_SEGMENT_CLOSED, MMS_EVENT_RECORDING_FAILED};
     struct mms_pipeline_event ev = {.type = types[e], .name = "recording", .reason = reason,
                                     .file = file};
-    if (p->hooks.event)
+    if (PIPE_HOOK(p, event))
         p->hooks.event(p->hooks.opaque, &ev);
 }
 

@@ -460,7 +460,7 @@ static void hand_off(struct mms_pipeline *p, const AVFrame *f, const struct mms_
     for (int i = 0; i < p->nwriters; i++)
         if (!p->member[i])
             mms_writer_send(p->writers[i], f, meta);
-    if (p->hooks.frame)
+    if (PIPE_HOOK(p, frame))
         p->hooks.frame(p->hooks.opaque, f, meta);
 }
 
@@ -667,7 +667,7 @@ static void *compose_main(void *arg)
      * `finished` is announced. */
     drain_writers(p, DRAIN_GRACE_MS);
     atomic_store(&p->finished, 1);
-    if (p->hooks.finished)
+    if (PIPE_HOOK(p, finished))
         p->hooks.finished(p->hooks.opaque);
     return NULL;
 }
@@ -856,15 +856,20 @@ int mms_pipeline_start(struct mms_pipeline *p, struct mms_err *err)
             break;
     void *(*mains[3])(void *) = {decode_main, infer_main, compose_main};
     for (int i = 0; i < 3 + p->nworkers && !rc; i++) {
-        if ((rc = -pthread_create(&p->threads[i], NULL, i < 3 ? mains[i] : net_worker_main,
-                                  i < 3 ? (void *)p : &p->workers[i - 3])))
+        if (atomic_load(&p->inject_thread) == i + 1)
+            rc = -EAGAIN;
+        else
+            rc = -pthread_create(&p->threads[i], NULL, i < 3 ? mains[i] : net_worker_main,
+                                 i < 3 ? (void *)p : &p->workers[i - 3]);
+        if (rc)
             break;
         p->started = i + 1;
     }
     if (!rc)
         return 0;
     /* No compose thread to end the writers: threads already running wind
-     * down through the closed queues. */
+     * down through the closed queues. A failed call calls nothing back. */
+    atomic_store(&p->hooks_off, 1);
     mms_pipeline_stop(p);
     mms_queue_close(p->free_items);
     mms_queue_close(p->to_infer);
@@ -1008,6 +1013,11 @@ void mms_pipeline_inference_error(struct mms_pipeline *p, char *buf, size_t len)
 void mms_pipeline_inject_inference_failures(struct mms_pipeline *p, int n)
 {
     atomic_store(&p->inject_failures, n);
+}
+
+void mms_pipeline_inject_thread_failure(struct mms_pipeline *p, int index)
+{
+    atomic_store(&p->inject_thread, index + 1);
 }
 
 static void output_counters(struct mms_pipeline *p, struct mms_pipeline_counters *c)

@@ -222,7 +222,9 @@ struct mms_pipeline_hooks {
     void (*event)(void *opaque, const struct mms_pipeline_event *ev);
     void *opaque;
 };
-/* Before mms_pipeline_start only; NULL removes them. */
+/* Before mms_pipeline_start only; NULL removes them. Once a start has
+ * failed none fires again (threads it had made may have delivered frames
+ * or events before it found the failure). */
 void mms_pipeline_set_hooks(struct mms_pipeline *p, const struct mms_pipeline_hooks *h);
 
 /* Turns continuous recording on or off (applied at the next frame). -ENOTSUP

@@ -13,4 +13,9 @@ struct mms_pipeline;
  * returning an error), from any thread. */
 void mms_pipeline_inject_inference_failures(struct mms_pipeline *p, int n);
 
+/* mms_pipeline_start fails to make thread `index` (0 decode, 1 infer,
+ * 2 compose, 3 on the inference workers) as pthread_create would, with
+ * EAGAIN. */
+void mms_pipeline_inject_thread_failure(struct mms_pipeline *p, int index);
+
 #endif

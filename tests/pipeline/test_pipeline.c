@@ -4,6 +4,8 @@
  * inference is counted and explained, never swallowed. Real sources,
  * encoders and sockets on 127.0.0.1; under ASan these also show that the
  * source is not freed under a thread that reads it. */
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,8 +316,58 @@ static void live_encoding_keeps_the_process_priority(void)
                   nices[i], base);
 }
 
+static atomic_int finished_calls;
+
+static void count_finished(void *opaque)
+{
+    (void)opaque;
+    atomic_fetch_add(&finished_calls, 1);
+}
+
+/* Start fails at `index`; returns whether `finished` was heard after. */
+static int finished_after_failed_start(int index)
+{
+    struct mms_pipeline *p = fixture_create("lavfi:testsrc2=size=160x120:rate=25:duration=1",
+                                            "offline",
+                                            (const char *const[]){"output", "null", "threads",
+                                                                  "2", NULL});
+    if (!p)
+        return -1;
+    atomic_store(&finished_calls, 0);
+    mms_pipeline_set_hooks(p, &(struct mms_pipeline_hooks){.finished = count_finished});
+    if (index >= 0)
+        mms_pipeline_inject_thread_failure(p, index);
+    struct mms_err err = {{0}};
+    int rc = mms_pipeline_start(p, &err);
+    if (index >= 0)
+        CHECK_MSG(rc == -EAGAIN && strstr(err.msg, "cannot start a thread"), "rc %d: %s", rc,
+                  err.msg);
+    else
+        CHECK_MSG(rc == 0 && mms_pipeline_wait(p, NULL, &err) == 0, "%s", err.msg);
+    mms_pipeline_destroy(p);
+    return atomic_load(&finished_calls);
+}
+
+/* A worker that cannot be made after the compose thread was: the start
+ * fails, and `finished` is not called back for a run that never was. */
+static void a_failed_start_calls_nothing_back(void)
+{
+    int n = finished_after_failed_start(4); /* the second inference worker */
+    CHECK_MSG(n == 0, "finished heard %d times after a failed start", n);
+    n = finished_after_failed_start(0); /* no thread at all */
+    CHECK_MSG(n == 0, "finished heard %d times after a failed start", n);
+}
+
+/* The same pipeline started: `finished` once. */
+static void a_started_run_calls_finished_once(void)
+{
+    int n = finished_after_failed_start(-1);
+    CHECK_MSG(n == 1, "finished heard %d times", n);
+}
+
 MMS_TESTS(T(stop_during_a_reconnect_returns_at_once), T(stop_with_a_stalled_output_returns_soon),
           T(failed_inferences_are_counted), T(inference_failing_to_the_end_shows),
           T(no_failure_counts_nothing), T(model_check_says_what_create_would),
           T(offline_decode_and_compose_step_back), T(live_threads_keep_the_process_priority),
-          T(offline_encoding_steps_back), T(live_encoding_keeps_the_process_priority))
+          T(offline_encoding_steps_back), T(live_encoding_keeps_the_process_priority),
+          T(a_failed_start_calls_nothing_back), T(a_started_run_calls_finished_once))
