@@ -660,8 +660,13 @@ static void *compose_main(void *arg)
         c.last_frame_ms = mms_now_ms();
         compose_one(p, &c, it);
         recycle_item(p, it);
-        if (!p->live)
+        if (!p->live) {
+            /* The pause moves the pacing clock with it: frames resume at
+             * the source's rate, not all at once to catch up. */
+            double t = mms_now_ms();
             wait_resumed(p);
+            c.start_wall += mms_now_ms() - t;
+        }
     }
     /* Every output written out (the recording finalised by its writer) before
      * `finished` is announced. */
