@@ -387,10 +387,8 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
     if (!pp->conf.o.record_dir)
         return send_error(res, 409, "pipeline '%s' has no record_dir: recording is not "
                                     "configured", pp->conf.name);
-    if (!pp->p || pp->waited)
-        return send_error(res, 409, "pipeline '%s' is not running (%s)", pp->conf.name,
-                          mmsd_pipe_state_name(pp->state));
     struct mms_err err;
+    int running = mmsd_pipe_running(pp);
     int rc = mmsd_pipe_record(pp, on, &err);
     if (rc) {
         char why[sizeof(err.msg)];
@@ -399,11 +397,14 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
     }
     struct mmsd_pipe_view v;
     mmsd_pipe_view(d, pp, 0, &v);
-    /* Applied with the next frame: report what was asked. */
+    /* Applied with the next frame: report what was asked; not running,
+     * what the next start will do ("pending"). */
     v.rec.recording = on;
     if (on)
         v.rec.error[0] = 0;
-    return send_json(res, 200, recording_json(&v));
+    struct json_object *r = recording_json(&v);
+    json_object_object_add(r, "pending", json_object_new_boolean(!running));
+    return send_json(res, 200, r);
 }
 
 static int pipeline_route(struct mmsd *d, const char *method, const char *rest,

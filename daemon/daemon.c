@@ -243,7 +243,7 @@ static void create_work(uv_work_t *w)
             mms_err_set(&pp->work_err, rc, "out of memory");
         /* Before the first frame, or a stopped recording (privacy) would
          * open a segment before the loop could stop it again. */
-        if (!rc && pp->record_off && pp->conf.o.record_dir)
+        if (!rc && pp->work_record_off && pp->conf.o.record_dir)
             rc = mms_pipeline_record(p, 0, &pp->work_err);
         if (!rc)
             rc = mms_pipeline_start(p, &pp->work_err);
@@ -258,6 +258,18 @@ static void create_work(uv_work_t *w)
 static void apply_runtime(struct mmsd_pipe *pp)
 {
     mms_pipeline_update(pp->p, &pp->rt, NULL);
+}
+
+/* A start or stop given through the API while the pipeline was being made
+ * came after the copy its start took. */
+static void record_as_asked(struct mmsd_pipe *pp)
+{
+    struct mms_err err;
+    if (pp->record_off == pp->work_record_off || !pp->conf.o.record_dir)
+        return;
+    if (mms_pipeline_record(pp->p, !pp->record_off, &err))
+        mmsd_err("pipeline %s: recording %s: %s", pp->conf.name,
+                 pp->record_off ? "stop" : "start", err.msg);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -278,6 +290,7 @@ static void create_done(uv_work_t *w, int status)
         pp->error[0] = 0;
         atomic_store(&pp->last_frame_ms, (long long)mms_now_ms());
         apply_runtime(pp);
+        record_as_asked(pp);
         if (pp->stop_requested) {
             pipe_stop(pp);
             return;
@@ -318,6 +331,9 @@ static void pipe_start(struct mmsd_pipe *pp)
     events_reset(pp);
     pp->busy = 1;
     pp->work.data = pp;
+    /* The work thread reads this copy: a stop given through the API while
+     * the pipeline is made changes record_off, and create_done applies it. */
+    pp->work_record_off = pp->record_off;
     set_state(pp, pp->attempts ? MMSD_PIPE_CONNECTING : MMSD_PIPE_STARTING);
     int rc = uv_queue_work(pp->d->loop, &pp->work, create_work, create_done);
     if (rc) {
@@ -755,12 +771,22 @@ static int load_stops(struct mmsd *d)
 
 int mmsd_pipe_record(struct mmsd_pipe *pp, int on, struct mms_err *err)
 {
-    int rc = mms_pipeline_record(pp->p, on, err);
-    if (!rc) {
-        pp->record_off = !on;
-        save_stops(pp->d);
+    /* Not running (starting, reconnecting, failed, finished): no less a
+     * stop, which the next start obeys; the camera coming back must not
+     * restart a recording stopped for privacy. */
+    if (mmsd_pipe_running(pp)) {
+        int rc = mms_pipeline_record(pp->p, on, err);
+        if (rc)
+            return rc;
     }
-    return rc;
+    pp->record_off = !on;
+    save_stops(pp->d);
+    return 0;
+}
+
+int mmsd_pipe_running(const struct mmsd_pipe *pp)
+{
+    return pp->p && !pp->waited;
 }
 
 /* ------------------------------------------------------------ timers */

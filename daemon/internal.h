@@ -59,6 +59,7 @@ struct mmsd_pipe {
     uv_work_t work;
     struct mms_pipeline *work_p;
     int work_rc, work_damaged;
+    int work_record_off;                /* record_off as the start being made took it */
     struct mms_err work_err;
     uv_timer_t retry;
     struct mms_backoff backoff;         /* between start attempts */
@@ -127,10 +128,13 @@ void mmsd_pipe_view(struct mmsd *d, struct mmsd_pipe *pipe, int latency,
 int mmsd_pipe_set(struct mmsd_pipe *pipe, const char *const *keys, const char *const *values,
                   int n, struct mms_err *err);
 
-/* Recording on or off from the API (the pipeline must be running),
- * remembered for the pipelines made in its place: a retried start, a
- * reload that changes its section. 0, or mms_pipeline_record's refusal. */
+/* Recording on or off from the API: now if the pipeline runs, and
+ * remembered for the pipelines made in its place (a start still being
+ * made or retried, a reload that changes its section), so it holds
+ * whatever the pipeline's state. 0, or mms_pipeline_record's refusal. */
 int mmsd_pipe_record(struct mmsd_pipe *pipe, int on, struct mms_err *err);
+/* A pipeline is made and its threads not yet joined. */
+int mmsd_pipe_running(const struct mmsd_pipe *pipe);
 
 /* Why a recording stop may not outlive a restart of mmsd (the stops could
  * not be read at start, or the last save failed); NULL when nothing is

@@ -202,6 +202,26 @@ for s in $stages; do
             $PY models/export.py last out/train/ft17-m5-s5 \
                 -o out/train/ft17-m5-s5/last.safetensors
         ;;
+    ft30)
+        # The model shipped in the twenty-first session: ft17-m5-s5 (the
+        # file shipped in the seventeenth to twentieth sessions, kept in git
+        # at c9f2c13) fine-tuned 1000 iterations with the stacked recipe S:
+        # ft17's measures with copy-paste and hooks at 0.75 and BatchNorm
+        # frozen (--freeze-bn 1), each on its own random stream; one
+        # thread; its export is the last checkpoint, no pick, which
+        # models/calibrate.sh then calibrates for int8 (rule 30, card).
+        init=out/train/ft17-m5-s5.safetensors
+        [ -f "$init" ] || git show c9f2c13:models/mms-rt.safetensors > "$init"
+        # shellcheck disable=SC2086
+        run ft30-s-s5 --mode sup $L3 --folder-weights cataract=2 --size 288x512 \
+            --iters $N_FT5 --batch 4 --lr 1e-4 --seed 5 --aug light --bf16 1 \
+            --val-every 250 --metal 0.25 --smoke 0.25 --crn 1 --init "$init" --threads ${T:-1} \
+            --copy-paste 0.75 --copy-paste-folders cholec80-v01,endovis15 \
+            --hooks 0.75 --hooks-folders cataract --freeze-bn 1
+        [ -f out/train/ft30-s-s5/last.safetensors ] ||
+            $PY models/export.py last out/train/ft30-s-s5 \
+                -o out/train/ft30-s-s5/last.safetensors
+        ;;
     cmp3)
         # MMS against supervised-only on the three folders at one budget
         # that a 2-core machine trains in about an hour for all four runs

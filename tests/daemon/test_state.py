@@ -25,11 +25,16 @@ recording stopped, /healthz says why (503); once the file can be written
 again the reason goes. Its state directory comes as systemd gives it,
 $STATE_DIRECTORY, with no state_dir in the config.
 
+Down: a stop given while the pipeline cannot start (its input is not
+there yet) is taken (200, "pending": true) and kept; when the input
+comes, the pipeline runs and records nothing until a start.
+
 Env: MMS_BUILD_DIR (mmsd), MMS_SOURCE_DIR.
 """
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 
@@ -247,6 +252,50 @@ def run_none(tmp):
         room.stop("none")
 
 
+# ------------------------------------------------------------ down
+
+def run_stop_while_down(tmp):
+    state, rec = os.path.join(tmp, "down-state"), os.path.join(tmp, "down-rec")
+    clip = os.path.join(tmp, "down-later.mp4")
+    os.mkdir(state)
+    port = free_port()
+    conf = ("[mmsd]\nlisten = 127.0.0.1:%d\nlog_level = info\nmodel = %s\nstate_dir = %s\n"
+            "\n[pipeline cam]\ninput = %s\nmode = live\nsize = 64x128\nthreads = 1\n"
+            "output = null\nrecord_dir = %s\n" % (port, MODEL, state, clip, rec))
+    api = Api(port)
+    d = Daemon(tmp, conf, name="down")
+    try:
+        pipe = lambda: api.json("GET", "/api/v1/pipelines/cam")[1] or {}  # noqa: E731
+        check(wait_for(lambda: pipe().get("state") in ("connecting", "failed"), 60),
+              "down: a missing input leaves the pipeline down (%s)" % pipe().get("state"))
+        st, r = api.json("POST", "/api/v1/pipelines/cam/recording", {"action": "stop"})
+        check(st == 200 and r and r.get("recording") is False and r.get("pending") is True,
+              "down: a stop while down is taken, pending (%s %s)" % (st, r))
+        saved = os.path.join(state, "recording-off")
+        check(wait_for(lambda: os.path.exists(saved), 10), "down: the stop is saved")
+        with open(saved) as f:
+            check(stopped_names(f.read()) == ["cam"], "down: the file names the pipeline")
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=size=160x120:rate=25", "-t", "30", "-c:v", "libx264",
+                        "-preset", "ultrafast", clip + ".tmp.mp4"], check=True)
+        os.rename(clip + ".tmp.mp4", clip)
+        check(wait_for(lambda: pipe().get("state") == "running"
+                       and pipe().get("stats", {}).get("written", 0) >= 50, 120),
+              "down: the pipeline runs once its input is there")
+        files = sorted(os.listdir(rec)) if os.path.isdir(rec) else []
+        check(files == [] and pipe().get("recording", {}).get("recording") is False,
+              "down: the recording stopped while down stays stopped (%s)" % files)
+        st, r = api.json("POST", "/api/v1/pipelines/cam/recording", {"action": "start"})
+        check(st == 200 and r and r.get("pending") is False, "down: a start once running is "
+              "not pending (%s %s)" % (st, r))
+        check(wait_for(lambda: os.path.isdir(rec) and os.listdir(rec), 30),
+              "down: started, it records")
+    finally:
+        if d.p.poll() is None:
+            d.signal(signal.SIGTERM)
+            check(d.wait(60) == 0, "down: mmsd exits 0 on SIGTERM")
+
+
 # ------------------------------------------------------------ shared
 
 def run_shared(tmp):
@@ -329,6 +378,7 @@ def main():
     run_none(tmp)
     run_shared(tmp)
     run_unreadable(tmp)
+    run_stop_while_down(tmp)
     return finish("state")
 
 
