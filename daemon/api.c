@@ -309,6 +309,22 @@ static struct json_object *parse_whole(const char *body, size_t len, const char 
 }
 
 /* A JSON object whose values are strings, numbers or booleans. */
+/* Whether a JSON text escapes a NUL (\u0000): json-c keeps it, but the C
+ * strings taken from it end there, so "stop\u0000junk" would act as
+ * "stop". A backslash outside a string is no JSON, so no string state
+ * is needed: each escape is stepped over whole. */
+static int escapes_nul(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && i + 5 < len && !memcmp(s + i + 2, "0000", 4))
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
 static int parse_body_object(const struct mmsd_http_request *req, struct mmsd_http_response *res,
                              struct json_object **out)
 {
@@ -320,6 +336,8 @@ static int parse_body_object(const struct mmsd_http_request *req, struct mmsd_ht
     /* A parser that stops at a NUL would act on half of what was sent. */
     if (memchr(body, '\0', len))
         return send_error(res, 400, "the body is not JSON: it holds a NUL byte"), -1;
+    if (escapes_nul(body, len))
+        return send_error(res, 400, "the body holds an escaped NUL (\\u0000)"), -1;
     struct json_object *o = parse_whole(body, len, &why);
     if (!o)
         return send_error(res, 400, "the body is not JSON: %s", why), -1;

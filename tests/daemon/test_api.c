@@ -394,6 +394,42 @@ static void nul_in_body_is_refused(void)
     fixture_stop(&fx);
 }
 
+/* An escaped NUL would cut the C string taken from it: "outline\u0000x"
+ * acted on as "outline". Refused, in a value and in a key. */
+static void escaped_nul_is_refused(void)
+{
+    start();
+    int status;
+    const char *const bodies[] = {"{\"style\": \"outline\\u0000; junk\"}",
+                                  "{\"alpha\\u0000x\": 0.9}",
+                                  "{\"style\": \"fill\", \"color\": \"ff0000\\u0000zz\"}"};
+    for (int i = 0; i < 3; i++) {
+        struct json_object *o = get_json("PATCH", "/api/v1/pipelines/cam1", bodies[i], &status);
+        CHECK_MSG(status == 400 && strstr(str_at(o, "error"), "NUL"), "%s: %d %s", bodies[i],
+                  status, str_at(o, "error"));
+        json_object_put(o);
+    }
+    CHECK(fx.d.pipes->rt.alpha != 0.9f);
+    fixture_stop(&fx);
+}
+
+/* An escaped backslash before "u0000" is no NUL: the text passes. */
+static void escaped_backslash_before_u0000_passes(void)
+{
+    start();
+    int status;
+    struct json_object *o = get_json("PATCH", "/api/v1/pipelines/cam1",
+                                     "{\"alpha\": 0.3, \"style\": \"\\\\u0000\"}", &status);
+    /* Not a style, but refused as one, not as a NUL. */
+    CHECK_MSG(status == 400 && !strstr(str_at(o, "error"), "NUL"), "%d %s", status,
+              str_at(o, "error"));
+    json_object_put(o);
+    o = get_json("PATCH", "/api/v1/pipelines/cam1", "{\"alpha\": 0.3}", &status);
+    CHECK_EQ(status, 200);
+    json_object_put(o);
+    fixture_stop(&fx);
+}
+
 /* Blanks and a line end after the object are no junk. */
 static void blanks_after_json_pass(void)
 {
@@ -485,4 +521,5 @@ MMS_TESTS(T(status_is_json), T(healthz_is_unhealthy_with_reasons), T(settings_ch
           T(foreign_host_is_refused), T(own_hosts_are_accepted),
           T(cross_origin_change_is_refused), T(same_origin_change_passes), T(body_must_be_json),
           T(junk_after_json_is_refused), T(nul_in_body_is_refused), T(blanks_after_json_pass),
+          T(escaped_nul_is_refused), T(escaped_backslash_before_u0000_passes),
           T(head_answers_like_get), T(head_on_other_routes_is_405))
