@@ -31,6 +31,50 @@ static int send_json(struct mmsd_http_response *res, int status, struct json_obj
     return rc;
 }
 
+/* Bytes of one well-formed UTF-8 character at s (1 to 4), 0 if none
+ * starts there: overlong forms, surrogates and code points past U+10FFFF
+ * are none. */
+static int utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    int n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    for (int i = 1; i < n; i++) {
+        unsigned char lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xbf;
+        if (s[i] < lo_i || s[i] > hi_i)
+            return 0;
+    }
+    return n;
+}
+
+/* A JSON string of text from outside (a request's path, a file name, an
+ * FFmpeg message): bytes that are not UTF-8 become '?', or the answer
+ * would not be JSON at all. */
+static struct json_object *json_text(const char *s)
+{
+    size_t len = strlen(s);
+    char *t = malloc(len + 1);
+    if (!t)
+        return NULL;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        int n = utf8_len(u + i);
+        if (!n) {
+            t[i++] = '?';
+            continue;
+        }
+        memcpy(t + i, s + i, (size_t)n);
+        i += (size_t)n;
+    }
+    t[len] = 0;
+    struct json_object *o = json_object_new_string(t);
+    free(t);
+    return o;
+}
+
 static int send_error(struct mmsd_http_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -43,7 +87,7 @@ static int send_error(struct mmsd_http_response *res, int status, const char *fm
     va_end(ap);
     struct json_object *o = json_object_new_object();
     if (o)
-        json_object_object_add(o, "error", json_object_new_string(msg));
+        json_object_object_add(o, "error", json_text(msg));
     return send_json(res, status, o);
 }
 
@@ -57,7 +101,7 @@ static int not_allowed(struct mmsd_http_response *res, const char *allow)
 
 static void add_str(struct json_object *o, const char *k, const char *v)
 {
-    json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+    json_object_object_add(o, k, v ? json_text(v) : NULL);
 }
 
 /* A source's or output's URL, as core/redact.h shows it. */
@@ -168,7 +212,7 @@ static struct json_object *pipe_json(struct mmsd *d, struct mmsd_pipe *pp)
     add_str(o, "state", v.state);
     json_object_object_add(o, "healthy", json_object_new_boolean(v.healthy));
     for (int i = 0; i < v.nreasons; i++)
-        json_object_array_add(reasons, json_object_new_string(v.reasons[i]));
+        json_object_array_add(reasons, json_text(v.reasons[i]));
     json_object_object_add(o, "reasons", reasons);
     add_url(o, "input", pp->conf.o.input);
     char mode[16];
@@ -250,7 +294,7 @@ static int healthz(struct mmsd *d, struct mmsd_http_response *res)
     if (d->state_unread[0]) {
         char line[sizeof(d->state_unread) + 8];
         snprintf(line, sizeof(line), "mmsd: %s", d->state_unread);
-        json_object_array_add(reasons, json_object_new_string(line));
+        json_object_array_add(reasons, json_text(line));
         ok = 0;
     }
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next) {
@@ -265,7 +309,7 @@ static int healthz(struct mmsd *d, struct mmsd_http_response *res)
         for (int i = 0; i < v.nreasons; i++) {
             char line[700];
             snprintf(line, sizeof(line), "%s: %s", pp->conf.name, v.reasons[i]);
-            json_object_array_add(reasons, json_object_new_string(line));
+            json_object_array_add(reasons, json_text(line));
         }
     }
     add_str(o, "status", ok ? "ok" : "unhealthy");

@@ -430,6 +430,29 @@ static void escaped_backslash_before_u0000_passes(void)
     fixture_stop(&fx);
 }
 
+/* A path that is not UTF-8 is named in the 404 with '?' for its bad
+ * bytes: the answer stays JSON. */
+static void a_path_that_is_not_utf8_is_shown_as_text(void)
+{
+    start();
+    char *out;
+    CHECK_EQ(raw("GET", "/\xff\xfe\xc3x", NULL, NULL, 0, &out), 404);
+    CHECK_MSG(strstr(out, "not found: /???x") && !strchr(out, '\xff'), "%s", out);
+    free(out);
+    fixture_stop(&fx);
+}
+
+/* UTF-8 in a path is shown as it came. */
+static void a_utf8_path_is_shown_whole(void)
+{
+    start();
+    char *out;
+    CHECK_EQ(raw("GET", "/caf\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x94\xa7", NULL, NULL, 0, &out), 404);
+    CHECK_MSG(strstr(out, "not found: /caf\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x94\xa7"), "%s", out);
+    free(out);
+    fixture_stop(&fx);
+}
+
 /* Blanks and a line end after the object are no junk. */
 static void blanks_after_json_pass(void)
 {
@@ -522,4 +545,5 @@ MMS_TESTS(T(status_is_json), T(healthz_is_unhealthy_with_reasons), T(settings_ch
           T(cross_origin_change_is_refused), T(same_origin_change_passes), T(body_must_be_json),
           T(junk_after_json_is_refused), T(nul_in_body_is_refused), T(blanks_after_json_pass),
           T(escaped_nul_is_refused), T(escaped_backslash_before_u0000_passes),
+          T(a_path_that_is_not_utf8_is_shown_as_text), T(a_utf8_path_is_shown_whole),
           T(head_answers_like_get), T(head_on_other_routes_is_405))
