@@ -99,6 +99,7 @@ struct conn {
     int open_handles;
     uint64_t since; /* uv_now when it began to wait for its request */
     bool admitted;  /* the request in progress passed every check */
+    bool trusted;   /* a request on it has passed every check */
     bool closing, reading, reject, eof, shut, has_stream;
     size_t queued; /* bytes handed to uv_write whose callback has not run */
     size_t dropped_bytes;
@@ -533,6 +534,7 @@ static int on_headers_complete(http_parser *p)
     r->auth = req_auth(c->h, r);
     r->deny = req_deny(c->h, p, r);
     c->admitted = !r->deny;
+    c->trusted |= c->admitted;
     /* The head came in time; a body has the read timeout. */
     if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length))
         timer_start(c, c->h->timeout_ms);
@@ -1091,15 +1093,26 @@ static struct conn *conn_new(struct mmsd_http *h)
     return c;
 }
 
-/* The connection that has waited longest for a request to be let in: it
- * sent none, part of one, or one that was refused. Streams, admitted
- * requests and answers being sent are never taken. */
+/* Whether a newcomer may take c's place: c waits for a request to be let
+ * in (it sent none, part of one, or one that was refused), or it is
+ * being answered or closed having never had a request let in (refusals
+ * lingering, or piled up unread). Streams, admitted requests and the
+ * answers of a client that got through are never taken. */
+static bool replaceable(const struct conn *c)
+{
+    if (c->closing || c->reject)
+        return false;
+    if (c->state == S_READ)
+        return !c->admitted;
+    return (c->state == S_LINGER || c->state == S_WAIT) && !c->trusted;
+}
+
+/* Of those, the one that has waited longest. */
 static struct conn *oldest_waiting(struct mmsd_http *h)
 {
     struct conn *old = NULL;
     for (struct conn *c = h->conns; c; c = c->next)
-        if (!c->closing && !c->reject && c->state == S_READ && !c->admitted &&
-            (!old || c->since < old->since))
+        if (replaceable(c) && (!old || c->since < old->since))
             old = c;
     return old;
 }

@@ -826,6 +826,32 @@ static void refused_clients_do_not_lock_out_the_token(void)
     CHECK_MSG(ok == 20, "%d of 20 requests with the token got 200", ok);
 }
 
+/* Nor one whose refusal is being sent and lingered on (HTTP/1.0, no
+ * keep-alive), or whose request could not be parsed. */
+static void lingering_refusals_do_not_lock_out_the_token(void)
+{
+    int ok = authed_ok_while_held("GET /hello HTTP/1.0\r\n\r\n", 20);
+    CHECK_MSG(ok == 20, "%d of 20 requests with the token got 200", ok);
+    ok = authed_ok_while_held("GARBAGE\r\n\r\n", 20);
+    CHECK_MSG(ok == 20, "%d of 20 requests with the token got 200", ok);
+}
+
+/* A client that got through keeps its connection while its answer is
+ * sent and lingered on: only the never-admitted are put out. */
+static void a_lingering_answer_to_the_token_is_kept(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){.max_connections = 1, .token = "s3cret"}) < 0)
+        return;
+    struct cli a;
+    CHECK(cli_open(&a, s.port) == 0);
+    cli_sends(&a, "GET /hello HTTP/1.0\r\nAuthorization: Bearer s3cret\r\n\r\n");
+    sleep_ms(100); /* answered; the server lingers on its FIN */
+    CHECK(status_of(s.port, authed_req) == 503);
+    cli_close(&a);
+    srv_stop(&s);
+}
+
 /* The newcomer takes the place of the connection waiting longest; the
  * others stay usable. */
 static void the_longest_waiting_goes_first(void)
@@ -1476,7 +1502,9 @@ MMS_TESTS(T(get_200_with_body), T(handler_404_and_500), T(request_fields), T(pos
           T(bearer_token), T(query_token), T(max_connections_503),
           T(idle_sockets_do_not_lock_out_the_token),
           T(half_sent_requests_do_not_lock_out_the_token),
-          T(refused_clients_do_not_lock_out_the_token), T(the_longest_waiting_goes_first),
+          T(refused_clients_do_not_lock_out_the_token),
+          T(lingering_refusals_do_not_lock_out_the_token),
+          T(a_lingering_answer_to_the_token_is_kept), T(the_longest_waiting_goes_first),
           T(admitted_requests_are_kept), T(streams_leave_room_for_requests),
           T(a_stream_beyond_the_share_is_refused), T(an_ended_stream_frees_its_place),
           T(header_timeout), T(default_header_timeout_is_5s),
