@@ -505,11 +505,16 @@ static int req_deny(const struct mmsd_http *h, const http_parser *p,
 static int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned n);
 
 /* curl and others hold a body back until told to go on. */
-static void req_continue(struct conn *c, const http_parser *p)
+static bool expects_continue(const struct conn *c, const http_parser *p)
 {
     const char *e = mmsd_http_req_header(&c->req, "Expect");
     bool body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length);
-    if (!e || strcasecmp(e, "100-continue") || !body || c->req.http10 || c->req.deny)
+    return e && !strcasecmp(e, "100-continue") && body && !c->req.http10;
+}
+
+static void req_continue(struct conn *c, const http_parser *p)
+{
+    if (!expects_continue(c, p) || c->req.deny)
         return;
     static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
@@ -524,15 +529,20 @@ static int on_headers_complete(http_parser *p)
         return -1;
     if (p->http_major != 1)
         return refuse(r, 505);
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->h->max_body)
-        return refuse(r, 413);
-    if ((p->flags & F_CONTENTLENGTH) && buf_reserve(&r->body, p->content_length) < 0)
-        return refuse(r, 500);
     r->method = http_method_str(p->method);
     r->is_head = p->method == HTTP_HEAD;
     r->http10 = p->http_minor == 0;
     r->auth = req_auth(c->h, r);
     r->deny = req_deny(c->h, p, r);
+    /* A refusal goes first: a foreign Host hears nothing of the size, and
+     * a client waiting to send its body hears now, not after a timeout
+     * (RFC 9110 10.1.1: a final status in place of 100). */
+    if (r->deny && expects_continue(c, p))
+        return refuse(r, r->deny);
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->h->max_body)
+        return refuse(r, r->deny ? r->deny : 413);
+    if ((p->flags & F_CONTENTLENGTH) && buf_reserve(&r->body, p->content_length) < 0)
+        return refuse(r, 500);
     c->admitted = !r->deny;
     c->trusted |= c->admitted;
     /* The head came in time; a body has the read timeout. */

@@ -1161,6 +1161,33 @@ static void foreign_host_comes_before_the_token(void)
     srv_stop(&s);
 }
 
+/* A refused request whose client waits to send its body (Expect:
+ * 100-continue) hears the refusal at once, not after its own timeout;
+ * and a foreign Host hears 421 whatever size it announces. */
+static void a_refusal_does_not_wait_for_the_body(void)
+{
+    struct mmsd_http_opts o = browser_opts;
+    o.token = "s3cret";
+    struct srv s = {0};
+    if (srv_start(&s, o) < 0)
+        return;
+    struct cli c;
+    struct resp r;
+    CHECK(cli_open(&c, s.port) == 0);
+    cli_sends(&c, "POST /echo HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n");
+    /* Within cli_response's 5 s; before, only once the body had come. */
+    CHECK(cli_response(&c, &r) == 0 && r.status == 401);
+    free(r.body);
+    cli_close(&c);
+    CHECK(status_of(s.port, "POST /echo HTTP/1.1\r\nHost: evil.example\r\n"
+                            "Content-Length: 100000000\r\n\r\n") == 421);
+    CHECK(status_of(s.port, "POST /echo HTTP/1.1\r\nHost: localhost\r\nAuthorization: "
+                            "Bearer s3cret\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 100000000\r\n\r\n") == 413);
+    srv_stop(&s);
+}
+
 static int origin_status(int port, const char *method, const char *host, const char *origin)
 {
     char req[512];
@@ -1504,7 +1531,7 @@ MMS_TESTS(T(get_200_with_body), T(handler_404_and_500), T(request_fields), T(pos
           T(half_sent_requests_do_not_lock_out_the_token),
           T(refused_clients_do_not_lock_out_the_token),
           T(lingering_refusals_do_not_lock_out_the_token),
-          T(a_lingering_answer_to_the_token_is_kept), T(the_longest_waiting_goes_first),
+          T(a_lingering_answer_to_the_token_is_kept), T(a_refusal_does_not_wait_for_the_body), T(the_longest_waiting_goes_first),
           T(admitted_requests_are_kept), T(streams_leave_room_for_requests),
           T(a_stream_beyond_the_share_is_refused), T(an_ended_stream_frees_its_place),
           T(header_timeout), T(default_header_timeout_is_5s),
