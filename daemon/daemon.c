@@ -892,11 +892,10 @@ static void warm_done(uv_work_t *w, int status)
     if (d->warm_rc) {
         mmsd_err("cannot start: model: %s", d->warm_err.msg);
         d->exit_code = 1;
-        shutdown_daemon(d);
-        return;
     }
-    if (d->stopping) {
-        maybe_finish_shutdown(d);
+    /* A stop that came during the warm-up left the pipelines to now. */
+    if (d->warm_rc || d->stopping) {
+        shutdown_daemon(d);
         return;
     }
     d->ready = 1;
@@ -933,15 +932,18 @@ static void maybe_finish_shutdown(struct mmsd *d)
     mmsd_notice("stopped");
 }
 
+/* Called again (a second signal, the warm-up's end) it goes on from where
+ * it is. The warm-up reads the pipelines on a worker thread, so while it
+ * runs they are left alone, to be stopped when it is done. */
 static void shutdown_daemon(struct mmsd *d)
 {
-    if (d->stopping)
-        return;
-    d->stopping = 1;
-    mmsd_notify("STOPPING=1");
-    mmsd_notice("stopping: finalising every recording");
+    if (!d->stopping) {
+        d->stopping = 1;
+        mmsd_notify("STOPPING=1");
+        mmsd_notice("stopping: finalising every recording");
+    }
     struct mmsd_pipe *next;
-    for (struct mmsd_pipe *pp = d->pipes; pp; pp = next) {
+    for (struct mmsd_pipe *pp = d->warming ? NULL : d->pipes; pp; pp = next) {
         next = pp->next; /* pipe_stop may free pp */
         if (!pp->stop_requested)
             pipe_stop(pp);

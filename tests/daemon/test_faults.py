@@ -19,7 +19,8 @@ whose section did not change is not read again. A source that never
 connects. A record_dir that exists but cannot be written at start (mmsd
 runs as nobody when root): the pipeline runs, the recording fails with
 the reason in /healthz, the API and /metrics, and records by itself once
-the directory is writable. A corrupt model header at start.
+the directory is writable. A corrupt model header at start. A SIGTERM
+during the warm-up inference.
 
 Every fault trial is counted; the end prints "fault: ..." lines, one per
 fault, for docs/reliability.md.
@@ -676,6 +677,35 @@ def run_corrupt_model_at_start(tmp):
     fault("corrupt model at start", ok_)
 
 
+def run_stop_during_warm_up(tmp):
+    """SIGTERM while the warm-up inference runs: the model is a FIFO, so
+    the warm-up waits on its open until the test writes junk into it.
+    Two pipelines the warm-up reads: mmsd must not free them under it,
+    and the failed warm-up must still end the stop (exit 1, "stopped")."""
+    fifo = os.path.join(tmp, "warm.fifo")
+    os.mkfifo(fifo)
+    conf = "[mmsd]\nlisten = 127.0.0.1:%d\nmodel = %s\n" % (free_port(), fifo)
+    for n in ("a", "b"):
+        conf += ("\n[pipeline %s]\ninput = lavfi:testsrc2=size=160x120:rate=25\n"
+                 "output = null\n" % n)
+    d = Daemon(tmp, conf, name="warm-stop")
+    check(wait_for(lambda: "mmsd starting" in d.text(), 30), "warm-up: mmsd starts")
+    d.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    try:  # lets the warm-up's open go on; it refuses a FIFO and closes
+        with open(fifo, "w") as f:
+            f.write("junk")
+    except BrokenPipeError:
+        pass
+    rc = d.wait(20)  # killed at 20 s: -9
+    text = d.text()
+    ok_ = check(rc == 1 and "cannot start: model:" in text and "<5>stopped" in text,
+                "SIGTERM during the warm-up: exit 1 once it ends, stopped (exit %s: %s)"
+                % (rc, text.strip()[-300:]))
+    no_sanitizer(d)
+    fault("stop during the warm-up", ok_)
+
+
 def no_sanitizer(d):
     text = d.text()
     check("Sanitizer" not in text and "runtime error:" not in text,
@@ -691,6 +721,7 @@ def main():
     run_cli_sigkill(tmp)
     run_cli_unwritable(tmp)
     run_corrupt_model_at_start(tmp)
+    run_stop_during_warm_up(tmp)
     run_files_and_reloads(tmp, clips)
     run_live(tmp)
     run_unwritable(tmp)
