@@ -675,14 +675,16 @@ static void save_stops(struct mmsd *d)
     struct mmsd_state_names s = {0};
     if (!d->state.dir)
         return;
-    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next) {
-        if (!pp->record_off || (pp->stop_requested && !pp->pending && !d->stopping))
-            continue;
-        if (mmsd_state_names_add(&s, pp->conf.name) == -ENOMEM) {
-            mmsd_state_names_free(&s);
-            state_saved(d, -ENOMEM, "out of memory");
-            return;
-        }
+    int rc = 0;
+    for (struct mmsd_pipe *pp = d->pipes; pp && rc != -ENOMEM; pp = pp->next)
+        if (pp->record_off && !(pp->stop_requested && !pp->pending && !d->stopping))
+            rc = mmsd_state_names_add(&s, pp->conf.name);
+    for (int i = 0; i < d->kept.n && rc != -ENOMEM; i++)
+        rc = mmsd_state_names_add(&s, d->kept.name[i]);
+    if (rc == -ENOMEM) {
+        mmsd_state_names_free(&s);
+        state_saved(d, -ENOMEM, "out of memory");
+        return;
     }
     mmsd_state_writer_save(&d->state, &s);
 }
@@ -708,6 +710,27 @@ static void stops_unreadable(struct mmsd *d, const char *why)
     mmsd_err("%s", d->state_unread);
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
         pp->record_off = 1;
+}
+
+/* A pipeline removed by a reload leaves its stop to its name. */
+static void keep_stop(struct mmsd *d, const struct mmsd_pipe *pp)
+{
+    if (pp->record_off && mmsd_state_names_add(&d->kept, pp->conf.name) == -ENOMEM)
+        mmsd_err("pipeline %s: out of memory: its recording stop is forgotten", pp->conf.name);
+}
+
+/* A pipeline added by a reload is held to the stops as one configured at
+ * start would be: stopped if the stops could not be read, or if a
+ * recording of its name was stopped and has not been started since. */
+static void stops_for_added(struct mmsd *d, struct mmsd_pipe *pp)
+{
+    int kept = mmsd_state_names_has(&d->kept, pp->conf.name);
+    if (!kept && !d->state_unread[0])
+        return;
+    pp->record_off = 1;
+    mmsd_state_names_remove(&d->kept, pp->conf.name);
+    mmsd_notice("pipeline %s: its recording stays stopped, %s", pp->conf.name,
+                kept ? "as it was stopped through the API" : "as the stops could not be read");
 }
 
 /* Another mmsd on the same state_dir is refused: it would write its own
@@ -758,10 +781,12 @@ static int load_stops(struct mmsd *d)
         if (!mmsd_state_names_has(&s, pp->conf.name))
             continue;
         pp->record_off = 1;
+        mmsd_state_names_remove(&s, pp->conf.name);
         mmsd_notice("pipeline %s: its recording stays stopped, as it was stopped through the "
                     "API", pp->conf.name);
     }
-    mmsd_state_names_free(&s);
+    /* The rest wait for their pipelines to come back. */
+    d->kept = s;
     if (access(dir, W_OK))
         mmsd_warn("state_dir %s: %s: recording stops cannot be saved", dir, strerror(errno));
     if (mmsd_state_writer_init(&d->state, d->loop, dir, state_saved, d))
@@ -1035,9 +1060,13 @@ static void reload(struct mmsd *d)
             if (c) {
                 conf_drop(pp->pending);
                 pp->pending = conf_take(c);
+                /* The replacement takes its stop (pipe_free). */
+                if (pp->pending)
+                    mmsd_state_names_remove(&d->kept, pp->conf.name);
             } else if (pp->pending) {
                 mmsd_notice("pipeline %s: removed by reload", pp->conf.name);
                 removed++;
+                keep_stop(d, pp);
                 conf_drop(pp->pending);
                 pp->pending = NULL;
             }
@@ -1046,6 +1075,7 @@ static void reload(struct mmsd *d)
         if (!c) {
             mmsd_notice("pipeline %s: removed by reload", pp->conf.name);
             removed++;
+            keep_stop(d, pp);
             pipe_stop(pp);
         } else if (mmsd_pipeline_conf_same(c, &pp->conf)) {
             free(c->name);
@@ -1075,13 +1105,15 @@ static void reload(struct mmsd *d)
             continue;
         mmsd_notice("pipeline %s: added by reload", pp->conf.name);
         added++;
+        stops_for_added(d, pp);
         pipe_append(d, pp);
         pipe_start(pp);
     }
     mmsd_config_free(&nc);
-    /* A stop of a pipeline that is gone would come back with a pipeline of
-     * its name one day; one that is changed is kept by its replacement. */
-    if (removed)
+    /* A removed pipeline's stop is kept for its name (d->kept), an added
+     * one may have taken one; one that is changed is kept by its
+     * replacement. */
+    if (removed || added)
         save_stops(d);
     mmsd_notice("reloaded %s: %d added, %d removed, %d changed, %d refused", d->config_path,
                 added, removed, changed, refused);
@@ -1244,6 +1276,7 @@ out:
     /* The loop ran until every write was done; this only catches a write
      * that could not be queued. */
     mmsd_state_writer_close(&d.state);
+    mmsd_state_names_free(&d.kept);
     if (d.state_lock >= 0)
         close(d.state_lock);
     uv_loop_close(&loop);

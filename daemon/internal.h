@@ -99,6 +99,11 @@ struct mmsd {
      * stopped: why, for /healthz; "" once a save has put the file right. */
     char state_unread[700];
     int state_lock; /* fd holding STATE_DIR/lock, or -1 */
+    /* Stopped recordings of pipelines not configured now (in the file at
+     * start, or removed by a reload): a pipeline of the name added by a
+     * reload starts stopped, as it would after a restart. Saved with the
+     * others. */
+    struct mmsd_state_names kept;
 };
 
 const char *mmsd_pipe_state_name(enum mmsd_pipe_state s);

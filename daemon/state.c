@@ -40,6 +40,17 @@ int mmsd_state_names_add(struct mmsd_state_names *s, const char *name)
     return 0;
 }
 
+void mmsd_state_names_remove(struct mmsd_state_names *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++) {
+        if (strcmp(s->name[i], name))
+            continue;
+        memmove(s->name[i], s->name[i + 1], (size_t)(s->n - i - 1) * sizeof(*s->name));
+        s->n--;
+        return;
+    }
+}
+
 void mmsd_state_names_free(struct mmsd_state_names *s)
 {
     free(s->name);

@@ -35,6 +35,8 @@ struct mmsd_state_names {
  * have, -ENOMEM. */
 int mmsd_state_names_add(struct mmsd_state_names *s, const char *name);
 int mmsd_state_names_has(const struct mmsd_state_names *s, const char *name);
+/* Removes `name` if it is there. */
+void mmsd_state_names_remove(struct mmsd_state_names *s, const char *name);
 void mmsd_state_names_free(struct mmsd_state_names *s);
 
 /* The directory the state lives in, into buf: `configured` ([mmsd]

@@ -101,6 +101,24 @@ static void names_are_kept_once(void)
 
 /* ------------------------------------------------------------ where */
 
+/* Removing keeps the others in order; a name not there changes nothing. */
+static void names_remove_one(void)
+{
+    struct mmsd_state_names s = {0};
+    CHECK(!mmsd_state_names_add(&s, "a") && !mmsd_state_names_add(&s, "b") &&
+          !mmsd_state_names_add(&s, "c"));
+    mmsd_state_names_remove(&s, "b");
+    CHECK(s.n == 2 && !strcmp(s.name[0], "a") && !strcmp(s.name[1], "c"));
+    mmsd_state_names_remove(&s, "zz");
+    CHECK_EQ(s.n, 2);
+    mmsd_state_names_remove(&s, "c");
+    mmsd_state_names_remove(&s, "a");
+    CHECK_EQ(s.n, 0);
+    mmsd_state_names_remove(&s, "a");
+    CHECK_EQ(s.n, 0);
+    mmsd_state_names_free(&s);
+}
+
 static void dir_configured_wins(void)
 {
     char buf[64];
@@ -650,7 +668,7 @@ static void lock_that_is_a_directory_fails(void)
     CHECK(fd == -1 && holder == 0);
 }
 
-MMS_TESTS(T(names_refuse_what_no_pipeline_is_called), T(names_are_kept_once),
+MMS_TESTS(T(names_refuse_what_no_pipeline_is_called), T(names_are_kept_once), T(names_remove_one),
           T(dir_configured_wins), T(dir_from_systemd), T(dir_none),
           T(read_missing_file_is_empty), T(read_missing_dir_is_empty), T(read_valid_names),
           T(read_forgives_blanks), T(read_skips_malformed_lines), T(read_a_directory_fails),

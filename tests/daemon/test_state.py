@@ -25,6 +25,11 @@ recording stopped, /healthz says why (503); once the file can be written
 again the reason goes. Its state directory comes as systemd gives it,
 $STATE_DIRECTORY, with no state_dir in the config.
 
+Added: a pipeline added by a reload is held to the stops as one
+configured at start: named in the file (though not configured at start,
+or removed by an earlier reload), or the file unreadable, it starts
+stopped; started through the API, it records and the file lets it go.
+
 Down: a stop given while the pipeline cannot start (its input is not
 there yet) is taken (200, "pending": true) and kept; when the input
 comes, the pipeline runs and records nothing until a start.
@@ -162,8 +167,8 @@ def run_kept_across_restarts(tmp):
         check(st == 200 and r and r.get("recording") is True,
               "kept: off started through the API (%s %s)" % (st, r))
         check(wait_for(lambda: room.state_file() is not None
-                       and stopped_names(room.state_file()) == [], 30),
-              "kept: the start is saved, ghost (no such pipeline) dropped: %r"
+                       and stopped_names(room.state_file()) == ["ghost"], 30),
+              "kept: the start is saved, ghost (no such pipeline) kept for its name: %r"
               % room.state_file())
         check(wait_for(lambda: len(room.files("off")) > len(before["off"]), 60),
               "kept: off records once started")
@@ -179,9 +184,10 @@ def run_kept_across_restarts(tmp):
               "kept: off, started before the restart, records after it: %s" % room.files("off"))
         check("its recording stays stopped" not in d.text(),
               "kept: no pipeline is said to stay stopped")
-        # A pipeline removed by a reload takes its stop out of the file.
+        # A pipeline removed by a reload leaves its stop to its name.
         st, r = room.post("on", "stop")
-        check(st == 200 and wait_for(lambda: stopped_names(room.state_file()) == ["on"], 30),
+        check(st == 200 and wait_for(lambda: sorted(stopped_names(room.state_file())) ==
+                                     ["ghost", "on"], 30),
               "kept: on stopped and saved: %r" % room.state_file())
         n = d.text().count("reloaded ")
         d.write(room.conf.split("\n[pipeline on]")[0])
@@ -189,8 +195,8 @@ def run_kept_across_restarts(tmp):
         check(wait_for(lambda: d.text().count("reloaded ") > n, 30)
               and "1 removed" in d.text().split("reloaded ")[-1],
               "kept: a reload removes on")
-        check(wait_for(lambda: stopped_names(room.state_file()) == [], 30),
-              "kept: on, removed, is no longer in the file: %r" % room.state_file())
+        check(wait_for(lambda: sorted(stopped_names(room.state_file())) == ["ghost", "on"], 30),
+              "kept: on, removed, stays in the file for its name: %r" % room.state_file())
     finally:
         room.stop("kept, third run")
 
@@ -250,6 +256,73 @@ def run_none(tmp):
               "none: a stop still stops, with no state_error (%s %s)" % (st, r))
     finally:
         room.stop("none")
+
+
+# ------------------------------------------------------------ added
+
+def added_conf(port, state, rec, names):
+    text = "[mmsd]\nlisten = 127.0.0.1:%d\nlog_level = info\nmodel = %s\nstate_dir = %s\n" % (
+        port, MODEL, state)
+    for n in names:
+        text += ("\n[pipeline %s]\ninput = %s\nmode = live\nsize = 64x128\nthreads = 1\n"
+                 "output = null\nrecord_dir = %s\n" % (n, LAVFI, os.path.join(rec, n)))
+    return text
+
+
+def wait_running(api, names, what):
+    pipe = lambda n: api.json("GET", "/api/v1/pipelines/" + n)[1] or {}  # noqa: E731
+    check(wait_for(lambda: all(pipe(n).get("state") == "running" and
+                               pipe(n).get("stats", {}).get("written", 0) >= 25
+                               for n in names), 120), "%s: %s running" % (what, names))
+    return pipe
+
+
+def reload_to(d, api, conf, names, what):
+    before = d.text().count("reloaded ")
+    d.write(conf)
+    d.signal(signal.SIGHUP)
+    check(wait_for(lambda: d.text().count("reloaded ") > before, 30), "%s: reloaded" % what)
+    return wait_running(api, names, what)
+
+
+def run_reload_added(tmp, unreadable):
+    what = "added-unreadable" if unreadable else "added"
+    state, rec = os.path.join(tmp, what + "-state"), os.path.join(tmp, what + "-rec")
+    os.mkdir(state)
+    saved = os.path.join(state, "recording-off")
+    if unreadable:
+        os.mkdir(saved)  # a directory in its place: there, but not readable as the file
+    else:
+        with open(saved, "w") as f:
+            f.write("# stopped\nb\n")
+    port = free_port()
+    api = Api(port)
+    d = Daemon(tmp, added_conf(port, state, rec, ["a"]), name=what)
+    try:
+        wait_running(api, ["a"], what + " start")
+        pipe = reload_to(d, api, added_conf(port, state, rec, ["a", "b"]), ["a", "b"],
+                         what + " b added")
+        files = os.listdir(os.path.join(rec, "b")) if os.path.isdir(os.path.join(rec, "b")) else []
+        check(pipe("b").get("recording", {}).get("recording") is False and files == [],
+              "%s: b, added by a reload, starts stopped (%s)" % (what, files))
+        if unreadable:
+            return
+        pipe = reload_to(d, api, added_conf(port, state, rec, ["a"]), ["a"], what + " b removed")
+        pipe = reload_to(d, api, added_conf(port, state, rec, ["a", "b"]), ["a", "b"],
+                         what + " b added again")
+        check(pipe("b").get("recording", {}).get("recording") is False,
+              "%s: removed and added again, b stays stopped" % what)
+        with open(saved) as f:
+            check(stopped_names(f.read()) == ["b"], "%s: the file still names b" % what)
+        st, r = api.json("POST", "/api/v1/pipelines/b/recording", {"action": "start"})
+        check(st == 200 and wait_for(lambda: os.listdir(os.path.join(rec, "b")), 30),
+              "%s: started through the API, b records" % what)
+        check(wait_for(lambda: stopped_names(open(saved).read()) == [], 10),
+              "%s: and the file lets it go (%s)" % (what, open(saved).read()))
+    finally:
+        if d.p.poll() is None:
+            d.signal(signal.SIGTERM)
+            check(d.wait(60) == 0, "%s: mmsd exits 0 on SIGTERM" % what)
 
 
 # ------------------------------------------------------------ down
@@ -379,6 +452,8 @@ def main():
     run_shared(tmp)
     run_unreadable(tmp)
     run_stop_while_down(tmp)
+    run_reload_added(tmp, False)
+    run_reload_added(tmp, True)
     return finish("state")
 
 
