@@ -667,8 +667,9 @@ static void state_saved(void *opaque, int rc, const char *msg)
     mmsd_debug("recording stops saved in %s/" MMSD_STATE_FILE, d->state.dir);
 }
 
-/* The stops in force, to disk, off the loop. A pipeline on its way out for
- * good (removed by a reload) takes its stop with it; one being replaced
+/* The stops in force, to disk, off the loop: the pipelines' and those kept
+ * for names not configured now. A pipeline on its way out for good
+ * (removed by a reload) has left its stop in d->kept; one being replaced
  * passes it on; at shutdown every stop stays. */
 static void save_stops(struct mmsd *d)
 {
@@ -787,10 +788,16 @@ static int load_stops(struct mmsd *d)
     }
     /* The rest wait for their pipelines to come back. */
     d->kept = s;
-    if (access(dir, W_OK))
-        mmsd_warn("state_dir %s: %s: recording stops cannot be saved", dir, strerror(errno));
+    int unwritable = access(dir, W_OK) ? errno : 0;
+    if (unwritable)
+        mmsd_warn("state_dir %s: %s: recording stops cannot be saved", dir, strerror(unwritable));
     if (mmsd_state_writer_init(&d->state, d->loop, dir, state_saved, d))
         mmsd_err("cannot keep the recording stops: out of memory");
+    /* Said from the start, not only after a stop fails to be saved: an
+     * unmounted disk also means that stops saved on it were not read. */
+    else if (unwritable)
+        snprintf(d->state.error, sizeof(d->state.error), "state_dir %.400s: %s: the recording "
+                 "stops cannot be read or saved", dir, strerror(unwritable));
     return 0;
 }
 

@@ -216,6 +216,9 @@ def run_unwritable(tmp):
               "unwritable: mmsd runs and both pipelines record")
         check("recording stops cannot be saved" in d.text(),
               "unwritable: the log says so at start")
+        err = room.rec("on").get("state_error") or ""
+        check("Not a directory" in err and "cannot be read or saved" in err,
+              "unwritable: the API says so from the start, before any stop: %r" % err)
         st, r = room.post("off", "stop")
         check(st == 200 and r and r.get("recording") is False,
               "unwritable: the stop through the API still answers 200 (%s %s)" % (st, r))
