@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,6 +145,14 @@ static int run(int argc, char **argv)
     struct mms_pipeline *p;
     if (mms_pipeline_create(&o, &p, &err)) {
         status = cli_fail("run", "%s", err.msg);
+        goto out;
+    }
+    /* The pipeline appends; a run starts a file afresh, once it can run
+     * (a pipe or /dev/stdout is only written to). */
+    struct stat mst;
+    if (o.meta && !stat(o.meta, &mst) && S_ISREG(mst.st_mode) && truncate(o.meta, 0)) {
+        status = cli_fail("run", "%s: %s", o.meta, strerror(errno));
+        mms_pipeline_destroy(p);
         goto out;
     }
     /* A stream peer that goes away must fail that output, not kill us. */

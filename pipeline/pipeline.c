@@ -837,7 +837,10 @@ int mms_pipeline_create(const struct mms_pipeline_opts *o, struct mms_pipeline *
         mms_err_set(err, rc, "out of memory");
         goto fail;
     }
-    if (p->o.meta && !(p->meta = fopen(p->o.meta, "w"))) {
+    /* Appended to: mmsd makes a pipeline again (a retried start, a reload,
+     * a restart) and must not lose what the last one wrote. `mms run`
+     * empties the file itself. */
+    if (p->o.meta && !(p->meta = fopen(p->o.meta, "a"))) {
         rc = mms_err_set(err, -errno, "%s: %s", p->o.meta, strerror(errno));
         goto fail;
     }

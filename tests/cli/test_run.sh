@@ -36,6 +36,15 @@ grep -q '"mask_pts":0,' meta.jsonl || fail "meta lacks mask_pts"
 grep -q 'p95' run.log && grep -q '^  infer ' run.log || fail "summary lacks stage percentiles"
 [ $fails -eq 0 ] && ok "frames, rate, timestamps, meta"
 
+# --- a second run starts its meta file afresh; a run that cannot start
+# leaves the last one's as it was
+f0=$fails
+"$MMS_BIN" run -i clip.mkv -o null --meta meta.jsonl 2>run2.log || fail "second run"
+[ "$(wc -l <meta.jsonl)" -eq 60 ] || fail "meta after a second run has $(wc -l <meta.jsonl) lines"
+"$MMS_BIN" run -i no-such-clip.mkv -o null --meta meta.jsonl 2>run3.log && fail "a missing input ran"
+[ "$(wc -l <meta.jsonl)" -eq 60 ] || fail "a failed run left $(wc -l <meta.jsonl) meta lines"
+[ $fails -eq $f0 ] && ok "meta: afresh per run, kept by a run that cannot start"
+
 # --- overlay pixels sit where the mask says: fill at alpha 1 vs the mask video.
 # A random-weights model (logits centred on 0) gives a mask with both classes
 # on any picture, whatever the shipped model thinks of a synthetic clip.

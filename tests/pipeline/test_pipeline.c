@@ -316,6 +316,36 @@ static void live_encoding_keeps_the_process_priority(void)
                   nices[i], base);
 }
 
+static int lines_in(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0, c;
+    while (f && (c = fgetc(f)) != EOF)
+        n += c == '\n';
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* A pipeline made again on the same meta file (mmsd: a retried start, a
+ * reload, a restart) adds to it: what the last one wrote stays. */
+static void meta_is_appended_to(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/again.jsonl", mms_test_tmpdir());
+    for (int run = 1; run <= 2; run++) {
+        struct mms_pipeline *p = fixture_create(
+            "lavfi:testsrc2=size=160x120:rate=25:duration=1", "offline",
+            (const char *const[]){"output", "null", "meta", path, NULL});
+        if (!p)
+            return;
+        struct mms_pipeline_counters c;
+        run_to_end(p, &c);
+        mms_pipeline_destroy(p);
+        CHECK_MSG(lines_in(path) == 25 * run, "run %d: %d lines", run, lines_in(path));
+    }
+}
+
 static atomic_int finished_calls;
 
 static void count_finished(void *opaque)
@@ -370,4 +400,5 @@ MMS_TESTS(T(stop_during_a_reconnect_returns_at_once), T(stop_with_a_stalled_outp
           T(no_failure_counts_nothing), T(model_check_says_what_create_would),
           T(offline_decode_and_compose_step_back), T(live_threads_keep_the_process_priority),
           T(offline_encoding_steps_back), T(live_encoding_keeps_the_process_priority),
-          T(a_failed_start_calls_nothing_back), T(a_started_run_calls_finished_once))
+          T(a_failed_start_calls_nothing_back), T(a_started_run_calls_finished_once),
+          T(meta_is_appended_to))
