@@ -163,6 +163,22 @@ int mms_redact_url(const char *u, char *buf, size_t size)
     return finish(&o);
 }
 
+void mms_redact_cut_tail(char *text)
+{
+    char *sep = NULL;
+    for (char *p = text; (p = strstr(p, "://")); p += 3)
+        sep = p;
+    /* The same end as mms_redact_text's: the URL reaches the cut only if
+     * nothing ends it before. */
+    if (!sep || sep[3 + strcspn(sep + 3, " \t\r\n\"'<>`")])
+        return;
+    size_t n = strlen(sep + 3);
+    if (n >= 3)
+        memcpy(sep + 3, "***", 4);
+    else
+        memset(sep + 3, '*', n);
+}
+
 int mms_redact_text(const char *text, char *buf, size_t size)
 {
     if (!text || !buf || !size)

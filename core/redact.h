@@ -35,6 +35,13 @@ int mms_redact_url(const char *url, char *buf, size_t size);
  * its scheme to the next blank or quote, less trailing punctuation. */
 int mms_redact_text(const char *text, char *buf, size_t size);
 
+/* For a text that was cut short before it could be redacted (a message
+ * longer than its buffer): a URL that runs to the cut may have lost the
+ * '@' that marks its userinfo ("rtsp://admin:secr"), so everything after
+ * its "://" becomes "***", in place. Other text is left to
+ * mms_redact_text. */
+void mms_redact_cut_tail(char *text);
+
 /* 1 when a parameter named name (n bytes) holds a secret, by the rule
  * above; for KEY=VALUE settings that are not URLs. */
 int mms_redact_secret_key(const char *name, size_t n);

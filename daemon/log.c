@@ -32,6 +32,8 @@ void mmsd_log(int level, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
+    if ((size_t)n >= sizeof(raw))
+        mms_redact_cut_tail(raw);
     /* Sources and outputs are URLs that may hold passwords and stream
      * keys, and FFmpeg's messages repeat them: no line shows one
      * (core/redact.h). Redacted whole, so no URL is cut before. */
@@ -60,6 +62,8 @@ static void av_callback(void *avcl, int level, const char *fmt, va_list vl)
     size_t n = strlen(av_line);
     if (n && av_line[n - 1] != '\n' && n < sizeof(av_line) - 1)
         return;
+    if (n >= sizeof(av_line) - 1 && av_line[n - 1] != '\n')
+        mms_redact_cut_tail(av_line); /* cut: the rest of the line is lost */
     while (n && (av_line[n - 1] == '\n' || av_line[n - 1] == '\r'))
         av_line[--n] = 0;
     if (n)

@@ -2,6 +2,7 @@
  * values and RTMP stream keys become ***, the rest of the URL and of the
  * text around it stays. The secrets here are made up. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/redact.h"
@@ -158,6 +159,34 @@ static void key_names(void)
         CHECK_MSG(!mms_redact_secret_key(plain[i], strlen(plain[i])), "%s", plain[i]);
 }
 
+static void cut_is(const char *in, const char *want)
+{
+    char s[256];
+    snprintf(s, sizeof(s), "%s", in);
+    mms_redact_cut_tail(s);
+    CHECK_STR_EQ(s, want);
+}
+
+/* A text cut inside a URL's userinfo, before its '@': all of the URL
+ * after "://" is hidden, however short. */
+static void a_url_cut_before_its_at_is_hidden(void)
+{
+    cut_is("opening rtsp://admin:CamPassw", "opening rtsp://***");
+    cut_is("x rtsp://a:b@cam/s1 then rtsp://admin:Cam", "x rtsp://a:b@cam/s1 then rtsp://***");
+    cut_is("opening rtsp://ad", "opening rtsp://**");
+    cut_is("opening rtsp://", "opening rtsp://");
+}
+
+/* A URL ended before the cut, or no URL at all, is left to
+ * mms_redact_text. */
+static void a_cut_after_the_url_changes_nothing(void)
+{
+    cut_is("opening rtsp://admin:pw@cam/s1 failed: Connection ref",
+           "opening rtsp://admin:pw@cam/s1 failed: Connection ref");
+    cut_is("no url in this line at al", "no url in this line at al");
+    cut_is("'rtsp://admin:pw@cam' said", "'rtsp://admin:pw@cam' said");
+}
+
 static void bad_arguments(void)
 {
     char out[8];
@@ -173,4 +202,5 @@ MMS_TESTS(T(userinfo_is_hidden), T(user_alone_is_hidden), T(password_with_at_is_
           T(urls_in_text_are_hidden), T(a_cut_result_stays_redacted),
           T(redacting_twice_changes_nothing), T(plain_urls_are_kept),
           T(what_is_not_a_url_is_kept), T(other_paths_are_kept), T(rtmp_without_path_is_kept),
-          T(at_in_query_is_not_userinfo), T(key_names), T(bad_arguments))
+          T(at_in_query_is_not_userinfo), T(key_names), T(bad_arguments),
+          T(a_url_cut_before_its_at_is_hidden), T(a_cut_after_the_url_changes_nothing))
