@@ -450,9 +450,8 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
         return send_error(res, 409, "pipeline '%s' has no record_dir: recording is not "
                                     "configured", pp->conf.name);
     struct mms_err err;
-    int running = mmsd_pipe_running(pp);
     int rc = mmsd_pipe_record(pp, on, &err);
-    if (rc) {
+    if (rc < 0) {
         char why[sizeof(err.msg)];
         mms_redact_text(err.msg, why, sizeof(why));
         return send_error(res, 409, "%s", why);
@@ -465,7 +464,7 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
     if (on)
         v.rec.error[0] = 0;
     struct json_object *r = recording_json(&v);
-    json_object_object_add(r, "pending", json_object_new_boolean(!running));
+    json_object_object_add(r, "pending", json_object_new_boolean(rc == 1));
     return send_json(res, 200, r);
 }
 

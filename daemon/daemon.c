@@ -806,14 +806,18 @@ int mmsd_pipe_record(struct mmsd_pipe *pp, int on, struct mms_err *err)
     /* Not running (starting, reconnecting, failed, finished): no less a
      * stop, which the next start obeys; the camera coming back must not
      * restart a recording stopped for privacy. */
+    int rc = 1;
     if (mmsd_pipe_running(pp)) {
-        int rc = mms_pipeline_record(pp->p, on, err);
-        if (rc)
+        rc = mms_pipeline_record(pp->p, on, err);
+        /* -EPIPE: its recording ended with the run, which is stopping or
+         * has finished; the next start obeys. */
+        if (rc < 0 && rc != -EPIPE)
             return rc;
+        rc = rc == -EPIPE;
     }
     pp->record_off = !on;
     save_stops(pp->d);
-    return 0;
+    return rc;
 }
 
 int mmsd_pipe_running(const struct mmsd_pipe *pp)

@@ -136,7 +136,9 @@ int mmsd_pipe_set(struct mmsd_pipe *pipe, const char *const *keys, const char *c
 /* Recording on or off from the API: now if the pipeline runs, and
  * remembered for the pipelines made in its place (a start still being
  * made or retried, a reload that changes its section), so it holds
- * whatever the pipeline's state. 0, or mms_pipeline_record's refusal. */
+ * whatever the pipeline's state. 0 when applied now, 1 when kept for the
+ * next start (not running, or its recording has ended with the run), or
+ * mms_pipeline_record's refusal. */
 int mmsd_pipe_record(struct mmsd_pipe *pipe, int on, struct mms_err *err);
 /* A pipeline is made and its threads not yet joined. */
 int mmsd_pipe_running(const struct mmsd_pipe *pipe);
