@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,28 @@
 struct mms_engine {
     struct mms_net *net;
     struct mms_info info;
-    int ran; /* the logits hold a frame */
+    int ran;     /* the logits hold a frame */
+    int threads; /* OpenMP threads the engine runs with */
 };
+
+/* The caller's OpenMP thread count is its own. oneDNN takes the count from
+ * the calling thread, so the engine sets it for the calls that run it and
+ * gives the caller's back: an engine opened with 1 thread must not make
+ * the caller's own parallel code, or a later engine asking for all cores,
+ * run on one. */
+static int omp_take(int threads)
+{
+    int saved = omp_get_max_threads();
+    if (threads > 0 && threads != saved)
+        omp_set_num_threads(threads);
+    return saved;
+}
+
+static void omp_give(int saved)
+{
+    if (omp_get_max_threads() != saved)
+        omp_set_num_threads(saved);
+}
 
 /* The public error is the engine's one line, copied: the engine keeps its
  * own struct so that the public one can stay fixed while it changes. */
@@ -108,7 +129,11 @@ MMS_API int mms_open(const char *path, const struct mms_options *opts, struct mm
         ret = failf(err, -ENOMEM, "out of memory");
         goto fail;
     }
-    if ((ret = mms_net_open(path, &no, &m->net, &e)) < 0) {
+    int saved = omp_get_max_threads();
+    ret = mms_net_open(path, &no, &m->net, &e);
+    m->threads = omp_get_max_threads(); /* the count it compiled for */
+    omp_give(saved);
+    if (ret < 0) {
         from_engine(err, &e, ret);
         goto fail;
     }
@@ -154,7 +179,9 @@ MMS_API int mms_set_flip(struct mms_engine *e, int flip, struct mms_error *err)
     if (flip < 0 || flip >= (int)(sizeof(tta) / sizeof(tta[0])))
         return failf(err, -EINVAL, "unknown flip %d (MMS_FLIP_AUTO, OFF, ON)", flip);
     struct mms_err me = {{0}};
+    int saved = omp_take(e->threads);
     int ret = mms_net_set_tta(e->net, tta[flip], &me);
+    omp_give(saved);
     if (ret < 0)
         return from_engine(err, &me, ret);
     e->info.flip = mms_net_info(e->net)->flip;
@@ -241,12 +268,22 @@ static void to_yuv(const struct mms_frame *f, struct mms_yuv *y)
     };
 }
 
+static int run_frame(struct mms_engine *e, const struct mms_frame *f, struct mms_error *err);
+
 MMS_API int mms_run(struct mms_engine *e, const struct mms_frame *f, struct mms_error *err)
+{
+    if (!e)
+        return failf(err, -EINVAL, "engine is NULL");
+    int saved = omp_take(e->threads);
+    int ret = run_frame(e, f, err);
+    omp_give(saved);
+    return ret;
+}
+
+static int run_frame(struct mms_engine *e, const struct mms_frame *f, struct mms_error *err)
 {
     struct mms_err me = {{0}};
     int ret;
-    if (!e)
-        return failf(err, -EINVAL, "engine is NULL");
     if ((ret = check_frame(f, err)) < 0)
         return ret;
     const struct mms_net_info *ni = mms_net_info(e->net);
@@ -287,8 +324,10 @@ MMS_API int mms_mask(const struct mms_engine *e, uint8_t *mask, int width, int h
     if (stride < width)
         return failf(err, -EINVAL, "mask stride %d is less than its width %d", stride, width);
     const struct mms_net_info *ni = mms_net_info(e->net);
+    int saved = omp_take(e->threads);
     mms_post_mask(mms_net_logits(e->net), ni->out_h, ni->out_w, mask, width, height, stride,
                   ni->threshold);
+    omp_give(saved);
     return 0;
 }
 

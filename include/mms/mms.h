@@ -78,8 +78,10 @@ enum {
 /* Zero-initialise, then set what differs from the defaults. */
 struct mms_options {
     int precision;     /* MMS_PRECISION_*; 0: AUTO */
-    int threads;       /* OpenMP threads for each run; 0: all cores; at most
-                        * MMS_MAX_THREADS */
+    int threads;       /* OpenMP threads for each run; 0: all cores (as the
+                        * opening thread's OpenMP count says); at most
+                        * MMS_MAX_THREADS. The caller's own OpenMP count is
+                        * set only during the engine's calls and given back. */
     int height, width; /* network input; 0, 0: the size in the model file
                         * (multiples of the network's stride, at most 8192) */
 };

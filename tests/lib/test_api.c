@@ -17,6 +17,9 @@
 #include "core/prepost.h"
 #include "core/version.h"
 #include "core/yuv.h"
+#include <omp.h>
+#include <pthread.h>
+
 #include "harness.h"
 #include "mms/mms.h"
 
@@ -549,9 +552,53 @@ static void test_mask_measure_refuses_short_stride(void)
     check_measure_refused(m, 2, 2, -2, &info);
 }
 
+/* The caller's OpenMP thread count is its own: opening, running, masking
+ * and flipping with an engine of one thread leave it as it was, in the
+ * opening thread and in another. */
+static struct mms_engine *omp_engine;
+static int omp_before_run, omp_after_run;
+
+static void *run_in_thread(void *arg)
+{
+    (void)arg;
+    omp_before_run = omp_get_max_threads();
+    static uint8_t rgb[64 * 64 * 3];
+    struct mms_frame f = {.format = MMS_FRAME_RGB24, .width = 64, .height = 64,
+                          .data = {rgb}, .stride = {64 * 3}};
+    struct mms_error err;
+    CHECK_EQ(mms_run(omp_engine, &f, &err), 0);
+    omp_after_run = omp_get_max_threads();
+    return NULL;
+}
+
+static void test_openmp_threads_are_the_callers(void)
+{
+    omp_set_num_threads(3);
+    struct mms_options o = {.threads = 1};
+    struct mms_error err;
+    CHECK_EQ(mms_open(model_path(), &o, &omp_engine, &err), 0);
+    CHECK_EQ(omp_get_max_threads(), 3);
+    if (!omp_engine)
+        return;
+    static uint8_t rgb[32 * 32 * 3], mask[32 * 32];
+    struct mms_frame f = {.format = MMS_FRAME_RGB24, .width = 32, .height = 32,
+                          .data = {rgb}, .stride = {32 * 3}};
+    CHECK_EQ(mms_run(omp_engine, &f, &err), 0);
+    CHECK_EQ(mms_mask(omp_engine, mask, 32, 32, 32, &err), 0);
+    CHECK_EQ(mms_set_flip(omp_engine, MMS_FLIP_ON, &err), 0);
+    CHECK_EQ(omp_get_max_threads(), 3);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, run_in_thread, NULL) == 0);
+    pthread_join(t, NULL);
+    /* A new thread starts from the process's default, and keeps it. */
+    CHECK_EQ(omp_after_run, omp_before_run);
+    mms_close(omp_engine);
+    omp_engine = NULL;
+}
+
 MMS_TESTS(T(test_version), T(test_rgb_same_as_engine), T(test_flip_same_as_engine),
           T(test_set_flip_refused), T(test_yuv_layouts), T(test_precisions),
           T(test_input_size), T(test_batch), T(test_default_model), T(test_open_refused),
           T(test_run_refused), T(test_mask_measure), T(test_mask_measure_empty),
           T(test_mask_measure_refuses_null), T(test_mask_measure_refuses_bad_size),
-          T(test_mask_measure_refuses_short_stride))
+          T(test_mask_measure_refuses_short_stride), T(test_openmp_threads_are_the_callers))
