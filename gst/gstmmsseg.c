@@ -231,7 +231,10 @@ static gboolean gst_mms_seg_start(GstBaseTransform *trans)
     const struct mms_info *info = mms_info(self->engine);
     GST_INFO_OBJECT(self, "model %s (%s), input %dx%d, %s: %s", info->path, info->arch,
                     info->in_width, info->in_height,
-                    info->precision == MMS_PRECISION_INT8 ? "int8" : "fp32", info->precision_why);
+                    info->precision == MMS_PRECISION_INT8   ? "int8"
+                    : info->precision == MMS_PRECISION_BF16 ? "bf16"
+                                                            : "fp32",
+                    info->precision_why);
     g_free(model);
 
     self->count = 0;
@@ -391,6 +394,18 @@ static GstFlowReturn gst_mms_seg_transform_frame_ip(GstVideoFilter *filter,
     return GST_FLOW_OK;
 }
 
+/* A flush (a seek) breaks the stream: the frames after it are other
+ * pictures, so none is drawn with a mask from before it. */
+static gboolean gst_mms_seg_sink_event(GstBaseTransform *trans, GstEvent *event)
+{
+    GstMmsSeg *self = GST_MMS_SEG(trans);
+    if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) {
+        self->count = 0;
+        gst_clear_buffer(&self->mask);
+    }
+    return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
+}
+
 static void gst_mms_seg_class_init(GstMmsSegClass *klass)
 {
     GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
@@ -447,6 +462,7 @@ static void gst_mms_seg_class_init(GstMmsSegClass *klass)
 
     trans_class->start = GST_DEBUG_FUNCPTR(gst_mms_seg_start);
     trans_class->stop = GST_DEBUG_FUNCPTR(gst_mms_seg_stop);
+    trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_mms_seg_sink_event);
     filter_class->set_info = GST_DEBUG_FUNCPTR(gst_mms_seg_set_info);
     filter_class->transform_frame_ip = GST_DEBUG_FUNCPTR(gst_mms_seg_transform_frame_ip);
 

@@ -7,7 +7,7 @@
  * frames 0, 3, 6 and the same mask buffer in between; properties refused
  * where they should be (out of range, unknown names, the model while
  * PLAYING); a missing model failing the state change with the library's
- * message on the bus.
+ * message on the bus; a flush starting the every-N count again.
  *
  * Usage: test_meta VIDEO MODEL (VIDEO "-": videotestsrc). GST_PLUGIN_PATH
  * must reach libgstmms.so.
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
@@ -340,6 +341,64 @@ static void test_missing_model(void)
     gst_object_unref(p);
 }
 
+/* Pushes one grey 64x48 I420 frame at pts i and pulls it back: its
+ * mask meta's fresh flag, or -1 when none came. */
+static int push_pull(GstElement *src, GstElement *sink, int i)
+{
+    GstBuffer *b = gst_buffer_new_allocate(NULL, 64 * 48 * 3 / 2, NULL);
+    gst_buffer_memset(b, 0, 0x80, 64 * 48 * 3 / 2);
+    GST_BUFFER_PTS(b) = (GstClockTime)i * GST_SECOND / 25;
+    GST_BUFFER_DURATION(b) = GST_SECOND / 25;
+    CHECK(gst_app_src_push_buffer(GST_APP_SRC(src), b) == GST_FLOW_OK, "push %d", i);
+    GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND);
+    if (!s)
+        return -1;
+    GstMmsMaskMeta *m = gst_buffer_get_mms_mask_meta(gst_sample_get_buffer(s));
+    int fresh = m ? m->fresh : -1;
+    gst_sample_unref(s);
+    return fresh;
+}
+
+/* A flush (what a flushing seek sends) starts the every-N count again:
+ * the first frame after it is segmented, not drawn with a mask from
+ * before the seek. */
+static void test_flush_starts_afresh(void)
+{
+    gchar *desc = g_strdup_printf(
+        "appsrc name=src format=time caps=video/x-raw,format=I420,width=64,height=48,"
+        "framerate=25/1 ! mmsseg name=seg model=\"%s\" every=5 ! appsink name=sink sync=false",
+        model);
+    GError *err = NULL;
+    GstElement *p = gst_parse_launch(desc, &err);
+    g_free(desc);
+    CHECK(p && !err, "gst_parse_launch: %s", err ? err->message : "?");
+    g_clear_error(&err);
+    if (!p)
+        return;
+    GstElement *src = gst_bin_get_by_name(GST_BIN(p), "src");
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(p), "sink");
+    GstElement *seg = gst_bin_get_by_name(GST_BIN(p), "seg");
+    CHECK(gst_element_set_state(p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE,
+          "the pipeline does not start");
+    CHECK(push_pull(src, sink, 0) == 1, "frame 0 is not fresh");
+    CHECK(push_pull(src, sink, 1) == 0, "frame 1 is fresh with every=5");
+    GstPad *pad = gst_element_get_static_pad(seg, "sink");
+    CHECK(gst_pad_send_event(pad, gst_event_new_flush_start()), "flush-start refused");
+    CHECK(gst_pad_send_event(pad, gst_event_new_flush_stop(TRUE)), "flush-stop refused");
+    GstSegment segment;
+    gst_segment_init(&segment, GST_FORMAT_TIME);
+    CHECK(gst_pad_send_event(pad, gst_event_new_segment(&segment)), "segment refused");
+    gst_object_unref(pad);
+    int fresh = push_pull(src, sink, 2);
+    CHECK(fresh == 1, "the first frame after a flush has fresh=%d, not 1", fresh);
+    CHECK(push_pull(src, sink, 3) == 0, "the next frame is fresh with every=5");
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(src);
+    gst_object_unref(sink);
+    gst_object_unref(seg);
+    gst_object_unref(p);
+}
+
 int main(int argc, char **argv)
 {
     gst_init(&argc, &argv);
@@ -353,6 +412,7 @@ int main(int argc, char **argv)
     test_meta();
     test_runtime_change();
     test_missing_model();
+    test_flush_starts_afresh();
     /* Frees what GStreamer holds, so that LeakSanitizer sees ours. */
     gst_deinit();
     if (failures) {
