@@ -1096,6 +1096,21 @@ static void observe_region(struct mms_exec *e, struct mms_graph *g, int t)
     e->obs_n[t] = c * s->h * s->w;
 }
 
+/* "All cores": what OpenMP gives a new thread (OMP_NUM_THREADS, else the
+ * CPUs this process may run on), not the calling thread's count, which an
+ * engine of one thread opened on it before (mmsd's pool threads make
+ * pipelines one after another) would have left at 1. */
+static int all_cores(void)
+{
+    const char *env = getenv("OMP_NUM_THREADS");
+    char *end;
+    long n = env ? strtol(env, &end, 10) : 0;
+    if (env && end != env && n > 0 && n <= 4096)
+        return (int)n;
+    n = omp_get_num_procs();
+    return n > 0 ? (int)n : 1;
+}
+
 int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_opts *o,
                     struct mms_exec **pe, struct mms_err *err)
 {
@@ -1104,7 +1119,7 @@ int mms_exec_create(struct mms_graph *g, int in, int out, const struct mms_exec_
     struct mms_exec *e = calloc(1, sizeof(*e));
     if (!e)
         return mms_err_set(err, -ENOMEM, "out of memory");
-    e->threads = o && o->threads > 0 ? o->threads : omp_get_max_threads();
+    e->threads = o && o->threads > 0 ? o->threads : all_cores();
     omp_set_num_threads(e->threads);
     DNNL_TRY(dnnl_engine_create(&e->engine, dnnl_cpu, 0), "engine creation");
     DNNL_TRY(dnnl_stream_create(&e->stream, e->engine, dnnl_stream_default_flags),

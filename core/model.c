@@ -367,7 +367,9 @@ int mms_model_open(const char *path, struct mms_model **out, struct mms_err *err
     }
     m->map = MAP_FAILED;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO is refused below, not waited on for a writer;
+     * a regular file reads (and maps) as it would without it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         ret = -errno;
         mms_err_set(err, ret, "cannot open: %s", strerror(-ret));

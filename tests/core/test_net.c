@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <omp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/net.h"
 #include "harness.h"
@@ -243,6 +246,36 @@ static void missing_file_refused(void)
     expect_refusal("/nonexistent/model.safetensors", "No such file");
 }
 
+/* A FIFO is refused at once, not waited on for a writer that never
+ * comes (the alarm fails the test if it is). */
+static void fifo_refused_at_once(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/model.fifo", mms_test_tmpdir());
+    CHECK(mkfifo(path, 0600) == 0);
+    alarm(20);
+    expect_refusal(path, "not a regular file");
+    alarm(0);
+    unlink(path);
+}
+
+/* threads 0 is all cores, whatever the calling thread's OpenMP count was
+ * left at (an engine of one thread opened on it before). */
+static void all_cores_is_not_the_callers_count(void)
+{
+    if (getenv("OMP_NUM_THREADS"))
+        unsetenv("OMP_NUM_THREADS");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/models/mms-rt.safetensors", mms_test_srcdir());
+    struct mms_net_opts o = {.threads = 0};
+    struct mms_err err = {{0}};
+    struct mms_net *n = NULL;
+    omp_set_num_threads(1);
+    CHECK_MSG(mms_net_open(path, &o, &n, &err) == 0, "%s", err.msg);
+    CHECK_EQ(omp_get_max_threads(), omp_get_num_procs());
+    mms_net_close(n);
+}
+
 static void truncated_file_refused(void)
 {
     struct blob b = shipped();
@@ -364,7 +397,8 @@ static void int8_without_calibration_refused(void)
 MMS_TESTS(T(shipped_model_opens_with_card), T(shipped_model_passes_the_check),
           T(runs_and_is_deterministic),
           T(size_override_transposed), T(extreme_inputs_stay_finite), T(precision_names),
-          T(missing_file_refused), T(truncated_file_refused),
+          T(missing_file_refused), T(truncated_file_refused), T(fifo_refused_at_once),
+          T(all_cores_is_not_the_callers_count),
           T(header_length_past_eof_refused), T(bad_json_refused), T(wrong_shape_refused),
           T(missing_tensor_refused), T(wrong_dtype_refused), T(unknown_arch_refused),
           T(unknown_metadata_value_refused), T(architecture_mismatch_refused),
