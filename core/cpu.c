@@ -1,5 +1,6 @@
 #include "core/cpu.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,7 +74,12 @@ void mms_cpu_probe(struct mms_cpu *c)
     read_cpuinfo(c);
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     c->isa = isa_name(isa);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    /* The CPUs this process may run on (taskset, a cgroup's cpuset), not
+     * every one online: workers beyond them would only take turns. */
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof(set), &set) ? 0 : CPU_COUNT(&set);
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
     c->cores = n > 0 ? (int)n : 1;
     c->amx = has_word(c->flags, "amx_tile");
     /* oneDNN's own view counts too: ONEDNN_MAX_CPU_ISA can hold it below

@@ -11,7 +11,7 @@ struct mms_cpu {
     char name[128];  /* /proc/cpuinfo's model name, or "unknown" */
     char flags[192]; /* the ISA extensions that matter to oneDNN, space-separated */
     const char *isa; /* oneDNN's effective ISA ("avx2", "avx512_core_amx", ...) */
-    int cores;       /* online logical CPUs */
+    int cores;       /* logical CPUs this process may run on (its affinity) */
     int bf16;        /* native bf16 convolutions: AVX512-BF16 or AMX, and oneDNN uses them */
     int amx;
     int vnni;        /* int8 dot products: AVX512-VNNI, AVX-VNNI or AMX */

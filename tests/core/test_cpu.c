@@ -1,6 +1,7 @@
 /* The CPU probe: what it reads, and that probes at once agree (pipelines
  * made together each probe on a thread of their own). */
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include "core/cpu.h"
@@ -71,5 +72,27 @@ static void test_bf16_needs_its_flag(void)
         CHECK(strstr(c.flags, "amx_tile") != NULL);
 }
 
+/* Pinned to one CPU (as taskset or a cpuset would), the probe counts one;
+ * let go, it counts them all again. */
+static void test_cores_follow_the_affinity(void)
+{
+    cpu_set_t all, one;
+    CHECK(sched_getaffinity(0, sizeof(all), &all) == 0);
+    CPU_ZERO(&one);
+    for (int i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &all)) {
+            CPU_SET(i, &one);
+            break;
+        }
+    struct mms_cpu c;
+    CHECK(sched_setaffinity(0, sizeof(one), &one) == 0);
+    mms_cpu_probe(&c);
+    CHECK_EQ(c.cores, 1);
+    CHECK(sched_setaffinity(0, sizeof(all), &all) == 0);
+    mms_cpu_probe(&c);
+    CHECK_EQ(c.cores, CPU_COUNT(&all));
+}
+
 MMS_TESTS(T(test_probes_on_threads_at_once_agree), T(test_name_is_read),
-          T(test_flags_are_whole_words), T(test_bf16_needs_its_flag))
+          T(test_flags_are_whole_words), T(test_bf16_needs_its_flag),
+          T(test_cores_follow_the_affinity))
