@@ -55,6 +55,9 @@ int cli_segment_frame(struct mms_net *net, const struct mms_image *rgb,
  * significant digits; null for a non-finite value, which JSON lacks. */
 struct json_object;
 struct json_object *cli_json_num(double v, int decimals);
+/* A JSON string of a file name or other outside text: bytes that are not
+ * UTF-8 become '?', or the whole output would not be JSON. */
+struct json_object *cli_json_text(const char *s);
 
 /* Prints `obj` pretty on stdout, then frees it. */
 void cli_json_print(struct json_object *obj);

@@ -179,7 +179,7 @@ static void print_json(const struct report *r)
     char size[32];
     snprintf(size, sizeof(size), "%dx%d", r->ni->in_h, r->ni->in_w);
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "model", json_object_new_string(r->cn->model));
+    json_object_object_add(o, "model", cli_json_text(r->cn->model));
     json_object_object_add(o, "arch", json_object_new_string(r->ni->arch));
     json_object_object_add(o, "size", json_object_new_string(size));
     json_object_object_add(o, "precision", json_object_new_string(r->ni->precision));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -96,7 +97,11 @@ static int list_images(const char *dir, struct score **out, int *count)
     struct score *s = NULL;
     int n = 0, cap = 0, ret = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (!is_image_name(e->d_name))
+        struct stat st;
+        /* A directory or a device named x.png is no image; a link to one
+         * counts as what it leads to. */
+        if (!is_image_name(e->d_name) || fstatat(dirfd(d), e->d_name, &st, 0) ||
+            !S_ISREG(st.st_mode))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
@@ -233,7 +238,7 @@ static void print_json(const struct cli_net *cn, const struct score *s, int n)
 {
     struct totals t = total(s, n);
     struct json_object *o = json_object_new_object(), *list = json_object_new_array();
-    json_object_object_add(o, "model", json_object_new_string(cn->model));
+    json_object_object_add(o, "model", cli_json_text(cn->model));
     json_object_object_add(o, "count", json_object_new_int(n));
     json_object_object_add(o, "mean_dice", cli_json_num(t.mean_dice, 6));
     json_object_object_add(o, "mean_iou", cli_json_num(t.mean_iou, 6));
@@ -242,7 +247,7 @@ static void print_json(const struct cli_net *cn, const struct score *s, int n)
     json_object_object_add(o, "recall", cli_json_num(t.recall, 6));
     for (int i = 0; i < n; i++) {
         struct json_object *e = json_object_new_object();
-        json_object_object_add(e, "name", json_object_new_string(s[i].name));
+        json_object_object_add(e, "name", cli_json_text(s[i].name));
         json_object_object_add(e, "dice", cli_json_num(s[i].dice, 6));
         json_object_object_add(e, "iou", cli_json_num(s[i].iou, 6));
         json_object_object_add(e, "gt_pixels", json_object_new_int64(s[i].gt));

@@ -43,7 +43,7 @@ static struct json_object *floats3(const float v[3])
 static void print_json(const struct mms_net_info *ni)
 {
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "path", json_object_new_string(ni->path));
+    json_object_object_add(o, "path", cli_json_text(ni->path));
     json_object_object_add(o, "arch", json_object_new_string(ni->arch));
     json_object_object_add(o, "input_h", json_object_new_int(ni->in_h));
     json_object_object_add(o, "input_w", json_object_new_int(ni->in_w));

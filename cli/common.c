@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "core/locate.h"
 #include "core/prepost.h"
+#include "core/utf8.h"
 
 
 int cli_fail(const char *cmd, const char *fmt, ...)
@@ -99,6 +100,14 @@ struct json_object *cli_json_num(double v, int decimals)
     char buf[64];
     snprintf(buf, sizeof(buf), "%.*f", decimals, v);
     return json_object_new_double_s(v, buf);
+}
+
+struct json_object *cli_json_text(const char *s)
+{
+    char *t = mms_utf8_dup(s);
+    struct json_object *o = t ? json_object_new_string(t) : NULL;
+    free(t);
+    return o;
 }
 
 void cli_json_print(struct json_object *obj)

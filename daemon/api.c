@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "core/redact.h"
+#include "core/utf8.h"
 #include "daemon/internal.h"
 #include "daemon/preview.h"
 
@@ -31,46 +32,13 @@ static int send_json(struct mmsd_http_response *res, int status, struct json_obj
     return rc;
 }
 
-/* Bytes of one well-formed UTF-8 character at s (1 to 4), 0 if none
- * starts there: overlong forms, surrogates and code points past U+10FFFF
- * are none. */
-static int utf8_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    int n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-    for (int i = 1; i < n; i++) {
-        unsigned char lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xbf;
-        if (s[i] < lo_i || s[i] > hi_i)
-            return 0;
-    }
-    return n;
-}
-
 /* A JSON string of text from outside (a request's path, a file name, an
  * FFmpeg message): bytes that are not UTF-8 become '?', or the answer
  * would not be JSON at all. */
 static struct json_object *json_text(const char *s)
 {
-    size_t len = strlen(s);
-    char *t = malloc(len + 1);
-    if (!t)
-        return NULL;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        int n = utf8_len(u + i);
-        if (!n) {
-            t[i++] = '?';
-            continue;
-        }
-        memcpy(t + i, s + i, (size_t)n);
-        i += (size_t)n;
-    }
-    t[len] = 0;
-    struct json_object *o = json_object_new_string(t);
+    char *t = mms_utf8_dup(s);
+    struct json_object *o = t ? json_object_new_string(t) : NULL;
     free(t);
     return o;
 }

@@ -181,6 +181,19 @@ EOF
     cp "$T/set/gt/one.png" "$T/esc/gt/a${esc}[31mred.png"
     run 0 eval --images "$T/esc/img" --masks "$T/esc/gt" && grep -q "a?\[31mred.png" "$T/out" ||
         fail "eval printed a control byte of a file name: $(od -c "$T/out" | head -3)"
+    # A name that is not UTF-8 keeps --json JSON ('?' for the bad byte).
+    mkdir -p "$T/u8/img" "$T/u8/gt"
+    cp "$T/set/img/one.png" "$T/u8/img/a$(printf '\377')b.png"
+    cp "$T/set/gt/one.png" "$T/u8/gt/a$(printf '\377')b.png"
+    if run 0 eval --images "$T/u8/img" --masks "$T/u8/gt" --json; then
+        "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1], encoding="utf-8")); \
+assert d["images"][0]["name"] == "a?b.png", d' "$T/out" ||
+            fail "eval --json with a non-UTF-8 name: $(od -c "$T/out" | head -3)"
+    fi
+    # A directory named like an image is no image: skipped.
+    mkdir -p "$T/u8/img/sub.png"
+    run 0 eval --images "$T/u8/img" --masks "$T/u8/gt" ||
+        fail "eval took a directory named sub.png for an image: $(cat "$T/out")"
     # The contact sheet: one PNG, three frames across (each 2 tiles of 256).
     if run 0 eval --images "$T/set/img" --masks "$T/set/gt" --sheet "$T/sheet.png"; then
         size=$(ffprobe -v error -show_entries stream=width,codec_name -of csv=p=0 "$T/sheet.png")
