@@ -80,6 +80,7 @@ void mms_mask_agreement(const uint8_t *a, int sa, const uint8_t *b, int sb, int 
     }
     out->dice = na + nb ? 2.0 * (double)inter / (double)(na + nb) : 1.0;
     out->differ = (double)(na + nb - 2 * inter) / ((double)w * h);
+    out->tool_a = na;
 }
 
 void mms_mask_tally_add(struct mms_mask_tally *t, const struct mms_mask_agreement *m)
@@ -87,6 +88,7 @@ void mms_mask_tally_add(struct mms_mask_tally *t, const struct mms_mask_agreemen
     if (!t->frames++)
         t->worst = t->lowest = 1;
     t->sum += m->dice;
+    t->with_tool += m->tool_a > 0;
     t->lowest = m->dice < t->lowest ? m->dice : t->lowest;
     if (m->differ > t->speck)
         t->worst = m->dice < t->worst ? m->dice : t->worst;

@@ -25,6 +25,7 @@ void mms_mask_stats(const uint8_t *mask, int w, int h, int stride, struct mms_ma
 struct mms_mask_agreement {
     double dice;   /* 2|A and B| / (|A| + |B|); 1 when both are empty */
     double differ; /* pixels that are tool in one mask only, / (w * h) */
+    int64_t tool_a; /* tool pixels of the first mask */
 };
 
 /* a, b: h rows of w bytes, sa and sb bytes apart; the caller checks its
@@ -47,6 +48,8 @@ struct mms_mask_tally {
     double worst;    /* lowest Dice among frames apart by more than speck (1 if none) */
     double lowest;   /* lowest Dice of all frames (both 0 before the first frame) */
     int specks;      /* frames under min_dice but at most speck apart */
+    int with_tool;   /* frames whose first mask holds a tool: only these judge
+                        anything, two empty masks agree whatever the nets do */
 };
 
 void mms_mask_tally_add(struct mms_mask_tally *t, const struct mms_mask_agreement *m);

@@ -273,6 +273,16 @@ if [ $st -eq 0 ]; then
         json_get "$T/out" 'd["precision"] == "int8" or "measured" in d["precision_why"]' |
         grep -qx True || fail "auto did not take a calibration that passed: $(cat "$T/out")"
 fi
+# Frames without a tool judge nothing (two empty masks agree whatever
+# int8 does): a calibration on them alone fails, and auto does not take it.
+ffmpeg -nostdin -v error -y -f lavfi -i color=black:s=320x180 -frames:v 1 "$T/black.png"
+"$MMS" calibrate --threads 2 --out "$T/black.safetensors" "$T/black.png" >"$T/out" 2>"$T/err"
+st=$?
+[ $st -eq 1 ] && grep -q "failed: .*fp32 finds a tool on 0, too few to judge" "$T/out" ||
+    fail "a calibration on a frame without a tool (exit $st): $(cat "$T/out" "$T/err")"
+if run 0 info "$T/black.safetensors" --json; then
+    json_get "$T/out" 'd["precision"]' | grep -qx int8 && fail "auto took an unjudged calibration"
+fi
 run 2 calibrate "$T/a.png" && one_line_with "missing --out"
 run 2 calibrate --out "$T/x.safetensors" && one_line_with "IMAGE"
 run 1 calibrate --model "$T/cal.safetensors" --out "$T/cal.safetensors" "$T/a.png" &&

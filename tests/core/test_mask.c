@@ -236,8 +236,25 @@ static struct mms_mask_tally tally(void)
 
 static void add(struct mms_mask_tally *t, double dice, double differ)
 {
-    struct mms_mask_agreement m = {dice, differ};
+    struct mms_mask_agreement m = {dice, differ, 100};
     mms_mask_tally_add(t, &m);
+}
+
+/* Frames whose first mask is empty are counted apart: they judge
+ * nothing. */
+static void test_tally_counts_frames_with_a_tool(void)
+{
+    struct mms_mask_tally t = tally();
+    struct mms_mask_agreement empty = {1.0, 0.0, 0}, tool = {0.97, 0.002, 350};
+    mms_mask_tally_add(&t, &empty);
+    mms_mask_tally_add(&t, &tool);
+    mms_mask_tally_add(&t, &empty);
+    CHECK_EQ(t.frames, 3);
+    CHECK_EQ(t.with_tool, 1);
+    uint8_t a[4] = {0, 255, 255, 0}, b[4] = {0, 255, 0, 0};
+    struct mms_mask_agreement m;
+    mms_mask_agreement(a, 4, b, 4, 4, 1, &m);
+    CHECK_EQ(m.tool_a, 2);
 }
 
 static void test_tally_mean_and_lowest_take_every_frame(void)
@@ -286,4 +303,4 @@ MMS_TESTS(T(test_empty_mask), T(test_full_mask), T(test_top_left_pixel), T(test_
           T(test_agreement_counts_any_nonzero_byte), T(test_agreement_with_two_strides),
           T(test_tally_mean_and_lowest_take_every_frame), T(test_tally_speck_is_not_the_worst),
           T(test_tally_frame_past_the_speck_share_is_judged),
-          T(test_tally_speck_above_the_floor_is_not_counted))
+          T(test_tally_speck_above_the_floor_is_not_counted), T(test_tally_counts_frames_with_a_tool))
