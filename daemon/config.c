@@ -408,6 +408,17 @@ int mmsd_pipeline_conf_same(const struct mmsd_pipeline_conf *a, const struct mms
     return !strcmp(a->name, b->name) && mms_options_equal(&a->o, &b->o);
 }
 
+int mmsd_pipeline_conf_same_but_runtime(const struct mmsd_pipeline_conf *a,
+                                        const struct mmsd_pipeline_conf *b)
+{
+    if (strcmp(a->name, b->name))
+        return 0;
+    for (const struct mms_option *opt = mms_pipeline_options; opt->name; opt++)
+        if (!opt->runtime && !mms_opt_equal_one(opt, &a->o, &b->o))
+            return 0;
+    return 1;
+}
+
 /* Files are written with '_', the INI habit; the tables use '-' where the
  * command line does. */
 static const char *file_key(const char *name, char *buf, size_t len)

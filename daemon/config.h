@@ -52,6 +52,10 @@ const struct mmsd_pipeline_conf *mmsd_config_find(const struct mmsd_config *c, c
 /* 1 when both have the same name and every option is equal: what a reload
  * leaves alone. */
 int mmsd_pipeline_conf_same(const struct mmsd_pipeline_conf *a, const struct mmsd_pipeline_conf *b);
+/* 1 when they differ only in runtime options (style, alpha, ...): what a
+ * reload applies to the running pipeline instead of restarting it. */
+int mmsd_pipeline_conf_same_but_runtime(const struct mmsd_pipeline_conf *a,
+                                        const struct mmsd_pipeline_conf *b);
 
 /* The config as a file that loads back to the same config: every option,
  * unset ones commented out, each after a comment with its help. 0 or the

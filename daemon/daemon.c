@@ -254,11 +254,37 @@ static void create_work(uv_work_t *w)
     pp->work_p = rc ? NULL : p;
 }
 
+/* The runtime settings as the config file gives them. */
+static void rt_from_conf(struct mmsd_pipe *pp)
+{
+    pp->rt.style = pp->conf.o.style;
+    pp->rt.alpha = pp->conf.o.alpha;
+    pp->rt.color = pp->conf.o.color;
+    pp->rt.every = pp->conf.o.every;
+    pp->rt.smooth = pp->conf.o.smooth;
+}
+
 /* Settings changed through the API outlive a restart of the pipeline. */
 static void apply_runtime(struct mmsd_pipe *pp)
 {
     mms_pipeline_update(pp->p, &pp->rt, NULL);
 }
+
+/* The file's runtime settings replace those in force (a PATCH's too, as a
+ * reload that restarts the pipeline would), and c becomes its conf. */
+static void take_runtime(struct mmsd_pipe *pp, struct mmsd_pipeline_conf *c)
+{
+    free(c->name);
+    c->name = NULL;
+    struct mms_pipeline_opts old = pp->conf.o;
+    pp->conf.o = c->o;
+    memset(c, 0, sizeof(*c));
+    mms_options_free(&old);
+    rt_from_conf(pp);
+    if (pp->p)
+        apply_runtime(pp);
+}
+
 
 /* A start or stop given through the API while the pipeline was being made
  * came after the copy its start took. */
@@ -495,11 +521,7 @@ static struct mmsd_pipe *pipe_new(struct mmsd *d, struct mmsd_pipeline_conf *con
     pp->d = d;
     pp->conf = *conf;
     memset(conf, 0, sizeof(*conf));
-    pp->rt.style = pp->conf.o.style;
-    pp->rt.alpha = pp->conf.o.alpha;
-    pp->rt.color = pp->conf.o.color;
-    pp->rt.every = pp->conf.o.every;
-    pp->rt.smooth = pp->conf.o.smooth;
+    rt_from_conf(pp);
     mms_backoff_init(&pp->backoff, RETRY_MIN_MS, RETRY_MAX_MS);
     if (pp->conf.o.model)
         snprintf(pp->model, sizeof(pp->model), "%s", pp->conf.o.model);
@@ -1092,6 +1114,13 @@ static void reload(struct mmsd *d)
             free(c->name);
             mms_options_free(&c->o);
             memset(c, 0, sizeof(*c));
+        } else if (mmsd_pipeline_conf_same_but_runtime(c, &pp->conf)) {
+            /* Only settings a running pipeline takes: applied without a
+             * restart, so the recording goes on in its segment. */
+            mmsd_notice("pipeline %s: settings changed by reload; applied without a restart",
+                        pp->conf.name);
+            changed++;
+            take_runtime(pp, c);
         } else if (mms_pipeline_check_model(&c->o, &err)) {
             /* Restarted, it could not start again: a camera left
              * unrecorded for a typo or a half-copied file. */

@@ -16,6 +16,9 @@ pipeline (so it is made again), a recording an operator stopped stays
 stopped (no segment, the API says off) until started through the API;
 one never stopped records again by itself.
 
+Runtime settings: a reload that changes only alpha and style applies them
+to the running pipeline, which goes on recording into the same segment.
+
 Env: MMS_BUILD_DIR (mmsd), MMS_SOURCE_DIR.
 """
 import errno
@@ -138,12 +141,14 @@ def run_recording_stays_off(tmp):
     port = free_port()
     dirs = {n: os.path.join(tmp, "rec-" + n) for n in ("off", "on", "again")}
 
-    def conf(alpha):
+    # segment_seconds takes a restart; alpha alone would not (see
+    # run_runtime_settings).
+    def conf(seconds):
         return head(port) + "".join(
-            section(n, LAVFI, "record_dir = %s\nalpha = %s\n" % (r, alpha))
+            section(n, LAVFI, "record_dir = %s\nsegment_seconds = %s\n" % (r, seconds))
             for n, r in dirs.items())
 
-    d = Daemon(tmp, conf("0.3"), name="recording")
+    d = Daemon(tmp, conf("300"), name="recording")
     api = Api(port)
 
     def pipe(name):
@@ -169,7 +174,7 @@ def run_recording_stays_off(tmp):
               "recording: the stopped segments are finalised")
         before = {n: files(n) for n in dirs}
         runs = d.text().count("pipeline off: running")
-        line = reload(d, conf("0.4"))
+        line = reload(d, conf("301"))
         check("3 changed" in line, "recording: the reload changes the three pipelines: %s" % line)
         # The new pipelines are running and have written two seconds of frames.
         check(wait_for(lambda: d.text().count("pipeline off: running") > runs
@@ -195,7 +200,7 @@ def run_recording_stays_off(tmp):
         check(wait_for(lambda: len(files("again")) > len(before["again"]), 60),
               "recording: again records once started")
         started = files("again")
-        line = reload(d, conf("0.5"))
+        line = reload(d, conf("302"))
         check(wait_for(lambda: len(files("again")) > len(started), 120)
               and rec("again").get("recording") is True,
               "recording: again, started after its stop, records after the next reload too")
@@ -205,10 +210,44 @@ def run_recording_stays_off(tmp):
         stop(d, "recording")
 
 
+def run_runtime_settings(tmp):
+    """A reload that changes only settings a running pipeline takes (alpha,
+    style) applies them without a restart: the recording goes on in the
+    same segment, the API shows the new values. One that changes anything
+    else restarts it (run_recording_stays_off)."""
+    port = free_port()
+    rec = os.path.join(tmp, "rec-rt")
+    d = Daemon(tmp, head(port) + section("cam", LAVFI, "record_dir = %s\nalpha = 0.3\n" % rec),
+               name="runtime")
+    api = Api(port)
+    pipe = lambda: api.json("GET", "/api/v1/pipelines/cam")[1] or {}  # noqa: E731
+    try:
+        check(wait_for(lambda: pipe().get("recording", {}).get("file"), 120),
+              "runtime: cam runs and records")
+        seg = pipe()["recording"]["file"]
+        runs = d.text().count("pipeline cam: running")
+        line = reload(d, head(port) + section("cam", LAVFI, "record_dir = %s\nalpha = 0.7\n"
+                                              "style = outline\n" % rec))
+        check("1 changed" in line and "applied without a restart" in d.text(),
+              "runtime: the reload takes the change without a restart: %s" % line)
+        check(wait_for(lambda: pipe().get("settings", {}).get("alpha") == 0.7
+                       and pipe().get("settings", {}).get("style") == "outline", 10),
+              "runtime: the API shows the new settings: %s" % pipe().get("settings"))
+        written = pipe().get("stats", {}).get("written", 0)
+        check(wait_for(lambda: pipe().get("stats", {}).get("written", 0) > written + 25, 30),
+              "runtime: frames go on being written")
+        check(d.text().count("pipeline cam: running") == runs
+              and pipe().get("recording", {}).get("file") == seg,
+              "runtime: no restart, the same segment: %s" % pipe().get("recording", {}).get("file"))
+    finally:
+        stop(d, "runtime")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mms-reload-")
     run_removed_while_replaced(tmp)
     run_recording_stays_off(tmp)
+    run_runtime_settings(tmp)
     return finish("reload")
 
 
