@@ -539,8 +539,9 @@ static int on_headers_complete(http_parser *p)
      * (RFC 9110 10.1.1: a final status in place of 100). */
     if (r->deny && expects_continue(c, p))
         return refuse(r, r->deny);
+    /* Who is asking comes before what is sent: a body's type after its size. */
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->h->max_body)
-        return refuse(r, r->deny ? r->deny : 413);
+        return refuse(r, r->deny && r->deny != 415 ? r->deny : 413);
     if ((p->flags & F_CONTENTLENGTH) && buf_reserve(&r->body, p->content_length) < 0)
         return refuse(r, 500);
     c->admitted = !r->deny;
