@@ -818,8 +818,9 @@ static int load_stops(struct mmsd *d)
     /* Said from the start, not only after a stop fails to be saved: an
      * unmounted disk also means that stops saved on it were not read. */
     else if (unwritable)
-        snprintf(d->state.error, sizeof(d->state.error), "state_dir %.400s: %s: the recording "
-                 "stops cannot be read or saved", dir, strerror(unwritable));
+        snprintf(d->state.error, sizeof(d->state.error),
+                 "%.400s/" MMSD_STATE_FILE ": %s: the recording stops cannot be read or saved",
+                 dir, strerror(unwritable));
     return 0;
 }
 
