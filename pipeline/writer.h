@@ -143,8 +143,9 @@ int mms_writer_create_encoder(struct mms_encoder *enc, const struct mms_writer_o
                               struct mms_writer **out);
 /* Before either starts: `member`, made with mms_writer_create_sink on a
  * sink opened on the encoder, or mms_writer_create_recorder on a recorder
- * made with it, takes the encoder's packets. A member must be freed before
- * its encoder's writer. Its mode says what a packet that finds no room
+ * made with it, takes the encoder's packets. The encoder's writer is
+ * closed (mms_writer_close) before its members, whose queues its thread
+ * ends; a member is freed before its encoder's writer. Its mode says what a packet that finds no room
  * does: BLOCK waits, any other drops it. 0 or -ENOMEM. */
 int mms_writer_add_member(struct mms_writer *encoder, struct mms_writer *member);
 /* The encoder of a writer made with mms_writer_create_encoder. */

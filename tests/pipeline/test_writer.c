@@ -960,8 +960,12 @@ static int enc_pair_open(struct enc_pair *ep, const char *dir, const char *url)
     return 0;
 }
 
+/* As the pipeline ends them: the encoder first (its thread hands the
+ * members their end), then the member; freed member first. */
 static void enc_pair_close(struct enc_pair *ep)
 {
+    mms_writer_close(ep->enc, NULL);
+    mms_writer_close(ep->member, NULL);
     mms_writer_free(ep->member);
     mms_writer_free(ep->enc);
     mms_recorder_free(ep->rec);
