@@ -76,9 +76,12 @@ def boundary_kernel(h):
     return max(3, k | 1)
 
 
-def structure_loss(logits, target, valid=None, kernel=None):
+def structure_loss(logits, target, valid=None, kernel=None, fp_weight=None):
     """Weighted BCE + weighted IoU, averaged over the batch. target may be soft
-    (0-1). valid (same shape, 0/1) excludes pixels from both terms."""
+    (0-1). valid (same shape, 0/1) excludes pixels from both terms.
+    fp_weight (one value A per image, or None) turns the IoU term into a
+    Tversky term, TP / (TP + A FP + (2 - A) FN): A = 1 is the IoU, A > 1
+    costs false tool more than missed tool (Salehi et al., MLMI 2017)."""
     k = kernel or boundary_kernel(logits.shape[2])
     weit = 1 + 5 * torch.abs(F.avg_pool2d(target, k, stride=1, padding=k // 2) - target)
     if valid is not None:
@@ -88,7 +91,13 @@ def structure_loss(logits, target, valid=None, kernel=None):
     pred = torch.sigmoid(logits)
     inter = (pred * target * weit).sum(dim=(2, 3))
     union = ((pred + target) * weit).sum(dim=(2, 3))
-    wiou = 1 - (inter + 1) / (union - inter + 1)
+    if fp_weight is None:
+        wiou = 1 - (inter + 1) / (union - inter + 1)
+    else:
+        a = fp_weight.to(logits.dtype).view(-1, 1)
+        fp = (pred * (1 - target) * weit).sum(dim=(2, 3))
+        fn = ((1 - pred) * target * weit).sum(dim=(2, 3))
+        wiou = 1 - (inter + 1) / (inter + a * fp + (2 - a) * fn + 1)
     return (wbce + wiou).mean()
 
 

@@ -202,6 +202,7 @@ class Run:
         self.cp_ok = self.copy_paste_allowed()
         self.smoke_ok = self.frames_in("--smoke-folders", args.smoke_folders, "--smoke", args.smoke)
         self.hooks_ok = self.frames_in("--hooks-folders", args.hooks_folders, "--hooks", args.hooks)
+        self.fp_w = self.fp_weights()
         self.val_lo = None
         if self.hw != self.val_hw:   # for information only: validation at the training size
             self.val_lo = data.Labeled(args.data, split, list(data.LABELED), "val", self.hw)
@@ -477,6 +478,19 @@ class Run:
             sys.exit(f"train.py: {flag} needs {prob_flag} P > 0 and at least one folder")
         return torch.tensor([g in names for g in self.train.folders])
 
+    def fp_weights(self):
+        """--fp-weight as one Tversky weight per training frame, or None (the
+        plain IoU term, so that earlier runs reproduce)."""
+        if not self.args.fp_weight:
+            return None
+        try:
+            w = data.parse_folder_weights(self.args.fp_weight, self.folders)
+        except ValueError as e:
+            sys.exit(f"train.py: --fp-weight: {e}")
+        if any(not 0 < v < 2 for v in w.values()):
+            sys.exit("train.py: --fp-weight: each weight must be in (0, 2)")
+        return torch.tensor([w[g] for g in self.train.folders])
+
     def copy_paste_allowed(self):
         """--copy-paste-folders as one bool per training frame, or, when it
         lists groups (F1,F2;F3), one group number per frame (-1: out)."""
@@ -562,8 +576,8 @@ class Run:
             return 1.0
         return math.exp(-5.0 * (1.0 - self.it / t) ** 2)
 
-    def sup_loss(self, logits, target, valid, kern):
-        loss = losses.structure_loss(logits, target, valid, kern)
+    def sup_loss(self, logits, target, valid, kern, fpw=None):
+        loss = losses.structure_loss(logits, target, valid, kern, fpw)
         if self.args.cldice > 0:
             loss = loss + self.args.cldice * losses.cldice_loss(logits, target, valid)
         if self.args.ohem > 0:
@@ -599,7 +613,8 @@ class Run:
             x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok, hk_ok)
             x2, y2, v2 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok, hk_ok)
             zl1, zl2 = self.fwd(f1, x1), self.fwd(f2, x2)
-            l_sup = self.sup_loss(zl1, y1, v1, kern) + self.sup_loss(zl2, y2, v2, kern)
+            fpw = self.fp_w[idx] if self.fp_w is not None else None
+            l_sup = self.sup_loss(zl1, y1, v1, kern, fpw) + self.sup_loss(zl2, y2, v2, kern, fpw)
             l_cons = losses.consistency_loss(zu1, zu2, kern)
             if not a.cons_grad:
                 # As the official code (its loss_diff returns .item()): the
@@ -626,7 +641,8 @@ class Run:
                     bg_tool = (torch.sigmoid(self.fwd(f1, xu)) > 0.5).cpu()
                 bg = xu0
             x1, y1, v1 = self.labeled_view(img, mask, bg, bg_tool, cp_ok, sm_ok, hk_ok)
-            loss = l_sup = self.sup_loss(self.fwd(f1, x1), y1, v1, kern)
+            fpw = self.fp_w[idx] if self.fp_w is not None else None
+            loss = l_sup = self.sup_loss(self.fwd(f1, x1), y1, v1, kern, fpw)
             rec = {"l_sup": l_sup.item()}
             if self.aux:
                 l_ds = self.deep_sup_loss(y1, v1, kern)
@@ -790,6 +806,9 @@ def parser():
     ap.add_argument("--ohem", type=float, default=0.0, metavar="F",
                     help="add a BCE term over each image's F highest-loss pixels (0: off)")
     ap.add_argument("--ohem-weight", type=float, default=1.0, help="weight of the --ohem term")
+    ap.add_argument("--fp-weight", default="", metavar="F=A,...",
+                    help="per folder, the IoU term becomes Tversky's with false tool weighted A "
+                         "and missed tool 2-A (0 < A < 2; unlisted folders 1 = the IoU)")
     ap.add_argument("--cldice", type=float, default=0.0,
                     help="weight of a clDice term (thin-structure loss) added to the supervised loss")
     ap.add_argument("--ema", default="",

@@ -42,6 +42,40 @@ class Losses(unittest.TestCase):
         z[..., :2, :2] = -8.0                  # right where it counts
         self.assertLess(losses.structure_loss(z, m, valid).item(), 0.01)
 
+    def _fp_fn(self):
+        m = torch.zeros(2, 1, 32, 48)
+        m[:, :, 8:24, 8:24] = 1
+        fp = (m * 2 - 1) * 8
+        fp[..., 8:24, 30:44] = 8.0             # false tool beside the tool
+        fn = (m * 2 - 1) * 8
+        fn[..., 8:24, 16:24] = -8.0            # half the tool missed
+        return m, fp, fn
+
+    def test_fp_weight_one_is_the_iou(self):
+        m, fp, _ = self._fp_fn()
+        one = torch.ones(2)
+        self.assertAlmostEqual(losses.structure_loss(fp, m, fp_weight=one).item(),
+                               losses.structure_loss(fp, m).item(), places=5)
+
+    def test_fp_weight_above_one_costs_false_tool_more(self):
+        m, fp, _ = self._fp_fn()
+        a = torch.full((2,), 1.5)
+        self.assertGreater(losses.structure_loss(fp, m, fp_weight=a).item(),
+                           losses.structure_loss(fp, m).item() + 0.05)
+
+    def test_fp_weight_above_one_costs_missed_tool_less(self):
+        m, _, fn = self._fp_fn()
+        a = torch.full((2,), 1.5)
+        self.assertLess(losses.structure_loss(fn, m, fp_weight=a).item(),
+                        losses.structure_loss(fn, m).item() - 0.05)
+
+    def test_fp_weight_is_per_image(self):
+        m, fp, _ = self._fp_fn()
+        a = torch.tensor([1.0, 1.5])
+        mixed = losses.structure_loss(fp, m, fp_weight=a).item()
+        both = losses.structure_loss(fp, m, fp_weight=torch.full((2,), 1.5)).item()
+        self.assertLess(mixed, both - 0.02)
+
     def test_boundary_kernel(self):
         self.assertEqual(losses.boundary_kernel(288), 31)
         self.assertEqual(losses.boundary_kernel(160) % 2, 1)
@@ -860,6 +894,37 @@ class Optimiser(unittest.TestCase):
     def test_hooks_out_of_range_are_refused(self):
         with self.assertRaises(SystemExit):
             self.run_for("--mode", "sup", "--labeled", "cholec80-v01", "--hooks", "1.5")
+
+    def test_fp_weight_is_per_training_frame(self):
+        r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--batch", "2",
+                            "--fp-weight", "cataract=1.4")
+        want = [1.4 if f == "cataract" else 1.0 for f in r.train.folders]
+        self.assertEqual(sorted(want), [1.0, 1.4])
+        self.assertEqual([round(v, 3) for v in r.fp_w.tolist()], want)
+
+    def test_fp_weight_reaches_the_supervised_loss(self):
+        r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--batch", "2",
+                            "--aug", "none", "--fp-weight", "cataract=1.4")
+        seen = []
+        real = r.sup_loss
+        r.sup_loss = lambda *a: seen.append(a[4]) or real(*a)
+        r.step()
+        self.assertTrue(seen and seen[0] is not None and len(seen[0]) == 2)
+        self.assertTrue(all(v in (1.0, 1.4) for v in [round(x, 3) for x in seen[0].tolist()]))
+
+    def test_fp_weight_absent_is_the_iou(self):
+        r, _ = self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract", "--batch", "2")
+        self.assertIsNone(r.fp_w)
+
+    def test_fp_weight_out_of_range_is_refused(self):
+        for bad in ("cataract=2", "cataract=0", "cataract=-1"):
+            with self.assertRaises(SystemExit, msg=bad):
+                self.run_for("--mode", "sup", "--labeled", "cholec80-v01,cataract",
+                             "--fp-weight", bad)
+
+    def test_fp_weight_outside_the_run_is_refused(self):
+        with self.assertRaises(SystemExit):
+            self.run_for("--mode", "sup", "--labeled", "cholec80-v01", "--fp-weight", "cataract=1.4")
 
     def test_smoke_folders_without_smoke_are_refused(self):
         with self.assertRaises(SystemExit):
