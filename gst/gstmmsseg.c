@@ -64,11 +64,17 @@ G_DEFINE_TYPE(GstMmsSeg, gst_mms_seg, GST_TYPE_VIDEO_FILTER);
 GST_ELEMENT_REGISTER_DEFINE(mmsseg, "mmsseg", GST_RANK_NONE, GST_TYPE_MMS_SEG);
 
 /* mms_draw_mask() draws on YUV420P only; the network would take NV12 too,
- * but a frame it cannot be drawn on is no use to an overlay element. */
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
-    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE("I420")));
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE("I420")));
+ * but a frame it cannot be drawn on is no use to an overlay element. The
+ * sizes are the library's, so that a scaler before the element is asked
+ * for a size it takes, rather than the first frame failing. */
+#define MMSSEG_SIDES "(int) [ 1, " G_STRINGIFY(MMS_FRAME_MAX_SIDE) " ]"
+#define MMSSEG_CAPS                                                                          \
+    "video/x-raw, format = (string) I420, width = " MMSSEG_SIDES ", height = " MMSSEG_SIDES \
+    ", framerate = " GST_VIDEO_FPS_RANGE
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(MMSSEG_CAPS));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(MMSSEG_CAPS));
 
 #define GST_TYPE_MMS_SEG_PRECISION (gst_mms_seg_precision_get_type())
 static GType gst_mms_seg_precision_get_type(void)
@@ -335,6 +341,28 @@ static GstFlowReturn segment(GstMmsSeg *self, const struct mms_frame *f)
     return GST_FLOW_OK;
 }
 
+/* A second mmsseg downstream (another model, another every) speaks for
+ * the frame as it leaves: a reader finds one mask and one tool box, this
+ * element's, not two that disagree. */
+static gboolean drop_mms_meta(GstBuffer *buffer, GstMeta **meta, gpointer user_data)
+{
+    (void)buffer;
+    GType mask_api = *(GType *)user_data;
+    GType api = (*meta)->info->api;
+    if (api == mask_api)
+        *meta = NULL;
+    else if (api == GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE &&
+             ((GstVideoRegionOfInterestMeta *)*meta)->roi_type == g_quark_from_static_string("tool"))
+        *meta = NULL;
+    return TRUE;
+}
+
+static void drop_earlier_metas(GstBuffer *buffer)
+{
+    GType mask_api = gst_mms_mask_meta_api_get_type();
+    gst_buffer_foreach_meta(buffer, drop_mms_meta, &mask_api);
+}
+
 static GstFlowReturn gst_mms_seg_transform_frame_ip(GstVideoFilter *filter,
                                                     GstVideoFrame *frame)
 {
@@ -378,6 +406,7 @@ static GstFlowReturn gst_mms_seg_transform_frame_ip(GstVideoFilter *filter,
         }
     }
 
+    drop_earlier_metas(frame->buffer);
     GstMmsMaskMeta *m =
         gst_buffer_add_mms_mask_meta(frame->buffer, self->mask, f.width, f.height, f.width);
     if (m) {

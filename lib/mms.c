@@ -25,7 +25,7 @@
 
 /* As io/image.c allows for stills: 16384 a side keeps every w * h * 3 in
  * an int and a frame's rows addressable with int strides. */
-#define MAX_SIDE 16384
+#define MAX_SIDE MMS_FRAME_MAX_SIDE
 
 struct mms_engine {
     struct mms_net *net;

@@ -142,8 +142,12 @@ enum {
     MMS_CHROMA_CENTER = 1,
 };
 
-/* One frame, the caller's pixels; zero-initialise it. Sizes 1..16384;
- * strides are positive byte counts of a row, at least its width's worth. */
+/* The largest side of a frame (and of a mask) the library takes. */
+#define MMS_FRAME_MAX_SIDE 16384
+
+/* One frame, the caller's pixels; zero-initialise it. Sizes 1..16384
+ * (MMS_FRAME_MAX_SIDE); strides are positive byte counts of a row, at
+ * least its width's worth. */
 struct mms_frame {
     int format; /* MMS_FRAME_* */
     int width, height;

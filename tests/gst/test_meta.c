@@ -399,6 +399,61 @@ static void test_flush_starts_afresh(void)
     gst_object_unref(p);
 }
 
+static int count_mask_metas(GstBuffer *b)
+{
+    /* By name, as applications find it (the plugin is not linked in). */
+    GType api = g_type_from_name(GST_MMS_MASK_META_API_NAME);
+    gpointer state = NULL;
+    int n = 0;
+    while (api && gst_buffer_iterate_meta_filtered(b, &state, api))
+        n++;
+    return n;
+}
+
+/* Two mmsseg in a row: the frame leaves with the second one's mask meta
+ * only (every=1 makes each frame fresh there; the first, every=5, leaves
+ * frame 1 stale). */
+static void test_second_element_replaces_the_meta(void)
+{
+    gchar *desc = g_strdup_printf(
+        "appsrc name=src format=time caps=video/x-raw,format=I420,width=64,height=48,"
+        "framerate=25/1 ! mmsseg model=\"%s\" every=5 style=off ! mmsseg model=\"%s\" every=1 "
+        "! appsink name=sink sync=false",
+        model, model);
+    GError *err = NULL;
+    GstElement *p = gst_parse_launch(desc, &err);
+    g_free(desc);
+    CHECK(p && !err, "gst_parse_launch: %s", err ? err->message : "?");
+    g_clear_error(&err);
+    if (!p)
+        return;
+    GstElement *src = gst_bin_get_by_name(GST_BIN(p), "src");
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(p), "sink");
+    CHECK(gst_element_set_state(p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE,
+          "the pipeline does not start");
+    for (int i = 0; i < 2; i++) {
+        GstBuffer *b = gst_buffer_new_allocate(NULL, 64 * 48 * 3 / 2, NULL);
+        gst_buffer_memset(b, 0, 0x80, 64 * 48 * 3 / 2);
+        GST_BUFFER_PTS(b) = (GstClockTime)i * GST_SECOND / 25;
+        CHECK(gst_app_src_push_buffer(GST_APP_SRC(src), b) == GST_FLOW_OK, "push %d", i);
+        GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND);
+        CHECK(s, "frame %d did not come out", i);
+        if (!s)
+            break;
+        GstBuffer *out = gst_sample_get_buffer(s);
+        int n = count_mask_metas(out);
+        CHECK(n == 1, "frame %d leaves two mmsseg with %d mask metas, not 1", i, n);
+        GstMmsMaskMeta *m = gst_buffer_get_mms_mask_meta(out);
+        CHECK(m && m->fresh == 1, "frame %d: the meta is not the second element's (fresh %d)", i,
+              m ? m->fresh : -1);
+        gst_sample_unref(s);
+    }
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(src);
+    gst_object_unref(sink);
+    gst_object_unref(p);
+}
+
 int main(int argc, char **argv)
 {
     gst_init(&argc, &argv);
@@ -413,6 +468,7 @@ int main(int argc, char **argv)
     test_runtime_change();
     test_missing_model();
     test_flush_starts_afresh();
+    test_second_element_replaces_the_meta();
     /* Frees what GStreamer holds, so that LeakSanitizer sees ours. */
     gst_deinit();
     if (failures) {

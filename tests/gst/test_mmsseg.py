@@ -286,6 +286,27 @@ def check_refusals(src):
         if f"out of range for property '{name}'" not in err:
             fail(f"{prop}: not refused: exit {rc}, {err[-400:]}")
     print("ok: bad models and property values refused")
+    check_sizes()
+
+
+def check_sizes():
+    """The pads take the library's sizes: a scaler before mmsseg is asked
+    for at most 16384 a side and the pipeline runs; without one, a frame
+    too wide fails at linking, before any frame."""
+    wide = "video/x-raw,format=I420,width=20000,height=16"
+    rc, err = launch("videotestsrc num-buffers=1", wide, "videoscale",
+                     f"mmsseg model={MODEL} precision=fp32", "fakesink")
+    if rc != 0:
+        fail(f"20000x16 through videoscale: gst-launch exited {rc}: {err[-400:]}")
+    rc, err = launch("videotestsrc num-buffers=1", wide, f"mmsseg model={MODEL} precision=fp32",
+                     "fakesink")
+    if rc == 0 or "can't handle caps" not in err:
+        fail(f"20000x16 without a scaler: exit {rc}, not refused at linking: {err[-400:]}")
+    rc, err = launch("videotestsrc num-buffers=1", "video/x-raw,format=I420,width=16384,height=2",
+                     f"mmsseg model={MODEL} precision=fp32", "fakesink")
+    if rc != 0:
+        fail(f"16384x2, the largest side: gst-launch exited {rc}: {err[-400:]}")
+    print("ok: sizes over 16384 a side are negotiated down or refused at linking")
 
 
 def check_installed():
