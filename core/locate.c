@@ -62,7 +62,8 @@ static int from_source_tree(void)
     return is_under(exe, MMS_SOURCE_DIR) || in_build_tree(exe);
 }
 
-int mms_locate_default_model(char *buf, size_t len)
+int mms_locate_model_in(const char *installed, const char *source, int dev, char *buf,
+                        size_t len)
 {
     /* An explicit choice is never second-guessed: if it does not exist,
      * opening it says so with its name rather than silently running
@@ -70,16 +71,21 @@ int mms_locate_default_model(char *buf, size_t len)
     const char *env = getenv("MMS_MODEL");
     if (env && *env)
         return put(buf, len, env);
-
-    static const char installed[] = MMS_DATADIR "/models/" MMS_DEFAULT_MODEL_NAME;
-    static const char source[] = MMS_SOURCE_DIR "/models/" MMS_DEFAULT_MODEL_NAME;
-    if (readable(installed))
-        return put(buf, len, installed);
-    int dev = from_source_tree();
+    /* A binary built from a checkout runs that checkout's model: one
+     * installed earlier may be older than the code (a model retrained,
+     * a card changed). */
     if (dev && readable(source))
         return put(buf, len, source);
-
+    if (readable(installed))
+        return put(buf, len, installed);
     snprintf(buf, len, "no default model (set MMS_MODEL or use --model); tried %s%s%s",
-             installed, dev ? ", " : "", dev ? source : "");
+             dev ? source : installed, dev ? ", " : "", dev ? installed : "");
     return -ENOENT;
+}
+
+int mms_locate_default_model(char *buf, size_t len)
+{
+    return mms_locate_model_in(MMS_DATADIR "/models/" MMS_DEFAULT_MODEL_NAME,
+                               MMS_SOURCE_DIR "/models/" MMS_DEFAULT_MODEL_NAME,
+                               from_source_tree(), buf, len);
 }

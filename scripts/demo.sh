@@ -8,7 +8,7 @@
 #   scripts/demo.sh [INPUT]          INPUT: a file, /dev/videoN, rtsp://...
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
+./scripts/install-deps.sh --run
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"${JOBS:-2}" --target mms mmsd
 

@@ -213,7 +213,8 @@ setup_etc() {
     # a chroot) would outlive the check and keep its mounts busy.
     printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
     chmod 755 "$root/usr/sbin/policy-rc.d"
-    grep -h . "$root"/etc/apt/sources.list "$root"/etc/apt/sources.list.d/* 2>/dev/null | grep -v '^#' || true
+    grep -h . "$root"/etc/apt/sources.list "$root"/etc/apt/sources.list.d/* 2>/dev/null | grep -v '^#' |
+        redact || true
 }
 
 setup_src() {
@@ -262,9 +263,13 @@ build_deb() {
     local src=$workdir/deb/mmsd missing
     git clone --no-hardlinks --no-checkout "$repo" "$src"
     git -C "$src" checkout -q "$commit"
+    # dpkg-checkbuilddeps exits 1 exactly when something is missing: under
+    # pipefail that would end the step before the install below.
     missing=$(cd "$src" && dpkg-checkbuilddeps 2>&1 | sed -n 's/.*Unmet build dependencies: //p' |
-        sed 's/([^)]*)//g')
-    if [ -n "$missing" ]; then
+        sed 's/([^)]*)//g') || true
+    # lintian checks the result (lint_deb); missing, it would pass silently.
+    command -v lintian >/dev/null || missing="$missing lintian"
+    if [ -n "${missing// /}" ]; then
         echo "installing build dependencies: $missing"
         # shellcheck disable=SC2086
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
@@ -274,6 +279,7 @@ build_deb() {
 }
 
 lint_deb() {
+    command -v lintian >/dev/null || { echo "lintian is not installed" >&2; return 1; }
     lintian -I --tag-display-limit 0 "$workdir"/deb/*_amd64.deb 2>&1 |
         grep -v '^running with root privileges' || true
 }
@@ -281,10 +287,16 @@ lint_deb() {
 install_deb() {
     local p
     for p in mmsd libmms0 libmms-dev gstreamer1.0-mms; do
-        cp "$workdir"/deb/${p}_*_amd64.deb "$root/tmp/"
+        cp "$workdir"/deb/"${p}"_*_amd64.deb "$root/tmp/"
     done
     # With the GStreamer tools and plugins a user of the element would have.
     in_chroot /bin/sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/*_amd64.deb gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav'
+}
+
+# A mirror URL may carry a user and password (an authenticated proxy):
+# the logs show it without them.
+redact() {
+    sed -E 's#(://)[^/@[:space:]]+@#\1***@#g'
 }
 
 in_chroot() {
@@ -346,7 +358,7 @@ main() {
         safe_rm "$cache" || die "cannot remove the cached root $cache"
     fi
     if [ ! -x "$cache/bin/sh" ]; then
-        say "building the pristine root in $cache from $mirror (once; --rebuild-root redoes it)"
+        say "building the pristine root in $cache from $(printf '%s' "$mirror" | redact) (once; --rebuild-root redoes it)"
         mkdir -p "$cache_base"
         building_root=$cache.new.$$
         step debootstrap build_root

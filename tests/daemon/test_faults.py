@@ -250,8 +250,9 @@ def as_nobody():
 class Unwritable:
     """A directory in /tmp with a read-only record_dir in it, and what a
     process needs to run there as nobody when the test is root (root writes
-    anywhere): the binaries (static) and the model copied in, since nobody
-    may not reach the build tree. Otherwise the process runs as we do."""
+    anywhere): the binaries, the libmms.so.0 they load and the model copied
+    in, since nobody may not reach the build tree (a clone in /root, 0700).
+    Otherwise the process runs as we do."""
 
     def __init__(self, prefix):
         self.root = os.geteuid() == 0
@@ -266,6 +267,10 @@ class Unwritable:
         if self.root:
             self.mms, self.mmsd, self.model = (shutil.copy(p, self.base)
                                                for p in (MMS, MMSD, MODEL))
+            # Their RUNPATH names the build tree: the library goes beside
+            # them, found first through LD_LIBRARY_PATH.
+            shutil.copy(os.path.join(os.path.dirname(MMS), "libmms.so.0"), self.base)
+            self.env["LD_LIBRARY_PATH"] = self.base
             # A sanitizer that cannot read its suppressions stops the process.
             for k in ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"):
                 if k not in self.env:

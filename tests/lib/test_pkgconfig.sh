@@ -85,6 +85,10 @@ fi
 export PKG_CONFIG_PATH="$(dirname "$PC")" PKG_CONFIG_SYSROOT_DIR="$ROOT"
 ver=$(pkg-config --modversion mms) || fail "pkg-config --modversion mms"
 flags=$(pkg-config --cflags --libs mms) || fail "pkg-config --cflags --libs mms"
+# libmms-dev depends on libmms0 alone: mms.pc must need no other .pc file
+# (json-c's would need libjson-c-dev installed).
+PKG_CONFIG_LIBDIR="$(dirname "$PC")" pkg-config --cflags --libs mms >/dev/null 2>"$T/alone.log" ||
+    fail "mms.pc needs other packages' .pc files: $(cat "$T/alone.log")"
 case "$flags" in
 *"$SRC"* | *"$BUILD"*) fail "pkg-config flags reach into the source or build tree: $flags" ;;
 esac

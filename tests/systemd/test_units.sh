@@ -117,8 +117,21 @@ if cmake --install "$MMS_BUILD_DIR" --prefix "$T/inst" >"$T/install.out" 2>&1; t
         share/mmsd/models/mms-rt.safetensors; do
         [ -f "$T/inst/$f" ] || fail "cmake --install did not install $f"
     done
-    cmp -s "$T/inst/lib/systemd/system/mmsd.service" "$UNITS/mmsd.service" ||
-        fail "installed mmsd.service differs from the source"
+    # Under a prefix of its own the units name its mmsd and notes, and
+    # differ from the source there only; the program runs from there
+    # without LD_LIBRARY_PATH or ldconfig (a RUNPATH beside it).
+    [ -f "$T/inst/share/doc/mmsd/README.systemd.md" ] ||
+        fail "cmake --install did not install README.systemd.md, which the units name"
+    for unit in mmsd.service mmsd@.service; do
+        sed -e "s|^ExecStart=/usr/bin/mmsd |ExecStart=$T/inst/bin/mmsd |" \
+            -e "s|file:/usr/share/doc/mmsd/|file:$T/inst/share/doc/mmsd/|" "$UNITS/$unit" >"$T/want.$unit"
+        cmp -s "$T/inst/lib/systemd/system/$unit" "$T/want.$unit" ||
+            fail "installed $unit: $(diff "$T/want.$unit" "$T/inst/lib/systemd/system/$unit" | tr '\n' ' ')"
+    done
+    cp "$T/inst/lib/systemd/system/mmsd.service" "$T/inst-mmsd.service"
+    verify "$T/inst-mmsd.service" || fail "verify the installed mmsd.service: $(cat "$T/verify.out")"
+    env -u LD_LIBRARY_PATH "$T/inst/bin/mmsd" --version >"$T/inst-version" 2>&1 ||
+        fail "the installed mmsd does not run: $(cat "$T/inst-version")"
     systemd-sysusers --dry-run --root="$T/inst" "$T/inst/lib/sysusers.d/mmsd.conf" \
         >"$T/sysusers.out" 2>&1 || fail "sysusers rejects mmsd.conf: $(cat "$T/sysusers.out")"
     grep -q "mmsd" "$T/sysusers.out" || fail "sysusers would not create mmsd: $(cat "$T/sysusers.out")"
