@@ -265,15 +265,30 @@ def _decode_source(items, hw, clip_stride):
     return np.stack(frames), names
 
 
+# Part of every cache file's name: bump it when _decode_source changes
+# what it makes, so that no training reads arrays of the old code.
+CACHE_VERSION = 2
+
+
+def cache_key(items):
+    """The files, their sizes and CACHE_VERSION: a file replaced by another
+    of another size, or a changed decoder, makes a new cache file."""
+    desc = [CACHE_VERSION] + [[p, os.path.getsize(p)] for _, p in items]
+    return hashlib.sha1(json.dumps(desc).encode()).hexdigest()[:10]
+
+
 def _build_source(items, hw, clip_stride, path):
     """Decode a source once into an N x h x w x 3 uint8 .npy file."""
     arr, names = _decode_source(items, hw, clip_stride)
+    # The names first, each file whole before its name exists: a reader
+    # (another training starting) that finds the .npy finds its names.
     tmp = path + f".tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(names, f)
+    os.replace(tmp, path[:-4] + ".json")
     with open(tmp, "wb") as f:
         np.save(f, arr)
     os.replace(tmp, path)
-    with open(path[:-4] + ".json", "w") as f:
-        json.dump(names, f)
 
 
 class Unlabeled:
@@ -288,7 +303,7 @@ class Unlabeled:
         for src, items in unlabeled_sources(data_root, clip_stride).items():
             if sources and src not in sources:
                 continue
-            key = hashlib.sha1(json.dumps([p for _, p in items]).encode()).hexdigest()[:10]
+            key = cache_key(items)
             stride = f"_s{clip_stride}" if src == "cholec80-clips" else ""
             path = os.path.join(cache_dir, f"{src}_{hw[0]}x{hw[1]}{stride}_{key}.npy")
             if not os.path.exists(path):
@@ -420,6 +435,8 @@ def main():
         for sub in ("image", "mask"):
             d = os.path.join(args.out, folder, sub)
             os.makedirs(d, exist_ok=True)
+            unstage_others(d, {os.path.basename(find_file(os.path.join(args.data, "labeled", folder, sub), s))
+                               for s in split[folder][args.split]})
             for stem in split[folder][args.split]:
                 src = find_file(os.path.join(args.data, "labeled", folder, sub), stem)
                 dst = os.path.join(d, os.path.basename(src))
@@ -427,6 +444,19 @@ def main():
                     os.remove(dst)
                 os.symlink(os.path.abspath(src), dst)
         print(f"{folder}: {len(split[folder][args.split])} frames in {os.path.join(args.out, folder)}")
+
+
+def unstage_others(d, keep):
+    """Removes the links in d that the split no longer names: a frame moved
+    to the other side must not be scored there. Anything but a link is
+    not stage's to remove."""
+    for name in sorted(os.listdir(d)):
+        p = os.path.join(d, name)
+        if name in keep:
+            continue
+        if not os.path.islink(p):
+            sys.exit(f"data.py stage: {p} is not a link stage made; remove it or stage elsewhere")
+        os.remove(p)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import os
 import shlex
 import sys
 import time
+import types
 import zlib
 
 import numpy as np
@@ -78,14 +79,15 @@ def keep_narrow_convs_fp32(net):
     returns NaN weight gradients for convolutions of 16 output channels or
     fewer at 144x256 and larger (measured: oc 8 and 16 fail, 32 and more do
     not). Those layers compute in fp32; they hold a small part of the MACs."""
-    def fp32_forward(conv):
-        def forward(x):
-            with torch.autocast("cpu", enabled=False):
-                return conv._conv_forward(x.float(), conv.weight, conv.bias)
-        return forward
+    # A method bound to its module, not a closure over it: copy.deepcopy
+    # (the EMA copies) rebinds a bound method to the copy, while a copied
+    # closure would still run the live network's weights.
+    def fp32_forward(conv, x):
+        with torch.autocast(x.device.type, enabled=False):
+            return conv._conv_forward(x.float(), conv.weight, conv.bias)
     for m in net.modules():
         if isinstance(m, torch.nn.Conv2d) and m.out_channels <= 16:
-            m.forward = fp32_forward(m)
+            m.forward = types.MethodType(fp32_forward, m)
 
 
 def seeded(seed, fn):

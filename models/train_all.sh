@@ -4,7 +4,8 @@
 # a finished run is skipped, so the script can be restarted. CPU, 2 threads;
 # about 4 h on a 2-core machine for the first four stages, 1 h each for
 # "three" and "cmp3".
-#   models/train_all.sh [STAGE...]     (default: all stages)
+#   models/train_all.sh [STAGE...]     (default: all stages; "chain" is
+#                                      the links from ft4 to the shipped ft30)
 set -eu
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -38,9 +39,16 @@ run() { # name args...
 }
 
 mkdir -p out/train
-stages=${*:-"indomain ablation cross seeds three ft3 cmp3"}
+stages=${*:-"indomain ablation cross seeds three ft3 cmp3 chain"}
 for s in $stages; do
     case $s in
+    chain)
+        # The links of the shipped file after "three" and ft3-medium, each
+        # as it was run (the threads of the shipped commands, recorded in
+        # each file's train.command: bit-identical weights need them);
+        # ft12 on start from the file shipped before them, kept in git.
+        FT4=cat2 FT5=light "$0" ft4 ft5 ft6 ft12 ft15 ft17 ft30
+        ;;
     indomain)
         run sup-lo --mode sup --size $LO --iters $N_LO --batch 4 --seed 0
         run sup --mode sup --size 288x512 --iters $N_HI --batch 4 --lr 3e-4 --seed 0 \
@@ -92,7 +100,7 @@ for s in $stages; do
         for aug in strong medium; do
             # shellcheck disable=SC2086
             run ft3-$aug --mode sup $L3 --size 288x512 --iters $N_FT3 --batch 4 --lr 3e-4 \
-                --seed 0 --aug $aug --init out/train/sup3/ckpt_last.pt
+                --seed 0 --aug $aug --init out/train/sup3/ckpt_last.pt --threads ${T:-1}
         done
         ;;
     ft4)
@@ -104,7 +112,7 @@ for s in $stages; do
             [ "$v" = cat2 ] && fw="--folder-weights cataract=2"
             # shellcheck disable=SC2086
             run ft4-$v --mode sup $L3 $fw --size 288x512 --iters $N_FT4 --batch 4 --lr 1.5e-4 \
-                --seed 1 --aug medium --init out/train/ft3-medium/ckpt_last.pt --threads ${T:-2}
+                --seed 1 --aug medium --init out/train/ft3-medium/ckpt_last.pt --threads ${T:-1}
         done
         ;;
     ft5)

@@ -8,6 +8,7 @@ and is skipped otherwise.
 """
 
 import copy
+import json
 import os
 import sys
 import unittest
@@ -75,6 +76,29 @@ class Losses(unittest.TestCase):
         mixed = losses.structure_loss(fp, m, fp_weight=a).item()
         both = losses.structure_loss(fp, m, fp_weight=torch.full((2,), 1.5)).item()
         self.assertLess(mixed, both - 0.02)
+
+    def _narrow(self):
+        import train
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 32, 1))
+        train.keep_narrow_convs_fp32(net)
+        return net
+
+    def test_narrow_convs_compute_in_fp32_under_bf16(self):
+        net = self._narrow()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = net[0](torch.rand(1, 3, 8, 8))
+        self.assertEqual(y.dtype, torch.float32)
+
+    def test_narrow_convs_of_a_copy_use_the_copys_weights(self):
+        net = self._narrow()
+        ema = copy.deepcopy(net)
+        x = torch.rand(1, 3, 8, 8)
+        before = ema(x).detach().clone()
+        with torch.no_grad():
+            net[0].weight.add_(1.0)     # only the live network moves
+        self.assertTrue(torch.equal(ema(x), before))
+        self.assertFalse(torch.equal(net(x), before))
 
     def test_boundary_kernel(self):
         self.assertEqual(losses.boundary_kernel(288), 31)
@@ -1160,6 +1184,61 @@ class Pack(unittest.TestCase):
                          {"intermountain-lap": 3, "gyn-laparoscopy": 2, "cholec80-clips": 3})
         self.assertTrue(all(kind == "image" for v in srcs.values() for kind, _ in v))
         self.assertEqual(tuple(data.read_rgb(srcs["cholec80-clips"][0][1]).shape), (32, 64, 3))
+
+    def stage(self, split):
+        import subprocess
+        f = os.path.join(self.tmp.name, "split.json")
+        with open(f, "w") as fh:
+            json.dump(split, fh)
+        out = os.path.join(self.tmp.name, "stage")
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "models", "data.py"), "stage",
+                            "--data", self.root, "--split-file", f, "--out", out],
+                           capture_output=True, text=True)
+        return p, out
+
+    def staged(self, out, folder):
+        return sorted(os.listdir(os.path.join(out, folder, "image")))
+
+    def test_stage_links_the_validation_frames(self):
+        p, out = self.stage(self.split)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for folder in data.LABELED:
+            self.assertEqual(self.staged(out, folder), [self.split[folder]["val"][0] + ".jpg"])
+
+    def test_stage_again_drops_frames_the_split_moved(self):
+        self.stage(self.split)
+        moved = {k: {"train": v["train"][1:] + v["val"], "val": v["train"][:1]}
+                 for k, v in self.split.items()}
+        p, out = self.stage(moved)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for folder in data.LABELED:
+            self.assertEqual(self.staged(out, folder), [moved[folder]["val"][0] + ".jpg"])
+
+    def test_stage_leaves_a_file_it_did_not_make(self):
+        _, out = self.stage(self.split)
+        mine = os.path.join(out, data.LABELED[0], "image", "notes.txt")
+        with open(mine, "w") as fh:
+            fh.write("x")
+        p, _ = self.stage(self.split)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not a link stage made", p.stderr)
+        self.assertTrue(os.path.exists(mine))
+
+    def test_cache_key_follows_size_and_version(self):
+        a = os.path.join(self.tmp.name, "a.png")
+        with open(a, "wb") as fh:
+            fh.write(b"12")
+        k1 = data.cache_key([("image", a)])
+        with open(a, "wb") as fh:
+            fh.write(b"123")
+        k2 = data.cache_key([("image", a)])
+        self.assertNotEqual(k1, k2)
+        old = data.CACHE_VERSION
+        try:
+            data.CACHE_VERSION = old + 1
+            self.assertNotEqual(data.cache_key([("image", a)]), k2)
+        finally:
+            data.CACHE_VERSION = old
 
     def test_pack_trains_like_the_data_root(self):
         self.pack()
