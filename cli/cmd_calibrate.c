@@ -49,7 +49,7 @@ static const struct mms_option opts[] = {
 
 static const struct args_cmd spec = {
     .name = "calibrate",
-    .usage = "[--model FILE] [--threads N] --out FILE IMAGE...",
+    .usage = "[--model FILE] [--threads N] [--percentile P] --out FILE IMAGE...",
     .summary = "calibrate a model for int8 on sample frames",
     .details =
         "Runs the model in fp32 on every IMAGE and records each tensor's largest\n"

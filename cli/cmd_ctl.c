@@ -72,7 +72,8 @@ static const struct args_cmd spec = {
                "  status [NAME]             the pipelines' state and counters, or NAME's in full\n"
                "  health                    the daemon's health check; exit 0 healthy, 1 not\n"
                "  record NAME start|stop    start or stop recording NAME's annotated video\n"
-               "  set NAME KEY=VALUE...     change NAME's settings (style, alpha, color, every)\n"
+               "  set NAME KEY=VALUE...     change NAME's settings (style, alpha, color, every,\n"
+               "                            smooth)\n"
                "  metrics                   the Prometheus metrics, as is\n\n"
                "Exit status: 0 done, 1 the daemon answered an error, 2 bad usage,\n"
                "3 the daemon could not be reached (refused, timed out, bad URL).",

@@ -1215,19 +1215,29 @@ fail:
     return rc;
 }
 
-static int start_http(struct mmsd *d, struct mms_err *err)
+/* The address, and the token it needs: what start_http refuses, without
+ * binding (*token stays NULL without token_file). */
+static int check_access(const struct mmsd_config *cfg, char **token, struct mms_err *err)
 {
     struct sockaddr_storage ss;
-    int rc = mmsd_listen_parse(d->cfg.d.listen, &ss, err);
+    int rc = mmsd_listen_parse(cfg->d.listen, &ss, err);
     if (rc)
         return rc;
-    if (d->cfg.d.token_file && (rc = read_token(d->cfg.d.token_file, &d->token, err)))
+    if (cfg->d.token_file && (rc = read_token(cfg->d.token_file, token, err)))
         return rc;
-    if (!mmsd_listen_is_loopback(&ss) && !d->token)
+    if (!mmsd_listen_is_loopback(&ss) && !*token)
         return mms_err_set(err, -EACCES,
                            "listen %s is not a loopback address: set token_file, so that "
                            "nobody else on the network can control the pipelines",
-                           d->cfg.d.listen);
+                           cfg->d.listen);
+    return 0;
+}
+
+static int start_http(struct mmsd *d, struct mms_err *err)
+{
+    int rc = check_access(&d->cfg, &d->token, err);
+    if (rc)
+        return rc;
     struct mmsd_http_opts ho;
     mmsd_api_http_opts(d, &ho);
     return mmsd_http_create(d->loop, &ho, &d->http, err);
@@ -1251,6 +1261,24 @@ static int start_loop_handles(struct mmsd *d)
         uint64_t ms = wd / 2000 ? wd / 2000 : 1;
         rc = uv_timer_start(&d->watchdog_timer, on_watchdog, ms, ms);
         mmsd_info("watchdog: every %llu ms", (unsigned long long)ms);
+    }
+    return rc;
+}
+
+int mmsd_daemon_check(const struct mmsd_config *cfg, struct mms_err *err)
+{
+    char *token = NULL;
+    int rc = check_access(cfg, &token, err);
+    if (token) {
+        explicit_bzero(token, strlen(token));
+        free(token);
+    }
+    for (int i = 0; !rc && i < cfg->npipelines; i++) {
+        const struct mmsd_pipeline_conf *c = &cfg->pipelines[i];
+        struct mms_err e;
+        rc = mms_pipeline_check_model(&c->o, &e);
+        if (rc)
+            mms_err_set(err, rc, "pipeline %s: model: %s", c->name, e.msg);
     }
     return rc;
 }

@@ -14,4 +14,10 @@
  * daemon could not start (the HTTP address, the token, the model). */
 int mmsd_daemon_run(struct mmsd_config *cfg);
 
+/* What a start would refuse after the file loads, without starting: the
+ * listen address and the token it needs, the token file, each pipeline's
+ * model. Not the port (the running daemon may hold it) nor the sources
+ * (a camera may be off now and on at start). */
+int mmsd_daemon_check(const struct mmsd_config *cfg, struct mms_err *err);
+
 #endif

@@ -11,17 +11,19 @@
 #include "daemon/daemon.h"
 #include "mms/mms.h"
 
-enum { OPT_PRINT_CONFIG = 256, OPT_VERSION };
+enum { OPT_PRINT_CONFIG = 256, OPT_CHECK, OPT_VERSION };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: mmsd [-c FILE] [--print-config]\n"
+    fprintf(f, "Usage: mmsd [-c FILE] [--print-config | --check]\n"
                "       mmsd --help | --version\n\n"
                "Runs the segmentation pipelines of a config file, controlled over HTTP.\n\n"
                "Options:\n"
                "  -c, --config FILE          config file [" MMSD_CONFIG_DEFAULT "]\n"
                "  --print-config             print the effective config (every key, with help)\n"
                "                             and exit\n"
+               "  --check                    check the config as a start would (the file,\n"
+               "                             the token file, each model) and exit\n"
                "  -h, --help                 this help\n"
                "  --version                  print the version and exit\n\n"
                "Exit status: 0 done, 1 failed, 2 bad usage or a bad config file.\n\n");
@@ -33,12 +35,13 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         {"config", required_argument, NULL, 'c'},
         {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+        {"check", no_argument, NULL, OPT_CHECK},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     const char *path = MMSD_CONFIG_DEFAULT;
-    int print = 0, c;
+    int print = 0, check = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":c:h", lo, NULL)) != -1) {
         switch (c) {
@@ -47,6 +50,9 @@ int main(int argc, char **argv)
             break;
         case OPT_PRINT_CONFIG:
             print = 1;
+            break;
+        case OPT_CHECK:
+            check = 1;
             break;
         case 'h':
             usage(stdout);
@@ -75,6 +81,19 @@ int main(int argc, char **argv)
         mms_redact_text(err.msg, shown, sizeof(shown)); /* a refused value may be a URL */
         fprintf(stderr, "%s\n", shown); /* FILE:LINE: first, as compilers do */
         return 2;
+    }
+    if (check) {
+        /* A start would say "cannot start:" and exit 1: the same here. */
+        int rc = mmsd_daemon_check(&cfg, &err);
+        if (rc) {
+            char shown[sizeof(err.msg)];
+            mms_redact_text(err.msg, shown, sizeof(shown));
+            fprintf(stderr, "mmsd: cannot start: %s\n", shown);
+        } else {
+            printf("%s: ok, %d pipeline%s\n", path, cfg.npipelines, cfg.npipelines == 1 ? "" : "s");
+        }
+        mmsd_config_free(&cfg);
+        return rc ? 1 : 0;
     }
     if (print) {
         int rc = mmsd_config_print(&cfg, stdout) ? 1 : 0;

@@ -122,11 +122,11 @@ const struct mms_option mms_pipeline_options[] = {
     {.name = "meta", .type = MMS_OPT_STRING, .offset = OFF(meta), .arg = "FILE",
      .help = "write one JSON line per frame (pts, mask pts, tool fraction, box, stage ms)"},
     {.name = "record-dir", .type = MMS_OPT_STRING, .offset = OFF(record_dir), .arg = "DIR",
-     .help = "mmsd: record continuously into DIR (made, mode 0750, when missing), one file "
+     .help = "record continuously into DIR (made, mode 0750, when missing), one file "
              "per segment; a failure is retried by itself"},
     {.name = "segment-seconds", .type = MMS_OPT_INT, .offset = OFF(segment_seconds),
      .def = "600", .min = 1, .max = 86400, .arg = "N",
-     .help = "mmsd: length of one recording segment, seconds"},
+     .help = "length of one recording segment, seconds"},
     {.name = "record-format", .type = MMS_OPT_STRING, .offset = OFF(record_format),
      .def = "mp4", .names = record_formats, .arg = "F",
      .help = "recording container: mp4 (fragmented) or mkv"},

@@ -78,6 +78,33 @@ if run 0 -c "$EXAMPLE" --print-config; then
     grep -q '^\[pipeline ' "$EXAMPLE" || fail "the example has no pipeline"
 fi
 
+# ---- --check: what a start would refuse, exit 1 as the start would ----
+
+MODEL=$SRC/models/mms-rt.safetensors
+printf '[mmsd]\nlisten = 127.0.0.1:9100\n[pipeline x]\ninput = /dev/video0\nmodel = %s\n' \
+    "$MODEL" >"$T/chk-ok.conf"
+run 0 -c "$T/chk-ok.conf" --check && grep -qx "$T/chk-ok.conf: ok, 1 pipeline" "$T/out" ||
+    fail "--check of a good file: $(cat "$T/out")"
+# check_refused FILE-TEXT WANT: exit 1, one line on stderr with WANT.
+check_refused() {
+    printf '%b' "$1" >"$T/chk.conf"
+    run 1 -c "$T/chk.conf" --check || return
+    [ "$(wc -l <"$T/err")" -eq 1 ] && grep -qF -- "$2" "$T/err" ||
+        fail "--check: want one line with '$2': $(cat "$T/err")"
+}
+check_refused "[mmsd]\ntoken_file = $T/no-such-token\n" "cannot start: token_file $T/no-such-token"
+: >"$T/empty-token"
+check_refused "[mmsd]\ntoken_file = $T/empty-token\n" "token_file $T/empty-token: empty"
+check_refused "[pipeline cam]\ninput = rtsp://u:s3cret@cam/x\nmodel = $T/no-model.safetensors\n" \
+    "cannot start: pipeline cam: model: $T/no-model.safetensors"
+grep -q s3cret "$T/err" && fail "--check shows a password"
+head -c 1000 "$MODEL" >"$T/cut.safetensors"
+check_refused "[pipeline a]\ninput = /dev/video0\n[pipeline b]\ninput = /dev/video1\nmodel = $T/cut.safetensors\n" \
+    "pipeline b: model: $T/cut.safetensors"
+# A bad file is still a bad file: exit 2 before anything else is looked at.
+printf '[mmsd]\ntoken_file = %s/no-such-token\nbogus = 1\n' "$T" >"$T/chk.conf"
+run 2 -c "$T/chk.conf" --check && grep -q "$T/chk.conf:3: " "$T/err" || fail "--check of a bad file"
+
 # ---- bad files: FILE:LINE: reason, exit 2 ----
 
 refused '[mmsd]\nlisten = 127.0.0.1:9100\n[pipeline x]\ninput = a\nalpha = 2\n' 5 'alpha="2": out of range'
