@@ -137,7 +137,7 @@ def check_inspect():
         fail(f"gst-inspect-1.0 mmsseg exited {p.returncode}: {p.stderr[-400:]}")
         return
     for word in ["GstMmsSeg", "libgstmms.so", "model", "precision", "threads", "style",
-                 "alpha", "color", "every", "format: I420"]:
+                 "alpha", "color", "every", "tta", "format: I420"]:
         if word not in p.stdout:
             fail(f"gst-inspect-1.0 mmsseg does not say {word!r}")
     # And an element that is not there is not listed: the check can fail.
@@ -178,6 +178,32 @@ def check_masks(clip):
         fail("no tool in any frame: the comparison proves nothing")
     print(f"ok: {len(frames)} masks equal to mms run's ({tool_frames} with tool)")
     return masks
+
+
+def check_tta(clip, masks):
+    """tta=flip against mms run --tta flip, frame by frame; and flip
+    changes some mask, or the comparison would not tell them apart."""
+    out = os.path.join(T, "tta.yuv")
+    rc, err = launch(*source(clip), "mmsseg style=mask precision=fp32 tta=flip",
+                     f"filesink location={out}")
+    if rc != 0:
+        fail(f"the tta=flip pipeline exited {rc}: {err[-600:]}")
+        return
+    frames = read_frames(out)
+    ref = mms_meta(clip, "--tta", "flip")
+    if len(frames) != FRAMES or len(ref) != FRAMES:
+        fail(f"tta=flip: {len(frames)} frames, {len(ref)} meta lines")
+    differ = 0
+    for i, (fr, m) in enumerate(zip(frames, ref)):
+        tool = luma(fr) == 235
+        differ += bool((tool != masks[i]).any())
+        frac, box = measure(tool)
+        want = ("%.6f" % m["tool_fraction"], m["bbox"])
+        if (frac, box) != want:
+            fail(f"tta=flip frame {i}: mmsseg {frac} {box}, mms run --tta flip {want[0]} {want[1]}")
+    if not differ:
+        fail("tta=flip made the same masks as one pass: the property does nothing")
+    print(f"ok: tta=flip masks equal to mms run --tta flip's ({differ} differ from one pass)")
 
 
 def check_every(clip, masks):
@@ -271,7 +297,7 @@ def check_refusals(src):
             fail(f"a {label} model: the library's message {want!r} is not in: {err[-600:]}")
         else:
             print(f"ok: a {label} model fails the pipeline: {want}")
-    for prop in ("style=bogus", "precision=fp64", "alpha=x"):
+    for prop in ("style=bogus", "precision=fp64", "alpha=x", "tta=mirror"):
         rc, err = launch(*src, f"mmsseg {prop}", sink)
         name = prop.split("=")[0]
         if rc == 0 or f'could not set property "{name}"' not in err:
@@ -383,6 +409,7 @@ def main():
                         "-c", "copy", "-frames:v", str(FRAMES), clip], check=True)
         masks = check_masks(clip)
         if masks:
+            check_tta(clip, masks)
             check_every(clip, masks)
             check_fill(clip, masks)
         check_refusals(source(clip))
