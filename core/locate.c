@@ -31,27 +31,10 @@ static int is_under(const char *path, const char *dir)
     return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
 }
 
-/* A build tree is the directory holding CMakeCache.txt; a binary sits in
- * it or a few levels below (tests/, a configuration subdirectory). */
-static int in_build_tree(const char *exe)
-{
-    char dir[PATH_MAX], probe[PATH_MAX + 32];
-    if ((size_t)snprintf(dir, sizeof(dir), "%s", exe) >= sizeof(dir))
-        return 0;
-    for (int depth = 0; depth < 4; depth++) {
-        char *slash = strrchr(dir, '/');
-        if (!slash || slash == dir)
-            return 0;
-        *slash = '\0';
-        snprintf(probe, sizeof(probe), "%s/CMakeCache.txt", dir);
-        if (readable(probe))
-            return 1;
-    }
-    return 0;
-}
-
 /* A binary run from where it was built, rather than installed, uses the
- * model in the source tree it was configured from. */
+ * model in the source tree it was configured from. Only this build's own
+ * tree counts: a program of someone else's built with CMake and linked
+ * to an installed libmms is an installed user, whatever tree it is in. */
 static int from_source_tree(void)
 {
     char exe[PATH_MAX];
@@ -59,7 +42,7 @@ static int from_source_tree(void)
     if (n <= 0)
         return 0;
     exe[n] = '\0';
-    return is_under(exe, MMS_SOURCE_DIR) || in_build_tree(exe);
+    return is_under(exe, MMS_SOURCE_DIR) || is_under(exe, MMS_BINARY_DIR);
 }
 
 int mms_locate_model_in(const char *installed, const char *source, int dev, char *buf,

@@ -449,14 +449,16 @@ def main():
 def unstage_others(d, keep):
     """Removes the links in d that the split no longer names: a frame moved
     to the other side must not be scored there. Anything but a link is
-    not stage's to remove."""
-    for name in sorted(os.listdir(d)):
+    not stage's to remove or replace: every entry is looked at before any
+    is removed, so a refusal leaves the directory as it was."""
+    names = sorted(os.listdir(d))
+    for name in names:
         p = os.path.join(d, name)
-        if name in keep:
-            continue
         if not os.path.islink(p):
             sys.exit(f"data.py stage: {p} is not a link stage made; remove it or stage elsewhere")
-        os.remove(p)
+    for name in names:
+        if name not in keep:
+            os.remove(os.path.join(d, name))
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def structure_loss(logits, target, valid=None, kernel=None, fp_weight=None):
     if fp_weight is None:
         wiou = 1 - (inter + 1) / (union - inter + 1)
     else:
-        a = fp_weight.to(logits.dtype).view(-1, 1)
+        a = fp_weight.to(device=logits.device, dtype=logits.dtype).view(-1, 1)
         fp = (pred * (1 - target) * weit).sum(dim=(2, 3))
         fn = ((1 - pred) * target * weit).sum(dim=(2, 3))
         wiou = 1 - (inter + 1) / (inter + a * fp + (2 - a) * fn + 1)

@@ -136,7 +136,7 @@ step() {
     step_pid=""
     if [ $rc -ne 0 ]; then
         say "$name FAILED (exit $rc) after $(elapsed $((SECONDS - start))); last lines of $logs/$name.log:"
-        tail -n 40 "$logs/$name.log" | sed 's/^/    /' >&2
+        tail -n 40 "$logs/$name.log" | redact | sed 's/^/    /' >&2
         exit 1
     fi
     say "$name done in $(elapsed $((SECONDS - start)))"

@@ -56,24 +56,37 @@ new_services=""
 for s in $SERVICES; do
     case " $missing " in *" $s "*) new_services="$new_services $s" ;; esac
 done
-# policy-rc.d 101 keeps maintainer scripts from starting services; an
-# administrator's own policy is left alone.
+# policy-rc.d 101 keeps maintainer scripts from starting services during
+# this install (those of every package it installs: none is needed
+# running); an administrator's own policy is left alone.
 policy=/usr/sbin/policy-rc.d
 made_policy=""
+# Whatever happens to the install (a failure, Ctrl-C, a lost terminal),
+# the policy goes and the test servers it brought are not left enabled:
+# a second run would not see them as new.
+cleanup() {
+    [ -z "$made_policy" ] || rm -f "$policy"
+    made_policy=""
+    for s in $new_services; do
+        installed "$s" || continue
+        systemctl disable --now --quiet "$s.service" 2>/dev/null ||
+            systemctl disable --quiet "$s.service" 2>/dev/null || true
+        echo "install-deps: $s installed for the tests; its service is not enabled" >&2
+    done
+    new_services=""
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if [ -n "$new_services" ] && [ ! -e "$policy" ]; then
+    made_policy=1
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 755 "$policy"
-    made_policy=1
 fi
-trap '[ -z "$made_policy" ] || rm -f "$policy"' EXIT
 
 echo "install-deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
-for s in $new_services; do
-    systemctl disable --now --quiet "$s.service" 2>/dev/null ||
-        systemctl disable --quiet "$s.service" 2>/dev/null || true
-    echo "install-deps: $s installed for the tests; its service is not enabled" >&2
-done

@@ -1224,6 +1224,18 @@ class Pack(unittest.TestCase):
         self.assertIn("not a link stage made", p.stderr)
         self.assertTrue(os.path.exists(mine))
 
+    def test_stage_leaves_a_kept_name_that_is_a_file(self):
+        _, out = self.stage(self.split)
+        folder = data.LABELED[0]
+        kept = os.path.join(out, folder, "image", self.split[folder]["val"][0] + ".jpg")
+        os.remove(kept)
+        with open(kept, "w") as fh:
+            fh.write("mine")
+        p, _ = self.stage(self.split)     # the split still names it
+        self.assertNotEqual(p.returncode, 0)
+        with open(kept) as fh:
+            self.assertEqual(fh.read(), "mine")
+
     def test_cache_key_follows_size_and_version(self):
         a = os.path.join(self.tmp.name, "a.png")
         with open(a, "wb") as fh:

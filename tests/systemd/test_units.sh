@@ -130,6 +130,21 @@ if cmake --install "$MMS_BUILD_DIR" --prefix "$T/inst" >"$T/install.out" 2>&1; t
     done
     cp "$T/inst/lib/systemd/system/mmsd.service" "$T/inst-mmsd.service"
     verify "$T/inst-mmsd.service" || fail "verify the installed mmsd.service: $(cat "$T/verify.out")"
+    # A RUNPATH beside them, unless configured for /usr (the loader's own
+    # directories): a run alone would pass on a machine whose loader cache
+    # knows an installed libmms.so.0.
+    prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+    if [ "$prefix" != /usr ]; then
+        readelf -d "$T/inst/bin/mmsd" | grep -q 'RUNPATH.*\[\$ORIGIN/\.\./lib\]' ||
+            fail "the installed mmsd has no RUNPATH \$ORIGIN/../lib: $(readelf -d "$T/inst/bin/mmsd" | grep -i path)"
+        plugin=$T/inst/lib/gstreamer-1.0/libgstmms.so
+        if [ -f "$plugin" ]; then
+            readelf -d "$plugin" | grep -q 'RUNPATH.*\[\$ORIGIN/\.\.\]' ||
+                fail "the installed plugin has no RUNPATH \$ORIGIN/..: $(readelf -d "$plugin" | grep -i path)"
+        fi
+        readelf -d "$T/inst/lib/libmms.so.0" | grep -qi 'RUNPATH\|RPATH' &&
+            fail "libmms.so.0 carries a RUNPATH"
+    fi
     env -u LD_LIBRARY_PATH "$T/inst/bin/mmsd" --version >"$T/inst-version" 2>&1 ||
         fail "the installed mmsd does not run: $(cat "$T/inst-version")"
     systemd-sysusers --dry-run --root="$T/inst" "$T/inst/lib/sysusers.d/mmsd.conf" \
