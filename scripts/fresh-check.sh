@@ -4,7 +4,7 @@
 # ./scripts/demo.sh then ./scripts/test.sh there under chroot with a clean
 # environment. It catches what a reused machine hides: packages installed by
 # hand, files left in /tmp, variables in the shell. A check for people, not
-# part of CI: it needs root, the network (the apt mirror) and about 20
+# part of CI: it needs root, the network (the apt mirror) and about 30
 # minutes on two cores (more the first time, for debootstrap).
 
 # The functions run through `step` and the EXIT trap, which shellcheck 0.9
