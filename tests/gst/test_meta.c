@@ -341,16 +341,22 @@ static void test_missing_model(void)
     gst_object_unref(p);
 }
 
-/* Pushes one grey 64x48 I420 frame at pts i and pulls it back: its
- * mask meta's fresh flag, or -1 when none came. */
-static int push_pull(GstElement *src, GstElement *sink, int i)
+/* Pushes one grey 64x48 I420 frame at pts i and pulls it back, or NULL
+ * when none came. */
+static GstSample *push_pull_sample(GstElement *src, GstElement *sink, int i)
 {
     GstBuffer *b = gst_buffer_new_allocate(NULL, 64 * 48 * 3 / 2, NULL);
     gst_buffer_memset(b, 0, 0x80, 64 * 48 * 3 / 2);
     GST_BUFFER_PTS(b) = (GstClockTime)i * GST_SECOND / 25;
     GST_BUFFER_DURATION(b) = GST_SECOND / 25;
     CHECK(gst_app_src_push_buffer(GST_APP_SRC(src), b) == GST_FLOW_OK, "push %d", i);
-    GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND);
+    return gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND);
+}
+
+/* The same, for the frame's mask meta's fresh flag, or -1 when none came. */
+static int push_pull(GstElement *src, GstElement *sink, int i)
+{
+    GstSample *s = push_pull_sample(src, sink, i);
     if (!s)
         return -1;
     GstMmsMaskMeta *m = gst_buffer_get_mms_mask_meta(gst_sample_get_buffer(s));
@@ -359,20 +365,29 @@ static int push_pull(GstElement *src, GstElement *sink, int i)
     return fresh;
 }
 
+/* appsrc (64x48 I420 at 25 fps) ! ELEMENTS ! appsink, or NULL. */
+static GstElement *appsrc_pipeline(const char *elements)
+{
+    gchar *desc = g_strdup_printf(
+        "appsrc name=src format=time caps=video/x-raw,format=I420,width=64,height=48,"
+        "framerate=25/1 ! %s ! appsink name=sink sync=false",
+        elements);
+    GError *err = NULL;
+    GstElement *p = gst_parse_launch(desc, &err);
+    CHECK(p && !err, "gst_parse_launch(%s): %s", desc, err ? err->message : "?");
+    g_free(desc);
+    g_clear_error(&err);
+    return p;
+}
+
 /* A flush (what a flushing seek sends) starts the every-N count again:
  * the first frame after it is segmented, not drawn with a mask from
  * before the seek. */
 static void test_flush_starts_afresh(void)
 {
-    gchar *desc = g_strdup_printf(
-        "appsrc name=src format=time caps=video/x-raw,format=I420,width=64,height=48,"
-        "framerate=25/1 ! mmsseg name=seg model=\"%s\" every=5 ! appsink name=sink sync=false",
-        model);
-    GError *err = NULL;
-    GstElement *p = gst_parse_launch(desc, &err);
-    g_free(desc);
-    CHECK(p && !err, "gst_parse_launch: %s", err ? err->message : "?");
-    g_clear_error(&err);
+    gchar *seg_desc = g_strdup_printf("mmsseg name=seg model=\"%s\" every=5", model);
+    GstElement *p = appsrc_pipeline(seg_desc);
+    g_free(seg_desc);
     if (!p)
         return;
     GstElement *src = gst_bin_get_by_name(GST_BIN(p), "src");
@@ -415,16 +430,10 @@ static int count_mask_metas(GstBuffer *b)
  * frame 1 stale). */
 static void test_second_element_replaces_the_meta(void)
 {
-    gchar *desc = g_strdup_printf(
-        "appsrc name=src format=time caps=video/x-raw,format=I420,width=64,height=48,"
-        "framerate=25/1 ! mmsseg model=\"%s\" every=5 style=off ! mmsseg model=\"%s\" every=1 "
-        "! appsink name=sink sync=false",
-        model, model);
-    GError *err = NULL;
-    GstElement *p = gst_parse_launch(desc, &err);
-    g_free(desc);
-    CHECK(p && !err, "gst_parse_launch: %s", err ? err->message : "?");
-    g_clear_error(&err);
+    gchar *segs = g_strdup_printf(
+        "mmsseg model=\"%s\" every=5 style=off ! mmsseg model=\"%s\" every=1", model, model);
+    GstElement *p = appsrc_pipeline(segs);
+    g_free(segs);
     if (!p)
         return;
     GstElement *src = gst_bin_get_by_name(GST_BIN(p), "src");
@@ -432,11 +441,7 @@ static void test_second_element_replaces_the_meta(void)
     CHECK(gst_element_set_state(p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE,
           "the pipeline does not start");
     for (int i = 0; i < 2; i++) {
-        GstBuffer *b = gst_buffer_new_allocate(NULL, 64 * 48 * 3 / 2, NULL);
-        gst_buffer_memset(b, 0, 0x80, 64 * 48 * 3 / 2);
-        GST_BUFFER_PTS(b) = (GstClockTime)i * GST_SECOND / 25;
-        CHECK(gst_app_src_push_buffer(GST_APP_SRC(src), b) == GST_FLOW_OK, "push %d", i);
-        GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND);
+        GstSample *s = push_pull_sample(src, sink, i);
         CHECK(s, "frame %d did not come out", i);
         if (!s)
             break;

@@ -180,21 +180,30 @@ def check_masks(clip):
     return masks
 
 
+def mask_run(clip, label, prop, *run_args):
+    """style=mask frames of mmsseg with prop, and mms run's meta with
+    run_args; None after a failure."""
+    out = os.path.join(T, label + ".yuv")
+    rc, err = launch(*source(clip), f"mmsseg style=mask precision=fp32 {prop}",
+                     f"filesink location={out}")
+    if rc != 0:
+        fail(f"the {prop} pipeline exited {rc}: {err[-600:]}")
+        return None
+    frames = read_frames(out)
+    ref = mms_meta(clip, *run_args)
+    if len(frames) != FRAMES or len(ref) != FRAMES:
+        fail(f"{prop}: {len(frames)} frames, {len(ref)} meta lines")
+    return frames, ref
+
+
 def check_tta(clip, masks):
     """tta=flip against mms run --tta flip, frame by frame; and flip
     changes some mask, or the comparison would not tell them apart."""
-    out = os.path.join(T, "tta.yuv")
-    rc, err = launch(*source(clip), "mmsseg style=mask precision=fp32 tta=flip",
-                     f"filesink location={out}")
-    if rc != 0:
-        fail(f"the tta=flip pipeline exited {rc}: {err[-600:]}")
+    got = mask_run(clip, "tta", "tta=flip", "--tta", "flip")
+    if not got:
         return
-    frames = read_frames(out)
-    ref = mms_meta(clip, "--tta", "flip")
-    if len(frames) != FRAMES or len(ref) != FRAMES:
-        fail(f"tta=flip: {len(frames)} frames, {len(ref)} meta lines")
     differ = 0
-    for i, (fr, m) in enumerate(zip(frames, ref)):
+    for i, (fr, m) in enumerate(zip(*got)):
         tool = luma(fr) == 235
         differ += bool((tool != masks[i]).any())
         frac, box = measure(tool)
@@ -207,16 +216,10 @@ def check_tta(clip, masks):
 
 
 def check_every(clip, masks):
-    out = os.path.join(T, "every.yuv")
-    rc, err = launch(*source(clip), "mmsseg style=mask precision=fp32 every=5",
-                     f"filesink location={out}")
-    if rc != 0:
-        fail(f"the every=5 pipeline exited {rc}: {err[-600:]}")
+    got = mask_run(clip, "every", "every=5", "--every", "5")
+    if not got:
         return
-    frames = read_frames(out)
-    ref = mms_meta(clip, "--every", "5")
-    if len(frames) != FRAMES or len(ref) != FRAMES:
-        fail(f"every=5: {len(frames)} frames, {len(ref)} meta lines")
+    frames, ref = got
     changed = 0
     for i, fr in enumerate(frames):
         tool = luma(fr) == 235
