@@ -195,7 +195,10 @@ static char *read_line(char *str, int num, void *stream)
     }
     if (p->line == 1 && !strncmp(str, "\xEF\xBB\xBF", 3))
         memmove(str, str + 3, strlen(str + 3) + 1);
-    size_t blank = strspn(str, " \t");
+    /* inih's lskip() takes every isspace() character as indentation: a
+     * line led by \v or \f would otherwise continue the previous value,
+     * inline comment and all, and print as a different value. */
+    size_t blank = strspn(str, " \t\v\f\r");
     memmove(str, str + blank, strlen(str + blank) + 1);
     if (str[0] == '[')
         scan_header(p, str);

@@ -526,6 +526,26 @@ static void malformed_lines(void)
     refused(text, 2, "line longer than");
 }
 
+/* Found by fuzz_config: inih takes \v and \f as indentation, and an
+ * indented line as the previous value's continuation, comment and all. */
+static void vertical_blanks_indent_a_key(void)
+{
+    struct mmsd_config c;
+    struct mms_err err;
+    int rc = load("[pipeline x]\ninput=a.mp4\n\t\v\foutput = b.ts ; note\n", &c, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc)
+        return;
+    const struct mms_pipeline_opts *o = &c.pipelines[0].o;
+    CHECK(!strcmp(o->input, "a.mp4") && o->noutputs == 1 && !strcmp(o->outputs[0], "b.ts"));
+    mmsd_config_free(&c);
+}
+
+static void vertical_blanks_continue_nothing(void)
+{
+    refused("[pipeline x]\ninput=a.mp4\noutput=b.ts\n\vc.ts ; note\n", 4, "malformed line");
+}
+
 static void missing_file(void)
 {
     struct mmsd_config c;
@@ -550,4 +570,5 @@ MMS_TESTS(T(minimal_config), T(full_config_two_pipelines), T(mmsd_defaults_inher
           T(input_option_without_equals), T(input_option_without_key),
           T(input_option_with_equals_loads),
           T(bad_listen), T(unknown_and_bad_sections), T(duplicates), T(pipeline_without_input),
-          T(key_outside_sections), T(malformed_lines), T(missing_file))
+          T(key_outside_sections), T(malformed_lines), T(vertical_blanks_indent_a_key),
+          T(vertical_blanks_continue_nothing), T(missing_file))
