@@ -1063,8 +1063,89 @@ static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
     SWAP(d->cfg.d.state_dir, nc->d.state_dir);
 }
 
+/* A reload's file and models are read on the threadpool: a model on a
+ * hung network mount must not stall the API and the previews. */
+struct reload_job {
+    uv_work_t work;
+    struct mmsd *d;
+    struct mmsd_pipeline_conf *running; /* copies, taken when the reload began */
+    int nrunning;
+    struct mmsd_config nc;
+    int rc;
+    struct mms_err err;
+    /* Per section of nc: whether its model was checked, and the answer. */
+    char *checked;
+    int *model_rc;
+    struct mms_err *model_err;
+};
+
+/* Only a running pipeline whose section changes more than its runtime
+ * settings is restarted, so only its model is read: a model on a hung
+ * mount holds no reload of other pipelines. */
+static int reload_needs_check(const struct reload_job *j, const struct mmsd_pipeline_conf *c)
+{
+    for (int i = 0; i < j->nrunning; i++)
+        if (!strcmp(j->running[i].name, c->name))
+            return !mmsd_pipeline_conf_same_but_runtime(&j->running[i], c);
+    return 0;
+}
+
+static void reload_work(uv_work_t *w)
+{
+    struct reload_job *j = w->data;
+    if ((j->rc = mmsd_config_load(&j->nc, j->d->config_path, &j->err)))
+        return;
+    int n = j->nc.npipelines;
+    j->checked = calloc((size_t)n + 1, sizeof(*j->checked));
+    j->model_rc = calloc((size_t)n + 1, sizeof(*j->model_rc));
+    j->model_err = calloc((size_t)n + 1, sizeof(*j->model_err));
+    if (!j->checked || !j->model_rc || !j->model_err) {
+        j->rc = mms_err_set(&j->err, -ENOMEM, "out of memory");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct mmsd_pipeline_conf *c = &j->nc.pipelines[i];
+        if ((j->checked[i] = (char)reload_needs_check(j, c)))
+            j->model_rc[i] = mms_pipeline_check_model(&c->o, &j->model_err[i]);
+    }
+}
+
+static void reload_job_free(struct reload_job *j)
+{
+    for (int i = 0; i < j->nrunning; i++) {
+        free(j->running[i].name);
+        mms_options_free(&j->running[i].o);
+    }
+    free(j->running);
+    mmsd_config_free(&j->nc);
+    free(j->checked);
+    free(j->model_rc);
+    free(j->model_err);
+    free(j);
+}
+
+static void reload_done(uv_work_t *w, int status);
+
+/* What the worker compares the file with: the pipelines' sections now,
+ * copied, since the loop goes on changing them. */
+static int reload_snapshot(struct mmsd *d, struct reload_job *j)
+{
+    int n = 0;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next)
+        n++;
+    if (!(j->running = calloc((size_t)n + 1, sizeof(*j->running))))
+        return UV_ENOMEM;
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next, j->nrunning++) {
+        struct mmsd_pipeline_conf *r = &j->running[j->nrunning];
+        if (!(r->name = strdup(pp->conf.name)) || mms_options_copy(&r->o, &pp->conf.o))
+            return UV_ENOMEM; /* reload_job_free takes the part made */
+    }
+    return 0;
+}
+
 /* SIGHUP: pipelines added, removed or changed; the unchanged ones are not
- * touched (their recordings and previews go on). */
+ * touched (their recordings and previews go on). One reload at a time: a
+ * SIGHUP during one reads the file again once it is done. */
 static void reload(struct mmsd *d)
 {
     if (d->stopping)
@@ -1073,21 +1154,53 @@ static void reload(struct mmsd *d)
         mmsd_warn("reload: ignored while starting");
         return;
     }
-    struct mmsd_config nc;
-    struct mms_err err;
-    if (mmsd_config_load(&nc, d->config_path, &err)) {
-        mmsd_err("reload: %s; the running config stays", err.msg);
+    if (d->reloading) {
+        d->reload_again = 1;
+        mmsd_notice("reload: one is being read; the file is read again after it");
         return;
     }
+    struct reload_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        mmsd_err("reload: out of memory; the running config stays");
+        return;
+    }
+    j->d = d;
+    j->work.data = j;
+    int rc = reload_snapshot(d, j);
+    if (rc || (rc = uv_queue_work(d->loop, &j->work, reload_work, reload_done))) {
+        mmsd_err("reload: cannot start: %s; the running config stays", uv_strerror(rc));
+        reload_job_free(j);
+        return;
+    }
+    d->reloading = 1;
+}
+
+/* The worker's answer; checked here, on the loop, only when the pipeline
+ * changed after the reload began (a replacement started meanwhile). */
+static int model_refused(const struct reload_job *j, int i, struct mms_err *err)
+{
+    if (!j->checked[i])
+        return mms_pipeline_check_model(&j->nc.pipelines[i].o, err);
+    *err = j->model_err[i];
+    return j->model_rc[i];
+}
+
+/* The reload read and checked off the loop, applied on it. */
+static void reload_apply(struct mmsd *d, struct reload_job *j)
+{
+    struct mms_err err;
+    struct mmsd_config nc = j->nc;
+    memset(&j->nc, 0, sizeof(j->nc)); /* nc is freed here */
     reload_daemon_options(d, &nc);
     int added = 0, removed = 0, changed = 0, refused = 0;
     struct mmsd_pipe *next;
     for (struct mmsd_pipe *pp = d->pipes; pp; pp = next) {
         next = pp->next;
         struct mmsd_pipeline_conf *c = NULL;
+        int ci = -1;
         for (int i = 0; i < nc.npipelines; i++)
             if (nc.pipelines[i].name && !strcmp(nc.pipelines[i].name, pp->conf.name))
-                c = &nc.pipelines[i];
+                c = &nc.pipelines[(ci = i)];
         if (pp->stop_requested) {
             /* Already going: what the file now says replaces it, and a
              * section gone from the file takes its replacement with it. */
@@ -1122,7 +1235,7 @@ static void reload(struct mmsd *d)
                         pp->conf.name);
             changed++;
             take_runtime(pp, c);
-        } else if (mms_pipeline_check_model(&c->o, &err)) {
+        } else if (model_refused(j, ci, &err)) {
             /* Restarted, it could not start again: a camera left
              * unrecorded for a typo or a half-copied file. */
             mmsd_err("reload: pipeline %s: cannot load its model: %s; it keeps running as it "
@@ -1158,6 +1271,24 @@ static void reload(struct mmsd *d)
         save_stops(d);
     mmsd_notice("reloaded %s: %d added, %d removed, %d changed, %d refused", d->config_path,
                 added, removed, changed, refused);
+}
+
+static void reload_done(uv_work_t *w, int status)
+{
+    struct reload_job *j = w->data;
+    struct mmsd *d = j->d;
+    d->reloading = 0;
+    if (status == 0 && !d->stopping) {
+        if (j->rc)
+            mmsd_err("reload: %s; the running config stays", j->err.msg);
+        else
+            reload_apply(d, j);
+    }
+    reload_job_free(j);
+    if (d->reload_again && !d->stopping) {
+        d->reload_again = 0;
+        reload(d);
+    }
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -1283,6 +1414,18 @@ int mmsd_daemon_check(const struct mmsd_config *cfg, struct mms_err *err)
     return rc;
 }
 
+/* libuv's threadpool (4 threads unless UV_THREADPOOL_SIZE says) carries
+ * each pipeline's start and end, the state file and a reload's reading:
+ * a start stuck opening a camera holds a thread, and four of them would
+ * hold a reload and every save behind them. Read by libuv once, at its
+ * first work; a reload that adds pipelines finds room in the spare. */
+static void size_threadpool(int npipelines)
+{
+    char n[16];
+    snprintf(n, sizeof(n), "%d", npipelines < 6 ? 16 : npipelines > 500 ? 1024 : 4 + 2 * npipelines);
+    setenv("UV_THREADPOOL_SIZE", n, 0); /* the user's own value wins */
+}
+
 int mmsd_daemon_run(struct mmsd_config *cfg)
 {
     struct mmsd d = {.state_lock = -1};
@@ -1311,6 +1454,7 @@ int mmsd_daemon_run(struct mmsd_config *cfg)
         d.exit_code = 1;
         goto out;
     }
+    size_threadpool(d.cfg.npipelines);
     mmsd_notify("STATUS=starting");
     for (int i = 0; i < d.cfg.npipelines; i++) {
         struct mmsd_pipe *pp = pipe_new(&d, &d.cfg.pipelines[i]);

@@ -91,6 +91,7 @@ struct mmsd {
     int warm_rc;
     struct mms_err warm_err;
     int warming, ready, stopping, closed, exit_code;
+    int reloading, reload_again; /* a SIGHUP's file is being read; another came */
     double started_ms;
     char last_status[400]; /* the last STATUS= sent */
     float *scratch; /* MMS_STATS_RING floats for percentile snapshots */

@@ -19,10 +19,25 @@ one never stopped records again by itself.
 Runtime settings: a reload that changes only alpha and style applies them
 to the running pipeline, which goes on recording into the same segment.
 
-Env: MMS_BUILD_DIR (mmsd), MMS_SOURCE_DIR.
+A model whose open hangs (a hung network mount; tests/daemon/slow_open.c,
+preloaded, holds the open until the test lets it go): while the reload
+waits on it, the API answers and the pipeline runs as it was; a second
+SIGHUP in the meantime reads the file again after it; once the open goes
+through, the reload restarts the pipeline on the new model. A reload that
+changes another pipeline does not read the model of one left unchanged,
+so that model's hung mount holds nothing. SIGTERM while a reload waits
+stops the pipelines at once and exits 0 when the open returns, the
+reload left unapplied.
+
+Many stuck starts: six pipelines stuck opening their sources hold six of
+libuv's threads, more than its default four; mmsd sizes the pool so that
+a reload still goes through and starts the pipeline it adds.
+
+Env: MMS_BUILD_DIR (mmsd), MMS_SOURCE_DIR, MMS_SLOW_OPEN_LIB (the shim).
 """
 import errno
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -243,11 +258,160 @@ def run_runtime_settings(tmp):
         stop(d, "runtime")
 
 
+# ------------------------------------------------------------ a hung model
+
+def hung_setup(tmp, what):
+    """A copy of the model whose open waits for the gate file; the env that
+    preloads the shim into mmsd. (None, ...) when the shim is not built."""
+    lib = os.environ.get("MMS_SLOW_OPEN_LIB", "")
+    check(os.path.isfile(lib), "%s: the open shim is built: %r" % (what, lib))
+    hung = os.path.join(tmp, what)
+    os.mkdir(hung)
+    slow = os.path.join(hung, "slow-model.safetensors")
+    shutil.copyfile(MODEL, slow)
+    gate = os.path.join(tmp, what + "-gate")
+    env = {"LD_PRELOAD": lib, "MMS_SLOW_OPEN": "/%s/slow-model.safetensors" % what,
+           "MMS_SLOW_OPEN_GATE": gate,
+           # The shim is preloaded ahead of the sanitizer's runtime.
+           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    return (slow if os.path.isfile(lib) else None), gate, env
+
+
+def run_hung_model(tmp):
+    slow, gate, env = hung_setup(tmp, "hung")
+    if not slow:
+        return
+    port = free_port()
+    conf0 = head(port) + section("cam", LAVFI)
+    conf1 = head(port) + section("cam", LAVFI, "model = %s\n" % slow)
+    d = Daemon(tmp, conf0, name="hung", env=env)
+    api = Api(port)
+
+    def state():
+        st, body = api.json("GET", "/api/v1/pipelines/cam")
+        return (body or {}).get("state") if st == 200 else st
+
+    try:
+        check(wait_for(lambda: "ready: 1 pipeline" in d.text(), 120)
+              and wait_for(lambda: state() == "running", 60), "hung: mmsd runs cam")
+        d.write(conf1)
+        d.signal(signal.SIGHUP)
+        check(wait_for(lambda: os.path.isdir(gate + ".held"), 30),
+              "hung: the reload's model check is held in its open")
+        st = api.req("GET", "/healthz")[0]
+        check(st == 200, "hung: /healthz answers while the reload waits: %s" % st)
+        check(state() == "running", "hung: cam runs as it was: %s" % state())
+        d.signal(signal.SIGHUP)
+        check(wait_for(lambda: "the file is read again after it" in d.text(), 10),
+              "hung: a second SIGHUP waits for the first reload")
+        check("reloaded " not in d.text(), "hung: no reload is applied while it waits")
+        open(gate, "w").close()
+        check(wait_for(lambda: d.text().count("reloaded ") == 2, 60),
+              "hung: both reloads end once the open goes through")
+        lines = [x for x in d.text().splitlines() if "reloaded " in x]
+        check(len(lines) == 2 and "0 added, 0 removed, 1 changed, 0 refused" in lines[0]
+              and "0 added, 0 removed, 0 changed, 0 refused" in lines[1],
+              "hung: the first restarts cam, the second finds nothing new: %s" % lines)
+        check(wait_for(lambda: state() == "running", 60),
+              "hung: cam runs again on the new model: %s" % state())
+    finally:
+        open(gate, "w").close()
+        stop(d, "hung")
+
+
+def run_hung_model_unchanged(tmp):
+    slow, gate, env = hung_setup(tmp, "kept")
+    if not slow:
+        return
+    open(gate, "w").close()  # open while mmsd starts
+    port = free_port()
+    conf0 = head(port) + section("a", LAVFI, "model = %s\n" % slow) + section("b", LAVFI)
+    conf1 = head(port) + section("a", LAVFI, "model = %s\n" % slow) + \
+        section("b", LAVFI, "segment_seconds = 7\n")
+    d = Daemon(tmp, conf0, name="kept", env=env)
+    api = Api(port)
+
+    def running():
+        ps = (api.json("GET", "/api/v1/pipelines")[1] or {}).get("pipelines", [])
+        return sorted(p["name"] for p in ps if p["state"] == "running") == ["a", "b"]
+
+    try:
+        check(wait_for(running, 120), "kept: mmsd runs a on the model that will hang, and b")
+        os.unlink(gate)  # the mount hangs
+        line = reload(d, conf1)
+        check("0 added, 0 removed, 1 changed, 0 refused" in line,
+              "kept: a reload that changes b alone goes through: %s" % line)
+        check(not os.path.isdir(gate + ".held"), "kept: a's model was not opened again")
+    finally:
+        open(gate, "w").close()
+        stop(d, "kept")
+
+
+def run_stop_during_reload(tmp):
+    slow, gate, env = hung_setup(tmp, "term")
+    if not slow:
+        return
+    port = free_port()
+    d = Daemon(tmp, head(port) + section("cam", LAVFI), name="term", env=env)
+    api = Api(port)
+    try:
+        check(wait_for(lambda: (api.json("GET", "/api/v1/pipelines/cam")[1] or {})
+                       .get("state") == "running", 120), "term: mmsd runs cam")
+        d.write(head(port) + section("cam", LAVFI, "model = %s\n" % slow))
+        d.signal(signal.SIGHUP)
+        check(wait_for(lambda: os.path.isdir(gate + ".held"), 30),
+              "term: the reload's model check is held in its open")
+        d.signal(signal.SIGTERM)
+        check(wait_for(lambda: "pipeline cam: stopped" in d.text(), 30),
+              "term: the stop does not wait for the reload")
+        check(d.p.poll() is None, "term: mmsd waits for the held open before it exits")
+        open(gate, "w").close()
+        check(d.wait(60) == 0, "term: mmsd exits 0 once the open returns")
+        check("reloaded " not in d.text(), "term: the reload is not applied")
+    finally:
+        open(gate, "w").close()
+        stop(d, "term")
+
+
+# ------------------------------------------------------------ many stuck starts
+
+def run_many_stuck(tmp):
+    check("UV_THREADPOOL_SIZE" not in os.environ,
+          "stuck: UV_THREADPOOL_SIZE is not set around the test (mmsd sizes the pool)")
+    port = free_port()
+    fifos = [os.path.join(tmp, "stuck%d.fifo" % i) for i in range(6)]
+    for f in fifos:
+        os.mkfifo(f)
+    conf0 = head(port) + "".join(section("s%d" % i, f) for i, f in enumerate(fifos))
+    d = Daemon(tmp, conf0, name="stuck")
+    api = Api(port)
+    try:
+        check(wait_for(lambda: "ready: 6 pipelines" in d.text(), 120),
+              "stuck: mmsd is ready with six pipelines stuck opening")
+        n = d.text().count("reloaded ")
+        d.write(conf0 + section("fresh", LAVFI))
+        d.signal(signal.SIGHUP)
+        check(wait_for(lambda: d.text().count("reloaded ") > n, 30),
+              "stuck: the reload goes through beside six stuck starts")
+        check("1 added, 0 removed, 0 changed" in d.text(),
+              "stuck: it adds the new pipeline")
+        check(wait_for(lambda: (api.json("GET", "/api/v1/pipelines/fresh")[1] or {})
+                       .get("state") == "running", 60), "stuck: the added pipeline runs")
+    finally:
+        for f in fifos:
+            open_writer(f, 0)
+        stop(d, "stuck")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mms-reload-")
     run_removed_while_replaced(tmp)
     run_recording_stays_off(tmp)
     run_runtime_settings(tmp)
+    run_hung_model(tmp)
+    run_hung_model_unchanged(tmp)
+    run_stop_during_reload(tmp)
+    run_many_stuck(tmp)
     return finish("reload")
 
 
