@@ -516,6 +516,7 @@ static struct mmsd_pipe *pipe_new(struct mmsd *d, struct mmsd_pipeline_conf *con
         free(pp);
         free(conf->name);
         mms_options_free(&conf->o);
+        memset(conf, 0, sizeof(*conf)); /* taken: the caller's free must not free it again */
         return NULL;
     }
     pp->d = d;
@@ -1063,12 +1064,19 @@ static void reload_daemon_options(struct mmsd *d, struct mmsd_config *nc)
     SWAP(d->cfg.d.state_dir, nc->d.state_dir);
 }
 
+/* A pipeline as a reload found it, copied: the loop goes on changing it. */
+struct reload_seen {
+    struct mmsd_pipeline_conf conf;
+    struct mmsd_pipeline_conf pending; /* its replacement's, when stopping for one */
+    int stopping;
+};
+
 /* A reload's file and models are read on the threadpool: a model on a
  * hung network mount must not stall the API and the previews. */
 struct reload_job {
     uv_work_t work;
     struct mmsd *d;
-    struct mmsd_pipeline_conf *running; /* copies, taken when the reload began */
+    struct reload_seen *running; /* the pipelines when the reload began */
     int nrunning;
     struct mmsd_config nc;
     int rc;
@@ -1081,12 +1089,19 @@ struct reload_job {
 
 /* Only a running pipeline whose section changes more than its runtime
  * settings is restarted, so only its model is read: a model on a hung
- * mount holds no reload of other pipelines. */
+ * mount holds no reload of other pipelines. One stopping for a
+ * replacement is compared with the replacement, which may be running by
+ * the time the reload is applied. */
 static int reload_needs_check(const struct reload_job *j, const struct mmsd_pipeline_conf *c)
 {
-    for (int i = 0; i < j->nrunning; i++)
-        if (!strcmp(j->running[i].name, c->name))
-            return !mmsd_pipeline_conf_same_but_runtime(&j->running[i], c);
+    for (int i = 0; i < j->nrunning; i++) {
+        const struct reload_seen *r = &j->running[i];
+        if (strcmp(r->conf.name, c->name))
+            continue;
+        if (r->stopping)
+            return r->pending.name && !mmsd_pipeline_conf_same_but_runtime(&r->pending, c);
+        return !mmsd_pipeline_conf_same_but_runtime(&r->conf, c);
+    }
     return 0;
 }
 
@@ -1113,8 +1128,11 @@ static void reload_work(uv_work_t *w)
 static void reload_job_free(struct reload_job *j)
 {
     for (int i = 0; i < j->nrunning; i++) {
-        free(j->running[i].name);
-        mms_options_free(&j->running[i].o);
+        struct reload_seen *r = &j->running[i];
+        free(r->conf.name);
+        mms_options_free(&r->conf.o);
+        free(r->pending.name);
+        mms_options_free(&r->pending.o);
     }
     free(j->running);
     mmsd_config_free(&j->nc);
@@ -1126,8 +1144,12 @@ static void reload_job_free(struct reload_job *j)
 
 static void reload_done(uv_work_t *w, int status);
 
-/* What the worker compares the file with: the pipelines' sections now,
- * copied, since the loop goes on changing them. */
+static int copy_conf(struct mmsd_pipeline_conf *dst, const struct mmsd_pipeline_conf *src)
+{
+    return !(dst->name = strdup(src->name)) || mms_options_copy(&dst->o, &src->o);
+}
+
+/* What the worker compares the file with: the pipelines' sections now. */
 static int reload_snapshot(struct mmsd *d, struct reload_job *j)
 {
     int n = 0;
@@ -1135,10 +1157,12 @@ static int reload_snapshot(struct mmsd *d, struct reload_job *j)
         n++;
     if (!(j->running = calloc((size_t)n + 1, sizeof(*j->running))))
         return UV_ENOMEM;
-    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next, j->nrunning++) {
-        struct mmsd_pipeline_conf *r = &j->running[j->nrunning];
-        if (!(r->name = strdup(pp->conf.name)) || mms_options_copy(&r->o, &pp->conf.o))
-            return UV_ENOMEM; /* reload_job_free takes the part made */
+    for (struct mmsd_pipe *pp = d->pipes; pp; pp = pp->next) {
+        /* Counted first: reload_job_free takes the part made. */
+        struct reload_seen *r = &j->running[j->nrunning++];
+        r->stopping = pp->stop_requested;
+        if (copy_conf(&r->conf, &pp->conf) || (pp->pending && copy_conf(&r->pending, pp->pending)))
+            return UV_ENOMEM;
     }
     return 0;
 }

@@ -234,8 +234,8 @@ def run_main_daemon(tmp, rec, d, api, feeder, notify, base, port, uport):
           and d.text().count("pipeline cam: running") == 1, "cam was not restarted by SIGHUP")
     d.write(base + "\n[pipeline broken]\nbogus_key = 1\n")
     d.signal(signal.SIGHUP)
-    time.sleep(1)
-    check("the running config stays" in d.text(), "a bad config on SIGHUP is refused and logged")
+    check(wait_for(lambda: "the running config stays" in d.text(), 30),
+          "a bad config on SIGHUP is refused and logged")
     check(d.p.poll() is None and "second" in [p["name"] for p in api.json(
         "GET", "/api/v1/pipelines")[1]["pipelines"]], "the daemon kept its pipelines")
     d.write(base)

@@ -398,8 +398,10 @@ def run_many_stuck(tmp):
         check(wait_for(lambda: (api.json("GET", "/api/v1/pipelines/fresh")[1] or {})
                        .get("state") == "running", 60), "stuck: the added pipeline runs")
     finally:
+        # Each stuck start may still be on its way to its open (a model
+        # check under ASan on a loaded machine): wait for its reader.
         for f in fifos:
-            open_writer(f, 0)
+            open_writer(f, 30)
         stop(d, "stuck")
 
 
