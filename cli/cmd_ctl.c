@@ -495,6 +495,14 @@ static int cmd_record(const struct ctl *c, int argc, char **argv)
     rec_text(o, text, sizeof(text));
     clean(text);
     printf("%s: recording %s\n", argv[0], text);
+    /* Done, but a restart of mmsd may undo it: a stop made for privacy
+     * must not look kept when it is not. */
+    struct json_object *saved = get(o, "saved"), *why = get(o, "save_error");
+    if (saved && !json_object_get_boolean(saved) && json_object_is_type(why, json_type_string)) {
+        snprintf(text, sizeof(text), "%s", json_object_get_string(why));
+        clean(text);
+        fprintf(stderr, "mms ctl: %s: not saved: %s\n", argv[0], text);
+    }
     json_object_put(o);
     return ARGS_EXIT_OK;
 }

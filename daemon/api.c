@@ -400,6 +400,120 @@ static int patch_pipeline(struct mmsd_pipe *pp, const struct mmsd_http_request *
     return send_json(res, 200, r);
 }
 
+/* ------------------------------------------------------------ saving */
+
+/* A client told "stopped" must be able to rely on it across a crash of
+ * mmsd a moment later: the answer waits until the stops it changed are
+ * on disk (daemon/state.h), or a slow state_dir has had this long. */
+#define SAVE_WAIT_MS 2000
+
+struct mmsd_saving_answer {
+    struct mmsd_saving_answer *next;
+    struct mmsd_http_held *hd;
+    struct json_object *body;
+    unsigned long long seq; /* the writer's set with this change */
+    uint64_t since;
+};
+
+/* Sends the held answer with the save's outcome (NULL: saved) and frees it. */
+static void saving_answer(struct mmsd *d, struct mmsd_saving_answer *a, const char *save_error)
+{
+    json_object_object_add(a->body, "saved", json_object_new_boolean(!save_error));
+    add_str(a->body, "save_error", save_error);
+    add_str(a->body, "state_error", mmsd_state_error(d));
+    send_json(mmsd_http_held_response(a->hd), 200, a->body);
+    mmsd_http_held_send(a->hd); /* -EPIPE: the client left; nothing to tell */
+    free(a);
+}
+
+static void saving_pop(struct mmsd *d)
+{
+    d->saving = d->saving->next;
+    if (!d->saving)
+        d->saving_tail = &d->saving;
+}
+
+static void saving_timer_update(struct mmsd *d);
+
+static void on_saving_timeout(uv_timer_t *t)
+{
+    struct mmsd *d = t->data;
+    uint64_t now = uv_now(d->loop);
+    while (d->saving && now - d->saving->since >= SAVE_WAIT_MS) {
+        struct mmsd_saving_answer *a = d->saving;
+        saving_pop(d);
+        saving_answer(d, a, "the state file is still being written (a slow or hung "
+                            "state_dir): until it is, a restart of mmsd would forget this");
+    }
+    saving_timer_update(d);
+}
+
+static void saving_timer_update(struct mmsd *d)
+{
+    if (!d->saving) {
+        uv_timer_stop(&d->saving_timer);
+        return;
+    }
+    uint64_t age = uv_now(d->loop) - d->saving->since;
+    uv_timer_start(&d->saving_timer, on_saving_timeout, age < SAVE_WAIT_MS ? SAVE_WAIT_MS - age : 0,
+                   0);
+}
+
+void mmsd_api_saves_settled(struct mmsd *d)
+{
+    if (!d->saving_tail || d->closed) /* not started, or every answer has gone */
+        return;
+    /* Sets are written in the order given, so the settled ones lead. */
+    while (d->saving && d->saving->seq <= d->state.settled) {
+        struct mmsd_saving_answer *a = d->saving;
+        saving_pop(d);
+        saving_answer(d, a, d->state.error[0] ? d->state.error : NULL);
+    }
+    saving_timer_update(d);
+}
+
+void mmsd_api_answer_saving(struct mmsd *d)
+{
+    while (d->saving) {
+        struct mmsd_saving_answer *a = d->saving;
+        saving_pop(d);
+        saving_answer(d, a, "mmsd is stopping before the state file was written; it is "
+                            "written before mmsd exits");
+    }
+    uv_timer_stop(&d->saving_timer);
+}
+
+/* Answers now when there is nothing to wait for (no state_dir, no write
+ * was started, or none could be), else once the write with set `seq` is
+ * settled. Takes r. */
+static int answer_when_saved(struct mmsd *d, struct mmsd_http_response *res,
+                             struct json_object *r, unsigned long long seq)
+{
+    const char *why = !d->state.dir         ? "no state_dir is configured: the change lasts until "
+                                              "mmsd restarts"
+                      : seq > d->state.given ? "cannot save the recording stops: out of memory"
+                                             : NULL;
+    struct mmsd_saving_answer *a = NULL;
+    if (!why && seq <= d->state.settled) /* the write could not even be queued */
+        why = d->state.error[0] ? d->state.error : NULL;
+    else if (!why && (!(a = calloc(1, sizeof(*a))) || mmsd_http_res_hold(res, &a->hd) < 0))
+        why = "cannot wait for the state file to be written";
+    if (!a || !a->hd) {
+        free(a);
+        json_object_object_add(r, "saved", json_object_new_boolean(!why && d->state.dir));
+        add_str(r, "save_error", why);
+        return send_json(res, 200, r);
+    }
+    a->body = r;
+    a->seq = seq;
+    a->since = uv_now(d->loop);
+    *d->saving_tail = a;
+    d->saving_tail = &a->next;
+    if (!uv_is_active((uv_handle_t *)&d->saving_timer))
+        saving_timer_update(d);
+    return 0;
+}
+
 static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_http_request *req,
                      struct mmsd_http_response *res)
 {
@@ -418,6 +532,7 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
         return send_error(res, 409, "pipeline '%s' has no record_dir: recording is not "
                                     "configured", pp->conf.name);
     struct mms_err err;
+    unsigned long long seq = d->state.given + 1; /* the set this change is saved in */
     int rc = mmsd_pipe_record(pp, on, &err);
     if (rc < 0) {
         char why[sizeof(err.msg)];
@@ -432,8 +547,10 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
     if (on)
         v.rec.error[0] = 0;
     struct json_object *r = recording_json(&v);
+    if (!r)
+        return -ENOMEM;
     json_object_object_add(r, "pending", json_object_new_boolean(rc == 1));
-    return send_json(res, 200, r);
+    return answer_when_saved(d, res, r, seq);
 }
 
 static int pipeline_route(struct mmsd *d, const char *method, const char *rest,

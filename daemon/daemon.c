@@ -682,12 +682,13 @@ static void state_saved(void *opaque, int rc, const char *msg)
     if (rc) {
         mmsd_err("cannot save the recording stops: %s; a restart of mmsd would forget them",
                  msg);
-        return;
+    } else {
+        if (d->state_unread[0])
+            mmsd_notice("the recording stops are saved again: the file is readable");
+        d->state_unread[0] = '\0';
+        mmsd_debug("recording stops saved in %s/" MMSD_STATE_FILE, d->state.dir);
     }
-    if (d->state_unread[0])
-        mmsd_notice("the recording stops are saved again: the file is readable");
-    d->state_unread[0] = '\0';
-    mmsd_debug("recording stops saved in %s/" MMSD_STATE_FILE, d->state.dir);
+    mmsd_api_saves_settled(d);
 }
 
 /* The stops in force, to disk, off the loop: the pipelines' and those kept
@@ -982,6 +983,7 @@ static void maybe_finish_shutdown(struct mmsd *d)
     if (!d->stopping || d->pipes || d->warming || d->closed)
         return;
     d->closed = 1;
+    mmsd_api_answer_saving(d);
     if (d->http)
         mmsd_http_close(d->http, http_closed, d);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -989,6 +991,7 @@ static void maybe_finish_shutdown(struct mmsd *d)
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->stats_timer, NULL);
     uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
+    uv_close((uv_handle_t *)&d->saving_timer, NULL);
     mmsd_notice("stopped");
 }
 
@@ -1409,7 +1412,9 @@ static int start_loop_handles(struct mmsd *d)
     rc = rc ? rc : uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
     uv_timer_init(d->loop, &d->stats_timer);
     uv_timer_init(d->loop, &d->watchdog_timer);
-    d->stats_timer.data = d->watchdog_timer.data = d;
+    uv_timer_init(d->loop, &d->saving_timer);
+    d->stats_timer.data = d->watchdog_timer.data = d->saving_timer.data = d;
+    d->saving_tail = &d->saving;
     rc = rc ? rc : uv_timer_start(&d->stats_timer, on_stats, STATS_MS, STATS_MS);
     uint64_t wd = mmsd_notify_watchdog_usec();
     if (!rc && wd) {

@@ -70,7 +70,15 @@ struct mmsd_http_response {
     char *ctype;
     struct buf hdrs; /* "Name: value\r\n" lines from the app */
     struct buf body;
+    struct mmsd_http_held *held; /* the handler held the answer */
     bool oom, streaming;
+};
+
+struct mmsd_http_held {
+    struct conn *c; /* NULL once the connection is gone */
+    struct mmsd_http_response res;
+    bool armed; /* the handler has returned: the answer may be sent */
+    bool keep, is_head, http10;
 };
 
 struct mmsd_http_stream {
@@ -81,9 +89,10 @@ struct mmsd_http_stream {
 
 /* S_READ: parsing requests, the timer is the deadline for the next one.
  * S_WAIT: answers pile up; reading stops until they are written.
+ * S_HOLD: the app answers later; reading stops, the timer is its deadline.
  * S_STREAM: a stream; input is dropped, the timer watches write progress.
  * S_LINGER: the last answer is out or going; then shutdown, drop input. */
-enum state { S_READ, S_WAIT, S_STREAM, S_LINGER };
+enum state { S_READ, S_WAIT, S_HOLD, S_STREAM, S_LINGER };
 
 struct conn {
     uv_tcp_t tcp;
@@ -94,6 +103,7 @@ struct conn {
     http_parser parser;
     struct mmsd_http_request req;
     struct mmsd_http_stream stream;
+    struct mmsd_http_held *held; /* in S_HOLD */
     struct sockaddr_storage peer;
     enum state state;
     int open_handles;
@@ -751,12 +761,14 @@ static int res_head(struct buf *head, const struct mmsd_http_response *res, bool
     return rc;
 }
 
-static int res_send(struct conn *c, struct mmsd_http_response *res, bool keep)
+/* http10 and is_head are the request's: a held answer outlives it. */
+static int res_send(struct conn *c, struct mmsd_http_response *res, bool keep, bool http10,
+                    bool is_head)
 {
     if (res->oom)
         res_error(res, 500, AUTH_OK);
     bool has_body = res->status != 204 && res->status != 304;
-    const char *connection = !keep ? "close" : c->req.http10 ? "keep-alive" : NULL;
+    const char *connection = !keep ? "close" : http10 ? "keep-alive" : NULL;
     struct buf head = {0};
     int rc = res_head(&head, res, has_body, has_body ? res->body.len : SIZE_MAX, connection);
     if (rc < 0)
@@ -764,7 +776,7 @@ static int res_send(struct conn *c, struct mmsd_http_response *res, bool keep)
     uv_buf_t bufs[2] = {uv_buf_init(head.p, (unsigned)head.len),
                         uv_buf_init(res->body.p, (unsigned)res->body.len)};
     bufs[1].len = res->body.len; /* uv_buf_init narrows to unsigned */
-    rc = conn_send(c, bufs, has_body && !c->req.is_head ? 2 : 1);
+    rc = conn_send(c, bufs, has_body && !is_head ? 2 : 1);
 fail:
     buf_free(&head);
     return rc;
@@ -892,7 +904,7 @@ static void conn_refuse(struct conn *c, int status)
 {
     struct mmsd_http_response res = {.c = c};
     res_error(&res, status, c->req.auth);
-    if (res_send(c, &res, false) < 0)
+    if (res_send(c, &res, false, c->req.http10, c->req.is_head) < 0)
         conn_close(c);
     else
         conn_finish(c);
@@ -906,9 +918,44 @@ static int call_handler(struct conn *c, struct mmsd_http_response *res)
         return 0;
     }
     int rc = c->h->handler(c->h->opaque, &c->req, res);
+    if (rc < 0 && res->held) {
+        res->held->c = NULL; /* the app's send only frees it */
+        res->held->armed = true;
+        res->held = NULL;
+    }
     if (rc < 0 && !res->streaming)
         res_error(res, 500, AUTH_OK);
     return rc;
+}
+
+/* The answer is queued: the next request, or the end. */
+static void conn_answered(struct conn *c, bool keep)
+{
+    if (!keep) {
+        conn_finish(c);
+    } else if (c->queued > PIPELINE_HIGH_WATER) {
+        c->state = S_WAIT;
+        timer_start(c, c->h->timeout_ms);
+    } else {
+        conn_enter_read(c);
+    }
+}
+
+/* The handler's response becomes the held answer's; reading waits for it. */
+static void conn_hold(struct conn *c, struct mmsd_http_response *res, bool keep)
+{
+    struct mmsd_http_held *hd = res->held;
+    hd->res = *res;
+    hd->res.held = NULL;
+    hd->res.c = NULL; /* the connection may go first: held_send is given it by hd */
+    *res = (struct mmsd_http_response){.c = c};
+    hd->armed = true;
+    hd->keep = keep;
+    hd->is_head = c->req.is_head;
+    hd->http10 = c->req.http10;
+    c->held = hd;
+    c->state = S_HOLD;
+    timer_start(c, c->h->timeout_ms);
 }
 
 static void conn_dispatch(struct conn *c)
@@ -924,18 +971,15 @@ static void conn_dispatch(struct conn *c)
             conn_finish(c);
         goto out;
     }
-    if (res_send(c, &res, keep) < 0) {
+    if (res.held) {
+        conn_hold(c, &res, keep);
+        goto out;
+    }
+    if (res_send(c, &res, keep, c->req.http10, c->req.is_head) < 0) {
         conn_close(c);
         goto out;
     }
-    if (!keep) {
-        conn_finish(c);
-    } else if (c->queued > PIPELINE_HIGH_WATER) {
-        c->state = S_WAIT;
-        timer_start(c, c->h->timeout_ms);
-    } else {
-        conn_enter_read(c);
-    }
+    conn_answered(c, keep);
 out:
     res_free(&res);
     req_reset(&c->req);
@@ -960,7 +1004,7 @@ static void conn_parse(struct conn *c)
             conn_refuse(c, c->req.error ? c->req.error : parse_error_status(e));
         }
     }
-    if (c->state != S_READ && c->state != S_WAIT)
+    if (c->state != S_READ && c->state != S_WAIT && c->state != S_HOLD)
         c->roff = c->rlen; /* nothing more is answered on this connection */
     conn_read_update(c);
 }
@@ -1021,6 +1065,7 @@ static void conn_progress(struct conn *c)
             timer_start(c, c->h->timeout_ms);
         break;
     case S_READ:
+    case S_HOLD: /* the timer is the app's deadline */
         break;
     }
 }
@@ -1060,6 +1105,10 @@ static void conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    if (c->held) {
+        c->held->c = NULL;
+        c->held = NULL;
+    }
     struct mmsd_http *h = c->h;
     if (c->prev)
         c->prev->next = c->next;
@@ -1163,9 +1212,9 @@ int mmsd_http_stream_begin(struct mmsd_http_response *res, const char *content_t
                            struct mmsd_http_stream **out)
 {
     struct conn *c = res->c;
-    if (!out || res->streaming || res->oom)
+    if (!out || res->streaming || res->oom || res->held)
         return -EINVAL;
-    if (c->closing || c->state != S_READ)
+    if (!c || c->closing || c->state != S_READ)
         return -EPIPE;
     if (c->h->nstreams >= c->h->max_streams)
         return -EUSERS;
@@ -1448,4 +1497,50 @@ int mmsd_http_close(struct mmsd_http *h, void (*done)(void *arg), void *arg)
     while (h->conns)
         conn_close(h->conns);
     return 0;
+}
+
+/* ---- held answers ---- */
+
+int mmsd_http_res_hold(struct mmsd_http_response *res, struct mmsd_http_held **out)
+{
+    if (!out || res->streaming || res->held)
+        return -EINVAL;
+    struct conn *c = res->c;
+    if (!c || c->closing || c->state != S_READ)
+        return -EPIPE;
+    struct mmsd_http_held *hd = calloc(1, sizeof(*hd));
+    if (!hd)
+        return -ENOMEM;
+    hd->c = c;
+    res->held = hd;
+    *out = hd;
+    return 0;
+}
+
+struct mmsd_http_response *mmsd_http_held_response(struct mmsd_http_held *hd)
+{
+    return &hd->res;
+}
+
+int mmsd_http_held_send(struct mmsd_http_held *hd)
+{
+    if (!hd->armed)
+        return -EINVAL;
+    struct conn *c = hd->c;
+    int rc = -EPIPE;
+    if (c) {
+        c->held = NULL;
+        uv_timer_stop(&c->timer);
+        bool keep = hd->keep && !c->h->closing;
+        rc = res_send(c, &hd->res, keep, hd->http10, hd->is_head);
+        if (rc < 0) {
+            conn_close(c);
+        } else {
+            conn_answered(c, keep);
+            conn_parse(c); /* the pipelined requests still in rbuf */
+        }
+    }
+    res_free(&hd->res);
+    free(hd);
+    return rc;
 }

@@ -8,8 +8,9 @@
  * negative errno.
  *
  * A request is answered by one handler call that fills the response before
- * it returns. A response that outlives the handler (a live preview) becomes
- * a stream the application pushes parts to later.
+ * it returns, or holds it to answer later (below). A response that outlives
+ * the handler (a live preview) becomes a stream the application pushes
+ * parts to later.
  *
  * Writing to a client that left raises SIGPIPE: the process must ignore it.
  */
@@ -135,5 +136,26 @@ int mmsd_http_stream_writev(struct mmsd_http_stream *s, const uv_buf_t *bufs, un
 size_t mmsd_http_stream_queued(const struct mmsd_http_stream *s);
 /* Sends what is queued, then closes; on_close follows. */
 void mmsd_http_stream_end(struct mmsd_http_stream *s);
+
+/*
+ * An answer that waits for work the handler started (a file being synced):
+ * the handler calls mmsd_http_res_hold and returns 0; the app answers
+ * later with mmsd_http_held_send, on the loop. What was put in res so far
+ * is kept; later changes go to mmsd_http_held_response(hd), which takes
+ * the mmsd_http_res_* calls but not mmsd_http_stream_begin. Requests
+ * pipelined behind it wait. An answer not sent within read_timeout_ms
+ * closes the connection. The client may leave and the server close
+ * meanwhile: the app still calls mmsd_http_held_send, once, after the
+ * handler has returned, and that frees hd. A handler that holds and then
+ * returns an error gets its 500 now; its later send only frees hd.
+ */
+struct mmsd_http_held;
+/* -EINVAL for a stream or a second hold, -EPIPE when the connection is
+ * going, -ENOMEM. */
+int mmsd_http_res_hold(struct mmsd_http_response *res, struct mmsd_http_held **out);
+struct mmsd_http_response *mmsd_http_held_response(struct mmsd_http_held *hd);
+/* 0 when queued, -EPIPE when the client is gone (hd is freed either way),
+ * -EINVAL during the handler call (hd is not freed). */
+int mmsd_http_held_send(struct mmsd_http_held *hd);
 
 #endif

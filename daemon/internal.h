@@ -21,6 +21,7 @@
 
 struct mmsd_events;
 struct mmsd_preview;
+struct mmsd_saving_answer;
 
 /* The outputs, then the shared encoders (mms_pipeline_event.encoder). */
 #define MMSD_OUTPUT_KEYS (2 * MMS_PIPELINE_MAX_OUTPUTS)
@@ -105,6 +106,10 @@ struct mmsd {
      * reload starts stopped, as it would after a restart. Saved with the
      * others. */
     struct mmsd_state_names kept;
+    /* Recording answers waiting for their stops to reach the disk (api.c),
+     * oldest first, and the deadline of the oldest. */
+    struct mmsd_saving_answer *saving, **saving_tail;
+    uv_timer_t saving_timer;
 };
 
 const char *mmsd_pipe_state_name(enum mmsd_pipe_state s);
@@ -148,6 +153,13 @@ int mmsd_pipe_running(const struct mmsd_pipe *pipe);
  * not be read at start, or the last save failed); NULL when nothing is
  * wrong, or when nothing is kept (no state_dir). */
 const char *mmsd_state_error(const struct mmsd *d);
+
+/* The state writer finished a write: the recording answers it settles
+ * go out (api.c). */
+void mmsd_api_saves_settled(struct mmsd *d);
+/* At shutdown, before the server closes: the answers still waiting go
+ * out with what is known. */
+void mmsd_api_answer_saving(struct mmsd *d);
 
 /* The HTTP handler (api.c). */
 int mmsd_api_handle(void *opaque, const struct mmsd_http_request *req,

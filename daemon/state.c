@@ -360,8 +360,11 @@ static void write_work(uv_work_t *req)
     w->work_rc = mmsd_state_write(w->dir, &w->writing, &w->work_err);
 }
 
-static void finished(struct mmsd_state_writer *w, int rc, const char *msg)
+static void finished(struct mmsd_state_writer *w, unsigned long long seq, int rc,
+                     const char *msg)
 {
+    if (seq > w->settled)
+        w->settled = seq;
     if (rc) {
         w->failures++;
         snprintf(w->error, sizeof(w->error), "%s", msg);
@@ -378,7 +381,7 @@ static void write_done(uv_work_t *req, int status)
     (void)status; /* no cancel is ever asked */
     w->busy = 0;
     mmsd_state_names_free(&w->writing);
-    finished(w, w->work_rc, w->work_rc ? w->work_err.msg : "");
+    finished(w, w->writing_seq, w->work_rc, w->work_rc ? w->work_err.msg : "");
     if (w->dirty)
         start_write(w);
 }
@@ -386,6 +389,7 @@ static void write_done(uv_work_t *req, int status)
 static void start_write(struct mmsd_state_writer *w)
 {
     names_move(&w->writing, &w->next);
+    w->writing_seq = w->given;
     w->dirty = 0;
     w->busy = 1;
     w->work.data = w;
@@ -397,7 +401,7 @@ static void start_write(struct mmsd_state_writer *w)
         w->dirty = 1;
         char msg[128];
         snprintf(msg, sizeof(msg), "cannot queue the write: %s", uv_strerror(rc));
-        finished(w, rc, msg);
+        finished(w, w->writing_seq, rc, msg);
     }
 }
 
@@ -420,6 +424,7 @@ void mmsd_state_writer_save(struct mmsd_state_writer *w, struct mmsd_state_names
         return;
     }
     names_move(&w->next, names);
+    w->given++;
     w->dirty = 1;
     if (!w->busy)
         start_write(w);
@@ -430,7 +435,7 @@ void mmsd_state_writer_close(struct mmsd_state_writer *w)
     if (w->dir && w->dirty && !w->busy) {
         struct mms_err err;
         int rc = mmsd_state_write(w->dir, &w->next, &err);
-        finished(w, rc, rc ? err.msg : "");
+        finished(w, w->given, rc, rc ? err.msg : "");
     }
     /* Busy here would be a loop stopped by force: its worker still holds
      * `writing`, so that alone is left to the exit. */

@@ -92,6 +92,11 @@ struct mmsd_state_writer {
     /* After each write, on the loop: rc 0 or its error and the message. */
     void (*done)(void *opaque, int rc, const char *msg);
     void *opaque;
+    /* Sets handed to save, in all; and of those, the newest that a
+     * finished write was given (saved or failed): a set counted `given`
+     * after a change has that change, so the change is settled once
+     * `settled` reaches it. */
+    unsigned long long given, settled, writing_seq;
     long long failures;              /* writes that failed, in all */
     char error[512];                 /* the last write's failure; "" after a success */
 };

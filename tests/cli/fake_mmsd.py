@@ -256,6 +256,10 @@ class Handler(BaseHTTPRequestHandler):
         if action == "start":
             r["error"] = ""
             r["file"] = r.get("file") or "/var/lib/mmsd/rec/%s-new.mp4" % p["name"]
+        # or3's state_dir is full: the change is made, and not saved.
+        r["saved"] = p["name"] != "or3"
+        r["save_error"] = None if r["saved"] else \
+            "cannot write /var/lib/mmsd/recording-off.tmp: No space left\x1b[2J on device"
         return self.send_json(200, r)
 
     def patch(self, p, body):

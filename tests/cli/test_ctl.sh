@@ -117,6 +117,13 @@ sent 'b == {"action": "start"} and d["content_type"] == "application/json"'
 run 0 record or2 stop && out_has "or2: recording off"
 sent 'd["method"] == "POST" and d["path"] == "/api/v1/pipelines/or2/recording"'
 sent 'b == {"action": "stop"}'
+[ -s "$T/err" ] && fail "a saved change warns nothing: $(cat "$T/err")"
+# Made but not saved (a full state_dir): a restart may undo it, so say so, one clean line.
+run 0 record or3 stop && out_has "or3: recording error: disk full"
+grep -qF "mms ctl: or3: not saved: cannot write /var/lib/mmsd/recording-off.tmp: No space left" \
+    "$T/err" || fail "not saved: no warning: $(cat "$T/err")"
+[ "$(wc -l <"$T/err")" -eq 1 ] && ! grep -q "$(printf '\033')" "$T/err" ||
+    fail "the warning is one line without escapes: $(cat -v "$T/err")"
 run 0 --json record or2 start && out_json 'd["recording"] is True'
 run 1 record or4 start && one_line_with "HTTP 409: pipeline 'or4' has no record_dir"
 sent 'd["path"] == "/api/v1/pipelines/or4/recording" and b == {"action": "start"}'

@@ -19,6 +19,7 @@
 /* ---- the server under test ---- */
 
 #define MAX_TEST_STREAMS 64
+#define MAX_TEST_HELD 8
 
 struct srv {
     uv_loop_t loop;
@@ -32,6 +33,9 @@ struct srv {
     char *payload;
     struct mmsd_http_stream *streams[MAX_TEST_STREAMS];
     int nstreams;
+    struct mmsd_http_held *held[MAX_TEST_HELD];
+    int nheld;
+    atomic_int hold_refusals_ok;
     atomic_int stop, quit, done, streams_closed, parts_sent, parts_dropped, inject_ok;
     atomic_size_t max_queued;
 };
@@ -115,6 +119,44 @@ static int inject_handler(struct srv *s, struct mmsd_http_response *res)
     return mmsd_http_res_status(res, 204);
 }
 
+/* Holds the answer: 202, a header and a body line now, "released" later. */
+static int hold_handler(struct srv *s, const char *path, struct mmsd_http_response *res)
+{
+    struct mmsd_http_held *hd;
+    if (s->nheld == MAX_TEST_HELD)
+        return -ENOSPC;
+    mmsd_http_res_status(res, 202);
+    mmsd_http_res_header(res, "X-Held", "yes");
+    mmsd_http_res_printf(res, "held|");
+    int rc = mmsd_http_res_hold(res, &hd);
+    if (rc < 0)
+        return rc;
+    s->held[s->nheld++] = hd;
+    if (!strcmp(path, "/hold-refusals")) {
+        struct mmsd_http_held *again;
+        struct mmsd_http_stream *st;
+        atomic_store(&s->hold_refusals_ok,
+                     mmsd_http_res_hold(res, &again) == -EINVAL &&
+                         mmsd_http_stream_begin(res, "text/plain", NULL, NULL, &st) == -EINVAL &&
+                         mmsd_http_held_send(hd) == -EINVAL);
+    }
+    return !strcmp(path, "/hold-fail") ? -EIO : 0;
+}
+
+/* Answers every held request; its own answer: "sent N gone M". */
+static int release_handler(struct srv *s, struct mmsd_http_response *res)
+{
+    int sent = 0, gone = 0;
+    for (int i = 0; i < s->nheld; i++) {
+        mmsd_http_res_printf(mmsd_http_held_response(s->held[i]), "released");
+        int rc = mmsd_http_held_send(s->held[i]);
+        CHECK(rc == 0 || rc == -EPIPE);
+        rc == 0 ? sent++ : gone++;
+    }
+    s->nheld = 0;
+    return mmsd_http_res_printf(res, "sent %d gone %d", sent, gone);
+}
+
 static void on_done(void *arg);
 
 static int handler(void *opaque, const struct mmsd_http_request *req,
@@ -149,6 +191,10 @@ static int handler(void *opaque, const struct mmsd_http_request *req,
     }
     if (!strncmp(path, "/stream", 7))
         return stream_handler(s, req, res);
+    if (!strncmp(path, "/hold", 5))
+        return hold_handler(s, path, res);
+    if (!strcmp(path, "/release"))
+        return release_handler(s, res);
     mmsd_http_res_status(res, 404);
     mmsd_http_res_content_type(res, "application/json");
     return mmsd_http_res_printf(res, "{\"error\":\"no such path\"}");
@@ -169,6 +215,10 @@ static void on_wake(uv_async_t *a)
     uv_close((uv_handle_t *)&s->push, NULL);
     if (!atomic_load(&s->quit))
         CHECK(mmsd_http_close(s->h, on_done, s) == 0);
+    /* The server dropped their clients: sending only frees them. */
+    for (int i = 0; i < s->nheld; i++)
+        CHECK(mmsd_http_held_send(s->held[i]) == -EPIPE);
+    s->nheld = 0;
 }
 
 static void *loop_main(void *arg)
@@ -1489,6 +1539,138 @@ static void close_from_handler(void)
     srv_stop(&s);
 }
 
+/* ---- held answers ---- */
+
+static bool silent_for(struct cli *c, int ms)
+{
+    return cli_fill(c, ms) == -2;
+}
+
+static void a_held_answer_waits_for_the_app(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    struct cli c;
+    struct resp r;
+    CHECK(cli_open(&c, s.port) == 0);
+    cli_sends(&c, "POST /hold HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /hello HTTP/1.1\r\n\r\n");
+    CHECK(silent_for(&c, 300)); /* neither the held answer nor the one behind it */
+    CHECK(request(s.port, "GET /release HTTP/1.1\r\n\r\n", &r) == 200);
+    CHECK(!strcmp(r.body, "sent 1 gone 0"));
+    free(r.body);
+    CHECK(cli_response(&c, &r) == 0 && r.status == 202 && has(&r, "\r\nX-Held: yes\r\n"));
+    CHECK(!strcmp(r.body, "held|released"));
+    free(r.body);
+    CHECK(cli_response(&c, &r) == 0 && r.status == 200 && !strcmp(r.body, "hello world"));
+    free(r.body);
+    cli_close(&c);
+    srv_stop(&s);
+}
+
+static void a_held_answer_to_a_head_has_no_body(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    struct cli c;
+    struct resp r;
+    CHECK(cli_open(&c, s.port) == 0);
+    cli_sends(&c, "HEAD /hold HTTP/1.1\r\n\r\n");
+    CHECK(silent_for(&c, 200));
+    CHECK(status_of(s.port, "GET /release HTTP/1.1\r\n\r\n") == 200);
+    CHECK(cli_response_ex(&c, &r, true) == 0 && r.status == 202);
+    CHECK(has(&r, "\r\nContent-Length: 13\r\n"));
+    free(r.body);
+    CHECK(silent_for(&c, 200)); /* no body follows the head */
+    cli_close(&c);
+    srv_stop(&s);
+}
+
+static void a_held_answer_to_a_client_that_left_harms_nothing(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    struct cli c;
+    struct resp r;
+    CHECK(cli_open(&c, s.port) == 0);
+    cli_sends(&c, "GET /hold HTTP/1.1\r\n\r\n");
+    sleep_ms(100);
+    cli_close(&c);
+    sleep_ms(100);
+    CHECK(request(s.port, "GET /release HTTP/1.1\r\n\r\n", &r) == 200);
+    /* Reading waits with the answer, so the server may learn only by writing. */
+    CHECK_MSG(!strcmp(r.body, "sent 0 gone 1") || !strcmp(r.body, "sent 1 gone 0"), "%s", r.body);
+    free(r.body);
+    CHECK(status_of(s.port, "GET /hello HTTP/1.1\r\n\r\n") == 200);
+    srv_stop(&s);
+}
+
+static void a_held_answer_past_the_timeout_closes(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){.read_timeout_ms = 300}) < 0)
+        return;
+    struct cli c;
+    struct resp r;
+    CHECK(cli_open(&c, s.port) == 0);
+    cli_sends(&c, "GET /hold HTTP/1.1\r\n\r\n");
+    double waited = cli_wait_closed(&c, 3000);
+    CHECK_MSG(waited >= 200 && c.len == 0, "closed after %.0f ms with %zu bytes", waited, c.len);
+    cli_close(&c);
+    CHECK(request(s.port, "GET /release HTTP/1.1\r\n\r\n", &r) == 200);
+    CHECK(!strcmp(r.body, "sent 0 gone 1"));
+    free(r.body);
+    srv_stop(&s);
+}
+
+static void a_held_answer_then_an_error_is_500_now(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    struct resp r;
+    CHECK(request(s.port, "GET /hold-fail HTTP/1.1\r\n\r\n", &r) == 500);
+    free(r.body);
+    CHECK(request(s.port, "GET /release HTTP/1.1\r\n\r\n", &r) == 200);
+    CHECK(!strcmp(r.body, "sent 0 gone 1"));
+    free(r.body);
+    srv_stop(&s);
+}
+
+static void a_held_answer_refuses_a_second_hold_a_stream_and_an_early_send(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    struct cli c;
+    struct resp r;
+    CHECK(cli_open(&c, s.port) == 0);
+    cli_sends(&c, "GET /hold-refusals HTTP/1.1\r\n\r\n");
+    CHECK(silent_for(&c, 200));
+    CHECK(atomic_load(&s.hold_refusals_ok) == 1);
+    CHECK(status_of(s.port, "GET /release HTTP/1.1\r\n\r\n") == 200);
+    CHECK(cli_response(&c, &r) == 0 && r.status == 202 && !strcmp(r.body, "held|released"));
+    free(r.body);
+    cli_close(&c);
+    srv_stop(&s);
+}
+
+static void a_held_answer_outlives_the_server(void)
+{
+    struct srv s = {0};
+    if (srv_start(&s, (struct mmsd_http_opts){0}) < 0)
+        return;
+    struct cli c;
+    CHECK(cli_open(&c, s.port) == 0);
+    cli_sends(&c, "GET /hold HTTP/1.1\r\n\r\n");
+    CHECK(silent_for(&c, 200));
+    srv_stop(&s); /* its on_wake sends the held answer after the close: -EPIPE */
+    CHECK(cli_wait_closed(&c, 3000) >= 0 && c.len == 0);
+    cli_close(&c);
+}
+
 /* Junk and mangled requests never take the server down. */
 static void fuzz_survives(void)
 {
@@ -1544,4 +1726,8 @@ MMS_TESTS(T(get_200_with_body), T(handler_404_and_500), T(request_fields), T(pos
           T(other_body_types_are_415), T(json_bodies_pass), T(allowed_hosts_are_checked),
           T(streaming_parts),
           T(slow_stream_client_drops_parts), T(ipv6_loopback), T(listen_errors), T(close_from_handler),
-          T(fuzz_survives))
+          T(a_held_answer_waits_for_the_app), T(a_held_answer_to_a_head_has_no_body),
+          T(a_held_answer_to_a_client_that_left_harms_nothing),
+          T(a_held_answer_past_the_timeout_closes), T(a_held_answer_then_an_error_is_500_now),
+          T(a_held_answer_refuses_a_second_hold_a_stream_and_an_early_send),
+          T(a_held_answer_outlives_the_server), T(fuzz_survives))

@@ -465,11 +465,15 @@ static void write_through_a_link_fails(void)
 struct saves {
     int done, failed;
     char last[512];
+    const struct mmsd_state_writer *w;
+    unsigned long long settled[4]; /* w->settled at each callback */
 };
 
 static void on_saved(void *opaque, int rc, const char *msg)
 {
     struct saves *sv = opaque;
+    if (sv->w && sv->done < 4)
+        sv->settled[sv->done] = sv->w->settled;
     sv->done++;
     sv->failed += rc != 0;
     snprintf(sv->last, sizeof(sv->last), "%s", msg);
@@ -531,6 +535,31 @@ static void writer_reports_failures(void)
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(sv.done == 2 && sv.failed == 1 && w.failures == 1 && !w.error[0]);
     CHECK(strstr(slurp(dir, MMSD_STATE_FILE), "\na\n") != NULL);
+    mmsd_state_writer_close(&w);
+    uv_loop_close(&loop);
+}
+
+/* Each callback says which sets are settled: the first write's, then the
+ * newest of those that coalesced behind it, so an answer waiting for the
+ * second set is released with the second write and not before. */
+static void writer_settles_sets_in_order(void)
+{
+    static const char *const a[] = {"a", NULL};
+    const char *dir = new_dir("writer-seq");
+    uv_loop_t loop;
+    struct mmsd_state_writer w;
+    struct saves sv = {.w = &w};
+    struct mmsd_state_names s;
+    CHECK(uv_loop_init(&loop) == 0);
+    CHECK(mmsd_state_writer_init(&w, &loop, dir, on_saved, &sv) == 0);
+    for (int i = 0; i < 3; i++) {
+        s = names_of(a);
+        mmsd_state_writer_save(&w, &s);
+    }
+    CHECK(w.given == 3 && w.settled == 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(sv.done, 2);
+    CHECK(sv.settled[0] == 1 && sv.settled[1] == 3 && w.settled == 3);
     mmsd_state_writer_close(&w);
     uv_loop_close(&loop);
 }
@@ -676,6 +705,7 @@ MMS_TESTS(T(names_refuse_what_no_pipeline_is_called), T(names_are_kept_once), T(
           T(write_read_round_trip), T(write_empty_set), T(write_leaves_no_tmp), T(write_replaces_by_rename),
           T(write_into_missing_dir_fails), T(write_into_read_only_dir_keeps_the_old_file),
           T(write_through_a_link_fails), T(writer_saves_the_newest),
+          T(writer_settles_sets_in_order),
           T(writer_reports_failures), T(writer_without_dir_does_nothing),
           T(lock_is_taken_with_the_pid), T(lock_held_is_busy_and_names_the_holder),
           T(lock_is_free_again_once_closed), T(lock_left_by_a_crash_is_taken),

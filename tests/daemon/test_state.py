@@ -34,7 +34,13 @@ Down: a stop given while the pipeline cannot start (its input is not
 there yet) is taken (200, "pending": true) and kept; when the input
 comes, the pipeline runs and records nothing until a start.
 
-Env: MMS_BUILD_DIR (mmsd), MMS_SOURCE_DIR.
+Answered when saved: the answer to a stop or a start waits until the
+file that keeps it is on disk ("saved": true), so a crash of mmsd right
+after the answer cannot forget it; a write held longer than 2 s (a hung
+state_dir, played by a preloaded open() that waits for a gate file)
+answers with "saved": false and why, and the API goes on meanwhile.
+
+Env: MMS_BUILD_DIR (mmsd), MMS_SOURCE_DIR, MMS_SLOW_OPEN_LIB (the shim).
 """
 import os
 import shutil
@@ -42,6 +48,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mmsd_harness import (MODEL, Api, Daemon, check, finish, free_port,  # noqa: E402
@@ -222,6 +230,9 @@ def run_unwritable(tmp):
         st, r = room.post("off", "stop")
         check(st == 200 and r and r.get("recording") is False,
               "unwritable: the stop through the API still answers 200 (%s %s)" % (st, r))
+        check(r and r.get("saved") is False and "Not a directory" in (r.get("save_error") or "")
+              and r.get("state_error") == r.get("save_error"),
+              "unwritable: the answer says this stop was not saved, and why: %s" % r)
         check(wait_for(lambda: "cannot save the recording stops" in d.text(), 30),
               "unwritable: the log says the stop could not be saved")
         err = room.rec("off").get("state_error") or ""
@@ -257,6 +268,8 @@ def run_none(tmp):
         st, r = room.post("off", "stop")
         check(st == 200 and r and r.get("recording") is False and r.get("state_error") is None,
               "none: a stop still stops, with no state_error (%s %s)" % (st, r))
+        check(r and r.get("saved") is False and "no state_dir" in (r.get("save_error") or ""),
+              "none: the answer says the stop is not saved, and why: %s" % r)
     finally:
         room.stop("none")
 
@@ -446,6 +459,91 @@ def run_unreadable(tmp):
         room.stop("unreadable")
 
 
+# ------------------------------------------------------------ answered when saved
+
+class Post(threading.Thread):
+    """A recording change in the background: its answer, when it came, and
+    the state file as it was the moment the answer came."""
+
+    def __init__(self, room, name, action):
+        super().__init__(daemon=True)
+        self.room, self.name, self.action = room, name, action
+        self.answer, self.file, self.secs = (None, None), None, None
+
+    def run(self):
+        t0 = time.time()
+        self.answer = self.room.post(self.name, self.action)
+        self.secs = time.time() - t0
+        self.file = self.room.state_file()
+
+
+def run_answered_when_saved(tmp):
+    lib = os.environ.get("MMS_SLOW_OPEN_LIB", "")
+    check(os.path.isfile(lib), "saved: the open shim is built: %r" % lib)
+    if not os.path.isfile(lib):
+        return
+    state = os.path.join(tmp, "state-slow")
+    os.mkdir(state)
+    gate = os.path.join(tmp, "state-gate")
+    open(gate, "w").close()
+    room = Room(tmp, "saved", state)
+    room.env.update({"LD_PRELOAD": lib, "MMS_SLOW_OPEN": "/state-slow/recording-off.tmp",
+                     "MMS_SLOW_OPEN_GATE": gate,
+                     "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "")
+                     + ":verify_asan_link_order=0"})
+    room.start()
+
+    def hold_writes():
+        os.remove(gate)
+        if os.path.isdir(gate + ".held"):
+            os.rmdir(gate + ".held")
+
+    try:
+        check(room.running(), "saved: mmsd runs both pipelines")
+        hold_writes()
+        stop = Post(room, "off", "stop")
+        stop.start()
+        check(wait_for(lambda: os.path.isdir(gate + ".held"), 30),
+              "saved: the state file's write is held in its open")
+        time.sleep(0.5)
+        check(stop.is_alive(), "saved: no answer while the file is not written")
+        check(room.api.json("GET", "/healthz")[0] == 200, "saved: the API answers meanwhile")
+        open(gate, "w").close()
+        stop.join(20)
+        st, r = stop.answer
+        check(st == 200 and r and r.get("recording") is False and r.get("saved") is True
+              and r.get("save_error") is None,
+              "saved: the stop answers 200, saved, once written (%s %s)" % (st, r))
+        check(stopped_names(stop.file) == ["off"],
+              "saved: the file names off when the answer comes: %r" % stop.file)
+
+        hold_writes()
+        start = Post(room, "off", "start")
+        start.start()
+        start.join(20)
+        st, r = start.answer
+        check(st == 200 and r and r.get("recording") is True and r.get("saved") is False
+              and "still being written" in (r.get("save_error") or ""),
+              "saved: a write held past 2 s answers saved false and why (%s %s)" % (st, r))
+        check(start.secs is not None and 1.5 <= start.secs <= 8,
+              "saved: that answer waited about 2 s: %s" % start.secs)
+        check(stopped_names(start.file) == ["off"],
+              "saved: the file still names off then: %r" % start.file)
+        open(gate, "w").close()
+        check(wait_for(lambda: stopped_names(room.state_file()) == []
+                       and (room.state_file() or "").startswith("#"), 30),
+              "saved: the held write lands later: %r" % room.state_file())
+        st, r = room.post("on", "stop")
+        check(st == 200 and r and r.get("saved") is True and r.get("recording") is False,
+              "saved: the next change saves at once (%s %s)" % (st, r))
+        check(stopped_names(room.state_file()) == ["on"],
+              "saved: and is in the file when answered: %r" % room.state_file())
+    finally:
+        if not os.path.exists(gate):
+            open(gate, "w").close()
+        room.stop("saved")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mms-state-")
     os.environ.pop("STATE_DIRECTORY", None)  # a test run under systemd
@@ -457,6 +555,7 @@ def main():
     run_stop_while_down(tmp)
     run_reload_added(tmp, False)
     run_reload_added(tmp, True)
+    run_answered_when_saved(tmp)
     return finish("state")
 
 
