@@ -101,6 +101,34 @@ def structure_loss(logits, target, valid=None, kernel=None, fp_weight=None):
     return (wbce + wiou).mean()
 
 
+def lovasz_hinge(logits, target, valid=None):
+    """The Lovasz hinge (Berman et al., CVPR 2018), per image, averaged: the
+    hinge errors sorted worst first, weighted by the gradient of the Jaccard
+    loss's Lovasz extension. Its minimum is the image's IoU, not a pixel
+    average, so a frame whose few tool pixels are wrong costs as much as one
+    with many. target is thresholded at 0.5; pixels with valid == 0 never
+    count."""
+    out = []
+    for i in range(logits.shape[0]):
+        z, t = logits[i].flatten(), (target[i].flatten() > 0.5).to(logits.dtype)
+        if valid is not None:
+            keep = valid[i].flatten() > 0
+            z, t = z[keep], t[keep]
+        if z.numel() == 0:
+            out.append(logits.sum() * 0)
+            continue
+        err = 1 - z * (2 * t - 1)
+        err, order = torch.sort(err, descending=True)
+        ts = t[order]
+        gts = ts.sum()
+        inter = gts - ts.cumsum(0)
+        union = gts + (1 - ts).cumsum(0)
+        jac = 1 - inter / union
+        jac = torch.cat([jac[:1], jac[1:] - jac[:-1]])
+        out.append(torch.dot(F.relu(err), jac))
+    return torch.stack(out).mean()
+
+
 def hard_pixel_bce(logits, target, frac, valid=None):
     """BCE over each image's `frac` highest-loss pixels (online hard example
     mining, Shrivastava et al., CVPR 2016). The structure loss averages over

@@ -584,6 +584,8 @@ class Run:
             loss = loss + self.args.cldice * losses.cldice_loss(logits, target, valid)
         if self.args.ohem > 0:
             loss = loss + self.args.ohem_weight * losses.hard_pixel_bce(logits, target, self.args.ohem, valid)
+        if self.args.lovasz > 0:
+            loss = loss + self.args.lovasz * losses.lovasz_hinge(logits, target, valid)
         return loss
 
     def fwd(self, net, x):
@@ -811,6 +813,8 @@ def parser():
     ap.add_argument("--fp-weight", default="", metavar="F=A,...",
                     help="per folder, the IoU term becomes Tversky's with false tool weighted A "
                          "and missed tool 2-A (0 < A < 2; unlisted folders 1 = the IoU)")
+    ap.add_argument("--lovasz", type=float, default=0.0, metavar="W",
+                    help="add the Lovasz hinge (per-image IoU surrogate) at weight W")
     ap.add_argument("--cldice", type=float, default=0.0,
                     help="weight of a clDice term (thin-structure loss) added to the supervised loss")
     ap.add_argument("--ema", default="",

@@ -135,6 +135,31 @@ class Losses(unittest.TestCase):
         valid[..., 0, :5] = 0
         self.assertLess(losses.hard_pixel_bce(z, m, 0.05, valid).item(), 1e-4)
 
+    def test_lovasz_of_a_confident_right_prediction_is_zero(self):
+        m = torch.zeros(2, 1, 8, 8)
+        m[..., 2:5, 1:7] = 1
+        self.assertEqual(losses.lovasz_hinge((m * 2 - 1) * 3, m).item(), 0.0)
+
+    def test_lovasz_at_unit_errors_is_the_jaccard_loss(self):
+        # Right pixels at margin 1 cost nothing, wrong ones at logit 0 cost
+        # 1: the Lovasz extension there is the IoU loss of the mask that
+        # gets those pixels wrong (Berman et al., CVPR 2018).
+        g = torch.Generator().manual_seed(3)
+        m = (torch.rand(2, 1, 12, 16, generator=g) > 0.6).float()
+        wrong = (torch.rand(2, 1, 12, 16, generator=g) > 0.85).float()
+        z = (m * 2 - 1) * (1 - wrong)
+        pred = torch.where(wrong > 0, 1 - m, m)
+        inter, union = (pred * m).sum((1, 2, 3)), ((pred + m) > 0).float().sum((1, 2, 3))
+        want = (1 - inter / union).mean().item()
+        self.assertAlmostEqual(losses.lovasz_hinge(z, m).item(), want, places=5)
+
+    def test_lovasz_leaves_invalid_pixels_out(self):
+        z, m = self._mostly_right()
+        self.assertGreater(losses.lovasz_hinge(z, m).item(), 0.05)
+        valid = torch.ones_like(m)
+        valid[..., 0, :5] = 0
+        self.assertEqual(losses.lovasz_hinge(z, m, valid).item(), 0.0)
+
     def test_cldice_of_a_perfect_prediction_is_zero(self):
         m = torch.zeros(2, 1, 48, 96)
         m[..., 20:29, 10:86] = 1
