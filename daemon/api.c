@@ -484,14 +484,14 @@ void mmsd_api_answer_saving(struct mmsd *d)
 }
 
 /* Answers now when there is nothing to wait for (no state_dir, no write
- * was started, or none could be), else once the write with set `seq` is
- * settled. Takes r. */
+ * was started: seq 0, or none could be), else once the write with set
+ * `seq` is settled. Takes r. */
 static int answer_when_saved(struct mmsd *d, struct mmsd_http_response *res,
                              struct json_object *r, unsigned long long seq)
 {
     const char *why = !d->state.dir         ? "no state_dir is configured: the change lasts until "
                                               "mmsd restarts"
-                      : seq > d->state.given ? "cannot save the recording stops: out of memory"
+                      : !seq                 ? "cannot save the recording stops: out of memory"
                                              : NULL;
     struct mmsd_saving_answer *a = NULL;
     if (!why && seq <= d->state.settled) /* the write could not even be queued */
@@ -532,7 +532,7 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
         return send_error(res, 409, "pipeline '%s' has no record_dir: recording is not "
                                     "configured", pp->conf.name);
     struct mms_err err;
-    unsigned long long seq = d->state.given + 1; /* the set this change is saved in */
+    unsigned long long before = d->state.given;
     int rc = mmsd_pipe_record(pp, on, &err);
     if (rc < 0) {
         char why[sizeof(err.msg)];
@@ -550,7 +550,8 @@ static int recording(struct mmsd *d, struct mmsd_pipe *pp, const struct mmsd_htt
     if (!r)
         return -ENOMEM;
     json_object_object_add(r, "pending", json_object_new_boolean(rc == 1));
-    return answer_when_saved(d, res, r, seq);
+    /* The newest set given has this change; none given: it was not saved. */
+    return answer_when_saved(d, res, r, d->state.given > before ? d->state.given : 0);
 }
 
 static int pipeline_route(struct mmsd *d, const char *method, const char *rest,

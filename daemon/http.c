@@ -964,8 +964,13 @@ static void conn_dispatch(struct conn *c)
     bool keep = c->req.keep_alive && !c->parser.upgrade && !c->h->closing;
     uv_timer_stop(&c->timer);
     int rc = call_handler(c, &res);
-    if (c->closing)
+    if (c->closing) {
+        if (res.held) { /* the handler closed it: the app's send only frees hd */
+            res.held->c = NULL;
+            res.held->armed = true;
+        }
         goto out;
+    }
     if (res.streaming) {
         if (rc < 0 || c->req.is_head) /* a HEAD gets the stream's head only */
             conn_finish(c);

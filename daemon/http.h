@@ -154,8 +154,11 @@ struct mmsd_http_held;
  * going, -ENOMEM. */
 int mmsd_http_res_hold(struct mmsd_http_response *res, struct mmsd_http_held **out);
 struct mmsd_http_response *mmsd_http_held_response(struct mmsd_http_held *hd);
-/* 0 when queued, -EPIPE when the client is gone (hd is freed either way),
- * -EINVAL during the handler call (hd is not freed). */
+/* 0 when queued; -EPIPE when the client is gone, or another negative
+ * errno when the answer could not be queued (the connection is then
+ * closed): hd is freed either way. -EINVAL during the handler call (hd is
+ * not freed). Requests pipelined behind the answer are handled before it
+ * returns: the handler may run inside this call. */
 int mmsd_http_held_send(struct mmsd_http_held *hd);
 
 #endif

@@ -203,6 +203,10 @@ static int handler(void *opaque, const struct mmsd_http_request *req,
 static void on_done(void *arg)
 {
     struct srv *s = arg;
+    /* Every connection is freed by now: a held answer only frees itself. */
+    for (int i = 0; i < s->nheld; i++)
+        CHECK(mmsd_http_held_send(s->held[i]) == -EPIPE);
+    s->nheld = 0;
     atomic_fetch_add(&s->done, 1);
 }
 
@@ -215,10 +219,6 @@ static void on_wake(uv_async_t *a)
     uv_close((uv_handle_t *)&s->push, NULL);
     if (!atomic_load(&s->quit))
         CHECK(mmsd_http_close(s->h, on_done, s) == 0);
-    /* The server dropped their clients: sending only frees them. */
-    for (int i = 0; i < s->nheld; i++)
-        CHECK(mmsd_http_held_send(s->held[i]) == -EPIPE);
-    s->nheld = 0;
 }
 
 static void *loop_main(void *arg)
@@ -1666,7 +1666,7 @@ static void a_held_answer_outlives_the_server(void)
     CHECK(cli_open(&c, s.port) == 0);
     cli_sends(&c, "GET /hold HTTP/1.1\r\n\r\n");
     CHECK(silent_for(&c, 200));
-    srv_stop(&s); /* its on_wake sends the held answer after the close: -EPIPE */
+    srv_stop(&s); /* on_done sends the held answer once the server is gone: -EPIPE */
     CHECK(cli_wait_closed(&c, 3000) >= 0 && c.len == 0);
     cli_close(&c);
 }
