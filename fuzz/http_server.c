@@ -21,6 +21,7 @@
 
 static uv_loop_t loop;
 static struct mmsd d;
+static char state_dir[64];
 static struct mmsd_http *servers[2];
 static int ports[2];
 
@@ -83,6 +84,37 @@ static void preview_with_frame(struct mmsd_pipe *pp)
     }
 }
 
+/* A real state directory, so that a recording change is answered only once
+ * its file is written: the held answers of daemon/http.h, as mmsd runs
+ * them. In memory where there is /dev/shm: a write syncs. */
+static void state_saved(void *opaque, int rc, const char *msg)
+{
+    (void)rc, (void)msg;
+    mmsd_api_saves_settled(opaque);
+}
+
+static void state_remove(void)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/" MMSD_STATE_FILE, state_dir);
+    unlink(path);
+    rmdir(state_dir);
+}
+
+static void state_init(void)
+{
+    snprintf(state_dir, sizeof(state_dir), "%s/mms-fuzz-state-XXXXXX",
+             access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
+    if (!mkdtemp(state_dir))
+        fuzz_fail("mkdtemp %s: %s", state_dir, strerror(errno));
+    atexit(state_remove);
+    if (mmsd_state_writer_init(&d.state, &loop, state_dir, state_saved, &d))
+        fuzz_fail("out of memory");
+    uv_timer_init(&loop, &d.saving_timer);
+    d.saving_timer.data = &d;
+    d.saving_tail = &d.saving;
+}
+
 static void start(int which)
 {
     struct mmsd_http_opts o;
@@ -107,6 +139,7 @@ void fuzz_http_init(void)
     d.ready = 1;
     d.scratch = malloc(sizeof(float) * MMS_STATS_RING);
     mmsd_options_defaults(&d.cfg.d);
+    state_init();
     struct mmsd_pipe *cam = add_pipe("cam", MMSD_PIPE_RUNNING, "rtsp://admin:pw@10.0.0.1/s");
     mms_option_set(&cam->conf.o, "record_dir", "/nonexistent/mms-fuzz", NULL);
     cam->rt = cam->conf.o;
